@@ -1,0 +1,208 @@
+"""``DialogEnv``: a conversation with a goal-driven simulated user, as a Gymnasium env."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.error import ResetNeeded
+from gymnasium.spaces import Text
+
+from dialog_env.tasks import make_task
+from dialog_env.text import CHARSET, Turn, format_transcript, normalize_message, truncate_transcript
+
+__all__ = ["DialogEnv", "EpisodeOver"]
+
+INTERFACES = ("text",)
+USER_MODELS = ("template",)
+
+
+class EpisodeOver(ResetNeeded):
+    """``step`` was called after the user ended the conversation; call ``reset``."""
+
+
+class DialogEnv(gym.Env[str, str]):
+    """A task-oriented conversation with a simulated user.
+
+    ## Description
+
+    The agent is a restaurant assistant. A simulated user with a hidden goal (1-3
+    constraints on area, food and price; facts it wants to know; maybe a table to book)
+    opens the conversation. The agent may ask questions, search the venue database,
+    recommend a venue, tell facts and book a table. The user is an agenda-based policy:
+    it answers questions, rejects venues that break its constraints, accepts another
+    value when nothing matches (its goal says which), accepts another time when its first
+    one is full, and leaves when its goal is met or its patience is spent.
+
+    ## Action Space
+
+    ``Text(max_length=500, charset=CHARSET)``: the agent's next message, a ``str``. A
+    message that starts with ``[search]`` or ``[book]`` is a tool call whose result the
+    next observation shows; anything else is said to the user::
+
+        [search] food=italian area=north price=cheap
+        [book] name="The Golden Fox" people=4 day=friday time=19:00
+
+    Any ``str`` is a valid action: it is NFC-normalized, stripped of control characters,
+    folded to one ASCII line (``?`` marks what has no ASCII reading) and cut at
+    ``max_message_chars`` (``info["action_truncated"]``). A user who cannot make sense of a
+    message says so, as a person would. A non-``str`` action raises ``TypeError``.
+
+    ## Observation Space
+
+    ``Text(max_length=8192, charset=CHARSET)``: the conversation so far, one
+    ``role: text`` line per turn with role ``user``, ``assistant`` or ``tool``. A longer
+    transcript is cut from the left at a turn boundary. ``CHARSET`` is printable ASCII
+    plus newline.
+
+    ## Rewards
+
+    ``-0.02`` for every step (tool calls included) and ``+1.0`` when the user leaves with
+    its goal met. ``info["reward_terms"]`` holds the two terms of each step. Success means:
+    the venue the user accepted fits every constraint (after the fallback, if the goal
+    has one), every requested fact was told correctly for that venue, and, if the user
+    wanted a table, one was booked there with its people, day and (first or alternative)
+    time and the booking reference was told. A message that names several venues is a
+    list, not a recommendation: facts in it do not count.
+
+    ## Starting State
+
+    A goal drawn with ``np_random`` from the split's goals; the user's opening sentence
+    states some of its constraints. ``split="test"`` goals use constraint combinations
+    that never occur in ``split="train"`` goals.
+
+    ## Episode End
+
+    ``terminated``: the user said goodbye, satisfied or out of patience (``patience``
+    unproductive messages, or ``max_turns`` messages in all), or the agent said goodbye.
+    ``truncated``: the spec's ``max_episode_steps`` (50 for ``Dialog-v1``) ran out.
+    Stepping after termination raises :class:`EpisodeOver`.
+
+    At the end, ``info`` holds ``success`` (bool), ``goal`` (dict) and ``metrics``: inform
+    precision/recall/F1, ``booked``, ``turns``, ``tool_calls``, ``user_turns``,
+    ``voice_fallbacks``, ``patience_spent``.
+
+    ## Arguments
+
+    - ``task``: ``"booking"`` (the only task so far).
+    - ``split``: ``"train"`` or ``"test"`` goals.
+    - ``user_model``: ``"template"`` (one canonical sentence per user act).
+    - ``max_turns``: messages the user reads before leaving (default 20).
+    - ``patience``: unproductive messages the user tolerates (default 4).
+    - ``render_mode``: ``"ansi"`` (returns the transcript) or ``"human"`` (prints new turns).
+    - ``interface``: ``"text"``.
+    - ``max_message_chars``, ``max_observation_chars``: the two length caps.
+
+    >>> import gymnasium as gym, dialog_env
+    >>> env = gym.make("Dialog-v1")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.startswith("user: ")
+    True
+    >>> obs, reward, terminated, truncated, info = env.step("Goodbye!")
+    >>> terminated, info["success"], round(reward, 2)
+    (True, False, -0.02)
+
+    ## Version History
+
+    - v1: the booking task with the template voice.
+    """
+
+    metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
+
+    def __init__(
+        self,
+        task: str = "booking",
+        split: str = "train",
+        user_model: str = "template",
+        max_turns: int = 20,
+        patience: int = 4,
+        render_mode: str | None = None,
+        interface: str = "text",
+        max_message_chars: int = 500,
+        max_observation_chars: int = 8192,
+    ):
+        if interface not in INTERFACES:
+            raise ValueError(f"interface must be one of {INTERFACES}, got {interface!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
+            )
+        if user_model not in USER_MODELS:
+            raise ValueError(f"user_model must be one of {USER_MODELS}, got {user_model!r}")
+        for name, value in (("max_turns", max_turns), ("patience", patience),
+                            ("max_message_chars", max_message_chars),
+                            ("max_observation_chars", max_observation_chars)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.task = make_task(task, split=split, patience=patience, max_turns=max_turns)
+        self.split, self.user_model, self.interface = split, user_model, interface
+        self.render_mode = render_mode
+        self.max_message_chars = max_message_chars
+        self.max_observation_chars = max_observation_chars
+        self.observation_space = Text(max_length=max_observation_chars, charset=CHARSET)
+        self.action_space = Text(max_length=max_message_chars, charset=CHARSET)
+        self._turns: list[Turn] | None = None
+        self._over = False
+        self._rendered = 0
+
+    # -- Gymnasium API ---------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._turns = list(self.task.reset(self.np_random))
+        self._over = False
+        self._rendered = 0
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), {"turns": self._turn_dicts()}
+
+    def step(self, action: str):
+        if not isinstance(action, str):
+            raise TypeError(f"an action is a str message, got {type(action).__name__}")
+        if self._turns is None:
+            raise ResetNeeded("call reset() before step()")
+        if self._over:
+            raise EpisodeOver("the conversation has ended; call reset() to start a new one")
+        message, cut = normalize_message(action, self.max_message_chars)
+        self._turns.append(Turn("assistant", message))
+        outcome = self.task.step(message, self.np_random)
+        self._turns.extend(outcome.turns)
+        self._over = outcome.terminated
+        reward = float(sum(outcome.reward_terms.values()))
+        info: dict[str, Any] = {
+            "turns": self._turn_dicts(),
+            "reward_terms": outcome.reward_terms,
+            "action_truncated": cut,
+            "tool_call": outcome.tool_call,
+            "user_acts": outcome.user_acts,
+        }
+        if outcome.terminated:
+            goal, metrics = self.task.summary()
+            info.update(success=outcome.success, goal=goal, metrics=metrics)
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), reward, outcome.terminated, False, info
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() was called without a render_mode; pass render_mode=...")
+            return None
+        turns = self._turns or []
+        if self.render_mode == "ansi":
+            return format_transcript(turns) + "\n"
+        for turn in turns[self._rendered:]:
+            print(f"{turn.role:>9}: {turn.text}", flush=True)
+        self._rendered = len(turns)
+        return None
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _observation(self) -> str:
+        return truncate_transcript(format_transcript(self._turns), self.max_observation_chars)
+
+    def _turn_dicts(self) -> list[dict[str, str]]:
+        return [t.as_dict() for t in self._turns]
+
+    def episode_summary(self) -> tuple[dict, dict]:
+        """``(goal, metrics)`` of the current episode, also before it ended."""
+        if self._turns is None:
+            raise ResetNeeded("call reset() first")
+        return self.task.summary()

@@ -1,0 +1,98 @@
+"""The booking task: one episode's goal, tools, user and reward, behind a small interface.
+
+``DialogEnv`` drives a task through three calls: ``reset(rng)`` gives the opening turns,
+``step(message, rng)`` gives the turns that follow an assistant message, and ``summary()``
+gives the goal and metrics at the end. Another task only has to offer the same three.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dialog_env.tasks.booking.domain import load_database
+from dialog_env.tasks.booking.goals import Goal, GoalSampler
+from dialog_env.tasks.booking.parser import get_lexicon, parse_agent
+from dialog_env.tasks.booking.reward import inform_scores, step_cost, success_bonus
+from dialog_env.tasks.booking.tools import ToolBox, is_tool_call
+from dialog_env.tasks.booking.user import AgendaUser
+from dialog_env.tasks.booking.voice import TemplateVoice, UserVoice
+from dialog_env.text import Turn
+
+__all__ = ["BookingTask", "TaskStep"]
+
+
+@dataclass
+class TaskStep:
+    """What one assistant message led to."""
+
+    turns: list[Turn]
+    reward_terms: dict[str, float]
+    terminated: bool = False
+    success: bool = False
+    tool_call: bool = False
+    user_acts: list[str] = field(default_factory=list)
+
+
+class BookingTask:
+    """Restaurant search and booking with an agenda-based user; see ``DialogEnv``."""
+
+    name = "booking"
+
+    def __init__(self, split: str = "train", voice: UserVoice | None = None,
+                 patience: int = 4, max_turns: int = 20):
+        self.db, self._shipped_book = load_database()
+        self.sampler = GoalSampler(self.db, self._shipped_book, split)
+        self.lexicon = get_lexicon()
+        self.voice = voice if voice is not None else TemplateVoice()
+        self.patience, self.max_turns = patience, max_turns
+        self.goal: Goal | None = None
+
+    def reset(self, rng: np.random.Generator) -> list[Turn]:
+        self.goal = self.sampler.sample(rng)
+        self.tools = ToolBox(self.db, self._shipped_book.copy())
+        self.user = AgendaUser(self.goal, self.db, self.tools.bookings,
+                               self.patience, self.max_turns)
+        self.user_turns = 0
+        self.voice_fallbacks = 0
+        return [self._say(self.user.open(rng), rng)]
+
+    def _say(self, acts, rng: np.random.Generator) -> Turn:
+        text, fell_back = self.voice.voice(acts, rng)
+        self.user_turns += 1
+        self.voice_fallbacks += int(fell_back)
+        return Turn("user", text)
+
+    def step(self, message: str, rng: np.random.Generator) -> TaskStep:
+        terms = {"step_cost": step_cost(), "success_bonus": 0.0}
+        if is_tool_call(message):
+            result = self.tools.call(message, rng)
+            return TaskStep([Turn("tool", result)], terms, tool_call=True)
+        acts = self.user.respond(parse_agent(message, self.lexicon))
+        turn = self._say(acts, rng)
+        success = self.user.done and self.user.satisfied
+        terms["success_bonus"] = success_bonus(success)
+        return TaskStep([turn], terms, terminated=self.user.done, success=success,
+                        user_acts=[str(a) for a in acts])
+
+    def summary(self) -> tuple[dict, dict]:
+        """``(goal, metrics)`` of the current episode."""
+        user = self.user
+        venue = self.db.get(user.accepted) if user.accepted else None
+        wanted = [(r, venue.fact(r) if venue else "") for r in self.goal.requests]
+        precision, recall, f1 = inform_scores(user.informed, wanted)
+        booked = any(user.valid_booking(b) for b in self.tools.bookings.values())
+        metrics = {
+            "success": bool(user.done and user.satisfied),
+            "inform_precision": precision,
+            "inform_recall": recall,
+            "inform_f1": f1,
+            "booked": booked if self.goal.wants_booking else None,
+            "turns": user.turns,
+            "tool_calls": self.tools.calls,
+            "user_turns": self.user_turns,
+            "voice_fallbacks": self.voice_fallbacks,
+            "patience_spent": user.wasted,
+        }
+        return self.goal.as_dict(), metrics
