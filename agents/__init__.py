@@ -34,6 +34,5 @@ def load_agent(name_or_path: str | Path) -> Agent:
             f"built-in agents: {', '.join(sorted(AGENTS))}"
         )
     raise ValueError(
-        f"unknown agent {key!r}: give one of {', '.join(sorted(AGENTS))} or a checkpoint "
-        "directory"
+        f"unknown agent {key!r}: give one of {', '.join(sorted(AGENTS))} or a checkpoint directory"
     )

@@ -8,11 +8,10 @@ tell the facts and the reference in one message.
 
 from __future__ import annotations
 
+from agents.base import BaseAgent
 from dialog_env.tasks.booking.domain import CONSTRAINT_SLOTS
 from dialog_env.tasks.booking.tools import format_kv
 from dialog_env.tasks.booking.tracker import DialogueState, track
-
-from agents.base import BaseAgent
 
 __all__ = ["ExpertAgent", "describe"]
 
@@ -60,28 +59,33 @@ class ExpertAgent(BaseAgent):
         if s.wants_booking and s.booking_complete():
             wanted = dict(name=s.offered, **{k: s.booking[k] for k in ("people", "day", "time")})
             attempt = s.last_attempt
-            same = attempt is not None and all(
-                getattr(attempt, k) == v for k, v in wanted.items())
+            same = attempt is not None and all(getattr(attempt, k) == v for k, v in wanted.items())
             if not same:
                 return f"[book] {format_kv(wanted)}"
             if not attempt.ok and s.fail_told < len([a for a in s.attempts if not a.ok]):
-                return (f"I'm sorry, there is no table at {s.offered} on {attempt.day} at "
-                        f"{attempt.time}. Would another time work for you?")
+                return (
+                    f"I'm sorry, there is no table at {s.offered} on {attempt.day} at "
+                    f"{attempt.time}. Would another time work for you?"
+                )
         return self._tell(s)
 
     def _tell(self, s: DialogueState) -> str:
         venue = next(v for v in s.search_venues if v["name"] == s.offered)
-        parts = [f"{_FACT_WORDS[f]} of {s.offered} is {venue[f]}"
-                 for f in ("phone", "address", "postcode")
-                 if f in s.requested and f not in s.told_facts]
+        parts = [
+            f"{_FACT_WORDS[f]} of {s.offered} is {venue[f]}"
+            for f in ("phone", "address", "postcode")
+            if f in s.requested and f not in s.told_facts
+        ]
         out = []
         if parts:
             text = "; ".join(parts)
             out.append(text[0].upper() + text[1:] + ".")
         attempt = s.last_attempt
         if attempt is not None and attempt.ok and attempt.ref not in s.told_refs:
-            out.append(f"Your table for {attempt.people} on {attempt.day} at {attempt.time} "
-                       f"is booked. The reference number is {attempt.ref}.")
+            out.append(
+                f"Your table for {attempt.people} on {attempt.day} at {attempt.time} "
+                f"is booked. The reference number is {attempt.ref}."
+            )
         if not out:
             return "Is there anything else I can help you with?"
         return " ".join(out)

@@ -56,8 +56,14 @@ def play_episode(env, agent, seed: int, out=sys.stdout) -> dict:
             break
     if "metrics" in info:
         print(f"\nsuccess: {info['success']}   return: {episode_return:.2f}", file=out)
-        print("metrics: " + ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
-                                       for k, v in info["metrics"].items()), file=out)
+        print(
+            "metrics: "
+            + ", ".join(
+                f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                for k, v in info["metrics"].items()
+            ),
+            file=out,
+        )
     else:
         print("\n(truncated: the step limit ran out)", file=out)
     return info

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agents.base import BaseAgent
 from dialog_env.tasks.booking.domain import (
     DAYS,
     FACT_SLOTS,
@@ -11,8 +12,6 @@ from dialog_env.tasks.booking.domain import (
     load_database,
 )
 from dialog_env.tasks.booking.tools import format_kv
-
-from agents.base import BaseAgent
 
 __all__ = ["RandomAgent"]
 
@@ -53,9 +52,14 @@ class RandomAgent(BaseAgent):
             fact = str(r.choice(FACT_SLOTS))
             return f"The {fact} of {venue.name} is {venue.fact(fact)}."
         if kind == 4:
-            return "[book] " + format_kv({
-                "name": venue.name, "people": str(int(r.integers(1, MAX_PEOPLE + 1))),
-                "day": str(r.choice(DAYS)), "time": str(r.choice(TIMES))})
+            return "[book] " + format_kv(
+                {
+                    "name": venue.name,
+                    "people": str(int(r.integers(1, MAX_PEOPLE + 1))),
+                    "day": str(r.choice(DAYS)),
+                    "time": str(r.choice(TIMES)),
+                }
+            )
         if kind == 5:
             return "Is there anything else I can help you with?"
         return "Goodbye!"

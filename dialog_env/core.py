@@ -63,7 +63,8 @@ class DialogEnv(gym.Env[str, str]):
     has one), every requested fact was told correctly for that venue, and, if the user
     wanted a table, one was booked there with its people, day and (first or alternative)
     time and the booking reference was told. A message that names several venues is a
-    list, not a recommendation: facts in it do not count.
+    list, not a recommendation: facts in it do not count; raw tool output pasted at the
+    user (``[result] ...``, ``phone=...``) is not understood.
 
     ## Starting State
 
@@ -129,9 +130,12 @@ class DialogEnv(gym.Env[str, str]):
             )
         if user_model not in USER_MODELS:
             raise ValueError(f"user_model must be one of {USER_MODELS}, got {user_model!r}")
-        for name, value in (("max_turns", max_turns), ("patience", patience),
-                            ("max_message_chars", max_message_chars),
-                            ("max_observation_chars", max_observation_chars)):
+        for name, value in (
+            ("max_turns", max_turns),
+            ("patience", patience),
+            ("max_message_chars", max_message_chars),
+            ("max_observation_chars", max_observation_chars),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.task = make_task(task, split=split, patience=patience, max_turns=max_turns)
@@ -148,7 +152,9 @@ class DialogEnv(gym.Env[str, str]):
     # -- Gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self._turns = list(self.task.reset(self.np_random))
+        self._turns = []
+        self._transcript = ""
+        self._add_turns(self.task.reset(self.np_random))
         self._over = False
         self._rendered = 0
         if self.render_mode == "human":
@@ -163,9 +169,8 @@ class DialogEnv(gym.Env[str, str]):
         if self._over:
             raise EpisodeOver("the conversation has ended; call reset() to start a new one")
         message, cut = normalize_message(action, self.max_message_chars)
-        self._turns.append(Turn("assistant", message))
         outcome = self.task.step(message, self.np_random)
-        self._turns.extend(outcome.turns)
+        self._add_turns([Turn("assistant", message), *outcome.turns])
         self._over = outcome.terminated
         reward = float(sum(outcome.reward_terms.values()))
         info: dict[str, Any] = {
@@ -189,14 +194,20 @@ class DialogEnv(gym.Env[str, str]):
         turns = self._turns or []
         if self.render_mode == "ansi":
             return format_transcript(turns) + "\n"
-        for turn in turns[self._rendered:]:
+        for turn in turns[self._rendered :]:
             print(f"{turn.role:>9}: {turn.text}", flush=True)
         self._rendered = len(turns)
         return None
 
     # -- helpers ---------------------------------------------------------------------------
+    def _add_turns(self, turns: list[Turn]) -> None:
+        # The transcript grows by appending, so each step costs its own turns, not the history.
+        new = format_transcript(turns)
+        self._transcript = f"{self._transcript}\n{new}" if self._transcript else new
+        self._turns.extend(turns)
+
     def _observation(self) -> str:
-        return truncate_transcript(format_transcript(self._turns), self.max_observation_chars)
+        return truncate_transcript(self._transcript, self.max_observation_chars)
 
     def _turn_dicts(self) -> list[dict[str, str]]:
         return [t.as_dict() for t in self._turns]

@@ -25,7 +25,8 @@ __all__ = [
 #: Printable ASCII plus the newline that separates turns.
 CHARSET = "".join(sorted(set(string.printable) - set("\t\r\x0b\x0c")))
 _SPACE_RUN = re.compile(r"\s+")
-_UNKNOWN_RUN = re.compile(r"\?{2,}")
+_UNKNOWN = "\x1a"  # stands for a character without an ASCII reading, until runs fold to "?"
+_UNKNOWN_RUN = re.compile(_UNKNOWN + "+")
 
 ROLES = ("user", "assistant", "tool")
 
@@ -46,7 +47,7 @@ def _to_ascii(ch: str) -> str:
         return ch
     # Keep what has an ASCII reading (é -> e, ｆ -> f); anything else becomes "?".
     base = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii")
-    return base if base else "?"
+    return base if base else _UNKNOWN
 
 
 def normalize_message(text: str, max_chars: int) -> tuple[str, bool]:
@@ -58,11 +59,16 @@ def normalize_message(text: str, max_chars: int) -> tuple[str, bool]:
 
     >>> normalize_message("  Caf\\u00e9\\n\\x00 ok\\U0001F600  ", 100)
     ('Cafe ok?', False)
+    >>> normalize_message("what?? \u4f60\u597d", 100)
+    ('what?? ?', False)
     >>> normalize_message("x" * 10, 4)
     ('xxxx', True)
     """
     if not isinstance(text, str):
         raise TypeError(f"a message must be a str, got {type(text).__name__}")
+    if text.isascii() and text.isprintable():  # the common case: nothing to fold
+        text = _SPACE_RUN.sub(" ", text).strip()
+        return (text[:max_chars].rstrip(), True) if len(text) > max_chars else (text, False)
     # Lone surrogates cannot be encoded at all; drop them before anything else.
     text = "".join(c for c in text if not 0xD800 <= ord(c) <= 0xDFFF)
     text = unicodedata.normalize("NFC", text)
@@ -76,7 +82,7 @@ def normalize_message(text: str, max_chars: int) -> tuple[str, bool]:
         else:
             kept.append(_to_ascii(ch))
     text = _SPACE_RUN.sub(" ", "".join(kept)).strip()
-    text = _UNKNOWN_RUN.sub("?", text)
+    text = _UNKNOWN_RUN.sub("?", text)  # "what??" typed by the agent stays as it is
     if len(text) > max_chars:
         return text[:max_chars].rstrip(), True
     return text, False

@@ -14,9 +14,7 @@ from importlib import import_module
 __all__ = ["main", "SUBCOMMAND_MODULES"]
 
 #: Modules that define ``add_parser``, in the order ``--help`` lists them.
-SUBCOMMAND_MODULES = (
-    "agents.play",
-)
+SUBCOMMAND_MODULES = ("agents.play",)
 
 
 def build_parser() -> argparse.ArgumentParser:

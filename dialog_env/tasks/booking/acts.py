@@ -40,6 +40,11 @@ AGENT_INTENTS = (
 )
 
 
+_ORDER: dict[str, int] = {}
+for _i, _name in enumerate(USER_INTENTS + AGENT_INTENTS):
+    _ORDER.setdefault(_name, _i)
+
+
 @dataclass(frozen=True, order=True)
 class Act:
     """An intent with sorted ``(slot, value)`` pairs; hashable and ordered."""
@@ -62,17 +67,15 @@ class Act:
 def canonical(acts: list[Act]) -> tuple[Act, ...]:
     """Acts in voicing order with duplicate intents merged, so equal meaning compares equal.
 
-    >>> canonical([Act.make("request", phone="?"), Act.make("inform", area="north"),
-    ...            Act.make("inform", food="thai")])
-    (Act(intent='inform', slots=(('area', 'north'), ('food', 'thai'))), Act(intent='request', slots=(('phone', '?'),)))
+    >>> acts = canonical([Act.make("request", phone="?"), Act.make("inform", area="north"),
+    ...                   Act.make("inform", food="thai")])
+    >>> [str(a) for a in acts]
+    ['inform(area=north, food=thai)', 'request(phone=?)']
     """
     merged: dict[str, dict[str, str]] = {}
     for act in acts:
         merged.setdefault(act.intent, {}).update(act.slots)
-    order: dict[str, int] = {}
-    for i, name in enumerate(USER_INTENTS + AGENT_INTENTS):
-        order.setdefault(name, i)
     return tuple(
         Act(intent, tuple(sorted(slots.items())))
-        for intent, slots in sorted(merged.items(), key=lambda kv: order.get(kv[0], 99))
+        for intent, slots in sorted(merged.items(), key=lambda kv: _ORDER.get(kv[0], 99))
     )

@@ -89,9 +89,27 @@ class VenueDatabase:
         self.by_name = {v.name.lower(): v for v in self.venues}
         if len(self.by_name) != len(self.venues):
             raise ValueError("venue names must be unique")
+        # slot -> value -> indices of the venues with that value; searches intersect these.
+        self._index: dict[str, dict[str, frozenset[int]]] = {
+            slot: {
+                value: frozenset(i for i, v in enumerate(self.venues) if getattr(v, slot) == value)
+                for value in values
+            }
+            for slot, values in SLOT_VALUES.items()
+        }
+        self._cache: dict[tuple, tuple[Venue, ...]] = {}
 
     def search(self, constraints: dict[str, str]) -> list[Venue]:
-        return [v for v in self.venues if v.matches(constraints)]
+        """The venues that fit every constraint (``dontcare`` ignored), sorted by name."""
+        key = tuple(sorted(constraints.items()))
+        hit = self._cache.get(key)
+        if hit is None:
+            ids = set(range(len(self.venues)))
+            for slot, value in key:
+                if value != "dontcare":
+                    ids &= self._index.get(slot, {}).get(value, frozenset())
+            hit = self._cache[key] = tuple(self.venues[i] for i in sorted(ids))
+        return list(hit)
 
     def get(self, name: str) -> Venue | None:
         return self.by_name.get(name.lower())
@@ -101,27 +119,37 @@ class VenueDatabase:
 
 
 class ReservationBook:
-    """Free tables per venue, day and time; ``book`` takes one table.
+    """Free tables per venue, day and time; ``take`` takes one table.
 
-    ``tables[name][day_index][time_index]`` is the number of free tables; 0 means full.
+    The shipped counts are shared and never change; a book only records what was taken
+    from them, so a fresh copy for each episode costs nothing.
     """
 
-    def __init__(self, tables: dict[str, list[list[int]]]):
-        self.tables = {name: [list(row) for row in days] for name, days in tables.items()}
+    def __init__(self, tables: dict[str, list[list[int]]], taken: dict | None = None):
+        self._shipped = {name: tuple(tuple(row) for row in days) for name, days in tables.items()}
+        self._taken: dict[tuple[str, str, str], int] = dict(taken or {})
 
     def copy(self) -> ReservationBook:
-        return ReservationBook(self.tables)
+        book = ReservationBook.__new__(ReservationBook)
+        book._shipped, book._taken = self._shipped, dict(self._taken)
+        return book
+
+    @property
+    def tables(self) -> dict[str, list[list[int]]]:
+        """Free tables as ``tables[name][day_index][time_index]``; 0 means full."""
+        return {
+            name: [[self.free(name, d, t) for t in TIMES] for d in DAYS] for name in self._shipped
+        }
 
     def free(self, name: str, day: str, time: str) -> int:
-        return self.tables[name][DAYS.index(day)][TIMES.index(time)]
+        shipped = self._shipped[name][DAYS.index(day)][TIMES.index(time)]
+        return shipped - self._taken.get((name, day, time), 0)
 
     def take(self, name: str, day: str, time: str) -> bool:
         """Take one table if there is one; return whether it was taken."""
-        row = self.tables[name][DAYS.index(day)]
-        t = TIMES.index(time)
-        if row[t] <= 0:
+        if self.free(name, day, time) <= 0:
             return False
-        row[t] -= 1
+        self._taken[name, day, time] = self._taken.get((name, day, time), 0) + 1
         return True
 
 

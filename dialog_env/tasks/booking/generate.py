@@ -60,8 +60,13 @@ def generate(seed: int = SEED) -> dict:
         free = rng.integers(1, 4, size=(len(DAYS), len(TIMES)))
         free[rng.random((len(DAYS), len(TIMES))) < FULL_SHARE] = 0
         tables[name] = ["".join(str(int(x)) for x in day) for day in free]
-    return {"seed": seed, "days": list(DAYS), "times": list(TIMES), "venues": venues,
-            "tables": tables}
+    return {
+        "seed": seed,
+        "days": list(DAYS),
+        "times": list(TIMES),
+        "venues": venues,
+        "tables": tables,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,8 @@ process.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,6 +37,18 @@ TEST_SHARE_BUCKETS = 4  # one combination in four is held out for test
 NOMATCH_SHARE = 0.15
 BOOKING_SHARE = 0.5
 FAIL_FIRST_SHARE = 0.3
+N_CONSTRAINTS_CDF = (0.2, 0.65, 1.0)  # 1, 2 or 3 constraints
+N_REQUESTS_CDF = (0.2, 0.55, 0.85, 1.0)  # 0-3 requested facts
+
+
+def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _weighted(rng: np.random.Generator, cdf: Sequence[float]) -> int:
+    """An index drawn with the probabilities whose running sums are ``cdf``."""
+    u = rng.random()
+    return next(i for i, c in enumerate(cdf) if u < c)
 
 
 def combination_split(constraints: dict[str, str]) -> str:
@@ -74,7 +87,16 @@ class Goal:
         return {**self.constraints, slot: value}
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Plain JSON-ready data (lists for tuples)."""
+        return {
+            "constraints": dict(self.constraints),
+            "requests": list(self.requests),
+            "fallback": list(self.fallback) if self.fallback else None,
+            "people": self.people,
+            "day": self.day,
+            "time": self.time,
+            "alt_time": self.alt_time,
+        }
 
 
 class GoalSampler:
@@ -92,9 +114,9 @@ class GoalSampler:
                 return goal
 
     def _constraints(self, rng: np.random.Generator) -> dict[str, str]:
-        n = int(rng.choice([1, 2, 3], p=[0.2, 0.45, 0.35]))
-        slots = sorted(str(s) for s in rng.choice(CONSTRAINT_SLOTS, size=n, replace=False))
-        return {s: str(rng.choice(SLOT_VALUES[s])) for s in slots}
+        n = _weighted(rng, N_CONSTRAINTS_CDF) + 1
+        slots = sorted(CONSTRAINT_SLOTS[i] for i in rng.permutation(len(CONSTRAINT_SLOTS))[:n])
+        return {s: _pick(rng, SLOT_VALUES[s]) for s in slots}
 
     def _try(self, rng: np.random.Generator) -> Goal | None:
         want_nomatch = rng.random() < NOMATCH_SHARE
@@ -110,8 +132,7 @@ class GoalSampler:
                 (slot, value)
                 for slot in sorted(constraints)
                 for value in SLOT_VALUES[slot]
-                if value != constraints[slot]
-                and self.db.search({**constraints, slot: value})
+                if value != constraints[slot] and self.db.search({**constraints, slot: value})
             ]
             if not options:
                 return None
@@ -119,8 +140,8 @@ class GoalSampler:
             matches = self.db.search({**constraints, fallback[0]: fallback[1]})
         elif not matches:
             return None
-        n_req = int(rng.choice([0, 1, 2, 3], p=[0.2, 0.35, 0.3, 0.15]))
-        requests = tuple(sorted(str(s) for s in rng.choice(FACT_SLOTS, size=n_req, replace=False)))
+        n_req = _weighted(rng, N_REQUESTS_CDF)
+        requests = tuple(sorted(FACT_SLOTS[i] for i in rng.permutation(len(FACT_SLOTS))[:n_req]))
         goal = Goal(constraints=constraints, requests=requests, fallback=fallback)
         if rng.random() >= BOOKING_SHARE:
             return goal
@@ -130,16 +151,13 @@ class GoalSampler:
         # The outcome of a booking must not depend on which fitting venue the agent picks:
         # a good time is free at every fitting venue, a failing time is full at all of them.
         people = int(rng.integers(1, MAX_PEOPLE + 1))
-        day = str(rng.choice(DAYS))
+        day = _pick(rng, DAYS)
         free = [t for t in TIMES if all(self.book.free(v.name, day, t) > 0 for v in matches)]
         full = [t for t in TIMES if all(self.book.free(v.name, day, t) == 0 for v in matches)]
         if not free:
             return None
-        fields = {**goal.as_dict(), "people": people, "day": day}
         if full and rng.random() < FAIL_FIRST_SHARE:
-            fields.update(time=str(rng.choice(full)), alt_time=str(rng.choice(free)))
+            time, alt_time = _pick(rng, full), _pick(rng, free)
         else:
-            fields.update(time=str(rng.choice(free)))
-        fields["requests"] = tuple(fields["requests"])
-        fields["fallback"] = tuple(fields["fallback"]) if fields["fallback"] else None
-        return Goal(**fields)
+            time, alt_time = _pick(rng, free), None
+        return replace(goal, people=people, day=day, time=time, alt_time=alt_time)

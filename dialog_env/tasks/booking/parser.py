@@ -24,28 +24,32 @@ from dialog_env.tasks.booking.domain import (
 __all__ = ["Lexicon", "get_lexicon", "parse_agent", "parse_user", "REFERENCE_RE"]
 
 PHONE_RE = re.compile(r"\b01223 ?\d{6}\b")
-POSTCODE_RE = re.compile(r"\bcb\d \d[a-z]{2}\b", re.IGNORECASE)
+POSTCODE_RE = re.compile(r"\bcb\d \d[a-z]{2}\b")
 TIME_RE = re.compile(r"\b(\d{1,2}:\d{2})\b")
 #: Booking references: 8 upper-case letters and digits, at least one of each.
 REFERENCE_RE = re.compile(r"\b(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{8}\b")
-PEOPLE_RE = re.compile(r"\b(\d{1,2}) (?:people|persons|guests|diners)\b|\bfor (\d{1,2})\b")
+PEOPLE_RE = re.compile(
+    r"\b(\d{1,2}) (?:people|persons|guests|diners|of us)\b|\bfor (\d{1,2})\b(?!:)"
+)
 DAY_RE = re.compile(r"\b(" + "|".join(DAYS) + r")\b")
 
 _SLOT_WORDS = {"area": "area", "food": "type of food", "price": "price range"}
 _DONTCARE_RE = re.compile(
     r"(?:don't|do not) (?:mind|care about) the (area|type of food|food|price range|price)"
     r"|\bany (area|type of food|food|price range|price)\b"
+    r"|\b(area|type of food|food|price range|price) (?:doesn't|does not) matter"
 )
 _DONTCARE_SLOT = {"area": "area", "type of food": "food", "food": "food",
                   "price range": "price", "price": "price"}
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.IGNORECASE)
+    # Cues are matched against lower-cased text: case-insensitive regexes are far slower.
+    return re.compile(pattern)
 
 
 _USER_CUES = {
-    "reject": _rx(r"not what i asked|does(?:n't| not) fit|not right for me|that won't do"),
+    "reject": _rx(r"not what i (?:asked|want)|does(?:n't| not) fit|not right for me|that won't do"),
     "affirm": _rx(r"sounds (?:good|great|fine)|that's great|perfect|that works|that will do"),
     "negate": _rx(r"(?:don't|do not|no) need (?:a|to) book|no booking|don't want (?:a|to) book"),
     "insist": _rx(r"check again|look again|sure there is|must be one"),
@@ -79,6 +83,8 @@ _BOOK_FAIL_RE = _rx(
 _REQMORE_RE = _rx(r"anything else|something else|help (?:you )?with anything")
 _BYE_RE = _rx(r"\b(?:good)?bye\b")
 _SENTENCE_RE = re.compile(r"[^.!?]*[.!?]?")
+# Raw tool output is machine text: a user does not read database records pasted at them.
+_TOOL_SYNTAX_RE = re.compile(r"\[result\]|\b(?:name|area|food|price|phone|address|postcode)=")
 
 
 class Lexicon:
@@ -90,11 +96,20 @@ class Lexicon:
             slot: [(v, re.compile(rf"\b{re.escape(v)}\b")) for v in values]
             for slot, values in SLOT_VALUES.items()
         }
-        names = sorted((v.name for v in db.venues), key=len, reverse=True)
-        self.name_re = _rx(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b")
+        # Names and addresses are found by their shape, then looked up: one short pattern
+        # beats an alternation of every name. The lookahead finds overlapping candidates.
+        self.name_of = {v.name.lower(): v.name for v in db.venues}
+        firsts = "|".join(sorted({re.escape(n.split()[0]) for n in self.name_of}))
+        rests = sorted({len(n.split()) - 1 for n in self.name_of})
+        self.name_re = re.compile(
+            rf"(?=\b((?:{firsts})" + "(?:" + "|".join(rf"(?: [a-z]+){{{k}}}" for k in rests)
+            + r"))\b)")
         self.address_of = {v.address.lower(): v.address for v in db.venues}
-        addresses = sorted(self.address_of, key=len, reverse=True)
-        self.address_re = _rx(r"\b(" + "|".join(re.escape(a) for a in addresses) + r")\b")
+        self.address_re = re.compile(r"\b\d+ [a-z]+ [a-z]+\b")
+
+    def addresses(self, low: str) -> list[str]:
+        """Canonical addresses named in lower-cased ``low``."""
+        return [self.address_of[a] for a in self.address_re.findall(low) if a in self.address_of]
 
     def constraint_values(self, text: str) -> dict[str, str]:
         """Every constraint value named in lower-cased ``text`` (the last one per slot)."""
@@ -105,13 +120,13 @@ class Lexicon:
                 found[slot] = max(hits)[1]
         return found
 
-    def venue_names(self, text: str) -> list[str]:
-        """Canonical names of the venues named in ``text``, first mention first, no repeats."""
+    def venue_names(self, low: str) -> list[str]:
+        """Canonical names of the venues named in lower-cased ``low``, in order, no repeats."""
         seen: dict[str, None] = {}
-        for m in self.name_re.finditer(text):
-            venue = self.db.get(m.group(1))
-            if venue is not None:
-                seen.setdefault(venue.name)
+        for m in self.name_re.finditer(low):
+            name = self.name_of.get(m.group(1))
+            if name is not None:
+                seen.setdefault(name)
         return list(seen)
 
 
@@ -145,8 +160,8 @@ def booking_values(text: str) -> dict[str, str]:
 def parse_user(text: str, lexicon: Lexicon | None = None) -> tuple[Act, ...]:
     """Read a user turn into canonical acts.
 
-    >>> parse_user("I want a cheap thai restaurant. What is the phone number?")
-    (Act(intent='inform', slots=(('food', 'thai'), ('price', 'cheap'))), Act(intent='request', slots=(('phone', '?'),)))
+    >>> [str(a) for a in parse_user("I want a cheap thai restaurant. What is the phone number?")]
+    ['inform(food=thai, price=cheap)', 'request(phone=?)']
     """
     lex = lexicon or get_lexicon()
     low = text.lower()
@@ -155,7 +170,7 @@ def parse_user(text: str, lexicon: Lexicon | None = None) -> tuple[Act, ...]:
         acts = [a for a in acts if a.intent != "thank_bye"]
     informs = lex.constraint_values(low)
     for m in _DONTCARE_RE.finditer(low):
-        informs[_DONTCARE_SLOT[m.group(1) or m.group(2)]] = "dontcare"
+        informs[_DONTCARE_SLOT[next(g for g in m.groups() if g)]] = "dontcare"
     if informs:
         acts.append(Act.make("inform", **informs))
     booking = booking_values(low)
@@ -170,44 +185,50 @@ def parse_user(text: str, lexicon: Lexicon | None = None) -> tuple[Act, ...]:
 def parse_agent(text: str, lexicon: Lexicon | None = None) -> tuple[Act, ...]:
     """Read an assistant message (not a tool call) into the acts the user reacts to.
 
+    A message that pastes tool syntax (``[result]``, ``phone=...``) is not understood.
+
     >>> parse_agent("Which area would you like? And what price range?")
     (Act(intent='request', slots=(('area', '?'), ('price', '?'))),)
     """
     lex = lexicon or get_lexicon()
+    low = text.lower()
+    if _TOOL_SYNTAX_RE.search(low):
+        return ()
     acts: list[Act] = []
-    names = lex.venue_names(text)
+    names = lex.venue_names(low)
     if len(names) == 1:
         acts.append(Act.make("offer", name=names[0]))
     elif len(names) > 1:
         acts.append(Act.make("list", names="|".join(names)))
-    facts = {}
-    phones = PHONE_RE.findall(text)
-    if phones:
-        facts["phone"] = "|".join(p if " " in p else f"{p[:5]} {p[5:]}" for p in phones)
-    postcodes = POSTCODE_RE.findall(text)
-    if postcodes:
-        facts["postcode"] = "|".join(p.lower() for p in postcodes)
-    addresses = [lex.address_of[a.lower()] for a in lex.address_re.findall(text)]
-    if addresses:
-        facts["address"] = "|".join(addresses)
-    if facts:
-        acts.append(Act.make("inform", **facts))
-    refs = REFERENCE_RE.findall(text)
-    if refs:
-        acts.append(Act.make("book_ok", ref="|".join(refs)))
-    if _BOOK_FAIL_RE.search(text):
+    if any(c.isdigit() for c in low):  # facts and references all hold digits
+        facts = {}
+        phones = PHONE_RE.findall(low)
+        if phones:
+            facts["phone"] = "|".join(p if " " in p else f"{p[:5]} {p[5:]}" for p in phones)
+        postcodes = POSTCODE_RE.findall(low)
+        if postcodes:
+            facts["postcode"] = "|".join(postcodes)
+        addresses = lex.addresses(low)
+        if addresses:
+            facts["address"] = "|".join(addresses)
+        if facts:
+            acts.append(Act.make("inform", **facts))
+        refs = REFERENCE_RE.findall(text)
+        if refs:
+            acts.append(Act.make("book_ok", ref="|".join(refs)))
+    if _BOOK_FAIL_RE.search(low):
         acts.append(Act("book_fail"))
-    elif _NOMATCH_RE.search(text):
+    elif _NOMATCH_RE.search(low):
         acts.append(Act("nomatch"))
     asked: dict[str, str] = {}
-    for sentence in _SENTENCE_RE.findall(text):
+    for sentence in _SENTENCE_RE.findall(low) if "?" in low else ():
         if sentence.endswith("?"):
             asked.update({slot: "?" for slot, cue in _AGENT_REQUEST_CUES.items()
                           if cue.search(sentence)})
     if asked:
         acts.append(Act.make("request", **asked))
-    if _REQMORE_RE.search(text):
+    if _REQMORE_RE.search(low):
         acts.append(Act("reqmore"))
-    if _BYE_RE.search(text):
+    if _BYE_RE.search(low):
         acts.append(Act("bye"))
     return canonical(acts)

@@ -32,8 +32,9 @@ def success_bonus(success: bool | None) -> float:
     return SUCCESS_BONUS if success else 0.0
 
 
-def inform_scores(informed: Iterable[tuple[str, str]],
-                  requested: Iterable[tuple[str, str]]) -> tuple[float, float, float]:
+def inform_scores(
+    informed: Iterable[tuple[str, str]], requested: Iterable[tuple[str, str]]
+) -> tuple[float, float, float]:
     """Precision, recall and F1 of the facts told against the facts the user wanted.
 
     A fact is a ``(slot, value)`` pair; the wanted facts are those of the venue the user

@@ -40,8 +40,13 @@ class BookingTask:
 
     name = "booking"
 
-    def __init__(self, split: str = "train", voice: UserVoice | None = None,
-                 patience: int = 4, max_turns: int = 20):
+    def __init__(
+        self,
+        split: str = "train",
+        voice: UserVoice | None = None,
+        patience: int = 4,
+        max_turns: int = 20,
+    ):
         self.db, self._shipped_book = load_database()
         self.sampler = GoalSampler(self.db, self._shipped_book, split)
         self.lexicon = get_lexicon()
@@ -52,8 +57,9 @@ class BookingTask:
     def reset(self, rng: np.random.Generator) -> list[Turn]:
         self.goal = self.sampler.sample(rng)
         self.tools = ToolBox(self.db, self._shipped_book.copy())
-        self.user = AgendaUser(self.goal, self.db, self.tools.bookings,
-                               self.patience, self.max_turns)
+        self.user = AgendaUser(
+            self.goal, self.db, self.tools.bookings, self.patience, self.max_turns
+        )
         self.user_turns = 0
         self.voice_fallbacks = 0
         return [self._say(self.user.open(rng), rng)]
@@ -73,8 +79,13 @@ class BookingTask:
         turn = self._say(acts, rng)
         success = self.user.done and self.user.satisfied
         terms["success_bonus"] = success_bonus(success)
-        return TaskStep([turn], terms, terminated=self.user.done, success=success,
-                        user_acts=[str(a) for a in acts])
+        return TaskStep(
+            [turn],
+            terms,
+            terminated=self.user.done,
+            success=success,
+            user_acts=[str(a) for a in acts],
+        )
 
     def summary(self) -> tuple[dict, dict]:
         """``(goal, metrics)`` of the current episode."""

@@ -55,8 +55,10 @@ def parse_kv(text: str) -> dict[str, str]:
     >>> parse_kv('name="The Oak Mill" people=4 junk day=friday')
     {'name': 'The Oak Mill', 'people': '4', 'day': 'friday'}
     """
-    return {m.group(1).lower(): m.group(3) if m.group(3) is not None else m.group(2)
-            for m in _KV_RE.finditer(text)}
+    return {
+        m.group(1).lower(): m.group(3) if m.group(3) is not None else m.group(2)
+        for m in _KV_RE.finditer(text)
+    }
 
 
 def format_kv(pairs: dict[str, str]) -> str:
@@ -107,8 +109,10 @@ class ToolBox:
             return "[result] search error: give at least one of area=, food=, price="
         for slot, value in args.items():
             if value.lower() not in SLOT_VALUES[slot]:
-                return (f"[result] search error: unknown {slot} {value!r}; "
-                        f"one of {', '.join(SLOT_VALUES[slot])}")
+                return (
+                    f"[result] search error: unknown {slot} {value!r}; "
+                    f"one of {', '.join(SLOT_VALUES[slot])}"
+                )
         query = {s: args[s].lower() for s in CONSTRAINT_SLOTS if s in args}
         found = self.db.search(query)
         head = f"[result] search {format_kv(query)}: {len(found)} found"
@@ -132,14 +136,18 @@ class ToolBox:
         if time not in TIMES:
             return f"[result] book error: time must be one of {', '.join(TIMES)}"
         if not self.book.take(venue.name, day, time):
-            return (f"[result] book failed: no table for {format_kv({'name': venue.name})} "
-                    f"people={int(people)} day={day} time={time}")
+            return (
+                f"[result] book failed: no table for {format_kv({'name': venue.name})} "
+                f"people={int(people)} day={day} time={time}"
+            )
         ref = "".join(rng.choice(_REF_ALPHABET, size=8))
         while not (any(c.isdigit() for c in ref) and any(c.isalpha() for c in ref)):
             ref = "".join(rng.choice(_REF_ALPHABET, size=8))
         self.bookings[ref] = Booking(ref, venue.name, int(people), day, time)
-        return (f"[result] book ok: {format_kv({'name': venue.name})} people={int(people)} "
-                f"day={day} time={time} ref={ref}")
+        return (
+            f"[result] book ok: {format_kv({'name': venue.name})} people={int(people)} "
+            f"day={day} time={time} ref={ref}"
+        )
 
 
 def format_venue(venue: Venue) -> str:

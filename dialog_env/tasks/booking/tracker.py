@@ -103,9 +103,16 @@ class DialogueState:
         m = _BOOK_RESULT_RE.match(text)
         if m:
             kv = parse_kv(m.group(2))
-            self.attempts.append(BookAttempt(m.group(1) == "ok", kv.get("name", ""),
-                                             kv.get("people", ""), kv.get("day", ""),
-                                             kv.get("time", ""), kv.get("ref")))
+            self.attempts.append(
+                BookAttempt(
+                    m.group(1) == "ok",
+                    kv.get("name", ""),
+                    kv.get("people", ""),
+                    kv.get("day", ""),
+                    kv.get("time", ""),
+                    kv.get("ref"),
+                )
+            )
 
     def update(self, turn: Turn, lexicon: Lexicon | None = None) -> None:
         lex = lexicon or get_lexicon()

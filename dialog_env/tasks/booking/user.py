@@ -30,8 +30,14 @@ OPENING_SHARE = 0.6  # chance that each constraint is in the opening sentence
 class AgendaUser:
     """One episode's user. ``open`` starts the conversation, ``respond`` answers a message."""
 
-    def __init__(self, goal: Goal, db: VenueDatabase, bookings: dict[str, Booking],
-                 patience: int = 4, max_turns: int = 20):
+    def __init__(
+        self,
+        goal: Goal,
+        db: VenueDatabase,
+        bookings: dict[str, Booking],
+        patience: int = 4,
+        max_turns: int = 20,
+    ):
         self.goal, self.db, self.bookings = goal, db, bookings
         self.patience, self.max_turns = patience, max_turns
         self.constraints = dict(goal.constraints)
@@ -62,14 +68,21 @@ class AgendaUser:
         return [r for r in self.goal.requests if r not in self.received]
 
     def goal_met(self) -> bool:
-        return (self.accepted is not None and not self.pending_facts()
-                and (not self.goal.wants_booking or self.booked_ref is not None))
+        return (
+            self.accepted is not None
+            and not self.pending_facts()
+            and (not self.goal.wants_booking or self.booked_ref is not None)
+        )
 
     def valid_booking(self, booking: Booking | None) -> bool:
         g = self.goal
-        return (booking is not None and booking.name == self.accepted
-                and booking.people == g.people and booking.day == g.day
-                and booking.time in (g.time, g.alt_time))
+        return (
+            booking is not None
+            and booking.name == self.accepted
+            and booking.people == g.people
+            and booking.day == g.day
+            and booking.time in (g.time, g.alt_time)
+        )
 
     # -- the conversation ---------------------------------------------------------------
     def open(self, rng: np.random.Generator) -> list[Act]:
@@ -97,8 +110,11 @@ class AgendaUser:
                     self.accepted, self.received, self.booked_ref = venue.name, {}, None
                     progress = accepted_now = True
             elif venue is not None:
-                wrong = next(s for s in CONSTRAINT_SLOTS
-                             if s in self.constraints and venue.fact(s) != self.constraints[s])
+                wrong = next(
+                    s
+                    for s in CONSTRAINT_SLOTS
+                    if s in self.constraints and venue.fact(s) != self.constraints[s]
+                )
                 out += [Act("reject"), Act.make("inform", **{wrong: self.constraints[wrong]})]
                 progress = wrong not in self.told
                 self.told.add(wrong)
@@ -112,8 +128,13 @@ class AgendaUser:
                 if self.valid_booking(self.bookings.get(ref)):
                     self.booked_ref, progress = ref, True
                     break
-        if ("book_fail" in by_intent and self.goal.wants_booking and self.goal.alt_time
-                and not self.alt_given and self.accepted is not None):
+        if (
+            "book_fail" in by_intent
+            and self.goal.wants_booking
+            and self.goal.alt_time
+            and not self.alt_given
+            and self.accepted is not None
+        ):
             self.alt_given = progress = True
             out.append(Act.make("book", time=self.goal.alt_time))
         if "nomatch" in by_intent and "offer" not in by_intent:
@@ -156,8 +177,12 @@ class AgendaUser:
         for slot, values in inform.slots:
             for value in values.split("|"):
                 self.informed.append((slot, value))
-                if (venue is not None and slot in self.goal.requests
-                        and slot not in self.received and value == venue.fact(slot)):
+                if (
+                    venue is not None
+                    and slot in self.goal.requests
+                    and slot not in self.received
+                    and value == venue.fact(slot)
+                ):
                     self.received[slot] = value
                     progress = True
         return progress

@@ -122,6 +122,12 @@ def fill(text: str, values: dict[str, str]) -> str:
 class TemplateVoice:
     """One canonical sentence per act; no language model, no randomness."""
 
+    def __init__(self) -> None:
+        self._sentences: dict[str, str] = {}  # delexicalized prompt -> its sentence
+
     def voice(self, acts: Sequence[Act], rng: np.random.Generator) -> tuple[str, bool]:
-        _, values = delexicalize(acts)
-        return fill(template_text(acts), values), False
+        prompt, values = delexicalize(acts)
+        sentence = self._sentences.get(prompt)
+        if sentence is None:
+            sentence = self._sentences[prompt] = template_text(acts)
+        return fill(sentence, values), False
