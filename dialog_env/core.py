@@ -13,7 +13,6 @@ from dialog_env.text import CHARSET, Turn, format_transcript, normalize_message,
 
 __all__ = ["DialogEnv", "EpisodeOver"]
 
-INTERFACES = ("text",)
 USER_MODELS = ("template",)
 
 
@@ -91,7 +90,6 @@ class DialogEnv(gym.Env[str, str]):
     - ``max_turns``: messages the user reads before leaving (default 20).
     - ``patience``: unproductive messages the user tolerates (default 4).
     - ``render_mode``: ``"ansi"`` (returns the transcript) or ``"human"`` (prints new turns).
-    - ``interface``: ``"text"``.
     - ``max_message_chars``, ``max_observation_chars``: the two length caps.
 
     >>> import gymnasium as gym, dialog_env
@@ -118,12 +116,9 @@ class DialogEnv(gym.Env[str, str]):
         max_turns: int = 20,
         patience: int = 4,
         render_mode: str | None = None,
-        interface: str = "text",
         max_message_chars: int = 500,
         max_observation_chars: int = 8192,
     ):
-        if interface not in INTERFACES:
-            raise ValueError(f"interface must be one of {INTERFACES}, got {interface!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
@@ -139,7 +134,7 @@ class DialogEnv(gym.Env[str, str]):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.task = make_task(task, split=split, patience=patience, max_turns=max_turns)
-        self.split, self.user_model, self.interface = split, user_model, interface
+        self.split, self.user_model = split, user_model
         self.render_mode = render_mode
         self.max_message_chars = max_message_chars
         self.max_observation_chars = max_observation_chars

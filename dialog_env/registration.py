@@ -10,12 +10,13 @@ from gymnasium.envs.registration import register, registry
 
 __all__ = ["ENV_IDS", "register_envs"]
 
-ENTRY_POINT = "dialog_env.core:DialogEnv"
+ENTRY_POINT = "dialog_env.interfaces:make_env"
 MAX_EPISODE_STEPS = 50
 
 #: id -> kwargs of every registered configuration.
 ENV_IDS: dict[str, dict] = {
     "Dialog-v1": {"task": "booking"},
+    "Dialog-Acts-v1": {"task": "booking", "interface": "act"},
 }
 
 

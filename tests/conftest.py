@@ -9,6 +9,7 @@ import dialog_env
 from dialog_env.registration import ENV_IDS
 
 ALL_ENV_IDS = sorted(ENV_IDS)
+TEXT_ENV_IDS = sorted(i for i, kw in ENV_IDS.items() if kw.get("interface", "text") == "text")
 
 
 def available_voices() -> list[str]:
@@ -26,22 +27,47 @@ def available_voices() -> list[str]:
 VOICES = available_voices()
 
 
-def run_episode(env: gym.Env, agent, seed: int) -> tuple[list[str], dict, float]:
-    """Play one episode; return the agent's messages, the last info and the return."""
+def interface_of(env: gym.Env) -> str:
+    return env.spec.kwargs.get("interface", "text") if env.spec else "text"
+
+
+def expert_action(env: gym.Env, expert, obs, info):
+    """The expert's decision in the action form of ``env``'s interface."""
+    if interface_of(env) == "act":
+        return expert.act_id(format_transcript_dicts(info["turns"]))
+    return expert.act(obs)
+
+
+def format_transcript_dicts(turns: list[dict]) -> str:
+    return "\n".join(f"{t['role']}: {t['text']}" for t in turns)
+
+
+def run_episode(env: gym.Env, agent, seed: int) -> tuple[list, dict, float]:
+    """Play one episode; return the agent's actions, the last info and the return.
+
+    ``agent`` is a text agent, or the expert on any interface.
+    """
     obs, info = env.reset(seed=seed)
     agent.reset(seed=seed)
-    messages, total = [], 0.0
+    actions, total = [], 0.0
     while True:
-        message = agent.act(obs)
-        messages.append(message)
-        obs, reward, terminated, truncated, info = env.step(message)
+        action = (
+            expert_action(env, agent, obs, info) if hasattr(agent, "act_id") else (agent.act(obs))
+        )
+        actions.append(action)
+        obs, reward, terminated, truncated, info = env.step(action)
         total += reward
         if terminated or truncated:
-            return messages, info, total
+            return actions, info, total
 
 
 @pytest.fixture(params=ALL_ENV_IDS)
 def env_id(request) -> str:
+    return request.param
+
+
+@pytest.fixture(params=TEXT_ENV_IDS)
+def text_env_id(request) -> str:
     return request.param
 
 

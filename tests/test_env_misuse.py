@@ -40,8 +40,8 @@ def _step_ok(env: gym.Env, message: str):
 
 
 @pytest.mark.parametrize("message", NASTY_MESSAGES, ids=range(len(NASTY_MESSAGES)))
-def test_nasty_messages_are_answered(env_id, message):
-    env = gym.make(env_id)
+def test_nasty_messages_are_answered(text_env_id, message):
+    env = gym.make(text_env_id)
     env.reset(seed=0)
     obs, done, info = _step_ok(env, message)
     assert info["turns"][-1]["role"] in ("user", "tool")
@@ -49,8 +49,8 @@ def test_nasty_messages_are_answered(env_id, message):
     assert info["action_truncated"] == (len(message) > 500 and message.startswith("x"))
 
 
-def test_huge_message_is_capped(env_id):
-    env = gym.make(env_id)
+def test_huge_message_is_capped(text_env_id):
+    env = gym.make(text_env_id)
     env.reset(seed=0)
     _, _, info = _step_ok(env, "y" * 100_000)
     said = info["turns"][-2]
@@ -122,11 +122,12 @@ def test_step_after_end_raises_and_does_not_resurrect():
         ({"interface": "telepathy"}, "interface"),
         ({"render_mode": "rgb_array"}, "render_mode"),
         ({"max_turns": 0}, "max_turns"),
+        ({"interface": "act", "observation": "pixels"}, "observation"),
     ],
 )
 def test_bad_kwargs_are_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        DialogEnv(**kwargs)
+        gym.make("Dialog-v1", **kwargs)
 
 
 def test_render_modes():

@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dialog_env.tasks.booking.assistant_acts import ASSISTANT_ACTS, realize
 from dialog_env.tasks.booking.domain import load_database
+from dialog_env.tasks.booking.features import STATE_FEATURES, state_vector
 from dialog_env.tasks.booking.goals import Goal, GoalSampler
 from dialog_env.tasks.booking.parser import get_lexicon, parse_agent
 from dialog_env.tasks.booking.reward import inform_scores, step_cost, success_bonus
 from dialog_env.tasks.booking.tools import ToolBox, is_tool_call
+from dialog_env.tasks.booking.tracker import DialogueState, IncrementalTracker
 from dialog_env.tasks.booking.user import AgendaUser
 from dialog_env.tasks.booking.voice import TemplateVoice, UserVoice
 from dialog_env.text import Turn
@@ -39,6 +42,9 @@ class BookingTask:
     """Restaurant search and booking with an agenda-based user; see ``DialogEnv``."""
 
     name = "booking"
+    #: What the act-level and state-observation wrappers build on.
+    assistant_acts = ASSISTANT_ACTS
+    state_features = STATE_FEATURES
 
     def __init__(
         self,
@@ -107,3 +113,14 @@ class BookingTask:
             "patience_spent": user.wasted,
         }
         return self.goal.as_dict(), metrics
+
+    # -- for the act-level and state-observation wrappers ----------------------------------
+    def new_tracker(self) -> IncrementalTracker:
+        return IncrementalTracker(self.lexicon)
+
+    def realize(self, act: int, state: DialogueState) -> str:
+        """The message of assistant act number ``act`` in ``state``."""
+        return realize(ASSISTANT_ACTS[act], state)
+
+    def state_vector(self, state: DialogueState) -> np.ndarray:
+        return state_vector(state)

@@ -15,7 +15,7 @@ from dialog_env.tasks.booking.parser import Lexicon, get_lexicon, parse_agent, p
 from dialog_env.tasks.booking.tools import is_tool_call, parse_kv, parse_search_result
 from dialog_env.text import Turn, parse_transcript
 
-__all__ = ["BookAttempt", "DialogueState", "track"]
+__all__ = ["BookAttempt", "DialogueState", "IncrementalTracker", "track"]
 
 _BOOK_RESULT_RE = re.compile(r"\[result\] book (ok|failed): (?:no table for )?(.*)$")
 
@@ -133,3 +133,24 @@ def track(transcript: str | list[Turn], lexicon: Lexicon | None = None) -> Dialo
     for turn in turns:
         state.update(turn, lex)
     return state
+
+
+class IncrementalTracker:
+    """Keeps a :class:`DialogueState` in step with a growing list of turns.
+
+    Wrappers see the whole turn list in every ``info``; this reads only the new ones.
+    """
+
+    def __init__(self, lexicon: Lexicon | None = None):
+        self.lexicon = lexicon or get_lexicon()
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = DialogueState()
+        self.seen = 0
+
+    def sync(self, turns: list[dict[str, str]]) -> DialogueState:
+        for turn in turns[self.seen :]:
+            self.state.update(Turn(turn["role"], turn["text"]), self.lexicon)
+        self.seen = len(turns)
+        return self.state

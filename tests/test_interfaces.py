@@ -1,0 +1,84 @@
+"""The text, act and state interfaces meet identical episodes and check out with both checkers."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from conftest import VOICES, run_episode
+
+from agents import load_agent
+from dialog_env.tasks.booking.assistant_acts import ASSISTANT_ACTS
+from dialog_env.tasks.booking.features import STATE_FEATURES
+
+SEEDS = range(40)
+
+
+def test_sb3_check_env_on_the_act_interface():
+    from stable_baselines3.common.env_checker import check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(gym.make("Dialog-Acts-v1", observation="state"))
+
+
+@pytest.mark.parametrize("voice", VOICES)
+def test_same_goal_and_opening_under_every_interface(voice):
+    for seed in SEEDS:
+        openings = {
+            str(gym.make(i, user_model=voice).reset(seed=seed)[1]["turns"])
+            for i in ("Dialog-v1", "Dialog-Acts-v1")
+        }
+        assert len(openings) == 1
+
+
+@pytest.mark.parametrize("voice", VOICES)
+def test_expert_as_text_and_as_act_ids_plays_identical_episodes(voice):
+    text_env = gym.make("Dialog-v1", user_model=voice)
+    act_env = gym.make("Dialog-Acts-v1", user_model=voice)
+    expert = load_agent("expert")
+    for seed in SEEDS:
+        messages, text_info, text_return = run_episode(text_env, expert, seed)
+        act_ids, act_info, act_return = run_episode(act_env, expert, seed)
+        assert all(isinstance(a, int) for a in act_ids) and len(act_ids) == len(messages)
+        assert act_info["turns"] == text_info["turns"]
+        assert act_return == text_return and act_info["success"] == text_info["success"]
+        assert act_info["metrics"] == text_info["metrics"]
+
+
+def test_state_vector_tracks_the_conversation():
+    env = gym.make("Dialog-Acts-v1")
+    obs, _ = env.reset(seed=0)
+    names = list(STATE_FEATURES)
+    assert obs[names.index("searched_current_query")] == 0
+    env.step(ASSISTANT_ACTS.index("ask_constraints"))
+    obs, *_ = env.step(ASSISTANT_ACTS.index("search"))
+    assert obs[names.index("searched_current_query")] == 1
+    assert obs[names.index("last_turn_tool")] == 1
+    assert obs[names.index("search_found_some")] + obs[names.index("search_found_none")] == 1
+    assert env.observation_space.contains(obs)
+
+
+@pytest.mark.parametrize("action", [-1, 10, 2**31, np.int64(-5), np.array([3, 4])])
+def test_act_ids_out_of_range_name_the_valid_range(action):
+    env = gym.make("Dialog-Acts-v1")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="0 to 9|single integer"):
+        env.step(action)
+
+
+@pytest.mark.parametrize("action", ["search", 1.0, None, True, np.array(1.5)])
+def test_act_ids_of_the_wrong_type_are_type_errors(action):
+    env = gym.make("Dialog-Acts-v1")
+    env.reset(seed=0)
+    with pytest.raises(TypeError, match="integer"):
+        env.step(action)
+
+
+def test_numpy_integer_actions_work():
+    env = gym.make("Dialog-Acts-v1")
+    env.reset(seed=0)
+    for action in (np.int32(0), np.array(1), np.array([8])):
+        env.step(action)
