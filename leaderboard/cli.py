@@ -14,7 +14,13 @@ from importlib import import_module
 __all__ = ["main", "SUBCOMMAND_MODULES"]
 
 #: Modules that define ``add_parser``, in the order ``--help`` lists them.
-SUBCOMMAND_MODULES = ("agents.play",)
+SUBCOMMAND_MODULES = (
+    "agents.play",
+    "leaderboard.evaluate",
+    "leaderboard.submit",
+    "leaderboard.render",
+    "leaderboard.run",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,115 @@
+"""What a results header says about an agent: name, paradigm, interface, model hash, budget.
+
+The model hash identifies what played: for a checkpoint directory, the sha256 over its
+files (relative path and content hash of each, in sorted order); for a built-in agent,
+the sha256 of the source file of its class. The training budget is read from the
+checkpoint's ``manifest.json`` (its ``budget`` object of non-negative counts, e.g.
+``env_steps``, ``demo_episodes``, ``tokens``, ``wall_time_s``); built-in agents are
+untrained and have the empty budget. Nothing is executed or unpickled here: the manifest
+is read as JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["AgentCard", "describe_agent", "directory_sha256", "read_budget"]
+
+MANIFEST = "manifest.json"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+_BUDGET_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_INTEGER_BUDGET_KEYS = ("env_steps", "demo_episodes", "tokens")
+
+
+@dataclass(frozen=True)
+class AgentCard:
+    """The header fields that describe an agent."""
+
+    name: str
+    paradigm: str
+    interface: str
+    model_sha256: str
+    budget: Mapping[str, float] = field(default_factory=dict)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def directory_sha256(directory: str | Path) -> str:
+    """sha256 over every file below ``directory``: ``relpath NUL sha256(content) LF`` each."""
+    root = Path(directory)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        digest.update(f"{rel}\0{_file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def read_budget(checkpoint_dir: str | Path) -> dict[str, float]:
+    """The ``budget`` of a checkpoint's manifest, checked; ``{}`` when there is no manifest.
+
+    >>> read_budget("/nonexistent")
+    {}
+    """
+    path = Path(checkpoint_dir) / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    budget = manifest.get("budget", {}) if isinstance(manifest, dict) else None
+    if not isinstance(budget, dict):
+        raise ValueError(f"{path}: 'budget' must be an object of non-negative counts")
+    checked: dict[str, float] = {}
+    for key, value in budget.items():
+        if not _BUDGET_KEY.match(str(key)):
+            raise ValueError(f"{path}: budget key {key!r} is not a lower_snake_case name")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{path}: budget {key} must be a non-negative number, got {value!r}")
+        if key in _INTEGER_BUDGET_KEYS and value != int(value):
+            raise ValueError(f"{path}: budget {key} must be a whole number, got {value!r}")
+        checked[key] = int(value) if key in _INTEGER_BUDGET_KEYS else value
+    return checked
+
+
+def describe_agent(agent, source: str | Path) -> AgentCard:
+    """The card of ``agent``, loaded from ``source`` (a built-in name or a checkpoint dir)."""
+    from agents import INTERFACES, PARADIGMS
+
+    paradigm = getattr(agent, "paradigm", None)
+    interface = getattr(agent, "interface", None)
+    if paradigm not in PARADIGMS:
+        raise ValueError(
+            f"agent {source!s} declares paradigm {paradigm!r}; the leaderboard "
+            f"knows {', '.join(PARADIGMS)}"
+        )
+    if interface not in INTERFACES:
+        raise ValueError(
+            f"agent {source!s} declares interface {interface!r}; the "
+            f"leaderboard knows {', '.join(INTERFACES)}"
+        )
+    path = Path(source)
+    if path.is_dir():
+        name, model_sha256, budget = path.resolve().name, directory_sha256(path), read_budget(path)
+    else:
+        name = str(getattr(agent, "name", source))
+        model_sha256 = _file_sha256(Path(inspect.getsourcefile(type(agent))))
+        budget = {}
+    if not _NAME.match(name):
+        raise ValueError(
+            f"agent name {name!r} must be 1-64 letters, digits or _.+- and "
+            "start with a letter or digit"
+        )
+    return AgentCard(name, paradigm, interface, model_sha256, budget)

@@ -1,0 +1,229 @@
+"""Episode sets: the fixed, hashed lists of seeds every agent is evaluated on.
+
+Each text-interface env id has two sets, ``dev`` (200 episodes, for tuning) and ``test``
+(500 episodes, for the leaderboard). Both use ``split="test"`` goals, the constraint
+combinations no training goal has.
+
+**Where the seeds come from.** Seeds are drawn from a sha256 stream per task: the ``i``-th
+candidate is the first 8 bytes of ``sha256(f"dialog-bench/episode-seeds/{task}/{i}")`` read
+as a big-endian integer and mapped into ``[EVAL_SEED_FLOOR, 2**31)``. The first 200
+distinct candidates are ``dev``, the next 500 are ``test``, so the two sets are disjoint.
+Training code (demonstrations, RL rollouts) draws its seeds below ``EVAL_SEED_FLOOR``
+(``10**9``), so no evaluation episode is ever a training episode. Env ids of the same task
+share the seeds, so agents of different interfaces meet identical episodes.
+
+**What the hash covers.** ``EpisodeSet.sha256`` is the sha256 of a canonical JSON object
+holding the set's id, its seeds in order and the env spec: id, version, entry point,
+``max_episode_steps`` and every constructor kwarg resolved to its value (defaults
+included, ``split="test"``). Any change of the seeds or of what the env is built with
+changes the hash, and results made on the old set no longer verify.
+
+A prefix of a set (``test[:50]``, from ``--limit 50``) is an episode set of its own with
+its own id and hash: handy for quick checks, and never mixed with the full set.
+
+>>> s = get_episode_set("Dialog-v1", "dev")
+>>> s.id, len(s.seeds), s.env_kwargs["split"]
+('Dialog-v1/dev', 200, 'test')
+>>> set(s.seeds).isdisjoint(get_episode_set("Dialog-v1", "test").seeds)
+True
+>>> get_episode_set("Dialog-v1", "test", limit=50).id
+'Dialog-v1/test[:50]'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+__all__ = [
+    "EPISODE_SET_SIZES",
+    "EVAL_SEED_FLOOR",
+    "EpisodeSet",
+    "canonical_json",
+    "env_version",
+    "get_episode_set",
+    "is_evaluation_seed",
+    "parse_episode_set_id",
+    "resolved_env_spec",
+    "text_env_ids",
+]
+
+#: Set name -> number of episodes, in the order they are drawn from the seed stream.
+EPISODE_SET_SIZES: dict[str, int] = {"dev": 200, "test": 500}
+#: Every evaluation seed is at least this; training code draws its seeds below it.
+EVAL_SEED_FLOOR = 1_000_000_000
+_SEED_CEILING = 2**31
+#: Constructor kwargs that change how an episode is shown or computed, not what happens.
+_PRESENTATION_KWARGS = frozenset({"render_mode", "device"})
+_SET_ID = re.compile(r"^(?P<env_id>[^/]+)/(?P<name>[a-z]+)(?:\[:(?P<limit>[1-9][0-9]*)\])?$")
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The one byte string hashed for ``obj``: sorted keys, no spaces, UTF-8."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def is_evaluation_seed(seed: int) -> bool:
+    """Whether ``seed`` lies in the range reserved for evaluation episodes.
+
+    >>> is_evaluation_seed(0), is_evaluation_seed(EVAL_SEED_FLOOR)
+    (False, True)
+    """
+    return EVAL_SEED_FLOOR <= seed < _SEED_CEILING
+
+
+@cache
+def _seed_stream(task: str, count: int) -> tuple[int, ...]:
+    seeds: list[int] = []
+    seen: set[int] = set()
+    i = 0
+    while len(seeds) < count:
+        digest = hashlib.sha256(f"dialog-bench/episode-seeds/{task}/{i}".encode()).digest()
+        seed = EVAL_SEED_FLOOR + int.from_bytes(digest[:8], "big") % (
+            _SEED_CEILING - EVAL_SEED_FLOOR
+        )
+        if seed not in seen:
+            seen.add(seed)
+            seeds.append(seed)
+        i += 1
+    return tuple(seeds)
+
+
+def env_version(env_id: str) -> int:
+    """The version number of an env id (``"Dialog-v1"`` -> 1)."""
+    from gymnasium.envs.registration import parse_env_id
+
+    _, _, version = parse_env_id(env_id)
+    if version is None:
+        raise ValueError(f"env id {env_id!r} has no version suffix (-vN)")
+    return version
+
+
+def _registered_spec(env_id: str):
+    import gymnasium as gym
+
+    import dialog_env  # noqa: F401  (registers the ids)
+
+    if env_id not in gym.registry:
+        known = ", ".join(text_env_ids())
+        raise ValueError(f"env id {env_id!r} is not registered (known: {known})")
+    return gym.spec(env_id)
+
+
+@cache
+def resolved_env_spec(env_id: str) -> dict[str, Any]:
+    """The env spec an episode set is bound to, with every kwarg resolved to its value."""
+    from gymnasium.envs.registration import load_env_creator
+
+    spec = _registered_spec(env_id)
+    creator = (
+        load_env_creator(spec.entry_point)
+        if isinstance(spec.entry_point, str)
+        else spec.entry_point
+    )
+    kwargs: dict[str, Any] = {
+        name: param.default
+        for name, param in inspect.signature(creator).parameters.items()
+        if param.default is not inspect.Parameter.empty and name not in _PRESENTATION_KWARGS
+    }
+    kwargs.update({k: v for k, v in spec.kwargs.items() if k not in _PRESENTATION_KWARGS})
+    kwargs["split"] = "test"
+    return {
+        "id": env_id,
+        "version": env_version(env_id),
+        "entry_point": str(spec.entry_point),
+        "max_episode_steps": spec.max_episode_steps,
+        "kwargs": json.loads(canonical_json(kwargs)),
+    }
+
+
+def text_env_ids() -> list[str]:
+    """Registered dialog-bench ids whose agents write text: those episode sets exist for."""
+    from dialog_env.registration import ENV_IDS
+
+    return [env_id for env_id, kw in ENV_IDS.items() if kw.get("interface", "text") == "text"]
+
+
+@dataclass(frozen=True)
+class EpisodeSet:
+    """A named, hashed list of seeds on one env id; ``id`` is ``"<env_id>/<name>[[:N]]"``."""
+
+    env_id: str
+    name: str
+    seeds: tuple[int, ...]
+    limit: int | None = None
+    env_spec: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        suffix = f"[:{self.limit}]" if self.limit is not None else ""
+        return f"{self.env_id}/{self.name}{suffix}"
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """The kwargs to pass to ``gymnasium.make(env_id, ...)`` for these episodes."""
+        return dict(self.env_spec["kwargs"])
+
+    @property
+    def sha256(self) -> str:
+        payload = {"episode_set": self.id, "seeds": list(self.seeds), "env": self.env_spec}
+        return hashlib.sha256(canonical_json(payload)).hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+
+def get_episode_set(env_id: str, name: str, limit: int | None = None) -> EpisodeSet:
+    """The episode set ``name`` (``"dev"`` or ``"test"``) of ``env_id``, or its first ``limit``.
+
+    Raises ``ValueError`` for an unknown set, an env id that is not a registered
+    text-interface id, or a ``limit`` outside ``1..len(set)``.
+    """
+    if name not in EPISODE_SET_SIZES:
+        raise ValueError(f"unknown episode set {name!r}: use one of {', '.join(EPISODE_SET_SIZES)}")
+    spec = resolved_env_spec(env_id)
+    if env_id not in text_env_ids():
+        raise ValueError(
+            f"{env_id} is not a text-interface env id; episode sets exist for "
+            f"{', '.join(text_env_ids())}"
+        )
+    start = 0
+    for other, size in EPISODE_SET_SIZES.items():
+        if other == name:
+            break
+        start += size
+    size = EPISODE_SET_SIZES[name]
+    task = spec["kwargs"].get("task", env_id)
+    seeds = _seed_stream(task, start + size)[start:]
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= size:
+            raise ValueError(
+                f"limit must be an int in 1..{size} for {env_id}/{name}, got {limit!r}"
+            )
+        if limit == size:
+            limit = None
+        else:
+            seeds = seeds[:limit]
+    return EpisodeSet(env_id, name, tuple(seeds), limit, spec)
+
+
+def parse_episode_set_id(set_id: str) -> tuple[str, str, int | None]:
+    """``"Dialog-v1/test[:50]"`` -> ``("Dialog-v1", "test", 50)``.
+
+    >>> parse_episode_set_id("Dialog-v1/dev")
+    ('Dialog-v1', 'dev', None)
+    """
+    match = _SET_ID.match(set_id)
+    if not match:
+        raise ValueError(
+            f"malformed episode-set id {set_id!r} (expected ENV_ID/NAME or ENV_ID/NAME[:N])"
+        )
+    limit = match["limit"]
+    return match["env_id"], match["name"], int(limit) if limit else None

@@ -1,0 +1,220 @@
+"""The static leaderboard page: tables plus matplotlib plots inlined as base64 PNG.
+
+One self-contained HTML file (no script, no external resource): per episode set the
+table, the SFT vs RL verdict, a plot of success with 95% CIs per entry grouped by
+paradigm, and a plot of success against training budget (env steps, log scale; untrained
+entries are drawn as dashed horizontal lines).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from html import escape
+
+from leaderboard.render import COLUMNS, set_title, standing_rows, stats_footnote
+from leaderboard.standings import SetStandings
+
+__all__ = ["PARADIGM_COLORS", "plot_success_by_paradigm", "plot_success_vs_budget", "render_html"]
+
+#: One color per paradigm, the same in every plot.
+PARADIGM_COLORS = {
+    "reference": "#7f7f7f",
+    "sft": "#1f77b4",
+    "filtered-sft": "#17becf",
+    "rl": "#d62728",
+    "sft-rl": "#9467bd",
+}
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem;
+       color: #222; line-height: 1.4; padding: 0 1rem; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: left; }
+th { background: #f4f4f4; }
+td.num { font-variant-numeric: tabular-nums; }
+figure { display: inline-block; margin: 0.5rem 1rem 0.5rem 0; }
+figcaption { font-size: 0.85rem; color: #555; }
+img { max-width: 100%; }
+.verdict { font-weight: 600; }
+.note { color: #555; font-size: 0.85rem; }
+"""
+
+
+def _new_axes(width: float = 6.4, height: float = 3.8):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)  # Agg, whatever backend pyplot would pick
+    return fig, fig.add_subplot()
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _paradigm_order(standings: SetStandings) -> list:
+    order = list(PARADIGM_COLORS)
+    return sorted(
+        standings.entries,
+        key=lambda e: (
+            order.index(e.paradigm) if e.paradigm in order else 99,
+            -e.success.estimate,
+            e.name,
+        ),
+    )
+
+
+def plot_success_by_paradigm(standings: SetStandings) -> bytes:
+    """PNG: each entry's success with its 95% CI, entries grouped (and colored) by paradigm."""
+    fig, ax = _new_axes()
+    x, previous = 0.0, None
+    ticks, labels, seen = [], [], set()
+    for e in _paradigm_order(standings):
+        if previous is not None and e.paradigm != previous:
+            x += 0.6  # a gap between paradigm groups
+        color = PARADIGM_COLORS.get(e.paradigm, "#000000")
+        ax.errorbar(
+            [x],
+            [e.success.estimate],
+            yerr=[[e.success.estimate - e.success.low], [e.success.high - e.success.estimate]],
+            fmt="o",
+            color=color,
+            capsize=5,
+            markersize=7,
+            label=e.paradigm if e.paradigm not in seen else None,
+        )
+        seen.add(e.paradigm)
+        ticks.append(x)
+        labels.append(e.name)
+        previous, x = e.paradigm, x + 1.0
+    ax.set_xticks(ticks, labels, rotation=30, ha="right")
+    ax.set_xlim(-0.7, max(x - 0.3, 0.7))
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel("success rate (95% CI)")
+    ax.set_title(f"Success per entry, by paradigm: {standings.episode_set}", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(title="paradigm", fontsize=8, title_fontsize=8, loc="best")
+    return _png(fig)
+
+
+def plot_success_vs_budget(standings: SetStandings) -> bytes:
+    """PNG: success against training budget in env steps (log x); untrained as lines."""
+    fig, ax = _new_axes()
+    trained = [e for e in standings.entries if e.budget_env_steps]
+    untrained = [e for e in standings.entries if not e.budget_env_steps]
+    seen: set[str] = set()
+    for e in trained:
+        color = PARADIGM_COLORS.get(e.paradigm, "#000000")
+        ax.errorbar(
+            [e.budget_env_steps],
+            [e.success.estimate],
+            yerr=[[e.success.estimate - e.success.low], [e.success.high - e.success.estimate]],
+            fmt="o",
+            color=color,
+            capsize=4,
+            label=e.paradigm if e.paradigm not in seen else None,
+        )
+        seen.add(e.paradigm)
+        ax.annotate(
+            e.name,
+            (e.budget_env_steps, e.success.estimate),
+            fontsize=7,
+            xytext=(5, 4),
+            textcoords="offset points",
+        )
+    for e in untrained:
+        ax.axhline(
+            e.success.estimate,
+            linestyle="--",
+            linewidth=1,
+            color=PARADIGM_COLORS.get(e.paradigm, "#000000"),
+            alpha=0.7,
+            label=f"{e.name} (untrained)",
+        )
+    ax.set_xscale("log")
+    if trained:
+        steps = [e.budget_env_steps for e in trained]
+        ax.set_xlim(min(steps) / 3, max(steps) * 3)
+    else:
+        ax.set_xlim(1e3, 1e7)
+        ax.text(
+            0.5,
+            0.5,
+            "no trained entries yet",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="#555555",
+        )
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("training budget (env steps: demonstrations + RL rollouts)")
+    ax.set_ylabel("success rate (95% CI)")
+    ax.set_title(f"Success against training budget: {standings.episode_set}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return _png(fig)
+
+
+def _img(png: bytes, alt: str, caption: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure><img class="plot" alt="{escape(alt)}" '
+        f'src="data:image/png;base64,{data}"><figcaption>{escape(caption)}</figcaption>'
+        "</figure>"
+    )
+
+
+def _table(standings: SetStandings) -> str:
+    head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
+    numeric = {COLUMNS.index(c) for c in COLUMNS[5:9]}
+    body = []
+    for entry, row in zip(standings.entries, standing_rows(standings), strict=True):
+        cells = "".join(
+            f'<td class="num">{escape(c)}</td>' if i in numeric else f"<td>{escape(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        body.append(f'<tr class="entry" data-entry="{escape(entry.name)}">{cells}</tr>')
+    return (
+        f'<table data-episode-set="{escape(standings.episode_set)}"><thead><tr>{head}'
+        f"</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def render_html(all_standings: list[SetStandings], title: str = "dialog-bench leaderboard") -> str:
+    """The whole page as a string."""
+    parts = [
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        "<p>SFT and RL dialogue agents on identical, seeded episodes. Every entry was "
+        "verified by replaying each of its episodes.</p>",
+    ]
+    if not all_standings:
+        parts.append("<p>No entries yet: run <code>dialog-bench run</code>.</p>")
+    for s in all_standings:
+        parts += [
+            f'<section data-episode-set="{escape(s.episode_set)}">',
+            f"<h2>{escape(set_title(s))}</h2>",
+            _table(s),
+            f'<p class="verdict">{escape(s.comparison.verdict)}</p>',
+            _img(
+                plot_success_by_paradigm(s),
+                f"success by paradigm, {s.episode_set}",
+                "Success rate of each entry with its 95% bootstrap CI, grouped by paradigm.",
+            ),
+            _img(
+                plot_success_vs_budget(s),
+                f"success against budget, {s.episode_set}",
+                "Success rate against training budget in env steps (log scale); "
+                "dashed lines: untrained entries.",
+            ),
+            "</section>",
+        ]
+    parts += [f'<p class="note">{escape(stats_footnote())}</p>', "</body></html>\n"]
+    return "\n".join(parts)

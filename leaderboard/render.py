@@ -1,0 +1,180 @@
+"""Rendering the standings: terminal table, Markdown, JSON (and HTML via ``leaderboard.html``).
+
+``dialog-bench leaderboard [--db PATH] [--format table|md|html|json] [--out PATH]`` reads
+the SQLite store and prints (or writes) the leaderboard of every episode set in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from leaderboard.standings import (
+    SetStandings,
+    compute_standings,
+    format_budget,
+    standings_to_json,
+)
+from leaderboard.stats import CONFIDENCE, N_RESAMPLES, Interval
+from leaderboard.store import DEFAULT_DB, LeaderboardStore
+
+__all__ = [
+    "COLUMNS",
+    "FORMATS",
+    "add_parser",
+    "render",
+    "render_markdown",
+    "render_table",
+    "set_title",
+    "stats_footnote",
+    "standing_rows",
+]
+
+COLUMNS = (
+    "rank",
+    "entry",
+    "paradigm",
+    "interface",
+    "budget",
+    "success [95% CI]",
+    "mean return [95% CI]",
+    "IQM return",
+    "turns",
+    "tied with",
+)
+FORMATS = ("table", "md", "html", "json")
+_EMPTY = "No entries yet: run `dialog-bench run`, or `dialog-bench submit RESULTS.json`."
+
+
+def _ci(interval: Interval, digits: int = 3) -> str:
+    return f"{interval.estimate:.{digits}f} [{interval.low:.{digits}f}, {interval.high:.{digits}f}]"
+
+
+def standing_rows(standings: SetStandings) -> list[list[str]]:
+    """The table cells of one episode set, one row per entry in rank order."""
+    rows = []
+    for e in standings.entries:
+        rank = f"{e.rank}=" if e.tied_with else str(e.rank)
+        rows.append(
+            [
+                rank,
+                e.name,
+                e.paradigm,
+                e.interface,
+                format_budget(e.budget),
+                _ci(e.success),
+                _ci(e.mean_return),
+                f"{e.iqm_return.estimate:.3f}",
+                f"{e.mean_turns:.1f}",
+                ", ".join(e.tied_with) or "-",
+            ]
+        )
+    return rows
+
+
+def set_title(standings: SetStandings) -> str:
+    return (
+        f"{standings.env_id}: episode set {standings.episode_set} ({standings.episodes} episodes)"
+    )
+
+
+def stats_footnote() -> str:
+    return (
+        f"Success and return: mean with a {CONFIDENCE:.0%} percentile bootstrap CI "
+        f"({N_RESAMPLES:,} resamples, fixed seed). IQM: interquartile mean of returns. "
+        "Turns: agent messages per episode, tool calls included. Entries whose success "
+        "CIs overlap are tied (rank marked =). Every episode was verified by replay."
+    )
+
+
+def render_table(all_standings: list[SetStandings]) -> str:
+    """Plain-text tables for a terminal, one per episode set."""
+    if not all_standings:
+        return _EMPTY + "\n"
+    blocks = []
+    for s in all_standings:
+        rows = [list(COLUMNS), *standing_rows(s)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+            for r in rows
+        ]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        blocks.append("\n".join([set_title(s), "", *lines, "", s.comparison.verdict]))
+    return "\n\n".join(blocks) + "\n\n" + stats_footnote() + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(all_standings: list[SetStandings], title: str | None = None) -> str:
+    """Markdown: a section per episode set with its table and the SFT vs RL verdict."""
+    out = [f"# {title}", ""] if title else []
+    if not all_standings:
+        return "\n".join([*out, _EMPTY, ""])
+    for s in all_standings:
+        out += [
+            f"## {set_title(s)}",
+            "",
+            "| " + " | ".join(COLUMNS) + " |",
+            "|" + "|".join(" --- " for _ in COLUMNS) + "|",
+        ]
+        out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in standing_rows(s)]
+        out += ["", s.comparison.verdict, ""]
+    out += [stats_footnote(), ""]
+    return "\n".join(out)
+
+
+def render(all_standings: list[SetStandings], fmt: str) -> str:
+    """The standings in ``fmt``: one of ``FORMATS``."""
+    if fmt == "table":
+        return render_table(all_standings)
+    if fmt == "md":
+        return render_markdown(all_standings, title="dialog-bench leaderboard")
+    if fmt == "json":
+        return json.dumps(standings_to_json(all_standings), indent=2) + "\n"
+    if fmt == "html":
+        from leaderboard.html_page import render_html
+
+        return render_html(all_standings)
+    raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "leaderboard",
+        help="show the leaderboard of a results database",
+        description="Show every verified entry of the database, per env id and episode set: "
+        "success and return with 95%% bootstrap CIs, IQM, turns, ties, and best SFT vs "
+        "best RL on the same episodes.",
+    )
+    p.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default: {DEFAULT_DB})"
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="table (terminal), md, html (static page with plots) or json",
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, metavar="PATH", help="write to PATH instead of printing"
+    )
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if not args.db.exists():
+        raise FileNotFoundError(
+            f"no database at {args.db}: run `dialog-bench run` or `dialog-bench submit` first"
+        )
+    text = render(compute_standings(LeaderboardStore(args.db).entries()), args.format)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        print(text, end="")
+    return 0

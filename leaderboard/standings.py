@@ -1,0 +1,218 @@
+"""Standings: the statistics of every stored entry, grouped by episode set, ready to render.
+
+Per episode set, each entry gets its success rate and mean return with 95% bootstrap CIs,
+the IQM of its returns (with CI), its mean number of turns, a rank and the entries it is
+tied with (overlapping success CIs). The best entry of the SFT family (paradigms ``sft``,
+``filtered-sft``) is compared with the best of the RL family (``rl``, ``sft-rl``) on the
+same episodes by a paired bootstrap; "best" means highest success, then mean return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from leaderboard.stats import (
+    BOOTSTRAP_SEED,
+    CONFIDENCE,
+    N_RESAMPLES,
+    Interval,
+    bootstrap_ci,
+    paired_difference,
+    rank_with_ties,
+)
+from leaderboard.store import StoredEntry
+
+__all__ = [
+    "RL_FAMILY",
+    "SFT_FAMILY",
+    "EntryStanding",
+    "FamilyComparison",
+    "SetStandings",
+    "compute_standings",
+    "format_budget",
+    "standings_to_json",
+]
+
+SFT_FAMILY = ("sft", "filtered-sft")
+RL_FAMILY = ("rl", "sft-rl")
+_BUDGET_WORDS = (("env_steps", "env steps"), ("demo_episodes", "demos"), ("tokens", "tokens"))
+
+
+def format_budget(budget: dict) -> str:
+    """A short reading of a training budget; ``"none"`` for an untrained agent.
+
+    >>> format_budget({"env_steps": 2_000_000, "demo_episodes": 40_000})
+    '2M env steps, 40k demos'
+    >>> format_budget({})
+    'none'
+    """
+    parts = []
+    for key, word in _BUDGET_WORDS:
+        value = budget.get(key)
+        if value:
+            for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")):
+                if value >= div:
+                    parts.append(f"{value / div:.3g}{unit} {word}")
+                    break
+    return ", ".join(parts) if parts else "none"
+
+
+@dataclass(frozen=True)
+class EntryStanding:
+    """One entry's line on the leaderboard."""
+
+    name: str
+    agent: str
+    paradigm: str
+    interface: str
+    budget: dict
+    episodes: int
+    success: Interval
+    mean_return: Interval
+    iqm_return: Interval
+    mean_turns: float
+    rank: int = 0
+    tied_with: tuple[str, ...] = ()
+
+    @property
+    def budget_env_steps(self) -> int | None:
+        """Env steps behind the training, where the budget says (the x of the budget plot)."""
+        value = self.budget.get("env_steps")
+        return int(value) if value else None
+
+
+@dataclass(frozen=True)
+class FamilyComparison:
+    """Best RL-family entry against best SFT-family entry, paired on the same episodes."""
+
+    sft: str | None
+    rl: str | None
+    episodes: int = 0
+    success_difference: Interval | None = None  # RL minus SFT
+    return_difference: Interval | None = None
+
+    @property
+    def verdict(self) -> str:
+        """One sentence that says what the comparison shows."""
+        if self.sft is None or self.rl is None:
+            missing = [
+                f"no {fam}-family entry yet (paradigms {', '.join(members)})"
+                for fam, members, have in (
+                    ("SFT", SFT_FAMILY, self.sft),
+                    ("RL", RL_FAMILY, self.rl),
+                )
+                if have is None
+            ]
+            return "No SFT vs RL comparison: " + " and ".join(missing) + "."
+        d = self.success_difference
+        if d.low > 0:
+            outcome = f"RL ({self.rl}) is ahead"
+        elif d.high < 0:
+            outcome = f"SFT ({self.sft}) is ahead"
+        else:
+            outcome = "no clear difference (the CI contains 0)"
+        return (
+            f"Best RL {self.rl} vs best SFT {self.sft} on {self.episodes} paired "
+            f"episodes: success difference (RL - SFT) {d.estimate:+.3f} "
+            f"[{d.low:+.3f}, {d.high:+.3f}]: {outcome}."
+        )
+
+
+@dataclass(frozen=True)
+class SetStandings:
+    """The leaderboard of one episode set of one env id."""
+
+    env_id: str
+    episode_set: str
+    episodes: int
+    entries: list[EntryStanding] = field(default_factory=list)
+    comparison: FamilyComparison = field(default_factory=lambda: FamilyComparison(None, None))
+
+
+def _entry_standing(entry: StoredEntry) -> EntryStanding:
+    returns = np.asarray(entry.returns)
+    return EntryStanding(
+        name=entry.name,
+        agent=entry.agent,
+        paradigm=entry.paradigm,
+        interface=entry.interface,
+        budget=dict(entry.budget),
+        episodes=len(entry.seeds),
+        success=bootstrap_ci(np.asarray(entry.successes, dtype=float)),
+        mean_return=bootstrap_ci(returns),
+        iqm_return=bootstrap_ci(returns, "iqm"),
+        mean_turns=float(np.mean(entry.steps)),
+    )
+
+
+def _best(standings: list[EntryStanding], family: tuple[str, ...]) -> EntryStanding | None:
+    members = [s for s in standings if s.paradigm in family]
+    return max(members, key=lambda s: (s.success.estimate, s.mean_return.estimate), default=None)
+
+
+def _compare(
+    entries: dict[str, StoredEntry], sft: EntryStanding | None, rl: EntryStanding | None
+) -> FamilyComparison:
+    if sft is None or rl is None:
+        return FamilyComparison(sft and sft.name, rl and rl.name)
+    a, b = entries[rl.name], entries[sft.name]
+    if a.seeds != b.seeds:  # cannot happen for verified entries of one set; guard anyway
+        raise ValueError(f"entries {rl.name} and {sft.name} were not played on the same seeds")
+    return FamilyComparison(
+        sft.name,
+        rl.name,
+        len(a.seeds),
+        paired_difference(np.asarray(a.successes, float), np.asarray(b.successes, float)),
+        paired_difference(np.asarray(a.returns), np.asarray(b.returns)),
+    )
+
+
+def compute_standings(entries: Iterable[StoredEntry]) -> list[SetStandings]:
+    """Standings of every episode set that has entries, sets ordered by env id and name."""
+    by_set: dict[str, list[StoredEntry]] = {}
+    for entry in entries:
+        by_set.setdefault(entry.episode_set, []).append(entry)
+    out = []
+    for set_id in sorted(by_set):
+        group = by_set[set_id]
+        standings = sorted(
+            (_entry_standing(e) for e in group),
+            key=lambda s: (-s.success.estimate, -s.mean_return.estimate, s.name),
+        )
+        ranks = rank_with_ties([s.success for s in standings])
+        standings = [
+            EntryStanding(
+                **{**s.__dict__, "rank": rank, "tied_with": tuple(standings[j].name for j in tied)}
+            )
+            for s, (rank, tied) in zip(standings, ranks, strict=True)
+        ]
+        comparison = _compare(
+            {e.name: e for e in group}, _best(standings, SFT_FAMILY), _best(standings, RL_FAMILY)
+        )
+        out.append(
+            SetStandings(group[0].env_id, set_id, len(group[0].seeds), standings, comparison)
+        )
+    return out
+
+
+def standings_to_json(all_standings: list[SetStandings]) -> dict:
+    """A JSON-ready dict of the standings (what ``--format json`` prints)."""
+    sets = []
+    for s in all_standings:
+        sets.append(
+            {
+                "env_id": s.env_id,
+                "episode_set": s.episode_set,
+                "episodes": s.episodes,
+                "entries": [{**asdict(e), "tied_with": list(e.tied_with)} for e in s.entries],
+                "sft_vs_rl": {**asdict(s.comparison), "verdict": s.comparison.verdict},
+            }
+        )
+    return {
+        "confidence": CONFIDENCE,
+        "bootstrap": {"resamples": N_RESAMPLES, "seed": BOOTSTRAP_SEED},
+        "sets": sets,
+    }

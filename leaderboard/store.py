@@ -1,0 +1,246 @@
+"""The leaderboard's SQLite store: verified submissions and their per-episode outcomes.
+
+One file, written only in transactions (``BEGIN IMMEDIATE`` ... ``COMMIT``): a submission
+is either stored whole or not at all, so a crash or a kill mid-submit leaves the database
+as it was. The database runs in WAL mode with a busy timeout, so concurrent submitters
+wait for each other instead of failing; readers never block writers.
+
+Only verified results come in (:class:`~leaderboard.verify.VerifiedResults`), and the
+numbers stored are the replay's, not the submitter's.
+
+Tables: ``submissions`` (one row per entry: name, env id, episode set and its hash, the
+header's agent, paradigm, interface, model hash and budget) and ``episodes`` (seed,
+return, success, steps and metrics of each episode of a submission). An entry's name is
+unique per episode set.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from leaderboard.episodes import canonical_json
+from leaderboard.verify import VerifiedResults
+
+__all__ = ["DEFAULT_DB", "LeaderboardStore", "NameTaken", "StoredEntry"]
+
+#: Where ``dialog-bench submit``, ``leaderboard`` and ``run`` keep the database by default.
+DEFAULT_DB = Path("results") / "leaderboard.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    env_id TEXT NOT NULL,
+    episode_set TEXT NOT NULL,
+    episode_set_sha256 TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    paradigm TEXT NOT NULL,
+    interface TEXT NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    budget_json TEXT NOT NULL,
+    header_json TEXT NOT NULL,
+    results_sha256 TEXT NOT NULL,
+    submitted_at TEXT NOT NULL,
+    UNIQUE (episode_set, name)
+);
+CREATE TABLE IF NOT EXISTS episodes (
+    submission_id INTEGER NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+    seed INTEGER NOT NULL,
+    return REAL NOT NULL,
+    success INTEGER NOT NULL,
+    steps INTEGER NOT NULL,
+    metrics_json TEXT NOT NULL,
+    PRIMARY KEY (submission_id, seed)
+);
+"""
+
+
+class NameTaken(ValueError):
+    """An entry of that name already exists on that episode set (use ``replace=True``)."""
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One leaderboard entry as stored, with its per-episode outcomes in seed order."""
+
+    id: int
+    name: str
+    env_id: str
+    episode_set: str
+    agent: str
+    paradigm: str
+    interface: str
+    model_sha256: str
+    budget: dict
+    submitted_at: str
+    seeds: tuple[int, ...]
+    returns: tuple[float, ...]
+    successes: tuple[bool, ...]
+    steps: tuple[int, ...]
+
+
+class LeaderboardStore:
+    """A leaderboard database file; cheap to create, one connection per operation."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB, timeout_s: float = 60.0):
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, nothing implicit.
+        conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Statement by statement: executescript() would COMMIT our transaction.
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def add(self, verified: VerifiedResults, name: str | None = None, replace: bool = False) -> int:
+        """Store a verified submission as entry ``name`` (default: the header's agent).
+
+        Raises :class:`NameTaken` if the episode set already has an entry of that name
+        and ``replace`` is false; with ``replace`` the old entry goes in the same
+        transaction. Returns the new entry's id.
+        """
+        header = verified.header
+        name = name or header["agent"]
+        episode_set = verified.episode_set
+        row = (
+            name,
+            episode_set.env_id,
+            episode_set.id,
+            episode_set.sha256,
+            header["agent"],
+            header["paradigm"],
+            header["interface"],
+            header["model_sha256"],
+            json.dumps(header["budget"], sort_keys=True),
+            json.dumps(header, sort_keys=True),
+            _results_sha256(verified),
+            datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        with self._transaction() as conn:
+            old = conn.execute(
+                "SELECT id FROM submissions WHERE episode_set = ? AND name = ?",
+                (episode_set.id, name),
+            ).fetchone()
+            if old is not None:
+                if not replace:
+                    raise NameTaken(
+                        f"{episode_set.id} already has an entry named {name!r}; "
+                        "choose another --name or replace it"
+                    )
+                conn.execute("DELETE FROM submissions WHERE id = ?", old)
+            cur = conn.execute(
+                "INSERT INTO submissions (name, env_id, episode_set, episode_set_sha256, "
+                "agent, paradigm, interface, model_sha256, budget_json, header_json, "
+                "results_sha256, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            submission_id = cur.lastrowid
+            conn.executemany(
+                "INSERT INTO episodes (submission_id, seed, return, success, steps, "
+                "metrics_json) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        submission_id,
+                        ep["seed"],
+                        ep["return"],
+                        int(ep["success"]),
+                        len(ep["rewards"]),
+                        json.dumps(ep["metrics"], sort_keys=True),
+                    )
+                    for ep in verified.episodes
+                ),
+            )
+        return submission_id
+
+    def entries(self) -> list[StoredEntry]:
+        """Every stored entry, ordered by episode set, then name."""
+        if not self.path.exists():
+            return []
+        with self._connect() as conn:
+            if (
+                conn.execute("SELECT name FROM sqlite_master WHERE name = 'submissions'").fetchone()
+                is None
+            ):
+                return []
+            conn.execute("BEGIN")  # one consistent snapshot for both queries
+            subs = conn.execute(
+                "SELECT id, name, env_id, episode_set, agent, paradigm, interface, "
+                "model_sha256, budget_json, submitted_at FROM submissions "
+                "ORDER BY env_id, episode_set, name"
+            ).fetchall()
+            episodes: dict[int, list[tuple]] = {sub[0]: [] for sub in subs}
+            for row in conn.execute(
+                "SELECT submission_id, seed, return, success, steps "
+                "FROM episodes ORDER BY submission_id, seed"
+            ):
+                episodes[row[0]].append(row[1:])
+            conn.execute("COMMIT")
+        out = []
+        for sid, name, env_id, set_id, agent, paradigm, interface, model, budget, at in subs:
+            rows = episodes[sid]
+            out.append(
+                StoredEntry(
+                    sid,
+                    name,
+                    env_id,
+                    set_id,
+                    agent,
+                    paradigm,
+                    interface,
+                    model,
+                    json.loads(budget),
+                    at,
+                    tuple(r[0] for r in rows),
+                    tuple(float(r[1]) for r in rows),
+                    tuple(bool(r[2]) for r in rows),
+                    tuple(int(r[3]) for r in rows),
+                )
+            )
+        return out
+
+    def count(self) -> int:
+        """Number of stored entries."""
+        if not self.path.exists():
+            return 0
+        with self._connect() as conn:
+            try:
+                return conn.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
+            except sqlite3.OperationalError:
+                return 0
+
+
+def _results_sha256(verified: VerifiedResults) -> str:
+    import hashlib
+
+    payload = {"header": verified.header, "episodes": verified.episodes}
+    return hashlib.sha256(canonical_json(payload)).hexdigest()

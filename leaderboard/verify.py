@@ -1,0 +1,280 @@
+"""Verification by replay: a submission's episodes are played again and must match exactly.
+
+Nothing a submitter claims is trusted. The header must name a registered env id of the
+right version and an episode set whose hash is the one this code computes; the seeds must
+be that set's seeds, each once. Then every episode is reset with its seed and the agent's
+messages (the ``assistant`` turns) are fed again; every user turn, tool result, reward,
+the return, success, the end flags and every metric must equal the replay's. A changed
+agent turn is caught where the env's answer to it differs from the recorded one (a
+message the env would record differently, or one that leads elsewhere); a message
+changed into another that the env answers identically is simply another valid episode.
+
+The first difference rejects the whole submission with a one-line reason
+(:class:`~leaderboard.results.ResultsRejected`). No submitted code is ever run.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from leaderboard.episodes import (
+    EPISODE_SET_SIZES,
+    EpisodeSet,
+    env_version,
+    get_episode_set,
+    parse_episode_set_id,
+)
+from leaderboard.evaluate import episode_record, make_episode_env
+from leaderboard.results import MAX_RESULTS_BYTES, ResultsRejected, read_results
+
+__all__ = [
+    "VerifiedResults",
+    "check_header",
+    "check_seeds",
+    "replay_episode",
+    "verify_results",
+    "verify_results_file",
+]
+
+_TURN_KINDS = {"user": "user turn", "assistant": "agent turn", "tool": "tool result"}
+_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class VerifiedResults:
+    """A results file that passed: its header and the episodes as the replay produced them."""
+
+    header: dict[str, Any]
+    episode_set: EpisodeSet
+    episodes: list[dict[str, Any]]
+
+
+def _short(text: str, width: int = 60) -> str:
+    return repr(text if len(text) <= width else text[: width - 3] + "...")
+
+
+def _registered_versions(env_id: str) -> list[str]:
+    import gymnasium as gym
+    from gymnasium.envs.registration import parse_env_id
+
+    ns, name, _ = parse_env_id(env_id)
+    return sorted(
+        i for i, spec in gym.registry.items() if spec.namespace == ns and spec.name == name
+    )
+
+
+def check_header(header: dict[str, Any]) -> EpisodeSet:
+    """The episode set a (schema-valid) header names, after checking env id, version, hash."""
+    import gymnasium as gym
+
+    import dialog_env  # noqa: F401  (registers the ids)
+
+    env_id = header["env_id"]
+    if env_id not in gym.registry:
+        known = _registered_versions(env_id)
+        if known:
+            raise ResultsRejected(
+                f"wrong env version: {env_id} is not registered here "
+                f"(this leaderboard runs {', '.join(known)})"
+            )
+        raise ResultsRejected(f"unknown env id {env_id}: it is not registered here")
+    if header["env_version"] != env_version(env_id):
+        raise ResultsRejected(
+            f"wrong env version: header says env_version "
+            f"{header['env_version']!r} but env_id is {env_id}"
+        )
+    set_env, set_name, limit = parse_episode_set_id(header["episode_set"])
+    if set_env != env_id:
+        raise ResultsRejected(
+            f"episode set {header['episode_set']} belongs to {set_env}, "
+            f"not to the header's env_id {env_id}"
+        )
+    if set_name not in EPISODE_SET_SIZES:
+        raise ResultsRejected(
+            f"unknown episode set {set_name!r}: the sets are {', '.join(EPISODE_SET_SIZES)}"
+        )
+    try:
+        episode_set = get_episode_set(env_id, set_name, limit=limit)
+    except ValueError as err:
+        raise ResultsRejected(f"episode set {header['episode_set']}: {err}") from None
+    if episode_set.id != header["episode_set"]:
+        raise ResultsRejected(
+            f"episode set {header['episode_set']} is written {episode_set.id} here"
+        )
+    if header["episode_set_sha256"] != episode_set.sha256:
+        raise ResultsRejected(
+            f"episode-set hash mismatch for {episode_set.id}: the file has "
+            f"{header['episode_set_sha256'][:12]}..., this leaderboard has "
+            f"{episode_set.sha256[:12]}... (its seeds or env spec differ)"
+        )
+    return episode_set
+
+
+def check_seeds(episodes: list[dict[str, Any]], episode_set: EpisodeSet) -> None:
+    """Each seed of the set exactly once, and no other: else a one-line rejection."""
+    wanted = set(episode_set.seeds)
+    full = set(get_episode_set(episode_set.env_id, episode_set.name).seeds)
+    seen: dict[int, int] = {}
+    for index, episode in enumerate(episodes):
+        seed = episode["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ResultsRejected(f"episode {index}: seed {seed!r} is not an integer")
+        if seed in seen:
+            raise ResultsRejected(f"duplicate seed {seed} (episodes {seen[seed]} and {index})")
+        seen[seed] = index
+        if seed not in wanted:
+            if seed in full:
+                raise ResultsRejected(
+                    f"extra episode: seed {seed} (episode {index}) is in "
+                    f"{episode_set.env_id}/{episode_set.name} but not in "
+                    f"{episode_set.id}"
+                )
+            raise ResultsRejected(
+                f"foreign seed {seed} (episode {index}): not in episode set {episode_set.id}"
+            )
+    missing = [s for s in episode_set.seeds if s not in seen]
+    if missing:
+        raise ResultsRejected(
+            f"missing {len(missing)} of the {len(episode_set)} episodes of "
+            f"{episode_set.id}, the first with seed {missing[0]}"
+        )
+
+
+def _compare_turns(seed: int, submitted: list[dict], replayed: list[dict], start: int) -> None:
+    for i in range(start, len(replayed)):
+        want = replayed[i]
+        if i >= len(submitted):
+            raise ResultsRejected(
+                f"episode seed={seed}: the submission ends at turn {i} but "
+                f"the replay goes on with a {_TURN_KINDS[want['role']]}"
+            )
+        got = submitted[i]
+        if got["role"] != want["role"]:
+            raise ResultsRejected(
+                f"episode seed={seed}: turn {i} is a "
+                f"{_TURN_KINDS[got['role']]} but the replay has a "
+                f"{_TURN_KINDS[want['role']]} there"
+            )
+        if got["text"] != want["text"]:
+            raise ResultsRejected(
+                f"episode seed={seed}: {_TURN_KINDS[want['role']]} {i} "
+                f"differs from the replay: submitted {_short(got['text'])}, "
+                f"replay {_short(want['text'])}"
+            )
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=0.0, abs_tol=_TOLERANCE)
+    return type(a) is type(b) and a == b
+
+
+def _compare_outcome(seed: int, submitted: dict, replayed: dict) -> None:
+    if len(submitted["rewards"]) != len(replayed["rewards"]):
+        raise ResultsRejected(
+            f"episode seed={seed}: {len(submitted['rewards'])} rewards "
+            f"for {len(replayed['rewards'])} steps"
+        )
+    for step, (got, want) in enumerate(zip(submitted["rewards"], replayed["rewards"], strict=True)):
+        if not _same_value(got, want):
+            raise ResultsRejected(
+                f"episode seed={seed}: reward of step {step} is {got!r}, the replay gives {want!r}"
+            )
+    for key in ("return", "success", "terminated", "truncated"):
+        if not _same_value(submitted[key], replayed[key]):
+            raise ResultsRejected(
+                f"episode seed={seed}: {key} is {submitted[key]!r}, the "
+                f"replay gives {replayed[key]!r}"
+            )
+    got_metrics, want_metrics = submitted["metrics"], replayed["metrics"]
+    for key in sorted(set(got_metrics) | set(want_metrics)):
+        if key not in got_metrics:
+            raise ResultsRejected(f"episode seed={seed}: metric {key!r} is missing")
+        if key not in want_metrics:
+            raise ResultsRejected(f"episode seed={seed}: metric {key!r} is not one the env reports")
+        if not _same_value(got_metrics[key], want_metrics[key]):
+            raise ResultsRejected(
+                f"episode seed={seed}: metric {key} is "
+                f"{got_metrics[key]!r}, the replay gives "
+                f"{want_metrics[key]!r}"
+            )
+
+
+def replay_episode(env, submitted: dict[str, Any]) -> dict[str, Any]:
+    """Replay one submitted episode on ``env``; return the replay's record if all matches."""
+    seed, turns = submitted["seed"], submitted["turns"]
+    _, info = env.reset(seed=seed)
+    _compare_turns(seed, turns, info["turns"], 0)
+    position, rewards = len(info["turns"]), []
+    while True:
+        if position >= len(turns):
+            raise ResultsRejected(
+                f"episode seed={seed}: the submission stops after "
+                f"{len(rewards)} steps, before the episode ended"
+            )
+        message = turns[position]
+        if message["role"] != "assistant":
+            raise ResultsRejected(
+                f"episode seed={seed}: turn {position} is a "
+                f"{_TURN_KINDS[message['role']]} where the replay expects "
+                "the agent's message"
+            )
+        _, reward, terminated, truncated, info = env.step(message["text"])
+        rewards.append(float(reward))
+        _compare_turns(seed, turns, info["turns"], position)
+        position = len(info["turns"])
+        if terminated or truncated:
+            break
+    if position != len(turns):
+        raise ResultsRejected(
+            f"episode seed={seed}: the episode ended at turn {position} "
+            f"but the submission has {len(turns) - position} more turns"
+        )
+    replayed = episode_record(env, seed, rewards, info, terminated, truncated)
+    _compare_outcome(seed, submitted, replayed)
+    return replayed
+
+
+def verify_results(results: dict[str, Any], progress: bool = False) -> VerifiedResults:
+    """Check a parsed, schema-valid results object; raise ``ResultsRejected`` on any flaw."""
+    from tqdm.auto import tqdm
+
+    episode_set = check_header(results["header"])
+    episodes = results["episodes"]
+    check_seeds(episodes, episode_set)
+    env = make_episode_env(episode_set)
+    replayed: list[dict[str, Any]] = []
+    try:
+        for episode in tqdm(
+            episodes,
+            desc=f"replaying {episode_set.id}",
+            unit="ep",
+            file=sys.stderr,
+            disable=not progress,
+            dynamic_ncols=True,
+        ):
+            try:
+                replayed.append(replay_episode(env, episode))
+            except ResultsRejected:
+                raise
+            except Exception as err:  # a flaw the env itself trips on is still a rejection
+                raise ResultsRejected(
+                    f"episode seed={episode['seed']}: replay failed with "
+                    f"{type(err).__name__}: {err}"
+                ) from None
+    finally:
+        env.close()
+    return VerifiedResults(dict(results["header"]), episode_set, replayed)
+
+
+def verify_results_file(
+    path: str | Path, max_bytes: int = MAX_RESULTS_BYTES, progress: bool = False
+) -> VerifiedResults:
+    """Read (size-checked, strict JSON, schema) and verify a results file by replay."""
+    return verify_results(read_results(path, max_bytes=max_bytes), progress=progress)
