@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 from html import escape
 
 from leaderboard.render import COLUMNS, set_title, standing_rows, stats_footnote
@@ -25,6 +26,8 @@ PARADIGM_COLORS = {
     "rl": "#d62728",
     "sft-rl": "#9467bd",
 }
+
+_UNTRAINED_STYLES = ("--", ":", "-.", (0, (5, 2, 1, 2)))
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem;
@@ -127,13 +130,13 @@ def plot_success_vs_budget(standings: SetStandings) -> bytes:
             xytext=(5, 4),
             textcoords="offset points",
         )
-    for e in untrained:
+    for e, style in zip(untrained, itertools.cycle(_UNTRAINED_STYLES), strict=False):
         ax.axhline(
             e.success.estimate,
-            linestyle="--",
-            linewidth=1,
+            linestyle=style,
+            linewidth=1.2,
             color=PARADIGM_COLORS.get(e.paradigm, "#000000"),
-            alpha=0.7,
+            alpha=0.8,
             label=f"{e.name} (untrained)",
         )
     ax.set_xscale("log")
@@ -212,7 +215,7 @@ def render_html(all_standings: list[SetStandings], title: str = "dialog-bench le
                 plot_success_vs_budget(s),
                 f"success against budget, {s.episode_set}",
                 "Success rate against training budget in env steps (log scale); "
-                "dashed lines: untrained entries.",
+                "dashed and dotted lines: untrained entries.",
             ),
             "</section>",
         ]

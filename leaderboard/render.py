@@ -23,6 +23,7 @@ __all__ = [
     "COLUMNS",
     "FORMATS",
     "add_parser",
+    "markdown_table",
     "render",
     "render_markdown",
     "render_table",
@@ -109,20 +110,21 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def markdown_table(standings: SetStandings) -> str:
+    """One episode set as a Markdown table followed by the SFT vs RL verdict."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(" --- " for _ in COLUMNS) + "|"]
+    for row in standing_rows(standings):
+        lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
+    return "\n".join([*lines, "", standings.comparison.verdict]) + "\n"
+
+
 def render_markdown(all_standings: list[SetStandings], title: str | None = None) -> str:
     """Markdown: a section per episode set with its table and the SFT vs RL verdict."""
     out = [f"# {title}", ""] if title else []
     if not all_standings:
         return "\n".join([*out, _EMPTY, ""])
     for s in all_standings:
-        out += [
-            f"## {set_title(s)}",
-            "",
-            "| " + " | ".join(COLUMNS) + " |",
-            "|" + "|".join(" --- " for _ in COLUMNS) + "|",
-        ]
-        out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in standing_rows(s)]
-        out += ["", s.comparison.verdict, ""]
+        out += [f"## {set_title(s)}", "", markdown_table(s)]
     out += [stats_footnote(), ""]
     return "\n".join(out)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from leaderboard.episodes import EPISODE_SET_SIZES, get_episode_set
 from leaderboard.evaluate import DEFAULT_BATCH_SIZE, evaluate_agent
-from leaderboard.render import render_markdown, render_table
+from leaderboard.render import markdown_table, render_markdown, render_table
 from leaderboard.results import write_results
 from leaderboard.standings import compute_standings
 from leaderboard.store import DEFAULT_DB, LeaderboardStore
@@ -30,15 +30,20 @@ from leaderboard.submit import SubmitOutcome, submit_results_file
 
 __all__ = [
     "PUBLISHED_DIR",
+    "README_MARKERS",
     "BaselineRun",
     "add_parser",
     "checkpoint_dirs",
+    "publish",
     "run_baselines",
     "shipped_baselines",
+    "update_readme_excerpt",
 ]
 
 #: Where ``--publish`` writes: the verified results files and LEADERBOARD.md.
 PUBLISHED_DIR = Path(__file__).resolve().parent
+#: The README's generated leaderboard excerpt sits between these two lines.
+README_MARKERS = ("<!-- leaderboard-excerpt:start -->", "<!-- leaderboard-excerpt:end -->")
 _CHECKPOINT_MARKERS = ("manifest.json", "config.json")
 
 
@@ -111,8 +116,14 @@ def run_baselines(
     return runs
 
 
-def publish(runs: list[BaselineRun], store: LeaderboardStore, target: Path = PUBLISHED_DIR) -> Path:
-    """Copy the verified results files into ``target/results`` and write LEADERBOARD.md."""
+def publish(
+    runs: list[BaselineRun],
+    store: LeaderboardStore,
+    target: Path = PUBLISHED_DIR,
+    readme: Path | None = None,
+) -> Path:
+    """Copy the verified results files into ``target/results``, write LEADERBOARD.md and,
+    given ``readme``, refresh the excerpt between its ``README_MARKERS``."""
     results_dir = target / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     keep = set()
@@ -126,7 +137,8 @@ def publish(runs: list[BaselineRun], store: LeaderboardStore, target: Path = PUB
     names = {run.outcome.name for run in runs}
     sets = {run.outcome.episode_set for run in runs}
     entries = [e for e in store.entries() if e.name in names and e.episode_set in sets]
-    markdown = render_markdown(compute_standings(entries), title="dialog-bench leaderboard")
+    standings = compute_standings(entries)
+    markdown = render_markdown(standings, title="dialog-bench leaderboard")
     intro = (
         "The shipped baselines on the test episodes, each verified by replay. "
         "Regenerate with `dialog-bench run --publish`; the verified results files are "
@@ -135,7 +147,23 @@ def publish(runs: list[BaselineRun], store: LeaderboardStore, target: Path = PUB
     out = target / "LEADERBOARD.md"
     head, _, rest = markdown.partition("\n\n")
     out.write_text(f"{head}\n\n{intro}{rest}", encoding="utf-8")
+    if readme is not None and standings:
+        update_readme_excerpt(readme, markdown_table(standings[0]))
     return out
+
+
+def update_readme_excerpt(readme: Path, excerpt: str) -> bool:
+    """Put ``excerpt`` between the README's excerpt markers; False if it has none."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    start, end = README_MARKERS
+    if start not in text or end not in text or text.index(start) > text.index(end):
+        return False
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{excerpt.strip()}\n{end}{tail}", encoding="utf-8")
+    return True
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -216,7 +244,8 @@ def main(args: argparse.Namespace) -> int:
         if failed:
             print("not published: every baseline must verify first", file=sys.stderr)
         else:
-            print(f"published {publish(runs, store)}")
+            readme = PUBLISHED_DIR.parent / "README.md"
+            print(f"published {publish(runs, store, readme=readme)}")
     print(
         f"dialog-bench run: {len(runs) - len(failed)} of {len(runs)} baselines verified in "
         f"{time.perf_counter() - start:.1f}s"

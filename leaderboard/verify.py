@@ -16,7 +16,7 @@ The first difference rejects the whole submission with a one-line reason
 from __future__ import annotations
 
 import math
-import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,14 +28,17 @@ from leaderboard.episodes import (
     get_episode_set,
     parse_episode_set_id,
 )
-from leaderboard.evaluate import episode_record, make_episode_env
 from leaderboard.results import MAX_RESULTS_BYTES, ResultsRejected, read_results
+from leaderboard.rollout import play_episodes
 
 __all__ = [
+    "REPLAY_BATCH_SIZE",
+    "RecordedMessages",
     "VerifiedResults",
     "check_header",
     "check_seeds",
-    "replay_episode",
+    "compare_episode",
+    "replay_episodes",
     "verify_results",
     "verify_results_file",
 ]
@@ -53,8 +56,22 @@ class VerifiedResults:
     episodes: list[dict[str, Any]]
 
 
-def _short(text: str, width: int = 60) -> str:
-    return repr(text if len(text) <= width else text[: width - 3] + "...")
+def _excerpt(text: str, start: int, width: int = 50) -> str:
+    piece = text[start : start + width]
+    return repr(("..." if start else "") + piece + ("..." if start + width < len(text) else ""))
+
+
+def _difference(submitted: str, replayed: str) -> str:
+    """Where two texts part, with a short excerpt of each from a little before that point."""
+    at = next(
+        (i for i, (a, b) in enumerate(zip(submitted, replayed, strict=False)) if a != b),
+        min(len(submitted), len(replayed)),
+    )
+    start = max(0, at - 10)
+    return (
+        f"at character {at}: submitted {_excerpt(submitted, start)}, "
+        f"replay {_excerpt(replayed, start)}"
+    )
 
 
 def _registered_versions(env_id: str) -> list[str]:
@@ -144,7 +161,7 @@ def check_seeds(episodes: list[dict[str, Any]], episode_set: EpisodeSet) -> None
         )
 
 
-def _compare_turns(seed: int, submitted: list[dict], replayed: list[dict], start: int) -> None:
+def _compare_turns(seed: int, submitted: list[dict], replayed: list[dict], start: int = 0) -> None:
     for i in range(start, len(replayed)):
         want = replayed[i]
         if i >= len(submitted):
@@ -161,9 +178,8 @@ def _compare_turns(seed: int, submitted: list[dict], replayed: list[dict], start
             )
         if got["text"] != want["text"]:
             raise ResultsRejected(
-                f"episode seed={seed}: {_TURN_KINDS[want['role']]} {i} "
-                f"differs from the replay: submitted {_short(got['text'])}, "
-                f"replay {_short(want['text'])}"
+                f"episode seed={seed}: {_TURN_KINDS[want['role']]} {i} differs from the replay "
+                f"{_difference(got['text'], want['text'])}"
             )
 
 
@@ -206,70 +222,77 @@ def _compare_outcome(seed: int, submitted: dict, replayed: dict) -> None:
             )
 
 
-def replay_episode(env, submitted: dict[str, Any]) -> dict[str, Any]:
-    """Replay one submitted episode on ``env``; return the replay's record if all matches."""
+#: Episodes replayed side by side (each in its own env, so the result does not depend on it).
+REPLAY_BATCH_SIZE = 16
+
+
+class RecordedMessages:
+    """The agent's messages of submitted episodes (their ``assistant`` turns), fed back in
+    order: the message source of a replay."""
+
+    def __init__(self, episodes: list[dict[str, Any]], batch_size: int = REPLAY_BATCH_SIZE):
+        self.batch_size = batch_size
+        self._seeds = [ep["seed"] for ep in episodes]
+        self._messages = [
+            [t["text"] for t in ep["turns"] if t["role"] == "assistant"] for ep in episodes
+        ]
+        self._sent = [0] * len(episodes)
+
+    def start(self, index: int, seed: int) -> None:
+        self._sent[index] = 0
+
+    def messages(self, running: Sequence[tuple[int, str]]) -> list[str]:
+        out = []
+        for index, _ in running:
+            sent = self._sent[index]
+            if sent >= len(self._messages[index]):
+                raise ResultsRejected(
+                    f"episode seed={self._seeds[index]}: the submission stops after {sent} "
+                    "steps, before the episode ended"
+                )
+            self._sent[index] = sent + 1
+            out.append(self._messages[index][sent])
+        return out
+
+
+def compare_episode(submitted: dict[str, Any], replayed: dict[str, Any]) -> None:
+    """Reject, naming the first difference, unless the two records of an episode agree."""
     seed, turns = submitted["seed"], submitted["turns"]
-    _, info = env.reset(seed=seed)
-    _compare_turns(seed, turns, info["turns"], 0)
-    position, rewards = len(info["turns"]), []
-    while True:
-        if position >= len(turns):
-            raise ResultsRejected(
-                f"episode seed={seed}: the submission stops after "
-                f"{len(rewards)} steps, before the episode ended"
-            )
-        message = turns[position]
-        if message["role"] != "assistant":
-            raise ResultsRejected(
-                f"episode seed={seed}: turn {position} is a "
-                f"{_TURN_KINDS[message['role']]} where the replay expects "
-                "the agent's message"
-            )
-        _, reward, terminated, truncated, info = env.step(message["text"])
-        rewards.append(float(reward))
-        _compare_turns(seed, turns, info["turns"], position)
-        position = len(info["turns"])
-        if terminated or truncated:
-            break
-    if position != len(turns):
+    _compare_turns(seed, turns, replayed["turns"], 0)
+    if len(turns) > len(replayed["turns"]):
         raise ResultsRejected(
-            f"episode seed={seed}: the episode ended at turn {position} "
-            f"but the submission has {len(turns) - position} more turns"
+            f"episode seed={seed}: the episode ended at turn {len(replayed['turns'])} "
+            f"but the submission has {len(turns) - len(replayed['turns'])} more turns"
         )
-    replayed = episode_record(env, seed, rewards, info, terminated, truncated)
     _compare_outcome(seed, submitted, replayed)
-    return replayed
+
+
+def replay_episodes(
+    episodes: list[dict[str, Any]], episode_set: EpisodeSet, progress: bool = False
+) -> list[dict[str, Any]]:
+    """Play the submitted episodes again from their seeds and recorded messages."""
+    try:
+        return play_episodes(
+            RecordedMessages(episodes),
+            episode_set,
+            seeds=[ep["seed"] for ep in episodes],
+            progress=progress,
+            desc=f"replaying {episode_set.id}",
+        )
+    except ResultsRejected:
+        raise
+    except Exception as err:  # a flaw the env itself trips on is still a rejection
+        raise ResultsRejected(f"replay failed with {type(err).__name__}: {err}") from None
 
 
 def verify_results(results: dict[str, Any], progress: bool = False) -> VerifiedResults:
     """Check a parsed, schema-valid results object; raise ``ResultsRejected`` on any flaw."""
-    from tqdm.auto import tqdm
-
     episode_set = check_header(results["header"])
     episodes = results["episodes"]
     check_seeds(episodes, episode_set)
-    env = make_episode_env(episode_set)
-    replayed: list[dict[str, Any]] = []
-    try:
-        for episode in tqdm(
-            episodes,
-            desc=f"replaying {episode_set.id}",
-            unit="ep",
-            file=sys.stderr,
-            disable=not progress,
-            dynamic_ncols=True,
-        ):
-            try:
-                replayed.append(replay_episode(env, episode))
-            except ResultsRejected:
-                raise
-            except Exception as err:  # a flaw the env itself trips on is still a rejection
-                raise ResultsRejected(
-                    f"episode seed={episode['seed']}: replay failed with "
-                    f"{type(err).__name__}: {err}"
-                ) from None
-    finally:
-        env.close()
+    replayed = replay_episodes(episodes, episode_set, progress=progress)
+    for submitted, replay in zip(episodes, replayed, strict=True):
+        compare_episode(submitted, replay)
     return VerifiedResults(dict(results["header"]), episode_set, replayed)
 
 

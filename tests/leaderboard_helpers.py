@@ -1,0 +1,64 @@
+"""Shared pieces of the leaderboard tests: real results files on short episode sets."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+
+from leaderboard.episodes import get_episode_set
+from leaderboard.evaluate import evaluate_agent
+from leaderboard.results import write_results
+from leaderboard.store import StoredEntry
+
+__all__ = ["SHORT", "real_results", "stored_entry", "write_json"]
+
+#: Episodes in the short sets the tests evaluate on.
+SHORT = 6
+
+
+@cache
+def _results(agent: str, set_name: str, limit: int) -> str:
+    episode_set = get_episode_set("Dialog-v1", set_name, limit=limit)
+    return json.dumps(evaluate_agent(agent, episode_set, batch_size=4, progress=False))
+
+
+def real_results(agent: str = "expert", set_name: str = "test", limit: int = SHORT) -> dict:
+    """A fresh deep copy of a real results object (evaluated once per session)."""
+    return copy.deepcopy(json.loads(_results(agent, set_name, limit)))
+
+
+def write_json(path: Path, results: dict) -> Path:
+    """Write results through the real writer (so tests read what users would)."""
+    return write_results(path, results)
+
+
+def stored_entry(
+    name: str,
+    paradigm: str,
+    successes: list[bool],
+    returns: list[float] | None = None,
+    budget: dict | None = None,
+    episode_set: str = "Dialog-v1/test",
+    interface: str = "text",
+) -> StoredEntry:
+    """A synthetic stored entry, for tests of statistics and rendering only."""
+    n = len(successes)
+    returns = returns if returns is not None else [1.0 * s - 0.1 for s in successes]
+    return StoredEntry(
+        id=0,
+        name=name,
+        env_id="Dialog-v1",
+        episode_set=episode_set,
+        agent=name,
+        paradigm=paradigm,
+        interface=interface,
+        model_sha256="0" * 64,
+        budget=budget or {},
+        submitted_at="2026-01-01T00:00:00+00:00",
+        seeds=tuple(range(n)),
+        returns=tuple(returns),
+        successes=tuple(successes),
+        steps=tuple([6] * n),
+    )

@@ -1,0 +1,196 @@
+"""The command line: evaluate -> submit -> leaderboard, `run`, and the published files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from leaderboard.agent_card import directory_sha256, read_budget
+from leaderboard.cli import main
+from leaderboard.episodes import get_episode_set
+from leaderboard.results import read_results
+from leaderboard.run import (
+    PUBLISHED_DIR,
+    README_MARKERS,
+    checkpoint_dirs,
+    publish,
+    shipped_baselines,
+)
+from leaderboard.store import LeaderboardStore
+from leaderboard.verify import check_header
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_evaluate_submit_and_show(tmp_path, capsys):
+    out, db = tmp_path / "expert.json", tmp_path / "lb.sqlite"
+    argv = ["evaluate", "expert", "--episodes", "dev", "--limit", "4", "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    results = read_results(out)
+    header = results["header"]
+    assert header["episode_set"] == "Dialog-v1/dev[:4]"
+    assert header["episode_set_sha256"] == get_episode_set("Dialog-v1", "dev", 4).sha256
+    assert (header["agent"], header["paradigm"], header["interface"]) == (
+        "expert",
+        "reference",
+        "text",
+    )
+    assert [ep["seed"] for ep in results["episodes"]] == list(
+        get_episode_set("Dialog-v1", "dev", 4).seeds
+    )
+
+    assert main(["submit", str(out), "--db", str(db), "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith("accepted: expert on Dialog-v1/dev[:4]")
+    assert main(["submit", str(out), "--db", str(db), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rejected: Dialog-v1/dev[:4] already has an entry named 'expert'")
+    assert err.count("\n") == 1
+    assert main(["submit", str(out), "--db", str(db), "--name", "expert-2", "--quiet"]) == 0
+    capsys.readouterr()
+
+    assert main(["leaderboard", "--db", str(db)]) == 0
+    table = capsys.readouterr().out
+    assert "Dialog-v1/dev[:4]" in table and "expert-2" in table
+    assert main(["leaderboard", "--db", str(db), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {e["name"] for e in data["sets"][0]["entries"]} == {"expert", "expert-2"}
+    page = tmp_path / "board.html"
+    assert main(["leaderboard", "--db", str(db), "--format", "html", "--out", str(page)]) == 0
+    assert page.read_text().count('class="entry"') == 2
+
+
+def test_batched_and_sequential_evaluation_give_the_same_expert_episodes(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    for path, batch in ((a, "1"), (b, "3")):
+        argv = ["evaluate", "expert", "--limit", "5", "--out", str(path), "--batch-size", batch]
+        assert main([*argv, "--quiet"]) == 0
+    assert read_results(a)["episodes"] == read_results(b)["episodes"]
+
+
+def test_a_tampered_file_is_rejected_on_the_command_line(tmp_path):
+    out, db = tmp_path / "r.json", tmp_path / "lb.sqlite"
+    assert main(["evaluate", "random", "--limit", "3", "--out", str(out), "--quiet"]) == 0
+    results = json.loads(out.read_text())
+    results["episodes"][0]["rewards"][0] = 1.0
+    out.write_text(json.dumps(results))
+    proc = subprocess.run(
+        [sys.executable, "-m", "leaderboard.cli", "submit", str(out), "--db", str(db)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("rejected:")]
+    assert len(lines) == 1 and "reward of step 0 is 1.0" in lines[0]
+    assert LeaderboardStore(db).count() == 0
+
+
+def test_bad_arguments_are_clear_errors(tmp_path, capsys):
+    assert main(["evaluate", "nobody", "--limit", "2", "--out", str(tmp_path / "x.json")]) == 2
+    assert "unknown agent 'nobody'" in capsys.readouterr().err
+    assert main(["evaluate", "expert", "--limit", "0"]) == 2
+    assert "limit must be" in capsys.readouterr().err
+    assert main(["leaderboard", "--db", str(tmp_path / "none.sqlite")]) == 2
+    assert "no database at" in capsys.readouterr().err
+
+
+def test_run_evaluates_verifies_and_renders_every_baseline(tmp_path, capsys):
+    db, results_dir = tmp_path / "lb.sqlite", tmp_path / "results"
+    argv = ["run", "--limit", "5", "--db", str(db), "--results-dir", str(results_dir)]
+    assert main([*argv, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    for name in ("expert", "random"):
+        assert f"accepted: {name} on Dialog-v1/test[:5]" in out
+        assert (results_dir / f"{name}.test.json").is_file()
+    assert "No SFT vs RL comparison" in out
+    assert "2 of 2 baselines verified" in out
+    page = (results_dir / "leaderboard.html").read_text()
+    assert page.count('class="entry"') == 2 and page.count("data:image/png;base64,") == 2
+    # Running again replaces the baselines' entries instead of failing on their names.
+    assert main([*argv, "--quiet"]) == 0
+    assert sorted(e.name for e in LeaderboardStore(db).entries()) == ["expert", "random"]
+
+
+def test_run_publish_needs_the_full_test_set(tmp_path):
+    assert main(["run", "--limit", "5", "--publish", "--db", str(tmp_path / "x")]) == 2
+
+
+def test_checkpoint_dirs_are_found_and_a_broken_one_does_not_stop_the_others(tmp_path, capsys):
+    root = tmp_path / "checkpoints"
+    (root / "sft-demo").mkdir(parents=True)
+    (root / "sft-demo" / "manifest.json").write_text('{"budget": {"env_steps": 1000}}')
+    (root / "notes").mkdir()  # no manifest or config: not a checkpoint
+    (root / ".cache").mkdir()
+    assert checkpoint_dirs(root) == [root / "sft-demo"]
+    baselines = shipped_baselines(root)
+    assert baselines[:2] == ["expert", "random"] and baselines[2:] == [root / "sft-demo"]
+    from leaderboard.run import run_baselines
+
+    runs = run_baselines(
+        baselines, LeaderboardStore(tmp_path / "lb.sqlite"), tmp_path, limit=3, progress=False
+    )
+    assert [r.outcome is not None for r in runs] == [True, True, False]
+    assert "sft-demo" in runs[2].baseline and runs[2].error
+
+
+def test_checkpoint_budget_and_hash(tmp_path):
+    (tmp_path / "manifest.json").write_text(
+        json.dumps({"budget": {"env_steps": 5000, "tokens": 10, "wall_time_s": 3.5}})
+    )
+    assert read_budget(tmp_path) == {"env_steps": 5000, "tokens": 10, "wall_time_s": 3.5}
+    before = directory_sha256(tmp_path)
+    (tmp_path / "weights.safetensors").write_bytes(b"\x00" * 8)
+    assert directory_sha256(tmp_path) != before
+    (tmp_path / "manifest.json").write_text('{"budget": {"env_steps": -1}}')
+    with pytest.raises(ValueError, match="non-negative number"):
+        read_budget(tmp_path)
+
+
+def test_publish_writes_the_results_files_and_leaderboard_md(tmp_path):
+    from leaderboard.run import run_baselines
+
+    store = LeaderboardStore(tmp_path / "lb.sqlite")
+    runs = run_baselines(["expert", "random"], store, tmp_path / "r", limit=4, progress=False)
+    (tmp_path / "pub" / "results").mkdir(parents=True)
+    (tmp_path / "pub" / "results" / "retired.json").write_text("{}")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{README_MARKERS[0]}\nold\n{README_MARKERS[1]}\nafter\n")
+    md = publish(runs, store, target=tmp_path / "pub", readme=readme)
+    assert sorted(p.name for p in (tmp_path / "pub" / "results").iterdir()) == [
+        "expert.json",
+        "random.json",
+    ]
+    text = md.read_text()
+    assert text.startswith("# dialog-bench leaderboard") and "dialog-bench run --publish" in text
+    assert "| 1 | expert |" in text
+    excerpt = readme.read_text()
+    assert excerpt.startswith("# x\n\nbefore\n") and excerpt.endswith("\nafter\n")
+    assert "old" not in excerpt and "| 1 | expert |" in excerpt and "| 2 | random |" in excerpt
+
+
+PUBLISHED = sorted((PUBLISHED_DIR / "results").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", PUBLISHED, ids=[p.stem for p in PUBLISHED])
+def test_published_results_belong_to_the_current_episode_set(path):
+    """A published file made on other episodes (or another env spec) must be regenerated."""
+    header = read_results(path)["header"]
+    try:
+        check_header(header)
+    except ValueError as err:
+        pytest.fail(f"{path.name}: {err}; regenerate with `dialog-bench run --publish`")
+    assert header["episode_set"] == "Dialog-v1/test"
+    assert (PUBLISHED_DIR / "LEADERBOARD.md").read_text().count(f"| {path.stem} |") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", PUBLISHED, ids=[p.stem for p in PUBLISHED])
+def test_published_results_verify_by_replay(path):
+    from leaderboard.verify import verify_results_file
+
+    assert len(verify_results_file(path).episodes) == 500

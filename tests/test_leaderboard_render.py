@@ -1,0 +1,164 @@
+"""Standings and their renderings: ranks, ties, SFT vs RL, table, Markdown, JSON, HTML."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+from leaderboard_helpers import stored_entry
+
+from leaderboard.html_page import render_html
+from leaderboard.render import COLUMNS, render, render_markdown, render_table
+from leaderboard.standings import compute_standings, format_budget, standings_to_json
+from leaderboard.stats import bootstrap_ci, paired_difference
+
+N = 200
+
+
+def _successes(rate: float, seed: int) -> list[bool]:
+    return list(np.random.default_rng(seed).random(N) < rate)
+
+
+@pytest.fixture(scope="module")
+def board():
+    rng = np.random.default_rng(0)
+    base = rng.random(N)  # a shared difficulty per episode: what pairing exploits
+    entries = [
+        stored_entry("expert", "reference", [True] * (N - 4) + [False] * 4),
+        stored_entry("random", "reference", _successes(0.01, 1)),
+        stored_entry("sft-a", "sft", list(base < 0.60), budget={"env_steps": 400_000}),
+        stored_entry("fsft", "filtered-sft", list(base < 0.62), budget={"env_steps": 300_000}),
+        stored_entry("ppo", "rl", list(base < 0.80), budget={"env_steps": 2_000_000}),
+        stored_entry("sft-ppo", "sft-rl", list(base < 0.78), budget={"env_steps": 2_400_000}),
+    ]
+    return entries, compute_standings(entries)
+
+
+def test_entries_are_ranked_by_success_with_ties(board):
+    _, (standings,) = board
+    names = [e.name for e in standings.entries]
+    assert names == ["expert", "ppo", "sft-ppo", "fsft", "sft-a", "random"]
+    by_name = {e.name: e for e in standings.entries}
+    assert by_name["expert"].rank == 1 and by_name["expert"].tied_with == ()
+    assert by_name["ppo"].rank == 2 and by_name["ppo"].tied_with == ("sft-ppo",)
+    assert by_name["fsft"].tied_with == ("sft-a",) and by_name["sft-a"].rank == 4
+    assert by_name["random"].rank == 6
+
+
+def test_statistics_are_the_bootstrap_of_the_stored_episodes(board):
+    entries, (standings,) = board
+    ppo = next(e for e in standings.entries if e.name == "ppo")
+    raw = next(e for e in entries if e.name == "ppo")
+    assert ppo.success == bootstrap_ci(np.asarray(raw.successes, float))
+    assert ppo.mean_return == bootstrap_ci(raw.returns)
+    assert ppo.iqm_return == bootstrap_ci(raw.returns, "iqm")
+    assert ppo.mean_turns == 6.0 and ppo.episodes == N
+
+
+def test_best_rl_is_compared_with_best_sft_on_paired_episodes(board):
+    entries, (standings,) = board
+    comparison = standings.comparison
+    assert (comparison.rl, comparison.sft, comparison.episodes) == ("ppo", "fsft", N)
+    raw = {e.name: e for e in entries}
+    expected = paired_difference(
+        np.asarray(raw["ppo"].successes, float), np.asarray(raw["fsft"].successes, float)
+    )
+    assert comparison.success_difference == expected
+    assert comparison.success_difference.low > 0
+    assert comparison.verdict.startswith("Best RL ppo vs best SFT fsft on 200 paired episodes")
+    assert "RL (ppo) is ahead" in comparison.verdict
+
+
+def test_without_both_families_the_board_says_so():
+    (s,) = compute_standings([stored_entry("expert", "reference", [True] * 10)])
+    assert s.comparison.verdict == (
+        "No SFT vs RL comparison: no SFT-family entry yet (paradigms sft, filtered-sft) "
+        "and no RL-family entry yet (paradigms rl, sft-rl)."
+    )
+    (s,) = compute_standings([stored_entry("a", "sft", [True] * 10)])
+    assert "no RL-family entry yet" in s.comparison.verdict
+    assert "no SFT-family" not in s.comparison.verdict
+
+
+def test_equal_families_are_not_called_a_win():
+    same = [True, False] * 50
+    (s,) = compute_standings([stored_entry("s", "sft", same), stored_entry("r", "rl", same)])
+    assert "no clear difference (the CI contains 0)" in s.comparison.verdict
+
+
+def test_episode_sets_are_separate_boards():
+    boards = compute_standings(
+        [
+            stored_entry("a", "reference", [True] * 5, episode_set="Dialog-v1/test[:5]"),
+            stored_entry("a", "reference", [True] * 10),
+        ]
+    )
+    assert [b.episode_set for b in boards] == ["Dialog-v1/test", "Dialog-v1/test[:5]"]
+
+
+def test_budget_words():
+    assert format_budget({"env_steps": 2_400_000, "tokens": 8_500_000}) == (
+        "2.4M env steps, 8.5M tokens"
+    )
+    assert format_budget({"wall_time_s": 12.0}) == "none"
+
+
+def test_table_has_a_row_per_entry_and_the_verdict(board):
+    _, standings = board
+    text = render_table(standings)
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("rank"))
+    rows = lines[header + 2 : header + 8]
+    assert [r.split()[1] for r in rows] == ["expert", "ppo", "sft-ppo", "fsft", "sft-a", "random"]
+    assert rows[1].split()[0] == "2=" and rows[0].split()[0] == "1"
+    expert = standings[0].entries[0].success
+    assert f"0.980 [{expert.low:.3f}, {expert.high:.3f}]" in rows[0] and expert.high < 1
+    assert "Best RL ppo vs best SFT fsft" in text and "10,000 resamples" in text
+
+
+def test_markdown_is_a_valid_table(board):
+    _, standings = board
+    md = render_markdown(standings, title="t")
+    rows = [line for line in md.splitlines() if line.startswith("|")]
+    assert len(rows) == 2 + 6
+    assert all(row.count("|") == len(COLUMNS) + 1 for row in rows)
+    assert md.startswith("# t\n")
+
+
+def test_json_matches_the_standings(board):
+    _, standings = board
+    data = json.loads(render(standings, "json"))
+    assert data["bootstrap"] == {"resamples": 10_000, "seed": 0}
+    (s,) = data["sets"]
+    assert [e["name"] for e in s["entries"]] == [e.name for e in standings[0].entries]
+    assert s["entries"][1]["success"]["low"] == standings[0].entries[1].success.low
+    assert s["sft_vs_rl"]["rl"] == "ppo" and "verdict" in s["sft_vs_rl"]
+    assert data == standings_to_json(standings)
+
+
+def test_html_is_self_contained_with_table_rows_and_png_plots(board):
+    _, standings = board
+    page = render_html(standings)
+    assert page.startswith("<!DOCTYPE html>")
+    assert re.findall(r'data-entry="([^"]+)"', page) == [e.name for e in standings[0].entries]
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 2
+    for data in images:
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    # Nothing is fetched from anywhere: every src/href is inline.
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    assert "<script" not in page
+
+
+def test_empty_board_renders_everywhere():
+    for fmt in ("table", "md", "html", "json"):
+        assert render([], fmt)
+    assert "No entries yet" in render([], "table")
+
+
+def test_unknown_format_is_an_error():
+    with pytest.raises(ValueError, match="format must be one of"):
+        render([], "pdf")
