@@ -117,28 +117,60 @@ def _registered_spec(env_id: str):
     return gym.spec(env_id)
 
 
+def _named_defaults(fn: Any) -> tuple[dict[str, Any], bool]:
+    """``fn``'s keyword defaults, and whether it also takes ``**kwargs``."""
+    params = inspect.signature(fn).parameters.values()
+    defaults = {
+        p.name: p.default
+        for p in params
+        if p.default is not inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    }
+    return defaults, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _is_json_value(value: Any) -> bool:
+    try:
+        canonical_json(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 @cache
 def resolved_env_spec(env_id: str) -> dict[str, Any]:
-    """The env spec an episode set is bound to, with every kwarg resolved to its value."""
+    """The env spec an episode set is bound to, with every kwarg resolved to its value.
+
+    The kwargs are the entry point's defaults, overridden by the spec's kwargs, with
+    ``split="test"``. An entry point that passes ``**kwargs`` on (a factory that wraps the
+    env class) hides the class's own defaults, so the env is then built once to read the
+    defaults of its unwrapped class. Kwargs that only change presentation (``render_mode``,
+    ``device``) and defaults that are not JSON values (objects such as a tokenizer) are
+    left out.
+    """
+    import gymnasium as gym
     from gymnasium.envs.registration import load_env_creator
 
     spec = _registered_spec(env_id)
-    creator = (
-        load_env_creator(spec.entry_point)
-        if isinstance(spec.entry_point, str)
-        else spec.entry_point
-    )
-    kwargs: dict[str, Any] = {
-        name: param.default
-        for name, param in inspect.signature(creator).parameters.items()
-        if param.default is not inspect.Parameter.empty and name not in _PRESENTATION_KWARGS
-    }
-    kwargs.update({k: v for k, v in spec.kwargs.items() if k not in _PRESENTATION_KWARGS})
+    entry = spec.entry_point
+    creator = load_env_creator(entry) if isinstance(entry, str) else entry
+    kwargs, passes_kwargs_on = _named_defaults(creator)
+    if passes_kwargs_on:
+        env = gym.make(env_id, **{**spec.kwargs, "split": "test"})
+        try:
+            class_defaults, _ = _named_defaults(type(env.unwrapped).__init__)
+        finally:
+            env.close()
+        kwargs = {**class_defaults, **kwargs}
+    kwargs.update(spec.kwargs)
     kwargs["split"] = "test"
+    kwargs = {
+        k: v for k, v in kwargs.items() if k not in _PRESENTATION_KWARGS and _is_json_value(v)
+    }
     return {
         "id": env_id,
         "version": env_version(env_id),
-        "entry_point": str(spec.entry_point),
+        "entry_point": str(entry),
         "max_episode_steps": spec.max_episode_steps,
         "kwargs": json.loads(canonical_json(kwargs)),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 
 import pytest
 
@@ -54,6 +55,21 @@ def test_sets_use_held_out_goals_and_are_bound_to_the_env_spec():
     assert s.sha256 == get_episode_set("Dialog-v1", "test").sha256
     assert s.sha256 != get_episode_set("Dialog-v1", "dev").sha256
     assert s.sha256 != get_episode_set("Dialog-v1", "test", limit=10).sha256
+
+
+def test_the_spec_holds_every_env_default_even_behind_a_factory_entry_point():
+    import gymnasium as gym
+
+    from dialog_env.core import DialogEnv
+
+    spec = resolved_env_spec("Dialog-v1")
+    assert spec["entry_point"] == gym.spec("Dialog-v1").entry_point
+    for name, param in inspect.signature(DialogEnv).parameters.items():
+        if name in ("render_mode", "device") or param.default is inspect.Parameter.empty:
+            continue
+        expected = "test" if name == "split" else param.default
+        assert spec["kwargs"][name] == expected, name
+    assert "render_mode" not in spec["kwargs"] and "device" not in spec["kwargs"]
 
 
 def test_hash_changes_when_an_env_kwarg_default_changes(monkeypatch):
