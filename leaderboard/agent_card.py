@@ -19,10 +19,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["AgentCard", "describe_agent", "directory_sha256", "read_budget"]
+__all__ = [
+    "ENTRY_NAME",
+    "AgentCard",
+    "check_entry_name",
+    "describe_agent",
+    "directory_sha256",
+    "read_budget",
+]
 
 MANIFEST = "manifest.json"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
+#: What an agent or leaderboard entry may be called (the schema's ``header.agent``).
+ENTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 _BUDGET_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _INTEGER_BUDGET_KEYS = ("env_steps", "demo_episodes", "tokens")
 
@@ -107,9 +115,17 @@ def describe_agent(agent, source: str | Path) -> AgentCard:
         name = str(getattr(agent, "name", source))
         model_sha256 = _file_sha256(Path(inspect.getsourcefile(type(agent))))
         budget = {}
-    if not _NAME.match(name):
+    return AgentCard(check_entry_name(name), paradigm, interface, model_sha256, budget)
+
+
+def check_entry_name(name: str) -> str:
+    """``name`` if it is a valid agent or entry name, else a ``ValueError`` that says why.
+
+    >>> check_entry_name("sft-rl.v2")
+    'sft-rl.v2'
+    """
+    if not ENTRY_NAME.match(name):
         raise ValueError(
-            f"agent name {name!r} must be 1-64 letters, digits or _.+- and "
-            "start with a letter or digit"
+            f"name {name!r} must be 1-64 letters, digits or _.+- and start with a letter or digit"
         )
-    return AgentCard(name, paradigm, interface, model_sha256, budget)
+    return name

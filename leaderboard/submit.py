@@ -15,18 +15,16 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from leaderboard.agent_card import check_entry_name
 from leaderboard.results import MAX_RESULTS_BYTES, ResultsRejected
 from leaderboard.store import DEFAULT_DB, LeaderboardStore, NameTaken
 from leaderboard.verify import VerifiedResults, verify_results_file
 
 __all__ = ["SubmitOutcome", "add_parser", "store_verified", "submit_results_file"]
-
-_ENTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -56,11 +54,10 @@ def store_verified(
 ) -> SubmitOutcome:
     """Store verified results as entry ``name``; a taken name is a rejection."""
     name = name or verified.header["agent"]
-    if not _ENTRY_NAME.match(name):
-        raise ResultsRejected(
-            f"entry name {name!r} must be 1-64 letters, digits or _.+- "
-            "and start with a letter or digit"
-        )
+    try:
+        check_entry_name(name)
+    except ValueError as err:
+        raise ResultsRejected(f"entry {err}") from None
     try:
         entry_id = store.add(verified, name=name, replace=replace)
     except NameTaken as err:

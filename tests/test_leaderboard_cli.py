@@ -50,6 +50,8 @@ def test_evaluate_submit_and_show(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("rejected: Dialog-v1/dev[:4] already has an entry named 'expert'")
     assert err.count("\n") == 1
+    assert main(["submit", str(out), "--db", str(db), "--name", "my agent!", "--quiet"]) == 1
+    assert "rejected: entry name 'my agent!' must be 1-64 letters" in capsys.readouterr().err
     assert main(["submit", str(out), "--db", str(db), "--name", "expert-2", "--quiet"]) == 0
     capsys.readouterr()
 
