@@ -22,11 +22,13 @@ from leaderboard.rollout import AGENT_SEED, AgentMessages, play_episodes
 
 __all__ = ["DEFAULT_BATCH_SIZE", "add_parser", "evaluate_agent", "results_header"]
 
-#: Episodes played in lockstep when the agent has ``act_batch``.
-DEFAULT_BATCH_SIZE = 16
+#: Episodes played side by side (the vector env voices their user turns in one batch).
+DEFAULT_BATCH_SIZE = 64
 
 
-def results_header(card: AgentCard, episode_set: EpisodeSet, batch_size: int) -> dict:
+def results_header(
+    card: AgentCard, episode_set: EpisodeSet, batch_size: int, agent_calls: str
+) -> dict:
     """The header of a results file (DESIGN §7) for ``card`` on ``episode_set``."""
     from dialog_env import __version__
 
@@ -44,7 +46,11 @@ def results_header(card: AgentCard, episode_set: EpisodeSet, batch_size: int) ->
         "budget": dict(card.budget),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dialog_bench_version": __version__,
-        "evaluation": {"batch_size": batch_size, "agent_seed": AGENT_SEED},
+        "evaluation": {
+            "batch_size": batch_size,
+            "agent_calls": agent_calls,
+            "agent_seed": AGENT_SEED if agent_calls == "act_batch" else None,
+        },
     }
 
 
@@ -57,13 +63,13 @@ def evaluate_agent(
     """Load the agent (a built-in name or a checkpoint dir), play the set, return results."""
     from agents import load_agent
 
-    agent = load_agent(agent_spec)
-    card = describe_agent(agent, agent_spec)
-    source = AgentMessages(agent, batch_size)
+    source = AgentMessages(lambda: load_agent(agent_spec), batch_size)
+    card = describe_agent(source.agent, agent_spec)
     episodes = play_episodes(
         source, episode_set, progress=progress, desc=f"{card.name} on {episode_set.id}"
     )
-    return {"header": results_header(card, episode_set, source.batch_size), "episodes": episodes}
+    header = results_header(card, episode_set, source.batch_size, source.calls)
+    return {"header": header, "episodes": episodes}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -101,8 +107,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=DEFAULT_BATCH_SIZE,
         metavar="N",
-        help=f"episodes played in lockstep (default: {DEFAULT_BATCH_SIZE}; 1 = "
-        "one at a time, the agent reset with each episode's seed)",
+        help=f"episodes played side by side, their user turns voiced in one batched LM call "
+        f"(default: {DEFAULT_BATCH_SIZE})",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)

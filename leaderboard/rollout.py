@@ -8,10 +8,10 @@ from :func:`episode_record`.
 
 Up to ``source.batch_size`` episodes run in lockstep: the source is asked once per step
 for the messages of every running episode, and a slot whose episode ended takes the next
-seed. Each episode has its own env reset with its own seed, so an episode's course does
-not depend on which others share the batch. This loop is the one place that steps envs
-for the leaderboard; a batched vector env (one LM decode per step for all slots) slots in
-here once it can reset a single sub-env with a chosen seed.
+seed. The slots are those of the env id's batched vector env where it has one (one LM
+decode per step for all slots; ``leaderboard.env_slots``), each reset with its
+episode's own seed, so an episode's course does not depend on which others share the
+batch. This loop is the one place that steps envs for the leaderboard.
 """
 
 from __future__ import annotations
@@ -19,19 +19,20 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from leaderboard.env_slots import open_env_slots
 from leaderboard.episodes import EpisodeSet
 
 __all__ = [
     "AGENT_SEED",
     "AgentMessages",
     "MessageSource",
+    "has_own_act_batch",
     "episode_record",
     "episode_return",
-    "make_episode_env",
     "play_episodes",
 ]
 
@@ -50,36 +51,60 @@ class MessageSource(Protocol):
     def messages(self, running: Sequence[tuple[int, str]]) -> list[str]:
         """The next message of each running episode, given as ``(index, observation)``."""
 
+    # Optional: ``finish(index)``, told when episode ``index`` ended.
+
+
+def has_own_act_batch(agent) -> bool:
+    """Whether ``agent`` answers a batch in one call of its own (e.g. one batched forward
+    pass), rather than by ``BaseAgent``'s loop over ``act``."""
+    from agents.base import BaseAgent
+
+    method = getattr(type(agent), "act_batch", None)
+    return callable(method) and method is not BaseAgent.act_batch
+
 
 class AgentMessages:
-    """An agent as a message source.
+    """An agent as a message source; ``calls`` says how it is asked.
 
-    With ``batch_size > 1`` and an agent that has ``act_batch``, the agent is asked once
-    per step for every running episode and is seeded once with ``AGENT_SEED``. Otherwise
-    episodes run one at a time and the agent is reset with each episode's seed, as
-    ``reset(seed)`` promises.
+    ``make_agent`` builds an agent (e.g. ``lambda: load_agent("expert")``).
+
+    - ``"act_batch"``: an agent with a batched ``act_batch`` of its own is asked once per
+      step for every running episode; one instance, seeded once with ``AGENT_SEED``.
+    - ``"act"``: otherwise every slot has its own instance, reset with the seed of each
+      episode it plays, as ``reset(seed)`` promises, so the messages do not depend on the
+      batch size. The envs are batched either way.
     """
 
-    def __init__(self, agent, batch_size: int):
+    def __init__(self, make_agent: Callable[[], Any], batch_size: int):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.agent = agent
-        self.name = str(getattr(agent, "name", type(agent).__name__))
-        self.lockstep = batch_size > 1 and callable(getattr(agent, "act_batch", None))
-        self.batch_size = batch_size if self.lockstep else 1
-        if self.lockstep:
-            agent.reset(seed=AGENT_SEED)
+        self.make_agent = make_agent
+        self.agent = make_agent()
+        self.name = str(getattr(self.agent, "name", type(self.agent).__name__))
+        self.batch_size = batch_size
+        self.calls = "act_batch" if batch_size > 1 and has_own_act_batch(self.agent) else "act"
+        self._free = [self.agent]
+        self._playing: dict[int, Any] = {}
+        if self.calls == "act_batch":
+            self.agent.reset(seed=AGENT_SEED)
 
     def start(self, index: int, seed: int) -> None:
-        if not self.lockstep:
-            self.agent.reset(seed=seed)
+        if self.calls == "act":
+            agent = self._free.pop() if self._free else self.make_agent()
+            agent.reset(seed=seed)
+            self._playing[index] = agent
+
+    def finish(self, index: int) -> None:
+        """Episode ``index`` ended: its instance is free for the next episode."""
+        agent = self._playing.pop(index, None)
+        if agent is not None:
+            self._free.append(agent)
 
     def messages(self, running: Sequence[tuple[int, str]]) -> list[str]:
-        observations = [obs for _, obs in running]
-        if self.lockstep:
-            out = list(self.agent.act_batch(observations))
+        if self.calls == "act_batch":
+            out = list(self.agent.act_batch([obs for _, obs in running]))
         else:
-            out = [self.agent.act(observations[0])]
+            out = [self._playing[index].act(obs) for index, obs in running]
         if len(out) != len(running):
             raise ValueError(
                 f"agent {self.name!r} answered {len(out)} messages for {len(running)} observations"
@@ -90,15 +115,6 @@ class AgentMessages:
                     f"agent {self.name!r} returned a {type(message).__name__}, not a message str"
                 )
         return out
-
-
-def make_episode_env(episode_set: EpisodeSet):
-    """A fresh env built exactly as ``episode_set``'s hash says (kwargs resolved)."""
-    import gymnasium as gym
-
-    import dialog_env  # noqa: F401  (registers the ids)
-
-    return gym.make(episode_set.env_id, **episode_set.env_kwargs)
 
 
 def episode_return(rewards: list[float]) -> float:
@@ -157,16 +173,19 @@ def play_episodes(
     from tqdm.auto import tqdm
 
     seeds = list(episode_set.seeds if seeds is None else seeds)
-    envs = [make_episode_env(episode_set) for _ in range(min(source.batch_size, len(seeds)))]
+    envs = open_env_slots(episode_set, max(1, min(source.batch_size, len(seeds))))
+    finish = getattr(source, "finish", None)  # optional in a message source
     pending = iter(enumerate(seeds))
     records: list[dict[str, Any] | None] = [None] * len(seeds)
     running: dict[int, _RunningEpisode] = {}
 
-    def start(slot: int) -> None:
-        nxt = next(pending, None)
-        if nxt is not None:
-            index, seed = nxt
-            observation, _ = envs[slot].reset(seed=seed)
+    def start(free: Sequence[int]) -> None:
+        """Give free slots the next seeds; their openings are voiced in one batch."""
+        starts = [(slot, nxt) for slot in free if (nxt := next(pending, None)) is not None]
+        if not starts:
+            return
+        observations = envs.reset([slot for slot, _ in starts], [seed for _, (_, seed) in starts])
+        for (slot, (index, seed)), observation in zip(starts, observations, strict=True):
             source.start(index, seed)
             running[slot] = _RunningEpisode(index, seed, observation)
 
@@ -179,25 +198,28 @@ def play_episodes(
         dynamic_ncols=True,
     )
     try:
-        for slot in range(len(envs)):
-            start(slot)
+        start(range(envs.size))
         while running:
             slots = sorted(running)
             messages = source.messages([(running[s].index, running[s].observation) for s in slots])
-            for slot, message in zip(slots, messages, strict=True):
+            finished = []
+            for slot, (obs, reward, terminated, truncated, info) in zip(
+                slots, envs.step(slots, messages), strict=True
+            ):
                 episode = running[slot]
-                obs, reward, terminated, truncated, info = envs[slot].step(message)
                 episode.observation = obs
                 episode.rewards.append(float(reward))
                 if terminated or truncated:
                     records[episode.index] = episode_record(
-                        envs[slot], episode.seed, episode.rewards, info, terminated, truncated
+                        envs.env(slot), episode.seed, episode.rewards, info, terminated, truncated
                     )
                     del running[slot]
-                    bar.update(1)
-                    start(slot)
+                    if finish is not None:
+                        finish(episode.index)
+                    finished.append(slot)
+            bar.update(len(finished))
+            start(finished)
     finally:
         bar.close()
-        for env in envs:
-            env.close()
+        envs.close()
     return [r for r in records if r is not None]

@@ -223,7 +223,7 @@ def _compare_outcome(seed: int, submitted: dict, replayed: dict) -> None:
 
 
 #: Episodes replayed side by side (each in its own env, so the result does not depend on it).
-REPLAY_BATCH_SIZE = 16
+REPLAY_BATCH_SIZE = 64
 
 
 class RecordedMessages:
@@ -253,6 +253,9 @@ class RecordedMessages:
             self._sent[index] = sent + 1
             out.append(self._messages[index][sent])
         return out
+
+    def finish(self, index: int) -> None:
+        pass
 
 
 def compare_episode(submitted: dict[str, Any], replayed: dict[str, Any]) -> None:

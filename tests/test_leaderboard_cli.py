@@ -66,12 +66,38 @@ def test_evaluate_submit_and_show(tmp_path, capsys):
     assert page.read_text().count('class="entry"') == 2
 
 
-def test_batched_and_sequential_evaluation_give_the_same_expert_episodes(tmp_path):
+@pytest.mark.parametrize("agent", ["expert", "random"])
+def test_batched_and_sequential_evaluation_give_the_same_episodes(tmp_path, agent):
+    """Each slot has its own agent, reset with each episode's seed, so the batch size
+    changes nothing (the random agent's draws included)."""
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     for path, batch in ((a, "1"), (b, "3")):
-        argv = ["evaluate", "expert", "--limit", "5", "--out", str(path), "--batch-size", batch]
+        argv = ["evaluate", agent, "--limit", "5", "--out", str(path), "--batch-size", batch]
         assert main([*argv, "--quiet"]) == 0
     assert read_results(a)["episodes"] == read_results(b)["episodes"]
+    assert read_results(b)["header"]["evaluation"] == {
+        "batch_size": 3,
+        "agent_calls": "act",
+        "agent_seed": None,
+    }
+
+
+def test_an_agent_with_its_own_act_batch_is_asked_once_per_step(tmp_path):
+    from agents.expert import ExpertAgent
+    from leaderboard.rollout import AgentMessages, play_episodes
+
+    class BatchedExpert(ExpertAgent):
+        calls: list[int] = []
+
+        def act_batch(self, observations):
+            self.calls.append(len(observations))
+            return [self.act(o) for o in observations]
+
+    episode_set = get_episode_set("Dialog-v1", "test", limit=5)
+    source = AgentMessages(BatchedExpert, batch_size=3)
+    records = play_episodes(source, episode_set, progress=False)
+    assert source.calls == "act_batch" and max(BatchedExpert.calls) == 3
+    assert sum(BatchedExpert.calls) == sum(len(r["rewards"]) for r in records)
 
 
 def test_a_tampered_file_is_rejected_on_the_command_line(tmp_path):
