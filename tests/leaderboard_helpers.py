@@ -7,12 +7,20 @@ import json
 from functools import cache
 from pathlib import Path
 
-from leaderboard.episodes import get_episode_set
+from leaderboard.episodes import EpisodeSet, get_episode_set
 from leaderboard.evaluate import evaluate_agent
 from leaderboard.results import write_results
 from leaderboard.store import StoredEntry
+from leaderboard.verify import VerifiedResults
 
-__all__ = ["SHORT", "real_results", "stored_entry", "write_json"]
+__all__ = [
+    "SHORT",
+    "dump_verified",
+    "load_verified",
+    "real_results",
+    "stored_entry",
+    "write_json",
+]
 
 #: Episodes in the short sets the tests evaluate on.
 SHORT = 6
@@ -62,3 +70,23 @@ def stored_entry(
         successes=tuple(successes),
         steps=tuple([6] * n),
     )
+
+
+def dump_verified(verified: VerifiedResults, path: Path) -> Path:
+    """Save verified results for a helper process, so that it need not replay them again."""
+    s = verified.episode_set
+    payload = {
+        "header": verified.header,
+        "episode_set": [s.env_id, s.name, list(s.seeds), s.limit, s.env_spec],
+        "episodes": verified.episodes,
+    }
+    path.write_text(json.dumps(payload))
+    return path
+
+
+def load_verified(path: str | Path) -> VerifiedResults:
+    """What :func:`dump_verified` saved (tests only: the store trusts what it is given)."""
+    payload = json.loads(Path(path).read_text())
+    env_id, name, seeds, limit, spec = payload["episode_set"]
+    episode_set = EpisodeSet(env_id, name, tuple(seeds), limit, spec)
+    return VerifiedResults(payload["header"], episode_set, payload["episodes"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from agents import AGENTS
 from leaderboard.agent_card import directory_sha256, read_budget
 from leaderboard.cli import main
 from leaderboard.episodes import get_episode_set
@@ -132,16 +133,18 @@ def test_run_evaluates_verifies_and_renders_every_baseline(tmp_path, capsys):
     argv = ["run", "--limit", "5", "--db", str(db), "--results-dir", str(results_dir)]
     assert main([*argv, "--quiet"]) == 0
     out = capsys.readouterr().out
-    for name in ("expert", "random"):
+    names = sorted(AGENTS)  # the built-in agents; no checkpoints are shipped in this test
+    for name in names:
         assert f"accepted: {name} on Dialog-v1/test[:5]" in out
         assert (results_dir / f"{name}.test.json").is_file()
     assert "No SFT vs RL comparison" in out
-    assert "2 of 2 baselines verified" in out
+    assert f"{len(names)} of {len(names)} baselines verified" in out
     page = (results_dir / "leaderboard.html").read_text()
-    assert page.count('class="entry"') == 2 and page.count("data:image/png;base64,") == 2
+    assert page.count('class="entry"') == len(names)
+    assert page.count("data:image/png;base64,") == 2
     # Running again replaces the baselines' entries instead of failing on their names.
     assert main([*argv, "--quiet"]) == 0
-    assert sorted(e.name for e in LeaderboardStore(db).entries()) == ["expert", "random"]
+    assert sorted(e.name for e in LeaderboardStore(db).entries()) == names
 
 
 def test_run_publish_needs_the_full_test_set(tmp_path):
@@ -156,14 +159,18 @@ def test_checkpoint_dirs_are_found_and_a_broken_one_does_not_stop_the_others(tmp
     (root / ".cache").mkdir()
     assert checkpoint_dirs(root) == [root / "sft-demo"]
     baselines = shipped_baselines(root)
-    assert baselines[:2] == ["expert", "random"] and baselines[2:] == [root / "sft-demo"]
+    assert baselines == [*sorted(AGENTS), root / "sft-demo"]
     from leaderboard.run import run_baselines
 
     runs = run_baselines(
-        baselines, LeaderboardStore(tmp_path / "lb.sqlite"), tmp_path, limit=3, progress=False
+        ["random", root / "sft-demo", "expert"],
+        LeaderboardStore(tmp_path / "lb.sqlite"),
+        tmp_path,
+        limit=3,
+        progress=False,
     )
-    assert [r.outcome is not None for r in runs] == [True, True, False]
-    assert "sft-demo" in runs[2].baseline and runs[2].error
+    assert [r.outcome is not None for r in runs] == [True, False, True]
+    assert runs[1].baseline == "sft-demo" and runs[1].error
 
 
 def test_checkpoint_budget_and_hash(tmp_path):

@@ -1,5 +1,9 @@
 """The SQLite store: all-or-nothing writes, a kill mid-submit changes nothing, and four
-concurrent submitters all land."""
+concurrent submitters all land.
+
+The helper processes run the submit's write step (``store_verified``) on results that the
+test verified by replay once, beforehand: what is under test here is the store.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from leaderboard_helpers import real_results, write_json
+from leaderboard_helpers import dump_verified, real_results, write_json
 
 from leaderboard.store import LeaderboardStore, NameTaken
 from leaderboard.verify import verify_results_file
@@ -30,6 +34,11 @@ def results_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def verified(results_file):
     return verify_results_file(results_file)
+
+
+@pytest.fixture(scope="module")
+def verified_file(verified, tmp_path_factory) -> Path:
+    return dump_verified(verified, tmp_path_factory.mktemp("verified") / "verified.json")
 
 
 def _table_counts(db: Path) -> tuple[int, int]:
@@ -92,22 +101,22 @@ _KILL_SCRIPT = textwrap.dedent(
     """
     import dataclasses, sys
     sys.path.insert(0, {tests!r})
+    from leaderboard_helpers import load_verified
     from test_leaderboard_store import _FailingEpisodes
     from leaderboard.store import LeaderboardStore
-    from leaderboard.verify import verify_results_file
-    verified = verify_results_file({results!r})
+    verified = load_verified({verified!r})
     killing = _FailingEpisodes(verified.episodes, after=3, kill=True)
     LeaderboardStore({db!r}).add(dataclasses.replace(verified, episodes=killing), name="doomed")
     """
 )
 
 
-def test_a_kill_mid_submit_leaves_the_database_as_it_was(tmp_path, results_file, verified):
+def test_a_kill_mid_submit_leaves_the_database_as_it_was(tmp_path, verified_file, verified):
     db = tmp_path / "lb.sqlite"
     store = LeaderboardStore(db)
     store.add(verified, name="before")
     before = [(e.name, e.seeds, e.returns) for e in store.entries()]
-    script = _KILL_SCRIPT.format(tests=str(REPO / "tests"), results=str(results_file), db=str(db))
+    script = _KILL_SCRIPT.format(tests=str(REPO / "tests"), verified=str(verified_file), db=str(db))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=REPO)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     after = [(e.name, e.seeds, e.returns) for e in store.entries()]
@@ -122,10 +131,11 @@ _CONCURRENT_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from leaderboard_helpers import load_verified
     from leaderboard.store import LeaderboardStore
     from leaderboard.submit import store_verified
-    from leaderboard.verify import verify_results_file
-    verified = verify_results_file({results!r})
+    verified = load_verified({verified!r})
     Path({ready!r}).touch()
     while not Path({go!r}).exists():  # every writer starts at the same moment
         time.sleep(0.005)
@@ -134,13 +144,17 @@ _CONCURRENT_SCRIPT = textwrap.dedent(
 )
 
 
-def test_four_concurrent_submits_all_land(tmp_path, results_file, verified):
+def test_four_concurrent_submits_all_land(tmp_path, verified_file, verified):
     db, go = tmp_path / "fresh.sqlite", tmp_path / "go"
     procs = []
     for i in range(4):
         ready = tmp_path / f"ready{i}"
         script = _CONCURRENT_SCRIPT.format(
-            results=str(results_file), ready=str(ready), go=str(go), db=str(db)
+            tests=str(REPO / "tests"),
+            verified=str(verified_file),
+            ready=str(ready),
+            go=str(go),
+            db=str(db),
         )
         procs.append(
             subprocess.Popen(
