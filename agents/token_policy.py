@@ -1,0 +1,292 @@
+"""The token-level actor-critic: a causal LM that writes messages, plus a value head.
+
+The actor is the LM itself: each token of a message is an action, taken in the state
+"conversation so far + the message up to here" (our document format, see
+:func:`agents.lm_agent.encode_context`). The critic is one linear layer on the LM's last
+hidden state at the same position, so the policy and the value of a state come from one
+forward pass. Token-level PPO (``baselines/token_ppo.py``) uses two views of it:
+
+- :meth:`TokenPolicy.sample`: whole messages for a batch of prompts, sampled token by
+  token with a KV cache (through :func:`dialog_env.lm.generation.batched_decode`),
+  recording each token's log-prob, the value of the state it was taken in and, when a
+  frozen reference LM is given, the reference's log-prob of the same token, decoded in
+  lockstep with its own cache.
+- :meth:`TokenPolicy.evaluate`: one batched forward over ``prompt + message`` rows that
+  returns each message token's log-prob and entropy and the value of its state, with
+  gradients, for the update.
+
+A trained policy is saved as an LM agent checkpoint (``config.json``, ``lm/``) plus
+``value_head.safetensors``; ``load_agent(dir)`` plays it as a greedy :class:`LMAgent`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+
+from agents.lm_agent import LM_SUBDIR, LMAgent, encode_context
+
+__all__ = ["VALUE_HEAD", "SampledMessages", "TokenPolicy", "body_forward", "load_lm_dir"]
+
+VALUE_HEAD = "value_head.safetensors"
+
+
+@dataclass
+class SampledMessages:
+    """One sampled message per prompt; per-token lists have one entry per message token."""
+
+    tokens: list[list[int]]  # the stop token (``<|end|>``) included when one was emitted
+    logprobs: list[list[float]]  # log pi(token | state)
+    ref_logprobs: list[list[float]]  # log pi_ref(token | state); empty lists without reference
+    values: list[list[float]]  # V(state), the state before the token
+    entropies: list[list[float]]  # entropy of pi(. | state)
+
+
+def load_lm_dir(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The transformers directory of ``path`` and the agent config around it.
+
+    ``path`` is either an LM agent checkpoint (``config.json`` + ``lm/``) or a plain
+    transformers causal-LM directory such as the shipped tiny LM (config ``{}`` then).
+    """
+    from agents.checkpoint import read_config
+
+    path = Path(path)
+    if (path / LM_SUBDIR).is_dir():
+        return path / LM_SUBDIR, read_config(path)
+    return path, {}
+
+
+def body_forward(model: Any, ids, mask, positions, past=None, use_cache: bool = False):
+    """The last hidden states ``(B, T, H)`` of a causal LM's body, and its KV cache."""
+    body = model.base_model
+    # transformers 5 renamed ``past_key_values`` to ``cache``; pass the installed name.
+    params = inspect.signature(body.forward).parameters
+    out = body(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=use_cache,
+        **{"cache" if "cache" in params else "past_key_values": past},
+    )
+    return out.last_hidden_state, (out[1] if use_cache else None)
+
+
+class _Lockstep:
+    """The policy and its reference as one model for ``batched_decode``.
+
+    Each call advances both LMs by the same tokens, each with its own KV cache, returns
+    the policy's logits (that ``batched_decode`` samples from through ``choose``) and
+    keeps what PPO needs of the positions just read: the policy's values and entropies
+    and the reference's log-probabilities.
+    """
+
+    def __init__(self, policy: TokenPolicy, reference: Any | None):
+        self.policy, self.reference = policy, reference
+        self.values: list[torch.Tensor] = []
+        self.entropies: list[torch.Tensor] = []
+        self.ref_logprobs: list[torch.Tensor] = []
+
+    def parameters(self):
+        return self.policy.parameters()
+
+    def __call__(self, input_ids, attention_mask, position_ids, use_cache=True, **cache):
+        past = cache.get("cache", cache.get("past_key_values")) or (None, None)
+        inputs = (input_ids, attention_mask, position_ids)
+        hidden, policy_past = body_forward(self.policy.model, *inputs, past[0], use_cache=True)
+        logits, values = self.policy.heads(hidden[:, -1])
+        logprobs = torch.log_softmax(logits.double(), dim=-1)
+        self.values.append(values)
+        self.entropies.append(-(logprobs.exp() * logprobs).sum(-1))
+        ref_past = None
+        if self.reference is not None:
+            ref_hidden, ref_past = body_forward(self.reference, *inputs, past[1], use_cache=True)
+            ref_logits = self.reference.get_output_embeddings()(ref_hidden[:, -1])
+            self.ref_logprobs.append(torch.log_softmax(ref_logits.double(), dim=-1))
+        caches = (policy_past, ref_past)
+        return SimpleNamespace(logits=logits[:, None], past_key_values=caches, cache=caches)
+
+
+class TokenPolicy(torch.nn.Module):
+    """A causal LM in our format (the actor) with a linear value head (the critic).
+
+    Args:
+        model: a transformers causal LM (trainable: pass a copy of a cached, frozen one).
+        tokenizer: its tokenizer, in dialog-bench's format.
+        value_head: ``Linear(hidden, 1)``; default: a new one, all zeros (V = 0 at start,
+            so the critic's first gradients do not shake the LM).
+        max_new_tokens: the longest message the policy writes.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        value_head: torch.nn.Linear | None = None,
+        max_new_tokens: int = 64,
+    ):
+        from dialog_env.wrappers.tokens import MessageCodec
+
+        super().__init__()
+        self.model = model
+        if value_head is None:
+            value_head = torch.nn.Linear(model.config.hidden_size, 1)
+            torch.nn.init.zeros_(value_head.weight)
+            torch.nn.init.zeros_(value_head.bias)
+        self.value_head = value_head.to(next(model.parameters()).device)
+        self.tokenizer = tokenizer
+        self.codec = MessageCodec(tokenizer)
+        self.context = int(model.config.max_position_embeddings)
+        self.max_new_tokens = max_new_tokens
+
+    # -- loading and saving ------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> TokenPolicy:
+        """A trainable policy from an LM directory or an LM agent checkpoint (its value
+        head too, when the checkpoint has one)."""
+        import copy
+
+        from safetensors.torch import load_file
+
+        from dialog_env.lm.loading import load_causal_lm
+
+        lm_dir, config = load_lm_dir(path)
+        lm = load_causal_lm(lm_dir, device)
+        model = copy.deepcopy(lm.model).requires_grad_(True)
+        policy = cls(model, lm.tokenizer, max_new_tokens=int(config.get("max_new_tokens", 64)))
+        head_file = Path(path) / VALUE_HEAD
+        if head_file.is_file():
+            policy.value_head.load_state_dict(load_file(str(head_file), device=device))
+        return policy
+
+    def save(self, out: str | Path, paradigm: str) -> Path:
+        """Write an LM agent checkpoint (interface ``"token"``) with the value head."""
+        from safetensors.torch import save_file
+
+        from agents.checkpoint import CONFIG
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(out / LM_SUBDIR, safe_serialization=True)
+        self.tokenizer.save_pretrained(out / LM_SUBDIR)
+        config = {
+            "agent": "lm",
+            "paradigm": paradigm,
+            "interface": "token",
+            "max_new_tokens": self.max_new_tokens,
+        }
+        (out / CONFIG).write_text(json.dumps(config, indent=1) + "\n")
+        state = {k: v.detach().contiguous().cpu() for k, v in self.value_head.state_dict().items()}
+        save_file(state, str(out / VALUE_HEAD))
+        return out
+
+    def agent(self, paradigm: str = "rl", name: str = "token-ppo") -> LMAgent:
+        """The greedy agent that plays this policy's LM (shares its weights)."""
+        return LMAgent(
+            self.model,
+            self.tokenizer,
+            name=name,
+            paradigm=paradigm,
+            interface="token",
+            max_new_tokens=self.max_new_tokens,
+        )
+
+    # -- the network -------------------------------------------------------------------
+    def encode(self, observation: str) -> list[int]:
+        """The prompt for the next message: the transcript, left-cut to leave room for it."""
+        return encode_context(self.codec, observation, self.context, self.max_new_tokens)
+
+    def heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next-token logits and state values of hidden states ``(..., H)``."""
+        logits = self.model.get_output_embeddings()(hidden)
+        return logits, self.value_head(hidden).squeeze(-1)
+
+    # -- rollouts ----------------------------------------------------------------------
+    def sample(
+        self,
+        prompts: Sequence[Sequence[int]],
+        generator: torch.Generator,
+        reference: Any | None = None,
+    ) -> SampledMessages:
+        """Sample one message per prompt at temperature 1, batched and KV-cached.
+
+        ``generator`` is the only randomness, so a seeded generator gives the same
+        messages again. With ``reference`` (a frozen causal LM), its log-probs of the
+        sampled tokens are recorded too; at initialisation, when the reference is a copy
+        of the policy, they equal the policy's.
+        """
+        from dialog_env.lm.generation import batched_decode
+
+        step = _Lockstep(self, reference)
+        chosen, logps, ref_logps = [], [], []
+
+        def choose(logprobs: torch.Tensor, t: int) -> torch.Tensor:
+            token = torch.multinomial(logprobs.exp(), 1, generator=generator)
+            chosen.append(token)
+            logps.append(logprobs.gather(-1, token))
+            if reference is not None:
+                ref_logps.append(step.ref_logprobs[t].gather(-1, token))
+            return token.squeeze(-1)
+
+        decoded = batched_decode(
+            step,
+            prompts,
+            self.max_new_tokens,
+            sorted(self.codec.end_ids),
+            self.codec.pad_id,
+            choose,
+        )
+
+        def rows(columns: list[torch.Tensor]) -> list[list[float]]:
+            table = torch.cat([c.reshape(len(prompts), 1) for c in columns], 1).tolist()
+            return [row[: len(toks)] for row, toks in zip(table, decoded.tokens, strict=True)]
+
+        return SampledMessages(
+            tokens=decoded.tokens,
+            logprobs=rows(logps),
+            ref_logprobs=rows(ref_logps) if reference is not None else [[] for _ in prompts],
+            values=rows(step.values),
+            entropies=rows(step.entropies),
+        )
+
+    # -- the update --------------------------------------------------------------------
+    def evaluate(
+        self, prompts: Sequence[Sequence[int]], messages: Sequence[Sequence[int]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per message token (all messages concatenated in order): its log-prob, the
+        policy's entropy and the value of the state it was written in; differentiable.
+
+        Rows are left-padded so every message ends in the last column; message token
+        ``j`` of a row is predicted from the column before it.
+        """
+        from dialog_env.lm.generation import left_pad
+
+        device = next(self.parameters()).device
+        seqs = [[*p, *m] for p, m in zip(prompts, messages, strict=True)]
+        ids, mask, positions = left_pad(seqs, self.codec.pad_id, device)
+        width = ids.shape[1]
+        reads = torch.zeros_like(ids, dtype=torch.bool)
+        for row, message in enumerate(messages):
+            reads[row, width - len(message) - 1 : width - 1] = True
+        hidden, _ = body_forward(self.model, ids, mask, positions)
+        logits, values = self.heads(hidden[reads])
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        targets = ids[:, 1:][reads[:, :-1]]
+        entropy = -(logprobs.exp() * logprobs).sum(-1)
+        return logprobs.gather(-1, targets[:, None]).squeeze(-1), entropy, values
+
+    def prompt_values(self, prompts: Sequence[Sequence[int]]) -> list[float]:
+        """V(prompt) for each prompt: the value before the first token of a message."""
+        from dialog_env.lm.generation import left_pad
+
+        device = next(self.parameters()).device
+        with torch.inference_mode():
+            ids, mask, positions = left_pad(prompts, self.codec.pad_id, device)
+            hidden, _ = body_forward(self.model, ids, mask, positions)
+            return self.heads(hidden[:, -1])[1].tolist()

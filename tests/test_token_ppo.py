@@ -1,0 +1,199 @@
+"""Token-level PPO: the actor-critic's two views agree, GAE and the KL controller do what
+the papers say, and a short training run changes the policy and saves one that plays."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from agents import load_agent
+from baselines.ppo_rollout import Message, Rollout
+from baselines.token_ppo import (
+    AdaptiveKLController,
+    PPOConfig,
+    assign_advantages,
+    gae,
+    kl_stats,
+    resolve_init,
+    train_ppo,
+)
+from dialog_env.lm import TINY_MODEL_DIR
+
+OBSERVATIONS = [
+    "user: I'm looking for a restaurant in the north.",
+    "user: I want thai food in the centre.\nassistant: [search] food=thai area=centre\n"
+    "tool: [result] 2 venues: The Amber Fig, The Blue Spoon",
+    "user: Could you book a table for 4 on friday at 19:00?",
+]
+
+needs_lm = pytest.mark.skipif(
+    not (TINY_MODEL_DIR / "model.safetensors").exists(), reason="the tiny LM is not shipped yet"
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny matrices: one torch thread is faster than two on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def policy():
+    from agents.token_policy import TokenPolicy
+
+    return TokenPolicy.load(TINY_MODEL_DIR)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ppo")
+    config = PPOConfig(
+        init="base",
+        out=out,
+        iterations=2,
+        num_envs=3,
+        messages_per_env=2,
+        epochs=2,
+        minibatch_messages=3,
+        lr=1e-3,
+        user_model="template",
+        eval_episodes=0,
+        logdir=tmp_path_factory.mktemp("runs"),
+        progress=False,
+    )
+    return train_ppo(config)
+
+
+@needs_lm
+def test_policy_kl_to_itself_is_zero_and_both_views_agree(policy):
+    from dialog_env.lm.loading import load_causal_lm
+
+    reference = load_causal_lm(TINY_MODEL_DIR).model
+    prompts = [policy.encode(o) for o in OBSERVATIONS]
+    sampled = policy.sample(prompts, torch.Generator().manual_seed(0), reference)
+    assert all(len(t) >= 1 for t in sampled.tokens)
+    messages = [
+        Message(p, t, np.array(lp), np.array(r), np.array(v))
+        for p, t, lp, r, v in zip(
+            prompts,
+            sampled.tokens,
+            sampled.logprobs,
+            sampled.ref_logprobs,
+            sampled.values,
+            strict=True,
+        )
+    ]
+    assert kl_stats(messages) == {"kl/token": 0.0, "kl/message": 0.0, "kl/k3_token": 0.0}
+    # The update's batched forward scores the sampled tokens as the KV-cached decode did.
+    with torch.no_grad():
+        logprobs, entropy, values = policy.evaluate(prompts, sampled.tokens)
+    np.testing.assert_allclose(logprobs, np.concatenate(sampled.logprobs), atol=1e-4)
+    np.testing.assert_allclose(entropy, np.concatenate(sampled.entropies), atol=1e-4)
+    np.testing.assert_allclose(values, np.concatenate(sampled.values), atol=1e-5)
+    # Sampling draws from the generator only: the same seed gives the same messages.
+    again = policy.sample(prompts, torch.Generator().manual_seed(0))
+    assert again.tokens == sampled.tokens and again.ref_logprobs == [[], [], []]
+
+
+def test_gae_matches_a_hand_computation():
+    # Episode A: tokens 0-2 (ends after token 2); episode B: tokens 3-4, runs on (V=0.8).
+    rewards = np.array([0.0, -0.1, 1.0, 0.0, -0.02])
+    values = np.array([0.2, 0.4, 0.6, 0.1, 0.3])
+    ends = np.array([False, False, True, False, False])
+    adv, ret = gae(rewards, values, ends, last_value=0.8, gamma=0.9, lam=0.5)
+    d4 = -0.02 + 0.9 * 0.8 - 0.3  # 0.4
+    d3 = 0.0 + 0.9 * 0.3 - 0.1  # 0.17
+    d2 = 1.0 - 0.6  # 0.4 (no bootstrap past the end of episode A)
+    d1 = -0.1 + 0.9 * 0.6 - 0.4  # 0.04
+    d0 = 0.0 + 0.9 * 0.4 - 0.2  # 0.16
+    a4, a2 = d4, d2
+    a3 = d3 + 0.45 * a4
+    a1 = d1 + 0.45 * a2
+    a0 = d0 + 0.45 * a1
+    np.testing.assert_allclose(adv, [a0, a1, a2, a3, a4])
+    np.testing.assert_allclose(ret, adv + values)
+    # gamma = lambda = 1: the advantage is the return-to-go minus the value.
+    adv, _ = gae(rewards, values, ends, last_value=0.8, gamma=1.0, lam=1.0)
+    np.testing.assert_allclose(adv[:3], [0.9 - 0.2, 0.9 - 0.4, 1.0 - 0.6])
+    np.testing.assert_allclose(adv[3:], [-0.02 + 0.8 - 0.1, -0.02 + 0.8 - 0.3])
+
+
+def test_rewards_penalize_kl_per_token_and_pay_the_env_reward_on_the_last_token():
+    m = Message([1], [5, 6], np.array([-1.0, -2.0]), np.array([-1.5, -1.0]), np.zeros(2))
+    m.reward, m.ends_episode = 1.0, True
+    assign_advantages(Rollout([[m]], [123.0], []), beta=0.1, gamma=1.0, lam=1.0)
+    # rewards: -0.1 * 0.5 = -0.05, then -0.1 * -1.0 + 1.0 = 1.1; values 0; no bootstrap
+    np.testing.assert_allclose(m.returns, [1.05, 1.1])
+
+
+def test_adaptive_kl_controller_moves_beta_toward_the_target():
+    kl = AdaptiveKLController(0.1, target=2.0, horizon=100)
+    assert kl.update(2.2, 10) == pytest.approx(0.1 * (1 + 0.1 * 10 / 100))  # 10% above
+    assert kl.update(100.0, 10) == pytest.approx(0.101 * 1.02)  # error clipped at +20%
+    high = kl.value
+    assert kl.update(1.9, 10) < high  # below the target: beta shrinks
+    assert kl.update(2.0, 500) == pytest.approx(kl.value)  # on target: it stays
+    low = AdaptiveKLController(0.1, target=2.0, horizon=100)
+    assert low.update(0.0, 100) == pytest.approx(0.08)  # error clipped at -20%
+    with pytest.raises(ValueError):
+        AdaptiveKLController(0.1, target=0.0, horizon=100)
+
+
+def test_kl_stats_flag_a_negative_sampled_estimate_while_k3_stays_positive():
+    m = Message([1], [5], np.array([-2.0]), np.array([-1.0]), np.zeros(1))
+    stats = kl_stats([m])
+    assert stats["kl/token"] == -1.0 and stats["kl/k3_token"] > 0
+
+
+@needs_lm
+def test_training_changes_the_policy_and_the_checkpoint_plays(trained, policy):
+    from safetensors.torch import load_file
+
+    assert sorted(p.name for p in trained.iterdir()) == [
+        "config.json",
+        "lm",
+        "manifest.json",
+        "value_head.safetensors",
+    ]
+    manifest = json.loads((trained / "manifest.json").read_text())
+    assert manifest["budget"]["env_steps"] == 2 * 3 * 2 and manifest["budget"]["tokens"] >= 12
+    assert manifest["seed"] == 0 and manifest["command"]
+    before = load_file(str(TINY_MODEL_DIR / "model.safetensors"))
+    after = load_file(str(trained / "lm" / "model.safetensors"))
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert load_file(str(trained / "value_head.safetensors"))["weight"].abs().sum() > 0
+
+    agent = load_agent(trained)
+    assert (agent.paradigm, agent.interface) == ("rl", "token")
+    assert all(isinstance(a, str) for a in agent.act_batch(OBSERVATIONS))
+
+
+@needs_lm
+def test_checkpoint_round_trip_gives_identical_actions_and_values(trained, tmp_path):
+    from agents.token_policy import TokenPolicy
+
+    loaded = TokenPolicy.load(trained)
+    loaded.save(tmp_path / "again", "rl")
+    again = TokenPolicy.load(tmp_path / "again")
+    prompts = [loaded.encode(o) for o in OBSERVATIONS]
+    assert loaded.prompt_values(prompts) == again.prompt_values(prompts)
+    actions = loaded.agent().act_batch(OBSERVATIONS)
+    assert actions == load_agent(tmp_path / "again").act_batch(OBSERVATIONS)
+    assert actions == load_agent(trained).act_batch(OBSERVATIONS)
+    assert [load_agent(trained).act(o) for o in OBSERVATIONS] == actions
+
+
+@needs_lm
+def test_init_names_the_paradigm(tmp_path, policy):
+    assert resolve_init("base") == (TINY_MODEL_DIR, "rl")
+    policy.save(tmp_path / "sft", "sft")
+    assert resolve_init(str(tmp_path / "sft"))[1] == "sft-rl"
+    with pytest.raises(ValueError, match="no directory"):
+        resolve_init(str(tmp_path / "missing"))
