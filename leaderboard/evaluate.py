@@ -23,7 +23,7 @@ from leaderboard.rollout import AGENT_SEED, AgentMessages, play_episodes
 __all__ = ["DEFAULT_BATCH_SIZE", "add_parser", "evaluate_agent", "results_header"]
 
 #: Episodes played side by side (the vector env voices their user turns in one batch).
-DEFAULT_BATCH_SIZE = 64
+DEFAULT_BATCH_SIZE = 128
 
 
 def results_header(

@@ -223,7 +223,7 @@ def _compare_outcome(seed: int, submitted: dict, replayed: dict) -> None:
 
 
 #: Episodes replayed side by side (each in its own env, so the result does not depend on it).
-REPLAY_BATCH_SIZE = 64
+REPLAY_BATCH_SIZE = 128
 
 
 class RecordedMessages:
