@@ -2,8 +2,9 @@
 
 One self-contained HTML file (no script, no external resource): per episode set the
 table, the SFT vs RL verdict, a plot of success with 95% CIs per entry grouped by
-paradigm, and a plot of success against training budget (env steps, log scale; untrained
-entries are drawn as dashed horizontal lines).
+paradigm, and a plot of success against training budget (log scale, a panel per budget
+unit: env steps, demonstration episodes; untrained entries are dashed or dotted
+horizontal lines).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ PARADIGM_COLORS = {
 }
 
 _UNTRAINED_STYLES = ("--", ":", "-.", (0, (5, 2, 1, 2)))
+#: Budget units with a panel in the budget plot, and their axis labels.
+BUDGET_UNITS = {"env_steps": "env steps", "demo_episodes": "demonstration episodes"}
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem;
@@ -44,13 +47,13 @@ img { max-width: 100%; }
 """
 
 
-def _new_axes(width: float = 6.4, height: float = 3.8):
+def _new_figure(width: float = 6.4, height: float = 3.8, panels: int = 1):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)  # Agg, whatever backend pyplot would pick
-    return fig, fig.add_subplot()
+    return fig, [fig.add_subplot(1, panels, i + 1) for i in range(panels)]
 
 
 def _png(fig) -> bytes:
@@ -74,7 +77,7 @@ def _paradigm_order(standings: SetStandings) -> list:
 
 def plot_success_by_paradigm(standings: SetStandings) -> bytes:
     """PNG: each entry's success with its 95% CI, entries grouped (and colored) by paradigm."""
-    fig, ax = _new_axes()
+    fig, (ax,) = _new_figure()
     x, previous = 0.0, None
     ticks, labels, seen = [], [], set()
     for e in _paradigm_order(standings):
@@ -105,31 +108,25 @@ def plot_success_by_paradigm(standings: SetStandings) -> bytes:
     return _png(fig)
 
 
-def plot_success_vs_budget(standings: SetStandings) -> bytes:
-    """PNG: success against training budget in env steps (log x); untrained as lines."""
-    fig, ax = _new_axes()
-    trained = [e for e in standings.entries if e.budget_env_steps]
-    untrained = [e for e in standings.entries if not e.budget_env_steps]
+def _plot_budget_panel(ax, standings: SetStandings, unit: str, label: str) -> None:
+    trained = [e for e in standings.entries if e.budget_amount(unit)]
     seen: set[str] = set()
     for e in trained:
-        color = PARADIGM_COLORS.get(e.paradigm, "#000000")
+        x = e.budget_amount(unit)
         ax.errorbar(
-            [e.budget_env_steps],
+            [x],
             [e.success.estimate],
             yerr=[[e.success.estimate - e.success.low], [e.success.high - e.success.estimate]],
             fmt="o",
-            color=color,
+            color=PARADIGM_COLORS.get(e.paradigm, "#000000"),
             capsize=4,
             label=e.paradigm if e.paradigm not in seen else None,
         )
         seen.add(e.paradigm)
         ax.annotate(
-            e.name,
-            (e.budget_env_steps, e.success.estimate),
-            fontsize=7,
-            xytext=(5, 4),
-            textcoords="offset points",
+            e.name, (x, e.success.estimate), fontsize=7, xytext=(5, 4), textcoords="offset points"
         )
+    untrained = [e for e in standings.entries if not any(e.budget_amount(u) for u in BUDGET_UNITS)]
     for e, style in zip(untrained, itertools.cycle(_UNTRAINED_STYLES), strict=False):
         ax.axhline(
             e.success.estimate,
@@ -141,8 +138,8 @@ def plot_success_vs_budget(standings: SetStandings) -> bytes:
         )
     ax.set_xscale("log")
     if trained:
-        steps = [e.budget_env_steps for e in trained]
-        ax.set_xlim(min(steps) / 3, max(steps) * 3)
+        xs = [e.budget_amount(unit) for e in trained]
+        ax.set_xlim(min(xs) / 3, max(xs) * 3)
     else:
         ax.set_xlim(1e3, 1e7)
         ax.text(
@@ -155,11 +152,22 @@ def plot_success_vs_budget(standings: SetStandings) -> bytes:
             color="#555555",
         )
     ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("training budget (env steps: demonstrations + RL rollouts)")
+    ax.set_xlabel(f"training budget: {label} (log scale)")
     ax.set_ylabel("success rate (95% CI)")
-    ax.set_title(f"Success against training budget: {standings.episode_set}", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=7, loc="best")
+
+
+def plot_success_vs_budget(standings: SetStandings) -> bytes:
+    """PNG: success against training budget, one panel per budget unit that some entry
+    states (env steps for RL, demonstration episodes for SFT); untrained entries are
+    horizontal lines in each panel."""
+    units = [u for u in BUDGET_UNITS if any(e.budget_amount(u) for e in standings.entries)]
+    units = units or [next(iter(BUDGET_UNITS))]
+    fig, axes = _new_figure(4.8 * len(units) + 1.6, 3.8, panels=len(units))
+    for ax, unit in zip(axes, units, strict=True):
+        _plot_budget_panel(ax, standings, unit, BUDGET_UNITS[unit])
+    fig.suptitle(f"Success against training budget: {standings.episode_set}", fontsize=10)
     return _png(fig)
 
 
@@ -214,7 +222,8 @@ def render_html(all_standings: list[SetStandings], title: str = "dialog-bench le
             _img(
                 plot_success_vs_budget(s),
                 f"success against budget, {s.episode_set}",
-                "Success rate against training budget in env steps (log scale); "
+                "Success rate against training budget (log scale): env steps for entries "
+                "trained by RL, demonstration episodes for entries trained on demos; "
                 "dashed and dotted lines: untrained entries.",
             ),
             "</section>",

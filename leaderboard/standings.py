@@ -77,11 +77,10 @@ class EntryStanding:
     rank: int = 0
     tied_with: tuple[str, ...] = ()
 
-    @property
-    def budget_env_steps(self) -> int | None:
-        """Env steps behind the training, where the budget says (the x of the budget plot)."""
-        value = self.budget.get("env_steps")
-        return int(value) if value else None
+    def budget_amount(self, unit: str) -> float | None:
+        """The budget in ``unit`` (``"env_steps"``, ``"demo_episodes"``...); None if unstated."""
+        value = self.budget.get(unit)
+        return float(value) if value else None
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,13 @@ sizes) into its own DOM, which ``chromium --dump-dom`` prints. A broken image wo
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import threading
 from functools import partial
@@ -89,7 +91,7 @@ def _board():
         [
             stored_entry("expert", "reference", [True] * 120),
             stored_entry("random", "reference", list(base < 0.02)),
-            stored_entry("sft", "sft", list(base < 0.6), budget={"env_steps": 400_000}),
+            stored_entry("sft", "sft", list(base < 0.6), budget={"demo_episodes": 40_000}),
             stored_entry("ppo", "rl", list(base < 0.8), budget={"env_steps": 2_000_000}),
             stored_entry("expert", "reference", [True] * 7, episode_set="Dialog-v1/dev[:7]"),
         ]
@@ -131,9 +133,15 @@ def test_leaderboard_page_renders_in_headless_chromium(tmp_path, served):
     assert found["sets"] == [s.episode_set for s in board]
     assert found["rows"] == [e.name for s in board for e in s.entries]
     assert set(found["cells"]) == {10}
-    assert len(found["images"]) == 2 * len(board)
-    for image in found["images"]:
-        assert image["complete"]
-        assert (image["width"], image["height"]) == (640, 380)  # 6.4 x 3.8 in at 100 dpi
+    # Every plot loaded at the size its PNG says (a broken image is 0 x 0).
+    pngs = [
+        base64.b64decode(data)
+        for data in re.findall(r'src="data:image/png;base64,([^"]+)"', render_html(board))
+    ]
+    assert len(pngs) == 2 * len(board) == len(found["images"])
+    for image, png in zip(found["images"], pngs, strict=True):
+        width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+        assert image["complete"] and (image["width"], image["height"]) == (width, height)
+        assert width >= 640 and height == 380
     # Self-contained: the browser fetched the two pages and nothing else.
     assert set(requested) - {"/favicon.ico"} == {"/check.html", "/leaderboard.html"}

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import re
+import struct
 
 import numpy as np
 import pytest
 from leaderboard_helpers import stored_entry
 
-from leaderboard.html_page import render_html
+from leaderboard.html_page import plot_success_vs_budget, render_html
 from leaderboard.render import COLUMNS, render, render_markdown, render_table
 from leaderboard.standings import compute_standings, format_budget, standings_to_json
 from leaderboard.stats import bootstrap_ci, paired_difference
@@ -29,8 +30,8 @@ def board():
     entries = [
         stored_entry("expert", "reference", [True] * (N - 4) + [False] * 4),
         stored_entry("random", "reference", _successes(0.01, 1)),
-        stored_entry("sft-a", "sft", list(base < 0.60), budget={"env_steps": 400_000}),
-        stored_entry("fsft", "filtered-sft", list(base < 0.62), budget={"env_steps": 300_000}),
+        stored_entry("sft-a", "sft", list(base < 0.60), budget={"demo_episodes": 40_000}),
+        stored_entry("fsft", "filtered-sft", list(base < 0.62), budget={"demo_episodes": 9_000}),
         stored_entry("ppo", "rl", list(base < 0.80), budget={"env_steps": 2_000_000}),
         stored_entry("sft-ppo", "sft-rl", list(base < 0.78), budget={"env_steps": 2_400_000}),
     ]
@@ -162,3 +163,18 @@ def test_empty_board_renders_everywhere():
 def test_unknown_format_is_an_error():
     with pytest.raises(ValueError, match="format must be one of"):
         render([], "pdf")
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    return struct.unpack(">II", png[16:24])
+
+
+def test_budget_plot_has_a_panel_per_budget_unit(board):
+    _, (standings,) = board
+    assert _png_size(plot_success_vs_budget(standings)) == (1120, 380)  # env steps + demos
+    (rl_only,) = compute_standings(
+        [stored_entry("ppo", "rl", [True, False] * 5, budget={"env_steps": 1000})]
+    )
+    assert _png_size(plot_success_vs_budget(rl_only)) == (640, 380)
+    (untrained,) = compute_standings([stored_entry("expert", "reference", [True] * 4)])
+    assert _png_size(plot_success_vs_budget(untrained)) == (640, 380)
