@@ -18,6 +18,7 @@ __all__ = ["AGENTS", "INTERFACES", "PARADIGMS", "Agent", "BaseAgent", "load_agen
 AGENTS = {
     "expert": "agents.expert:ExpertAgent",
     "random": "agents.random_agent:RandomAgent",
+    "noisy-expert": "agents.noisy_expert:NoisyExpertAgent",
 }
 
 
@@ -29,10 +30,9 @@ def load_agent(name_or_path: str | Path) -> Agent:
         return getattr(import_module(module), cls)()
     path = Path(key)
     if path.is_dir():
-        raise ValueError(
-            f"{path} is a directory, but no checkpoint format is known yet; "
-            f"built-in agents: {', '.join(sorted(AGENTS))}"
-        )
+        from agents.checkpoint import load_checkpoint
+
+        return load_checkpoint(path)
     raise ValueError(
         f"unknown agent {key!r}: give one of {', '.join(sorted(AGENTS))} or a checkpoint directory"
     )

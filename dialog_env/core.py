@@ -8,12 +8,14 @@ import gymnasium as gym
 from gymnasium.error import ResetNeeded
 from gymnasium.spaces import Text
 
+from dialog_env.lm.user_model import make_user_voice
 from dialog_env.tasks import make_task
 from dialog_env.text import CHARSET, Turn, format_transcript, normalize_message, truncate_transcript
+from dialog_env.voicing import Stepping, drive
 
 __all__ = ["DialogEnv", "EpisodeOver"]
 
-USER_MODELS = ("template",)
+USER_MODELS = ("tiny", "template")  # named voices; a model directory path works too
 
 
 class EpisodeOver(ResetNeeded):
@@ -86,7 +88,16 @@ class DialogEnv(gym.Env[str, str]):
 
     - ``task``: ``"booking"`` (the only task so far).
     - ``split``: ``"train"`` or ``"test"`` goals.
-    - ``user_model``: ``"template"`` (one canonical sentence per user act).
+    - ``user_model``: who voices the user's acts. ``"tiny"`` (default): the shipped
+      ~1M-parameter LM (``dialog_env.lm.TINY_MODEL_DIR``) writes each sentence with
+      typed placeholders that the env fills in; a sentence that the parser does not read
+      back as the act is resampled, then replaced by the template
+      (``info["metrics"]["voice_fallbacks"]``). ``"template"``: no LM, one canonical
+      sentence per act. A path: any local transformers causal-LM directory, loaded from
+      safetensors only and never with remote code; a model trained with
+      ``dialog-bench pretrain`` is prompted as the tiny one, a chat model (its tokenizer
+      has a chat template) in plain words, and its sentences pass the same check.
+    - ``device``: where the LM runs, ``"cpu"`` (default) or ``"cuda"``.
     - ``max_turns``: messages the user reads before leaving (default 20).
     - ``patience``: unproductive messages the user tolerates (default 4).
     - ``render_mode``: ``"ansi"`` (returns the transcript) or ``"human"`` (prints new turns).
@@ -103,7 +114,8 @@ class DialogEnv(gym.Env[str, str]):
 
     ## Version History
 
-    - v1: the booking task with the template voice.
+    - v1: the booking task; the user voiced by the shipped tiny LM (``user_model="tiny"``,
+      the default), by the template (``"template"``) or by any local causal LM (a path).
     """
 
     metadata = {"render_modes": ["ansi", "human"], "render_fps": 4}
@@ -112,19 +124,18 @@ class DialogEnv(gym.Env[str, str]):
         self,
         task: str = "booking",
         split: str = "train",
-        user_model: str = "template",
+        user_model: str = "tiny",
         max_turns: int = 20,
         patience: int = 4,
         render_mode: str | None = None,
         max_message_chars: int = 500,
         max_observation_chars: int = 8192,
+        device: str = "cpu",
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
             )
-        if user_model not in USER_MODELS:
-            raise ValueError(f"user_model must be one of {USER_MODELS}, got {user_model!r}")
         for name, value in (
             ("max_turns", max_turns),
             ("patience", patience),
@@ -133,8 +144,11 @@ class DialogEnv(gym.Env[str, str]):
         ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        self.task = make_task(task, split=split, patience=patience, max_turns=max_turns)
-        self.split, self.user_model = split, user_model
+        voice = make_user_voice(user_model, device)  # loads and checks the model now
+        self.task = make_task(
+            task, split=split, patience=patience, max_turns=max_turns, voice=voice
+        )
+        self.split, self.user_model, self.device = split, user_model, device
         self.render_mode = render_mode
         self.max_message_chars = max_message_chars
         self.max_observation_chars = max_observation_chars
@@ -146,17 +160,26 @@ class DialogEnv(gym.Env[str, str]):
 
     # -- Gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        return drive(self.reset_steps(seed=seed, options=options), self.task.voice)
+
+    def step(self, action: str):
+        return drive(self.step_steps(action), self.task.voice)
+
+    # -- the same, as generators that yield the user turns they need voiced ------------------
+    def reset_steps(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> Stepping[tuple[str, dict]]:
         super().reset(seed=seed)
         self._turns = []
         self._transcript = ""
-        self._add_turns(self.task.reset(self.np_random))
+        self._add_turns((yield from self.task.reset_steps(self.np_random)))
         self._over = False
         self._rendered = 0
         if self.render_mode == "human":
             self.render()
         return self._observation(), {"turns": self._turn_dicts()}
 
-    def step(self, action: str):
+    def step_steps(self, action: str) -> Stepping[tuple]:
         if not isinstance(action, str):
             raise TypeError(f"an action is a str message, got {type(action).__name__}")
         if self._turns is None:
@@ -164,7 +187,7 @@ class DialogEnv(gym.Env[str, str]):
         if self._over:
             raise EpisodeOver("the conversation has ended; call reset() to start a new one")
         message, cut = normalize_message(action, self.max_message_chars)
-        outcome = self.task.step(message, self.np_random)
+        outcome = yield from self.task.step_steps(message, self.np_random)
         self._add_turns([Turn("assistant", message), *outcome.turns])
         self._over = outcome.terminated
         reward = float(sum(outcome.reward_terms.values()))

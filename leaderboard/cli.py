@@ -16,6 +16,9 @@ __all__ = ["main", "SUBCOMMAND_MODULES"]
 #: Modules that define ``add_parser``, in the order ``--help`` lists them.
 SUBCOMMAND_MODULES = (
     "agents.play",
+    "baselines.pretrain",
+    "baselines.demos",
+    "baselines.train",
     "leaderboard.evaluate",
     "leaderboard.submit",
     "leaderboard.render",

@@ -32,10 +32,28 @@ def interface_of(env: gym.Env) -> str:
 
 
 def expert_action(env: gym.Env, expert, obs, info):
-    """The expert's decision in the action form of ``env``'s interface."""
-    if interface_of(env) == "act":
+    """The expert's decision in the action form of ``env``'s interface.
+
+    On the token interface the expert's message is fed one token per step, then
+    ``<|end|>``: the queue of pending tokens lives on the expert for the episode.
+    """
+    interface = interface_of(env)
+    if interface == "act":
         return expert.act_id(format_transcript_dicts(info["turns"]))
+    if interface == "token":
+        queue = getattr(expert, "_token_queue", None)
+        if not queue:
+            codec = _codec_of(env)
+            message = expert.act(format_transcript_dicts(info["turns"]))
+            queue = expert._token_queue = [*codec.message_ids(message), codec.end_id]
+        return queue.pop(0)
     return expert.act(obs)
+
+
+def _codec_of(env: gym.Env):
+    while not hasattr(env, "codec"):
+        env = env.env
+    return env.codec
 
 
 def format_transcript_dicts(turns: list[dict]) -> str:
@@ -49,6 +67,7 @@ def run_episode(env: gym.Env, agent, seed: int) -> tuple[list, dict, float]:
     """
     obs, info = env.reset(seed=seed)
     agent.reset(seed=seed)
+    agent._token_queue = []
     actions, total = [], 0.0
     while True:
         action = (

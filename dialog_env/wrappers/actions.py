@@ -9,6 +9,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.spaces import Discrete
 
+from dialog_env.wrappers.base import InterfaceWrapper
+
 __all__ = ["ActActions", "as_action_index"]
 
 
@@ -42,7 +44,7 @@ def as_action_index(action: Any, n: int, what: str = "action") -> int:
     return value
 
 
-class ActActions(gym.Wrapper):
+class ActActions(InterfaceWrapper):
     """Actions are the assistant's dialogue acts, ``Discrete(len(task.assistant_acts))``.
 
     Each act is realized as text by the task's templates, filled from a rule-based
@@ -63,16 +65,17 @@ class ActActions(gym.Wrapper):
         self.tracker = self.task.new_tracker()
         self.action_space = Discrete(len(self.task.assistant_acts))
 
-    def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
+    def inner_action(self, action: Any) -> str:
+        index = as_action_index(action, self.action_space.n)
+        self._message = self.task.realize(index, self.tracker.state)
+        return self._message
+
+    def outer_reset(self, obs, info):
         self.tracker.reset()
         self.tracker.sync(info["turns"])
         return obs, info
 
-    def step(self, action):
-        index = as_action_index(action, self.action_space.n)
-        message = self.task.realize(index, self.tracker.state)
-        obs, reward, terminated, truncated, info = self.env.step(message)
+    def outer_step(self, obs, reward, terminated, truncated, info):
         self.tracker.sync(info["turns"])
-        info["message"] = message
+        info["message"] = self._message
         return obs, reward, terminated, truncated, info

@@ -6,10 +6,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.spaces import Box
 
+from dialog_env.wrappers.base import InterfaceWrapper
+
 __all__ = ["StateObservation"]
 
 
-class StateObservation(gym.Wrapper):
+class StateObservation(InterfaceWrapper):
     """The observation is the rule-based tracker's dialogue state as a ``float32`` vector.
 
     The entries (all in [0, 1]) are named by ``task.state_features``: which constraints
@@ -30,12 +32,10 @@ class StateObservation(gym.Wrapper):
         n = len(self.task.state_features)
         self.observation_space = Box(0.0, 1.0, shape=(n,), dtype=np.float32)
 
-    def reset(self, **kwargs):
-        _, info = self.env.reset(**kwargs)
+    def outer_reset(self, obs, info):
         self.tracker.reset()
         return self.task.state_vector(self.tracker.sync(info["turns"])), info
 
-    def step(self, action):
-        _, reward, terminated, truncated, info = self.env.step(action)
+    def outer_step(self, obs, reward, terminated, truncated, info):
         obs = self.task.state_vector(self.tracker.sync(info["turns"]))
         return obs, reward, terminated, truncated, info

@@ -22,6 +22,7 @@ from dialog_env.tasks.booking.tracker import DialogueState, IncrementalTracker
 from dialog_env.tasks.booking.user import AgendaUser
 from dialog_env.tasks.booking.voice import TemplateVoice, UserVoice
 from dialog_env.text import Turn
+from dialog_env.voicing import Stepping, VoiceRequest, drive
 
 __all__ = ["BookingTask", "TaskStep"]
 
@@ -61,6 +62,15 @@ class BookingTask:
         self.goal: Goal | None = None
 
     def reset(self, rng: np.random.Generator) -> list[Turn]:
+        """Start an episode: draw a goal and voice the user's opening turn."""
+        return drive(self.reset_steps(rng), self.voice)
+
+    def step(self, message: str, rng: np.random.Generator) -> TaskStep:
+        """What an assistant message leads to: a tool result, or the user's answer."""
+        return drive(self.step_steps(message, rng), self.voice)
+
+    def reset_steps(self, rng: np.random.Generator) -> Stepping[list[Turn]]:
+        """:meth:`reset` as a generator that yields the user turn it needs voiced."""
         self.goal = self.sampler.sample(rng)
         self.tools = ToolBox(self.db, self._shipped_book.copy())
         self.user = AgendaUser(
@@ -68,21 +78,22 @@ class BookingTask:
         )
         self.user_turns = 0
         self.voice_fallbacks = 0
-        return [self._say(self.user.open(rng), rng)]
+        return [(yield from self._say(self.user.open(rng), rng))]
 
-    def _say(self, acts, rng: np.random.Generator) -> Turn:
-        text, fell_back = self.voice.voice(acts, rng)
+    def _say(self, acts, rng: np.random.Generator) -> Stepping[Turn]:
+        text, fell_back = yield VoiceRequest(acts, rng)
         self.user_turns += 1
         self.voice_fallbacks += int(fell_back)
         return Turn("user", text)
 
-    def step(self, message: str, rng: np.random.Generator) -> TaskStep:
+    def step_steps(self, message: str, rng: np.random.Generator) -> Stepping[TaskStep]:
+        """:meth:`step` as a generator that yields the user turn it needs voiced."""
         terms = {"step_cost": step_cost(), "success_bonus": 0.0}
         if is_tool_call(message):
             result = self.tools.call(message, rng)
             return TaskStep([Turn("tool", result)], terms, tool_call=True)
         acts = self.user.respond(parse_agent(message, self.lexicon))
-        turn = self._say(acts, rng)
+        turn = yield from self._say(acts, rng)
         success = self.user.done and self.user.satisfied
         terms["success_bonus"] = success_bonus(success)
         return TaskStep(

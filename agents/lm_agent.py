@@ -1,0 +1,101 @@
+"""A language-model agent: reads the transcript, writes the next message token by token.
+
+The conversation is written in the LM's document format (``<s><|user|> ...<|end|>``),
+followed by ``<|assistant|>``; the agent decodes greedily until ``<|end|>``. SFT agents
+and the token-level PPO policy are both this agent with other weights. ``act_batch``
+decodes many conversations in one batched, KV-cached decode.
+
+A checkpoint directory holds::
+
+    config.json    {"agent": "lm", "paradigm": ..., "interface": ..., "max_new_tokens": ...}
+    manifest.json  how it was trained
+    lm/            a transformers causal-LM directory (config, model.safetensors, tokenizer)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agents.base import INTERFACES, PARADIGMS, BaseAgent
+from agents.checkpoint import read_config
+from dialog_env.text import parse_transcript
+from dialog_env.wrappers.tokens import MAX_MESSAGE_TOKENS
+
+__all__ = ["LMAgent", "LM_SUBDIR", "encode_context"]
+
+LM_SUBDIR = "lm"
+
+
+def encode_context(codec: Any, observation: str, context: int, reserve: int) -> list[int]:
+    """The transcript as token ids ending in ``<|assistant|>``, left-cut so that ``reserve``
+    new tokens still fit into ``context``."""
+    ids = [codec.bos_id]
+    for turn in parse_transcript(observation):
+        ids += codec.turn_ids(turn.role, turn.text)
+    ids.append(codec.role_ids["assistant"])
+    keep = context - reserve
+    return ids if len(ids) <= keep else ids[-keep:]
+
+
+class LMAgent(BaseAgent):
+    """Greedy decoding from a causal LM in our format."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        name: str = "lm",
+        paradigm: str = "sft",
+        interface: str = "text",
+        max_new_tokens: int = MAX_MESSAGE_TOKENS,
+    ):
+        from dialog_env.wrappers.tokens import MessageCodec
+
+        super().__init__()
+        if paradigm not in PARADIGMS or interface not in INTERFACES:
+            raise ValueError(f"paradigm must be in {PARADIGMS}, interface in {INTERFACES}")
+        self.model, self.tokenizer = model, tokenizer
+        self.name, self.paradigm, self.interface = name, paradigm, interface
+        self.max_new_tokens = max_new_tokens
+        self.codec = MessageCodec(tokenizer)
+        self.context = int(getattr(model.config, "max_position_embeddings", 512))
+
+    @classmethod
+    def load(cls, path: Path, device: str = "cpu") -> LMAgent:
+        from dialog_env.lm.loading import load_causal_lm
+
+        config = read_config(path)
+        lm = load_causal_lm(path / LM_SUBDIR, device)
+        if lm.style != "voice":
+            raise ValueError(f"{path / LM_SUBDIR} is not in dialog-bench's LM format")
+        return cls(
+            lm.model,
+            lm.tokenizer,
+            name=path.name,
+            paradigm=config.get("paradigm", "sft"),
+            interface=config.get("interface", "text"),
+            max_new_tokens=int(config.get("max_new_tokens", MAX_MESSAGE_TOKENS)),
+        )
+
+    def act(self, observation: str) -> str:
+        return self.act_batch([observation])[0]
+
+    def act_batch(self, observations: Sequence[str]) -> list[str]:
+        from dialog_env.lm.generation import batched_decode
+
+        prompts = [
+            encode_context(self.codec, o, self.context, self.max_new_tokens) for o in observations
+        ]
+        decoded = batched_decode(
+            self.model,
+            prompts,
+            self.max_new_tokens,
+            sorted(self.codec.end_ids),
+            self.codec.pad_id,
+        )
+        return [self.codec.decode_message(self._strip_end(t)) for t in decoded.tokens]
+
+    def _strip_end(self, tokens: list[int]) -> list[int]:
+        return tokens[:-1] if tokens and tokens[-1] in self.codec.end_ids else tokens

@@ -1,0 +1,107 @@
+"""An SB3 policy over the act-level interface, loaded from safetensors + JSON (no pickle).
+
+It reads the transcript like the expert does (the rule-based tracker), turns the tracked
+state into the state vector of ``Dialog-Acts-v1``, picks an act with the policy and
+speaks it through the shared realizer: a text agent whose decisions are discrete acts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.base import BaseAgent
+from agents.checkpoint import WEIGHTS, read_config
+from dialog_env.tasks.booking.assistant_acts import ASSISTANT_ACTS, realize
+from dialog_env.tasks.booking.features import STATE_FEATURES, state_vector
+from dialog_env.tasks.booking.tracker import track
+
+__all__ = ["SB3Agent", "build_policy", "policy_config"]
+
+ALGOS = ("ppo", "a2c", "dqn")
+ACTIVATIONS = ("tanh", "relu")
+
+
+def _spaces():
+    from gymnasium.spaces import Box, Discrete
+
+    return Box(0.0, 1.0, shape=(len(STATE_FEATURES),), dtype=np.float32), Discrete(
+        len(ASSISTANT_ACTS)
+    )
+
+
+def policy_config(algo: str, net_arch: list[int], activation: str) -> dict[str, Any]:
+    """The JSON that rebuilds a policy: no classes, no callables, only names and numbers."""
+    if algo not in ALGOS or activation not in ACTIVATIONS:
+        raise ValueError(f"algo must be in {ALGOS} and activation in {ACTIVATIONS}")
+    return {
+        "agent": "sb3",
+        "algo": algo,
+        "net_arch": [int(n) for n in net_arch],
+        "activation": activation,
+        "observation": "state",
+        "state_features": list(STATE_FEATURES),
+        "assistant_acts": list(ASSISTANT_ACTS),
+    }
+
+
+def build_policy(config: dict[str, Any]):
+    """An untrained SB3 policy of the configured shape, on the CPU."""
+    import torch.nn as nn
+
+    obs_space, act_space = _spaces()
+    kwargs = {
+        "net_arch": config["net_arch"],
+        "activation_fn": {"tanh": nn.Tanh, "relu": nn.ReLU}[config["activation"]],
+    }
+    if config["algo"] == "dqn":
+        from stable_baselines3.dqn.policies import DQNPolicy
+
+        return DQNPolicy(obs_space, act_space, lambda _: 0.0, **kwargs)
+    from stable_baselines3.common.policies import ActorCriticPolicy
+
+    return ActorCriticPolicy(obs_space, act_space, lambda _: 0.0, **kwargs)
+
+
+class SB3Agent(BaseAgent):
+    """Acts with an SB3 policy (PPO, A2C or DQN) trained on ``Dialog-Acts-v1``."""
+
+    paradigm = "rl"
+    interface = "act"
+
+    def __init__(self, policy, name: str = "sb3"):
+        super().__init__()
+        self.policy, self.name = policy, name
+        self.policy.set_training_mode(False)
+
+    @classmethod
+    def load(cls, path: Path) -> SB3Agent:
+        from safetensors.torch import load_file
+
+        config = read_config(path)
+        if config.get("algo") not in ALGOS:
+            raise ValueError(f"{path}: algo must be one of {ALGOS}")
+        if config.get("state_features") != list(STATE_FEATURES) or config.get(
+            "assistant_acts"
+        ) != list(ASSISTANT_ACTS):
+            raise ValueError(
+                f"{path} was trained on another state vector or act set than this "
+                "version of Dialog-Acts-v1 has; retrain it"
+            )
+        if not (path / WEIGHTS).is_file():
+            raise ValueError(f"{path} has no {WEIGHTS}")
+        policy = build_policy(config)
+        policy.load_state_dict(load_file(str(path / WEIGHTS)))
+        return cls(policy, name=path.name)
+
+    def act_id(self, observation: str) -> int:
+        state = track(observation)
+        action, _ = self.policy.predict(state_vector(state), deterministic=True)
+        return int(action)
+
+    def act(self, observation: str) -> str:
+        state = track(observation)
+        action, _ = self.policy.predict(state_vector(state), deterministic=True)
+        return realize(ASSISTANT_ACTS[int(action)], state)

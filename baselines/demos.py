@@ -1,0 +1,171 @@
+"""``dialog-bench demos``: demonstrations played by the env itself, for imitation learning.
+
+A demonstration file is JSONL, one episode a line, each a leaderboard episode record
+(``seed``, ``turns``, ``rewards``, ``return``, ``success``, ``metrics``...), beside a
+Minari-like metadata file ``<name>.meta.json``: the env id and version, the resolved env
+spec (``split="train"``), the generator and its noise, the seeds, the number of episodes
+and steps, the success rate, the mean return, the JSONL's sha256 and the command.
+
+Demo seeds are train-split seeds below the leaderboard's ``EVAL_SEED_FLOOR``, so no
+demonstration is ever an evaluation episode. Because the env is deterministic, a demo
+replays exactly: :func:`replay_demo` resets with its seed and sends its messages again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "generate_demos", "load_demos", "main", "replay_demo", "train_episodes"]
+
+GENERATORS = ("expert", "noisy-expert")
+
+
+def train_episodes(env_id: str, seeds: Sequence[int], **env_kwargs: Any):
+    """An episode set of train-split goals on ``env_id`` (for demos and RL, never for scores)."""
+    from leaderboard.episodes import EVAL_SEED_FLOOR, EpisodeSet, resolved_env_spec
+
+    if any(not 0 <= s < EVAL_SEED_FLOOR for s in seeds):
+        raise ValueError(f"training seeds must lie in [0, {EVAL_SEED_FLOOR})")
+    spec = json.loads(json.dumps(resolved_env_spec(env_id)))
+    spec["kwargs"].update(env_kwargs, split="train")
+    return EpisodeSet(env_id, "train", tuple(int(s) for s in seeds), None, spec)
+
+
+class _AgentPerEpisode:
+    """A message source with one agent per running episode, reset with that episode's seed,
+    so seeded noise follows the episode, not the batch it runs in."""
+
+    def __init__(self, name: str, batch_size: int):
+        from agents import load_agent
+
+        self.name, self.batch_size = name, batch_size
+        self._load = load_agent
+        self.agents: dict[int, Any] = {}
+
+    def start(self, index: int, seed: int) -> None:
+        agent = self._load(self.name)
+        agent.reset(seed=seed)
+        self.agents[index] = agent
+
+    def messages(self, running: Sequence[tuple[int, str]]) -> list[str]:
+        return [self.agents[i].act(obs) for i, obs in running]
+
+
+def generate_demos(
+    generator: str,
+    seeds: Sequence[int],
+    env_id: str = "Dialog-v1",
+    batch_size: int = 32,
+    progress: bool = True,
+    **env_kwargs: Any,
+) -> tuple[list[dict], dict]:
+    """``(records, metadata)`` of the generator's episodes on train-split ``seeds``."""
+    from leaderboard.rollout import play_episodes
+
+    if generator not in GENERATORS:
+        raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")
+    episodes = train_episodes(env_id, seeds, **env_kwargs)
+    start = time.perf_counter()
+    records = play_episodes(
+        _AgentPerEpisode(generator, batch_size), episodes, progress=progress, desc=generator
+    )
+    meta = {
+        "format": "dialog-bench demos v1",
+        "env_id": env_id,
+        "env_spec": episodes.env_spec,
+        "generator": generator,
+        "noise": _noise_of(generator),
+        "seeds": {"first": min(seeds), "last": max(seeds), "count": len(seeds)},
+        "episodes": len(records),
+        "steps": sum(len(r["rewards"]) for r in records),
+        "success_rate": sum(r["success"] for r in records) / max(len(records), 1),
+        "mean_return": sum(r["return"] for r in records) / max(len(records), 1),
+        "wall_seconds": round(time.perf_counter() - start, 1),
+    }
+    return records, meta
+
+
+def _noise_of(generator: str) -> dict | None:
+    if generator != "noisy-expert":
+        return None
+    from agents.noisy_expert import Noise
+
+    return asdict(Noise())
+
+
+def write_demos(path: str | Path, records: list[dict], meta: dict, command: str) -> Path:
+    """Write ``path`` (JSONL) and its ``.meta.json``; return the metadata path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode()
+    path.write_bytes(body)
+    meta = {**meta, "sha256": hashlib.sha256(body).hexdigest(), "command": command}
+    meta_path = path.with_suffix(".meta.json")
+    meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    return meta_path
+
+
+def load_demos(path: str | Path) -> tuple[Iterator[dict], dict]:
+    """The records of a demo file (checked against its metadata's sha256) and the metadata."""
+    path = Path(path)
+    meta = json.loads(path.with_suffix(".meta.json").read_text())
+    body = path.read_bytes()
+    if hashlib.sha256(body).hexdigest() != meta.get("sha256"):
+        raise ValueError(f"{path} does not match the sha256 in its metadata")
+    return (json.loads(line) for line in body.decode().splitlines() if line), meta
+
+
+def replay_demo(record: dict, meta: dict) -> list[float]:
+    """Reset with the demo's seed, send its assistant messages again; return the rewards."""
+    import gymnasium as gym
+
+    import dialog_env  # noqa: F401
+
+    env = gym.make(meta["env_id"], **meta["env_spec"]["kwargs"])
+    env.reset(seed=record["seed"])
+    rewards = []
+    for turn in record["turns"]:
+        if turn["role"] == "assistant":
+            rewards.append(float(env.step(turn["text"])[1]))
+    return rewards
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demos",
+        help="write expert or noisy-expert demonstrations (JSONL + metadata)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--generator", choices=GENERATORS, default="expert")
+    p.add_argument("--episodes", type=int, default=1000, help="number of demos (default 1000)")
+    p.add_argument("--first-seed", type=int, default=0, help="seed of the first demo")
+    p.add_argument("--env-id", default="Dialog-v1")
+    p.add_argument("--user-model", default=None, help="voice (default: the env's)")
+    p.add_argument("--batch-size", type=int, default=32, help="episodes run side by side")
+    p.add_argument("--out", type=Path, required=True, help="output .jsonl path")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.episodes < 1:
+        raise ValueError("--episodes must be at least 1")
+    kwargs = {"user_model": args.user_model} if args.user_model else {}
+    seeds = range(args.first_seed, args.first_seed + args.episodes)
+    records, meta = generate_demos(
+        args.generator, seeds, args.env_id, batch_size=args.batch_size, **kwargs
+    )
+    meta_path = write_demos(args.out, records, meta, " ".join(["dialog-bench", *sys.argv[1:]]))
+    print(
+        f"wrote {len(records)} demos to {args.out} ({meta_path.name}): success "
+        f"{meta['success_rate']:.3f}, mean return {meta['mean_return']:.3f}"
+    )
+    return 0

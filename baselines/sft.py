@@ -1,0 +1,353 @@
+"""``dialog-bench train sft``: supervised fine-tuning of the base LM on demonstrations.
+
+Each demonstration is written in the LM's document format with the same codec the agent
+reads with; the loss is on the assistant's turns only (tool calls included, ``<|end|>``
+included), never on what the user or the tools said. A dialogue longer than the context
+is cut into windows that end at an assistant turn.
+
+Slot values keep distinct embeddings: the rows of the single-token slot values (areas,
+foods, prices, days) are reset to orthogonal vectors and frozen. A measurement before this
+trainer showed why: nothing but copying predicts the weekday tokens, their tied
+embeddings collapse into nearly one vector, and the agent then books a random day.
+
+Every ``eval_every`` steps the model is scored on held-out demonstrations (each tool-call
+argument slot on its own, teacher-forced) and on the leaderboard's dev episodes (success);
+the best checkpoint by dev success is kept. TensorBoard logs go to ``--logdir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SFTConfig", "add_parser", "main", "train_sft", "tokenize_demo"]
+
+IGNORE = -100
+
+
+@dataclass
+class SFTConfig:
+    demos: list[Path] = field(default_factory=list, metadata={"help": "demo JSONL files"})
+    filter: str = field(default="all", metadata={"help": "all | success"})
+    init: Path | None = field(default=None, metadata={"help": "LM dir (default: tiny LM)"})
+    paradigm: str = field(default="sft", metadata={"help": "sft | filtered-sft"})
+    steps: int = field(default=2000, metadata={"help": "optimizer steps"})
+    batch_size: int = field(default=16, metadata={"help": "sequences per step"})
+    lr: float = field(default=2e-3, metadata={"help": "peak learning rate"})
+    warmup: int = field(default=100, metadata={"help": "warm-up steps"})
+    seed: int = field(default=0, metadata={"help": "shuffling and init seed"})
+    eval_every: int = field(default=500, metadata={"help": "steps between evaluations"})
+    eval_episodes: int = field(default=100, metadata={"help": "dev episodes per evaluation"})
+    heldout: int = field(default=200, metadata={"help": "demos held out for slot accuracy"})
+    freeze_values: bool = field(default=True, metadata={"help": "orthogonal frozen values"})
+    out: Path = field(default=Path("baselines/checkpoints/sft"), metadata={"help": "dir"})
+    logdir: Path = field(default=Path("runs"), metadata={"help": "TensorBoard log dir"})
+    progress: bool = field(default=True, metadata={"help": "show progress bars"})
+
+
+def tokenize_demo(codec: Any, turns: Sequence[dict], context: int) -> list[tuple[list, list]]:
+    """``(input_ids, labels)`` windows of one dialogue, labels on assistant turns only."""
+    ids, labels, ends = [codec.bos_id], [IGNORE], []
+    for turn in turns:
+        piece = codec.turn_ids(turn["role"], turn["text"])
+        ids += piece
+        if turn["role"] == "assistant":  # the role token is given; the rest is learned
+            labels += [IGNORE, *piece[1:]]
+            ends.append(len(ids))
+        else:
+            labels += [IGNORE] * len(piece)
+    if len(ids) <= context:
+        return [(ids, labels)]
+    windows = []
+    for end in ends:  # each window ends at an assistant turn and learns only that turn
+        start = max(0, end - context)
+        lab = [IGNORE] * (end - start)
+        turn_start = max(i for i in range(start, end) if ids[i] == codec.role_ids["assistant"])
+        lab[turn_start - start :] = labels[turn_start:end]
+        windows.append((ids[start:end], lab))
+    return windows
+
+
+def value_token_ids(tokenizer: Any) -> list[tuple[int | None, int | None]]:
+    """Per slot value, its single-token ids ``(after a space, after "=")``.
+
+    Users write ``▁thai`` and tool calls ``food=thai``: two tokens that the agent must
+    learn are one value.
+    """
+    from dialog_env.tasks.booking.domain import AREAS, DAYS, FOODS, PRICES
+
+    def single(text: str, value: str) -> int | None:
+        last = tokenizer.encode(text, add_special_tokens=False)[-1]
+        return last if tokenizer.decode([last]).strip() == value else None
+
+    pairs = [(single(f" {v}", v), single(f"a={v}", v)) for v in (*AREAS, *FOODS, *PRICES, *DAYS)]
+    return [p for p in pairs if p != (None, None)]
+
+
+def _separate_values(model: Any, pairs: list, seed: int) -> tuple[list[int], Any]:
+    """Give the value tokens orthogonal embedding rows; return their ids and rows.
+
+    Value ``v`` gets a direction ``a_v``, orthogonal to every other value's, and its two
+    spellings are ``a_v + u/2`` (after a space) and ``a_v - u/2`` (after ``=``) for one
+    shared direction ``u``: the same value to attention, told apart by one direction
+    that the context decides. Rows are scaled to the embeddings' mean norm.
+    """
+    import torch
+
+    emb = model.get_input_embeddings().weight
+    gen = torch.Generator().manual_seed(seed)
+    basis = torch.empty(len(pairs) + 1, emb.shape[1])
+    torch.nn.init.orthogonal_(basis, generator=gen)
+    u = basis[-1]
+    ids, rows = [], []
+    for (spaced, bare), a in zip(pairs, basis[:-1], strict=True):
+        for token, sign in ((spaced, 0.5), (bare, -0.5)):
+            if token is not None:
+                ids.append(token)
+                rows.append(a + sign * u)
+    rows = torch.stack(rows)
+    with torch.no_grad():
+        rows *= emb.norm(dim=1).mean() / rows.norm(dim=1, keepdim=True)
+        emb[ids] = rows
+    return ids, rows
+
+
+def _batches(samples: list, batch_size: int, rng: random.Random, pad_id: int):
+    import torch
+
+    while True:
+        order = list(range(len(samples)))
+        rng.shuffle(order)
+        for i in range(0, len(order) - batch_size + 1, batch_size):
+            chunk = [samples[j] for j in order[i : i + batch_size]]
+            width = max(len(s[0]) for s in chunk)
+            ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+            labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, (x, y) in enumerate(chunk):
+                ids[row, : len(x)] = torch.tensor(x)
+                labels[row, : len(y)] = torch.tensor(y)
+                mask[row, : len(x)] = 1
+            yield ids, labels, mask
+
+
+def tool_call_slot_accuracy(agent: Any, demos: list[dict]) -> dict[str, float]:
+    """Per argument slot of the demos' tool calls: how often the agent, given the gold
+    conversation so far, writes the same value (teacher-forced, greedy)."""
+    from dialog_env.tasks.booking.tools import TOOL_CALL_RE, parse_kv
+    from dialog_env.text import Turn, format_transcript
+
+    contexts, gold = [], []
+    for demo in demos:
+        turns = [Turn(t["role"], t["text"]) for t in demo["turns"]]
+        for k, turn in enumerate(turns):
+            m = TOOL_CALL_RE.match(turn.text) if turn.role == "assistant" else None
+            if m:
+                contexts.append(format_transcript(turns[:k]))
+                gold.append((m.group(1), parse_kv(m.group(2))))
+    hits: dict[str, list[int]] = {}
+    for start in range(0, len(contexts), 32):
+        for (tool, want), said in zip(
+            gold[start : start + 32], agent.act_batch(contexts[start : start + 32]), strict=True
+        ):
+            m = TOOL_CALL_RE.match(said)
+            got = parse_kv(m.group(2)) if m and m.group(1) == tool else {}
+            for slot, value in want.items():
+                hits.setdefault(f"{tool}.{slot}", []).append(int(got.get(slot) == value))
+    return {slot: sum(h) / len(h) for slot, h in sorted(hits.items())}
+
+
+def dev_success(agent: Any, episodes: int, progress: bool) -> float:
+    from leaderboard.episodes import get_episode_set
+    from leaderboard.rollout import AgentMessages, play_episodes
+
+    episode_set = get_episode_set("Dialog-v1", "dev", limit=episodes)
+    records = play_episodes(
+        AgentMessages(agent, batch_size=32), episode_set, progress=progress, desc="dev"
+    )
+    return sum(r["success"] for r in records) / len(records)
+
+
+def save_lm_checkpoint(out: Path, model: Any, tokenizer: Any, config: dict) -> None:
+    """``config.json`` + ``lm/`` (a transformers directory, safetensors weights)."""
+    from agents.checkpoint import CONFIG
+    from agents.lm_agent import LM_SUBDIR
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out / LM_SUBDIR, safe_serialization=True)
+    tokenizer.save_pretrained(out / LM_SUBDIR)
+    (out / CONFIG).write_text(json.dumps({"agent": "lm", **config}, indent=1) + "\n")
+
+
+def train_sft(config: SFTConfig) -> Path:
+    import torch
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm.auto import tqdm
+
+    from agents.checkpoint import write_manifest
+    from agents.lm_agent import LMAgent
+    from baselines.demos import load_demos
+    from dialog_env.lm import TINY_MODEL_DIR
+    from dialog_env.lm.loading import load_causal_lm
+    from dialog_env.wrappers.tokens import MAX_MESSAGE_TOKENS, MessageCodec
+
+    started = time.time()
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    base = load_causal_lm(config.init or TINY_MODEL_DIR)
+    model = copy.deepcopy(base.model).train().requires_grad_(True)
+    tokenizer = base.tokenizer
+    codec = MessageCodec(tokenizer)
+    context = int(model.config.max_position_embeddings)
+
+    demos, shas = [], []
+    for path in config.demos:
+        records, meta = load_demos(path)
+        shas.append(meta["sha256"])
+        demos += [r for r in records if config.filter == "all" or r["success"]]
+    if len(demos) <= config.heldout:
+        raise ValueError(f"need more than {config.heldout} demos, got {len(demos)}")
+    rng.shuffle(demos)
+    heldout, train = demos[: config.heldout], demos[config.heldout :]
+    samples = [w for d in train for w in tokenize_demo(codec, d["turns"], context)]
+    n_tokens_epoch = sum(len(s[0]) for s in samples)
+
+    frozen_ids, frozen_rows = (
+        _separate_values(model, value_token_ids(tokenizer), config.seed)
+        if config.freeze_values
+        else ([], None)
+    )
+    emb = model.get_input_embeddings().weight
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: (
+            min(1.0, (s + 1) / config.warmup)
+            * 0.5
+            * (1 + math.cos(math.pi * min(s, config.steps) / config.steps))
+        ),
+    )
+    writer = SummaryWriter(str(Path(config.logdir) / f"sft-{Path(config.out).name}"))
+    batches = _batches(samples, config.batch_size, rng, codec.pad_id)
+    best: dict[str, Any] = {"success": -1.0, "state": None, "step": 0, "slots": {}}
+    tokens_seen = 0
+    bar = tqdm(range(1, config.steps + 1), desc="sft", disable=not config.progress)
+    for step in bar:
+        ids, labels, mask = next(batches)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        if frozen_rows is not None:
+            with torch.no_grad():
+                emb[frozen_ids] = frozen_rows
+        tokens_seen += int(mask.sum())
+        writer.add_scalar("train/loss", loss.item(), step)
+        writer.add_scalar("train/lr", schedule.get_last_lr()[0], step)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step % config.eval_every == 0 or step == config.steps:
+            model.eval()
+            agent = LMAgent(model, tokenizer, paradigm=config.paradigm)
+            slots = tool_call_slot_accuracy(agent, heldout)
+            success = dev_success(agent, config.eval_episodes, config.progress)
+            model.train()
+            for slot, acc in slots.items():
+                writer.add_scalar(f"eval/slot_{slot}", acc, step)
+            writer.add_scalar("eval/dev_success", success, step)
+            tqdm.write(
+                f"step {step}: dev success {success:.3f}, slots "
+                + " ".join(f"{k}={v:.2f}" for k, v in slots.items())
+            )
+            if success > best["success"]:
+                best = {
+                    "success": success,
+                    "step": step,
+                    "slots": slots,
+                    "state": copy.deepcopy(model.state_dict()),
+                }
+    writer.close()
+    model.load_state_dict(best["state"])
+    model.eval()
+    out = Path(config.out)
+    save_lm_checkpoint(
+        out,
+        model,
+        tokenizer,
+        {"paradigm": config.paradigm, "interface": "text", "max_new_tokens": MAX_MESSAGE_TOKENS},
+    )
+    write_manifest(
+        out,
+        seed=config.seed,
+        data_sha256=",".join(shas),
+        budget={"demo_episodes": len(train), "tokens": tokens_seen},
+        started=started,
+        config={
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in asdict(config).items()
+            if k != "demos"
+        }
+        | {"demos": [str(p) for p in config.demos]},
+        best_step=best["step"],
+        dev_success=best["success"],
+        heldout_slot_accuracy=best["slots"],
+        tokens_per_epoch=n_tokens_epoch,
+    )
+    return out
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sft",
+        help="supervised fine-tuning on demonstrations",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d = SFTConfig()
+    p.add_argument("--demos", type=Path, nargs="+", required=True, help="demo JSONL files")
+    p.add_argument(
+        "--filter",
+        choices=("all", "success"),
+        default=d.filter,
+        help="train on all demos, or the successful ones only (filtered SFT)",
+    )
+    p.add_argument("--init", type=Path, default=None, help="LM directory (default: tiny LM)")
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--eval-every", type=int, default=d.eval_every)
+    p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
+    p.add_argument("--no-freeze-values", dest="freeze_values", action="store_false")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--logdir", type=Path, default=d.logdir)
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    config = SFTConfig(
+        demos=args.demos,
+        filter=args.filter,
+        init=args.init,
+        paradigm="filtered-sft" if args.filter == "success" else "sft",
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        freeze_values=args.freeze_values,
+        out=args.out,
+        logdir=args.logdir,
+    )
+    print(f"wrote {train_sft(config)}")
+    return 0

@@ -1,0 +1,188 @@
+"""Vector env speed, as ratios measured side by side in one run.
+
+1. User turns per second of ``DialogVectorEnv`` at N = 1, 8, 64 with the LM voice, against
+   the raw batched KV-cache decode of the same model producing the same number of tokens
+   from the same prompts (the reference: the model's own work, no env around it).
+2. The vector env at N = 64 against 64 sequential ``gymnasium.make`` envs on the same
+   episodes and actions.
+
+The agent's time is excluded: the expert's act ids are recorded first, per sub-env and
+episode, then replayed. ::
+
+    python -m bench.vector_speed [--sizes 1 8 64] [--steps 40] [--user-model tiny]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+
+import dialog_env  # noqa: F401  (registers the ids)
+from agents import load_agent
+from dialog_env.text import Turn, format_transcript
+
+ENV_ID = "Dialog-Acts-v1"
+
+
+def record_actions(n_envs: int, steps: int, seed: int, **kwargs) -> list[list[int]]:
+    """Per sub-env, the expert's act ids for ``steps`` vector steps (autoreset included)."""
+    expert, plans = load_agent("expert"), []
+    for i in range(n_envs):
+        env = gym.make(ENV_ID, **kwargs)
+        _, info = env.reset(seed=seed + i)
+        plan: list[int] = []
+        while len(plan) < steps:
+            turns = [Turn(t["role"], t["text"]) for t in info["turns"]]
+            plan.append(expert.act_id(format_transcript(turns)))
+            _, _, term, trunc, info = env.step(plan[-1])
+            if term or trunc:
+                plan.append(0)  # the NEXT_STEP autoreset step: its action is ignored
+                _, info = env.reset()
+        plans.append(plan[:steps])
+    return plans
+
+
+def run_vector(n_envs: int, plans: list[list[int]], seed: int, **kwargs):
+    """Seconds for the vector env to play the plans, the user turns it voiced, and the
+    reference seconds: the raw decode of the same batches (NaN for the template voice)."""
+    envs = gym.make_vec(ENV_ID, num_envs=n_envs, **kwargs)
+    voiced = _count_voiced(envs.voice)
+    log = log_decodes(envs.voice) if hasattr(envs.voice, "decode") else None
+    start = time.perf_counter()
+    envs.reset(seed=seed)
+    for t in range(len(plans[0])):
+        envs.step(np.array([p[t] for p in plans]))
+    seconds = time.perf_counter() - start
+    reference = float("nan")
+    if log is not None:
+        lm = envs.voice.lm
+        reference = sum(raw_decode_seconds(lm.model, lm.tokenizer, p, n) for p, n in log)
+    return seconds, voiced(), reference
+
+
+def run_sequential(n_envs: int, plans: list[list[int]], seed: int, **kwargs) -> tuple[float, int]:
+    """The same plans on ``n_envs`` separate ``gymnasium.make`` envs, stepped one by one."""
+    envs = [gym.make(ENV_ID, **kwargs) for _ in range(n_envs)]
+    counters = [_count_voiced(e.unwrapped.task.voice) for e in envs]
+    start = time.perf_counter()
+    done = [False] * n_envs
+    for i, env in enumerate(envs):
+        env.reset(seed=seed + i)
+    for t in range(len(plans[0])):
+        for i, env in enumerate(envs):
+            if done[i]:
+                env.reset()
+                done[i] = False
+                continue
+            _, _, term, trunc, _ = env.step(plans[i][t])
+            done[i] = term or trunc
+    return time.perf_counter() - start, sum(c() for c in counters)
+
+
+def _count_voiced(voice) -> callable:
+    """Count the user turns a voice produces from now on (wraps its batch call)."""
+    count = [0]
+    inner = voice.voice_batch if hasattr(voice, "voice_batch") else None
+    if inner is None:
+        original = voice.voice
+
+        def voice_one(acts, rng):
+            count[0] += 1
+            return original(acts, rng)
+
+        voice.voice = voice_one
+    else:
+
+        def voice_batch(acts_list, rngs):
+            count[0] += len(acts_list)
+            return inner(acts_list, rngs)
+
+        voice.voice_batch = voice_batch
+    return lambda: count[0]
+
+
+def log_decodes(voice) -> list[tuple[list[str], int]]:
+    """From now on, log each batched decode of an LM voice: its prompts and forward calls."""
+    log: list[tuple[list[str], int]] = []
+    calls = [0]
+    voice.lm.model.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    original = voice.decode
+
+    def decode(prompts, uniforms):
+        before = calls[0]
+        out = original(prompts, uniforms)
+        log.append((list(prompts), calls[0] - before))
+        return out
+
+    voice.decode = decode
+    return log
+
+
+def raw_decode_seconds(model, tokenizer, prompts: Sequence[str], forward_calls: int) -> float:
+    """The model's own work for one logged decode: the same left-padded prompts, prefill,
+    then KV-cached steps up to the same number of forward calls, greedy, nothing else."""
+    import torch
+
+    enc = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    width = max(len(e) for e in enc)
+    ids = torch.full((len(enc), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, seq in enumerate(enc):
+        ids[row, width - len(seq) :] = torch.tensor(seq)
+        mask[row, width - len(seq) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True)
+        for _ in range(forward_calls - 1):
+            nxt = out.logits[:, -1, :].argmax(-1, keepdim=True)
+            mask = torch.cat([mask, torch.ones_like(nxt)], dim=-1)
+            positions = positions[:, -1:] + 1
+            out = model(
+                input_ids=nxt,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=out.past_key_values,
+                use_cache=True,
+            )
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--sizes", type=int, nargs="+", default=[1, 8, 64])
+    p.add_argument("--steps", type=int, default=40, help="vector steps per run")
+    p.add_argument("--user-model", default="tiny")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    kwargs = {"user_model": args.user_model}
+    print(f"{ENV_ID}, user_model={args.user_model}, {args.steps} steps per run")
+    biggest = max(args.sizes)
+    plans = record_actions(biggest, args.steps, args.seed, **kwargs)
+    header = (
+        "N",
+        "vector turns/s",
+        "raw decode turns/s",
+        "vector/raw",
+        "sequential turns/s",
+        "vector/seq",
+    )
+    print("{:>4} {:>15} {:>19} {:>11} {:>19} {:>11}".format(*header))
+    for n in args.sizes:
+        vec_s, vec_turns, raw_s = run_vector(n, plans[:n], args.seed, **kwargs)
+        seq_s, seq_turns = run_sequential(n, plans[:n], args.seed, **kwargs)
+        assert vec_turns == seq_turns, "the two runs must voice the same turns"
+        vec_rate, raw_rate, seq_rate = vec_turns / vec_s, vec_turns / raw_s, seq_turns / seq_s
+        print(
+            f"{n:>4} {vec_rate:>15,.1f} {raw_rate:>19,.1f} {vec_rate / raw_rate:>11.2f} "
+            f"{seq_rate:>19,.1f} {vec_rate / seq_rate:>10.2f}x"
+        )
+    print("aims at N=64: vector/raw >= 0.80, vector/seq >= 10x")
+
+
+if __name__ == "__main__":
+    main()

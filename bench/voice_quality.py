@@ -1,0 +1,180 @@
+"""How well the LM voices the user: the issue-3 targets, measured on expert episodes.
+
+    python -m bench.voice_quality                 # 500 test-split episodes, the tiny LM
+    python -m bench.voice_quality --episodes 50 --user-model PATH
+
+The expert plays the same seeds twice, once with the LM voice and once with the
+template voice, and the script reports:
+
+- fallback share: user turns whose LM samples all failed the check (target <= 5%),
+- distinct-2 of the user turns, LM / template (target >= 2x),
+- the expert's success with the LM voice (target >= 95%) beside the template's,
+- novelty: the share of LM-voiced turns whose delexicalized sentence appears nowhere in
+  the pretraining corpus (rebuilt from the model's manifest and checked by its sha256),
+  and the share whose filled text appears in no corpus document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["distinct_n", "main", "measure"]
+
+_WORD_RE = re.compile(r"[a-z0-9:\[\]]+|[^\sa-z0-9]")
+
+
+def distinct_n(texts: list[str], n: int = 2) -> float:
+    """Distinct n-grams over all n-grams of ``texts`` (lower-cased words and punctuation).
+
+    >>> round(distinct_n(["a b a b", "a b"], 2), 3)
+    0.5
+    """
+    grams = []
+    for text in texts:
+        words = _WORD_RE.findall(text.lower())
+        grams += [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return len(set(grams)) / max(1, len(grams))
+
+
+class _RecordingVoice:
+    """Wraps an LMVoice: voices as it does and keeps every turn's delexicalized sample."""
+
+    def __init__(self, voice):
+        self.inner, self.samples = voice, []
+
+    def voice_batch(self, turns, rngs):
+        sentences = self.inner.sample_batch(turns, rngs)
+        self.samples += sentences
+        return [self.inner.realize(acts, s) for acts, s in zip(turns, sentences, strict=True)]
+
+    def voice(self, acts, rng):
+        return self.voice_batch([acts], [rng])[0]
+
+
+def _play(env, seeds) -> dict:
+    from agents import load_agent
+
+    expert = load_agent("expert")
+    texts, user_turns, fallbacks, successes = [], 0, 0, 0
+    for seed in seeds:
+        obs, info = env.reset(seed=seed)
+        expert.reset(seed=seed)
+        terminated = truncated = False
+        while not (terminated or truncated):
+            obs, _, terminated, truncated, info = env.step(expert.act(obs))
+        texts += [t["text"] for t in info["turns"] if t["role"] == "user"]
+        metrics = info.get("metrics") or {}
+        user_turns += metrics.get("user_turns", 0)
+        fallbacks += metrics.get("voice_fallbacks", 0)
+        successes += bool(info.get("success", False))
+    return {
+        "texts": texts,
+        "user_turns": user_turns,
+        "fallbacks": fallbacks,
+        "success": successes / len(seeds),
+    }
+
+
+def _corpus_sentences(model_dir: Path) -> tuple[set[str], str] | None:
+    """The delexicalized user sentences of the model's corpus and all its text, if rebuilt."""
+    from dialog_env.lm.corpus import CorpusConfig, corpus_sha256, generate_corpus
+    from dialog_env.lm.format import END, SAY
+
+    manifest_file = model_dir / "manifest.json"
+    if not manifest_file.exists():
+        return None
+    corpus = json.loads(manifest_file.read_text())["corpus"]
+    fields = {k: corpus[k] for k in CorpusConfig.__dataclass_fields__ if k in corpus}
+    docs = list(generate_corpus(CorpusConfig(**fields)))
+    if corpus_sha256(docs) != corpus["sha256"]:
+        print(
+            "warning: the rebuilt corpus differs from the manifest's; novelty not measured",
+            file=sys.stderr,
+        )
+        return None
+    said = {d.split(SAY, 1)[1].split(END, 1)[0].strip() for d in docs if SAY in d}
+    return said, "\n".join(docs)
+
+
+def measure(
+    episodes: int = 500, user_model: str = "tiny", split: str = "test", device: str = "cpu"
+) -> dict:
+    import gymnasium as gym
+
+    import dialog_env  # noqa: F401  (registers the ids)
+    from dialog_env.lm.user_model import model_dir
+
+    seeds = range(episodes)
+    start = time.time()
+    env = gym.make("Dialog-v1", split=split, user_model=user_model, device=device)
+    recorder = _RecordingVoice(env.unwrapped.task.voice)
+    env.unwrapped.task.voice = recorder
+    lm = _play(env, seeds)
+    lm_seconds = time.time() - start
+    template = _play(gym.make("Dialog-v1", split=split, user_model="template"), seeds)
+    report = {
+        "episodes": episodes,
+        "split": split,
+        "user_model": str(user_model),
+        "user_turns": lm["user_turns"],
+        "fallback_share": lm["fallbacks"] / max(1, lm["user_turns"]),
+        "distinct2_lm": distinct_n(lm["texts"]),
+        "distinct2_template": distinct_n(template["texts"]),
+        "expert_success_lm": lm["success"],
+        "expert_success_template": template["success"],
+        "lm_seconds": round(lm_seconds, 1),
+    }
+    report["distinct2_ratio"] = report["distinct2_lm"] / report["distinct2_template"]
+    corpus = _corpus_sentences(model_dir(user_model))
+    voiced = [s for s in recorder.samples if s is not None]
+    if corpus is not None and voiced:
+        said, text = corpus
+        report["novel_share_delexicalized"] = sum(s not in said for s in voiced) / len(voiced)
+        filled = [t for t, s in zip(lm["texts"], recorder.samples, strict=True) if s is not None]
+        report["novel_share_filled"] = sum(t not in text for t in filled) / len(filled)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.voice_quality", description=__doc__)
+    p.add_argument("--episodes", type=int, default=500, help="expert episodes (seeds 0..N-1)")
+    p.add_argument("--user-model", default="tiny", help="'tiny' or a model directory")
+    p.add_argument("--split", default="test", choices=("train", "test"))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = p.parse_args(argv)
+    report = measure(args.episodes, args.user_model, args.split, args.device)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(
+        f"{report['episodes']} {report['split']}-split expert episodes, "
+        f"user_model={report['user_model']}, {report['user_turns']} user turns "
+        f"({report['lm_seconds']} s with the LM)"
+    )
+    print(f"  fallback share        {report['fallback_share']:.2%}   (target <= 5%)")
+    print(
+        f"  distinct-2            {report['distinct2_lm']:.4f} LM vs "
+        f"{report['distinct2_template']:.4f} template = {report['distinct2_ratio']:.2f}x"
+        "   (target >= 2x)"
+    )
+    print(
+        f"  expert success        {report['expert_success_lm']:.1%} LM vs "
+        f"{report['expert_success_template']:.1%} template   (target >= 95%)"
+    )
+    if "novel_share_delexicalized" in report:
+        print(
+            f"  novel sentences       {report['novel_share_delexicalized']:.1%} of LM-voiced "
+            f"turns not in the corpus (delexicalized); "
+            f"{report['novel_share_filled']:.1%} with values filled in"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The language model inside the env: tokenizer, safe loading, and the user's LM voice.
+
+``TINY_MODEL_DIR`` is the shipped tiny LM, a plain transformers directory::
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    model = AutoModelForCausalLM.from_pretrained(TINY_MODEL_DIR)
+    tokenizer = AutoTokenizer.from_pretrained(TINY_MODEL_DIR)
+
+Importing this package imports no torch or transformers; the names below that need them
+(``LMVoice``, ``load_causal_lm``, ...) are imported on first use.
+
+>>> from dialog_env.lm import TINY_MODEL_DIR
+>>> TINY_MODEL_DIR.name
+'tiny'
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+
+__all__ = [
+    "TINY_MODEL_DIR",
+    "GrammarVoice",
+    "LMVoice",
+    "LoadedLM",
+    "ModelLoadError",
+    "build_tokenizer",
+    "load_causal_lm",
+    "train_sentencepiece",
+]
+
+#: The shipped tiny LM (``user_model="tiny"``): safetensors, config, tokenizer, manifest.
+TINY_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny"
+
+_LAZY = {
+    "GrammarVoice": "dialog_env.lm.paraphrase",
+    "LMVoice": "dialog_env.lm.voice",
+    "LoadedLM": "dialog_env.lm.loading",
+    "ModelLoadError": "dialog_env.lm.loading",
+    "load_causal_lm": "dialog_env.lm.loading",
+    "build_tokenizer": "dialog_env.lm.tokenizer",
+    "train_sentencepiece": "dialog_env.lm.tokenizer",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dialog_env.lm' has no attribute {name!r}")

@@ -1,0 +1,194 @@
+"""Loading a local causal LM safely: safetensors only, never remote code, clear refusals.
+
+A model directory comes from anywhere (a download, a colleague, a leaderboard entry), so
+nothing in it is run: weights are read with safetensors (plain tensors, no code), the
+config and tokenizer from JSON, and ``trust_remote_code`` is always off. A directory
+that cannot be used is refused with a :class:`ModelLoadError` that says what to do.
+
+Loaded models are cached per (directory, device), so many envs share one copy and an
+unpickled env gets its model back without reading the disk again.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dialog_env.lm.format import CONTROL_TOKENS, PLACEHOLDER_TOKENS
+
+__all__ = ["LoadedLM", "ModelLoadError", "load_causal_lm", "resolve_device"]
+
+#: Files that hold weights as pickle: refused, never opened.
+PICKLE_WEIGHTS = (
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+    "model.pt",
+    "model.pth",
+    "model.ckpt",
+    "tf_model.h5",
+    "flax_model.msgpack",
+)
+_CACHE_SIZE = 4
+_cache: OrderedDict[tuple[str, str], LoadedLM] = OrderedDict()
+_lock = threading.Lock()
+
+
+class ModelLoadError(ValueError):
+    """A model directory that cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class LoadedLM:
+    """A causal LM, its tokenizer, and how to prompt it."""
+
+    model: Any  # a transformers PreTrainedModel in eval mode
+    tokenizer: Any
+    path: Path
+    device: str
+    style: str  # "voice": our act -> sentence format; "chat": a chat template, plain words
+
+
+def resolve_device(device: str) -> str:
+    """Check ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``) and return it normalized."""
+    import torch
+
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a str such as 'cpu' or 'cuda', got {device!r}")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r}: use 'cpu' or 'cuda'") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for, but torch sees no CUDA device here")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return str(dev)
+
+
+def _check_directory(path: Path) -> dict:
+    if not path.exists():
+        raise ModelLoadError(
+            f"no model directory at {path}: user_model is 'tiny', 'template' or the path of a "
+            "local transformers causal-LM directory (config.json, *.safetensors, tokenizer)"
+        )
+    if not path.is_dir():
+        raise ModelLoadError(f"{path} is a file; user_model=PATH wants a model directory")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ModelLoadError(
+            f"{path} is not a transformers model directory: it has no config.json. Save the "
+            "model with model.save_pretrained(dir) and tokenizer.save_pretrained(dir)"
+        )
+    has_safetensors = (
+        any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file()
+    )
+    if not has_safetensors:
+        pickled = [name for name in PICKLE_WEIGHTS if (path / name).exists()]
+        if pickled:
+            raise ModelLoadError(
+                f"{path} holds its weights only in pickle form ({', '.join(pickled)}); loading "
+                "pickle can run arbitrary code, so dialog-bench never does. Convert them once, "
+                "where you trust the file, with AutoModelForCausalLM.from_pretrained(dir)"
+                ".save_pretrained(dir) (transformers writes model.safetensors)"
+            )
+        raise ModelLoadError(f"{path} has no weights: no *.safetensors file")
+    try:
+        return json.loads(config_file.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ModelLoadError(f"{config_file} is not valid JSON: {err}") from err
+
+
+def _load(path: Path, device: str) -> LoadedLM:
+    raw_config = _check_directory(path)
+    if "auto_map" in raw_config:
+        raise ModelLoadError(
+            f"{path} needs custom code (its config.json has an auto_map); dialog-bench never "
+            "runs code from a model directory (trust_remote_code stays off)"
+        )
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=False, local_files_only=True)
+    except (ValueError, KeyError, OSError) as err:
+        raise ModelLoadError(
+            f"{path}/config.json is not a config transformers knows: {err}"
+        ) from err
+    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
+        arch = ", ".join(raw_config.get("architectures") or []) or "none given"
+        raise ModelLoadError(
+            f"{path} is not a causal LM: model_type {config.model_type!r} (architectures: "
+            f"{arch}) has no text-generation head in transformers; use a decoder-only model "
+            "such as GPT-2, GPT-NeoX, Llama, Qwen2 or Mistral"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            path, trust_remote_code=False, local_files_only=True, use_fast=True
+        )
+    except (ValueError, OSError, TypeError) as err:
+        raise ModelLoadError(
+            f"{path} has no tokenizer transformers can load without remote code: {err}. "
+            "Save one with tokenizer.save_pretrained(dir)"
+        ) from err
+    style = _style(path, tokenizer)
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # an env that prints progress bars on make() is noise
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path,
+            trust_remote_code=False,
+            use_safetensors=True,
+            local_files_only=True,
+            dtype=torch.float32,
+        )
+    except (ValueError, OSError, RuntimeError) as err:
+        raise ModelLoadError(f"{path}: the safetensors weights do not load: {err}") from err
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
+    model.to(device).eval()
+    model.requires_grad_(False)
+    return LoadedLM(model, tokenizer, path, device, style)
+
+
+def _style(path: Path, tokenizer) -> str:
+    vocab = tokenizer.get_vocab()
+    missing = [t for t in (*CONTROL_TOKENS, *PLACEHOLDER_TOKENS) if t not in vocab]
+    if not missing and tokenizer.bos_token is not None:
+        return "voice"
+    if getattr(tokenizer, "chat_template", None):
+        return "chat"
+    raise ModelLoadError(
+        f"the tokenizer of {path} lacks the special tokens of the user voice "
+        f"({', '.join(missing) or 'bos_token'}) and has no chat template, so there is no way "
+        "to prompt it: train it with `dialog-bench pretrain` (our format) or give a chat "
+        "model whose tokenizer_config.json has a chat_template"
+    )
+
+
+def load_causal_lm(path: str | Path, device: str = "cpu") -> LoadedLM:
+    """Load (or fetch from the cache) the causal LM in directory ``path`` on ``device``.
+
+    Raises :class:`ModelLoadError` for a missing directory, a directory that is not a
+    causal LM, pickle-only weights, custom code, or a tokenizer that cannot be prompted.
+    """
+    path = Path(path).expanduser().resolve()
+    device = resolve_device(device)
+    key = (str(path), device)
+    with _lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+        loaded = _load(path, device)
+        _cache[key] = loaded
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+        return loaded

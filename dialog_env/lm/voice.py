@@ -1,0 +1,303 @@
+"""The LM voice: a causal LM writes the user's sentence, the parser checks it.
+
+For each turn the voice builds the delexicalized prompt (``inform(food=[food])``), lets
+the LM write a sentence with typed placeholders, and keeps it only if
+
+- it is one printable ASCII line (it goes into the transcript as it is),
+- its placeholders are exactly the act's, each once, and
+- the task's parser reads the filled sentence back as the act (``parse_user``);
+
+otherwise it samples again, ``max_tries`` times in all, and then falls back to the
+template sentence (counted in ``info["metrics"]["voice_fallbacks"]``).
+
+All turns that need a sample are decoded together: :meth:`LMVoice.voice_batch` takes the
+turns of many envs and runs one left-padded, KV-cached decode per round of tries, so a
+vector env pays one batched LM call per step. :meth:`LMVoice.voice` is the batch of one.
+
+Randomness: each turn draws one integer from its env's ``np_random``; it seeds a
+``torch.Generator`` that draws the turn's uniforms (float64) up front, and tokens are
+sampled by inverse CDF on float64 probabilities. A different thread count or process can
+only change a token when a uniform falls within float error (~1e-6) of a CDF step.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from dialog_env.lm.format import END, voice_prompt
+from dialog_env.lm.loading import LoadedLM, load_causal_lm
+from dialog_env.tasks.booking.acts import Act, canonical
+from dialog_env.tasks.booking.parser import get_lexicon, parse_user
+from dialog_env.tasks.booking.voice import (
+    PLACEHOLDER_RE,
+    delexicalize,
+    fill,
+    template_text,
+)
+
+__all__ = ["LMVoice", "check_sentence", "describe_acts"]
+
+_SEED_HIGH = 2**62
+
+
+@cache
+def _forward_parameters(model_class: type) -> frozenset[str]:
+    return frozenset(inspect.signature(model_class.forward).parameters)
+
+
+def _cache_keyword(model) -> str:
+    # transformers >= 5.2x calls the KV cache argument `cache`; earlier ones `past_key_values`.
+    return "cache" if "cache" in _forward_parameters(type(model)) else "past_key_values"
+
+
+def check_sentence(text: str, acts: Sequence[Act], values: dict[str, str]) -> bool:
+    """True when a delexicalized sentence says exactly ``acts`` (see the module docstring).
+
+    >>> acts = [Act.make("inform", food="thai")]
+    >>> check_sentence("I want [food] food.", acts, {"food": "thai"})
+    True
+    >>> check_sentence("I want [area] food.", acts, {"food": "thai"})
+    False
+    """
+    if not text or not text.isascii() or not text.isprintable():
+        return False
+    if sorted(PLACEHOLDER_RE.findall(text)) != sorted(values):
+        return False
+    return parse_user(fill(text, values), get_lexicon()) == canonical(list(acts))
+
+
+_PLAIN = {
+    "reject": "the restaurant the assistant offered is not what you asked for",
+    "affirm": "the restaurant the assistant offered sounds good to you",
+    "negate": "you do not want to book a table",
+    "insist": "you are sure a matching restaurant exists and want the assistant to check again",
+    "reqrec": "the assistant listed several restaurants and you want it to recommend one",
+    "repeat": "you did not understand what the assistant said",
+    "thank_bye": "you thank the assistant and say goodbye",
+    "giveup_bye": "you give up and say goodbye (never mind)",
+}
+
+
+def describe_acts(acts: Sequence[Act]) -> str:
+    """The acts in plain words, for chat models.
+
+    >>> describe_acts([Act.make("inform", area="north", price="dontcare")])
+    'you want a restaurant with the area [area]; you do not mind the price'
+    """
+    parts = []
+    for act in canonical(list(acts)):
+        slots = dict(act.slots)
+        if act.intent in _PLAIN:
+            parts.append(_PLAIN[act.intent])
+        elif act.intent == "inform":
+            named = [f"the {s} [{s}]" for s, v in slots.items() if v != "dontcare"]
+            if named:
+                parts.append("you want a restaurant with " + " and ".join(named))
+            parts += [f"you do not mind the {s}" for s, v in slots.items() if v == "dontcare"]
+        elif act.intent == "book":
+            detail = ", ".join(f"{s} [{s}]" for s in ("people", "day", "time") if s in slots)
+            parts.append(f"you want to book a table ({detail})")
+        elif act.intent == "request":
+            parts.append("you ask for the " + " and ".join(slots))
+    return "; ".join(parts)
+
+
+class LMVoice:
+    """A :class:`~dialog_env.tasks.booking.voice.UserVoice` backed by a local causal LM.
+
+    ``path`` is a model directory (ours, or a chat model); the model is loaded once per
+    (path, device) and shared. Pickling keeps only the settings and reloads on unpickle.
+    ``max_tries`` samples per turn before the template; ``temperature`` divides the
+    logits; ``threads`` is torch's CPU thread count while decoding (restored after;
+    ``None`` leaves it alone).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "cpu",
+        max_tries: int = 4,
+        max_new_tokens: int = 64,
+        temperature: float = 1.0,
+        threads: int | None = 1,
+    ):
+        if max_tries < 1:
+            raise ValueError(f"max_tries must be at least 1, got {max_tries}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.path, self.device = Path(path), device
+        self.max_tries, self.max_new_tokens, self.temperature = (
+            max_tries,
+            max_new_tokens,
+            temperature,
+        )
+        self.threads = threads
+        self.lm: LoadedLM = load_causal_lm(self.path, device)
+        self._stop_ids = self._stop_token_ids()
+
+    # -- pickling: the model is shared state, never copied ----------------------------------
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in ("lm", "_stop_ids")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.lm = load_causal_lm(self.path, self.device)
+        self._stop_ids = self._stop_token_ids()
+
+    def _stop_token_ids(self) -> list[int]:
+        tok = self.lm.tokenizer
+        ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
+        if self.lm.style == "voice":
+            ids.add(tok.convert_tokens_to_ids(END))
+        return sorted(i for i in ids if i is not None)
+
+    # -- the UserVoice protocol -------------------------------------------------------------
+    def voice(self, acts: Sequence[Act], rng: np.random.Generator) -> tuple[str, bool]:
+        return self.voice_batch([acts], [rng])[0]
+
+    def voice_batch(
+        self, turns: Sequence[Sequence[Act]], rngs: Sequence[np.random.Generator]
+    ) -> list[tuple[str, bool]]:
+        """Voice many turns (each with its own env's rng) in one batched decode per try."""
+        sentences = self.sample_batch(turns, rngs)
+        return [self.realize(acts, s) for acts, s in zip(turns, sentences, strict=True)]
+
+    def sample_batch(
+        self, turns: Sequence[Sequence[Act]], rngs: Sequence[np.random.Generator]
+    ) -> list[str | None]:
+        """The delexicalized sentence that passed the check for each turn, or ``None``.
+
+        Each turn draws exactly one integer from its rng, however many tries it takes.
+        """
+        import torch
+
+        if len(turns) != len(rngs):
+            raise ValueError("sample_batch needs one rng per turn")
+        prompts, values = (
+            zip(*(self._prompt(acts) for acts in turns), strict=True) if turns else ((), ())
+        )
+        uniforms = []
+        for rng in rngs:
+            gen = torch.Generator().manual_seed(int(rng.integers(_SEED_HIGH)))
+            uniforms.append(
+                torch.rand(self.max_tries, self.max_new_tokens, generator=gen, dtype=torch.float64)
+            )
+        results: list[str | None] = [None] * len(turns)
+        pending = list(range(len(turns)))
+        for attempt in range(self.max_tries):
+            if not pending:
+                break
+            texts = self.decode(
+                [prompts[i] for i in pending], torch.stack([uniforms[i][attempt] for i in pending])
+            )
+            still = []
+            for i, text in zip(pending, texts, strict=True):
+                if check_sentence(text, turns[i], values[i]):
+                    results[i] = text
+                else:
+                    still.append(i)
+            pending = still
+        return results
+
+    @staticmethod
+    def realize(acts: Sequence[Act], sentence: str | None) -> tuple[str, bool]:
+        """``(text, fell_back)``: the sentence with the act's values, or the template."""
+        _, values = delexicalize(acts)
+        if sentence is None:
+            return fill(template_text(acts), values), True
+        return fill(sentence, values), False
+
+    def _prompt(self, acts: Sequence[Act]) -> tuple[str, dict[str, str]]:
+        delex, values = delexicalize(acts)
+        if self.lm.style == "voice":
+            return voice_prompt(delex), values
+        placeholders = ", ".join(f"[{s}]" for s in values) or "none"
+        message = (
+            "You are a customer chatting with a restaurant booking assistant. Write the one "
+            f"short sentence you say next, where {describe_acts(acts)}. Write these "
+            f"placeholders exactly as they are, once each: {placeholders}. Answer with the "
+            "sentence only."
+        )
+        text = self.lm.tokenizer.apply_chat_template(
+            [{"role": "user", "content": message}], tokenize=False, add_generation_prompt=True
+        )
+        return text, values
+
+    # -- batched KV-cache decoding --------------------------------------------------------------
+    def decode(self, prompts: Sequence[str], uniforms) -> list[str]:
+        """Sample one continuation per prompt, all in one left-padded KV-cached decode.
+
+        ``uniforms[b, t]`` (float64 in [0, 1)) picks token ``t`` of row ``b`` by inverse
+        CDF, so the sample is a pure function of the prompt, the model and the uniforms.
+        """
+        import torch
+
+        before = torch.get_num_threads()
+        # A decode step multiplies matrices of a few hundred numbers: extra CPU threads
+        # only wait for each other, and on a busy machine that waiting costs 5-20x.
+        if self.threads is not None and self.threads != before:
+            torch.set_num_threads(self.threads)
+        try:
+            return self._decode(prompts, uniforms)
+        finally:
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
+
+    def _decode(self, prompts: Sequence[str], uniforms) -> list[str]:
+        import torch
+        from transformers import DynamicCache
+
+        tok, model = self.lm.tokenizer, self.lm.model
+        pad = tok.pad_token_id if tok.pad_token_id is not None else self._stop_ids[0]
+        enc = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        width = max(len(ids) for ids in enc)
+        ids = torch.full((len(enc), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(enc), width), dtype=torch.long)
+        for row, seq in enumerate(enc):  # left padding: every prompt ends at the same column
+            ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+            mask[row, width - len(seq) :] = 1
+        device = self.lm.device
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        stops = torch.tensor(self._stop_ids, device=device)
+        done = torch.zeros(len(enc), dtype=torch.bool, device=device)
+        uniforms = uniforms.to(device)
+        generated = []
+        cache = {_cache_keyword(model): DynamicCache(config=model.config)}
+        step_ids = ids
+        with torch.inference_mode():
+            for t in range(self.max_new_tokens):
+                out = model(
+                    input_ids=step_ids,
+                    attention_mask=mask,
+                    position_ids=positions,
+                    use_cache=True,
+                    **cache,
+                )
+                logits = out.logits[:, -1, :].double() / self.temperature
+                cdf = torch.softmax(logits, dim=-1).cumsum(-1)
+                target = (uniforms[:, t] * cdf[:, -1]).unsqueeze(-1)
+                nxt = torch.searchsorted(cdf, target).squeeze(-1).clamp(max=cdf.size(-1) - 1)
+                nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
+                generated.append(nxt)
+                done |= torch.isin(nxt, stops)
+                if bool(done.all()):
+                    break
+                step_ids = nxt.unsqueeze(-1)
+                mask = torch.cat([mask, torch.ones_like(step_ids)], dim=-1)
+                positions = positions[:, -1:] + 1
+        rows = torch.stack(generated, dim=1).tolist() if generated else [[] for _ in enc]
+        texts = []
+        for row in rows:
+            cut = next((k for k, i in enumerate(row) if i in self._stop_ids), None)
+            if cut is None:  # never stopped: the sentence is unfinished, so it is no sample
+                texts.append("")
+                continue
+            text = tok.decode(row[:cut], skip_special_tokens=True).strip()
+            texts.append(text.splitlines()[0].strip().strip('"') if text else "")
+        return texts

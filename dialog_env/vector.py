@@ -1,0 +1,190 @@
+"""``DialogVectorEnv``: many conversations, one batched LM decode per step.
+
+``gymnasium.make_vec("Dialog-v1", num_envs=N)`` builds it through the spec's
+``vector_entry_point``. Each sub-env is the very stack ``gymnasium.make`` builds (the text
+env and its interface wrappers); a step advances every sub-env up to the point where its
+user needs a voice, voices all those turns in one ``voice_batch`` call (one batched,
+KV-cached decode for the LM voice), then finishes every sub-env's step. Sub-env ``i``
+plays exactly the episode a single env plays for the same seed and actions.
+
+Autoreset follows Gymnasium's default ``NEXT_STEP`` mode: the step after a sub-env's
+episode ended resets it (its action is ignored; reward 0, not terminated).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
+
+from dialog_env.interfaces import make_env
+from dialog_env.voicing import drive_all
+from dialog_env.wrappers.base import reset_steps, step_steps
+
+__all__ = ["DialogVectorEnv"]
+
+
+class DialogVectorEnv(VectorEnv):
+    """``num_envs`` dialog envs stepped together, their user turns voiced in one batch.
+
+    Args:
+        num_envs: the number of sub-envs.
+        max_episode_steps: steps after which a sub-env is truncated (the spec's limit).
+        **kwargs: what ``gymnasium.make`` takes for one env (``split``, ``user_model``,
+            ``interface``, ``observation``...).
+
+    >>> import gymnasium as gym, dialog_env
+    >>> envs = gym.make_vec("Dialog-Acts-v1", num_envs=3, user_model="template")
+    >>> obs, info = envs.reset(seed=0)
+    >>> obs.shape[0], envs.action_space
+    (3, MultiDiscrete([10 10 10]))
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["ansi"]}
+
+    def __init__(self, num_envs: int, max_episode_steps: int | None = None, **kwargs: Any):
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        if kwargs.get("render_mode") not in (None, "ansi"):
+            raise ValueError("DialogVectorEnv renders only in 'ansi' mode")
+        self.num_envs = num_envs
+        self.max_episode_steps = max_episode_steps
+        self.envs = [make_env(**kwargs) for _ in range(num_envs)]
+        self.render_mode = kwargs.get("render_mode")
+        # One voice serves every sub-env: they all load the same model (shared, cached).
+        self.voice = self.envs[0].unwrapped.task.voice
+        self.single_observation_space = self.envs[0].observation_space
+        self.single_action_space = self.envs[0].action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._elapsed = np.zeros(num_envs, dtype=np.int64)
+        self._autoreset = np.zeros(num_envs, dtype=bool)
+        self._started = False
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        if seed is None or isinstance(seed, (int, np.integer)):
+            super().reset(seed=None if seed is None else int(seed))
+            seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} sub-envs")
+        results = drive_all(
+            [
+                reset_steps(env, seed=s, options=options)
+                for env, s in zip(self.envs, seeds, strict=True)
+            ],
+            self.voice,
+        )
+        self._elapsed[:] = 0
+        self._autoreset[:] = False
+        self._started = True
+        infos: dict[str, Any] = {}
+        for i, (_, info) in enumerate(results):
+            infos = self._add_info(infos, info, i)
+        return self._batch([obs for obs, _ in results]), infos
+
+    def step(self, actions):
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        actions = list(self._unbatch(actions))
+        resetting = self._autoreset.copy()
+        steppings = [
+            reset_steps(env) if resetting[i] else step_steps(env, actions[i])
+            for i, env in enumerate(self.envs)
+        ]
+        results = drive_all(steppings, self.voice)
+        observations, infos = [], {}
+        rewards = np.zeros(self.num_envs, dtype=np.float64)
+        terminations = np.zeros(self.num_envs, dtype=bool)
+        truncations = np.zeros(self.num_envs, dtype=bool)
+        for i, result in enumerate(results):
+            if resetting[i]:
+                obs, info = result
+                self._elapsed[i] = 0
+            else:
+                obs, rewards[i], terminations[i], _, info = result
+                self._elapsed[i] += 1
+                if self.max_episode_steps is not None and not terminations[i]:
+                    truncations[i] = self._elapsed[i] >= self.max_episode_steps
+            observations.append(obs)
+            infos = self._add_info(infos, info, i)
+        self._autoreset = terminations | truncations
+        return self._batch(observations), rewards, terminations, truncations, infos
+
+    def reset_subenvs(
+        self, indices: list[int], seeds: list[int | None] | None = None
+    ) -> list[tuple[Any, dict]]:
+        """Reset some sub-envs now, their opening turns voiced in one batch.
+
+        Returns each one's ``(obs, info)``. The SB3 adapter uses this for SB3's
+        same-step autoreset; the sub-envs then owe no reset at the next ``step``.
+        """
+        seeds = seeds or [None] * len(indices)
+        results = drive_all(
+            [reset_steps(self.envs[i], seed=s) for i, s in zip(indices, seeds, strict=True)],
+            self.voice,
+        )
+        self._elapsed[indices] = 0
+        self._autoreset[indices] = False
+        return results
+
+    def render(self) -> tuple[str, ...] | None:
+        if self.render_mode is None:
+            return None
+        return tuple(env.render() for env in self.envs)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        for env in self.envs:
+            env.close()
+
+    # -- batching --------------------------------------------------------------------------
+    def _add_info(self, vector_infos: dict, env_info: dict, env_num: int) -> dict:
+        """Gymnasium's info batching (``key`` array + ``_key`` mask), with dict values
+        (``goal``, ``metrics``, ``reward_terms``) kept whole in object arrays: their fields
+        change type from episode to episode (``booked`` may be None), which typed arrays
+        per field cannot hold."""
+        for key, value in env_info.items():
+            array = vector_infos.get(key)
+            if array is None:
+                if isinstance(value, bool | np.bool_):
+                    dtype = bool
+                elif isinstance(value, int | np.integer):
+                    dtype = np.int64
+                elif isinstance(value, float | np.floating):
+                    dtype = np.float64
+                else:
+                    dtype = object
+                array = np.zeros(self.num_envs, dtype=dtype)
+                if dtype is object:
+                    array[:] = None
+                vector_infos[f"_{key}"] = np.zeros(self.num_envs, dtype=bool)
+            elif array.dtype != object and not isinstance(value, type(array[0].item())):
+                array = array.astype(object)
+            array[env_num] = value
+            vector_infos[key] = array
+            vector_infos[f"_{key}"][env_num] = True
+        return vector_infos
+
+    def _batch(self, observations: list) -> Any:
+        out = create_empty_array(self.single_observation_space, self.num_envs)
+        return concatenate(self.single_observation_space, observations, out)
+
+    def _unbatch(self, actions: Any) -> list:
+        if isinstance(actions, np.ndarray):
+            if actions.ndim == 0 or actions.shape[0] != self.num_envs:
+                raise ValueError(
+                    f"actions must have a leading dimension of {self.num_envs}, "
+                    f"got shape {actions.shape}"
+                )
+            return [actions[i] for i in range(self.num_envs)]
+        if isinstance(actions, (list, tuple)):
+            if len(actions) != self.num_envs:
+                raise ValueError(f"got {len(actions)} actions for {self.num_envs} sub-envs")
+            return list(actions)
+        raise TypeError(
+            f"actions must be a sequence or array of {self.num_envs} actions, "
+            f"got {type(actions).__name__}"
+        )

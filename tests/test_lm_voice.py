@@ -1,0 +1,286 @@
+"""The LM voice: the faithfulness check, resampling and fallback, batching, determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import dialog_env  # noqa: F401  (registers the ids)
+from agents import load_agent
+from dialog_env.lm import TINY_MODEL_DIR
+from dialog_env.tasks.booking.acts import Act
+from dialog_env.tasks.booking.voice import TemplateVoice
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+from dialog_env.lm.voice import LMVoice, check_sentence  # noqa: E402
+
+needs_tiny = pytest.mark.skipif(
+    not (TINY_MODEL_DIR / "model.safetensors").exists(), reason="no shipped model"
+)
+TURNS = [
+    [Act.make("inform", area="north", food="thai")],
+    [
+        Act("affirm"),
+        Act.make("request", phone="?", postcode="?"),
+        Act.make("book", people="4", day="friday", time="19:30"),
+    ],
+    [Act.make("inform", price="dontcare", area="south")],
+    [Act.make("book", time="18:00")],
+    [Act("thank_bye")],
+]
+
+
+def play(env, seeds, agent=None) -> list[dict]:
+    agent = agent or load_agent("expert")
+    episodes = []
+    for seed in seeds:
+        obs, info = env.reset(seed=seed)
+        agent.reset(seed=seed)
+        terminated = truncated = False
+        while not (terminated or truncated):
+            obs, _, terminated, truncated, info = env.step(agent.act(obs))
+        episodes.append({"turns": info["turns"], "metrics": info.get("metrics")})
+    return episodes
+
+
+@pytest.fixture(scope="module")
+def random_llama(tmp_path_factory):
+    """A randomly initialized Llama (another architecture than ours) with our tokenizer."""
+    path = tmp_path_factory.mktemp("llama")
+    tok = transformers.AutoTokenizer.from_pretrained(TINY_MODEL_DIR)
+    config = transformers.LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(0)
+    transformers.LlamaForCausalLM(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+class ScriptedVoice(LMVoice):
+    """An LMVoice whose 'model' writes given sentences in turn, to test the control flow."""
+
+    def __init__(self, sentences, max_tries=3):
+        self.max_tries, self.max_new_tokens = max_tries, 8
+        self.sentences, self.calls = list(sentences), 0
+
+    def _prompt(self, acts):
+        from dialog_env.tasks.booking.voice import delexicalize
+
+        return "prompt", delexicalize(acts)[1]
+
+    def decode(self, prompts, uniforms):
+        self.calls += 1
+        return [self.sentences.pop(0) for _ in prompts]
+
+
+def test_check_sentence_requires_exact_placeholders_and_read_back():
+    acts = [Act.make("inform", area="north", food="thai")]
+    values = {"area": "north", "food": "thai"}
+    assert check_sentence("I want [food] food in the [area].", acts, values)
+    assert not check_sentence("I want [food] food.", acts, values)  # a value left out
+    assert not check_sentence("I want [food] food in the [area] [area].", acts, values)
+    assert not check_sentence("I want [food] food in the [area]. Thanks, bye!", acts, values)
+    assert not check_sentence("I want [food] food in the [area] \u263a.", acts, values)
+    assert not check_sentence("", acts, values)
+
+
+def test_resample_then_fall_back_counts():
+    acts = [Act.make("inform", food="thai")]
+    rng = np.random.default_rng(0)
+    good = ScriptedVoice(["I want [area] food.", "Thai? [food] food, please.", "x"])
+    assert good.voice(acts, rng) == ("Thai? thai food, please.", False)
+    assert good.calls == 2  # the first sample failed the check, the second passed
+    bad = ScriptedVoice(["nonsense"] * 3)
+    text, fell_back = bad.voice(acts, rng)
+    assert fell_back and bad.calls == 3
+    assert text == TemplateVoice().voice(acts, rng)[0]
+
+
+def test_batch_resamples_only_the_failures():
+    voice = ScriptedVoice(["That sounds good.", "nope", "Pardon?"])
+    out = voice.voice_batch(
+        [[Act("affirm")], [Act("repeat")]], [np.random.default_rng(1), np.random.default_rng(2)]
+    )
+    assert out == [("That sounds good.", False), ("Pardon?", False)]
+    assert voice.calls == 2
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@needs_tiny
+def test_kv_cache_decode_equals_full_recompute(one_thread):
+    voice = LMVoice(TINY_MODEL_DIR, max_new_tokens=40)
+    tok, model = voice.lm.tokenizer, voice.lm.model
+    uniforms = torch.rand(
+        len(TURNS),
+        voice.max_new_tokens,
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
+    )
+    prompts = [voice._prompt(t)[0] for t in TURNS]
+    cached = voice.decode(prompts, uniforms)
+    for prompt, u, text in zip(prompts, uniforms, cached, strict=True):
+        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        out = []
+        for t in range(voice.max_new_tokens):  # no cache, no padding, one row
+            with torch.no_grad():
+                logits = model(torch.tensor([ids + out])).logits[0, -1].double()
+            cdf = torch.softmax(logits, -1).cumsum(-1)
+            nxt = int(torch.searchsorted(cdf, u[t] * cdf[-1]))
+            if nxt in voice._stop_ids:
+                break
+            out.append(nxt)
+        assert tok.decode(out, skip_special_tokens=True).strip() == text
+
+
+@needs_tiny
+def test_a_turn_does_not_depend_on_its_batch():
+    voice = LMVoice(TINY_MODEL_DIR)
+    alone = [voice.voice(t, np.random.default_rng(i)) for i, t in enumerate(TURNS)]
+    together = voice.voice_batch(TURNS, [np.random.default_rng(i) for i in range(len(TURNS))])
+    assert together == alone
+    assert len({voice.voice(TURNS[0], np.random.default_rng(s))[0] for s in range(12)}) > 2
+
+
+@needs_tiny
+def test_default_env_is_voiced_by_the_tiny_lm_and_reads_back():
+    env = gym.make("Dialog-v1", split="test")
+    assert isinstance(env.unwrapped.task.voice, LMVoice)
+    assert env.unwrapped.task.voice.path == TINY_MODEL_DIR
+    episodes = play(env, range(8))
+    template = play(gym.make("Dialog-v1", split="test", user_model="template"), range(8))
+    turns = sum(e["metrics"]["user_turns"] for e in episodes)
+    fallbacks = sum(e["metrics"]["voice_fallbacks"] for e in episodes)
+    assert fallbacks <= 0.2 * turns
+    assert sum(e["metrics"]["success"] for e in episodes) >= 7
+    user = lambda eps: [t["text"] for e in eps for t in e["turns"] if t["role"] == "user"]  # noqa: E731
+    assert len(set(user(episodes))) > len(set(user(template)))
+
+
+def test_any_causal_lm_dir_runs_episodes(random_llama):
+    # A random model writes nonsense: every turn fails the check and falls back, counted.
+    env = gym.make("Dialog-v1", user_model=str(random_llama))
+    assert type(env.unwrapped.task.voice.lm.model).__name__ == "LlamaForCausalLM"
+    episodes = play(env, range(3))
+    template = play(gym.make("Dialog-v1", user_model="template"), range(3))
+    for lm, tpl in zip(episodes, template, strict=True):
+        assert lm["metrics"]["voice_fallbacks"] == lm["metrics"]["user_turns"] > 0
+        # Booking references differ (the LM voice draws from np_random), the user does not.
+        user = [[t for t in e["turns"] if t["role"] == "user"] for e in (lm, tpl)]
+        assert user[0] == user[1]
+
+
+def test_chat_model_is_prompted_in_plain_words(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = ["<unk>", "<s>", "</s>", "I", "want", "food", "[", "]", "area", "thai", "."]
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
+    )
+    tok.chat_template = (
+        "{% for m in messages %}<s>{{ m['content'] }}</s>{% endfor %}"
+        "{% if add_generation_prompt %}<s>{% endif %}"
+    )
+    config = transformers.LlamaConfig(
+        vocab_size=len(words),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    transformers.LlamaForCausalLM(config).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    voice = LMVoice(tmp_path, max_tries=2, max_new_tokens=8)
+    assert voice.lm.style == "chat"
+    prompt, _ = voice._prompt(TURNS[0])
+    assert "[area]" in prompt and "[food]" in prompt and "restaurant" in prompt
+    text, fell_back = voice.voice(TURNS[0], np.random.default_rng(0))
+    assert fell_back and "north" in text and "thai" in text
+
+
+@needs_tiny
+def test_pickled_env_continues_identically():
+    env = gym.make("Dialog-v1")
+    expert = load_agent("expert")
+    obs, _ = env.reset(seed=3)
+    expert.reset(seed=3)
+    obs, *_ = env.step(expert.act(obs))
+    twin = pickle.loads(pickle.dumps(env))
+    assert twin.unwrapped.task.voice.lm is env.unwrapped.task.voice.lm  # shared, not copied
+    for _ in range(3):
+        action = expert.act(obs)
+        a, b = env.step(action), twin.step(action)
+        assert a[0] == b[0] and a[1:4] == b[1:4]
+        obs = a[0]
+        if a[2]:
+            break
+
+
+_CHILD = """
+import hashlib, json, sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+import gymnasium as gym, dialog_env
+from agents import load_agent
+sys.path.insert(0, sys.argv[2])
+from test_lm_voice import play
+eps = play(gym.make("Dialog-v1", split="test"), range(6))
+print(hashlib.sha256(json.dumps(eps, sort_keys=True).encode()).hexdigest())
+"""
+
+
+@needs_tiny
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lm_voice_is_deterministic_across_processes(threads):
+    here = hashlib.sha256(
+        json.dumps(play(gym.make("Dialog-v1", split="test"), range(6)), sort_keys=True).encode()
+    ).hexdigest()
+    env = {**os.environ, "PYTHONHASHSEED": str(17 + threads)}
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(threads), os.path.dirname(__file__)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    assert out.stdout.strip().splitlines()[-1] == here
+
+
+def test_import_dialog_env_stays_light():
+    code = (
+        "import sys, gymnasium as gym, dialog_env, dialog_env.lm; "
+        "gym.make('Dialog-v1', user_model='template').reset(seed=0); "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,144 @@
+"""The batched vector env plays exactly the single env's episodes; SB3 trains on it."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from conftest import VOICES, format_transcript_dicts
+
+from agents import load_agent
+from dialog_env.vector import DialogVectorEnv
+
+N = 6
+
+
+def _expert_actions(interface: str, expert, obs_list, turns_list):
+    if interface == "act":
+        return np.array([expert.act_id(format_transcript_dicts(t)) for t in turns_list])
+    return [expert.act(o) for o in obs_list]
+
+
+def _turns_of(infos, i):
+    return list(infos["turns"][i])
+
+
+@pytest.mark.parametrize("voice", VOICES)
+@pytest.mark.parametrize("env_id, interface", [("Dialog-v1", "text"), ("Dialog-Acts-v1", "act")])
+def test_sub_envs_play_the_single_env_episodes(env_id, interface, voice):
+    envs = gym.make_vec(env_id, num_envs=N, user_model=voice)
+    assert isinstance(envs, DialogVectorEnv)
+    expert = load_agent("expert")
+    obs, infos = envs.reset(seed=100)
+    turns = [_turns_of(infos, i) for i in range(N)]
+    first_episode: list = [None] * N  # sub-env i's first complete episode
+    for _ in range(60):
+        actions = _expert_actions(interface, expert, list(obs), turns)
+        obs, rewards, term, trunc, infos = envs.step(actions)
+        for i in range(N):
+            turns[i] = _turns_of(infos, i)
+            if (term[i] or trunc[i]) and first_episode[i] is None:
+                first_episode[i] = (turns[i], infos["metrics"][i])
+        if all(e is not None for e in first_episode):
+            break
+    single = gym.make(env_id, user_model=voice)
+    for i in range(N):
+        obs1, info1 = single.reset(seed=100 + i)
+        done = False
+        while not done:
+            action = _expert_actions(interface, expert, [obs1], [info1["turns"]])[0]
+            obs1, _, t1, tr1, info1 = single.step(action)
+            done = t1 or tr1
+        assert first_episode[i] == (info1["turns"], info1["metrics"])
+
+
+def test_next_step_autoreset():
+    envs = gym.make_vec("Dialog-v1", num_envs=2, user_model="template")
+    envs.reset(seed=7)
+    _, rewards, term, _, _ = envs.step(["Goodbye!", "Which area would you like?"])
+    assert term.tolist() == [True, False]
+    obs, rewards, term, trunc, infos = envs.step(["ignored", "Goodbye!"])
+    assert rewards[0] == 0.0 and not term[0] and len(infos["turns"][0]) == 1
+    single = gym.make("Dialog-v1", user_model="template")
+    single.reset(seed=7)
+    assert obs[0] == single.reset()[0]  # the sub-env's own seed stream goes on
+
+
+def test_truncation_at_the_spec_limit():
+    envs = gym.make_vec("Dialog-v1", num_envs=2, user_model="template", patience=100, max_turns=100)
+    envs.reset(seed=0)
+    for t in range(50):
+        _, _, term, trunc, _ = envs.step(["[search] food=thai"] * 2)
+        assert not term.any()
+        assert trunc.all() == (t == 49)
+
+
+@pytest.mark.parametrize(
+    "actions, error",
+    [
+        (np.array([0, 1]), ValueError),
+        (np.array([0, 1, 10]), ValueError),
+        (np.array([0, -1, 2]), ValueError),
+        (np.array([0.5, 1.0, 2.0]), TypeError),
+        ("search", TypeError),
+    ],
+)
+def test_bad_vector_actions(actions, error):
+    envs = gym.make_vec("Dialog-Acts-v1", num_envs=3, user_model="template")
+    envs.reset(seed=0)
+    with pytest.raises(error):
+        envs.step(actions)
+
+
+def test_step_before_reset_is_an_error():
+    envs = DialogVectorEnv(2, user_model="template")
+    with pytest.raises(RuntimeError, match="reset"):
+        envs.step(["hi", "hi"])
+
+
+def test_sb3_ppo_trains_on_batched_rollouts_and_round_trips(tmp_path):
+    from stable_baselines3 import PPO
+
+    from dialog_env.wrappers.sb3 import make_sb3_vec_env
+
+    venv = make_sb3_vec_env("Dialog-Acts-v1", n_envs=8, user_model="template")
+    model = PPO("MlpPolicy", venv, n_steps=256, batch_size=256, n_epochs=2, seed=0)
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    model.learn(2048)
+    assert model.num_timesteps >= 2048
+    assert any(
+        not np.allclose(b, a.detach())
+        for b, a in zip(before, model.policy.parameters(), strict=True)
+    )
+    model.save(tmp_path / "ppo")
+    loaded = PPO.load(tmp_path / "ppo")
+    obs = venv.reset()
+    np.testing.assert_array_equal(
+        model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0]
+    )
+
+
+@pytest.mark.parametrize("algo", ["A2C", "DQN"])
+def test_sb3_a2c_and_dqn_run_on_the_adapter(algo):
+    import stable_baselines3
+
+    from dialog_env.wrappers.sb3 import make_sb3_vec_env
+
+    venv = make_sb3_vec_env("Dialog-Acts-v1", n_envs=4, user_model="template")
+    kwargs = {"learning_starts": 64, "buffer_size": 1000} if algo == "DQN" else {}
+    model = getattr(stable_baselines3, algo)("MlpPolicy", venv, seed=0, **kwargs)
+    model.learn(256)
+    assert model.num_timesteps >= 256
+
+
+def test_sb3_adapter_reports_terminal_observations():
+    from dialog_env.wrappers.sb3 import make_sb3_vec_env
+
+    venv = make_sb3_vec_env("Dialog-Acts-v1", n_envs=2, user_model="template")
+    venv.reset()
+    bye = 9
+    obs, rewards, dones, infos = venv.step(np.array([bye, bye]))
+    assert dones.all()
+    for info in infos:
+        assert info["terminal_observation"].shape == obs[0].shape
+        assert info["TimeLimit.truncated"] is False and info["metrics"]["success"] is False
