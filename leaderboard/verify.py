@@ -254,9 +254,6 @@ class RecordedMessages:
             out.append(self._messages[index][sent])
         return out
 
-    def finish(self, index: int) -> None:
-        pass
-
 
 def compare_episode(submitted: dict[str, Any], replayed: dict[str, Any]) -> None:
     """Reject, naming the first difference, unless the two records of an episode agree."""
