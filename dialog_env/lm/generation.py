@@ -9,10 +9,12 @@ so a caller decides how to sample and what to record.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
-__all__ = ["Decoded", "batched_decode", "greedy", "left_pad"]
+__all__ = ["Decoded", "batched_decode", "cache_keyword", "greedy", "left_pad"]
 
 
 @dataclass
@@ -39,6 +41,27 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device: str = "cpu")
     return ids.to(device), mask.to(device), positions.to(device)
 
 
+@cache
+def _call_parameters(model_class: type) -> frozenset[str]:
+    call = getattr(model_class, "forward", None) or model_class.__call__
+    return frozenset(inspect.signature(call).parameters)
+
+
+def cache_keyword(model) -> str:
+    """The name under which ``model`` takes its KV cache back.
+
+    transformers >= 5.2x calls it ``cache`` (``past_key_values`` is deprecated there);
+    earlier versions only know ``past_key_values``.
+    """
+    return "cache" if "cache" in _call_parameters(type(model)) else "past_key_values"
+
+
+def _returned_cache(out):
+    # Read `cache` first: touching the deprecated name logs a warning in transformers 5.
+    found = getattr(out, "cache", None)
+    return found if found is not None else out.past_key_values
+
+
 def greedy(logprobs, step: int):
     """The most likely token of each row."""
     return logprobs.argmax(-1)
@@ -63,17 +86,18 @@ def batched_decode(
     past = None
     calls = 0
     step_ids = ids
+    keyword = cache_keyword(model)
     with torch.inference_mode():
         for t in range(max_new_tokens):
             out = model(
                 input_ids=step_ids,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=past,
                 use_cache=True,
+                **({} if past is None else {keyword: past}),
             )
             calls += 1
-            past = out.past_key_values
+            past = _returned_cache(out)
             logprobs = torch.log_softmax(out.logits[:, -1, :].double(), dim=-1)
             nxt = choose(logprobs, t)
             nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)

@@ -22,9 +22,7 @@ only change a token when a uniform falls within float error (~1e-6) of a CDF ste
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -43,16 +41,6 @@ from dialog_env.tasks.booking.voice import (
 __all__ = ["LMVoice", "check_sentence", "describe_acts"]
 
 _SEED_HIGH = 2**62
-
-
-@cache
-def _forward_parameters(model_class: type) -> frozenset[str]:
-    return frozenset(inspect.signature(model_class.forward).parameters)
-
-
-def _cache_keyword(model) -> str:
-    # transformers >= 5.2x calls the KV cache argument `cache`; earlier ones `past_key_values`.
-    return "cache" if "cache" in _forward_parameters(type(model)) else "past_key_values"
 
 
 def check_sentence(text: str, acts: Sequence[Act], values: dict[str, str]) -> bool:
@@ -250,54 +238,32 @@ class LMVoice:
 
     def _decode(self, prompts: Sequence[str], uniforms) -> list[str]:
         import torch
-        from transformers import DynamicCache
 
-        tok, model = self.lm.tokenizer, self.lm.model
+        from dialog_env.lm.generation import batched_decode
+
+        tok = self.lm.tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else self._stop_ids[0]
-        enc = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
-        width = max(len(ids) for ids in enc)
-        ids = torch.full((len(enc), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(enc), width), dtype=torch.long)
-        for row, seq in enumerate(enc):  # left padding: every prompt ends at the same column
-            ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
-            mask[row, width - len(seq) :] = 1
-        device = self.lm.device
-        ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        stops = torch.tensor(self._stop_ids, device=device)
-        done = torch.zeros(len(enc), dtype=torch.bool, device=device)
-        uniforms = uniforms.to(device)
-        generated = []
-        cache = {_cache_keyword(model): DynamicCache(config=model.config)}
-        step_ids = ids
-        with torch.inference_mode():
-            for t in range(self.max_new_tokens):
-                out = model(
-                    input_ids=step_ids,
-                    attention_mask=mask,
-                    position_ids=positions,
-                    use_cache=True,
-                    **cache,
-                )
-                logits = out.logits[:, -1, :].double() / self.temperature
-                cdf = torch.softmax(logits, dim=-1).cumsum(-1)
-                target = (uniforms[:, t] * cdf[:, -1]).unsqueeze(-1)
-                nxt = torch.searchsorted(cdf, target).squeeze(-1).clamp(max=cdf.size(-1) - 1)
-                nxt = torch.where(done, torch.full_like(nxt, pad), nxt)
-                generated.append(nxt)
-                done |= torch.isin(nxt, stops)
-                if bool(done.all()):
-                    break
-                step_ids = nxt.unsqueeze(-1)
-                mask = torch.cat([mask, torch.ones_like(step_ids)], dim=-1)
-                positions = positions[:, -1:] + 1
-        rows = torch.stack(generated, dim=1).tolist() if generated else [[] for _ in enc]
+        uniforms = uniforms.to(self.lm.device)
+
+        def inverse_cdf(logprobs, t: int):
+            # float64 all the way: a token changes only if u falls within ~1e-6 of a step.
+            cdf = torch.softmax(logprobs / self.temperature, dim=-1).cumsum(-1)
+            target = (uniforms[:, t] * cdf[:, -1]).unsqueeze(-1)
+            return torch.searchsorted(cdf, target).squeeze(-1).clamp(max=cdf.size(-1) - 1)
+
+        decoded = batched_decode(
+            self.lm.model,
+            [tok(p, add_special_tokens=False)["input_ids"] for p in prompts],
+            self.max_new_tokens,
+            self._stop_ids,
+            pad,
+            inverse_cdf,
+        )
         texts = []
-        for row in rows:
-            cut = next((k for k, i in enumerate(row) if i in self._stop_ids), None)
-            if cut is None:  # never stopped: the sentence is unfinished, so it is no sample
+        for row, stopped in zip(decoded.tokens, decoded.stopped, strict=True):
+            if not stopped:  # never finished: an unfinished sentence is no sample
                 texts.append("")
                 continue
-            text = tok.decode(row[:cut], skip_special_tokens=True).strip()
+            text = tok.decode(row[:-1], skip_special_tokens=True).strip()
             texts.append(text.splitlines()[0].strip().strip('"') if text else "")
         return texts
