@@ -28,6 +28,7 @@ class Message:
     logprobs: np.ndarray  # log pi(token | state) when sampled
     ref_logprobs: np.ndarray  # log pi_ref(token | state)
     values: np.ndarray  # V(state) when sampled
+    entropies: np.ndarray = field(default_factory=lambda: np.zeros(0))  # of pi(. | state)
     reward: float = 0.0  # the env's reward for the message
     ends_episode: bool = False  # terminated or truncated after it
     advantages: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -104,6 +105,7 @@ class Conversations:
                         np.array(sampled.logprobs[i]),
                         np.array(sampled.ref_logprobs[i]),
                         np.array(sampled.values[i]),
+                        np.array(sampled.entropies[i]),
                         float(rewards[i]),
                         done,
                     )

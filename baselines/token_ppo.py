@@ -49,8 +49,10 @@ from baselines.ppo_rollout import Conversations, Episode, Message, Rollout
 __all__ = [
     "AdaptiveKLController",
     "PPOConfig",
+    "add_config_arguments",
     "add_parser",
     "assign_advantages",
+    "config_from_args",
     "gae",
     "kl_stats",
     "main",
@@ -66,6 +68,8 @@ SFT_CHECKPOINT = Path("baselines/checkpoints/sft-expert")
 
 @dataclass
 class PPOConfig:
+    """Everything a run depends on; the defaults are the shipped ``ppo-base`` run's."""
+
     init: str = field(default="base", metadata={"help": "base | sft | an LM dir/checkpoint"})
     out: Path | None = field(
         default=None,
@@ -74,11 +78,12 @@ class PPOConfig:
             "base, or ppo-sft when the init is an SFT agent)"
         },
     )
-    iterations: int = field(default=100, metadata={"help": "rollout + update iterations"})
+    iterations: int = field(default=60, metadata={"help": "rollout + update iterations"})
     num_envs: int = field(default=16, metadata={"help": "conversations side by side"})
     messages_per_env: int = field(default=4, metadata={"help": "messages per sub-env per iter"})
     epochs: int = field(default=4, metadata={"help": "passes over each rollout"})
     minibatch_messages: int = field(default=16, metadata={"help": "messages per minibatch"})
+    group_by_length: bool = field(default=True, metadata={"help": "minibatch similar lengths"})
     lr: float = field(default=1e-4, metadata={"help": "Adam learning rate"})
     gamma: float = field(default=1.0, metadata={"help": "discount per token"})
     lam: float = field(default=0.95, metadata={"help": "GAE lambda"})
@@ -87,12 +92,12 @@ class PPOConfig:
     vf_clip: float = field(default=0.2, metadata={"help": "value clip around old values"})
     ent_coef: float = field(default=0.001, metadata={"help": "entropy bonus weight"})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient norm clip"})
-    kl_init: float = field(default=0.05, metadata={"help": "initial KL penalty beta"})
+    kl_init: float = field(default=0.02, metadata={"help": "initial KL penalty beta"})
     kl_target: float = field(default=2.0, metadata={"help": "target KL, nats per message"})
     kl_horizon: int = field(default=1000, metadata={"help": "KL controller horizon, messages"})
     user_model: str = field(default="tiny", metadata={"help": "the training envs' user voice"})
     seed: int = field(default=0, metadata={"help": "sampling, seeds and shuffling"})
-    eval_every: int = field(default=25, metadata={"help": "iterations between dev evals"})
+    eval_every: int = field(default=15, metadata={"help": "iterations between dev evals"})
     eval_episodes: int = field(default=50, metadata={"help": "dev episodes per eval (0: none)"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads (a tiny LM: 1)"})
     logdir: Path = field(default=Path("runs"), metadata={"help": "TensorBoard log dir"})
@@ -114,7 +119,7 @@ def gae(
 
     >>> adv, ret = gae(np.array([0.0, 1.0]), np.array([0.5, 0.5]), np.array([False, True]), 9.0)
     >>> adv.round(3).tolist(), ret.round(3).tolist()
-    [[0.475, 0.5], [0.975, 1.0]]
+    ([0.475, 0.5], [0.975, 1.0])
     """
     advantages = np.zeros(len(rewards))
     next_value, running = last_value, 0.0
@@ -195,12 +200,20 @@ def assign_advantages(rollout: Rollout, beta: float, gamma: float, lam: float) -
 
 
 def minibatches(messages: list[Message], config: PPOConfig, rng) -> list[list[Message]]:
-    """The update's minibatches: ``epochs`` passes over ``messages``, each shuffled."""
+    """The update's minibatches: ``epochs`` passes over ``messages``, each shuffled.
+
+    With ``group_by_length`` each pass sorts the shuffled messages by length before it
+    cuts them into minibatches, and shuffles the minibatches: rows of one minibatch are
+    padded to its longest, and prompts range from a dozen tokens to the whole context.
+    """
     size = config.minibatch_messages
     out = []
     for _ in range(config.epochs):
-        order = rng.permutation(len(messages))
-        out += [[messages[j] for j in order[k : k + size]] for k in range(0, len(order), size)]
+        order = list(rng.permutation(len(messages)))
+        if config.group_by_length:
+            order.sort(key=lambda j: len(messages[j].prompt) + len(messages[j].tokens))
+        chunks = [order[k : k + size] for k in range(0, len(order), size)]
+        out += [[messages[j] for j in chunks[c]] for c in rng.permutation(len(chunks))]
     return out
 
 
@@ -268,7 +281,7 @@ def dev_scores(agent, episodes: int, progress: bool) -> tuple[float, float]:
     from leaderboard.rollout import AgentMessages, play_episodes
 
     records = play_episodes(
-        AgentMessages(agent, batch_size=32),
+        AgentMessages(lambda: agent, batch_size=32),
         get_episode_set("Dialog-v1", "dev", limit=episodes),
         progress=progress,
         desc="dev",
@@ -367,6 +380,7 @@ def _train(config: PPOConfig) -> Path:
             "kl/negative_estimates": negative_kl,
             "rollout/env_reward_per_message": float(np.mean([m.reward for m in messages])),
             "rollout/message_tokens": n_tokens / len(messages),
+            "rollout/entropy": float(np.concatenate([m.entropies for m in messages]).mean()),
             "rollout/value_mean": float(np.mean([m.values.mean() for m in messages])),
             "time/rollout_s": t1 - t0,
             "time/update_s": t2 - t1,
@@ -426,26 +440,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    for f in dataclasses.fields(PPOConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in (bool, "bool"):
-            p.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=f.default, help=_help(f)
-            )
-        else:
-            kind = {"int": int, "float": float}.get(
-                str(f.type), Path if "Path" in str(f.type) else str
-            )
-            p.add_argument(flag, type=kind, default=f.default, help=_help(f))
+    add_config_arguments(p)
     p.set_defaults(func=main)
 
 
-def _help(f: dataclasses.Field) -> str:
-    text = f.metadata["help"]
-    return text if f.default is None else f"{text} (default: {f.default})"
+def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One ``--flag`` per :class:`PPOConfig` field, with its help and default."""
+    for f in dataclasses.fields(PPOConfig):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        text = f.metadata["help"]
+        text = text if f.default is None else f"{text} (default: {f.default})"
+        if f.type in (bool, "bool"):
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=f.default, help=text
+            )
+        else:
+            kind = {"int": int, "float": float}.get(str(f.type), str)
+            kind = Path if "Path" in str(f.type) else kind
+            parser.add_argument(flag, type=kind, default=f.default, help=text)
+
+
+def config_from_args(args: argparse.Namespace) -> PPOConfig:
+    """The :class:`PPOConfig` of parsed arguments (fields not given keep their default)."""
+    return PPOConfig(
+        **{
+            f.name: getattr(args, f.name)
+            for f in dataclasses.fields(PPOConfig)
+            if hasattr(args, f.name)
+        }
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    config = PPOConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PPOConfig)})
-    print(f"wrote {train_ppo(config)}")
+    print(f"wrote {train_ppo(config_from_args(args))}")
     return 0

@@ -14,7 +14,7 @@ epochs, so both sides count the same tokens; PPO's figure also pays for its roll
 The ratio PPO / raw is the share of the raw training speed that PPO keeps (aim: >= 0.5).
 ::
 
-    python -m bench.ppo_speed [--iterations 3] [--num-envs 16] [--threads 1]
+    python -m bench.ppo_speed [--measured 3] [--num-envs 16] [--threads 1] [any PPO flag]
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from baselines.ppo_rollout import Conversations, Message
 from baselines.token_ppo import (
     AdaptiveKLController,
     PPOConfig,
+    add_config_arguments,
     assign_advantages,
+    config_from_args,
     minibatches,
     ppo_step,
 )
@@ -92,24 +94,13 @@ def measure(config: PPOConfig, iterations: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    d = PPOConfig()
-    parser.add_argument("--iterations", type=int, default=3, help="measured iterations")
-    parser.add_argument("--num-envs", type=int, default=d.num_envs)
-    parser.add_argument("--messages-per-env", type=int, default=d.messages_per_env)
-    parser.add_argument("--epochs", type=int, default=d.epochs)
-    parser.add_argument("--minibatch-messages", type=int, default=d.minibatch_messages)
-    parser.add_argument("--user-model", default=d.user_model)
-    parser.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads")
+    parser.add_argument("--measured", type=int, default=3, help="measured iterations")
+    skip = ("init", "out", "iterations", "eval_every", "eval_episodes", "logdir", "progress")
+    add_config_arguments(parser, skip)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = PPOConfig(
-        num_envs=args.num_envs,
-        messages_per_env=args.messages_per_env,
-        epochs=args.epochs,
-        minibatch_messages=args.minibatch_messages,
-        user_model=args.user_model,
-    )
-    t = measure(config, args.iterations)
+    config = config_from_args(args)
+    t = measure(config, args.measured)
     tokens = t["tokens"]
     rows = [
         ("raw forward + backward (reference)", t["raw"]),
@@ -117,7 +108,7 @@ def main() -> None:
         ("PPO rollout + update", t["rollout"] + t["update"]),
     ]
     print(
-        f"token-level PPO, {args.iterations} iterations x {config.num_envs} envs x "
+        f"token-level PPO, {args.measured} iterations x {config.num_envs} envs x "
         f"{config.messages_per_env} messages, {config.epochs} epochs, minibatch "
         f"{config.minibatch_messages}, user voice {config.user_model}, "
         f"{torch.get_num_threads()} thread(s)"
