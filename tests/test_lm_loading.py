@@ -14,29 +14,13 @@ from dialog_env.lm import TINY_MODEL_DIR
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
+from lm_helpers import save_tiny_llama, word_tokenizer  # noqa: E402
+
 from dialog_env.lm.loading import ModelLoadError, load_causal_lm  # noqa: E402
 
 needs_tiny = pytest.mark.skipif(
     not (TINY_MODEL_DIR / "model.safetensors").exists(), reason="no shipped model"
 )
-
-
-def tiny_llama(tokenizer, path: Path) -> Path:
-    config = transformers.LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    transformers.LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 class _TouchOnUnpickle:
@@ -120,15 +104,7 @@ def test_remote_code_is_refused(tmp_path):
 
 
 def test_tokenizer_without_special_tokens_or_chat_template(tmp_path):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    words = ["<unk>", "<s>", "</s>", "hello", "world"]
-    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
-    )
-    tiny_llama(tok, tmp_path)
+    save_tiny_llama(word_tokenizer(["hello", "world"]), tmp_path)
     with pytest.raises(ModelLoadError, match="lacks the special tokens"):
         load_causal_lm(tmp_path)
 
