@@ -130,12 +130,12 @@ def test_bad_arguments_are_clear_errors(tmp_path, capsys):
 
 def test_run_evaluates_verifies_and_renders_every_baseline(tmp_path, capsys):
     db, results_dir = tmp_path / "lb.sqlite", tmp_path / "results"
-    argv = ["run", "--limit", "5", "--db", str(db), "--results-dir", str(results_dir)]
+    argv = ["run", "--limit", "3", "--db", str(db), "--results-dir", str(results_dir)]
     assert main([*argv, "--quiet"]) == 0
     out = capsys.readouterr().out
     names = sorted(AGENTS)  # the built-in agents; no checkpoints are shipped in this test
     for name in names:
-        assert f"accepted: {name} on Dialog-v1/test[:5]" in out
+        assert f"accepted: {name} on Dialog-v1/test[:3]" in out
         assert (results_dir / f"{name}.test.json").is_file()
     assert "No SFT vs RL comparison" in out
     assert f"{len(names)} of {len(names)} baselines verified" in out
