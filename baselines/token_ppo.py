@@ -358,9 +358,10 @@ def _train(config: PPOConfig) -> Path:
             negative_kl += 1
             tqdm.write(
                 f"WARNING: negative KL estimate at iteration {iteration}: {kl['kl/token']:.4g} "
-                f"nats/token (k3 {kl['kl/k3_token']:.4g}); {negative_kl} so far. The sampled-"
-                "token estimate is noisy; if this repeats, the policy is drifting where it "
-                "rarely samples, so raise num_envs or lower lr",
+                f"nats/token (k3 {kl['kl/k3_token']:.4g}); {negative_kl} so far. A true KL is "
+                "never negative: this one is sampling noise, and while it lasts the KL penalty "
+                "pays the policy instead of holding it back. If it repeats, sample more per "
+                "iteration (--num-envs, --messages-per-env) or lower --lr",
                 file=sys.stderr,
             )
         beta = kl_ctl.value
@@ -420,7 +421,7 @@ def _train(config: PPOConfig) -> Path:
         config={
             k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()
         },
-        init=str(init_dir),
+        init=_portable(init_dir),
         best_iteration=best["iteration"],
         dev_success=best["score"][0] if best["iteration"] is not None else None,
         dev_return=best["score"][1] if best["iteration"] is not None else None,
@@ -430,6 +431,12 @@ def _train(config: PPOConfig) -> Path:
         final_beta=kl_ctl.value,
     )
     return out
+
+
+def _portable(path: Path) -> str:
+    """``path`` relative to the working directory when inside it (manifests travel)."""
+    path, here = path.resolve(), Path.cwd().resolve()
+    return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
 
 
 # -- command line ----------------------------------------------------------------------
