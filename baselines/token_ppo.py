@@ -422,6 +422,7 @@ def _train(config: PPOConfig) -> Path:
             k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()
         },
         init=_portable(init_dir),
+        init_weights_sha256=_sha256(load_lm_dir(init_dir)[0] / "model.safetensors"),
         best_iteration=best["iteration"],
         dev_success=best["score"][0] if best["iteration"] is not None else None,
         dev_return=best["score"][1] if best["iteration"] is not None else None,
@@ -431,6 +432,13 @@ def _train(config: PPOConfig) -> Path:
         final_beta=kl_ctl.value,
     )
     return out
+
+
+def _sha256(path: Path) -> str | None:
+    """Which init weights a run started from (an SFT checkpoint may be trained again)."""
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def _portable(path: Path) -> str:
