@@ -197,3 +197,17 @@ def test_init_names_the_paradigm(tmp_path, policy):
     assert resolve_init(str(tmp_path / "sft"))[1] == "sft-rl"
     with pytest.raises(ValueError, match="no directory"):
         resolve_init(str(tmp_path / "missing"))
+
+
+@needs_lm
+def test_a_pickle_in_a_policy_checkpoint_is_refused(trained, tmp_path):
+    import shutil
+
+    from agents.token_policy import TokenPolicy
+
+    copy = shutil.copytree(trained, tmp_path / "ckpt")
+    (copy / "value_head.pt").write_bytes(b"not opened")
+    with pytest.raises(ValueError, match="unpickling"):
+        TokenPolicy.load(copy)
+    with pytest.raises(ValueError, match="unpickling"):
+        load_agent(copy)
