@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SFTConfig", "add_parser", "main", "train_sft", "tokenize_demo"]
+__all__ = ["SFTConfig", "add_parser", "main", "train_sft", "train_step", "tokenize_demo"]
 
 IGNORE = -100
 
@@ -139,6 +139,26 @@ def _batches(samples: list, batch_size: int, rng: random.Random, pad_id: int):
             yield ids, labels, mask
 
 
+def train_step(model, optimizer, schedule, ids, labels, mask, frozen_ids=(), frozen_rows=None):
+    """One optimizer step on one batch (assistant-only labels); returns the loss.
+
+    The frozen value rows are written back after the step, so neither the gradient nor
+    weight decay moves them.
+    """
+    import torch
+
+    loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    schedule.step()
+    if frozen_rows is not None:
+        with torch.no_grad():
+            model.get_input_embeddings().weight[frozen_ids] = frozen_rows
+    return loss.item()
+
+
 def tool_call_slot_accuracy(agent: Any, demos: list[dict]) -> dict[str, float]:
     """Per argument slot of the demos' tool calls: how often the agent, given the gold
     conversation so far, writes the same value (teacher-forced, greedy)."""
@@ -171,7 +191,7 @@ def dev_success(agent: Any, episodes: int, progress: bool) -> float:
 
     episode_set = get_episode_set("Dialog-v1", "dev", limit=episodes)
     records = play_episodes(
-        AgentMessages(agent, batch_size=32), episode_set, progress=progress, desc="dev"
+        AgentMessages(lambda: agent, batch_size=32), episode_set, progress=progress, desc="dev"
     )
     return sum(r["success"] for r in records) / len(records)
 
@@ -208,10 +228,11 @@ def train_sft(config: SFTConfig) -> Path:
     codec = MessageCodec(tokenizer)
     context = int(model.config.max_position_embeddings)
 
-    demos, shas = [], []
+    demos, shas, data_commands = [], [], []
     for path in config.demos:
         records, meta = load_demos(path)
         shas.append(meta["sha256"])
+        data_commands.append(meta.get("command"))
         demos += [r for r in records if config.filter == "all" or r["success"]]
     if len(demos) <= config.heldout:
         raise ValueError(f"need more than {config.heldout} demos, got {len(demos)}")
@@ -225,7 +246,6 @@ def train_sft(config: SFTConfig) -> Path:
         if config.freeze_values
         else ([], None)
     )
-    emb = model.get_input_embeddings().weight
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -242,19 +262,11 @@ def train_sft(config: SFTConfig) -> Path:
     bar = tqdm(range(1, config.steps + 1), desc="sft", disable=not config.progress)
     for step in bar:
         ids, labels, mask = next(batches)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        if frozen_rows is not None:
-            with torch.no_grad():
-                emb[frozen_ids] = frozen_rows
+        loss = train_step(model, optimizer, schedule, ids, labels, mask, frozen_ids, frozen_rows)
         tokens_seen += int(mask.sum())
-        writer.add_scalar("train/loss", loss.item(), step)
+        writer.add_scalar("train/loss", loss, step)
         writer.add_scalar("train/lr", schedule.get_last_lr()[0], step)
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+        bar.set_postfix(loss=f"{loss:.3f}")
         if step % config.eval_every == 0 or step == config.steps:
             model.eval()
             agent = LMAgent(model, tokenizer, paradigm=config.paradigm)
@@ -297,6 +309,7 @@ def train_sft(config: SFTConfig) -> Path:
             if k != "demos"
         }
         | {"demos": [str(p) for p in config.demos]},
+        data_commands=data_commands,
         best_step=best["step"],
         dev_success=best["success"],
         heldout_slot_accuracy=best["slots"],
