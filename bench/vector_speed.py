@@ -60,7 +60,8 @@ def run_vector(n_envs: int, plans: list[list[int]], seed: int, **kwargs):
     reference = float("nan")
     if log is not None:
         lm = envs.voice.lm
-        reference = sum(raw_decode_seconds(lm.model, lm.tokenizer, p, n) for p, n in log)
+        threads = getattr(envs.voice, "threads", None)
+        reference = sum(raw_decode_seconds(lm.model, lm.tokenizer, p, n, threads) for p, n in log)
     return seconds, voiced(), reference
 
 
@@ -122,10 +123,19 @@ def log_decodes(voice) -> list[tuple[list[str], int]]:
     return log
 
 
-def raw_decode_seconds(model, tokenizer, prompts: Sequence[str], forward_calls: int) -> float:
+def raw_decode_seconds(
+    model, tokenizer, prompts: Sequence[str], forward_calls: int, threads: int | None
+) -> float:
     """The model's own work for one logged decode: the same left-padded prompts, prefill,
-    then KV-cached steps up to the same number of forward calls, greedy, nothing else."""
+    then KV-cached steps up to the same number of forward calls, greedy, nothing else,
+    on as many CPU threads as the voice decodes with."""
     import torch
+
+    from dialog_env.lm.generation import cache_keyword
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    keyword = cache_keyword(model)
 
     enc = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     width = max(len(e) for e in enc)
@@ -146,7 +156,7 @@ def raw_decode_seconds(model, tokenizer, prompts: Sequence[str], forward_calls: 
                 input_ids=nxt,
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=out.past_key_values,
+                **{keyword: out.past_key_values},
                 use_cache=True,
             )
     return time.perf_counter() - start
