@@ -39,8 +39,13 @@ _DONTCARE_RE = re.compile(
     r"|\bany (area|type of food|food|price range|price)\b"
     r"|\b(area|type of food|food|price range|price) (?:doesn't|does not) matter"
 )
-_DONTCARE_SLOT = {"area": "area", "type of food": "food", "food": "food",
-                  "price range": "price", "price": "price"}
+_DONTCARE_SLOT = {
+    "area": "area",
+    "type of food": "food",
+    "food": "food",
+    "price range": "price",
+    "price": "price",
+}
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
@@ -102,8 +107,11 @@ class Lexicon:
         firsts = "|".join(sorted({re.escape(n.split()[0]) for n in self.name_of}))
         rests = sorted({len(n.split()) - 1 for n in self.name_of})
         self.name_re = re.compile(
-            rf"(?=\b((?:{firsts})" + "(?:" + "|".join(rf"(?: [a-z]+){{{k}}}" for k in rests)
-            + r"))\b)")
+            rf"(?=\b((?:{firsts})"
+            + "(?:"
+            + "|".join(rf"(?: [a-z]+){{{k}}}" for k in rests)
+            + r"))\b)"
+        )
         self.address_of = {v.address.lower(): v.address for v in db.venues}
         self.address_re = re.compile(r"\b\d+ [a-z]+ [a-z]+\b")
 
@@ -223,8 +231,9 @@ def parse_agent(text: str, lexicon: Lexicon | None = None) -> tuple[Act, ...]:
     asked: dict[str, str] = {}
     for sentence in _SENTENCE_RE.findall(low) if "?" in low else ():
         if sentence.endswith("?"):
-            asked.update({slot: "?" for slot, cue in _AGENT_REQUEST_CUES.items()
-                          if cue.search(sentence)})
+            asked.update(
+                {slot: "?" for slot, cue in _AGENT_REQUEST_CUES.items() if cue.search(sentence)}
+            )
     if asked:
         acts.append(Act.make("request", **asked))
     if _REQMORE_RE.search(low):

@@ -83,18 +83,30 @@ def _sentence(act: Act) -> str:
         out = []
         named = [s for s, v in slots.items() if v != "dontcare"]
         if named:
-            parts = {"area": " in the [area]", "food": " serving [food] food",
-                     "price": " in the [price] price range"}
-            out.append("I'm looking for a restaurant"
-                       + "".join(parts[s] for s in ("area", "food", "price") if s in named)
-                       + ".")
-        out += [f"I don't mind the {_DONTCARE_WORDS[s]}." for s, v in slots.items()
-                if v == "dontcare"]
+            parts = {
+                "area": " in the [area]",
+                "food": " serving [food] food",
+                "price": " in the [price] price range",
+            }
+            out.append(
+                "I'm looking for a restaurant"
+                + "".join(parts[s] for s in ("area", "food", "price") if s in named)
+                + "."
+            )
+        out += [
+            f"I don't mind the {_DONTCARE_WORDS[s]}." for s, v in slots.items() if v == "dontcare"
+        ]
         return " ".join(out)
     if act.intent == "book":
         detail = "".join(
-            part for slot, part in (("people", " for [people] people"), ("day", " on [day]"),
-                                    ("time", " at [time]")) if slot in slots)
+            part
+            for slot, part in (
+                ("people", " for [people] people"),
+                ("day", " on [day]"),
+                ("time", " at [time]"),
+            )
+            if slot in slots
+        )
         return f"Please book a table{detail}."
     if act.intent == "request":
         return f"What is the {_join([_FACT_WORDS[s] for s in slots])}?"
