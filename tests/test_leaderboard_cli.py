@@ -133,11 +133,17 @@ def test_run_evaluates_verifies_and_renders_every_baseline(tmp_path, capsys):
     argv = ["run", "--limit", "3", "--db", str(db), "--results-dir", str(results_dir)]
     assert main([*argv, "--quiet"]) == 0
     out = capsys.readouterr().out
-    names = sorted(AGENTS)  # the built-in agents; no checkpoints are shipped in this test
+    # The built-in agents and every shipped checkpoint directory.
+    checkpoints = checkpoint_dirs()
+    names = sorted([*AGENTS, *(d.name for d in checkpoints)])
     for name in names:
         assert f"accepted: {name} on Dialog-v1/test[:3]" in out
         assert (results_dir / f"{name}.test.json").is_file()
-    assert "No SFT vs RL comparison" in out
+    paradigms = {json.loads((d / "config.json").read_text())["paradigm"] for d in checkpoints}
+    if paradigms & {"sft", "filtered-sft"} and paradigms & {"rl", "sft-rl"}:
+        assert "Best RL" in out and "vs best SFT" in out
+    else:
+        assert "No SFT vs RL comparison" in out
     assert f"{len(names)} of {len(names)} baselines verified" in out
     page = (results_dir / "leaderboard.html").read_text()
     assert page.count('class="entry"') == len(names)
