@@ -226,7 +226,9 @@ def test_published_results_belong_to_the_current_episode_set(path):
     except ValueError as err:
         pytest.fail(f"{path.name}: {err}; regenerate with `dialog-bench run --publish`")
     assert header["episode_set"] == "Dialog-v1/test"
-    assert (PUBLISHED_DIR / "LEADERBOARD.md").read_text().count(f"| {path.stem} |") == 1
+    rows = (PUBLISHED_DIR / "LEADERBOARD.md").read_text().splitlines()
+    entries = [r.split("|")[2].strip() for r in rows if r.startswith("|") and r.count("|") > 3]
+    assert entries.count(path.stem) == 1  # its own row (a tied row may name it too)
 
 
 @pytest.mark.slow
