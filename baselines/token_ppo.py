@@ -19,7 +19,8 @@ the LM plus a value head). One iteration:
    V(next prompt).
 4. **Update.** ``epochs`` passes over the iteration's messages in shuffled minibatches:
    PPO's clipped policy loss, a clipped value loss and an entropy bonus, averaged over
-   tokens; gradients clipped to ``max_grad_norm``.
+   tokens; gradients clipped to ``max_grad_norm``; the update stops early once the
+   approximate KL to the rollout's policy passes ``1.5 * target_kl``.
 5. **KL control** (Ziegler et al. 2019, "Fine-Tuning Language Models from Human
    Preferences"): ``beta`` follows the per-message KL toward ``kl_target``.
 
@@ -84,7 +85,7 @@ class PPOConfig:
     epochs: int = field(default=4, metadata={"help": "passes over each rollout"})
     minibatch_messages: int = field(default=16, metadata={"help": "messages per minibatch"})
     group_by_length: bool = field(default=True, metadata={"help": "minibatch similar lengths"})
-    lr: float = field(default=1e-4, metadata={"help": "Adam learning rate"})
+    lr: float = field(default=2e-5, metadata={"help": "Adam learning rate"})
     gamma: float = field(default=1.0, metadata={"help": "discount per token"})
     lam: float = field(default=0.95, metadata={"help": "GAE lambda"})
     clip: float = field(default=0.2, metadata={"help": "PPO ratio clip"})
@@ -92,6 +93,9 @@ class PPOConfig:
     vf_clip: float = field(default=0.2, metadata={"help": "value clip around old values"})
     ent_coef: float = field(default=0.001, metadata={"help": "entropy bonus weight"})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient norm clip"})
+    target_kl: float = field(
+        default=0.02, metadata={"help": "stop an update past 1.5x this approx KL (0: never)"}
+    )
     kl_init: float = field(default=0.02, metadata={"help": "initial KL penalty beta"})
     kl_target: float = field(default=2.0, metadata={"help": "target KL, nats per message"})
     kl_horizon: int = field(default=1000, metadata={"help": "KL controller horizon, messages"})
@@ -255,13 +259,23 @@ def ppo_step(policy, optimizer, batch: list[Message], config: PPOConfig, adv_sca
 
 
 def ppo_update(policy, optimizer, messages: list[Message], config: PPOConfig, rng) -> dict:
-    """``epochs`` passes of clipped PPO over ``messages``; mean losses and diagnostics."""
+    """``epochs`` passes of clipped PPO over ``messages``; mean losses and diagnostics.
+
+    The update stops early once a minibatch's approximate KL to the rollout policy
+    passes ``1.5 * target_kl`` (as Stable-Baselines3 does): clipping alone does not stop
+    a low-entropy policy, such as an SFT agent, from moving far within one update.
+    """
     advantages = np.concatenate([m.advantages for m in messages])
     scale = (advantages.mean(), advantages.std() + 1e-8)
-    steps = [
-        ppo_step(policy, optimizer, b, config, scale) for b in minibatches(messages, config, rng)
-    ]
-    return {k: float(np.mean([s[k] for s in steps])) for k in steps[0]}
+    batches = minibatches(messages, config, rng)
+    steps = []
+    for batch in batches:
+        steps.append(ppo_step(policy, optimizer, batch, config, scale))
+        if config.target_kl and steps[-1]["ppo/approx_kl"] > 1.5 * config.target_kl:
+            break
+    stats = {k: float(np.mean([s[k] for s in steps])) for k in steps[0]}
+    trained = sum(len(m.prompt) + len(m.tokens) for b in batches[: len(steps)] for m in b)
+    return stats | {"ppo/update_fraction": len(steps) / len(batches), "ppo/tokens": trained}
 
 
 def kl_stats(messages: list[Message]) -> dict[str, float]:
@@ -372,7 +386,7 @@ def _train(config: PPOConfig) -> Path:
 
         n_tokens = sum(len(m.tokens) for m in messages)
         sampled_tokens += n_tokens
-        trained_tokens += config.epochs * sum(len(m.prompt) + len(m.tokens) for m in messages)
+        trained_tokens += int(update["ppo/tokens"])
         recent = (recent + finished)[-100:]
         scalars = {
             **kl,
