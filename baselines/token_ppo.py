@@ -85,7 +85,7 @@ class PPOConfig:
     epochs: int = field(default=4, metadata={"help": "passes over each rollout"})
     minibatch_messages: int = field(default=16, metadata={"help": "messages per minibatch"})
     group_by_length: bool = field(default=True, metadata={"help": "minibatch similar lengths"})
-    lr: float = field(default=2e-5, metadata={"help": "Adam learning rate"})
+    lr: float = field(default=5e-5, metadata={"help": "Adam learning rate"})
     gamma: float = field(default=1.0, metadata={"help": "discount per token"})
     lam: float = field(default=0.95, metadata={"help": "GAE lambda"})
     clip: float = field(default=0.2, metadata={"help": "PPO ratio clip"})
