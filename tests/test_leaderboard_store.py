@@ -8,6 +8,7 @@ test verified by replay once, beforehand: what is under test here is the store.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import os
 import signal
 import sqlite3
@@ -188,3 +189,30 @@ def test_four_concurrent_submits_all_land(tmp_path, verified_file, verified):
 def test_an_empty_or_missing_database_has_no_entries(tmp_path):
     assert LeaderboardStore(tmp_path / "none.sqlite").entries() == []
     assert LeaderboardStore(tmp_path / "none.sqlite").count() == 0
+
+
+def _open_store_when(db: str, go: str) -> None:
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    with LeaderboardStore(db)._connect() as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS probe (x)")
+
+
+def test_switching_a_fresh_file_to_wal_waits_for_a_held_lock(tmp_path):
+    """SQLite answers the WAL switch with 'database is locked' without its busy handler
+    (it failed ~1 worker in 12 before the store retried it); every opener must wait."""
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(4):
+        db, go = tmp_path / f"r{round_}.sqlite", tmp_path / f"go{round_}"
+        workers = [ctx.Process(target=_open_store_when, args=(str(db), str(go))) for _ in range(6)]
+        for worker in workers:
+            worker.start()
+        blocker = sqlite3.connect(db, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        go.touch()
+        time.sleep(0.3)
+        blocker.execute("COMMIT")
+        blocker.close()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert [w.exitcode for w in workers] == [0] * 6
