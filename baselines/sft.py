@@ -11,7 +11,8 @@ trainer showed why: nothing but copying predicts the weekday tokens, their tied
 embeddings collapse into nearly one vector, and the agent then books a random day.
 
 Every ``eval_every`` steps the model is scored on held-out demonstrations (each tool-call
-argument slot on its own, teacher-forced) and on the leaderboard's dev episodes (success);
+argument slot on its own, and each value a message copies from a tool result, both
+teacher-forced) and on the leaderboard's dev episodes (success);
 the best checkpoint by dev success is kept. TensorBoard logs go to ``--logdir``.
 """
 
@@ -28,7 +29,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SFTConfig", "add_parser", "main", "train_sft", "train_step", "tokenize_demo"]
+__all__ = [
+    "SFTConfig",
+    "add_parser",
+    "message_copy_accuracy",
+    "main",
+    "train_sft",
+    "tokenize_demo",
+    "tool_call_slot_accuracy",
+    "train_step",
+    "value_token_ids",
+]
 
 IGNORE = -100
 
@@ -185,6 +196,52 @@ def tool_call_slot_accuracy(agent: Any, demos: list[dict]) -> dict[str, float]:
     return {slot: sum(h) / len(h) for slot, h in sorted(hits.items())}
 
 
+#: What an assistant message must copy from the tool results, as the user's parser reads it.
+COPY_FIELDS = {
+    ("offer", "name"): "name",
+    ("inform", "phone"): "phone",
+    ("inform", "address"): "address",
+    ("inform", "postcode"): "postcode",
+    ("book_ok", "ref"): "ref",
+}
+
+
+def message_copy_accuracy(agent: Any, demos: list[dict]) -> dict[str, float]:
+    """Per value that the demos' plain messages copy from a tool result (the venue offered,
+    its phone, address and postcode, the booking reference): how often the agent, given
+    the gold conversation so far, writes that value exactly as the user's parser reads it
+    (teacher-forced, greedy). Messages whose gold reply copies nothing are skipped."""
+    from dialog_env.tasks.booking.parser import parse_agent
+    from dialog_env.tasks.booking.tools import TOOL_CALL_RE
+    from dialog_env.text import Turn, format_transcript
+
+    def copied(text: str) -> dict[str, str]:
+        found = {}
+        for act in parse_agent(text):
+            for slot, value in act.slots:
+                if (act.intent, slot) in COPY_FIELDS:
+                    found[COPY_FIELDS[act.intent, slot]] = value
+        return found
+
+    contexts, gold = [], []
+    for demo in demos:
+        turns = [Turn(t["role"], t["text"]) for t in demo["turns"]]
+        for k, turn in enumerate(turns):
+            if turn.role == "assistant" and not TOOL_CALL_RE.match(turn.text):
+                want = copied(turn.text)
+                if want:
+                    contexts.append(format_transcript(turns[:k]))
+                    gold.append(want)
+    hits: dict[str, list[int]] = {}
+    for start in range(0, len(contexts), 32):
+        said = agent.act_batch(contexts[start : start + 32])
+        for want, text in zip(gold[start : start + 32], said, strict=True):
+            got = copied(text)
+            for name, value in want.items():
+                hits.setdefault(name, []).append(int(got.get(name) == value))
+    return {name: sum(h) / len(h) for name, h in sorted(hits.items())}
+
+
 def dev_success(agent: Any, episodes: int, progress: bool) -> float:
     from leaderboard.episodes import get_episode_set
     from leaderboard.rollout import AgentMessages, play_episodes
@@ -257,7 +314,7 @@ def train_sft(config: SFTConfig) -> Path:
     )
     writer = SummaryWriter(str(Path(config.logdir) / f"sft-{Path(config.out).name}"))
     batches = _batches(samples, config.batch_size, rng, codec.pad_id)
-    best: dict[str, Any] = {"success": -1.0, "state": None, "step": 0, "slots": {}}
+    best: dict[str, Any] = {"success": -1.0, "state": None, "step": 0, "slots": {}, "copies": {}}
     tokens_seen = 0
     bar = tqdm(range(1, config.steps + 1), desc="sft", disable=not config.progress)
     for step in bar:
@@ -271,20 +328,26 @@ def train_sft(config: SFTConfig) -> Path:
             model.eval()
             agent = LMAgent(model, tokenizer, paradigm=config.paradigm)
             slots = tool_call_slot_accuracy(agent, heldout)
+            copies = message_copy_accuracy(agent, heldout)
             success = dev_success(agent, config.eval_episodes, config.progress)
             model.train()
             for slot, acc in slots.items():
                 writer.add_scalar(f"eval/slot_{slot}", acc, step)
+            for name, acc in copies.items():
+                writer.add_scalar(f"eval/copy_{name}", acc, step)
             writer.add_scalar("eval/dev_success", success, step)
             tqdm.write(
                 f"step {step}: dev success {success:.3f}, slots "
                 + " ".join(f"{k}={v:.2f}" for k, v in slots.items())
+                + ", copies "
+                + " ".join(f"{k}={v:.2f}" for k, v in copies.items())
             )
             if success > best["success"]:
                 best = {
                     "success": success,
                     "step": step,
                     "slots": slots,
+                    "copies": copies,
                     "state": copy.deepcopy(model.state_dict()),
                 }
     writer.close()
@@ -313,6 +376,7 @@ def train_sft(config: SFTConfig) -> Path:
         best_step=best["step"],
         dev_success=best["success"],
         heldout_slot_accuracy=best["slots"],
+        heldout_copy_accuracy=best["copies"],
         tokens_per_epoch=n_tokens_epoch,
     )
     return out

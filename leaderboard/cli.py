@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "baselines.pretrain",
     "baselines.demos",
     "baselines.train",
+    "baselines.diagnose",
     "leaderboard.evaluate",
     "leaderboard.submit",
     "leaderboard.render",

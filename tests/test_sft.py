@@ -1,0 +1,138 @@
+"""SFT: a smoke run of the trainer, its checkpoint round trip, and the copy diagnostics."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from agents import load_agent
+from baselines.demos import generate_demos, load_demos, write_demos
+from baselines.diagnose import diagnose, format_table
+from baselines.sft import (
+    SFTConfig,
+    message_copy_accuracy,
+    tool_call_slot_accuracy,
+    train_sft,
+    value_token_ids,
+)
+from dialog_env.lm import TINY_MODEL_DIR
+from dialog_env.lm.loading import load_causal_lm
+from dialog_env.text import Turn, format_transcript
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def expert_demos(tmp_path_factory):
+    records, meta = generate_demos(
+        "expert", range(40), batch_size=8, progress=False, user_model="template"
+    )
+    path = tmp_path_factory.mktemp("demos") / "expert.jsonl"
+    write_demos(path, records, meta, "test")
+    return path
+
+
+@pytest.fixture(scope="module")
+def sft_checkpoint(expert_demos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ckpt") / "sft-smoke"
+    config = SFTConfig(
+        demos=[expert_demos],
+        steps=3,
+        batch_size=2,
+        eval_every=3,
+        eval_episodes=2,
+        heldout=4,
+        out=out,
+        logdir=tmp_path_factory.mktemp("runs"),
+        progress=False,
+    )
+    return train_sft(config)
+
+
+class Oracle:
+    """Answers each gold context with the demo's own next assistant message, optionally
+    rewritten; a stand-in for an agent whose copying we know."""
+
+    interface = "text"
+
+    def __init__(self, demos: list[dict], rewrite=lambda text: text):
+        self.replies = {}
+        for demo in demos:
+            turns = [Turn(t["role"], t["text"]) for t in demo["turns"]]
+            for k, turn in enumerate(turns):
+                if turn.role == "assistant":
+                    self.replies[format_transcript(turns[:k])] = rewrite(turn.text)
+
+    def act_batch(self, observations):
+        return [self.replies[o] for o in observations]
+
+
+def _demos(path) -> list[dict]:
+    return list(load_demos(path)[0])
+
+
+def test_copy_accuracy_is_one_for_the_gold_replies_and_zero_for_garbled_refs(expert_demos):
+    demos = _demos(expert_demos)
+    exact = message_copy_accuracy(Oracle(demos), demos)
+    assert set(exact) == {"address", "name", "phone", "postcode", "ref"}
+    assert all(v == 1.0 for v in exact.values())
+    assert all(v == 1.0 for v in tool_call_slot_accuracy(Oracle(demos), demos).values())
+
+    def garble(text: str) -> str:  # one wrong character in every reference
+        return re.sub(
+            r"\b([A-Z0-9]{7})([A-Z0-9])\b", lambda m: m[1] + ("Q" if m[2] != "Q" else "R"), text
+        )
+
+    garbled = message_copy_accuracy(Oracle(demos, garble), demos)
+    assert garbled["ref"] == 0.0
+    assert garbled["name"] == garbled["phone"] == 1.0
+
+
+def test_sft_smoke_run_changes_the_model_and_keeps_values_apart(sft_checkpoint):
+    base = load_causal_lm(TINY_MODEL_DIR).model
+    tuned = load_causal_lm(sft_checkpoint / "lm").model
+    changed = [
+        name
+        for (name, a), (_, b) in zip(
+            base.state_dict().items(), tuned.state_dict().items(), strict=True
+        )
+        if not torch.equal(a, b)
+    ]
+    assert len(changed) > len(base.state_dict()) // 2
+    # The slot values' rows stay the orthogonal, frozen ones (the weekday collapse).
+    tokenizer = load_causal_lm(sft_checkpoint / "lm").tokenizer
+    ids = [i for pair in value_token_ids(tokenizer) for i in pair if i is not None]
+    rows = torch.nn.functional.normalize(tuned.get_input_embeddings().weight[ids], dim=-1)
+    assert (
+        torch.nn.functional.normalize(base.get_input_embeddings().weight[ids], dim=-1)
+        .ne(rows)
+        .any()
+    )
+    days = [tokenizer.encode(f" {d}", add_special_tokens=False)[-1] for d in ("monday", "friday")]
+    e = torch.nn.functional.normalize(tuned.get_input_embeddings().weight[days], dim=-1)
+    # a_monday + u/2 against a_friday + u/2, with a_monday, a_friday, u orthonormal
+    assert float(e[0] @ e[1]) == pytest.approx(0.25 / 1.25, abs=1e-4)
+
+
+def test_sft_checkpoint_round_trip_and_manifest(sft_checkpoint, expert_demos):
+    manifest = json.loads((sft_checkpoint / "manifest.json").read_text())
+    assert manifest["budget"]["demo_episodes"] == 36 and manifest["best_step"] == 3
+    assert set(manifest["heldout_copy_accuracy"]) <= {"address", "name", "phone", "postcode", "ref"}
+    assert "book.day" in manifest["heldout_slot_accuracy"]
+    a, b = load_agent(sft_checkpoint), load_agent(sft_checkpoint)
+    assert (a.paradigm, a.interface) == ("sft", "text")
+    contexts = list(Oracle(_demos(expert_demos)[:3]).replies)[:6]
+    assert a.act_batch(contexts) == b.act_batch(contexts)
+
+
+def test_diagnose_table_names_every_slot(sft_checkpoint, expert_demos):
+    results = diagnose([str(sft_checkpoint)], expert_demos, limit=3)
+    table = format_table(results)
+    for key in ("search.food", "book.day", "ref", "phone"):
+        assert key in table
+    with pytest.raises(ValueError, match="writes text"):
+        diagnose([str(REPO / "baselines/checkpoints/sb3-ppo")], expert_demos, limit=1)
