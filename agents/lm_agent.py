@@ -7,7 +7,9 @@ decodes many conversations in one batched, KV-cached decode.
 
 A checkpoint directory holds::
 
-    config.json    {"agent": "lm", "paradigm": ..., "interface": ..., "max_new_tokens": ...}
+    config.json    {"agent": "lm", "paradigm": ..., "interface": ..., "max_new_tokens": ...,
+                    "spell_codes": false}  (true: codes are read and written one character
+                    per word, see dialog_env.wrappers.tokens.spell_codes)
     manifest.json  how it was trained
     lm/            a transformers causal-LM directory (config, model.safetensors, tokenizer)
 """
@@ -50,6 +52,7 @@ class LMAgent(BaseAgent):
         paradigm: str = "sft",
         interface: str = "text",
         max_new_tokens: int = MAX_MESSAGE_TOKENS,
+        spell_codes: bool = False,
     ):
         from dialog_env.wrappers.tokens import MessageCodec
 
@@ -59,7 +62,7 @@ class LMAgent(BaseAgent):
         self.model, self.tokenizer = model, tokenizer
         self.name, self.paradigm, self.interface = name, paradigm, interface
         self.max_new_tokens = max_new_tokens
-        self.codec = MessageCodec(tokenizer)
+        self.codec = MessageCodec(tokenizer, spell_codes=spell_codes)
         self.context = int(getattr(model.config, "max_position_embeddings", 512))
 
     @classmethod
@@ -77,6 +80,7 @@ class LMAgent(BaseAgent):
             paradigm=config.get("paradigm", "sft"),
             interface=config.get("interface", "text"),
             max_new_tokens=int(config.get("max_new_tokens", MAX_MESSAGE_TOKENS)),
+            spell_codes=bool(config.get("spell_codes", False)),
         )
 
     def act(self, observation: str) -> str:

@@ -59,6 +59,7 @@ class SFTConfig:
     eval_episodes: int = field(default=100, metadata={"help": "dev episodes per evaluation"})
     heldout: int = field(default=200, metadata={"help": "demos held out for slot accuracy"})
     freeze_values: bool = field(default=True, metadata={"help": "orthogonal frozen values"})
+    spell_codes: bool = field(default=False, metadata={"help": "codes one character per word"})
     out: Path = field(default=Path("baselines/checkpoints/sft"), metadata={"help": "dir"})
     logdir: Path = field(default=Path("runs"), metadata={"help": "TensorBoard log dir"})
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
@@ -282,7 +283,7 @@ def train_sft(config: SFTConfig) -> Path:
     base = load_causal_lm(config.init or TINY_MODEL_DIR)
     model = copy.deepcopy(base.model).train().requires_grad_(True)
     tokenizer = base.tokenizer
-    codec = MessageCodec(tokenizer)
+    codec = MessageCodec(tokenizer, spell_codes=config.spell_codes)
     context = int(model.config.max_position_embeddings)
 
     demos, shas, data_commands = [], [], []
@@ -326,7 +327,9 @@ def train_sft(config: SFTConfig) -> Path:
         bar.set_postfix(loss=f"{loss:.3f}")
         if step % config.eval_every == 0 or step == config.steps:
             model.eval()
-            agent = LMAgent(model, tokenizer, paradigm=config.paradigm)
+            agent = LMAgent(
+                model, tokenizer, paradigm=config.paradigm, spell_codes=config.spell_codes
+            )
             slots = tool_call_slot_accuracy(agent, heldout)
             copies = message_copy_accuracy(agent, heldout)
             success = dev_success(agent, config.eval_episodes, config.progress)
@@ -358,7 +361,12 @@ def train_sft(config: SFTConfig) -> Path:
         out,
         model,
         tokenizer,
-        {"paradigm": config.paradigm, "interface": "text", "max_new_tokens": MAX_MESSAGE_TOKENS},
+        {
+            "paradigm": config.paradigm,
+            "interface": "text",
+            "max_new_tokens": MAX_MESSAGE_TOKENS,
+            "spell_codes": config.spell_codes,
+        },
     )
     write_manifest(
         out,
@@ -405,6 +413,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=int, default=d.eval_every)
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
     p.add_argument("--no-freeze-values", dest="freeze_values", action="store_false")
+    p.add_argument(
+        "--spell-codes",
+        action="store_true",
+        help="read and write codes (booking references) one character per word, so that "
+        "copying one is copying single characters",
+    )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--logdir", type=Path, default=d.logdir)
     p.set_defaults(func=main)
@@ -423,6 +437,7 @@ def main(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         eval_episodes=args.eval_episodes,
         freeze_values=args.freeze_values,
+        spell_codes=args.spell_codes,
         out=args.out,
         logdir=args.logdir,
     )

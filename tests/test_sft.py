@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agents import load_agent
 from baselines.demos import generate_demos, load_demos, write_demos
@@ -22,6 +24,7 @@ from baselines.sft import (
 from dialog_env.lm import TINY_MODEL_DIR
 from dialog_env.lm.loading import load_causal_lm
 from dialog_env.text import Turn, format_transcript
+from dialog_env.wrappers.tokens import MessageCodec, join_codes, spell_codes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -136,3 +139,45 @@ def test_diagnose_table_names_every_slot(sft_checkpoint, expert_demos):
         assert key in table
     with pytest.raises(ValueError, match="writes text"):
         diagnose([str(REPO / "baselines/checkpoints/sb3-ppo")], expert_demos, limit=1)
+
+
+CODES = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=8, max_size=8).filter(
+    lambda c: any(ch.isdigit() for ch in c) and any(ch.isalpha() for ch in c)
+)
+
+
+@given(
+    code=CODES,
+    lead=st.sampled_from(["ref=", "is ", "(", ""]),
+    tail=st.sampled_from([".", "", " ok"]),
+)
+def test_spelled_codes_round_trip(code, lead, tail):
+    text = f"{lead}{code}{tail}"
+    spelled = spell_codes(text)
+    assert code not in spelled and " ".join(code) in spelled
+    glue = " " if lead and not lead.endswith(" ") else ""  # a spelled code starts a word
+    assert join_codes(spelled) == f"{lead}{glue}{code}{tail}"
+
+
+def test_plain_text_is_left_alone_by_the_code_speller():
+    for text in (
+        'phone="01223 764182" postcode="cb1 5zp"',
+        "A B C",
+        "ABCDEFGH",
+        "12345678",
+        "x" * 50,
+    ):
+        assert spell_codes(text) == text and join_codes(text) == text
+
+
+def test_a_spelled_code_is_the_same_tokens_in_a_result_and_in_a_sentence():
+    tokenizer = load_causal_lm(TINY_MODEL_DIR).tokenizer
+    codec = MessageCodec(tokenizer, spell_codes=True)
+    result = codec.message_ids('[result] book ok: name="The Jade Griddle" ref=P4AZLEB4')
+    said = codec.message_ids("The reference number is P4AZLEB4.")
+    code = codec.message_ids("P4AZLEB4")
+    assert result[-len(code) :] == code and said[-len(code) - 1 : -1] == code
+    assert codec.decode_message(said) == "The reference number is P4AZLEB4."
+    plain = MessageCodec(tokenizer)
+    bare = plain.message_ids("WYN6EUZ5")  # unspelled: other pieces after "=" than after " "
+    assert plain.message_ids("ref=WYN6EUZ5")[-len(bare) :] != bare

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from dialog_env.wrappers.base import InterfaceWrapper, reset_steps, step_steps
 __all__ = [
     "MAX_MESSAGE_TOKENS",
     "MessageCodec",
+    "join_codes",
+    "spell_codes",
     "TokenContext",
     "TokenInterface",
     "TokenObservation",
@@ -34,10 +37,11 @@ class MessageCodec:
     encoded alone or inside the whole conversation.
     """
 
-    def __init__(self, tokenizer: Any):
+    def __init__(self, tokenizer: Any, spell_codes: bool = False):
         from dialog_env.lm.format import BOS, END, EOS, ROLE_TOKENS
 
         self.tokenizer = tokenizer
+        self.spell_codes = spell_codes
         ids = tokenizer.convert_tokens_to_ids
         self.bos_id = ids(BOS)
         self.end_ids = frozenset({ids(END), ids(EOS)})
@@ -51,10 +55,47 @@ class MessageCodec:
 
     def message_ids(self, text: str) -> list[int]:
         """The ids the model writes for a message (without the closing ``<|end|>``)."""
+        if self.spell_codes:
+            text = spell_codes(text)
         return self.tokenizer.encode(" " + text, add_special_tokens=False)
 
     def decode_message(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=False).strip()
+        text = self.tokenizer.decode(ids, skip_special_tokens=False).strip()
+        return join_codes(text) if self.spell_codes else text
+
+
+#: A code: six or more upper-case letters and digits, both kinds present (``P4AZLEB4``).
+CODE_RE = re.compile(
+    r"(?<![A-Za-z0-9])(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{6,}(?![A-Za-z0-9])"
+)
+_SPELLED_RE = re.compile(r"(?<![A-Za-z0-9])(?:[A-Z0-9] ){5,}[A-Z0-9](?![A-Za-z0-9])")
+
+
+def spell_codes(text: str) -> str:
+    """Write each code one character per word: ``ref=P4AZLEB4`` -> ``ref= P 4 A Z L E B 4``.
+
+    A subword tokenizer cuts a random code into rare pieces, and differently after ``=``
+    than after a space (``=`` ``P4``... vs ``▁P`` ``4``...), so a small LM cannot learn to
+    copy it from a tool result into a sentence. Spelled out, a code is the same
+    sequence of single characters wherever it appears, as digits already are.
+    """
+
+    def spell(m: re.Match) -> str:
+        glue = " " if m.start() and not text[m.start() - 1].isspace() else ""
+        return glue + " ".join(m[0])
+
+    return CODE_RE.sub(spell, text)
+
+
+def join_codes(text: str) -> str:
+    """Undo :func:`spell_codes` in what a model wrote: ``is P 4 A Z L E B 4.`` ->
+    ``is P4AZLEB4.`` (runs of six or more single characters, both kinds present)."""
+
+    def join(m: re.Match) -> str:
+        code = m[0].replace(" ", "")
+        return code if CODE_RE.fullmatch(code) else m[0]
+
+    return _SPELLED_RE.sub(join, text)
 
 
 def load_tokenizer(tokenizer: Any = None) -> Any:
