@@ -122,6 +122,8 @@ class TokenPolicy(torch.nn.Module):
         value_head: ``Linear(hidden, 1)``; default: a new one, all zeros (V = 0 at start,
             so the critic's first gradients do not shake the LM).
         max_new_tokens: the longest message the policy writes.
+        spell_codes: read and write codes one character per word (an SFT agent trained
+            with ``--spell-codes``; see :func:`dialog_env.wrappers.tokens.spell_codes`).
     """
 
     def __init__(
@@ -130,6 +132,7 @@ class TokenPolicy(torch.nn.Module):
         tokenizer: Any,
         value_head: torch.nn.Linear | None = None,
         max_new_tokens: int = 64,
+        spell_codes: bool = False,
     ):
         from dialog_env.wrappers.tokens import MessageCodec
 
@@ -141,7 +144,7 @@ class TokenPolicy(torch.nn.Module):
             torch.nn.init.zeros_(value_head.bias)
         self.value_head = value_head.to(next(model.parameters()).device)
         self.tokenizer = tokenizer
-        self.codec = MessageCodec(tokenizer)
+        self.codec = MessageCodec(tokenizer, spell_codes=spell_codes)
         self.context = int(model.config.max_position_embeddings)
         self.max_new_tokens = max_new_tokens
 
@@ -159,7 +162,12 @@ class TokenPolicy(torch.nn.Module):
         lm_dir, config = load_lm_dir(path)
         lm = load_causal_lm(lm_dir, device)
         model = copy.deepcopy(lm.model).requires_grad_(True)
-        policy = cls(model, lm.tokenizer, max_new_tokens=int(config.get("max_new_tokens", 64)))
+        policy = cls(
+            model,
+            lm.tokenizer,
+            max_new_tokens=int(config.get("max_new_tokens", 64)),
+            spell_codes=bool(config.get("spell_codes", False)),
+        )
         head_file = Path(path) / VALUE_HEAD
         if head_file.is_file():
             policy.value_head.load_state_dict(load_file(str(head_file), device=device))
@@ -180,6 +188,7 @@ class TokenPolicy(torch.nn.Module):
             "paradigm": paradigm,
             "interface": "token",
             "max_new_tokens": self.max_new_tokens,
+            "spell_codes": self.codec.spell_codes,
         }
         (out / CONFIG).write_text(json.dumps(config, indent=1) + "\n")
         state = {k: v.detach().contiguous().cpu() for k, v in self.value_head.state_dict().items()}
@@ -195,6 +204,7 @@ class TokenPolicy(torch.nn.Module):
             paradigm=paradigm,
             interface="token",
             max_new_tokens=self.max_new_tokens,
+            spell_codes=self.codec.spell_codes,
         )
 
     # -- the network -------------------------------------------------------------------

@@ -10,6 +10,13 @@ foods, prices, days) are reset to orthogonal vectors and frozen. A measurement b
 trainer showed why: nothing but copying predicts the weekday tokens, their tied
 embeddings collapse into nearly one vector, and the agent then books a random day.
 
+``--spell-codes`` does the same for booking references: the agent's codec writes a code
+one character per word (``ref= P 4 A Z L E B 4``), the same tokens in a tool result and
+in a sentence, and the capital letters get orthogonal frozen rows. Without it no LM
+agent we trained copied a single reference right (``dialog-bench diagnose``): the code's
+rare pieces differ between ``ref=P4AZ...`` and ``is P4AZ...``, and spelled-out letters
+alone still came out right only one time in three.
+
 Every ``eval_every`` steps the model is scored on held-out demonstrations (each tool-call
 argument slot on its own, and each value a message copies from a tool result, both
 teacher-forced) and on the leaderboard's dev episodes (success);
@@ -88,11 +95,15 @@ def tokenize_demo(codec: Any, turns: Sequence[dict], context: int) -> list[tuple
     return windows
 
 
-def value_token_ids(tokenizer: Any) -> list[tuple[int | None, int | None]]:
+def value_token_ids(
+    tokenizer: Any, spelled_letters: bool = False
+) -> list[tuple[int | None, int | None]]:
     """Per slot value, its single-token ids ``(after a space, after "=")``.
 
     Users write ``▁thai`` and tool calls ``food=thai``: two tokens that the agent must
-    learn are one value.
+    learn are one value. With ``spelled_letters`` (for ``--spell-codes``), the 26
+    capital letters a spelled code is written in count as values too, one token each:
+    like the weekdays, only copying predicts them.
     """
     from dialog_env.tasks.booking.domain import AREAS, DAYS, FOODS, PRICES
 
@@ -101,6 +112,8 @@ def value_token_ids(tokenizer: Any) -> list[tuple[int | None, int | None]]:
         return last if tokenizer.decode([last]).strip() == value else None
 
     pairs = [(single(f" {v}", v), single(f"a={v}", v)) for v in (*AREAS, *FOODS, *PRICES, *DAYS)]
+    if spelled_letters:
+        pairs += [(single(f" {c}", c), None) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"]
     return [p for p in pairs if p != (None, None)]
 
 
@@ -300,7 +313,7 @@ def train_sft(config: SFTConfig) -> Path:
     n_tokens_epoch = sum(len(s[0]) for s in samples)
 
     frozen_ids, frozen_rows = (
-        _separate_values(model, value_token_ids(tokenizer), config.seed)
+        _separate_values(model, value_token_ids(tokenizer, config.spell_codes), config.seed)
         if config.freeze_values
         else ([], None)
     )
@@ -417,7 +430,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--spell-codes",
         action="store_true",
         help="read and write codes (booking references) one character per word, so that "
-        "copying one is copying single characters",
+        "copying one is copying single characters; their capital letters get orthogonal "
+        "frozen embeddings like the slot values",
     )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--logdir", type=Path, default=d.logdir)

@@ -171,11 +171,6 @@ def resolve_init(init: str) -> tuple[Path, str]:
         hint = " (train it first with `dialog-bench train sft`)" if init == "sft" else ""
         raise ValueError(f"--init {init}: no directory at {path}{hint}")
     _, config = load_lm_dir(path)
-    if config.get("spell_codes"):
-        raise ValueError(
-            f"--init {init}: {path} spells codes character by character, and the token "
-            "interface does not (yet); start from an SFT agent trained without --spell-codes"
-        )
     return path, "rl" if config.get("paradigm", "rl") == "rl" else "sft-rl"
 
 

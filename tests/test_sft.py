@@ -181,3 +181,14 @@ def test_a_spelled_code_is_the_same_tokens_in_a_result_and_in_a_sentence():
     plain = MessageCodec(tokenizer)
     bare = plain.message_ids("WYN6EUZ5")  # unspelled: other pieces after "=" than after " "
     assert plain.message_ids("ref=WYN6EUZ5")[-len(bare) :] != bare
+
+
+def test_token_policy_keeps_spelled_codes_through_a_checkpoint(tmp_path):
+    from agents.token_policy import TokenPolicy
+
+    lm = load_causal_lm(TINY_MODEL_DIR)
+    policy = TokenPolicy(lm.model, lm.tokenizer, spell_codes=True)
+    loaded = TokenPolicy.load(policy.save(tmp_path / "p", paradigm="sft-rl"))
+    assert loaded.codec.spell_codes and loaded.agent().codec.spell_codes
+    assert load_agent(tmp_path / "p").codec.spell_codes
+    assert not TokenPolicy.load(TINY_MODEL_DIR).codec.spell_codes
