@@ -10,12 +10,12 @@ foods, prices, days) are reset to orthogonal vectors and frozen. A measurement b
 trainer showed why: nothing but copying predicts the weekday tokens, their tied
 embeddings collapse into nearly one vector, and the agent then books a random day.
 
-``--spell-codes`` does the same for booking references: the agent's codec writes a code
-one character per word (``ref= P 4 A Z L E B 4``), the same tokens in a tool result and
-in a sentence, and the capital letters get orthogonal frozen rows. Without it no LM
-agent we trained copied a single reference right (``dialog-bench diagnose``): the code's
-rare pieces differ between ``ref=P4AZ...`` and ``is P4AZ...``, and spelled-out letters
-alone still came out right only one time in three.
+``--spell-codes`` is an experiment on booking references, which no LM agent we trained
+copies (``dialog-bench diagnose``): the agent's codec writes a code one character per word
+(``ref= P 4 A Z L E B 4``), the same tokens in a tool result and in a sentence. The
+digits of a reference then copy (1.00 per token, teacher-forced), its letters do not
+(0.34), so whole references still do not; giving the letters orthogonal frozen rows
+too made it worse (0.01).
 
 Every ``eval_every`` steps the model is scored on held-out demonstrations (each tool-call
 argument slot on its own, and each value a message copies from a tool result, both
@@ -95,15 +95,11 @@ def tokenize_demo(codec: Any, turns: Sequence[dict], context: int) -> list[tuple
     return windows
 
 
-def value_token_ids(
-    tokenizer: Any, spelled_letters: bool = False
-) -> list[tuple[int | None, int | None]]:
+def value_token_ids(tokenizer: Any) -> list[tuple[int | None, int | None]]:
     """Per slot value, its single-token ids ``(after a space, after "=")``.
 
     Users write ``▁thai`` and tool calls ``food=thai``: two tokens that the agent must
-    learn are one value. With ``spelled_letters`` (for ``--spell-codes``), the 26
-    capital letters a spelled code is written in count as values too, one token each:
-    like the weekdays, only copying predicts them.
+    learn are one value.
     """
     from dialog_env.tasks.booking.domain import AREAS, DAYS, FOODS, PRICES
 
@@ -112,8 +108,6 @@ def value_token_ids(
         return last if tokenizer.decode([last]).strip() == value else None
 
     pairs = [(single(f" {v}", v), single(f"a={v}", v)) for v in (*AREAS, *FOODS, *PRICES, *DAYS)]
-    if spelled_letters:
-        pairs += [(single(f" {c}", c), None) for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"]
     return [p for p in pairs if p != (None, None)]
 
 
@@ -313,7 +307,7 @@ def train_sft(config: SFTConfig) -> Path:
     n_tokens_epoch = sum(len(s[0]) for s in samples)
 
     frozen_ids, frozen_rows = (
-        _separate_values(model, value_token_ids(tokenizer, config.spell_codes), config.seed)
+        _separate_values(model, value_token_ids(tokenizer), config.seed)
         if config.freeze_values
         else ([], None)
     )
@@ -430,8 +424,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--spell-codes",
         action="store_true",
         help="read and write codes (booking references) one character per word, so that "
-        "copying one is copying single characters; their capital letters get orthogonal "
-        "frozen embeddings like the slot values",
+        "copying one is copying single characters (an experiment: see the README)",
     )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--logdir", type=Path, default=d.logdir)
