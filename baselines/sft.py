@@ -32,7 +32,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,30 +179,47 @@ def train_step(model, optimizer, schedule, ids, labels, mask, frozen_ids=(), fro
     return loss.item()
 
 
-def tool_call_slot_accuracy(agent: Any, demos: list[dict]) -> dict[str, float]:
-    """Per argument slot of the demos' tool calls: how often the agent, given the gold
-    conversation so far, writes the same value (teacher-forced, greedy)."""
-    from dialog_env.tasks.booking.tools import TOOL_CALL_RE, parse_kv
+def _teacher_forced_accuracy(
+    agent: Any,
+    demos: list[dict],
+    gold_values: Callable[[str], dict[str, str]],
+    said_values: Callable[[str], dict[str, str]],
+) -> dict[str, float]:
+    """Per value name: how often the agent, given the gold conversation up to an assistant
+    turn (teacher-forced, greedy, 32 contexts a batch), writes the value that turn holds.
+    ``gold_values`` reads the values of a demo's assistant turn (turns with none are
+    skipped), ``said_values`` those of the agent's reply."""
     from dialog_env.text import Turn, format_transcript
 
     contexts, gold = [], []
     for demo in demos:
         turns = [Turn(t["role"], t["text"]) for t in demo["turns"]]
         for k, turn in enumerate(turns):
-            m = TOOL_CALL_RE.match(turn.text) if turn.role == "assistant" else None
-            if m:
+            want = gold_values(turn.text) if turn.role == "assistant" else {}
+            if want:
                 contexts.append(format_transcript(turns[:k]))
-                gold.append((m.group(1), parse_kv(m.group(2))))
+                gold.append(want)
     hits: dict[str, list[int]] = {}
     for start in range(0, len(contexts), 32):
-        for (tool, want), said in zip(
-            gold[start : start + 32], agent.act_batch(contexts[start : start + 32]), strict=True
-        ):
-            m = TOOL_CALL_RE.match(said)
-            got = parse_kv(m.group(2)) if m and m.group(1) == tool else {}
-            for slot, value in want.items():
-                hits.setdefault(f"{tool}.{slot}", []).append(int(got.get(slot) == value))
-    return {slot: sum(h) / len(h) for slot, h in sorted(hits.items())}
+        said = agent.act_batch(contexts[start : start + 32])
+        for want, text in zip(gold[start : start + 32], said, strict=True):
+            got = said_values(text)
+            for name, value in want.items():
+                hits.setdefault(name, []).append(int(got.get(name) == value))
+    return {name: sum(h) / len(h) for name, h in sorted(hits.items())}
+
+
+def tool_call_slot_accuracy(agent: Any, demos: list[dict]) -> dict[str, float]:
+    """Per argument slot of the demos' tool calls (``search.food``, ``book.day``...): how
+    often the agent, given the gold conversation so far, writes the same value
+    (teacher-forced, greedy)."""
+    from dialog_env.tasks.booking.tools import TOOL_CALL_RE, parse_kv
+
+    def arguments(text: str) -> dict[str, str]:
+        m = TOOL_CALL_RE.match(text)
+        return {f"{m.group(1)}.{k}": v for k, v in parse_kv(m.group(2)).items()} if m else {}
+
+    return _teacher_forced_accuracy(agent, demos, arguments, arguments)
 
 
 #: What an assistant message must copy from the tool results, as the user's parser reads it.
@@ -222,7 +239,6 @@ def message_copy_accuracy(agent: Any, demos: list[dict]) -> dict[str, float]:
     (teacher-forced, greedy). Messages whose gold reply copies nothing are skipped."""
     from dialog_env.tasks.booking.parser import parse_agent
     from dialog_env.tasks.booking.tools import TOOL_CALL_RE
-    from dialog_env.text import Turn, format_transcript
 
     def copied(text: str) -> dict[str, str]:
         found = {}
@@ -232,23 +248,10 @@ def message_copy_accuracy(agent: Any, demos: list[dict]) -> dict[str, float]:
                     found[COPY_FIELDS[act.intent, slot]] = value
         return found
 
-    contexts, gold = [], []
-    for demo in demos:
-        turns = [Turn(t["role"], t["text"]) for t in demo["turns"]]
-        for k, turn in enumerate(turns):
-            if turn.role == "assistant" and not TOOL_CALL_RE.match(turn.text):
-                want = copied(turn.text)
-                if want:
-                    contexts.append(format_transcript(turns[:k]))
-                    gold.append(want)
-    hits: dict[str, list[int]] = {}
-    for start in range(0, len(contexts), 32):
-        said = agent.act_batch(contexts[start : start + 32])
-        for want, text in zip(gold[start : start + 32], said, strict=True):
-            got = copied(text)
-            for name, value in want.items():
-                hits.setdefault(name, []).append(int(got.get(name) == value))
-    return {name: sum(h) / len(h) for name, h in sorted(hits.items())}
+    def copied_by_a_message(text: str) -> dict[str, str]:
+        return {} if TOOL_CALL_RE.match(text) else copied(text)
+
+    return _teacher_forced_accuracy(agent, demos, copied_by_a_message, copied)
 
 
 def dev_success(agent: Any, episodes: int, progress: bool) -> float:
