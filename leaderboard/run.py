@@ -35,6 +35,8 @@ __all__ = [
     "add_parser",
     "checkpoint_dirs",
     "publish",
+    "published_markdown",
+    "readme_excerpt",
     "run_baselines",
     "shipped_baselines",
     "update_readme_excerpt",
@@ -138,18 +140,33 @@ def publish(
     sets = {run.outcome.episode_set for run in runs}
     entries = [e for e in store.entries() if e.name in names and e.episode_set in sets]
     standings = compute_standings(entries)
+    out = target / "LEADERBOARD.md"
+    out.write_text(published_markdown(standings), encoding="utf-8")
+    if readme is not None and standings:
+        update_readme_excerpt(readme, markdown_table(standings[0]))
+    return out
+
+
+def published_markdown(standings: list) -> str:
+    """The text of ``LEADERBOARD.md`` for ``standings`` (a pure function of them, so a test
+    can rebuild the published page from the published results files and compare)."""
     markdown = render_markdown(standings, title="dialog-bench leaderboard")
     intro = (
         "The shipped baselines on the test episodes, each verified by replay. "
         "Regenerate with `dialog-bench run --publish`; the verified results files are "
         "in [results/](results/).\n\n"
     )
-    out = target / "LEADERBOARD.md"
     head, _, rest = markdown.partition("\n\n")
-    out.write_text(f"{head}\n\n{intro}{rest}", encoding="utf-8")
-    if readme is not None and standings:
-        update_readme_excerpt(readme, markdown_table(standings[0]))
-    return out
+    return f"{head}\n\n{intro}{rest}"
+
+
+def readme_excerpt(readme: Path) -> str | None:
+    """The text between the README's excerpt markers (stripped), or None without them."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = README_MARKERS
+    if start not in text or end not in text or text.index(start) > text.index(end):
+        return None
+    return text.split(start, 1)[1].split(end, 1)[0].strip()
 
 
 def update_readme_excerpt(readme: Path, excerpt: str) -> bool:
