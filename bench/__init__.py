@@ -1,0 +1,69 @@
+"""Benchmarks: each measures one side against a reference in one run and prints a ratio.
+
+Every module here is a script (``python -m bench.NAME``) with a ``main(argv)``; each
+docstring says what its reference computes and why that is the floor of the work the
+measured side has to do. ``--smoke`` runs any of them in seconds on tiny shapes, as
+``tests/test_bench.py`` does: its figures only show that the script works.
+
+Each prints its figure on one line that starts with ``ratio`` (``bench.lm_memory``: with
+``RSS growth``), so that a test and a reader find it the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["floor_forward_backward", "parse_args"]
+
+
+def parse_args(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, smoke: dict[str, Any]
+) -> argparse.Namespace:
+    """Parse ``argv``, with a ``--smoke`` flag whose run takes the defaults in ``smoke``.
+
+    Flags given explicitly still win over the smoke defaults.
+
+    >>> p = argparse.ArgumentParser()
+    >>> _ = p.add_argument("--steps", type=int, default=100)
+    >>> parse_args(p, ["--smoke"], {"steps": 2}).steps, parse_args(p, [], {"steps": 2}).steps
+    (2, 100)
+    """
+    shown = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in smoke.items())
+    parser.add_argument("--smoke", action="store_true", help=f"a seconds-long check: {shown}")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--smoke" in argv:
+        parser.set_defaults(**smoke)
+    return parser.parse_args(argv)
+
+
+def floor_forward_backward(model, ids, mask, positions, reads, targets, value_head=None) -> float:
+    """The least a training step's forward and backward can compute on one batch.
+
+    The LM's body over every column of ``ids`` (each trained token attends to all of its
+    context), the output layer only at the ``reads`` columns (``reads[b, t]``: column
+    ``t`` predicts token ``targets[k]``, in row-major order), a cross-entropy on those
+    predictions, and ``backward()``; with ``value_head``, a critic on the same hidden
+    states whose loss joins the backward. Nothing else: no loss terms beyond these, no
+    clipping, no optimizer step. The gradients are dropped (set to None), so each call
+    allocates them afresh, as a step after ``zero_grad(set_to_none=True)`` does.
+    Returns the cross-entropy (the mean negative log-prob of ``targets``).
+    """
+    import torch
+
+    from agents.token_policy import body_forward
+
+    hidden, _ = body_forward(model, ids, mask, positions)
+    picked = hidden[reads]
+    logits = model.get_output_embeddings()(picked)
+    cross_entropy = torch.nn.functional.cross_entropy(logits.float(), targets)
+    loss = cross_entropy
+    if value_head is not None:
+        loss = loss + value_head(picked).square().mean()
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    if value_head is not None:
+        value_head.zero_grad(set_to_none=True)
+    return float(cross_entropy.detach())

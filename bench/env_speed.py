@@ -1,10 +1,30 @@
-"""Env steps per second with the template voice, beside CartPole-v1, in one run.
+"""Env ``step()`` calls per second with the template voice, beside CartPole-v1, in one run.
 
-The dialogue env is driven by pre-recorded expert messages, so agent time is excluded;
-CartPole is driven by pre-sampled actions. Both run in alternating rounds in this one
-process, and the table reports each one's median rate and the ratio.
+Both sides run the same loop (:func:`replay`) over episodes recorded beforehand: Dialog-v1's
+from the expert's messages, CartPole's from uniformly sampled actions, so no agent runs
+in the timed loop. Both envs come from ``gymnasium.make``, so both sit behind the same
+wrappers (``TimeLimit``, ``OrderEnforcing``, ``PassiveEnvChecker``), and both reset with
+the episode's seed. The rounds alternate the two in this one process; the table reports
+each one's median.
 
-    python -m bench.env_speed [--episodes 200] [--rounds 5]
+The unit is one ``step()`` call on both sides: the rate is ``step()`` calls per second
+of the time spent inside ``step()``. Resets are timed apart, reported per reset, and
+neither counted nor in the rate, on both sides: how often an env resets is the policy's
+doing (the expert ends a conversation in about 4 messages, a random agent runs to the
+50-message limit; random actions topple the pole in about 22 steps, a good policy holds
+it for 500), so a rate with resets in it would rank the policies as much as the envs.
+Add the reset line to get what a training loop pays per episode.
+
+Why an earlier version read 0.092 where ``step()`` calls alone read 0.102: it counted
+each Dialog reset as a step but paid for it as about two (a reset samples a goal by
+rejection against the venue database, seeds a new generator and voices the user's
+opening turn, about twice a step's time per cProfile), once every ~4.3 steps; CartPole's
+resets, cheaper than a step and once every ~22, were timed and not counted. The loops
+differed too (CartPole's unpacked each step's result and tested for the episode's end);
+now they are one function. ::
+
+    python -m bench.env_speed [--episodes 200] [--cartpole-steps 20000] [--rounds 5]
+    python -m bench.env_speed --smoke
 """
 
 from __future__ import annotations
@@ -12,14 +32,20 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 
 import dialog_env  # noqa: F401  (registers the ids)
 from agents import load_agent
+from bench import parse_args
+
+__all__ = ["main", "record_cartpole", "record_expert", "replay"]
 
 
-def record_expert(env_id: str, seeds: range, **kwargs) -> list[list[str]]:
+def record_expert(env_id: str, seeds: Sequence[int], **kwargs) -> list[list[str]]:
+    """The expert's messages for each seed's episode, to its end."""
     env, expert, episodes = gym.make(env_id, **kwargs), load_agent("expert"), []
     for seed in seeds:
         obs, _ = env.reset(seed=seed)
@@ -33,48 +59,77 @@ def record_expert(env_id: str, seeds: range, **kwargs) -> list[list[str]]:
     return episodes
 
 
-def dialog_rate(env: gym.Env, seeds: range, episodes: list[list[str]]) -> float:
-    steps, start = 0, time.perf_counter()
-    for seed, messages in zip(seeds, episodes, strict=True):
+def record_cartpole(n_steps: int) -> tuple[range, list[list[int]]]:
+    """Seeds ``0..k-1`` and each one's uniformly sampled actions to the episode's end,
+    for the fewest episodes that reach ``n_steps`` steps in all."""
+    env, episodes, total = gym.make("CartPole-v1"), [], 0
+    while total < n_steps:
+        seed = len(episodes)
         env.reset(seed=seed)
-        for message in messages:
-            env.step(message)
-        steps += len(messages) + 1  # resets count as steps, as in CartPole below
-    return steps / (time.perf_counter() - start)
+        env.action_space.seed(seed)
+        actions, done = [], False
+        while not done:
+            actions.append(int(env.action_space.sample()))
+            _, _, term, trunc, _ = env.step(actions[-1])
+            done = term or trunc
+        episodes.append(actions)
+        total += len(actions)
+    return range(len(episodes)), episodes
 
 
-def cartpole_rate(n_steps: int, seed: int = 0) -> float:
-    env = gym.make("CartPole-v1")
-    env.action_space.seed(seed)
-    actions = [int(env.action_space.sample()) for _ in range(n_steps)]
-    env.reset(seed=seed)
-    start = time.perf_counter()
-    for a in actions:
-        _, _, term, trunc, _ = env.step(a)
-        if term or trunc:
-            env.reset()
-    return n_steps / (time.perf_counter() - start)
+def replay(env: gym.Env, seeds: Sequence[int], episodes: Sequence[Sequence[Any]]):
+    """``(step() calls per second of step time, seconds per reset)`` of replaying each
+    recorded episode after ``env.reset(seed=seed)``."""
+    steps, step_s, reset_s = 0, 0.0, 0.0
+    for seed, actions in zip(seeds, episodes, strict=True):
+        t0 = time.perf_counter()
+        env.reset(seed=seed)
+        t1 = time.perf_counter()
+        for action in actions:
+            env.step(action)
+        t2 = time.perf_counter()
+        steps += len(actions)
+        reset_s += t1 - t0
+        step_s += t2 - t1
+    return steps / step_s, reset_s / len(episodes)
+
+
+SMOKE = {"episodes": 5, "cartpole_steps": 500, "rounds": 1}
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--env-id", default="Dialog-v1")
-    p.add_argument("--episodes", type=int, default=200)
+    p.add_argument("--episodes", type=int, default=200, help="expert episodes (seeds 0..N-1)")
+    p.add_argument("--cartpole-steps", type=int, default=20_000, help="CartPole steps a round")
     p.add_argument("--rounds", type=int, default=5)
-    args = p.parse_args(argv)
-    seeds = range(args.episodes)
+    args = parse_args(p, argv, SMOKE)
     kwargs = {"user_model": "template"}
-    episodes = record_expert(args.env_id, seeds, **kwargs)
-    env = gym.make(args.env_id, **kwargs)
-    dialog, cart = [], []
+    sides = {
+        f"{args.env_id} (template voice)": (
+            gym.make(args.env_id, **kwargs),
+            range(args.episodes),
+            record_expert(args.env_id, range(args.episodes), **kwargs),
+        ),
+        "CartPole-v1": (gym.make("CartPole-v1"), *record_cartpole(args.cartpole_steps)),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in sides}
+    resets: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(args.rounds):
-        dialog.append(dialog_rate(env, seeds, episodes))
-        cart.append(cartpole_rate(20_000))
-    d, c = statistics.median(dialog), statistics.median(cart)
-    print(f"{'env':<28}{'steps/s (median of ' + str(args.rounds) + ')':>26}")
-    print(f"{args.env_id + ' (template voice)':<28}{d:>26,.0f}")
-    print(f"{'CartPole-v1':<28}{c:>26,.0f}")
-    print(f"ratio {args.env_id} / CartPole-v1 = {d / c:.3f}  (aim: >= 0.100)")
+        for name, (env, seeds, episodes) in sides.items():
+            rate, reset = replay(env, seeds, episodes)
+            rates[name].append(rate)
+            resets[name].append(reset)
+    print(f"step() calls per second of step time, resets apart; median of {args.rounds} round(s)")
+    print(f"{'env':<28}{'steps/s':>10}{'us per reset':>14}{'steps per episode':>19}")
+    for name, (_, _, episodes) in sides.items():
+        per_episode = sum(map(len, episodes)) / len(episodes)
+        print(
+            f"{name:<28}{statistics.median(rates[name]):>10,.0f}"
+            f"{statistics.median(resets[name]) * 1e6:>14,.1f}{per_episode:>19.1f}"
+        )
+    dialog, cart = (statistics.median(r) for r in rates.values())
+    print(f"ratio {args.env_id} / CartPole-v1 = {dialog / cart:.3f}  (aim: >= 0.100)")
 
 
 if __name__ == "__main__":

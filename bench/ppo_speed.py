@@ -1,20 +1,32 @@
-"""Token-level PPO speed against the raw forward + backward of the same model, in one run.
+"""Token-level PPO speed against the floor of its update's forward + backward, in one run.
 
 Each measured iteration of ``dialog-bench train ppo`` (its default shapes: 16 sub-envs, 4
 messages each, 4 epochs of 16-message minibatches, the LM voice) is timed in two parts:
 the rollout (batched sampling with the reference in lockstep, the vector env's steps,
-the bootstrap values) and the update (every PPO minibatch step: forward, losses,
-backward, clipping, Adam). Right after it, the reference replays the very minibatches
-the update trained on, each left-padded to the same shape, as a plain transformers
-forward with a causal-LM loss on the message tokens plus ``backward()``: the physical
-work an update cannot do without.
+the bootstrap values) and the update (every PPO minibatch step:
+:meth:`~agents.token_policy.TokenPolicy.evaluate`, the losses, backward, clipping, Adam).
+
+Right after it, the reference replays the very minibatches the update trained on and
+computes, per minibatch, exactly the floor of what ``evaluate`` + ``backward()`` must
+(:func:`bench.floor_forward_backward`): the same rows left-padded the same way
+(``left_pad``, so every message ends in the last column), the LM body over all their
+columns, the output layer only at the columns that predict a message token (the
+``reads`` of ``evaluate``: one per message token, none at the prompt), a cross-entropy
+on those tokens, the value head on the same hidden states with a squared loss, and one
+``backward()``. The value head is in because the update trains the critic in the same
+backward; it is one ``Linear(128, 1)``, about 1/1536 of the output layer's cost. It is
+the floor: a PPO update cannot do less than read each message token's log-prob and
+value and backpropagate through them. What the update does beyond it is its own cost:
+the float log-softmax and entropy over the vocabulary at each read, the ratio, clipped
+and value losses, gradient clipping and Adam (the reference takes no optimizer step).
 
 Tokens are the real (non-pad) tokens of those minibatches, prompt and message, over all
 epochs, so both sides count the same tokens; PPO's figure also pays for its rollout.
-The ratio PPO / raw is the share of the raw training speed that PPO keeps (aim: >= 0.5).
-::
+The ratio PPO / raw is the share of the floor's training speed that PPO keeps (aim:
+>= 0.5). ::
 
     python -m bench.ppo_speed [--measured 3] [--num-envs 16] [--threads 1] [any PPO flag]
+    python -m bench.ppo_speed --smoke    # seconds: 2 envs x 1 message, template voice
 """
 
 from __future__ import annotations
@@ -35,20 +47,26 @@ from baselines.token_ppo import (
     minibatches,
     ppo_step,
 )
+from bench import floor_forward_backward, parse_args
 
 
-def raw_forward_backward(model, batch: list[Message], pad_id: int) -> None:
-    """The plain causal-LM loss on ``batch``'s message tokens, forward and backward."""
+def raw_forward_backward(policy, batch: list[Message]) -> float:
+    """The floor of ``policy.evaluate`` + ``backward()`` on ``batch`` (see the module);
+    returns the mean negative log-prob of the message tokens."""
     from dialog_env.lm.generation import left_pad
 
+    device = next(policy.parameters()).device
     seqs = [[*m.prompt, *m.tokens] for m in batch]
-    ids, mask, positions = left_pad(seqs, pad_id)
-    labels = torch.full_like(ids, -100)
+    ids, mask, positions = left_pad(seqs, policy.codec.pad_id, device)
+    width = ids.shape[1]
+    # The columns TokenPolicy.evaluate reads: each predicts the next message token.
+    reads = torch.zeros_like(ids, dtype=torch.bool)
     for row, m in enumerate(batch):
-        labels[row, ids.shape[1] - len(m.tokens) :] = ids[row, ids.shape[1] - len(m.tokens) :]
-    loss = model(input_ids=ids, attention_mask=mask, position_ids=positions, labels=labels).loss
-    loss.backward()
-    model.zero_grad(set_to_none=True)
+        reads[row, width - len(m.tokens) - 1 : width - 1] = True
+    targets = ids[:, 1:][reads[:, :-1]]
+    return floor_forward_backward(
+        policy.model, ids, mask, positions, reads, targets, policy.value_head
+    )
 
 
 def measure(config: PPOConfig, iterations: int) -> dict[str, float]:
@@ -57,6 +75,7 @@ def measure(config: PPOConfig, iterations: int) -> dict[str, float]:
     from dialog_env.lm.loading import load_causal_lm
 
     policy = TokenPolicy.load(TINY_MODEL_DIR)
+    policy.model.eval()  # as in training: sampling and update score tokens alike
     reference = load_causal_lm(TINY_MODEL_DIR).model
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -76,7 +95,7 @@ def measure(config: PPOConfig, iterations: int) -> dict[str, float]:
             ppo_step(policy, optimizer, batch, config, scale)
         t2 = time.perf_counter()
         for batch in batches:
-            raw_forward_backward(policy.model, batch, policy.codec.pad_id)
+            raw_forward_backward(policy, batch)
         t3 = time.perf_counter()
         if it == 0:
             continue
@@ -92,18 +111,32 @@ def measure(config: PPOConfig, iterations: int) -> dict[str, float]:
     return totals
 
 
-def main() -> None:
+SMOKE = {
+    "measured": 1,
+    "num_envs": 2,
+    "messages_per_env": 1,
+    "epochs": 1,
+    "minibatch_messages": 2,
+    "user_model": "template",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--measured", type=int, default=3, help="measured iterations")
     skip = ("init", "out", "iterations", "eval_every", "eval_episodes", "logdir", "progress")
     add_config_arguments(parser, skip)
-    args = parser.parse_args()
+    args = parse_args(parser, argv, SMOKE)
+    threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
-    config = config_from_args(args)
-    t = measure(config, args.measured)
+    try:
+        config = config_from_args(args)
+        t = measure(config, args.measured)
+    finally:
+        torch.set_num_threads(threads)
     tokens = t["tokens"]
     rows = [
-        ("raw forward + backward (reference)", t["raw"]),
+        ("raw forward + backward (floor)", t["raw"]),
         ("PPO update (minibatch steps)", t["update"]),
         ("PPO rollout + update", t["rollout"] + t["update"]),
     ]
@@ -111,7 +144,7 @@ def main() -> None:
         f"token-level PPO, {args.measured} iterations x {config.num_envs} envs x "
         f"{config.messages_per_env} messages, {config.epochs} epochs, minibatch "
         f"{config.minibatch_messages}, user voice {config.user_model}, "
-        f"{torch.get_num_threads()} thread(s)"
+        f"{config.threads} thread(s)"
     )
     print(
         f"trained tokens {tokens:.0f} (padding {1 - tokens / t['padded']:.0%} of the "
@@ -120,6 +153,8 @@ def main() -> None:
     print(f"{'':36} {'seconds':>8} {'tokens/s':>9} {'ratio':>6}")
     for name, seconds in rows:
         print(f"{name:36} {seconds:8.2f} {tokens / seconds:9.0f} {t['raw'] / seconds:6.2f}")
+    ratio = t["raw"] / (t["rollout"] + t["update"])
+    print(f"ratio PPO rollout + update / raw floor = {ratio:.3f}  (aim: >= 0.5)")
 
 
 if __name__ == "__main__":
