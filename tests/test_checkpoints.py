@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 
@@ -9,7 +10,6 @@ import numpy as np
 import pytest
 
 from agents import load_agent
-from agents.checkpoint import read_config
 from baselines.sb3_train import SB3Config, train_sb3
 
 OBSERVATIONS = [
@@ -20,41 +20,67 @@ OBSERVATIONS = [
 ]
 
 
-@pytest.fixture(scope="module", params=["ppo", "a2c", "dqn"])
-def sb3_checkpoint(request, tmp_path_factory):
-    out = tmp_path_factory.mktemp(request.param)
+#: Per algorithm, a budget whose one evaluation comes after some training: PPO updates
+#: after each 1,024-step rollout (256 steps x 4 envs) and DQN learns from step 2,000 on,
+#: so an evaluation before that would keep the untrained policy.
+BUDGETS = {"ppo": 2048, "a2c": 512, "dqn": 2400}
+
+
+@pytest.fixture(scope="module", params=sorted(BUDGETS))
+def sb3_run(request, tmp_path_factory, one_torch_thread):
+    """``(checkpoint dir, the policy's weights when training started)``."""
+    import stable_baselines3
+
+    algo_cls = getattr(stable_baselines3, request.param.upper())
+    before = {}
+    learn = algo_cls.learn
+
+    def recording_learn(self, *args, **kwargs):
+        before.update(copy.deepcopy(self.policy.state_dict()))
+        return learn(self, *args, **kwargs)
+
     config = SB3Config(
         algo=request.param,
-        total_steps=512,
+        total_steps=BUDGETS[request.param],
         n_envs=4,
-        eval_every=256,
+        eval_every=BUDGETS[request.param],
         eval_episodes=4,
-        out=out,
+        out=tmp_path_factory.mktemp(request.param),
         logdir=tmp_path_factory.mktemp("runs"),
     )
-    return train_sb3(config)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(algo_cls, "learn", recording_learn)
+        out = train_sb3(config)
+    return out, before
+
+
+@pytest.fixture(scope="module")
+def sb3_checkpoint(sb3_run):
+    return sb3_run[0]
 
 
 def test_sb3_trainer_writes_a_loadable_checkpoint(sb3_checkpoint):
     names = sorted(p.name for p in sb3_checkpoint.iterdir())
     assert names == ["config.json", "manifest.json", "model.safetensors"]
     manifest = json.loads((sb3_checkpoint / "manifest.json").read_text())
-    assert manifest["budget"]["env_steps"] >= 512 and manifest["command"]
+    assert manifest["budget"]["env_steps"] == BUDGETS[manifest["config"]["algo"]]
+    assert manifest["command"]
     agent = load_agent(sb3_checkpoint)
     assert agent.paradigm == "rl" and agent.interface == "act"
     again = load_agent(sb3_checkpoint)
     assert [agent.act(o) for o in OBSERVATIONS] == [again.act(o) for o in OBSERVATIONS]
 
 
-def test_sb3_training_changes_the_policy(sb3_checkpoint):
+def test_sb3_checkpoint_holds_the_trained_policy_not_its_init(sb3_run):
+    """The saved weights are not the ones training started from (same seed, same init):
+    a trainer that saved the untrained policy would fail here."""
     from safetensors.torch import load_file
 
-    from agents.sb3_agent import build_policy
-
-    trained = load_file(str(sb3_checkpoint / "model.safetensors"))
-    fresh = build_policy(read_config(sb3_checkpoint)).state_dict()
-    assert trained.keys() == fresh.keys()
-    assert any(not np.allclose(trained[k], fresh[k]) for k in trained)
+    checkpoint, before = sb3_run
+    trained = load_file(str(checkpoint / "model.safetensors"))
+    assert trained.keys() == before.keys()
+    changed = [k for k in trained if not np.allclose(trained[k], before[k])]
+    assert changed, "the checkpoint holds the policy as it was before training"
 
 
 class _Boom:

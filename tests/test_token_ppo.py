@@ -35,12 +35,8 @@ needs_lm = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matrices: one torch thread is faster than two on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread):
+    """Every test here runs with one torch thread."""
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +137,7 @@ def test_adaptive_kl_controller_moves_beta_toward_the_target():
     assert kl.update(2.0, 500) == pytest.approx(kl.value)  # on target: it stays
     low = AdaptiveKLController(0.1, target=2.0, horizon=100)
     assert low.update(0.0, 100) == pytest.approx(0.08)  # error clipped at -20%
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="target > 0"):
         AdaptiveKLController(0.1, target=0.0, horizon=100)
 
 
