@@ -185,7 +185,7 @@ def test_user_gives_up_when_patience_runs_out():
     replies = [user.respond(parse_agent("blah")) for _ in range(3)]
     assert replies[0] == [Act("repeat")] and replies[-1] == [Act("giveup_bye")]
     assert user.done and not user.satisfied
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="already left the conversation"):
         user.respond(())
 
 

@@ -127,8 +127,17 @@ def test_act_ids_of_the_wrong_type_are_type_errors(action):
         env.step(action)
 
 
-def test_numpy_integer_actions_work():
-    env = gym.make("Dialog-Acts-v1")
-    env.reset(seed=0)
-    for action in (np.int32(0), np.array(1), np.array([8])):
-        env.step(action)
+def test_numpy_integer_actions_are_the_same_acts_as_python_ints():
+    plain, numpy_ids = (gym.make("Dialog-Acts-v1", user_model="template") for _ in range(2))
+    plain.reset(seed=0)
+    numpy_ids.reset(seed=0)
+    for number, action in ((0, np.int32(0)), (1, np.array(1)), (8, np.array([8]))):
+        want = plain.step(number)
+        got = numpy_ids.step(action)
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[1:4] == want[1:4] and got[4]["turns"] == want[4]["turns"]
+    # ask_constraints, search (its tool result follows), reqmore: three assistant turns
+    turns = got[4]["turns"]
+    roles = ["user", "assistant", "user", "assistant", "tool", "assistant", "user"]
+    assert [t["role"] for t in turns] == roles
+    assert turns[3]["text"].startswith("[search] ") and turns[4]["text"].startswith("[result]")

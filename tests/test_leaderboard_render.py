@@ -154,10 +154,19 @@ def test_html_is_self_contained_with_table_rows_and_png_plots(board):
     assert "<script" not in page
 
 
-def test_empty_board_renders_everywhere():
-    for fmt in ("table", "md", "html", "json"):
-        assert render([], fmt)
-    assert "No entries yet" in render([], "table")
+def test_empty_board_says_how_to_fill_it_in_every_format():
+    empty = "No entries yet: run `dialog-bench run`, or `dialog-bench submit RESULTS.json`."
+    assert render([], "table") == empty + "\n"
+    assert render([], "md") == f"# dialog-bench leaderboard\n\n{empty}\n"
+    assert json.loads(render([], "json")) == {
+        "confidence": 0.95,
+        "bootstrap": {"resamples": 10_000, "seed": 0},
+        "sets": [],
+    }
+    page = render([], "html")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert "<p>No entries yet: run <code>dialog-bench run</code>.</p>" in page
+    assert "data-entry" not in page and "data:image/png" not in page  # no rows, no plots
 
 
 def test_unknown_format_is_an_error():

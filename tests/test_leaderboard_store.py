@@ -92,7 +92,7 @@ def test_a_replace_that_fails_keeps_the_old_entry(tmp_path, verified):
     store = LeaderboardStore(tmp_path / "lb.sqlite")
     store.add(verified)
     broken = dataclasses.replace(verified, episodes=_FailingEpisodes(verified.episodes, 2))
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="disk on fire"):
         store.add(broken, replace=True)
     (entry,) = store.entries()
     assert len(entry.seeds) == len(verified.episodes)

@@ -72,8 +72,9 @@ def test_same_seed_same_weights(run, tmp_path):
 
 
 def test_cli_lists_pretrain_with_help_for_every_field(capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exited:
         cli_main(["pretrain", "--help"])
+    assert exited.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--seed", "--steps", "--context", "--sampled-turns", "--out"):
         assert flag in text

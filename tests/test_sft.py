@@ -74,6 +74,13 @@ class Oracle:
         return [self.replies[o] for o in observations]
 
 
+def garble_refs(text: str) -> str:
+    """``text`` with one wrong character in every booking reference."""
+    return re.sub(
+        r"\b([A-Z0-9]{7})([A-Z0-9])\b", lambda m: m[1] + ("Q" if m[2] != "Q" else "R"), text
+    )
+
+
 def _demos(path) -> list[dict]:
     return list(load_demos(path)[0])
 
@@ -85,12 +92,7 @@ def test_copy_accuracy_is_one_for_the_gold_replies_and_zero_for_garbled_refs(exp
     assert all(v == 1.0 for v in exact.values())
     assert all(v == 1.0 for v in tool_call_slot_accuracy(Oracle(demos), demos).values())
 
-    def garble(text: str) -> str:  # one wrong character in every reference
-        return re.sub(
-            r"\b([A-Z0-9]{7})([A-Z0-9])\b", lambda m: m[1] + ("Q" if m[2] != "Q" else "R"), text
-        )
-
-    garbled = message_copy_accuracy(Oracle(demos, garble), demos)
+    garbled = message_copy_accuracy(Oracle(demos, garble_refs), demos)
     assert garbled["ref"] == 0.0
     assert garbled["name"] == garbled["phone"] == 1.0
 
@@ -132,11 +134,39 @@ def test_sft_checkpoint_round_trip_and_manifest(sft_checkpoint, expert_demos):
     assert a.act_batch(contexts) == b.act_batch(contexts)
 
 
-def test_diagnose_table_names_every_slot(sft_checkpoint, expert_demos):
+def test_diagnose_scores_every_slot_of_every_agent(expert_demos, monkeypatch):
+    """Agents whose copying we know: the gold replies score 1 everywhere, the same
+    replies with one wrong character per reference score 0 on ``ref`` only, and the
+    table shows those figures in their rows."""
+    demos = _demos(expert_demos)
+    agents = {"gold": Oracle(demos), "garbled": Oracle(demos, garble_refs)}
+    monkeypatch.setattr("agents.load_agent", agents.__getitem__)
+    results = diagnose(["gold", "garbled"], expert_demos)
+    fields = {"address", "name", "phone", "postcode", "ref"}
+    assert results["gold"]["message"] == dict.fromkeys(sorted(fields), 1.0)
+    assert results["garbled"]["message"] == {**dict.fromkeys(sorted(fields), 1.0), "ref": 0.0}
+    slots = results["gold"]["tool_call"]
+    assert {"search.food", "search.area", "book.day", "book.time", "book.people"} <= set(slots)
+    assert set(slots.values()) == {1.0} and results["garbled"]["tool_call"] == slots
+    rows = {}
+    for line in format_table(results).splitlines()[2:]:
+        kind, key, *cells = line.replace("tool call", "tool_call").split()
+        rows[kind, key] = cells
+    assert rows["message", "ref"] == ["1.000", "0.000"]
+    assert rows["message", "phone"] == rows["tool_call", "book.day"] == ["1.000", "1.000"]
+    assert len(rows) == len(slots) + len(fields)
+
+
+def test_diagnose_of_a_checkpoint_is_its_teacher_forced_accuracy(sft_checkpoint, expert_demos):
+    demos = _demos(expert_demos)[:3]
     results = diagnose([str(sft_checkpoint)], expert_demos, limit=3)
-    table = format_table(results)
-    for key in ("search.food", "book.day", "ref", "phone"):
-        assert key in table
+    agent = load_agent(sft_checkpoint)
+    assert results == {
+        str(sft_checkpoint): {
+            "tool_call": tool_call_slot_accuracy(agent, demos),
+            "message": message_copy_accuracy(agent, demos),
+        }
+    }
     with pytest.raises(ValueError, match="writes text"):
         diagnose([str(REPO / "baselines/checkpoints/sb3-ppo")], expert_demos, limit=1)
 

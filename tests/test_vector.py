@@ -74,19 +74,19 @@ def test_truncation_at_the_spec_limit():
 
 
 @pytest.mark.parametrize(
-    "actions, error",
+    "actions, error, message",
     [
-        (np.array([0, 1]), ValueError),
-        (np.array([0, 1, 10]), ValueError),
-        (np.array([0, -1, 2]), ValueError),
-        (np.array([0.5, 1.0, 2.0]), TypeError),
-        ("search", TypeError),
+        (np.array([0, 1]), ValueError, r"leading dimension of 3, got shape \(2,\)"),
+        (np.array([0, 1, 10]), ValueError, "action 10 is out of range: valid actions are 0 to 9"),
+        (np.array([0, -1, 2]), ValueError, "action -1 is out of range: valid actions are 0 to 9"),
+        (np.array([0.5, 1.0, 2.0]), TypeError, "action must be an integer, got float64"),
+        ("search", TypeError, "a sequence or array of 3 actions, got str"),
     ],
 )
-def test_bad_vector_actions(actions, error):
+def test_bad_vector_actions(actions, error, message):
     envs = gym.make_vec("Dialog-Acts-v1", num_envs=3, user_model="template")
     envs.reset(seed=0)
-    with pytest.raises(error):
+    with pytest.raises(error, match=message):
         envs.step(actions)
 
 
@@ -119,7 +119,7 @@ def test_sb3_ppo_trains_on_batched_rollouts_and_round_trips(tmp_path):
 
 
 @pytest.mark.parametrize("algo", ["A2C", "DQN"])
-def test_sb3_a2c_and_dqn_run_on_the_adapter(algo):
+def test_sb3_a2c_and_dqn_learn_on_the_adapter(algo, one_torch_thread):
     import stable_baselines3
 
     from dialog_env.wrappers.sb3 import make_sb3_vec_env
@@ -127,8 +127,14 @@ def test_sb3_a2c_and_dqn_run_on_the_adapter(algo):
     venv = make_sb3_vec_env("Dialog-Acts-v1", n_envs=4, user_model="template")
     kwargs = {"learning_starts": 64, "buffer_size": 1000} if algo == "DQN" else {}
     model = getattr(stable_baselines3, algo)("MlpPolicy", venv, seed=0, **kwargs)
+    before = {k: v.clone() for k, v in model.policy.state_dict().items()}
     model.learn(256)
-    assert model.num_timesteps >= 256
+    # A2C collects 5 steps x 4 envs per update, DQN 4 transitions per env step.
+    assert model.num_timesteps == {"A2C": 260, "DQN": 256}[algo]
+    after = model.policy.state_dict()
+    assert any(not np.allclose(before[k], after[k]) for k in before), "nothing was learned"
+    actions, _ = model.predict(venv.reset(), deterministic=True)
+    assert actions.shape == (4,) and all(0 <= a < 10 for a in actions)
 
 
 def test_sb3_adapter_reports_terminal_observations():
