@@ -26,10 +26,13 @@ def parse_args(
 
     Flags given explicitly still win over the smoke defaults.
 
-    >>> p = argparse.ArgumentParser()
-    >>> _ = p.add_argument("--steps", type=int, default=100)
-    >>> parse_args(p, ["--smoke"], {"steps": 2}).steps, parse_args(p, [], {"steps": 2}).steps
-    (2, 100)
+    >>> def parser():
+    ...     p = argparse.ArgumentParser()
+    ...     _ = p.add_argument("--steps", type=int, default=100)
+    ...     return p
+    >>> runs = ([], ["--smoke"], ["--smoke", "--steps", "5"])
+    >>> [parse_args(parser(), argv, {"steps": 2}).steps for argv in runs]
+    [100, 2, 5]
     """
     shown = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in smoke.items())
     parser.add_argument("--smoke", action="store_true", help=f"a seconds-long check: {shown}")

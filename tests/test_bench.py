@@ -1,0 +1,97 @@
+"""Every bench runs in its smoke mode and prints its figure; the floors read what the
+measured side reads."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+
+import pytest
+
+RATIO = re.compile(r"^ratio (?P<what>.+?) = (?P<value>\S+)", re.MULTILINE)
+GROWTH = re.compile(r"^RSS growth over episodes \d+-\d+ .*?: (?P<value>[+-]\S+) MiB", re.MULTILINE)
+
+RATIO_BENCHES = [
+    "env_speed",
+    "ppo_speed",
+    "sft_speed",
+    "sb3_speed",
+    "vector_speed",
+    "voice_quality",
+]
+
+
+def _smoke(name: str, capsys) -> str:
+    status = importlib.import_module(f"bench.{name}").main(["--smoke"])
+    assert status in (None, 0)
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", RATIO_BENCHES)
+def test_bench_smoke_prints_finite_positive_ratios(name, capsys):
+    out = _smoke(name, capsys)
+    ratios = {m["what"]: float(m["value"]) for m in RATIO.finditer(out)}
+    assert ratios, f"no ratio line in:\n{out}"
+    for what, value in ratios.items():
+        assert math.isfinite(value) and value > 0, f"ratio {what} = {value}"
+
+
+def test_lm_memory_smoke_prints_its_growth(capsys):
+    out = _smoke("lm_memory", capsys)
+    found = GROWTH.search(out)
+    assert found, f"no growth line in:\n{out}"
+    assert math.isfinite(float(found["value"]))
+    assert "baseline after 1 warm-up episodes" in found[0]
+
+
+def test_ppo_floor_reads_the_tokens_the_update_reads():
+    """The reference's cross-entropy is minus the mean log-prob ``evaluate`` gives the
+    same message tokens: the floor predicts exactly the tokens the update trains."""
+    from types import SimpleNamespace
+
+    from agents.token_policy import TokenPolicy
+    from bench.ppo_speed import raw_forward_backward
+    from dialog_env.lm import TINY_MODEL_DIR
+
+    policy = TokenPolicy.load(TINY_MODEL_DIR)
+    prompts, messages = [[5, 6, 7, 8, 9, 10], [11, 12, 13]], [[20, 21, 22], [30, 31, 32, 33]]
+    logprobs, _, _ = policy.evaluate(prompts, messages)
+    batch = [SimpleNamespace(prompt=p, tokens=m) for p, m in zip(prompts, messages, strict=True)]
+    assert raw_forward_backward(policy, batch) == pytest.approx(
+        -float(logprobs.detach().mean()), rel=1e-5
+    )
+    assert all(p.grad is None for p in policy.parameters())
+
+
+def test_sft_floor_trains_the_tokens_the_trainer_labels():
+    """On a trainer batch, the floor's loss (logits at labelled columns only) equals the
+    model's own causal-LM loss with the trainer's labels (logits everywhere)."""
+    import copy
+    import random
+
+    from baselines.sft import IGNORE, _batches, tokenize_demo
+    from bench import floor_forward_backward
+    from dialog_env.lm import TINY_MODEL_DIR
+    from dialog_env.lm.loading import load_causal_lm
+    from dialog_env.wrappers.tokens import MessageCodec
+
+    lm = load_causal_lm(TINY_MODEL_DIR)
+    codec = MessageCodec(lm.tokenizer)
+    turns = [
+        {"role": "user", "text": "I need a table for two tonight."},
+        {"role": "assistant", "text": "Which area would you like?"},
+        {"role": "user", "text": "The centre, please."},
+        {"role": "assistant", "text": "Any cuisine in mind?"},
+    ]
+    context = lm.model.config.max_position_embeddings
+    samples = tokenize_demo(codec, turns, context) + tokenize_demo(codec, turns[:2], context)
+    ids, labels, mask = next(_batches(samples, 2, random.Random(0), codec.pad_id))
+    assert not bool(mask.all())  # rows of two lengths: the padding is in the batch
+    model = copy.deepcopy(lm.model).requires_grad_(True)
+    reads = labels.new_zeros(labels.shape, dtype=bool)
+    reads[:, :-1] = labels[:, 1:] != IGNORE
+    assert 0 < int(reads.sum()) < int(mask.sum())  # only some columns are trained
+    floor = floor_forward_backward(model, ids, mask, None, reads, labels[:, 1:][reads[:, :-1]])
+    full = float(model(input_ids=ids, attention_mask=mask, labels=labels).loss)
+    assert floor == pytest.approx(full, rel=1e-5)
