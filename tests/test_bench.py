@@ -93,5 +93,5 @@ def test_sft_floor_trains_the_tokens_the_trainer_labels():
     reads[:, :-1] = labels[:, 1:] != IGNORE
     assert 0 < int(reads.sum()) < int(mask.sum())  # only some columns are trained
     floor = floor_forward_backward(model, ids, mask, None, reads, labels[:, 1:][reads[:, :-1]])
-    full = float(model(input_ids=ids, attention_mask=mask, labels=labels).loss)
+    full = float(model(input_ids=ids, attention_mask=mask, labels=labels).loss.detach())
     assert floor == pytest.approx(full, rel=1e-5)
