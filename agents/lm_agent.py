@@ -3,7 +3,12 @@
 The conversation is written in the LM's document format (``<s><|user|> ...<|end|>``),
 followed by ``<|assistant|>``; the agent decodes greedily until ``<|end|>``. SFT agents
 and the token-level PPO policy are both this agent with other weights. ``act_batch``
-decodes many conversations in one batched, KV-cached decode.
+decodes many conversations in one batched, KV-cached decode; given ``keys`` (one per
+conversation, e.g. the evaluator's episode index) it decodes incrementally: each
+conversation keeps its KV cache between messages and only the turns added since its
+last message are fed (``dialog_env.lm.sessions``). ``end_episode(key)`` frees a
+conversation's cache; ``act`` keeps the cache of the one conversation it plays until
+``reset``.
 
 A checkpoint directory holds::
 
@@ -16,7 +21,7 @@ A checkpoint directory holds::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +33,8 @@ from dialog_env.wrappers.tokens import MAX_MESSAGE_TOKENS
 __all__ = ["LMAgent", "LM_SUBDIR", "encode_context"]
 
 LM_SUBDIR = "lm"
+#: The conversation key of ``act`` (one conversation at a time).
+_ACT_KEY = "act"
 
 
 def encode_context(codec: Any, observation: str, context: int, reserve: int) -> list[int]:
@@ -64,6 +71,9 @@ class LMAgent(BaseAgent):
         self.max_new_tokens = max_new_tokens
         self.codec = MessageCodec(tokenizer, spell_codes=spell_codes)
         self.context = int(getattr(model.config, "max_position_embeddings", 512))
+        from dialog_env.lm.sessions import ConversationCache
+
+        self.sessions = ConversationCache(self.codec.pad_id)
 
     @classmethod
     def load(cls, path: Path, device: str = "cpu") -> LMAgent:
@@ -83,22 +93,33 @@ class LMAgent(BaseAgent):
             spell_codes=bool(config.get("spell_codes", False)),
         )
 
-    def act(self, observation: str) -> str:
-        return self.act_batch([observation])[0]
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
+        self.sessions.clear()
 
-    def act_batch(self, observations: Sequence[str]) -> list[str]:
+    def end_episode(self, key: Hashable) -> None:
+        """Conversation ``key`` ended: free its KV cache."""
+        self.sessions.drop(key)
+
+    def act(self, observation: str) -> str:
+        return self.act_batch([observation], keys=[_ACT_KEY])[0]
+
+    def act_batch(
+        self, observations: Sequence[str], keys: Sequence[Hashable] | None = None
+    ) -> list[str]:
+        """The next message of each conversation; with ``keys``, incrementally."""
         from dialog_env.lm.generation import batched_decode
 
         prompts = [
             encode_context(self.codec, o, self.context, self.max_new_tokens) for o in observations
         ]
-        decoded = batched_decode(
-            self.model,
-            prompts,
-            self.max_new_tokens,
-            sorted(self.codec.end_ids),
-            self.codec.pad_id,
-        )
+        stop_ids = sorted(self.codec.end_ids)
+        if keys is None:
+            decoded = batched_decode(
+                self.model, prompts, self.max_new_tokens, stop_ids, self.codec.pad_id
+            )
+        else:
+            decoded = self.sessions.decode(self.model, keys, prompts, self.max_new_tokens, stop_ids)
         return [self.codec.decode_message(self._strip_end(t)) for t in decoded.tokens]
 
     def _strip_end(self, tokens: list[int]) -> list[int]:

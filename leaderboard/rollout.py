@@ -70,6 +70,9 @@ class AgentMessages:
 
     - ``"act_batch"``: an agent with a batched ``act_batch`` of its own is asked once per
       step for every running episode; one instance, seeded once with ``AGENT_SEED``.
+      If its ``act_batch`` takes ``keys``, each observation comes with its episode's
+      index (an LM agent then keeps each episode's KV cache between messages), and its
+      ``end_episode(index)``, if it has one, is told when the episode ends.
     - ``"act"``: otherwise every slot has its own instance, reset with the seed of each
       episode it plays, as ``reset(seed)`` promises, so the messages do not depend on the
       batch size. The envs are batched either way.
@@ -85,6 +88,7 @@ class AgentMessages:
         self.calls = "act_batch" if batch_size > 1 and has_own_act_batch(self.agent) else "act"
         self._free = [self.agent]
         self._playing: dict[int, Any] = {}
+        self._keyed = self.calls == "act_batch" and _takes_keys(self.agent)
         if self.calls == "act_batch":
             self.agent.reset(seed=AGENT_SEED)
 
@@ -99,9 +103,15 @@ class AgentMessages:
         agent = self._playing.pop(index, None)
         if agent is not None:
             self._free.append(agent)
+        end_episode = getattr(self.agent, "end_episode", None)
+        if self._keyed and callable(end_episode):
+            end_episode(index)
 
     def messages(self, running: Sequence[tuple[int, str]]) -> list[str]:
-        if self.calls == "act_batch":
+        if self._keyed:
+            keys = [index for index, _ in running]
+            out = list(self.agent.act_batch([obs for _, obs in running], keys=keys))
+        elif self.calls == "act_batch":
             out = list(self.agent.act_batch([obs for _, obs in running]))
         else:
             out = [self._playing[index].act(obs) for index, obs in running]
@@ -115,6 +125,15 @@ class AgentMessages:
                     f"agent {self.name!r} returned a {type(message).__name__}, not a message str"
                 )
         return out
+
+
+def _takes_keys(agent) -> bool:
+    import inspect
+
+    try:
+        return "keys" in inspect.signature(agent.act_batch).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
 
 
 def episode_return(rewards: list[float]) -> float:

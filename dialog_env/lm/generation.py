@@ -5,6 +5,9 @@ position ids skip the padding, so a row decodes as it would alone. Each step fee
 the newest token and reuses the cache. ``choose`` picks the next tokens from the float64
 log-probabilities of the last position (greedy, or sampled with the caller's randomness),
 so a caller decides how to sample and what to record.
+
+:func:`decode_after` is the same loop started from a cache that already holds a part of
+each row (``dialog_env.lm.sessions`` keeps a conversation's cache between messages).
 """
 
 from __future__ import annotations
@@ -14,16 +17,32 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-__all__ = ["Decoded", "batched_decode", "cache_keyword", "greedy", "left_pad"]
+__all__ = [
+    "Decoded",
+    "batched_decode",
+    "cache_keyword",
+    "decode_after",
+    "decode_retiring",
+    "greedy",
+    "left_pad",
+]
 
 
 @dataclass
 class Decoded:
-    """The new tokens of each row (stop token included when one was emitted)."""
+    """The new tokens of each row (stop token included when one was emitted).
+
+    ``cache`` and ``mask`` are the model's KV cache after the last call and the attention
+    mask over its columns: 0 for padding. A row that stopped is fed pad ids (mask 1)
+    until the whole batch stops, so its real columns are its first unmasked ones: the
+    prompt and the first ``forward_calls - 1`` new tokens.
+    """
 
     tokens: list[list[int]]
     stopped: list[bool]
     forward_calls: int
+    cache: object = None
+    mask: object = None
 
 
 def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device: str = "cpu"):
@@ -76,29 +95,55 @@ def batched_decode(
     choose: Callable = greedy,
 ) -> Decoded:
     """Decode every prompt until it emits a stop id or reaches ``max_new_tokens``."""
-    import torch
-
     device = next(model.parameters()).device
     ids, mask, positions = left_pad(prompts, pad_id, device)
-    stops = torch.tensor(list(stop_ids), device=device)
-    done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+    return decode_after(model, None, ids, mask, positions, max_new_tokens, stop_ids, pad_id, choose)
+
+
+def _next_logprobs(model, keyword: str, step_ids, mask, positions, past):
+    """One forward call: the cache after it and the float64 log-probs of the last column."""
+    import torch
+
+    out = model(
+        input_ids=step_ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        **({} if past is None else {keyword: past}),
+    )
+    return _returned_cache(out), torch.log_softmax(out.logits[:, -1, :].double(), dim=-1)
+
+
+def decode_after(
+    model,
+    past,
+    ids,
+    mask,
+    positions,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    pad_id: int,
+    choose: Callable = greedy,
+) -> Decoded:
+    """The decode loop, from ``past`` (a KV cache, or None) and the ``ids`` that follow it.
+
+    ``mask`` covers the cache's columns and then those of ``ids``; ``positions`` are the
+    position ids of ``ids``. Every row's last column must be a real token. A row that
+    stopped is fed pad ids until every row has, so each call sees the whole batch (what
+    ``choose`` functions that record per-call columns rely on).
+    """
+    import torch
+
+    stops = torch.tensor(list(stop_ids), device=ids.device)
+    done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     out_tokens: list[torch.Tensor] = []
-    past = None
     calls = 0
     step_ids = ids
     keyword = cache_keyword(model)
     with torch.inference_mode():
         for t in range(max_new_tokens):
-            out = model(
-                input_ids=step_ids,
-                attention_mask=mask,
-                position_ids=positions,
-                use_cache=True,
-                **({} if past is None else {keyword: past}),
-            )
+            past, logprobs = _next_logprobs(model, keyword, step_ids, mask, positions, past)
             calls += 1
-            past = _returned_cache(out)
-            logprobs = torch.log_softmax(out.logits[:, -1, :].double(), dim=-1)
             nxt = choose(logprobs, t)
             nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
             out_tokens.append(nxt)
@@ -108,11 +153,67 @@ def batched_decode(
             step_ids = nxt.unsqueeze(-1)
             mask = torch.cat([mask, torch.ones_like(step_ids)], dim=-1)
             positions = positions[:, -1:] + 1
-    rows = torch.stack(out_tokens, dim=1).tolist() if out_tokens else [[] for _ in prompts]
+    rows = torch.stack(out_tokens, dim=1).tolist() if out_tokens else [[] for _ in range(len(ids))]
     stop_set = set(stop_ids)
     tokens, stopped = [], []
     for row in rows:
         cut = next((k for k, i in enumerate(row) if i in stop_set), None)
         tokens.append(row if cut is None else row[: cut + 1])
         stopped.append(cut is not None)
-    return Decoded(tokens, stopped, calls)
+    return Decoded(tokens, stopped, calls, past, mask)
+
+
+def decode_retiring(
+    model,
+    past,
+    ids,
+    mask,
+    positions,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    choose: Callable = greedy,
+) -> tuple[Decoded, list[list[tuple]]]:
+    """:func:`decode_after` in which a row leaves the batch as soon as it stops, so the
+    calls that follow cost only the rows still writing (a greedy or row-wise ``choose``:
+    it sees the rows still in the batch). Also returns each row's KV cache as it left:
+    per layer ``(keys, values)`` of shape ``(heads, n, head_dim)`` over the ``n`` tokens
+    it was fed (its prompt and its new tokens but the last).
+    """
+    import torch
+
+    stops = torch.tensor(list(stop_ids), device=ids.device)
+    active = list(range(ids.shape[0]))  # the original row at each batch position
+    tokens: list[list[int]] = [[] for _ in active]
+    stopped = [False] * len(active)
+    kept: list[list[tuple]] = [[] for _ in active]
+    calls = 0
+    step_ids = ids
+    keyword = cache_keyword(model)
+    with torch.inference_mode():
+        for t in range(max_new_tokens):
+            past, logprobs = _next_logprobs(model, keyword, step_ids, mask, positions, past)
+            calls += 1
+            nxt = choose(logprobs, t)
+            ends = torch.isin(nxt, stops)
+            for pos, (row, token, end) in enumerate(
+                zip(active, nxt.tolist(), ends.tolist(), strict=True)
+            ):
+                tokens[row].append(token)
+                stopped[row] = end
+                if end or t == max_new_tokens - 1:
+                    columns = torch.nonzero(mask[pos], as_tuple=True)[0]
+                    kept[row] = [
+                        (layer.keys[pos][:, columns], layer.values[pos][:, columns])
+                        for layer in past.layers
+                    ]
+            stay = torch.nonzero(~ends, as_tuple=True)[0]
+            if stay.numel() == 0 or t == max_new_tokens - 1:
+                break
+            if stay.numel() < len(active):
+                past.batch_select_indices(stay)
+                mask, positions, nxt = mask[stay], positions[stay], nxt[stay]
+                active = [active[i] for i in stay.tolist()]
+            step_ids = nxt.unsqueeze(-1)
+            mask = torch.cat([mask, torch.ones_like(step_ids)], dim=-1)
+            positions = positions[:, -1:] + 1
+    return Decoded(tokens, stopped, calls), kept

@@ -1,0 +1,127 @@
+"""Incremental decoding: an LM agent that keeps each episode's KV cache writes the same
+messages, token for token, as one that re-encodes the whole transcript every message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from agents import load_agent
+from agents.lm_agent import encode_context
+from dialog_env.lm.sessions import ConversationCache, common_prefix
+from leaderboard.episodes import get_episode_set
+from leaderboard.rollout import AgentMessages, play_episodes
+from tests.conftest import format_transcript_dicts
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "baselines" / "checkpoints"
+
+
+class FullReencode:
+    """An LM agent asked without keys: every message re-reads the whole transcript."""
+
+    def __init__(self, agent):
+        self.agent, self.name = agent, agent.name
+        self.paradigm, self.interface = agent.paradigm, agent.interface
+
+    def reset(self, seed=None):
+        self.agent.reset(seed)
+
+    def act(self, observation):
+        return self.agent.act_batch([observation])[0]
+
+    def act_batch(self, observations):
+        return self.agent.act_batch(observations)
+
+
+@pytest.mark.parametrize("name", ["sft-spelled", "ppo-sft"])
+def test_incremental_messages_equal_full_reencode_over_whole_episodes(name, one_torch_thread):
+    episodes = get_episode_set("Dialog-v1", "dev", limit=12)
+    incremental = AgentMessages(lambda: load_agent(CHECKPOINTS / name), batch_size=6)
+    full = AgentMessages(lambda: FullReencode(load_agent(CHECKPOINTS / name)), batch_size=6)
+    assert incremental._keyed and not full._keyed
+    fast = play_episodes(incremental, episodes, progress=False)
+    slow = play_episodes(full, episodes, progress=False)
+    assert [e["turns"] for e in fast] == [e["turns"] for e in slow]
+    assert [e["rewards"] for e in fast] == [e["rewards"] for e in slow]
+    # Only an episode's first message, and one whose transcript was cut at the context
+    # limit (its prompt no longer starts the conversation), is encoded in full.
+    agent = incremental.agent
+    prompts = [
+        encode_context(
+            agent.codec,
+            format_transcript_dicts(e["turns"][:k]),
+            agent.context,
+            agent.max_new_tokens,
+        )
+        for e in fast
+        for k, turn in enumerate(e["turns"])
+        if turn["role"] == "assistant"
+    ]
+    firsts = len(fast)
+    cut = sum(p[0] != agent.codec.bos_id for p in prompts)
+    assert agent.sessions.stats["full"] == firsts + cut
+    assert agent.sessions.stats["reused"] > 0
+    assert len(agent.sessions) == 0  # every episode's cache freed at its end
+
+
+def _tiny_lm():
+    from dialog_env.lm import TINY_MODEL_DIR
+    from dialog_env.lm.loading import load_causal_lm
+
+    return load_causal_lm(TINY_MODEL_DIR)
+
+
+def test_a_cached_continuation_decodes_as_a_fresh_prompt(one_torch_thread):
+    from dialog_env.lm.generation import batched_decode
+
+    lm = _tiny_lm()
+    pad = lm.tokenizer.pad_token_id
+    cache = ConversationCache(pad)
+    first = [[1, 5, 60, 70, 80], [1, 9, 61]]
+    out = cache.decode(lm.model, ["a", "b"], first, 6, stop_ids=[2])
+    second = [[*first[0], *out.tokens[0], 90, 91], [*first[1], 33]]  # b's message replaced
+    again = cache.decode(lm.model, ["a", "b"], second, 6, stop_ids=[2])
+    fresh = batched_decode(lm.model, second, 6, [2], pad)
+    assert again.tokens == fresh.tokens
+    # a reused all of its cached prompt and message (bar the last token, never fed);
+    # b only its own prompt, since the ids differ right after it
+    assert cache.stats["reused"] == (len(first[0]) + len(out.tokens[0]) - 1) + len(first[1])
+
+
+def test_a_prompt_cut_at_the_context_limit_is_encoded_in_full(one_torch_thread):
+    lm = _tiny_lm()
+    cache = ConversationCache(lm.tokenizer.pad_token_id)
+    cache.decode(lm.model, ["a"], [[1, 5, 6, 7, 8]], 3, stop_ids=[2])
+    full_before = cache.stats["full"]
+    cache.decode(lm.model, ["a"], [[6, 7, 8, 9]], 3, stop_ids=[2])  # left-cut: bos gone
+    assert cache.stats["full"] == full_before + 1
+
+
+def test_caches_are_freed_when_dropped_and_bounded_in_number(one_torch_thread):
+    lm = _tiny_lm()
+    cache = ConversationCache(lm.tokenizer.pad_token_id, max_conversations=2)
+    for key in "abc":
+        cache.decode(lm.model, [key], [[1, 5, 6]], 2, stop_ids=[2])
+    assert len(cache) == 2 and "a" not in cache  # the least recently used went first
+    cache.drop("b")
+    assert list(cache._kept) == ["c"]
+    cache.clear()
+    assert len(cache) == 0
+
+
+def test_bad_calls_are_refused():
+    cache = ConversationCache(pad_id=3)
+    model = torch.nn.Linear(1, 1)
+    with pytest.raises(ValueError, match="one distinct key per prompt"):
+        cache.decode(model, ["a", "a"], [[1], [1]], 2, [2])
+    with pytest.raises(ValueError, match="at least one token"):
+        cache.decode(model, ["a"], [[]], 2, [2])
+    with pytest.raises(ValueError, match="max_conversations"):
+        ConversationCache(pad_id=3, max_conversations=0)
+
+
+def test_common_prefix():
+    assert common_prefix([1, 2, 3], [1, 2, 3, 4]) == 3
+    assert common_prefix([9], [1]) == 0
