@@ -23,8 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def play_episode(env, agent, seed: int, out=sys.stdout) -> dict:
-    """Run one episode, printing each turn as it happens; return the final info."""
+def play_episode(env, agent, seed: int, out=None) -> dict:
+    """Run one episode, printing each turn as it happens (to ``out``, default the
+    current ``sys.stdout``); return the final info."""
+    out = out if out is not None else sys.stdout
     obs, info = env.reset(seed=seed)
     if agent is not None:
         agent.reset(seed=seed)
