@@ -141,3 +141,53 @@ def test_numpy_integer_actions_are_the_same_acts_as_python_ints():
     roles = ["user", "assistant", "user", "assistant", "tool", "assistant", "user"]
     assert [t["role"] for t in turns] == roles
     assert turns[3]["text"].startswith("[search] ") and turns[4]["text"].startswith("[result]")
+
+
+@pytest.mark.parametrize("voice", VOICES)
+def test_act_interface_with_text_and_token_observations_sees_the_text_episode(voice):
+    """``Dialog-Acts-v1`` with ``observation="text"`` shows the transcript Dialog-v1 shows,
+    and with ``"tokens"`` the ids Dialog-Tokens-v1 shows once a message is sent."""
+    text_env = gym.make("Dialog-v1", user_model=voice)
+    token_env = gym.make("Dialog-Tokens-v1", user_model=voice)
+    as_text = gym.make("Dialog-Acts-v1", observation="text", user_model=voice)
+    as_tokens = gym.make("Dialog-Acts-v1", observation="tokens", user_model=voice)
+    assert isinstance(as_text.observation_space, gym.spaces.Text)
+    assert as_tokens.observation_space == token_env.observation_space
+    codec = token_env.get_wrapper_attr("codec")
+    expert = load_agent("expert")
+    for seed in range(3):
+        text_obs, info = text_env.reset(seed=seed)
+        token_obs, _ = token_env.reset(seed=seed)
+        obs_text, _ = as_text.reset(seed=seed)
+        obs_tokens, _ = as_tokens.reset(seed=seed)
+        # <s>, the user's opening as <|user|> text<|end|>, then <|assistant|>: left-padded
+        (opening,) = info["turns"]
+        want = [codec.bos_id, *codec.turn_ids("user", opening["text"])]
+        want.append(codec.role_ids["assistant"])
+        n = int(obs_tokens["attention_mask"].sum())
+        assert obs_tokens["input_ids"][-n:].tolist() == want and obs_text == shown(opening)
+        done = False
+        while not done:
+            assert obs_text == text_obs
+            _assert_same_tokens(obs_tokens, token_obs)
+            message, act = expert.act(text_obs), expert.act_id(text_obs)
+            text_obs, reward, term, trunc, info = text_env.step(message)
+            for token in [*codec.message_ids(message), codec.end_id]:
+                token_obs, token_reward, *_ = token_env.step(token)
+            obs_text, text_reward, *_, text_info = as_text.step(act)
+            obs_tokens, tokens_reward, *_, tokens_info = as_tokens.step(act)
+            assert reward == text_reward == tokens_reward == pytest.approx(token_reward)
+            assert text_info["turns"] == tokens_info["turns"] == info["turns"]
+            done = term or trunc
+        assert info["success"] and text_info["success"] and tokens_info["success"]
+        assert as_text.observation_space.contains(obs_text)
+        assert as_tokens.observation_space.contains(obs_tokens)
+
+
+def shown(turn: dict) -> str:
+    return f"{turn['role']}: {turn['text']}"
+
+
+def _assert_same_tokens(got: dict, want: dict) -> None:
+    np.testing.assert_array_equal(got["input_ids"], want["input_ids"])
+    np.testing.assert_array_equal(got["attention_mask"], want["attention_mask"])
