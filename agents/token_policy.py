@@ -236,7 +236,7 @@ class TokenPolicy(torch.nn.Module):
         step = _Lockstep(self, reference)
         chosen, logps, ref_logps = [], [], []
 
-        def choose(logprobs: torch.Tensor, t: int) -> torch.Tensor:
+        def choose(logprobs: torch.Tensor, t: int, rows) -> torch.Tensor:
             token = torch.multinomial(logprobs.exp(), 1, generator=generator)
             chosen.append(token)
             logps.append(logprobs.gather(-1, token))

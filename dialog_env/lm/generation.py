@@ -2,9 +2,11 @@
 
 Prompts of different lengths are left-padded so that they all end at the same column;
 position ids skip the padding, so a row decodes as it would alone. Each step feeds only
-the newest token and reuses the cache. ``choose`` picks the next tokens from the float64
-log-probabilities of the last position (greedy, or sampled with the caller's randomness),
-so a caller decides how to sample and what to record.
+the newest token and reuses the cache. ``choose(logprobs, t, rows)`` picks the next
+tokens from the float64 log-probabilities of the last position (greedy, or sampled with
+the caller's randomness; ``rows`` are the prompt indices of the batch's rows, which
+change when rows that stopped leave the batch), so a caller decides how to sample and
+what to record.
 
 :func:`decode_after` is the same loop started from a cache that already holds a part of
 each row (``dialog_env.lm.sessions`` keeps a conversation's cache between messages).
@@ -81,7 +83,7 @@ def _returned_cache(out):
     return found if found is not None else out.past_key_values
 
 
-def greedy(logprobs, step: int):
+def greedy(logprobs, step: int, rows=None):
     """The most likely token of each row."""
     return logprobs.argmax(-1)
 
@@ -93,11 +95,19 @@ def batched_decode(
     stop_ids: Sequence[int],
     pad_id: int,
     choose: Callable = greedy,
+    retire: bool = False,
 ) -> Decoded:
-    """Decode every prompt until it emits a stop id or reaches ``max_new_tokens``."""
+    """Decode every prompt until it emits a stop id or reaches ``max_new_tokens``.
+
+    With ``retire``, a row leaves the batch when it stops (:func:`decode_retiring`): the
+    same tokens, fewer rows to compute; without, every call sees every row.
+    """
     device = next(model.parameters()).device
     ids, mask, positions = left_pad(prompts, pad_id, device)
-    return decode_after(model, None, ids, mask, positions, max_new_tokens, stop_ids, pad_id, choose)
+    start = (model, None, ids, mask, positions, max_new_tokens, stop_ids)
+    if retire:
+        return decode_retiring(*start, choose)[0]
+    return decode_after(*start, pad_id, choose)
 
 
 def _next_logprobs(model, keyword: str, step_ids, mask, positions, past):
@@ -140,11 +150,12 @@ def decode_after(
     calls = 0
     step_ids = ids
     keyword = cache_keyword(model)
+    rows = torch.arange(ids.shape[0], device=ids.device)
     with torch.inference_mode():
         for t in range(max_new_tokens):
             past, logprobs = _next_logprobs(model, keyword, step_ids, mask, positions, past)
             calls += 1
-            nxt = choose(logprobs, t)
+            nxt = choose(logprobs, t, rows)
             nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
             out_tokens.append(nxt)
             done |= torch.isin(nxt, stops)
@@ -174,8 +185,8 @@ def decode_retiring(
     choose: Callable = greedy,
 ) -> tuple[Decoded, list[list[tuple]]]:
     """:func:`decode_after` in which a row leaves the batch as soon as it stops, so the
-    calls that follow cost only the rows still writing (a greedy or row-wise ``choose``:
-    it sees the rows still in the batch). Also returns each row's KV cache as it left:
+    calls that follow cost only the rows still writing (``choose`` is told which rows
+    those are). Also returns each row's KV cache as it left:
     per layer ``(keys, values)`` of shape ``(heads, n, head_dim)`` over the ``n`` tokens
     it was fed (its prompt and its new tokens but the last).
     """
@@ -193,7 +204,7 @@ def decode_retiring(
         for t in range(max_new_tokens):
             past, logprobs = _next_logprobs(model, keyword, step_ids, mask, positions, past)
             calls += 1
-            nxt = choose(logprobs, t)
+            nxt = choose(logprobs, t, torch.tensor(active, device=ids.device))
             ends = torch.isin(nxt, stops)
             for pos, (row, token, end) in enumerate(
                 zip(active, nxt.tolist(), ends.tolist(), strict=True)

@@ -245,10 +245,10 @@ class LMVoice:
         pad = tok.pad_token_id if tok.pad_token_id is not None else self._stop_ids[0]
         uniforms = uniforms.to(self.lm.device)
 
-        def inverse_cdf(logprobs, t: int):
+        def inverse_cdf(logprobs, t: int, rows):
             # float64 all the way: a token changes only if u falls within ~1e-6 of a step.
             cdf = torch.softmax(logprobs / self.temperature, dim=-1).cumsum(-1)
-            target = (uniforms[:, t] * cdf[:, -1]).unsqueeze(-1)
+            target = (uniforms[rows, t] * cdf[:, -1]).unsqueeze(-1)
             return torch.searchsorted(cdf, target).squeeze(-1).clamp(max=cdf.size(-1) - 1)
 
         decoded = batched_decode(
@@ -258,6 +258,7 @@ class LMVoice:
             self._stop_ids,
             pad,
             inverse_cdf,
+            retire=True,  # a row that stopped leaves the batch; the others' tokens are the same
         )
         texts = []
         for row, stopped in zip(decoded.tokens, decoded.stopped, strict=True):
