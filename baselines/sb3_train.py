@@ -134,6 +134,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=defaults.total_steps, dest="total_steps")
     p.add_argument("--n-envs", type=int, default=defaults.n_envs)
     p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--net-arch", type=int, nargs="+", default=list(defaults.net_arch))
     p.add_argument("--user-model", default=defaults.user_model)
     p.add_argument("--eval-every", type=int, default=defaults.eval_every)
     p.add_argument("--eval-episodes", type=int, default=defaults.eval_episodes)
@@ -148,6 +149,7 @@ def main(args: argparse.Namespace) -> int:
         total_steps=args.total_steps,
         n_envs=args.n_envs,
         seed=args.seed,
+        net_arch=tuple(args.net_arch),
         user_model=args.user_model,
         eval_every=args.eval_every,
         eval_episodes=args.eval_episodes,

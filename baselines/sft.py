@@ -420,9 +420,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--warmup", type=int, default=d.warmup, help="warm-up steps")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--eval-every", type=int, default=d.eval_every)
     p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
+    p.add_argument("--heldout", type=int, default=d.heldout, help="demos held out for accuracy")
     p.add_argument("--no-freeze-values", dest="freeze_values", action="store_false")
     p.add_argument(
         "--spell-codes",
@@ -432,6 +434,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--logdir", type=Path, default=d.logdir)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=d.progress)
     p.set_defaults(func=main)
 
 
@@ -444,13 +447,16 @@ def main(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
+        warmup=args.warmup,
         seed=args.seed,
         eval_every=args.eval_every,
         eval_episodes=args.eval_episodes,
+        heldout=args.heldout,
         freeze_values=args.freeze_values,
         spell_codes=args.spell_codes,
         out=args.out,
         logdir=args.logdir,
+        progress=args.progress,
     )
     print(f"wrote {train_sft(config)}")
     return 0
