@@ -4,6 +4,7 @@ the papers say, and a short training run changes the policy and saves one that p
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,3 +208,65 @@ def test_a_pickle_in_a_policy_checkpoint_is_refused(trained, tmp_path):
         TokenPolicy.load(copy)
     with pytest.raises(ValueError, match="unpickling"):
         load_agent(copy)
+
+
+@needs_lm
+def test_ppo_from_the_sft_init_is_sft_rl_with_its_kl_to_the_sft_model(tmp_path, monkeypatch):
+    """``--init sft``: the policy starts from ``sft-expert`` and the KL penalty holds it to
+    ``sft-expert``, not to the base LM; the checkpoint is an ``sft-rl`` agent."""
+    import hashlib
+
+    from safetensors.torch import load_file
+
+    from baselines.ppo_rollout import Conversations
+
+    repo = Path(__file__).resolve().parents[1]
+    sft_weights = repo / "baselines/checkpoints/sft-expert/lm/model.safetensors"
+    sft = load_file(str(sft_weights))
+    base = load_file(str(TINY_MODEL_DIR / "model.safetensors"))
+    assert any(not torch.equal(sft[k], base[k]) for k in sft)  # the two inits differ
+
+    seen = []
+    collect = Conversations.collect
+
+    def recording_collect(self, policy, reference, generator, steps):
+        rollout = collect(self, policy, reference, generator, steps)
+        seen.append(({k: v.clone() for k, v in reference.state_dict().items()}, rollout))
+        return rollout
+
+    monkeypatch.setattr(Conversations, "collect", recording_collect)
+    monkeypatch.chdir(repo)  # "--init sft" names baselines/checkpoints/sft-expert
+    out = train_ppo(
+        PPOConfig(
+            init="sft",
+            out=tmp_path / "ppo-sft",
+            iterations=2,
+            num_envs=2,
+            messages_per_env=2,
+            epochs=1,
+            minibatch_messages=2,
+            lr=1e-3,
+            user_model="template",
+            eval_episodes=0,
+            logdir=tmp_path / "runs",
+            progress=False,
+        )
+    )
+    for reference, _ in seen:  # the reference is the SFT model, frozen, at every iteration
+        assert set(sft) <= set(reference)
+        assert all(torch.equal(reference[k], sft[k]) for k in sft)
+    # Before any update the policy is its init: every token's KL to the reference is 0.
+    first = seen[0][1].messages
+    np.testing.assert_allclose(
+        np.concatenate([m.logprobs for m in first]),
+        np.concatenate([m.ref_logprobs for m in first]),
+        atol=1e-5,
+    )
+    # After an update at lr 1e-3 the policy has moved away from it.
+    assert kl_stats(seen[1][1].messages)["kl/k3_token"] > 0
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["init"] == "baselines/checkpoints/sft-expert"
+    assert manifest["init_weights_sha256"] == hashlib.sha256(sft_weights.read_bytes()).hexdigest()
+    agent = load_agent(out)
+    assert (agent.paradigm, agent.interface) == ("sft-rl", "token")
