@@ -40,7 +40,7 @@ def expert_demos(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sft_checkpoint(expert_demos, tmp_path_factory):
+def sft_checkpoint(expert_demos, tmp_path_factory, one_torch_thread):
     out = tmp_path_factory.mktemp("ckpt") / "sft-smoke"
     config = SFTConfig(
         demos=[expert_demos],

@@ -96,7 +96,7 @@ def test_step_before_reset_is_an_error():
         envs.step(["hi", "hi"])
 
 
-def test_sb3_ppo_trains_on_batched_rollouts_and_round_trips(tmp_path):
+def test_sb3_ppo_trains_on_batched_rollouts_and_round_trips(tmp_path, one_torch_thread):
     from stable_baselines3 import PPO
 
     from dialog_env.wrappers.sb3 import make_sb3_vec_env
