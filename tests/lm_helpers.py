@@ -41,3 +41,25 @@ def word_tokenizer(words: list[str]):
     return transformers.PreTrainedTokenizerFast(
         tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>"
     )
+
+
+def tiny_ppo_config(directory: Path, **overrides):
+    """A token-PPO run of a few messages on the template voice, without dev evaluations,
+    writing its checkpoint and logs under ``directory``."""
+    from baselines.token_ppo import PPOConfig
+
+    settings = dict(
+        init="base",
+        out=directory / "ckpt",
+        iterations=2,
+        num_envs=2,
+        messages_per_env=2,
+        epochs=1,
+        minibatch_messages=2,
+        lr=1e-3,
+        user_model="template",
+        eval_episodes=0,
+        logdir=directory / "runs",
+        progress=False,
+    )
+    return PPOConfig(**(settings | overrides))

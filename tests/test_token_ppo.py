@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from lm_helpers import tiny_ppo_config
 
 from agents import load_agent
 from baselines.ppo_rollout import Message, Rollout
 from baselines.token_ppo import (
     AdaptiveKLController,
-    PPOConfig,
     assign_advantages,
     gae,
     kl_stats,
@@ -49,20 +49,8 @@ def policy():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ppo")
-    config = PPOConfig(
-        init="base",
-        out=out,
-        iterations=2,
-        num_envs=3,
-        messages_per_env=2,
-        epochs=2,
-        minibatch_messages=3,
-        lr=1e-3,
-        user_model="template",
-        eval_episodes=0,
-        logdir=tmp_path_factory.mktemp("runs"),
-        progress=False,
+    config = tiny_ppo_config(
+        tmp_path_factory.mktemp("ppo"), num_envs=3, epochs=2, minibatch_messages=3
     )
     return train_ppo(config)
 
@@ -236,22 +224,7 @@ def test_ppo_from_the_sft_init_is_sft_rl_with_its_kl_to_the_sft_model(tmp_path, 
 
     monkeypatch.setattr(Conversations, "collect", recording_collect)
     monkeypatch.chdir(repo)  # "--init sft" names baselines/checkpoints/sft-expert
-    out = train_ppo(
-        PPOConfig(
-            init="sft",
-            out=tmp_path / "ppo-sft",
-            iterations=2,
-            num_envs=2,
-            messages_per_env=2,
-            epochs=1,
-            minibatch_messages=2,
-            lr=1e-3,
-            user_model="template",
-            eval_episodes=0,
-            logdir=tmp_path / "runs",
-            progress=False,
-        )
-    )
+    out = train_ppo(tiny_ppo_config(tmp_path, init="sft"))
     for reference, _ in seen:  # the reference is the SFT model, frozen, at every iteration
         assert set(sft) <= set(reference)
         assert all(torch.equal(reference[k], sft[k]) for k in sft)

@@ -52,21 +52,11 @@ def test_sb3_trainer_seeds_stay_below_the_evaluation_floor(resets, tmp_path, one
 
 
 def test_ppo_trainer_seeds_stay_below_the_evaluation_floor(resets, tmp_path, one_torch_thread):
-    from baselines.token_ppo import PPOConfig, train_ppo
+    from lm_helpers import tiny_ppo_config
 
-    config = PPOConfig(
-        init="base",
-        out=tmp_path / "ckpt",
-        iterations=1,
-        num_envs=2,
-        messages_per_env=3,
-        epochs=1,
-        minibatch_messages=2,
-        user_model="template",
-        eval_episodes=0,
-        logdir=tmp_path / "runs",
-        progress=False,
-    )
+    from baselines.token_ppo import train_ppo
+
+    config = tiny_ppo_config(tmp_path, iterations=1, messages_per_env=3)
     train_ppo(config)
     assert_training_resets(resets, at_least=2)
     assert all(seed is not None for _, seed in resets)  # replacements are seeded too
