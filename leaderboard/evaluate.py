@@ -12,6 +12,7 @@ True
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def evaluate_agent(
     agent_spec: str | Path,
     episode_set: EpisodeSet,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    progress: bool = True,
+    progress: bool | Callable[[int], None] = True,
 ) -> dict:
     """Load the agent (a built-in name or a checkpoint dir), play the set, return results."""
     from agents import load_agent

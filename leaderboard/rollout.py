@@ -185,10 +185,14 @@ def play_episodes(
     source: MessageSource,
     episode_set: EpisodeSet,
     seeds: Sequence[int] | None = None,
-    progress: bool = True,
+    progress: bool | Callable[[int], None] = True,
     desc: str = "",
 ) -> list[dict[str, Any]]:
-    """Play ``seeds`` (default: the set's, in order); records come back in that order."""
+    """Play ``seeds`` (default: the set's, in order); records come back in that order.
+
+    ``progress``: a progress bar (True), none (False), or a callable told how many more
+    episodes finished (a caller's own bar over several runs, e.g. ``dialog-bench run``).
+    """
     from tqdm.auto import tqdm
 
     seeds = list(episode_set.seeds if seeds is None else seeds)
@@ -213,7 +217,7 @@ def play_episodes(
         desc=desc or episode_set.id,
         unit="ep",
         file=sys.stderr,
-        disable=not progress,
+        disable=progress is not True,
         dynamic_ncols=True,
     )
     try:
@@ -237,6 +241,8 @@ def play_episodes(
                         finish(episode.index)
                     finished.append(slot)
             bar.update(len(finished))
+            if callable(progress) and finished:
+                progress(len(finished))
             start(finished)
     finally:
         bar.close()

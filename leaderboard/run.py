@@ -13,9 +13,11 @@ results files in ``leaderboard/results/`` and ``leaderboard/LEADERBOARD.md``.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -85,6 +87,48 @@ class BaselineRun:
     seconds: float
 
 
+def _run_one(
+    baseline: str | Path,
+    db: Path,
+    results_dir: Path,
+    episode_set_args: tuple[str, str, int | None],
+    batch_size: int,
+    progress: bool | Callable[[int], None],
+) -> BaselineRun:
+    """Evaluate, write, verify and store one baseline (in this process or a worker)."""
+    label = Path(baseline).name if isinstance(baseline, Path) else str(baseline)
+    start, path = time.perf_counter(), None
+    try:
+        episode_set = get_episode_set(*episode_set_args)
+        results = evaluate_agent(baseline, episode_set, batch_size=batch_size, progress=progress)
+        name = results["header"]["agent"]
+        path = write_results(results_dir / f"{name}.{episode_set.name}.json", results)
+        outcome = submit_results_file(path, LeaderboardStore(db), replace=True, progress=progress)
+        return BaselineRun(label, path, outcome, None, time.perf_counter() - start)
+    except Exception as err:  # a broken checkpoint is reported, the others still run
+        error = f"{type(err).__name__}: {err}"
+        return BaselineRun(label, path, None, error, time.perf_counter() - start)
+
+
+def _worker_init(threads: int, ticks) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    global _TICKS
+    _TICKS = ticks
+
+
+_TICKS = None  # a worker's queue for episode counts, set by _worker_init
+
+
+def _tick(n: int) -> None:
+    _TICKS.put(n)
+
+
+def _run_in_worker(*args) -> BaselineRun:
+    return _run_one(*args, progress=_tick)
+
+
 def run_baselines(
     baselines: list[str | Path],
     store: LeaderboardStore,
@@ -94,28 +138,75 @@ def run_baselines(
     limit: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
+    workers: int = 1,
 ) -> list[BaselineRun]:
-    """Evaluate, write, verify and store each baseline; one failure does not stop the rest."""
-    episode_set = get_episode_set(env_id, episodes, limit=limit)
-    runs = []
-    for baseline in baselines:
-        label = Path(baseline).name if isinstance(baseline, Path) else str(baseline)
-        start, path = time.perf_counter(), None
-        try:
-            results = evaluate_agent(
-                baseline, episode_set, batch_size=batch_size, progress=progress
-            )
-            name = results["header"]["agent"]
-            path = write_results(results_dir / f"{name}.{episode_set.name}.json", results)
-            outcome = submit_results_file(path, store, replace=True, progress=progress)
-            runs.append(BaselineRun(label, path, outcome, None, time.perf_counter() - start))
-        except Exception as err:  # a broken checkpoint is reported, the others still run
-            runs.append(
-                BaselineRun(
-                    label, path, None, f"{type(err).__name__}: {err}", time.perf_counter() - start
+    """Evaluate, write, verify and store each baseline; one failure does not stop the rest.
+
+    With ``workers > 1`` baselines run in that many worker processes (each with its share
+    of the CPU threads); every episode is played exactly as in one process, so the results
+    files are the same. One progress bar covers the whole run: every baseline's
+    evaluation and its replay, with the time left for all of it.
+    """
+    from tqdm.auto import tqdm
+
+    set_args = (env_id, episodes, limit)
+    total = 2 * len(baselines) * len(get_episode_set(*set_args).seeds)
+    bar = tqdm(
+        total=total,
+        desc="dialog-bench run",
+        unit="ep",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+        smoothing=0.05,
+    )
+    labels = [Path(b).name if isinstance(b, Path) else str(b) for b in baselines]
+    try:
+        if workers <= 1 or len(baselines) <= 1:
+            runs = []
+            for label, baseline in zip(labels, baselines, strict=True):
+                bar.set_postfix_str(label)
+                runs.append(
+                    _run_one(baseline, store.path, results_dir, set_args, batch_size, bar.update)
                 )
-            )
-    return runs
+            return runs
+        return _run_in_workers(
+            baselines, labels, store, results_dir, set_args, batch_size, workers, bar
+        )
+    finally:
+        bar.close()
+
+
+def _run_in_workers(baselines, labels, store, results_dir, set_args, batch_size, workers, bar):
+    import multiprocessing as mp
+    import os
+    import queue
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = mp.get_context("spawn")  # no forked torch thread pools
+    ticks = context.Manager().Queue()
+    workers = min(workers, len(baselines))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    runs: dict[int, BaselineRun] = {}
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_init, initargs=(threads, ticks)
+    ) as pool:
+        futures = {
+            pool.submit(_run_in_worker, b, store.path, results_dir, set_args, batch_size): i
+            for i, b in enumerate(baselines)
+        }
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                runs[futures[future]] = future.result()
+            while True:
+                try:
+                    bar.update(ticks.get_nowait())
+                except queue.Empty:
+                    break
+            bar.set_postfix_str(f"{len(runs)}/{len(baselines)} done")
+    return [runs[i] for i in range(len(baselines))]
 
 
 def publish(
@@ -221,7 +312,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also write leaderboard/results/*.json and leaderboard/LEADERBOARD.md",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="baselines evaluated side by side in N worker processes (default: one per CPU "
+        "core); the results are the same for any N",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
 
 
@@ -245,6 +344,7 @@ def main(args: argparse.Namespace) -> int:
         limit=args.limit,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        workers=args.workers if args.workers is not None else (os.cpu_count() or 1),
     )
     for run in runs:
         line = run.outcome.summary() if run.outcome else f"failed: {run.baseline}: {run.error}"

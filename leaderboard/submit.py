@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,7 @@ def submit_results_file(
     store: LeaderboardStore,
     name: str | None = None,
     replace: bool = False,
-    progress: bool = False,
+    progress: bool | Callable[[int], None] = False,
     max_bytes: int = MAX_RESULTS_BYTES,
 ) -> SubmitOutcome:
     """Verify ``path`` by replay and store it; raise ``ResultsRejected`` (nothing stored)."""

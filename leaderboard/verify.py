@@ -16,7 +16,7 @@ The first difference rejects the whole submission with a one-line reason
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -268,7 +268,9 @@ def compare_episode(submitted: dict[str, Any], replayed: dict[str, Any]) -> None
 
 
 def replay_episodes(
-    episodes: list[dict[str, Any]], episode_set: EpisodeSet, progress: bool = False
+    episodes: list[dict[str, Any]],
+    episode_set: EpisodeSet,
+    progress: bool | Callable[[int], None] = False,
 ) -> list[dict[str, Any]]:
     """Play the submitted episodes again from their seeds and recorded messages."""
     try:
@@ -285,7 +287,9 @@ def replay_episodes(
         raise ResultsRejected(f"replay failed with {type(err).__name__}: {err}") from None
 
 
-def verify_results(results: dict[str, Any], progress: bool = False) -> VerifiedResults:
+def verify_results(
+    results: dict[str, Any], progress: bool | Callable[[int], None] = False
+) -> VerifiedResults:
     """Check a parsed, schema-valid results object; raise ``ResultsRejected`` on any flaw."""
     episode_set = check_header(results["header"])
     episodes = results["episodes"]
@@ -297,7 +301,9 @@ def verify_results(results: dict[str, Any], progress: bool = False) -> VerifiedR
 
 
 def verify_results_file(
-    path: str | Path, max_bytes: int = MAX_RESULTS_BYTES, progress: bool = False
+    path: str | Path,
+    max_bytes: int = MAX_RESULTS_BYTES,
+    progress: bool | Callable[[int], None] = False,
 ) -> VerifiedResults:
     """Read (size-checked, strict JSON, schema) and verify a results file by replay."""
     return verify_results(read_results(path, max_bytes=max_bytes), progress=progress)

@@ -1,0 +1,59 @@
+"""``dialog-bench run`` in worker processes gives the results of one process."""
+
+from __future__ import annotations
+
+import json
+
+from leaderboard.run import run_baselines
+from leaderboard.store import LeaderboardStore
+
+
+def _results(runs):
+    out = {}
+    for run in runs:
+        assert run.error is None, run.error
+        results = json.loads(run.results_path.read_text())
+        results["header"].pop("created")  # when it was made: the one field that differs
+        out[run.baseline] = results
+    return out
+
+
+def test_workers_give_the_results_of_one_process(tmp_path):
+    baselines = ["expert", "random", "noisy-expert"]
+    one = run_baselines(
+        baselines,
+        LeaderboardStore(tmp_path / "one.sqlite"),
+        tmp_path / "one",
+        limit=3,
+        progress=False,
+    )
+    two = run_baselines(
+        baselines,
+        LeaderboardStore(tmp_path / "two.sqlite"),
+        tmp_path / "two",
+        limit=3,
+        progress=False,
+        workers=2,
+    )
+    assert [r.baseline for r in two] == baselines  # in the order asked, not of finishing
+    assert _results(one) == _results(two)
+    assert [e.name for e in LeaderboardStore(tmp_path / "two.sqlite").entries()] == sorted(
+        baselines
+    )
+
+
+def test_a_progress_callable_is_told_every_finished_episode():
+    from leaderboard.episodes import get_episode_set
+    from leaderboard.evaluate import evaluate_agent
+    from leaderboard.verify import verify_results
+
+    ticks = []
+    results = evaluate_agent(
+        "expert",
+        get_episode_set("Dialog-v1", "dev", limit=5),
+        batch_size=2,
+        progress=ticks.append,
+    )
+    assert sum(ticks) == 5 and len(ticks) >= 3  # told as episodes end, not once at the end
+    verify_results(results, progress=ticks.append)
+    assert sum(ticks) == 10
