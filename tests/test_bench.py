@@ -19,6 +19,7 @@ RATIO_BENCHES = [
     "sb3_speed",
     "vector_speed",
     "voice_quality",
+    "lm_agent_speed",
 ]
 
 

@@ -1,0 +1,89 @@
+"""LM agent evaluation: incremental decoding against re-reading the transcript, in one run.
+
+Both sides play the same agent on the same leaderboard episodes through the evaluator
+(``leaderboard.rollout.play_episodes``: the LM-voiced user in the batched vector env, up
+to ``--batch-size`` episodes side by side), so the env's share of the work is the same
+on both sides and the figure is the speed-up a user of ``dialog-bench evaluate`` sees:
+
+- **full re-encode** (the reference, what evaluation did before): each message's prompt
+  is the whole transcript, left-padded to the longest in the batch, decoded by
+  ``batched_decode`` until the batch's longest message stops;
+- **incremental**: each episode keeps its KV cache between messages and feeds only the
+  turns added since its last one (``dialog_env.lm.sessions``), and a message that stops
+  leaves the batch.
+
+The two must write the same messages (checked: the bench fails otherwise). Where a
+transcript is cut at the context limit, the cache cannot be reused and the prompt is
+encoded in full; the share of such messages is printed, since it bounds the gain.
+::
+
+    python -m bench.lm_agent_speed [--agent sft-expert] [--episodes 128] [--batch-size 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from bench import parse_args
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "baselines" / "checkpoints"
+
+
+class _FullReencode:
+    """The agent asked without episode keys: every message re-reads the transcript."""
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.name, self.paradigm, self.interface = agent.name, agent.paradigm, agent.interface
+
+    def reset(self, seed=None):
+        self.agent.reset(seed)
+
+    def act(self, observation):
+        return self.agent.act_batch([observation])[0]
+
+    def act_batch(self, observations):
+        return self.agent.act_batch(observations)
+
+
+def main(argv=None) -> int:
+    from agents import load_agent
+    from leaderboard.episodes import get_episode_set
+    from leaderboard.rollout import AgentMessages, play_episodes
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--agent", default="sft-expert", help="a shipped LM checkpoint name")
+    parser.add_argument("--episodes", type=int, default=128, help="first N test episodes")
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parse_args(parser, argv, {"episodes": 4, "batch_size": 4})
+    episode_set = get_episode_set("Dialog-v1", "test", limit=args.episodes)
+    path = CHECKPOINTS / args.agent
+
+    def play(make_agent):
+        source = AgentMessages(make_agent, args.batch_size)
+        start = time.perf_counter()
+        episodes = play_episodes(source, episode_set, progress=False)
+        return episodes, time.perf_counter() - start, source.agent
+
+    full, full_s, _ = play(lambda: _FullReencode(load_agent(path)))
+    fast, fast_s, agent = play(lambda: load_agent(path))
+    if [e["turns"] for e in fast] != [e["turns"] for e in full]:
+        raise SystemExit("incremental decoding wrote other messages than the full re-encode")
+    stats = agent.sessions.stats
+    messages = sum(t["role"] == "assistant" for e in fast for t in e["turns"])
+    print(f"{args.agent} on {episode_set.id}, batch {args.batch_size}: {messages} messages")
+    print(f"  full re-encode  {len(full) / full_s:8.2f} episodes/s ({full_s:.1f} s)")
+    print(f"  incremental     {len(fast) / fast_s:8.2f} episodes/s ({fast_s:.1f} s)")
+    print(
+        f"  prompt tokens reused from the cache {stats['reused']:,}, fed {stats['fed']:,}; "
+        f"messages encoded in full {stats['full']} of {messages} "
+        f"({len(fast)} first messages, the rest cut at the context limit)"
+    )
+    print(f"ratio incremental / full re-encode episodes/s = {full_s / fast_s:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
