@@ -13,7 +13,8 @@ forward pass. Token-level PPO (``baselines/token_ppo.py``) uses two views of it:
   lockstep with its own cache.
 - :meth:`TokenPolicy.evaluate`: one batched forward over ``prompt + message`` rows that
   returns each message token's log-prob and entropy and the value of its state, with
-  gradients, for the update.
+  gradients, for the update (:meth:`TokenPolicy.evaluate_spans`: the same over rows
+  that hold several messages of one conversation).
 
 A trained policy is saved as an LM agent checkpoint (``config.json``, ``lm/``) plus
 ``value_head.safetensors``; ``load_agent(dir)`` plays it as a greedy :class:`LMAgent`.
@@ -223,21 +224,29 @@ class TokenPolicy(torch.nn.Module):
         prompts: Sequence[Sequence[int]],
         generator: torch.Generator,
         reference: Any | None = None,
+        temperature: float = 1.0,
     ) -> SampledMessages:
-        """Sample one message per prompt at temperature 1, batched and KV-cached.
+        """Sample one message per prompt, batched and KV-cached.
 
         ``generator`` is the only randomness, so a seeded generator gives the same
         messages again. With ``reference`` (a frozen causal LM), its log-probs of the
         sampled tokens are recorded too; at initialisation, when the reference is a copy
         of the policy, they equal the policy's.
+
+        ``temperature`` tempers the draw only: tokens come from ``softmax(logits / T)``,
+        while the recorded log-probs and entropies stay those of the policy itself
+        (``T = 1``), the distribution that :meth:`evaluate` scores and training moves.
         """
         from dialog_env.lm.generation import batched_decode
 
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
         step = _Lockstep(self, reference)
         chosen, logps, ref_logps = [], [], []
 
         def choose(logprobs: torch.Tensor, t: int, rows) -> torch.Tensor:
-            token = torch.multinomial(logprobs.exp(), 1, generator=generator)
+            probs = logprobs.exp() if temperature == 1.0 else (logprobs / temperature).softmax(-1)
+            token = torch.multinomial(probs, 1, generator=generator)
             chosen.append(token)
             logps.append(logprobs.gather(-1, token))
             if reference is not None:
@@ -275,15 +284,32 @@ class TokenPolicy(torch.nn.Module):
         Rows are left-padded so every message ends in the last column; message token
         ``j`` of a row is predicted from the column before it.
         """
+        return self.evaluate_spans(
+            [[*p, *m] for p, m in zip(prompts, messages, strict=True)],
+            [[(len(p), len(p) + len(m))] for p, m in zip(prompts, messages, strict=True)],
+        )
+
+    def evaluate_spans(
+        self, sequences: Sequence[Sequence[int]], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`evaluate` of packed rows: row ``i`` is ``sequences[i]`` and its message
+        tokens are the ``[start, end)`` ranges ``spans[i]`` (ascending, ``start >= 1``).
+
+        A causal LM reads each token from what precedes it only, so several messages of
+        one conversation score in one row exactly as each would alone after its own
+        prompt, when each message's prompt is the row up to its ``start``. Per message
+        token, in row order and then span order: log-prob, entropy and state value.
+        """
         from dialog_env.lm.generation import left_pad
 
         device = next(self.parameters()).device
-        seqs = [[*p, *m] for p, m in zip(prompts, messages, strict=True)]
-        ids, mask, positions = left_pad(seqs, self.codec.pad_id, device)
+        ids, mask, positions = left_pad(sequences, self.codec.pad_id, device)
         width = ids.shape[1]
         reads = torch.zeros_like(ids, dtype=torch.bool)
-        for row, message in enumerate(messages):
-            reads[row, width - len(message) - 1 : width - 1] = True
+        for row, (sequence, row_spans) in enumerate(zip(sequences, spans, strict=True)):
+            offset = width - len(sequence)
+            for start, end in row_spans:
+                reads[row, offset + start - 1 : offset + end - 1] = True
         hidden, _ = body_forward(self.model, ids, mask, positions)
         logits, values = self.heads(hidden[reads])
         logprobs = torch.log_softmax(logits.float(), dim=-1)
