@@ -1,0 +1,561 @@
+"""``dialog-bench train grpo``: group-relative token-level RL (GRPO / RLOO) of an LM agent.
+
+Critic-free: the baseline of an episode's return is the return of other episodes that
+started from the very same state. Dialog-v1 is reproducible from a seed, so a group is
+simply ``group_size`` sub-envs reset with one seed. One iteration:
+
+1. **Rollout.** ``groups`` (K) distinct train seeds, drawn below ``EVAL_SEED_FLOOR`` from
+   the run's seed; ``group_size`` (G) sub-envs per seed in one ``DialogVectorEnv`` of
+   K*G sub-envs (one batched user-voice decode per step), the G sub-envs of a group reset
+   with the same seed, so they open with the same goal and the same user turn and differ
+   only by what the policy samples. Every episode is played to its end (terminated or
+   truncated). A sub-env whose episode ended waits: it is reset at once with its own
+   seed, which the autoreset would otherwise do with a fresh episode, and is then sent
+   :data:`WAIT_MESSAGE`, a tool call (answered by the database: no user turn to voice,
+   and it never ends an episode); what it gets back is ignored, so exactly one episode
+   per sub-env counts. Messages are sampled with :meth:`TokenPolicy.sample`, batched and
+   KV-cached, recording each token's log-prob.
+2. **Advantages** (:func:`group_advantages`) from the group's episode returns: ``grpo``
+   normalizes them, ``(r - mean) / (std + eps)``; ``rloo`` subtracts the mean of the
+   other G-1 returns. An episode's advantage goes to every token the agent wrote in it
+   (user and tool turns are prompt, never trained). A group whose returns are all equal
+   carries no signal: it is left out of the loss and counted (``zero_spread_share``).
+3. **Update.** ``epochs`` passes of shuffled minibatches of messages: PPO's clipped
+   importance ratio, averaged over tokens, plus ``beta`` times the k3 estimate of the KL
+   to the frozen init, ``exp(q) - q - 1`` with ``q = log pi_ref - log pi`` on the sampled
+   tokens (Schulman 2020, "Approximating KL Divergence"; as in DeepSeekMath's GRPO).
+   The reference is scored by one forward pass per minibatch before the update; with
+   ``beta = 0`` it is never loaded. Gradients clipped to ``max_grad_norm``; Adam.
+
+**Tempered sampling.** A policy fresh from SFT has almost no entropy (0.001 nats per
+token for ``sft-spelled``): its G rollouts are G copies, and every group has zero spread.
+``temperature > 1`` draws tokens from ``softmax(logits / T)`` to diversify a group. The
+log-probs in the importance ratio stay those of the policy at temperature 1 (recorded at
+sampling, rescored at update), so the ratio measures how far the update moved the policy
+being trained, and the clip bounds exactly that; the evaluated agent is that policy,
+greedy. The tempered draw is not importance-corrected: the behaviour policy differs from
+pi, and weighting each token by pi / pi_T would be the off-policy correction, with a
+variance that grows with the message. Tempering is exploration, as in TRL's GRPO, whose
+``temperature`` is a sampling setting; but TRL also divides the logits of its ratio by
+``T``, scoring the tempered policy, which is not the one evaluated here.
+
+Every ``eval_every`` iterations the greedy agent plays the first ``eval_episodes`` dev
+episodes (``token_ppo.dev_scores``); the best on dev (success, then return), or with
+``--keep last`` the final policy, is saved as an LM agent checkpoint whose manifest holds
+the learning ``curve`` (dev success and return against env steps). TensorBoard logs go
+to ``--logdir``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baselines.ppo_rollout import Message, _strip_end
+from baselines.token_ppo import dev_scores, resolve_init
+from baselines.train import add_config_arguments, config_from_args
+
+__all__ = [
+    "ADVANTAGES",
+    "WAIT_MESSAGE",
+    "GRPOConfig",
+    "GroupEpisode",
+    "Row",
+    "add_parser",
+    "draw_group_seeds",
+    "grpo_step",
+    "grpo_update",
+    "group_advantages",
+    "main",
+    "pack_episode",
+    "play_groups",
+    "row_minibatches",
+    "score_reference",
+    "zero_spread",
+]
+
+ADVANTAGES = ("grpo", "rloo")
+#: What a sub-env whose episode ended is sent while its group plays on: a tool call,
+#: answered without the user's voice and never ending an episode.
+WAIT_MESSAGE = "[search]"
+
+
+@dataclass
+class GRPOConfig:
+    """Everything a run depends on."""
+
+    init: str = field(default="base", metadata={"help": "base | sft | an LM dir/checkpoint"})
+    out: Path | None = field(
+        default=None,
+        metadata={
+            "help": "checkpoint dir (default: baselines/checkpoints/<advantage>-base, or "
+            "<advantage>-<init dir name> when the init is an SFT agent)"
+        },
+    )
+    iterations: int = field(default=40, metadata={"help": "rollout + update iterations"})
+    groups: int = field(default=8, metadata={"help": "K: distinct seeds per iteration"})
+    group_size: int = field(default=8, metadata={"help": "G: rollouts per seed (>= 2)"})
+    advantage: str = field(default="grpo", metadata={"help": "grpo | rloo"})
+    adv_eps: float = field(default=1e-8, metadata={"help": "grpo: eps in (r-mean)/(std+eps)"})
+    temperature: float = field(
+        default=1.0, metadata={"help": "sampling temperature (log-probs stay at T=1)"}
+    )
+    max_new_tokens: int = field(default=0, metadata={"help": "longest message (0: the init's)"})
+    epochs: int = field(default=2, metadata={"help": "passes over each rollout"})
+    minibatch_rows: int = field(
+        default=16, metadata={"help": "packed rows (an episode or a part of one) per minibatch"}
+    )
+    group_by_length: bool = field(default=True, metadata={"help": "minibatch similar lengths"})
+    lr: float = field(default=2e-5, metadata={"help": "Adam learning rate"})
+    clip: float = field(default=0.2, metadata={"help": "importance ratio clip"})
+    beta: float = field(default=0.02, metadata={"help": "k3 KL penalty to the init (0: none)"})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient norm clip"})
+    user_model: str = field(default="tiny", metadata={"help": "the training envs' user voice"})
+    seed: int = field(default=0, metadata={"help": "episode seeds, sampling and shuffling"})
+    eval_every: int = field(default=10, metadata={"help": "iterations between dev evals"})
+    eval_episodes: int = field(default=50, metadata={"help": "dev episodes per eval (0: none)"})
+    keep: str = field(
+        default="best", metadata={"help": "best (on dev) | last: the policy the checkpoint holds"}
+    )
+    threads: int = field(default=1, metadata={"help": "torch CPU threads (a tiny LM: 1)"})
+    logdir: Path = field(default=Path("runs"), metadata={"help": "TensorBoard log dir"})
+    progress: bool = field(default=True, metadata={"help": "show progress bars"})
+
+    def __post_init__(self) -> None:
+        if self.advantage not in ADVANTAGES:
+            raise ValueError(f"advantage must be one of {ADVANTAGES}, got {self.advantage!r}")
+        if self.group_size < 2 or self.groups < 1:
+            raise ValueError("need groups >= 1 and group_size >= 2 (a baseline needs others)")
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"keep must be best or last, got {self.keep!r}")
+        if not self.temperature > 0 or self.beta < 0:
+            raise ValueError("need temperature > 0 and beta >= 0")
+
+
+# -- advantages ------------------------------------------------------------------------
+def zero_spread(returns: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Per episode: whether every return of its group is the same (no signal).
+
+    >>> zero_spread(np.array([1.0, 1.0, 0.0, 1.0]), np.array([0, 0, 1, 1])).tolist()
+    [True, True, False, False]
+    """
+    returns, groups = np.asarray(returns, dtype=float), np.asarray(groups)
+    out = np.zeros(len(returns), dtype=bool)
+    for g in np.unique(groups):
+        members = groups == g
+        out[members] = np.ptp(returns[members]) == 0
+    return out
+
+
+def group_advantages(
+    returns: np.ndarray, groups: np.ndarray, kind: str = "grpo", eps: float = 1e-8
+) -> np.ndarray:
+    """Each episode's advantage from the returns of its group (``groups[i]``: its id).
+
+    ``grpo``: ``(r - mean) / (std + eps)`` over the group (population std; DeepSeekMath,
+    TRL). ``rloo``: ``r_i`` minus the mean of the group's other returns (Ahmadian et al.
+    2024). Both sum to 0 over a group; a group of equal returns gets 0 everywhere.
+
+    >>> r, g = np.array([1.0, 0.0, -0.1, -0.1, 0.5, 0.5]), np.array([0, 0, 1, 1, 2, 2])
+    >>> group_advantages(r, g, "grpo").round(6).tolist()
+    [1.0, -1.0, 0.0, 0.0, 0.0, 0.0]
+    >>> group_advantages(np.array([1.0, 0.0, 0.0, 0.0]), np.zeros(4), "rloo").round(6).tolist()
+    [1.0, -0.333333, -0.333333, -0.333333]
+    """
+    if kind not in ADVANTAGES:
+        raise ValueError(f"kind must be one of {ADVANTAGES}, got {kind!r}")
+    returns, groups = np.asarray(returns, dtype=float), np.asarray(groups)
+    advantages = np.zeros(len(returns))
+    for g in np.unique(groups):
+        members = groups == g
+        r = returns[members]
+        if len(r) < 2:
+            raise ValueError(f"group {g!r} has {len(r)} episode: a baseline needs >= 2")
+        if np.ptp(r) == 0:
+            continue
+        if kind == "grpo":
+            advantages[members] = (r - r.mean()) / (r.std() + eps)
+        else:
+            advantages[members] = r - (r.sum() - r) / (len(r) - 1)
+    return advantages
+
+
+# -- rollout ---------------------------------------------------------------------------
+@dataclass
+class GroupEpisode:
+    """One played episode: its seed, the agent's messages, return and outcome."""
+
+    seed: int
+    messages: list[Message]
+    env_return: float
+    success: bool
+    first_observation: str
+
+
+def draw_group_seeds(rng: np.random.Generator, k: int) -> list[int]:
+    """``k`` distinct train seeds, all below ``EVAL_SEED_FLOOR`` (never a dev or test one)."""
+    from leaderboard.episodes import EVAL_SEED_FLOOR
+
+    seeds: list[int] = []
+    while len(seeds) < k:
+        seed = int(rng.integers(0, EVAL_SEED_FLOOR))
+        if seed not in seeds:
+            seeds.append(seed)
+    return seeds
+
+
+def play_groups(
+    envs, policy, seeds: Sequence[int], group_size: int, generator, temperature: float = 1.0
+) -> list[GroupEpisode]:
+    """One episode per sub-env of ``envs`` (``len(seeds) * group_size`` of them), sub-envs
+    ``[k * G, (k + 1) * G)`` on ``seeds[k]``; episodes in sub-env order."""
+    n = len(seeds) * group_size
+    if envs.num_envs != n:
+        raise ValueError(
+            f"{len(seeds)} groups of {group_size} need {n} sub-envs, not {envs.num_envs}"
+        )
+    episode_seeds = [int(s) for s in seeds for _ in range(group_size)]
+    observations, _ = envs.reset(seed=episode_seeds)
+    observations = list(observations)
+    first = list(observations)
+    messages: list[list[Message]] = [[] for _ in range(n)]
+    rewards: list[list[float]] = [[] for _ in range(n)]
+    success = [False] * n
+    running = list(range(n))
+    while running:
+        prompts = [policy.encode(observations[i]) for i in running]
+        sampled = policy.sample(prompts, generator, temperature=temperature)
+        actions = [WAIT_MESSAGE] * n
+        for j, i in enumerate(running):
+            actions[i] = policy.codec.decode_message(_strip_end(policy, sampled.tokens[j]))
+        obs, reward, terminated, truncated, infos = envs.step(actions)
+        ended = []
+        for j, i in enumerate(running):
+            done = bool(terminated[i] or truncated[i])
+            messages[i].append(
+                Message(
+                    prompts[j],
+                    sampled.tokens[j],
+                    np.array(sampled.logprobs[j]),
+                    np.zeros(0),  # the reference is scored at update time
+                    np.array(sampled.values[j]),
+                    np.array(sampled.entropies[j]),
+                    float(reward[i]),
+                    done,
+                )
+            )
+            rewards[i].append(float(reward[i]))
+            observations[i] = obs[i]
+            if done:  # a time-limit truncation ends the episode without success
+                success[i] = bool(infos.get("_success", [False] * n)[i] and infos["success"][i])
+                ended.append(i)
+        if ended:  # the wait: same seed again, in place of the autoreset's new episode
+            envs.reset_subenvs(ended, [episode_seeds[i] for i in ended])
+            running = [i for i in running if i not in ended]
+    return [
+        GroupEpisode(episode_seeds[i], messages[i], math.fsum(rewards[i]), success[i], first[i])
+        for i in range(n)
+    ]
+
+
+# -- update ----------------------------------------------------------------------------
+@dataclass
+class Row:
+    """Consecutive messages of one episode, scored in one forward row: each message's
+    prompt is the row up to its span, so a causal LM scores it as it was sampled."""
+
+    ids: list[int]
+    spans: list[tuple[int, int]]  # [start, end) of each message's tokens in ``ids``
+    messages: list[Message]
+
+
+def pack_episode(messages: Sequence[Message]) -> list[Row]:
+    """An episode's messages in as few rows as exactness allows.
+
+    Message ``k + 1`` joins the row of message ``k`` when its prompt continues that row
+    (prompt ``k`` + message ``k``) token for token. The prompts of one conversation
+    mostly do, so the update reads a transcript once instead of once per message; a
+    transcript cut at the context limit, or a message that the env wrote back with other
+    ids than were sampled, starts a new row.
+
+    >>> z = [np.zeros(1)] * 3
+    >>> m = [Message([1, 2], [3], *z), Message([1, 2, 3, 4], [5], *z)]
+    >>> [(r.ids, r.spans) for r in pack_episode(m)]
+    [([1, 2, 3, 4, 5], [(2, 3), (4, 5)])]
+    >>> m[1].prompt = [9, 2, 3, 4]  # left-cut: no longer a continuation
+    >>> len(pack_episode(m))
+    2
+    """
+    rows: list[Row] = []
+    for m in messages:
+        start, end = len(m.prompt), len(m.prompt) + len(m.tokens)
+        row = rows[-1] if rows else None
+        if row is not None and list(m.prompt[: len(row.ids)]) == row.ids:
+            row.ids = [*m.prompt, *m.tokens]
+            row.spans.append((start, end))
+            row.messages.append(m)
+        else:
+            rows.append(Row([*m.prompt, *m.tokens], [(start, end)], [m]))
+    return rows
+
+
+def row_minibatches(rows: list[Row], config: GRPOConfig, rng) -> list[list[Row]]:
+    """``epochs`` shuffled passes over ``rows``, cut into minibatches of
+    ``minibatch_rows``; with ``group_by_length``, rows of similar length share one (each
+    is padded to its longest) and the minibatches are shuffled."""
+    size, out = config.minibatch_rows, []
+    for _ in range(config.epochs):
+        order = list(rng.permutation(len(rows)))
+        if config.group_by_length:
+            order.sort(key=lambda j: len(rows[j].ids))
+        chunks = [order[k : k + size] for k in range(0, len(order), size)]
+        out += [[rows[j] for j in chunks[c]] for c in rng.permutation(len(chunks))]
+    return out
+
+
+def score_reference(reference, rows: list[Row], batch_size: int) -> None:
+    """Set each message's ``ref_logprobs``: the frozen reference's log-probs of its tokens."""
+    import torch
+
+    rows = sorted(rows, key=lambda r: len(r.ids))
+    with torch.no_grad():
+        for k in range(0, len(rows), batch_size):
+            batch = rows[k : k + batch_size]
+            logprobs, _, _ = reference.evaluate_spans(
+                [r.ids for r in batch], [r.spans for r in batch]
+            )
+            messages = [m for r in batch for m in r.messages]
+            splits = np.cumsum([len(m.tokens) for m in messages])[:-1]
+            for m, lp in zip(messages, np.split(logprobs.double().numpy(), splits), strict=True):
+                m.ref_logprobs = lp
+
+
+def grpo_step(policy, optimizer, batch: list[Row], config: GRPOConfig) -> dict[str, float]:
+    """One gradient step on ``batch``: clipped ratio loss + beta * k3 KL, token-mean."""
+    import torch
+
+    messages = [m for r in batch for m in r.messages]
+
+    def cat(name: str) -> torch.Tensor:
+        return torch.as_tensor(np.concatenate([getattr(m, name) for m in messages])).float()
+
+    logprobs, entropy, _ = policy.evaluate_spans([r.ids for r in batch], [r.spans for r in batch])
+    adv, log_ratio = cat("advantages"), logprobs - cat("logprobs")
+    ratio = log_ratio.exp()
+    pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - config.clip, 1 + config.clip)).mean()
+    loss = pg_loss
+    stats: dict[str, float] = {}
+    if config.beta > 0:
+        q = cat("ref_logprobs") - logprobs
+        k3 = (q.exp() - q - 1).mean()
+        loss = loss + config.beta * k3
+        stats["kl/k3_token"] = float(k3.detach())
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+    optimizer.step()
+    with torch.no_grad():
+        return stats | {
+            "loss/policy": float(pg_loss),
+            "loss/entropy": float(entropy.mean()),
+            "update/approx_kl": float(((ratio - 1) - log_ratio).mean()),
+            "update/clipfrac": float(((ratio - 1).abs() > config.clip).float().mean()),
+            "update/grad_norm": float(grad_norm),
+        }
+
+
+def grpo_update(policy, reference, optimizer, rows: list[Row], config, rng) -> dict:
+    """``epochs`` passes over ``rows`` in minibatches; mean losses and diagnostics."""
+    if reference is not None:
+        score_reference(reference, rows, config.minibatch_rows)
+    batches = row_minibatches(rows, config, rng)
+    steps = [grpo_step(policy, optimizer, batch, config) for batch in batches]
+    trained = sum(len(r.ids) for batch in batches for r in batch)
+    return {k: float(np.mean([s[k] for s in steps])) for k in steps[0]} | {
+        "update/tokens": trained,
+        "update/rows": len(rows),
+    }
+
+
+# -- the training loop -----------------------------------------------------------------
+def main(config: GRPOConfig) -> Path:
+    """Train as ``config`` says; write the best-on-dev checkpoint; return its directory."""
+    import gymnasium as gym
+    import torch
+    from torch.utils.tensorboard import SummaryWriter
+    from tqdm.auto import tqdm
+
+    import dialog_env  # noqa: F401  (registers the ids)
+    from agents.checkpoint import write_manifest
+    from agents.token_policy import TokenPolicy, load_lm_dir
+    from baselines.token_ppo import _portable, _sha256
+
+    started = time.time()
+    init_dir, paradigm = resolve_init(config.init)
+    policy = TokenPolicy.load(init_dir)
+    policy.model.eval()  # no dropout: sampling and update must score tokens alike
+    if config.max_new_tokens:
+        policy.max_new_tokens = config.max_new_tokens
+    reference = None  # the frozen init; only the KL penalty reads it
+    if config.beta > 0:
+        reference = TokenPolicy.load(init_dir).requires_grad_(False).eval()
+    generator = torch.Generator(next(policy.parameters()).device).manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    optimizer = torch.optim.Adam(policy.model.parameters(), lr=config.lr, eps=1e-5)
+    K, G = config.groups, config.group_size
+    envs = gym.make_vec("Dialog-v1", num_envs=K * G, split="train", user_model=config.user_model)
+    groups = np.repeat(np.arange(K), G)
+    name = "base" if paradigm == "rl" else Path(init_dir).name
+    out = Path(config.out or f"baselines/checkpoints/{config.advantage}-{name}")
+    writer = SummaryWriter(str(Path(config.logdir) / f"{config.advantage}-{out.name}"))
+
+    best: dict[str, Any] = {"score": (-1.0, -math.inf), "iteration": None, "state": None}
+    curve: list[dict[str, float]] = []
+    env_steps = sampled_tokens = trained_tokens = 0
+
+    def evaluate(iteration: int) -> None:
+        success, ret = dev_scores(policy.agent(paradigm), config.eval_episodes, config.progress)
+        writer.add_scalar("eval/dev_success", success, env_steps)
+        writer.add_scalar("eval/dev_return", ret, env_steps)
+        curve.append(
+            {
+                "iteration": iteration,
+                "env_steps": env_steps,
+                "dev_success": success,
+                "dev_return": ret,
+            }
+        )
+        tqdm.write(f"iteration {iteration}: dev success {success:.3f}, return {ret:.3f}")
+        if (success, ret) > best["score"]:
+            best.update(
+                score=(success, ret), iteration=iteration, state=copy.deepcopy(policy.state_dict())
+            )
+
+    with _torch_threads(config.threads):
+        if config.eval_episodes:
+            evaluate(0)
+        bar = tqdm(
+            range(1, config.iterations + 1), desc=config.advantage, disable=not config.progress
+        )
+        for iteration in bar:
+            t0 = time.perf_counter()
+            episodes = play_groups(
+                envs, policy, draw_group_seeds(rng, K), G, generator, config.temperature
+            )
+            t1 = time.perf_counter()
+            returns = np.array([e.env_return for e in episodes])
+            advantages = group_advantages(returns, groups, config.advantage, config.adv_eps)
+            flat = zero_spread(returns, groups)
+            for episode, advantage in zip(episodes, advantages, strict=True):
+                for m in episode.messages:  # the agent's tokens only: prompts are not trained
+                    m.advantages = np.full(len(m.tokens), advantage)
+            kept = [e for e, f in zip(episodes, flat, strict=True) if not f]  # has a signal
+            rows = [row for e in kept for row in pack_episode(e.messages)]
+            update = grpo_update(policy, reference, optimizer, rows, config, rng) if rows else {}
+            t2 = time.perf_counter()
+
+            every = [m for e in episodes for m in e.messages]
+            n_tokens = sum(len(m.tokens) for m in every)
+            env_steps += len(every)
+            sampled_tokens += n_tokens
+            trained_tokens += int(update.get("update/tokens", 0))
+            scalars = {
+                **update,
+                "rollout/return": float(returns.mean()),
+                "rollout/success": float(np.mean([e.success for e in episodes])),
+                "rollout/episode_messages": len(every) / len(episodes),
+                "rollout/message_tokens": n_tokens / len(every),
+                "rollout/entropy": float(np.concatenate([m.entropies for m in every]).mean()),
+                "rollout/distinct_per_group": _distinct_per_group(episodes, G),
+                "rollout/return_std_in_group": float(returns.reshape(K, G).std(1).mean()),
+                "groups/zero_spread_share": float(flat.reshape(K, G)[:, 0].mean()),
+                "time/rollout_s": t1 - t0,
+                "time/update_s": t2 - t1,
+                "speed/episodes_per_s": len(episodes) / (t1 - t0),
+                "speed/sampled_tokens_per_s": n_tokens / (t1 - t0),
+                "budget/env_steps": env_steps,
+            }
+            for key, value in scalars.items():
+                writer.add_scalar(key, value, iteration)
+            bar.set_postfix(
+                ret=f"{scalars['rollout/return']:.3f}",
+                succ=f"{scalars['rollout/success']:.2f}",
+                zero=f"{scalars['groups/zero_spread_share']:.2f}",
+                kl=f"{update.get('kl/k3_token', 0.0):.3f}",
+            )
+            if config.eval_episodes and (
+                iteration % config.eval_every == 0 or iteration == config.iterations
+            ):
+                evaluate(iteration)
+    writer.close()
+    envs.close()
+    if config.keep == "best" and best["state"] is not None:
+        policy.load_state_dict(best["state"])
+    policy.save(out, paradigm)
+    write_manifest(
+        out,
+        seed=config.seed,
+        budget={"env_steps": env_steps, "tokens": sampled_tokens, "trained_tokens": trained_tokens},
+        started=started,
+        config={
+            k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()
+        },
+        init=_portable(init_dir),
+        init_weights_sha256=_sha256(load_lm_dir(init_dir)[0] / "model.safetensors"),
+        kept=config.keep,
+        best_iteration=best["iteration"],
+        dev_success=best["score"][0] if best["iteration"] is not None else None,
+        dev_return=best["score"][1] if best["iteration"] is not None else None,
+        dev_episodes=config.eval_episodes,
+        curve=curve,
+    )
+    return out
+
+
+def _distinct_per_group(episodes: list[GroupEpisode], group_size: int) -> float:
+    """Mean number of distinct transcripts (the agent's token ids) in a group."""
+    keys = [tuple(tuple(m.tokens) for m in e.messages) for e in episodes]
+    return float(
+        np.mean([len(set(keys[k : k + group_size])) for k in range(0, len(keys), group_size)])
+    )
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    # A ~1M-parameter LM's matrices are too small to share: on a busy 2-core machine one
+    # thread samples ~10x faster than two that wait on each other.
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# -- command line ----------------------------------------------------------------------
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "grpo",
+        help="group-relative token-level RL (GRPO / RLOO) from the base LM or an SFT agent",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_config_arguments(p, GRPOConfig)
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    print(f"wrote {main(config_from_args(args, GRPOConfig))}")
+    return 0

@@ -1,0 +1,274 @@
+"""Group-relative RL: advantages are the group-normalized (or leave-one-out) returns, the
+rollouts of a group start from one episode, and a short run trains and saves an agent."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import dialog_env  # noqa: F401  (registers the ids)
+from agents import load_agent
+from baselines.grpo import (
+    GRPOConfig,
+    group_advantages,
+    main,
+    pack_episode,
+    play_groups,
+    zero_spread,
+)
+from dialog_env.core import DialogEnv
+from dialog_env.lm import TINY_MODEL_DIR
+from leaderboard.episodes import EVAL_SEED_FLOOR
+
+needs_lm = pytest.mark.skipif(
+    not (TINY_MODEL_DIR / "model.safetensors").exists(), reason="the tiny LM is not shipped yet"
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread(one_torch_thread):
+    """Every test here runs with one torch thread."""
+
+
+@pytest.fixture(scope="module")
+def policy():
+    from agents.token_policy import TokenPolicy
+
+    policy = TokenPolicy.load(TINY_MODEL_DIR)
+    policy.max_new_tokens = 8
+    return policy
+
+
+# -- advantages ------------------------------------------------------------------------
+# A group's returns as the env makes them: -0.02 per message, +1 on success.
+episode_returns = st.builds(
+    lambda steps, success: -0.02 * steps + success,
+    st.integers(1, 50),
+    st.booleans(),
+)
+batches = st.lists(st.lists(episode_returns, min_size=2, max_size=8), min_size=1, max_size=6)
+
+
+def _flatten(batch: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    returns = np.array([r for group in batch for r in group])
+    groups = np.array([k for k, group in enumerate(batch) for _ in group])
+    return returns, groups
+
+
+@settings(max_examples=200, deadline=None)
+@given(batches, st.sampled_from(["grpo", "rloo"]))
+def test_group_advantages_sum_to_zero_and_vanish_without_spread(batch, kind):
+    returns, groups = _flatten(batch)
+    advantages = group_advantages(returns, groups, kind)
+    flat = zero_spread(returns, groups)
+    for k in range(len(batch)):
+        members = groups == k
+        scale = max(1.0, np.abs(advantages[members]).max())
+        assert abs(advantages[members].sum()) <= 1e-9 * scale * members.sum()
+        if len(set(returns[members].tolist())) == 1:
+            assert flat[members].all() and (advantages[members] == 0).all()
+        else:
+            assert not flat[members].any() and (advantages[members] != 0).any()
+
+
+@settings(max_examples=200, deadline=None)
+@given(batches)
+def test_grpo_advantages_are_exactly_the_group_normalized_returns(batch):
+    returns, groups = _flatten(batch)
+    advantages = group_advantages(returns, groups, "grpo", eps=1e-8)
+    for k, group in enumerate(batch):
+        r = np.array(group)
+        expected = np.zeros(len(r)) if np.ptp(r) == 0 else (r - r.mean()) / (r.std() + 1e-8)
+        np.testing.assert_array_equal(advantages[groups == k], expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(batches)
+def test_rloo_advantage_is_the_return_minus_the_mean_of_the_others(batch):
+    returns, groups = _flatten(batch)
+    advantages = group_advantages(returns, groups, "rloo")
+    for k, group in enumerate(batch):
+        if len(set(group)) == 1:
+            continue
+        for i, r in enumerate(group):
+            others = group[:i] + group[i + 1 :]
+            assert advantages[groups == k][i] == pytest.approx(r - np.mean(others), abs=1e-12)
+
+
+def test_group_advantages_refuse_what_has_no_baseline():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        group_advantages(np.zeros(2), np.zeros(2), "gae")
+    with pytest.raises(ValueError, match="a baseline needs >= 2"):
+        group_advantages(np.array([1.0, 0.0, 1.0]), np.array([0, 0, 1]), "rloo")
+    with pytest.raises(ValueError, match="group_size >= 2"):
+        GRPOConfig(group_size=1)
+
+
+# -- rollouts --------------------------------------------------------------------------
+@pytest.fixture
+def resets(monkeypatch) -> list[tuple[int, int | None, dict]]:
+    """``(env id, seed, goal)`` of every ``DialogEnv`` reset from here on."""
+    seen = []
+    reset_steps = DialogEnv.reset_steps
+
+    def recording(self, *, seed=None, options=None):
+        result = yield from reset_steps(self, seed=seed, options=options)
+        seen.append((id(self), seed, self.episode_summary()[0]))
+        return result
+
+    monkeypatch.setattr(DialogEnv, "reset_steps", recording)
+    return seen
+
+
+@needs_lm
+def test_the_rollouts_of_a_group_start_from_one_episode_and_play_it_to_its_end(policy, resets):
+    K, G = 3, 3
+    envs = gym.make_vec("Dialog-v1", num_envs=K * G, split="train", user_model="template")
+    generator = torch.Generator().manual_seed(0)
+    episodes = play_groups(envs, policy, [11, 22, 33], G, generator, temperature=1.5)
+    first = resets[: K * G]  # the reset of the whole batch; then each finished one's wait
+    assert [seed for _, seed, _ in first] == [11, 11, 11, 22, 22, 22, 33, 33, 33]
+    for k in range(K):
+        goals = [goal for _, _, goal in first[k * G : (k + 1) * G]]
+        openings = [e.first_observation for e in episodes[k * G : (k + 1) * G]]
+        assert goals[0] == goals[1] == goals[2] and openings[0] == openings[1] == openings[2]
+        assert [e.seed for e in episodes[k * G : (k + 1) * G]] == [11 * (k + 1)] * G
+    assert len({e.first_observation for e in episodes}) == K  # the groups differ
+    # One episode per sub-env: each ends at its last message, and its return is its own.
+    for e in episodes:
+        assert [m.ends_episode for m in e.messages] == [False] * (len(e.messages) - 1) + [True]
+        assert e.env_return == pytest.approx(sum(m.reward for m in e.messages))
+        assert e.env_return <= 1.0 - 0.02 * len(e.messages) + 1e-9
+    # A finished sub-env waits on its own seed (so the autoreset never draws a new one).
+    waits = sorted(seed for _, seed, _ in resets[K * G :])  # in the order episodes ended
+    assert waits == sorted(e.seed for e in episodes)
+    assert all(0 <= seed < EVAL_SEED_FLOOR for _, seed, _ in resets)
+    envs.close()
+
+
+@needs_lm
+def test_same_episode_and_same_messages_give_identical_returns_and_no_signal(policy):
+    """Nearly greedy sampling writes the same messages in every rollout of a group: the
+    episodes are then identical, the group has zero spread and its advantages are 0."""
+    K, G = 2, 3
+    envs = gym.make_vec("Dialog-v1", num_envs=K * G, split="train", user_model="template")
+    generator = torch.Generator().manual_seed(0)
+    episodes = play_groups(envs, policy, [5, 6], G, generator, temperature=1e-4)
+    for k in range(K):
+        group = episodes[k * G : (k + 1) * G]
+        transcripts = {tuple(tuple(m.tokens) for m in e.messages) for e in group}
+        assert len(transcripts) == 1 and len({e.env_return for e in group}) == 1
+    returns, groups = np.array([e.env_return for e in episodes]), np.repeat(np.arange(K), G)
+    assert zero_spread(returns, groups).all()
+    assert (group_advantages(returns, groups, "grpo") == 0).all()
+    envs.close()
+
+
+@needs_lm
+def test_tempered_sampling_records_the_log_probs_of_the_policy_itself(policy):
+    prompts = [policy.encode("user: I'm looking for a restaurant in the north.")] * 4
+    sampled = policy.sample(prompts, torch.Generator().manual_seed(0), temperature=2.0)
+    with torch.no_grad():
+        logprobs, entropy, _ = policy.evaluate(prompts, sampled.tokens)
+    np.testing.assert_allclose(logprobs, np.concatenate(sampled.logprobs), atol=1e-4)
+    np.testing.assert_allclose(entropy, np.concatenate(sampled.entropies), atol=1e-4)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        policy.sample(prompts, torch.Generator(), temperature=0.0)
+
+
+@needs_lm
+def test_packed_rows_score_every_message_as_its_own_prompt_does(policy):
+    envs = gym.make_vec("Dialog-v1", num_envs=2, split="train", user_model="template")
+    episodes = play_groups(envs, policy, [3], 2, torch.Generator().manual_seed(1), 1.5)
+    envs.close()
+    messages = [m for e in episodes for m in e.messages]
+    rows = [row for e in episodes for row in pack_episode(e.messages)]
+    assert len(rows) < len(messages)  # a conversation is read once, not once per message
+    with torch.no_grad():
+        packed, _, _ = policy.evaluate_spans([r.ids for r in rows], [r.spans for r in rows])
+        alone, _, _ = policy.evaluate([m.prompt for m in messages], [m.tokens for m in messages])
+    np.testing.assert_allclose(packed, alone, atol=1e-4)
+    np.testing.assert_allclose(packed, np.concatenate([m.logprobs for m in messages]), atol=1e-4)
+
+
+# -- the trainer -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    config = GRPOConfig(
+        init="base",
+        out=tmp_path_factory.mktemp("grpo"),
+        iterations=2,
+        groups=2,
+        group_size=2,
+        temperature=1.5,
+        max_new_tokens=8,
+        minibatch_rows=2,
+        lr=1e-3,
+        user_model="template",
+        eval_every=2,
+        eval_episodes=1,
+        keep="last",  # the best on dev may be the init itself
+        logdir=tmp_path_factory.mktemp("runs"),
+        progress=False,
+    )
+    return main(config)
+
+
+@needs_lm
+def test_a_short_run_changes_the_policy_and_writes_a_checkpoint_that_plays(trained):
+    from safetensors.torch import load_file
+
+    before = load_file(str(TINY_MODEL_DIR / "model.safetensors"))
+    after = load_file(str(trained / "lm" / "model.safetensors"))
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+    manifest = json.loads((trained / "manifest.json").read_text())
+    assert manifest["seed"] == 0 and manifest["command"]
+    assert manifest["budget"]["env_steps"] >= 2 * 2 * 2 and manifest["budget"]["tokens"] > 0
+    assert manifest["budget"]["trained_tokens"] > 0 and manifest["budget"]["wall_time_s"] > 0
+    curve = manifest["curve"]
+    assert [point["iteration"] for point in curve] == [0, 2]
+    assert curve[0]["env_steps"] == 0 < curve[1]["env_steps"] == manifest["budget"]["env_steps"]
+    assert all(0 <= point["dev_success"] <= 1 for point in curve)
+    assert manifest["best_iteration"] in (0, 2) and manifest["config"]["groups"] == 2
+
+    agent = load_agent(trained)
+    assert (agent.paradigm, agent.interface) == ("rl", "token")
+    assert isinstance(agent.act("user: I want thai food in the centre."), str)
+
+
+def test_every_config_field_reaches_the_command_line():
+    from baselines.train import TRAINERS, config_from_args
+    from leaderboard.cli import build_parser
+
+    assert TRAINERS["grpo"] == "baselines.grpo"
+    changed = {
+        "init": "sft",
+        "out": Path("somewhere"),
+        "advantage": "rloo",
+        "keep": "last",
+        "user_model": "template",
+        "logdir": Path("elsewhere"),
+    }
+    argv = ["train", "grpo"]
+    for f in dataclasses.fields(GRPOConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, bool):
+            changed[f.name] = not f.default
+            argv.append(flag if changed[f.name] else "--no-" + f.name.replace("_", "-"))
+            continue
+        if f.name not in changed:
+            changed[f.name] = f.default * 3 + 1
+        argv += [flag, str(changed[f.name])]
+    config = config_from_args(build_parser().parse_args(argv), GRPOConfig)
+    assert config == GRPOConfig(**changed)
+    assert config != GRPOConfig()
