@@ -20,11 +20,14 @@ simply ``group_size`` sub-envs reset with one seed. One iteration:
    other G-1 returns. An episode's advantage goes to every token the agent wrote in it
    (user and tool turns are prompt, never trained). A group whose returns are all equal
    carries no signal: it is left out of the loss and counted (``zero_spread_share``).
-3. **Update.** ``epochs`` passes of shuffled minibatches of messages: PPO's clipped
+3. **Update.** ``epochs`` passes of shuffled minibatches of packed rows (an episode's
+   messages in one row wherever each message's prompt is the row up to it, so a
+   transcript is read once, not once per message; :func:`pack_episode`): PPO's clipped
    importance ratio, averaged over tokens, plus ``beta`` times the k3 estimate of the KL
    to the frozen init, ``exp(q) - q - 1`` with ``q = log pi_ref - log pi`` on the sampled
-   tokens (Schulman 2020, "Approximating KL Divergence"; as in DeepSeekMath's GRPO).
-   The reference is scored by one forward pass per minibatch before the update; with
+   tokens (Schulman 2020, "Approximating KL Divergence"; as in DeepSeekMath's GRPO). The
+   reference scores the iteration's rows once, in a no-grad forward before the update
+   (it is frozen, so every epoch would get the same numbers; no lockstep decode); with
    ``beta = 0`` it is never loaded. Gradients clipped to ``max_grad_norm``; Adam.
 
 **Tempered sampling.** A policy fresh from SFT has almost no entropy (0.001 nats per
@@ -111,7 +114,7 @@ class GRPOConfig:
         default=1.0, metadata={"help": "sampling temperature (log-probs stay at T=1)"}
     )
     max_new_tokens: int = field(default=0, metadata={"help": "longest message (0: the init's)"})
-    epochs: int = field(default=2, metadata={"help": "passes over each rollout"})
+    epochs: int = field(default=1, metadata={"help": "passes over each rollout"})
     minibatch_rows: int = field(
         default=16, metadata={"help": "packed rows (an episode or a part of one) per minibatch"}
     )
@@ -229,7 +232,6 @@ def play_groups(
     observations = list(observations)
     first = list(observations)
     messages: list[list[Message]] = [[] for _ in range(n)]
-    rewards: list[list[float]] = [[] for _ in range(n)]
     success = [False] * n
     running = list(range(n))
     while running:
@@ -254,7 +256,6 @@ def play_groups(
                     done,
                 )
             )
-            rewards[i].append(float(reward[i]))
             observations[i] = obs[i]
             if done:  # a time-limit truncation ends the episode without success
                 success[i] = bool(infos.get("_success", [False] * n)[i] and infos["success"][i])
@@ -263,7 +264,13 @@ def play_groups(
             envs.reset_subenvs(ended, [episode_seeds[i] for i in ended])
             running = [i for i in running if i not in ended]
     return [
-        GroupEpisode(episode_seeds[i], messages[i], math.fsum(rewards[i]), success[i], first[i])
+        GroupEpisode(
+            episode_seeds[i],
+            messages[i],
+            math.fsum(m.reward for m in messages[i]),
+            success[i],
+            first[i],
+        )
         for i in range(n)
     ]
 
