@@ -274,6 +274,46 @@ class TokenPolicy(torch.nn.Module):
             entropies=rows(step.entropies),
         )
 
+    def sample_incremental(
+        self,
+        prompts: Sequence[Sequence[int]],
+        keys: Sequence[Any],
+        sessions: Any,
+        generator: torch.Generator,
+        temperature: float = 1.0,
+    ) -> SampledMessages:
+        """:meth:`sample` without a reference, decoding incrementally: conversation
+        ``keys[i]`` keeps its KV cache in ``sessions`` (a
+        :class:`~dialog_env.lm.sessions.ConversationCache`, valid while the weights do
+        not change) and only the part of its prompt that the cache lacks is fed; a row
+        leaves the batch when it stops. No values are recorded (a critic-free trainer
+        needs none): ``values`` are empty lists."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        logps: list[list[float]] = [[] for _ in prompts]
+        entropies: list[list[float]] = [[] for _ in prompts]
+
+        def choose(logprobs: torch.Tensor, t: int, rows) -> torch.Tensor:
+            probs = logprobs.exp() if temperature == 1.0 else (logprobs / temperature).softmax(-1)
+            token = torch.multinomial(probs, 1, generator=generator)
+            picked = logprobs.gather(-1, token).squeeze(-1).tolist()
+            spread = (-(logprobs.exp() * logprobs).sum(-1)).tolist()
+            for row, lp, h in zip(rows.tolist(), picked, spread, strict=True):
+                logps[row].append(lp)
+                entropies[row].append(h)
+            return token.squeeze(-1)
+
+        decoded = sessions.decode(
+            self.model, keys, prompts, self.max_new_tokens, sorted(self.codec.end_ids), choose
+        )
+        return SampledMessages(
+            tokens=decoded.tokens,
+            logprobs=logps,
+            ref_logprobs=[[] for _ in prompts],
+            values=[[] for _ in prompts],
+            entropies=entropies,
+        )
+
     # -- the update --------------------------------------------------------------------
     def evaluate(
         self, prompts: Sequence[Sequence[int]], messages: Sequence[Sequence[int]]

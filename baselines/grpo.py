@@ -67,6 +67,7 @@ import numpy as np
 from baselines.ppo_rollout import Message, _strip_end
 from baselines.token_ppo import dev_scores, resolve_init
 from baselines.train import add_config_arguments, config_from_args
+from dialog_env.lm.sessions import ConversationCache
 
 __all__ = [
     "ADVANTAGES",
@@ -234,9 +235,14 @@ def play_groups(
     messages: list[list[Message]] = [[] for _ in range(n)]
     success = [False] * n
     running = list(range(n))
+    # Each episode keeps its KV cache between messages (the weights are fixed during the
+    # rollout): a message costs its new turns, not the transcript.
+    sessions = ConversationCache(policy.codec.pad_id, max_conversations=max(1, n))
     while running:
         prompts = [policy.encode(observations[i]) for i in running]
-        sampled = policy.sample(prompts, generator, temperature=temperature)
+        sampled = policy.sample_incremental(
+            prompts, running, sessions, generator, temperature=temperature
+        )
         actions = [WAIT_MESSAGE] * n
         for j, i in enumerate(running):
             actions[i] = policy.codec.decode_message(_strip_end(policy, sampled.tokens[j]))
@@ -262,6 +268,8 @@ def play_groups(
                 ended.append(i)
         if ended:  # the wait: same seed again, in place of the autoreset's new episode
             envs.reset_subenvs(ended, [episode_seeds[i] for i in ended])
+            for i in ended:
+                sessions.drop(i)
             running = [i for i in running if i not in ended]
     return [
         GroupEpisode(

@@ -272,3 +272,29 @@ def test_every_config_field_reaches_the_command_line():
     config = config_from_args(build_parser().parse_args(argv), GRPOConfig)
     assert config == GRPOConfig(**changed)
     assert config != GRPOConfig()
+
+
+def test_incremental_sampling_records_the_log_probs_the_update_scores(one_torch_thread):
+    import torch
+
+    from agents.token_policy import TokenPolicy
+    from dialog_env.lm import TINY_MODEL_DIR
+    from dialog_env.lm.sessions import ConversationCache
+
+    policy = TokenPolicy.load(TINY_MODEL_DIR)
+    policy.max_new_tokens = 8
+    sessions = ConversationCache(policy.codec.pad_id)
+    generator = torch.Generator().manual_seed(0)
+    prompts = [policy.encode("user: I want thai food."), policy.encode("user: Hello.")]
+    first = policy.sample_incremental(prompts, [0, 1], sessions, generator, temperature=1.5)
+    follow = [[*prompts[0], *first.tokens[0], *policy.encode("user: ok")[1:]], prompts[1]]
+    second = policy.sample_incremental(follow, [0, 1], sessions, generator)
+    assert sessions.stats["reused"] >= len(prompts[0]) + len(prompts[1]) - 1
+    for sampled, rows in ((first, prompts), (second, follow)):
+        with torch.no_grad():
+            logprobs, entropy, _ = policy.evaluate(rows, sampled.tokens)
+        recorded = [lp for row in sampled.logprobs for lp in row]
+        assert torch.allclose(logprobs, torch.tensor(recorded, dtype=logprobs.dtype), atol=1e-4)
+        spread = [h for row in sampled.entropies for h in row]
+        assert torch.allclose(entropy, torch.tensor(spread, dtype=entropy.dtype), atol=1e-4)
+        assert sampled.values == [[], []]
