@@ -74,6 +74,9 @@ class LMAgent(BaseAgent):
         from dialog_env.lm.sessions import ConversationCache
 
         self.sessions = ConversationCache(self.codec.pad_id)
+        #: False: ``keys`` are ignored and every message re-reads the whole transcript
+        #: (the reference that incremental decoding is checked and benchmarked against).
+        self.incremental = True
 
     @classmethod
     def load(cls, path: Path, device: str = "cpu") -> LMAgent:
@@ -114,7 +117,7 @@ class LMAgent(BaseAgent):
             encode_context(self.codec, o, self.context, self.max_new_tokens) for o in observations
         ]
         stop_ids = sorted(self.codec.end_ids)
-        if keys is None:
+        if keys is None or not self.incremental:
             decoded = batched_decode(
                 self.model, prompts, self.max_new_tokens, stop_ids, self.codec.pad_id
             )

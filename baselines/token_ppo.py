@@ -475,31 +475,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """One ``--flag`` per :class:`PPOConfig` field, with its help and default."""
-    for f in dataclasses.fields(PPOConfig):
-        if f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        text = f.metadata["help"]
-        text = text if f.default is None else f"{text} (default: {f.default})"
-        if f.type in (bool, "bool"):
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=f.default, help=text
-            )
-        else:
-            kind = {"int": int, "float": float}.get(str(f.type), str)
-            kind = Path if "Path" in str(f.type) else kind
-            parser.add_argument(flag, type=kind, default=f.default, help=text)
+    from baselines.train import add_config_arguments as add_fields
+
+    add_fields(parser, PPOConfig, skip)
 
 
 def config_from_args(args: argparse.Namespace) -> PPOConfig:
     """The :class:`PPOConfig` of parsed arguments (fields not given keep their default)."""
-    return PPOConfig(
-        **{
-            f.name: getattr(args, f.name)
-            for f in dataclasses.fields(PPOConfig)
-            if hasattr(args, f.name)
-        }
-    )
+    from baselines.train import config_from_args as read_fields
+
+    return read_fields(args, PPOConfig)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -31,21 +31,9 @@ from bench import parse_args
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "baselines" / "checkpoints"
 
 
-class _FullReencode:
-    """The agent asked without episode keys: every message re-reads the transcript."""
-
-    def __init__(self, agent):
-        self.agent = agent
-        self.name, self.paradigm, self.interface = agent.name, agent.paradigm, agent.interface
-
-    def reset(self, seed=None):
-        self.agent.reset(seed)
-
-    def act(self, observation):
-        return self.agent.act_batch([observation])[0]
-
-    def act_batch(self, observations):
-        return self.agent.act_batch(observations)
+def _full_reencode(agent):
+    agent.incremental = False  # keys ignored: every message re-reads the transcript
+    return agent
 
 
 def main(argv=None) -> int:
@@ -67,7 +55,7 @@ def main(argv=None) -> int:
         episodes = play_episodes(source, episode_set, progress=False)
         return episodes, time.perf_counter() - start, source.agent
 
-    full, full_s, _ = play(lambda: _FullReencode(load_agent(path)))
+    full, full_s, _ = play(lambda: _full_reencode(load_agent(path)))
     fast, fast_s, agent = play(lambda: load_agent(path))
     if [e["turns"] for e in fast] != [e["turns"] for e in full]:
         raise SystemExit("incremental decoding wrote other messages than the full re-encode")

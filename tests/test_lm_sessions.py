@@ -18,29 +18,16 @@ from tests.conftest import format_transcript_dicts
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "baselines" / "checkpoints"
 
 
-class FullReencode:
-    """An LM agent asked without keys: every message re-reads the whole transcript."""
-
-    def __init__(self, agent):
-        self.agent, self.name = agent, agent.name
-        self.paradigm, self.interface = agent.paradigm, agent.interface
-
-    def reset(self, seed=None):
-        self.agent.reset(seed)
-
-    def act(self, observation):
-        return self.agent.act_batch([observation])[0]
-
-    def act_batch(self, observations):
-        return self.agent.act_batch(observations)
+def full_reencode(agent):
+    agent.incremental = False  # keys ignored: every message re-reads the transcript
+    return agent
 
 
 @pytest.mark.parametrize("name", ["sft-spelled", "ppo-sft"])
 def test_incremental_messages_equal_full_reencode_over_whole_episodes(name, one_torch_thread):
     episodes = get_episode_set("Dialog-v1", "dev", limit=12)
     incremental = AgentMessages(lambda: load_agent(CHECKPOINTS / name), batch_size=6)
-    full = AgentMessages(lambda: FullReencode(load_agent(CHECKPOINTS / name)), batch_size=6)
-    assert incremental._keyed and not full._keyed
+    full = AgentMessages(lambda: full_reencode(load_agent(CHECKPOINTS / name)), batch_size=6)
     fast = play_episodes(incremental, episodes, progress=False)
     slow = play_episodes(full, episodes, progress=False)
     assert [e["turns"] for e in fast] == [e["turns"] for e in slow]
@@ -64,6 +51,7 @@ def test_incremental_messages_equal_full_reencode_over_whole_episodes(name, one_
     assert agent.sessions.stats["full"] == firsts + cut
     assert agent.sessions.stats["reused"] > 0
     assert len(agent.sessions) == 0  # every episode's cache freed at its end
+    assert full.agent.sessions.stats == {"reused": 0, "fed": 0, "full": 0}
 
 
 def _tiny_lm():
