@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dialog_env.bounded_json import read_json_file
+
 __all__ = [
     "ENTRY_NAME",
+    "MAX_BUDGET",
     "AgentCard",
     "check_entry_name",
     "describe_agent",
@@ -29,6 +31,11 @@ __all__ = [
 ]
 
 MANIFEST = "manifest.json"
+#: A manifest larger than this is refused unread.
+MAX_MANIFEST_BYTES = 1 << 20
+#: Every budget count is below this (the results schema's bound): a figure any renderer
+#: can print and plot, where 1e308 or a 400-digit integer broke every page.
+MAX_BUDGET = 1e15
 #: What an agent or leaderboard entry may be called (the schema's ``header.agent``).
 ENTRY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 _BUDGET_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -67,25 +74,30 @@ def directory_sha256(directory: str | Path) -> str:
 def read_budget(checkpoint_dir: str | Path) -> dict[str, float]:
     """The ``budget`` of a checkpoint's manifest, checked; ``{}`` when there is no manifest.
 
+    Each count is a finite number in ``[0, MAX_BUDGET)`` (``env_steps``, ``demo_episodes``
+    and ``tokens`` whole numbers), as the results schema requires of a header's budget.
+
     >>> read_budget("/nonexistent")
     {}
     """
     path = Path(checkpoint_dir) / MANIFEST
     if not path.is_file():
         return {}
-    try:
-        manifest = json.loads(path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    manifest = read_json_file(path, MAX_MANIFEST_BYTES)
     budget = manifest.get("budget", {}) if isinstance(manifest, dict) else None
     if not isinstance(budget, dict):
         raise ValueError(f"{path}: 'budget' must be an object of non-negative counts")
+    if len(budget) > 16:
+        raise ValueError(f"{path}: budget has {len(budget)} entries, more than 16")
     checked: dict[str, float] = {}
     for key, value in budget.items():
-        if not _BUDGET_KEY.match(str(key)):
+        if not _BUDGET_KEY.fullmatch(str(key)):
             raise ValueError(f"{path}: budget key {key!r} is not a lower_snake_case name")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{path}: budget {key} must be a non-negative number, got {value!r}")
+        number = not isinstance(value, bool) and isinstance(value, (int, float))
+        if not number or not 0 <= value < MAX_BUDGET:
+            raise ValueError(
+                f"{path}: budget {key} must be a non-negative number below 1e15, got {value!r}"
+            )
         if key in _INTEGER_BUDGET_KEYS and value != int(value):
             raise ValueError(f"{path}: budget {key} must be a whole number, got {value!r}")
         checked[key] = int(value) if key in _INTEGER_BUDGET_KEYS else value
@@ -121,11 +133,19 @@ def describe_agent(agent, source: str | Path) -> AgentCard:
 def check_entry_name(name: str) -> str:
     """``name`` if it is a valid agent or entry name, else a ``ValueError`` that says why.
 
+    The whole name must match: ``"expert\\n"`` is refused (a pattern's ``$`` alone would
+    let a final newline through, and a look-alike second ``expert`` onto the board).
+
     >>> check_entry_name("sft-rl.v2")
     'sft-rl.v2'
+    >>> check_entry_name("expert\\n")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: name 'expert\\n' must be 1-64 letters, digits or _.+- and start with ...
     """
-    if not ENTRY_NAME.match(name):
+    if not isinstance(name, str) or not ENTRY_NAME.fullmatch(name):
+        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
         raise ValueError(
-            f"name {name!r} must be 1-64 letters, digits or _.+- and start with a letter or digit"
+            f"name {shown} must be 1-64 letters, digits or _.+- and start with a letter or digit"
         )
     return name

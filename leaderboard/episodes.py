@@ -252,7 +252,7 @@ def parse_episode_set_id(set_id: str) -> tuple[str, str, int | None]:
     >>> parse_episode_set_id("Dialog-v1/dev")
     ('Dialog-v1', 'dev', None)
     """
-    match = _SET_ID.match(set_id)
+    match = _SET_ID.fullmatch(set_id)
     if not match:
         raise ValueError(
             f"malformed episode-set id {set_id!r} (expected ENV_ID/NAME or ENV_ID/NAME[:N])"

@@ -3,9 +3,12 @@
 A results file (DESIGN §7) is one JSON object with a ``header`` and ``episodes``; the
 schema is ``leaderboard/results.schema.json``. Reading is defensive, since the file comes
 from outside: its size is checked before a byte is read (at most ``MAX_RESULTS_BYTES``),
-the text must be UTF-8 JSON without duplicate keys or NaN/Infinity, and the object must
-validate against the schema. Every failure is a :class:`ResultsRejected` whose message is
-one line. Nothing in a results file is ever executed or unpickled.
+the text must be UTF-8 JSON without duplicate keys, NaN/Infinity, non-finite or overlong
+numbers, and the object must validate against the schema (checked in one bounded pass by
+:class:`~leaderboard.schema.SchemaValidator`). Rejecting any file costs time in
+proportion to its size (``python -m bench.hostile_inputs`` measures it). Every failure is
+a :class:`ResultsRejected` whose message is one line. Nothing in a results file is ever
+executed or unpickled.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from dialog_env.bounded_json import loads_bounded
+from leaderboard.schema import SchemaValidator
 
 __all__ = [
     "FORMAT",
@@ -33,8 +39,6 @@ FORMAT = "dialog-bench-results"
 FORMAT_VERSION = 1
 #: A results file larger than this is rejected unread (500 episodes of 50 long steps fit).
 MAX_RESULTS_BYTES = 64 * 1024 * 1024
-#: JSON nested deeper than this is refused before Python's recursion limit is reached.
-_MAX_DEPTH = 64
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -53,53 +57,19 @@ def load_results_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise ResultsRejected(f"malformed JSON: duplicate key {key!r}")
-        obj[key] = value
-    return obj
-
-
-def _refuse_constant(name: str) -> None:
-    raise ResultsRejected(f"malformed JSON: {name} is not a JSON number")
-
-
-def _nesting_depth(text: str) -> int:
-    """Deepest bracket nesting outside strings, found without recursion."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
-
-
-def _schema_error_line(error) -> str:
-    where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-    message = error.message
-    if len(message) > 200:
-        message = message[:197] + "..."
-    return f"does not follow the results schema at {where}: {message}"
+@lru_cache(maxsize=1)
+def _validator() -> SchemaValidator:
+    return SchemaValidator(load_results_schema())
 
 
 def parse_results(data: bytes) -> dict[str, Any]:
-    """Parse and schema-check the bytes of a results file; raise :class:`ResultsRejected`."""
-    import jsonschema
+    """Parse and schema-check the bytes of a results file; raise :class:`ResultsRejected`.
 
+    Every step is bounded by the size of ``data``: the size limit first, then strict
+    JSON (:func:`~dialog_env.bounded_json.loads_bounded`: no duplicate keys, no NaN or
+    infinity, no number longer than 40 characters, no nesting deeper than 64), then the
+    schema, whose count limits are checked before it walks into a list.
+    """
     if len(data) > MAX_RESULTS_BYTES:
         raise ResultsRejected(
             f"results file is {len(data)} bytes, over the limit of {MAX_RESULTS_BYTES} bytes"
@@ -110,20 +80,18 @@ def parse_results(data: bytes) -> dict[str, Any]:
         raise ResultsRejected(
             f"malformed JSON: not UTF-8 text ({err.reason} at byte {err.start})"
         ) from None
-    if _nesting_depth(text) > _MAX_DEPTH:
-        raise ResultsRejected(f"malformed JSON: nested deeper than {_MAX_DEPTH} levels")
     try:
-        obj = json.loads(
-            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_refuse_constant
-        )
-    except json.JSONDecodeError as err:
-        raise ResultsRejected(
-            f"malformed JSON: {err.msg} at line {err.lineno} column {err.colno}"
-        ) from None
-    validator = jsonschema.Draft202012Validator(load_results_schema())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+        obj = loads_bounded(text)
+    except ValueError as err:
+        raise ResultsRejected(f"malformed JSON: {err}") from None
+    error = _validator().first_error(obj)
     if error is not None:
-        raise ResultsRejected(_schema_error_line(error))
+        where, message = error
+        if len(message) > 200:
+            message = message[:197] + "..."
+        raise ResultsRejected(
+            f"does not follow the results schema at {where or '(top level)'}: {message}"
+        )
     return obj
 
 

@@ -53,7 +53,7 @@ def format_budget(budget: dict) -> str:
     for key, word in _BUDGET_WORDS:
         value = budget.get(key)
         if value:
-            for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")):
+            for div, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")):
                 if value >= div:
                     parts.append(f"{value / div:.3g}{unit} {word}")
                     break

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from leaderboard.agent_card import check_entry_name
 from leaderboard.episodes import canonical_json
 from leaderboard.verify import VerifiedResults
 
@@ -148,10 +149,11 @@ class LeaderboardStore:
 
         Raises :class:`NameTaken` if the episode set already has an entry of that name
         and ``replace`` is false; with ``replace`` the old entry goes in the same
-        transaction. Returns the new entry's id.
+        transaction. Returns the new entry's id. A name that is not a valid entry name
+        (:func:`~leaderboard.agent_card.check_entry_name`) is a ``ValueError``.
         """
         header = verified.header
-        name = name or header["agent"]
+        name = check_entry_name(name or header["agent"])
         episode_set = verified.episode_set
         row = (
             name,

@@ -1,0 +1,264 @@
+"""Hostile results files and entry names (issue 11): each is rejected in one line, the
+database unchanged, and nothing that is accepted can break a page.
+
+The regression tests name the failure they pin; the hypothesis tests mutate a genuine
+file at random: every mutant is either accepted with the replay's numbers or rejected in
+one line, and the store holds only what was accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from leaderboard_helpers import real_results
+
+from leaderboard.results import ResultsRejected, load_results_schema, parse_results
+from leaderboard.schema import SchemaValidator
+from leaderboard.store import LeaderboardStore
+from leaderboard.submit import store_verified, submit_results_file
+from leaderboard.verify import VerifiedResults, verify_results
+
+#: The short set every test here plays (replays of 2 episodes keep the fuzzing fast).
+N = 2
+
+
+@pytest.fixture(scope="module")
+def genuine() -> dict:
+    return real_results("expert", "test", N)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return LeaderboardStore(tmp_path / "lb.sqlite")
+
+
+def _rejected(data: bytes, match: str) -> str:
+    with pytest.raises(ResultsRejected, match=match) as err:
+        parse_results(data)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def _with_header(results: dict, **fields) -> bytes:
+    results = json.loads(json.dumps(results))
+    results["header"].update(fields)
+    return json.dumps(results).encode()
+
+
+# -- numbers ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "budget, reason",
+    [
+        ({"gpu_hours": 1.7e308}, r"budget/gpu_hours: 1\.7e\+308 is not less than the maximum"),
+        ({"env_steps": 10**15}, r"budget/env_steps: 1000000000000000 is not less than"),
+        ({"wall_time_s": 1e15}, r"wall_time_s: 1000000000000000\.0 is not less than .* 1e\+15"),
+    ],
+)
+def test_a_budget_past_its_bound_is_rejected(genuine, budget, reason):
+    """Was: 1.7e308 accepted, then `--format html` failed ("Axis limits cannot be NaN or
+    Inf") and every format raised OverflowError."""
+    _rejected(_with_header(genuine, budget=budget), reason)
+
+
+def test_huge_and_infinite_numbers_are_rejected_before_conversion(genuine):
+    """Was: a 400-digit budget accepted (OverflowError on every page); 1e400 read as
+    infinity; a 5,000-digit integer escaped as a traceback."""
+    text = json.dumps(genuine)
+    for literal, reason in [
+        ("1" * 400, r"malformed JSON: integer 111111111111\.\.\.111111 has 400 characters"),
+        ("9" * 5000, r"has 5000 characters, more than the 40 allowed"),
+        ("1e400", r"malformed JSON: number 1e400 is not finite"),
+        ("-1e400", r"malformed JSON: number -1e400 is not finite"),
+        ("0." + "0" * 60 + "1", r"number 0\.0000000000\.\.\.000001 has 63 characters"),
+    ]:
+        data = text.replace('"budget": {}', f'"budget": {{"env_steps": {literal}}}', 1)
+        assert data != text
+        _rejected(data.encode(), reason)
+    seed = f'"seed": {genuine["episodes"][0]["seed"]}'
+    _rejected(text.replace(seed, '"seed": ' + "7" * 5000, 1).encode(), "5000 characters")
+
+
+def test_accepted_budgets_render_in_every_format(genuine, tmp_path):
+    """The largest budget the schema takes still gives a well-formed page in each format."""
+    from leaderboard.render import FORMATS, render
+    from leaderboard.standings import compute_standings
+
+    results = parse_results(_with_header(genuine, budget={"env_steps": 10**15 - 1}))
+    store = LeaderboardStore(tmp_path / "lb.sqlite")
+    store.add(VerifiedResults(results["header"], _episode_set(), results["episodes"]))
+    standings = compute_standings(store.entries())
+    for fmt in FORMATS:
+        assert render(standings, fmt)
+    assert "1e+03T env steps" in render(standings, "table")
+
+
+def _episode_set():
+    from leaderboard.episodes import get_episode_set
+
+    return get_episode_set("Dialog-v1", "test", limit=N)
+
+
+# -- counts and sizes ---------------------------------------------------------------------
+def test_many_empty_episodes_are_rejected_by_their_count_first(genuine):
+    """Was: 80,000 empty episodes (241 kB) took 7 s to reject: the schema collected an
+    error per item before the size rule applied."""
+    results = json.loads(json.dumps(genuine))
+    results["episodes"] = [{}] * 80_000
+    _rejected(json.dumps(results).encode(), r"at episodes: 80000 items, more than the 500")
+
+
+def test_the_first_error_is_reported_in_one_line(genuine):
+    results = json.loads(json.dumps(genuine))
+    results["episodes"][0]["turns"][0]["text"] = "x" * 30_000
+    reason = _rejected(json.dumps(results).encode(), r"turns/0/text: 'xxx")
+    assert "is longer than 20000 characters" in reason and len(reason) < 300
+
+
+# -- names --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["expert\n", "expert\r\n", "exp\u0000ert", " expert", "é"])
+def test_an_entry_name_must_match_whole_in_the_file_the_cli_and_the_store(genuine, store, name):
+    """Was: "expert\\n" passed the name check ($ matches before a final newline), made a
+    look-alike second expert and split the Markdown and terminal tables."""
+    _rejected(_with_header(genuine, agent=name), r"at header/agent: .* does not match")
+    verified = verify_results(genuine)
+    with pytest.raises(ResultsRejected, match=r"entry name .* must be 1-64 letters"):
+        store_verified(verified, store, name=name)
+    with pytest.raises(ValueError, match=r"name .* must be 1-64 letters"):
+        store.add(verified, name=name)
+    assert store.count() == 0
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("model_sha256", "0" * 64 + "\n"),
+        ("episode_set_sha256", "0" * 64 + "\n"),
+        ("env_id", "Dialog-v1\n"),
+        ("episode_set", f"Dialog-v1/test[:{N}]\n"),
+    ],
+)
+def test_no_header_pattern_lets_a_final_newline_through(genuine, field, value):
+    _rejected(_with_header(genuine, **{field: value}), f"at header/{field}: .* does not match")
+
+
+# -- the validator against jsonschema -----------------------------------------------------
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**60), 2**60),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.text(max_size=8),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=4,
+)
+
+
+def _paths(node, path=()):
+    """Every path into a JSON value (at most 12 children of each container)."""
+    yield path
+    if isinstance(node, (dict, list)):
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in list(items)[:12]:
+            yield from _paths(child, (*path, key))
+
+
+def mutants(results: dict):
+    """Objects made from ``results`` by replacing, deleting or adding one value."""
+    paths = list(_paths(results))[1:]
+    containers = [p for p in [(), *paths] if isinstance(_at(results, p), dict)]
+    return st.one_of(
+        st.tuples(st.just("set"), st.sampled_from(paths), _VALUES),
+        st.tuples(st.just("delete"), st.sampled_from(paths), st.none()),
+        st.tuples(
+            st.just("add"), st.sampled_from(containers), st.tuples(st.text(max_size=8), _VALUES)
+        ),
+    ).map(lambda m: _apply(results, *m))
+
+
+def _at(node, path):
+    for key in path:
+        node = node[key]
+    return node
+
+
+def _apply(results: dict, how: str, path: tuple, value) -> dict:
+    mutant = json.loads(json.dumps(results))
+    if how == "add":
+        key, value = value
+        _at(mutant, path)[key] = value
+        return mutant
+    parent = _at(mutant, path[:-1])
+    if how == "delete":
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return mutant
+
+
+def mutant_bytes(results: dict):
+    """The bytes of a mutant object, or the genuine file's bytes cut or spliced."""
+    text = json.dumps(results).encode()
+    cut = st.integers(0, len(text) - 1).map(lambda i: text[:i])
+    splice = st.tuples(st.integers(0, len(text)), st.binary(min_size=1, max_size=4)).map(
+        lambda m: text[: m[0]] + m[1] + text[m[0] :]
+    )
+    return st.one_of(mutants(results).map(lambda r: json.dumps(r).encode()), cut, splice)
+
+
+def test_the_validator_is_never_more_lenient_than_jsonschema(genuine):
+    validator = SchemaValidator(load_results_schema())
+    reference = jsonschema.Draft202012Validator(load_results_schema())
+    assert validator.first_error(genuine) is None and reference.is_valid(genuine)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(mutants(genuine))
+    def check(mutant):
+        if not reference.is_valid(mutant):
+            assert validator.first_error(mutant) is not None
+
+    check()
+
+
+def test_the_validator_is_stricter_than_python_re_and_jsonschema_on_two_points():
+    schema = {"properties": {"n": {"type": "integer"}, "s": {"pattern": "^[a-z]+$"}}}
+    validator = SchemaValidator(schema)
+    assert validator.first_error({"n": 5.0}) == ("n", "5.0 is not of type 'integer'")
+    assert validator.first_error({"s": "ab\n"})[0] == "s"
+    assert validator.first_error({"n": 5, "s": "ab"}) is None
+    with pytest.raises(ValueError, match="keywords this validator lacks: {'oneOf'}"):
+        SchemaValidator({"oneOf": []})
+
+
+# -- fuzzing: mutants of a genuine file ----------------------------------------------------
+def test_every_mutant_is_accepted_with_the_replays_numbers_or_rejected_in_one_line(
+    genuine, tmp_path_factory
+):
+    by_seed = {ep["seed"]: ep for ep in verify_results(genuine).episodes}
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(mutant_bytes(genuine))
+    def check(data):
+        tmp = tmp_path_factory.mktemp("mutant")
+        store = LeaderboardStore(tmp / "lb.sqlite")
+        path = tmp / "m.json"
+        path.write_bytes(data)
+        try:
+            outcome = submit_results_file(path, store)
+        except ResultsRejected as err:
+            assert str(err) and "\n" not in str(err)
+            assert store.count() == 0
+            return
+        (entry,) = store.entries()
+        assert entry.returns == tuple(by_seed[s]["return"] for s in entry.seeds)
+        assert entry.successes == tuple(by_seed[s]["success"] for s in entry.seeds)
+        assert math.isclose(outcome.success, sum(entry.successes) / N)
+
+    check()
