@@ -5,10 +5,12 @@
    decode the voice ran is logged (its prompts and its number of forward calls) and
    replayed as text in, text out with nothing else: tokenize the same prompts, left-pad
    them (the same ``left_pad``), one prefill with the output layer at the last column
-   only (the only logits a decode reads), then KV-cached one-token steps up to the same
-   number of forward calls, each choosing by argmax (one pass over the logits, the
-   least any choice costs), and detokenize the rows. That is the floor: a voice must
-   read its prompt, run the model once per new token and turn the tokens into text.
+   only (the only logits a decode reads), then KV-cached one-token steps in which each
+   row takes part until it has written as many tokens as it did in the voice (a row
+   leaves the batch when it stops, as the voice's do), each choosing by argmax (one pass
+   over the logits, the least any choice costs), and detokenize the rows. That is the
+   floor: a voice must read its prompt, run the model once per new token of each row and
+   turn the tokens into text.
    What the voice does beyond it is its own cost: building prompts, logits at every
    prefill column, float64 log-softmax and inverse-CDF sampling, the sample check,
    falling back. (Earlier versions tokenized outside the timer and computed the prefill's
@@ -122,26 +124,39 @@ def _count_voiced(voice) -> callable:
 
 
 def log_decodes(voice):
-    """From now on, log each batched decode of an LM voice: its prompts and forward calls.
+    """From now on, log each batched decode of an LM voice: its prompts and how many new
+    tokens each row wrote (a row leaves the batch when it stops, so that is the number of
+    forward calls it took part in).
 
-    Returns the log and the forward hook's handle (``remove()`` it when done)."""
-    log: list[tuple[list[str], int]] = []
-    calls = [0]
-    hook = voice.lm.model.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
-    original = voice.decode
+    Returns the log and an object whose ``remove()`` undoes the logging."""
+    from dialog_env.lm import generation
+
+    log: list[tuple[list[str], list[int]]] = []
+    original, batched = voice.decode, generation.batched_decode
+    lengths: list[list[int]] = []
+
+    def counted(*args, **kwargs):
+        decoded = batched(*args, **kwargs)
+        lengths.append([len(t) for t in decoded.tokens])
+        return decoded
 
     def decode(prompts, uniforms):
-        before = calls[0]
+        lengths.clear()
         out = original(prompts, uniforms)
-        log.append((list(prompts), calls[0] - before))
+        (rows,) = lengths
+        log.append((list(prompts), rows))
         return out
 
-    voice.decode = decode
-    return log, hook
+    class Undo:
+        def remove(self):
+            voice.decode, generation.batched_decode = original, batched
+
+    voice.decode, generation.batched_decode = decode, counted
+    return log, Undo()
 
 
 def raw_decode_seconds(
-    model, tokenizer, prompts: Sequence[str], forward_calls: int, threads: int | None
+    model, tokenizer, prompts: Sequence[str], lengths: Sequence[int], threads: int | None
 ) -> float:
     """The floor of one logged decode (see the module), timed, on as many CPU threads as
     the voice decodes with."""
@@ -160,14 +175,25 @@ def raw_decode_seconds(
             enc = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
             ids, mask, positions = left_pad(enc, tokenizer.pad_token_id)
             hidden, past = body_forward(model, ids, mask, positions, use_cache=True)
-            chosen = [head(hidden[:, -1]).argmax(-1, keepdim=True)]
-            for _ in range(forward_calls - 1):
-                mask = torch.cat([mask, torch.ones_like(chosen[-1])], dim=-1)
+            rows: list[list[int]] = [[] for _ in prompts]
+            active = list(range(len(prompts)))
+            token = head(hidden[:, -1]).argmax(-1, keepdim=True)
+            for step in range(1, max(lengths) + 1):
+                for pos, row in enumerate(active):
+                    rows[row].append(token[pos, 0])
+                stay = [pos for pos, row in enumerate(active) if lengths[row] > step]
+                if not stay:
+                    break
+                if len(stay) < len(active):  # rows that wrote their tokens leave the batch
+                    keep = torch.tensor(stay)
+                    past.batch_select_indices(keep)
+                    mask, positions, token = mask[keep], positions[keep], token[keep]
+                    active = [active[pos] for pos in stay]
+                mask = torch.cat([mask, torch.ones_like(token)], dim=-1)
                 positions = positions[:, -1:] + 1
-                hidden, past = body_forward(model, chosen[-1], mask, positions, past, True)
-                chosen.append(head(hidden[:, -1]).argmax(-1, keepdim=True))
-            rows = torch.cat(chosen, dim=-1).tolist()
-            [tokenizer.decode(row, skip_special_tokens=True) for row in rows]
+                hidden, past = body_forward(model, token, mask, positions, past, True)
+                token = head(hidden[:, -1]).argmax(-1, keepdim=True)
+            [tokenizer.decode([int(i) for i in row], skip_special_tokens=True) for row in rows]
         return time.perf_counter() - start
     finally:
         torch.set_num_threads(before)
