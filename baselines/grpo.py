@@ -13,8 +13,9 @@ simply ``group_size`` sub-envs reset with one seed. One iteration:
    seed, which the autoreset would otherwise do with a fresh episode, and is then sent
    :data:`WAIT_MESSAGE`, a tool call (answered by the database: no user turn to voice,
    and it never ends an episode); what it gets back is ignored, so exactly one episode
-   per sub-env counts. Messages are sampled with :meth:`TokenPolicy.sample`, batched and
-   KV-cached, recording each token's log-prob.
+   per sub-env counts. Messages are sampled with :meth:`TokenPolicy.sample_incremental`,
+   batched, each episode keeping its KV cache between messages, recording each token's
+   log-prob.
 2. **Advantages** (:func:`group_advantages`) from the group's episode returns: ``grpo``
    normalizes them, ``(r - mean) / (std + eps)``; ``rloo`` subtracts the mean of the
    other G-1 returns. An episode's advantage goes to every token the agent wrote in it
