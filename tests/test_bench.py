@@ -20,6 +20,7 @@ RATIO_BENCHES = [
     "vector_speed",
     "voice_quality",
     "lm_agent_speed",
+    "hostile_inputs",
 ]
 
 
