@@ -8,7 +8,10 @@ Every trained agent is a directory::
 
 ``load_checkpoint(path)`` reads ``config.json`` and hands the directory to the loader of
 its kind. Files that only pickle can read (``*.zip`` of SB3, ``*.pt``, ``*.bin``,
-``*.pkl``) are refused before anything is opened: an outsider's pickle can run code.
+``*.pkl``) are refused before anything is opened: an outsider's pickle can run code. So
+is a directory with a link that leads outside it, or more files or bytes than the
+limits allow, and a config with any field that is unknown to its kind or out of bounds
+(:data:`CONFIG_FIELDS`): nothing is built from a config that has not been checked.
 """
 
 from __future__ import annotations
@@ -17,15 +20,22 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from agents.base import INTERFACES, PARADIGMS
+from dialog_env.bounded_json import read_json_file
+
 __all__ = [
     "CONFIG",
+    "CONFIG_FIELDS",
     "KINDS",
     "MANIFEST",
+    "MAX_NEW_TOKENS",
     "WEIGHTS",
+    "check_config",
     "load_checkpoint",
     "read_config",
     "refuse_pickles",
@@ -34,6 +44,8 @@ __all__ = [
 
 CONFIG, MANIFEST, WEIGHTS = "config.json", "manifest.json", "model.safetensors"
 PICKLE_SUFFIXES = (".zip", ".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib")
+#: A checkpoint's ``config.json`` larger than this is refused unread.
+MAX_CONFIG_BYTES = 1 << 20
 
 #: agent kind -> "module:class" with a ``load(path)`` classmethod.
 KINDS = {
@@ -42,9 +54,77 @@ KINDS = {
 }
 
 
-def refuse_pickles(directory: Path) -> None:
-    """Raise ``ValueError`` if ``directory`` holds any pickle-based file."""
-    found = sorted(p.name for p in directory.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
+def _equals(value: Any) -> Callable[[Any], bool]:
+    return lambda v: type(v) is type(value) and v == value
+
+
+def _one_of(values: tuple) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, str) and v in values
+
+
+def _int_in(low: int, high: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def _layer_widths(v: Any) -> bool:
+    return (
+        isinstance(v, list)
+        and 1 <= len(v) <= MAX_SB3_LAYERS
+        and all(_int_in(1, MAX_SB3_WIDTH)(n) for n in v)
+    )
+
+
+def _names(v: Any) -> bool:
+    return (
+        isinstance(v, list)
+        and len(v) <= 1000
+        and all(isinstance(n, str) and 0 < len(n) <= 100 for n in v)
+    )
+
+
+#: The longest message an LM agent may be configured to write, in tokens.
+MAX_NEW_TOKENS = 1024
+#: An SB3 policy's layers: at most this many, each at most this wide (two 2048-wide
+#: layers are 4M weights per net; net_arch [200000, 200000] asked for 160 GB).
+MAX_SB3_LAYERS, MAX_SB3_WIDTH = 8, 2048
+SB3_ALGOS = ("ppo", "a2c", "dqn")
+SB3_ACTIVATIONS = ("tanh", "relu")
+
+#: Every field a kind's ``config.json`` may hold: name -> (required, check, what it must
+#: be). A field not listed is refused too: nothing in a config goes unchecked.
+CONFIG_FIELDS: dict[str, dict[str, tuple[bool, Callable[[Any], bool], str]]] = {
+    "sb3": {
+        "agent": (True, _equals("sb3"), '"sb3"'),
+        "algo": (True, _one_of(SB3_ALGOS), f"one of {', '.join(SB3_ALGOS)}"),
+        "net_arch": (
+            True,
+            _layer_widths,
+            f"a list of 1-{MAX_SB3_LAYERS} layer widths, each an integer in 1-{MAX_SB3_WIDTH}",
+        ),
+        "activation": (True, _one_of(SB3_ACTIVATIONS), f"one of {', '.join(SB3_ACTIVATIONS)}"),
+        "observation": (False, _equals("state"), '"state"'),
+        "state_features": (True, _names, "a list of feature names"),
+        "assistant_acts": (True, _names, "a list of act names"),
+        "paradigm": (False, _equals("rl"), '"rl" (an SB3 policy is trained by RL)'),
+        "interface": (False, _equals("act"), '"act" (an SB3 policy picks acts)'),
+    },
+    "lm": {
+        "agent": (True, _equals("lm"), '"lm"'),
+        "paradigm": (False, _one_of(PARADIGMS), f"one of {', '.join(PARADIGMS)}"),
+        "interface": (False, _one_of(INTERFACES), f"one of {', '.join(INTERFACES)}"),
+        "max_new_tokens": (
+            False,
+            _int_in(1, MAX_NEW_TOKENS),
+            f"an integer in 1-{MAX_NEW_TOKENS}",
+        ),
+        "spell_codes": (False, lambda v: isinstance(v, bool), "true or false"),
+    },
+}
+
+
+def refuse_pickles(files: list[tuple[str, Path]], directory: Path) -> None:
+    """Raise ``ValueError`` if any of a checkpoint's ``files`` is pickle-based."""
+    found = sorted(rel for rel, _ in files if Path(rel).suffix.lower() in PICKLE_SUFFIXES)
     if found:
         raise ValueError(
             f"refusing to load {directory}: {', '.join(found)} can only be read by unpickling, "
@@ -53,24 +133,50 @@ def refuse_pickles(directory: Path) -> None:
         )
 
 
-def read_config(directory: str | Path) -> dict[str, Any]:
-    """The checked ``config.json`` of a checkpoint directory."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ValueError(f"no checkpoint directory at {directory}")
-    refuse_pickles(directory)
-    path = directory / CONFIG
-    if not path.is_file():
-        raise ValueError(f"{directory} has no {CONFIG}: not a dialog-bench checkpoint")
-    try:
-        config = json.loads(path.read_text("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
+def check_config(config: Any, path: Path) -> dict[str, Any]:
+    """``config`` if it is a valid config of a known kind, else a one-line ``ValueError``."""
     if not isinstance(config, dict) or config.get("agent") not in KINDS:
         raise ValueError(
             f'{path} must name its agent kind as "agent": one of {", ".join(sorted(KINDS))}'
         )
+    fields = CONFIG_FIELDS[config["agent"]]
+    for name, value in config.items():
+        if name not in fields:
+            raise ValueError(
+                f"{path}: unknown field {str(name)[:40]!r} (a {config['agent']} config has "
+                f"{', '.join(fields)})"
+            )
+        _, check, what = fields[name]
+        if not check(value):
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise ValueError(f"{path}: {name} must be {what}, got {shown}")
+    missing = [name for name, (required, _, _) in fields.items() if required and name not in config]
+    if missing:
+        raise ValueError(f"{path}: missing {', '.join(missing)}")
     return config
+
+
+def read_config(directory: str | Path) -> dict[str, Any]:
+    """The checked ``config.json`` of a checkpoint directory.
+
+    First the directory as a whole (:func:`~dialog_env.lm.model_files.checked_files`):
+    no file outside it reachable through a link, no pickle, within the size limits.
+    Then the config, strict JSON, every field checked against :data:`CONFIG_FIELDS`.
+    """
+    from dialog_env.lm.model_files import checked_files
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"no checkpoint directory at {directory}")
+    refuse_pickles(checked_files(directory), directory)
+    path = directory / CONFIG
+    if not path.is_file():
+        raise ValueError(f"{directory} has no {CONFIG}: not a dialog-bench checkpoint")
+    try:
+        config = read_json_file(path, MAX_CONFIG_BYTES)
+    except ValueError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    return check_config(config, path)
 
 
 def load_checkpoint(directory: str | Path):

@@ -86,7 +86,7 @@ class LMAgent(BaseAgent):
         lm = load_causal_lm(path / LM_SUBDIR, device)
         if lm.style != "voice":
             raise ValueError(f"{path / LM_SUBDIR} is not in dialog-bench's LM format")
-        return cls(
+        agent = cls(
             lm.model,
             lm.tokenizer,
             name=path.name,
@@ -95,6 +95,12 @@ class LMAgent(BaseAgent):
             max_new_tokens=int(config.get("max_new_tokens", MAX_MESSAGE_TOKENS)),
             spell_codes=bool(config.get("spell_codes", False)),
         )
+        if agent.max_new_tokens > agent.context // 2:  # the transcript needs the other half
+            raise ValueError(
+                f"{path / 'config.json'}: max_new_tokens {agent.max_new_tokens} is over half "
+                f"the model's context of {agent.context} tokens"
+            )
+        return agent
 
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)

@@ -13,15 +13,14 @@ from typing import Any
 import numpy as np
 
 from agents.base import BaseAgent
-from agents.checkpoint import WEIGHTS, read_config
+from agents.checkpoint import SB3_ACTIVATIONS, SB3_ALGOS, WEIGHTS, read_config
 from dialog_env.tasks.booking.assistant_acts import ASSISTANT_ACTS, realize
 from dialog_env.tasks.booking.features import STATE_FEATURES, state_vector
 from dialog_env.tasks.booking.tracker import track
 
 __all__ = ["SB3Agent", "build_policy", "policy_config"]
 
-ALGOS = ("ppo", "a2c", "dqn")
-ACTIVATIONS = ("tanh", "relu")
+ALGOS, ACTIVATIONS = SB3_ALGOS, SB3_ACTIVATIONS
 
 
 def _spaces():
@@ -78,22 +77,33 @@ class SB3Agent(BaseAgent):
 
     @classmethod
     def load(cls, path: Path) -> SB3Agent:
+        """The policy of checkpoint ``path``: its config checked (``read_config``), its
+        weights' header checked against the file, then the weights loaded; any flaw is a
+        one-line ``ValueError`` that names the file."""
         from safetensors.torch import load_file
 
+        from dialog_env.lm.model_files import check_safetensors
+
         config = read_config(path)
-        if config.get("algo") not in ALGOS:
-            raise ValueError(f"{path}: algo must be one of {ALGOS}")
-        if config.get("state_features") != list(STATE_FEATURES) or config.get(
-            "assistant_acts"
-        ) != list(ASSISTANT_ACTS):
+        if config["state_features"] != list(STATE_FEATURES) or config["assistant_acts"] != list(
+            ASSISTANT_ACTS
+        ):
             raise ValueError(
                 f"{path} was trained on another state vector or act set than this "
                 "version of Dialog-Acts-v1 has; retrain it"
             )
-        if not (path / WEIGHTS).is_file():
+        weights = path / WEIGHTS
+        if not weights.is_file():
             raise ValueError(f"{path} has no {WEIGHTS}")
+        check_safetensors(weights)
         policy = build_policy(config)
-        policy.load_state_dict(load_file(str(path / WEIGHTS)))
+        try:
+            policy.load_state_dict(load_file(str(weights)))
+        except Exception as err:  # SafetensorError, or tensors of other names or shapes
+            reason = " ".join(str(err).split())[:300]
+            raise ValueError(
+                f"{weights} does not hold this policy's weights ({type(err).__name__}: {reason})"
+            ) from None
         return cls(policy, name=path.name)
 
     def act_id(self, observation: str) -> int:

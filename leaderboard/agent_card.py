@@ -62,11 +62,16 @@ def _file_sha256(path: Path) -> str:
 
 
 def directory_sha256(directory: str | Path) -> str:
-    """sha256 over every file below ``directory``: ``relpath NUL sha256(content) LF`` each."""
-    root = Path(directory)
+    """sha256 over every file below ``directory``: ``relpath NUL sha256(content) LF`` each.
+
+    The files are those :func:`~dialog_env.lm.model_files.checked_files` allows, which
+    are all a checkpoint loader may open: a link that leads out of the directory is
+    refused, not followed, and the total size is bounded before a byte is hashed.
+    """
+    from dialog_env.lm.model_files import checked_files
+
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
+    for rel, path in checked_files(directory):
         digest.update(f"{rel}\0{_file_sha256(path)}\n".encode())
     return digest.hexdigest()
 

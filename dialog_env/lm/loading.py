@@ -2,8 +2,11 @@
 
 A model directory comes from anywhere (a download, a colleague, a leaderboard entry), so
 nothing in it is run: weights are read with safetensors (plain tensors, no code), the
-config and tokenizer from JSON, and ``trust_remote_code`` is always off. A directory
-that cannot be used is refused with a :class:`ModelLoadError` that says what to do.
+config and tokenizer from JSON, and ``trust_remote_code`` is always off. Before
+transformers opens anything, ``dialog_env.lm.model_files`` checks the weights' headers
+(and that a shard index names only safetensors files beside it), the config's sizes
+against the weights, and ``tokenizer.json``'s size and structure. A directory that
+cannot be used is refused with a one-line :class:`ModelLoadError` that says what to do.
 
 Loaded models are cached per (directory, device), so many envs share one copy and an
 unpickled env gets its model back without reading the disk again.
@@ -11,14 +14,21 @@ unpickled env gets its model back without reading the disk again.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dialog_env.bounded_json import read_json_file
 from dialog_env.lm.format import CONTROL_TOKENS, PLACEHOLDER_TOKENS
+from dialog_env.lm.model_files import (
+    MAX_CONFIG_BYTES,
+    WEIGHTS_INDEX,
+    check_model_config,
+    check_tokenizer_json,
+    check_weights,
+)
 
 __all__ = ["LoadedLM", "ModelLoadError", "load_causal_lm", "resolve_device"]
 
@@ -38,7 +48,10 @@ _lock = threading.Lock()
 
 
 class ModelLoadError(ValueError):
-    """A model directory that cannot be used; the message says why and what to do."""
+    """A model directory that cannot be used; the message (one line) says why and what to do."""
+
+    def __init__(self, reason: str):
+        super().__init__(" ".join(str(reason).split()))
 
 
 @dataclass(frozen=True)
@@ -83,9 +96,7 @@ def _check_directory(path: Path) -> dict:
             f"{path} is not a transformers model directory: it has no config.json. Save the "
             "model with model.save_pretrained(dir) and tokenizer.save_pretrained(dir)"
         )
-    has_safetensors = (
-        any(path.glob("*.safetensors")) or (path / "model.safetensors.index.json").is_file()
-    )
+    has_safetensors = any(path.glob("*.safetensors")) or (path / WEIGHTS_INDEX).is_file()
     if not has_safetensors:
         pickled = [name for name in PICKLE_WEIGHTS if (path / name).exists()]
         if pickled:
@@ -97,9 +108,22 @@ def _check_directory(path: Path) -> dict:
             )
         raise ModelLoadError(f"{path} has no weights: no *.safetensors file")
     try:
-        return json.loads(config_file.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ModelLoadError(f"{config_file} is not valid JSON: {err}") from err
+        config = read_json_file(config_file, MAX_CONFIG_BYTES)
+    except ValueError as err:
+        raise ModelLoadError(f"{config_file} is not valid JSON: {err}") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{config_file} is not a JSON object")
+    return config
+
+
+def _check_files(path: Path, raw_config: dict) -> None:
+    """Weights, config sizes and tokenizer, checked from their headers and JSON alone."""
+    try:
+        check_model_config(raw_config, path / "config.json", check_weights(path))
+        if (path / "tokenizer.json").is_file():
+            check_tokenizer_json(path / "tokenizer.json")
+    except ValueError as err:
+        raise ModelLoadError(str(err)) from None
 
 
 def _load(path: Path, device: str) -> LoadedLM:
@@ -115,10 +139,10 @@ def _load(path: Path, device: str) -> LoadedLM:
 
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=False, local_files_only=True)
-    except (ValueError, KeyError, OSError) as err:
+    except Exception as err:  # whatever a hostile config trips on is a refusal
         raise ModelLoadError(
-            f"{path}/config.json is not a config transformers knows: {err}"
-        ) from err
+            f"{path}/config.json is not a config transformers knows: {type(err).__name__}: {err}"
+        ) from None
     if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
         arch = ", ".join(raw_config.get("architectures") or []) or "none given"
         raise ModelLoadError(
@@ -126,15 +150,16 @@ def _load(path: Path, device: str) -> LoadedLM:
             f"{arch}) has no text-generation head in transformers; use a decoder-only model "
             "such as GPT-2, GPT-NeoX, Llama, Qwen2 or Mistral"
         )
+    _check_files(path, raw_config)
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             path, trust_remote_code=False, local_files_only=True, use_fast=True
         )
-    except (ValueError, OSError, TypeError) as err:
+    except Exception as err:  # a corrupt tokenizer file raises anything (KeyError, ...)
         raise ModelLoadError(
-            f"{path} has no tokenizer transformers can load without remote code: {err}. "
-            "Save one with tokenizer.save_pretrained(dir)"
-        ) from err
+            f"{path} has no tokenizer transformers can load without remote code "
+            f"({type(err).__name__}: {err}). Save one with tokenizer.save_pretrained(dir)"
+        ) from None
     style = _style(path, tokenizer)
     from transformers.utils import logging as hf_logging
 
@@ -148,8 +173,10 @@ def _load(path: Path, device: str) -> LoadedLM:
             local_files_only=True,
             dtype=torch.float32,
         )
-    except (ValueError, OSError, RuntimeError) as err:
-        raise ModelLoadError(f"{path}: the safetensors weights do not load: {err}") from err
+    except Exception as err:  # SafetensorError is no ValueError; any failure is a refusal
+        raise ModelLoadError(
+            f"{path}: the safetensors weights do not load ({type(err).__name__}: {err})"
+        ) from None
     finally:
         if bar:
             hf_logging.enable_progress_bar()
