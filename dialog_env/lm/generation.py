@@ -110,6 +110,16 @@ def batched_decode(
     return decode_after(*start, pad_id, choose)
 
 
+def _preallocated(model, past, max_new_tokens: int):
+    """An empty in-place KV cache (``dialog_env.lm.kv_cache``) for a transformers model
+    that starts without one; anything else is left as it is."""
+    if past is not None or getattr(model, "config", None) is None:
+        return past
+    from dialog_env.lm.kv_cache import growing_cache
+
+    return growing_cache(model.config, reserve=max_new_tokens)
+
+
 def _next_logprobs(model, keyword: str, step_ids, mask, positions, past):
     """One forward call: the cache after it and the float64 log-probs of the last column."""
     import torch
@@ -144,6 +154,7 @@ def decode_after(
     """
     import torch
 
+    past = _preallocated(model, past, max_new_tokens)
     stops = torch.tensor(list(stop_ids), device=ids.device)
     done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     out_tokens: list[torch.Tensor] = []
@@ -192,6 +203,7 @@ def decode_retiring(
     """
     import torch
 
+    past = _preallocated(model, past, max_new_tokens)
     stops = torch.tensor(list(stop_ids), device=ids.device)
     active = list(range(ids.shape[0]))  # the original row at each batch position
     tokens: list[list[int]] = [[] for _ in active]

@@ -125,7 +125,7 @@ class ConversationCache:
             [p[n:] for p, n in zip(prompts, reuse, strict=True)], self.pad_id, device
         )
         positions = positions + torch.tensor(reuse, device=device)[:, None]
-        past, mask = self._assemble(kept, reuse, model, device), new_mask
+        past, mask = self._assemble(kept, reuse, model, device, max_new_tokens), new_mask
         if past is not None:
             mask = torch.cat([past[1], new_mask], dim=-1)
             past = past[0]
@@ -140,11 +140,14 @@ class ConversationCache:
             self._kept.pop(next(iter(self._kept)))
         return decoded
 
-    def _assemble(self, kept: list[_Conversation | None], reuse: list[int], model, device):
+    def _assemble(
+        self, kept: list[_Conversation | None], reuse: list[int], model, device, reserve: int
+    ):
         """The reused parts as one left-padded cache, and its attention mask; None if
         nothing is reused."""
         import torch
-        from transformers import DynamicCache
+
+        from dialog_env.lm.kv_cache import growing_cache
 
         width = max(reuse)
         if width == 0:
@@ -164,4 +167,4 @@ class ConversationCache:
         for row, n in enumerate(reuse):
             if n:
                 mask[row, width - n :] = 1
-        return DynamicCache(ddp_cache_data=layers, config=model.config), mask
+        return growing_cache(model.config, reserve=reserve, layers=layers), mask
