@@ -21,6 +21,7 @@ RATIO_BENCHES = [
     "voice_quality",
     "lm_agent_speed",
     "hostile_inputs",
+    "decode_speed",
 ]
 
 

@@ -1,0 +1,99 @@
+"""The batched KV-cache decode against the fp32 matmul peak of this machine, in one run.
+
+The decode is the package's one loop (``dialog_env.lm.generation.batched_decode``) on the
+shipped tiny LM: ``--batch`` rows of ``--prompt`` random prompt tokens, each writing
+exactly ``--new-tokens`` tokens (no stop id, greedy), timed from the token ids in to the
+new token ids out. The reference is the peak: the FLOP rate of a large fp32 ``torch.mm``
+measured in the same run on the same threads, the most this CPU gives a matmul.
+
+The model's work per new token is counted as the multiply-adds it must do: 2 x the
+weights of every matmul that token passes through (attention projections, MLP, output
+layer; embeddings are lookups) plus the attention itself, 2 x 2 x layers x hidden x the
+columns it attends to (scores and the weighted sum). The prefill's work is not counted
+(it is a few large matmuls, not decode), but its time is: a decode must read its prompt.
+The ratio is model FLOPs per token x tokens/s / peak, per batch size. ::
+
+    python -m bench.decode_speed [--batch 1 8 64 256] [--prompt 64] [--new-tokens 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench import parse_args
+
+
+def matmul_peak(threads: int, size: int = 1024, seconds: float = 1.0) -> float:
+    """FLOP/s of an fp32 ``size x size`` matmul on ``threads`` threads (best of a second)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best, end = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
+
+
+def flops_per_token(model, context: int) -> float:
+    """Multiply-adds x 2 of one new token that attends to ``context`` columns."""
+    import torch
+
+    matmul = sum(
+        m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear)
+    )  # the output layer is a Linear too (tied to the embeddings, counted once)
+    config = model.config
+    attention = 2 * 2 * config.num_hidden_layers * config.hidden_size * context
+    return 2 * matmul + attention
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from dialog_env.lm import TINY_MODEL_DIR
+    from dialog_env.lm.generation import batched_decode
+    from dialog_env.lm.loading import load_causal_lm
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 256])
+    parser.add_argument("--prompt", type=int, default=64, help="prompt tokens per row")
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
+    parser.add_argument("--rounds", type=int, default=3, help="best of N timings")
+    args = parse_args(parser, argv, {"batch": [1, 4], "new_tokens": 4, "rounds": 1})
+    lm = load_causal_lm(TINY_MODEL_DIR)
+    peak = matmul_peak(args.threads)
+    torch.set_num_threads(args.threads)
+    generator = torch.Generator().manual_seed(0)
+    vocab = lm.model.config.vocab_size
+    per_token = flops_per_token(lm.model, args.prompt + args.new_tokens / 2)
+    print(
+        f"tiny LM, prompt {args.prompt}, {args.new_tokens} new tokens per row, "
+        f"{args.threads} thread(s); fp32 matmul peak {peak / 1e9:.1f} GFLOP/s; "
+        f"{per_token / 1e6:.2f} MFLOP per new token"
+    )
+    print(f"{'batch':>6} {'tokens/s':>10} {'ms/step':>8} {'of peak':>8}")
+    shares = {}
+    for batch in args.batch:
+        prompts = torch.randint(4, vocab, (batch, args.prompt), generator=generator).tolist()
+        best = float("inf")
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            out = batched_decode(lm.model, prompts, args.new_tokens, [], lm.tokenizer.pad_token_id)
+            best = min(best, time.perf_counter() - start)
+        assert all(len(t) == args.new_tokens for t in out.tokens)
+        rate = batch * args.new_tokens / best
+        shares[batch] = rate * per_token / peak
+        step_ms = 1e3 * best / args.new_tokens
+        print(f"{batch:>6} {rate:>10,.0f} {step_ms:>8.2f} {shares[batch]:>8.1%}")
+    for batch, share in shares.items():
+        print(f"ratio decode FLOP rate / matmul peak at batch {batch} = {share:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
