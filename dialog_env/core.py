@@ -13,13 +13,45 @@ from dialog_env.tasks import make_task
 from dialog_env.text import CHARSET, Turn, format_transcript, normalize_message, truncate_transcript
 from dialog_env.voicing import Stepping, drive
 
-__all__ = ["DialogEnv", "EpisodeOver"]
+__all__ = ["DialogEnv", "EpisodeOver", "StepLimit"]
 
 USER_MODELS = ("tiny", "template")  # named voices; a model directory path works too
 
 
 class EpisodeOver(ResetNeeded):
-    """``step`` was called after the user ended the conversation; call ``reset``."""
+    """``step`` was called after the episode ended (terminated, or truncated by the
+    spec's step limit); call ``reset``."""
+
+
+class StepLimit:
+    """The public ``step`` of an env made by ``gymnasium.make``, held to its id's
+    registered ``max_episode_steps``: the step after the one the spec's ``TimeLimit``
+    truncated raises :class:`EpisodeOver` instead of playing on.
+
+    ``TimeLimit`` itself steps past its limit (it only sets ``truncated``), and it sits
+    outside the env, so the env counts for itself: its public ``step`` and ``reset``
+    (the ones ``TimeLimit`` calls), never the generator steps the vector env drives,
+    which keeps its own count and autoresets. The limit is the registered one:
+    ``gymnasium.make(..., max_episode_steps=N)`` changes only ``TimeLimit``'s.
+    """
+
+    def __init__(self) -> None:
+        self.steps, self.limit = 0, None
+
+    def start(self, env: gym.Env) -> None:
+        spec = env.unwrapped.spec
+        registered = gym.registry.get(spec.id) if spec is not None else None
+        self.steps, self.limit = 0, registered.max_episode_steps if registered else None
+
+    def check(self) -> None:
+        if self.limit is not None and self.steps >= self.limit:
+            raise EpisodeOver(
+                f"the episode was truncated after {self.limit} steps (the spec's "
+                "max_episode_steps); call reset() to start a new one"
+            )
+
+    def count(self) -> None:
+        self.steps += 1
 
 
 class DialogEnv(gym.Env[str, str]):
@@ -78,7 +110,8 @@ class DialogEnv(gym.Env[str, str]):
     ``terminated``: the user said goodbye, satisfied or out of patience (``patience``
     unproductive messages, or ``max_turns`` messages in all), or the agent said goodbye.
     ``truncated``: the spec's ``max_episode_steps`` (50 for ``Dialog-v1``) ran out.
-    Stepping after termination raises :class:`EpisodeOver`.
+    Stepping after termination or truncation raises :class:`EpisodeOver`, on every
+    interface (:class:`StepLimit`); the vector env autoresets instead.
 
     At the end, ``info`` holds ``success`` (bool), ``goal`` (dict) and ``metrics``: inform
     precision/recall/F1, ``booked``, ``turns``, ``tool_calls``, ``user_turns``,
@@ -157,13 +190,19 @@ class DialogEnv(gym.Env[str, str]):
         self._turns: list[Turn] | None = None
         self._over = False
         self._rendered = 0
+        self._limit = StepLimit()
 
     # -- Gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        return drive(self.reset_steps(seed=seed, options=options), self.task.voice)
+        result = drive(self.reset_steps(seed=seed, options=options), self.task.voice)
+        self._limit.start(self)
+        return result
 
     def step(self, action: str):
-        return drive(self.step_steps(action), self.task.voice)
+        self._limit.check()
+        result = drive(self.step_steps(action), self.task.voice)
+        self._limit.count()
+        return result
 
     # -- the same, as generators that yield the user turns they need voiced ------------------
     def reset_steps(

@@ -151,3 +151,84 @@ def test_long_transcripts_are_cut_at_a_turn_boundary():
         obs, *_ = env.step("[search] food=thai")
     assert 1000 < len(obs) <= 2000
     assert obs.startswith(("user: ", "assistant: ", "tool: "))
+
+
+# -- episode end on every interface (issue 11) ---------------------------------------------
+def _goodbye(env: gym.Env) -> list:
+    """The actions that say goodbye on ``env``'s interface (several steps for tokens)."""
+    from dialog_env.tasks.booking.assistant_acts import ASSISTANT_ACTS
+
+    if isinstance(env.action_space, gym.spaces.Text):
+        return ["Goodbye!"]
+    codec = getattr(_interface_layer(env), "codec", None)
+    if codec is None:  # acts
+        return [ASSISTANT_ACTS.index("bye")]
+    return [*codec.message_ids("Goodbye!"), codec.end_id]
+
+
+def _interface_layer(env: gym.Env) -> gym.Env:
+    from dialog_env.wrappers.base import InterfaceWrapper
+
+    while not isinstance(env, InterfaceWrapper) and hasattr(env, "env"):
+        env = env.env
+    return env
+
+
+def _not_ending(env: gym.Env):
+    """An action that never ends the conversation by itself."""
+    if isinstance(env.action_space, gym.spaces.Text):
+        return "[search] food=thai"
+    codec = getattr(_interface_layer(env), "codec", None)
+    return 1 if codec is None else codec.message_ids("thai")[-1]
+
+
+@pytest.mark.parametrize("env_id", ["Dialog-v1", "Dialog-Tokens-v1", "Dialog-Acts-v1"])
+def test_every_interface_raises_after_termination(env_id):
+    """Was: after Dialog-Tokens-v1 terminated, a non-end token returned (0.0, False, False)."""
+    env = gym.make(env_id, user_model="template")
+    env.reset(seed=0)
+    for action in _goodbye(env):
+        _, _, terminated, truncated, _ = env.step(action)
+    assert terminated and not truncated
+    for action in {_not_ending(env), _goodbye(env)[-1]}:
+        with pytest.raises(EpisodeOver, match="the conversation has ended; call reset"):
+            env.step(action)
+    env.reset(seed=1)
+    env.step(_not_ending(env))  # a fresh episode works
+
+
+@pytest.mark.parametrize("env_id", ["Dialog-v1", "Dialog-Tokens-v1", "Dialog-Acts-v1"])
+def test_every_interface_raises_after_truncation(env_id):
+    """Was: step 51 of Dialog-v1's 50 returned a reward instead of raising."""
+    env = gym.make(env_id, user_model="template", patience=1000, max_turns=1000)
+    limit = env.spec.max_episode_steps
+    env.reset(seed=0)
+    action = _not_ending(env)
+    for step in range(limit):
+        _, _, terminated, truncated, _ = env.step(action)
+        assert not terminated and truncated == (step == limit - 1)
+    with pytest.raises(EpisodeOver, match=f"truncated after {limit} steps"):
+        env.step(action)
+    env.reset(seed=0)
+    assert not any(env.step(action)[2:4])  # a reset starts the count again
+
+
+def test_token_interface_refuses_a_token_before_reset():
+    from dialog_env.interfaces import make_env
+
+    env = make_env(interface="token", user_model="template")
+    with pytest.raises(ResetNeeded, match="reset"):
+        env.step(5)
+
+
+def test_the_vector_env_still_autoresets_the_token_interface():
+    envs = gym.make_vec("Dialog-Tokens-v1", num_envs=2, user_model="template")
+    envs.reset(seed=3)
+    single = gym.make("Dialog-Tokens-v1", user_model="template")
+    single.reset(seed=3)
+    ending, other = _goodbye(single), _not_ending(single)
+    for token in ending:
+        _, _, term, _, _ = envs.step(np.array([token, other]))
+    assert term.tolist() == [True, False]
+    _, reward, term, trunc, infos = envs.step(np.array([other, other]))  # autoreset, no raise
+    assert reward[0] == 0.0 and not term[0] and not trunc[0] and len(infos["turns"][0]) == 1

@@ -14,13 +14,22 @@ from typing import Any
 
 import gymnasium as gym
 
+from dialog_env.core import StepLimit
 from dialog_env.voicing import Stepping, drive
 
 __all__ = ["InterfaceWrapper", "reset_steps", "step_steps"]
 
 
 class InterfaceWrapper(gym.Wrapper):
-    """A wrapper whose ``step``/``reset`` are the composition of three small hooks."""
+    """A wrapper whose ``step``/``reset`` are the composition of three small hooks.
+
+    Its public ``step`` is held to the spec's step limit (:class:`~dialog_env.core.StepLimit`)
+    as the text env's is: stepping after truncation raises.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._limit = StepLimit()
 
     def inner_action(self, action: Any) -> Any:
         """The action for the wrapped env (validate here: raise TypeError/ValueError)."""
@@ -45,10 +54,15 @@ class InterfaceWrapper(gym.Wrapper):
         return self.outer_reset(*result)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        return drive(self.reset_steps(seed=seed, options=options), self.unwrapped.task.voice)
+        result = drive(self.reset_steps(seed=seed, options=options), self.unwrapped.task.voice)
+        self._limit.start(self)
+        return result
 
     def step(self, action: Any):
-        return drive(self.step_steps(action), self.unwrapped.task.voice)
+        self._limit.check()
+        result = drive(self.step_steps(action), self.unwrapped.task.voice)
+        self._limit.count()
+        return result
 
 
 def _stepper(env: gym.Env, method: str):

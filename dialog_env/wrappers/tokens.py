@@ -8,8 +8,10 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.error import ResetNeeded
 from gymnasium.spaces import Box, Dict, Discrete
 
+from dialog_env.core import EpisodeOver
 from dialog_env.voicing import Stepping
 from dialog_env.wrappers.actions import as_action_index
 from dialog_env.wrappers.base import InterfaceWrapper, reset_steps, step_steps
@@ -171,7 +173,8 @@ class TokenInterface(InterfaceWrapper):
     tokens of the message being written, left-truncated to ``context`` tokens and
     left-padded; and ``attention_mask`` (1 for real tokens). The message goes to the user
     when the agent emits ``<|end|>`` (or ``</s>``), or when it reaches
-    ``max_message_tokens``. Steps that only add a token give reward 0.
+    ``max_message_tokens``. Steps that only add a token give reward 0. After the episode
+    ends, any token raises :class:`~dialog_env.core.EpisodeOver`, as the text env does.
 
     Args:
         env: the text env.
@@ -197,6 +200,7 @@ class TokenInterface(InterfaceWrapper):
         self.observation_space = self.tokens.space
         self._message: list[int] = []
         self._turns: list[dict] = []
+        self._over: bool | None = None  # None: not reset yet
 
     def reset_steps(self, *, seed: int | None = None, options: dict | None = None):
         _, info = yield from reset_steps(self.env, seed=seed, options=options)
@@ -204,10 +208,17 @@ class TokenInterface(InterfaceWrapper):
         self.tokens.reset()
         self.tokens.sync(info["turns"])
         self._turns = info["turns"]
+        self._over = False
         return self.tokens.observation(), info
 
     def step_steps(self, action: Any) -> Stepping[tuple]:
         token = as_action_index(action, self.vocab_size, what="token id")
+        # Checked here, not left to the text env: a token that does not end the message
+        # never reaches it, and would otherwise be taken after the episode's end.
+        if self._over is None:
+            raise ResetNeeded("call reset() before step()")
+        if self._over:
+            raise EpisodeOver("the conversation has ended; call reset() to start a new one")
         ended = token in self.codec.end_ids
         if not ended:
             self._message.append(token)
@@ -217,6 +228,7 @@ class TokenInterface(InterfaceWrapper):
         message = self.codec.decode_message(self._message)
         self._message = []
         _, reward, terminated, truncated, info = yield from step_steps(self.env, message)
+        self._over = terminated
         self.tokens.sync(info["turns"])
         self._turns = info["turns"]
         info["message"] = message
