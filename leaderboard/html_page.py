@@ -1,10 +1,11 @@
 """The static leaderboard page: tables plus matplotlib plots inlined as base64 PNG.
 
 One self-contained HTML file (no script, no external resource): per episode set the
-table, the SFT vs RL verdict, a plot of success with 95% CIs per entry grouped by
-paradigm, and a plot of success against training budget (log scale, a panel per budget
-unit: env steps, demonstration episodes; untrained entries are dashed or dotted
-horizontal lines).
+table (declared entries' rows in italics, ``data-labels`` on every row), the SFT vs RL
+verdict, a plot of success with 95% CIs per entry grouped by paradigm, and a plot of
+success against training budget (log scale, a panel per budget unit: env steps,
+demonstration episodes; untrained entries are dashed or dotted horizontal lines); in
+the plots a declared entry's name carries "(declared)".
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import itertools
 from html import escape
 
 from leaderboard.render import COLUMNS, set_title, standing_rows, stats_footnote
-from leaderboard.standings import SetStandings
+from leaderboard.standings import EntryStanding, SetStandings
+from leaderboard.store import VERIFIED
 
 __all__ = ["PARADIGM_COLORS", "plot_success_by_paradigm", "plot_success_vs_budget", "render_html"]
 
@@ -29,6 +31,8 @@ PARADIGM_COLORS = {
 }
 
 _UNTRAINED_STYLES = ("--", ":", "-.", (0, (5, 2, 1, 2)))
+#: Columns right-aligned as figures.
+NUMERIC_COLUMNS = ("success [95% CI]", "mean return [95% CI]", "IQM return", "turns")
 #: Budget units with a panel in the budget plot, and their axis labels.
 BUDGET_UNITS = {"env_steps": "env steps", "demo_episodes": "demonstration episodes"}
 
@@ -43,6 +47,7 @@ figure { display: inline-block; margin: 0.5rem 1rem 0.5rem 0; }
 figcaption { font-size: 0.85rem; color: #555; }
 img { max-width: 100%; }
 .verdict { font-weight: 600; }
+tr[data-labels="declared"] td { color: #555; font-style: italic; }
 .note { color: #555; font-size: 0.85rem; }
 """
 
@@ -61,6 +66,11 @@ def _png(fig) -> bytes:
     fig.tight_layout()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _label(entry: EntryStanding) -> str:
+    """An entry's name in a plot, marked when its labels are declared."""
+    return entry.name if entry.labels == VERIFIED else f"{entry.name} (declared)"
 
 
 def _paradigm_order(standings: SetStandings) -> list:
@@ -96,7 +106,7 @@ def plot_success_by_paradigm(standings: SetStandings) -> bytes:
         )
         seen.add(e.paradigm)
         ticks.append(x)
-        labels.append(e.name)
+        labels.append(_label(e))
         previous, x = e.paradigm, x + 1.0
     ax.set_xticks(ticks, labels, rotation=30, ha="right")
     ax.set_xlim(-0.7, max(x - 0.3, 0.7))
@@ -124,7 +134,11 @@ def _plot_budget_panel(ax, standings: SetStandings, unit: str, label: str) -> No
         )
         seen.add(e.paradigm)
         ax.annotate(
-            e.name, (x, e.success.estimate), fontsize=7, xytext=(5, 4), textcoords="offset points"
+            _label(e),
+            (x, e.success.estimate),
+            fontsize=7,
+            xytext=(5, 4),
+            textcoords="offset points",
         )
     untrained = [e for e in standings.entries if not any(e.budget_amount(u) for u in BUDGET_UNITS)]
     for e, style in zip(untrained, itertools.cycle(_UNTRAINED_STYLES), strict=False):
@@ -134,7 +148,7 @@ def _plot_budget_panel(ax, standings: SetStandings, unit: str, label: str) -> No
             linewidth=1.2,
             color=PARADIGM_COLORS.get(e.paradigm, "#000000"),
             alpha=0.8,
-            label=f"{e.name} (untrained)",
+            label=f"{_label(e)} (untrained)",
         )
     ax.set_xscale("log")
     if trained:
@@ -182,14 +196,17 @@ def _img(png: bytes, alt: str, caption: str) -> str:
 
 def _table(standings: SetStandings) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
-    numeric = {COLUMNS.index(c) for c in COLUMNS[5:9]}
+    numeric = {COLUMNS.index(c) for c in NUMERIC_COLUMNS}
     body = []
     for entry, row in zip(standings.entries, standing_rows(standings), strict=True):
         cells = "".join(
             f'<td class="num">{escape(c)}</td>' if i in numeric else f"<td>{escape(c)}</td>"
             for i, c in enumerate(row)
         )
-        body.append(f'<tr class="entry" data-entry="{escape(entry.name)}">{cells}</tr>')
+        body.append(
+            f'<tr class="entry" data-entry="{escape(entry.name)}" '
+            f'data-labels="{escape(entry.labels)}">{cells}</tr>'
+        )
     return (
         f'<table data-episode-set="{escape(standings.episode_set)}"><thead><tr>{head}'
         f"</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -204,7 +221,9 @@ def render_html(all_standings: list[SetStandings], title: str = "dialog-bench le
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         "<p>SFT and RL dialogue agents on identical, seeded episodes. Every entry was "
-        "verified by replaying each of its episodes.</p>",
+        "verified by replaying each of its episodes; its labels column says whether the "
+        "leaderboard played the agent itself (verified) or took a results file's word for "
+        "who played (declared).</p>",
     ]
     if not all_standings:
         parts.append("<p>No entries yet: run <code>dialog-bench run</code>.</p>")

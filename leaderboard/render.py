@@ -1,7 +1,9 @@
 """Rendering the standings: terminal table, Markdown, JSON (and HTML via ``leaderboard.html``).
 
 ``dialog-bench leaderboard [--db PATH] [--format table|md|html|json] [--out PATH]`` reads
-the SQLite store and prints (or writes) the leaderboard of every episode set in it.
+the SQLite store and prints (or writes) the leaderboard of every episode set in it. Every
+format marks each entry's labels as verified or declared (the ``labels`` column, the
+JSON's ``labels`` key).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ COLUMNS = (
     "paradigm",
     "interface",
     "budget",
+    "labels",
     "success [95% CI]",
     "mean return [95% CI]",
     "IQM return",
@@ -64,6 +67,7 @@ def standing_rows(standings: SetStandings) -> list[list[str]]:
                 e.paradigm,
                 e.interface,
                 format_budget(e.budget),
+                e.labels,
                 _ci(e.success),
                 _ci(e.mean_return),
                 f"{e.iqm_return.estimate:.3f}",
@@ -85,7 +89,13 @@ def stats_footnote() -> str:
         f"Success and return: mean with a {CONFIDENCE:.0%} percentile bootstrap CI "
         f"({N_RESAMPLES:,} resamples, fixed seed). IQM: interquartile mean of returns. "
         "Turns: agent messages per episode, tool calls included. Entries whose success "
-        "CIs overlap are tied (rank marked =). Every episode was verified by replay."
+        "CIs overlap are tied (rank marked =). Every episode was verified by replay. "
+        "Labels: verified, the leaderboard loaded the agent (a built-in agent or a "
+        "checkpoint directory) and played every episode itself, so its paradigm, "
+        "interface, budget (from the checkpoint's manifest) and model hash are read from "
+        "what ran; declared, a submitted results file, whose transcripts the replay proves "
+        "but whose paradigm, interface, budget and model hash are the submitter's word. "
+        "SFT vs RL compares verified entries."
     )
 
 

@@ -2,9 +2,10 @@
 
 The shipped baselines are the built-in agents (``agents.AGENTS``: expert, random) plus
 every checkpoint directory under ``baselines/checkpoints/`` (one with a ``manifest.json``
-or ``config.json``), found when the command runs. Each is evaluated, its results file is
-submitted through the same replay verification as any outside submission, and the
-leaderboard is printed and written as a static HTML page.
+or ``config.json``), found when the command runs. Each is loaded and played by the
+leaderboard itself, its results file goes through the same replay verification as any
+outside submission, and it is stored as a *verified* entry (the leaderboard read its
+labels from what it ran); the leaderboard is printed and written as a static HTML page.
 
 ``dialog-bench run --publish`` also refreshes what the repository ships: the verified
 results files in ``leaderboard/results/`` and ``leaderboard/LEADERBOARD.md``.
@@ -27,8 +28,9 @@ from leaderboard.evaluate import DEFAULT_BATCH_SIZE, evaluate_agent
 from leaderboard.render import markdown_table, render_markdown, render_table
 from leaderboard.results import write_results
 from leaderboard.standings import compute_standings
-from leaderboard.store import DEFAULT_DB, LeaderboardStore
-from leaderboard.submit import SubmitOutcome, submit_results_file
+from leaderboard.store import DEFAULT_DB, VERIFIED, LeaderboardStore
+from leaderboard.submit import SubmitOutcome, store_verified
+from leaderboard.verify import verify_results_file
 
 __all__ = [
     "PUBLISHED_DIR",
@@ -95,7 +97,10 @@ def _run_one(
     batch_size: int,
     progress: bool | Callable[[int], None],
 ) -> BaselineRun:
-    """Evaluate, write, verify and store one baseline (in this process or a worker)."""
+    """Evaluate, write, verify and store one baseline (in this process or a worker).
+
+    The leaderboard loaded and played the baseline itself, so its entry is verified.
+    """
     label = Path(baseline).name if isinstance(baseline, Path) else str(baseline)
     start, path = time.perf_counter(), None
     try:
@@ -103,7 +108,8 @@ def _run_one(
         results = evaluate_agent(baseline, episode_set, batch_size=batch_size, progress=progress)
         name = results["header"]["agent"]
         path = write_results(results_dir / f"{name}.{episode_set.name}.json", results)
-        outcome = submit_results_file(path, LeaderboardStore(db), replace=True, progress=progress)
+        verified = verify_results_file(path, progress=progress)
+        outcome = store_verified(verified, LeaderboardStore(db), replace=True, labels=VERIFIED)
         return BaselineRun(label, path, outcome, None, time.perf_counter() - start)
     except Exception as err:  # a broken checkpoint is reported, the others still run
         error = f"{type(err).__name__}: {err}"

@@ -2,9 +2,13 @@
 
 Per episode set, each entry gets its success rate and mean return with 95% bootstrap CIs,
 the IQM of its returns (with CI), its mean number of turns, a rank and the entries it is
-tied with (overlapping success CIs). The best entry of the SFT family (paradigms ``sft``,
+tied with (overlapping success CIs), and its labels: verified or declared (see
+``leaderboard.store``). The best entry of the SFT family (paradigms ``sft``,
 ``filtered-sft``) is compared with the best of the RL family (``rl``, ``sft-rl``) on the
 same episodes by a paired bootstrap; "best" means highest success, then mean return.
+Only verified entries are compared, since a declared paradigm is the submitter's word;
+when a family has no verified entry, declared ones stand in and the verdict says that it
+rests on declared labels.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from leaderboard.stats import (
     paired_difference,
     rank_with_ties,
 )
-from leaderboard.store import StoredEntry
+from leaderboard.store import DECLARED, VERIFIED, StoredEntry
 
 __all__ = [
     "RL_FAMILY",
@@ -69,6 +73,7 @@ class EntryStanding:
     paradigm: str
     interface: str
     budget: dict
+    labels: str  # "verified" or "declared": whose word paradigm, interface and budget are
     episodes: int
     success: Interval
     mean_return: Interval
@@ -92,6 +97,8 @@ class FamilyComparison:
     episodes: int = 0
     success_difference: Interval | None = None  # RL minus SFT
     return_difference: Interval | None = None
+    labels: str = VERIFIED  # "declared": a side of the comparison has declared labels
+    left_out: tuple[str, ...] = ()  # declared SFT- or RL-family entries not compared
 
     @property
     def verdict(self) -> str:
@@ -113,11 +120,19 @@ class FamilyComparison:
             outcome = f"SFT ({self.sft}) is ahead"
         else:
             outcome = "no clear difference (the CI contains 0)"
-        return (
+        text = (
             f"Best RL {self.rl} vs best SFT {self.sft} on {self.episodes} paired "
             f"episodes: success difference (RL - SFT) {d.estimate:+.3f} "
             f"[{d.low:+.3f}, {d.high:+.3f}]: {outcome}."
         )
+        if self.labels == DECLARED:
+            text = (
+                "On declared labels only (a family has no verified entry, so its paradigm "
+                f"is the submitter's word): {text}"
+            )
+        if self.left_out:
+            text += f" Declared entries not compared: {', '.join(self.left_out)}."
+        return text
 
 
 @dataclass(frozen=True)
@@ -139,6 +154,7 @@ def _entry_standing(entry: StoredEntry) -> EntryStanding:
         paradigm=entry.paradigm,
         interface=entry.interface,
         budget=dict(entry.budget),
+        labels=entry.labels,
         episodes=len(entry.seeds),
         success=bootstrap_ci(np.asarray(entry.successes, dtype=float)),
         mean_return=bootstrap_ci(returns),
@@ -152,11 +168,16 @@ def _best(standings: list[EntryStanding], family: tuple[str, ...]) -> EntryStand
     return max(members, key=lambda s: (s.success.estimate, s.mean_return.estimate), default=None)
 
 
-def _compare(
-    entries: dict[str, StoredEntry], sft: EntryStanding | None, rl: EntryStanding | None
-) -> FamilyComparison:
+def _compare(entries: dict[str, StoredEntry], standings: list[EntryStanding]) -> FamilyComparison:
+    """Best RL against best SFT among verified entries; a declared one only stands in for a
+    family that has no verified entry."""
+    verified = [s for s in standings if s.labels == VERIFIED]
+    sft = _best(verified, SFT_FAMILY) or _best(standings, SFT_FAMILY)
+    rl = _best(verified, RL_FAMILY) or _best(standings, RL_FAMILY)
     if sft is None or rl is None:
         return FamilyComparison(sft and sft.name, rl and rl.name)
+    settled = SFT_FAMILY * (sft.labels == VERIFIED) + RL_FAMILY * (rl.labels == VERIFIED)
+    left_out = tuple(s.name for s in standings if s.labels == DECLARED and s.paradigm in settled)
     a, b = entries[rl.name], entries[sft.name]
     if a.seeds != b.seeds:  # cannot happen for verified entries of one set; guard anyway
         raise ValueError(f"entries {rl.name} and {sft.name} were not played on the same seeds")
@@ -166,6 +187,8 @@ def _compare(
         len(a.seeds),
         paired_difference(np.asarray(a.successes, float), np.asarray(b.successes, float)),
         paired_difference(np.asarray(a.returns), np.asarray(b.returns)),
+        DECLARED if DECLARED in (sft.labels, rl.labels) else VERIFIED,
+        left_out,
     )
 
 
@@ -188,9 +211,7 @@ def compute_standings(entries: Iterable[StoredEntry]) -> list[SetStandings]:
             )
             for s, (rank, tied) in zip(standings, ranks, strict=True)
         ]
-        comparison = _compare(
-            {e.name: e for e in group}, _best(standings, SFT_FAMILY), _best(standings, RL_FAMILY)
-        )
+        comparison = _compare({e.name: e for e in group}, standings)
         out.append(
             SetStandings(group[0].env_id, set_id, len(group[0].seeds), standings, comparison)
         )
@@ -207,7 +228,11 @@ def standings_to_json(all_standings: list[SetStandings]) -> dict:
                 "episode_set": s.episode_set,
                 "episodes": s.episodes,
                 "entries": [{**asdict(e), "tied_with": list(e.tied_with)} for e in s.entries],
-                "sft_vs_rl": {**asdict(s.comparison), "verdict": s.comparison.verdict},
+                "sft_vs_rl": {
+                    **asdict(s.comparison),
+                    "left_out": list(s.comparison.left_out),
+                    "verdict": s.comparison.verdict,
+                },
             }
         )
     return {

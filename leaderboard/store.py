@@ -6,12 +6,20 @@ as it was. The database runs in WAL mode with a busy timeout, so concurrent subm
 wait for each other instead of failing; readers never block writers.
 
 Only verified results come in (:class:`~leaderboard.verify.VerifiedResults`), and the
-numbers stored are the replay's, not the submitter's.
+numbers stored are the replay's, not the submitter's. What the replay cannot prove is who
+played: each entry carries its ``labels``, ``"verified"`` when the leaderboard loaded the
+agent (a built-in agent or a checkpoint directory) and played the episodes itself, so
+paradigm, interface, budget and model hash were read from what ran; ``"declared"`` for a
+results file, whose transcripts the replay verified but whose labels are the submitter's.
 
 Tables: ``submissions`` (one row per entry: name, env id, episode set and its hash, the
-header's agent, paradigm, interface, model hash and budget) and ``episodes`` (seed,
-return, success, steps and metrics of each episode of a submission). An entry's name is
-unique per episode set.
+header's agent, paradigm, interface, model hash and budget, and the labels' status) and
+``episodes`` (seed, return, success, steps and metrics of each episode of a submission).
+An entry's name is unique per episode set.
+
+Schema versions (``PRAGMA user_version``): 1 had no ``labels`` column. A version-1 file
+stays readable as it is (its entries read as declared: nothing proves who played them)
+and is migrated, in the same transaction, by the first write.
 """
 
 from __future__ import annotations
@@ -29,11 +37,24 @@ from leaderboard.agent_card import check_entry_name
 from leaderboard.episodes import canonical_json
 from leaderboard.verify import VerifiedResults
 
-__all__ = ["DEFAULT_DB", "LeaderboardStore", "NameTaken", "StoredEntry"]
+__all__ = [
+    "DECLARED",
+    "DEFAULT_DB",
+    "LABELS",
+    "SCHEMA_VERSION",
+    "VERIFIED",
+    "LeaderboardStore",
+    "NameTaken",
+    "StoredEntry",
+]
 
 #: Where ``dialog-bench submit``, ``leaderboard`` and ``run`` keep the database by default.
 DEFAULT_DB = Path("results") / "leaderboard.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: An entry's labels (paradigm, interface, budget, model hash): read by the leaderboard
+#: from the agent it loaded and played, or declared by a results file's header.
+VERIFIED, DECLARED = "verified", "declared"
+LABELS = (VERIFIED, DECLARED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -50,6 +71,7 @@ CREATE TABLE IF NOT EXISTS submissions (
     header_json TEXT NOT NULL,
     results_sha256 TEXT NOT NULL,
     submitted_at TEXT NOT NULL,
+    labels TEXT NOT NULL DEFAULT 'declared' CHECK (labels IN ('verified', 'declared')),
     UNIQUE (episode_set, name)
 );
 CREATE TABLE IF NOT EXISTS episodes (
@@ -86,6 +108,7 @@ class StoredEntry:
     returns: tuple[float, ...]
     successes: tuple[bool, ...]
     steps: tuple[int, ...]
+    labels: str = DECLARED
 
 
 class LeaderboardStore:
@@ -138,20 +161,31 @@ class LeaderboardStore:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                _migrate(conn)
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 
-    def add(self, verified: VerifiedResults, name: str | None = None, replace: bool = False) -> int:
+    def add(
+        self,
+        verified: VerifiedResults,
+        name: str | None = None,
+        replace: bool = False,
+        labels: str = DECLARED,
+    ) -> int:
         """Store a verified submission as entry ``name`` (default: the header's agent).
 
+        ``labels``: :data:`VERIFIED` only when the leaderboard itself loaded and played
+        the agent; a results file's labels are :data:`DECLARED` (the default).
         Raises :class:`NameTaken` if the episode set already has an entry of that name
         and ``replace`` is false; with ``replace`` the old entry goes in the same
         transaction. Returns the new entry's id. A name that is not a valid entry name
         (:func:`~leaderboard.agent_card.check_entry_name`) is a ``ValueError``.
         """
+        if labels not in LABELS:
+            raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
         header = verified.header
         name = check_entry_name(name or header["agent"])
         episode_set = verified.episode_set
@@ -168,6 +202,7 @@ class LeaderboardStore:
             json.dumps(header, sort_keys=True),
             _results_sha256(verified),
             datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            labels,
         )
         with self._transaction() as conn:
             old = conn.execute(
@@ -184,7 +219,8 @@ class LeaderboardStore:
             cur = conn.execute(
                 "INSERT INTO submissions (name, env_id, episode_set, episode_set_sha256, "
                 "agent, paradigm, interface, model_sha256, budget_json, header_json, "
-                "results_sha256, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "results_sha256, submitted_at, labels) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             submission_id = cur.lastrowid
@@ -216,9 +252,11 @@ class LeaderboardStore:
             ):
                 return []
             conn.execute("BEGIN")  # one consistent snapshot for both queries
+            # A version-1 file, not yet migrated, has no labels: nothing proves who played.
+            labels = "labels" if "labels" in _columns(conn) else f"'{DECLARED}'"
             subs = conn.execute(
                 "SELECT id, name, env_id, episode_set, agent, paradigm, interface, "
-                "model_sha256, budget_json, submitted_at FROM submissions "
+                f"model_sha256, budget_json, submitted_at, {labels} FROM submissions "
                 "ORDER BY env_id, episode_set, name"
             ).fetchall()
             episodes: dict[int, list[tuple]] = {sub[0]: [] for sub in subs}
@@ -229,7 +267,7 @@ class LeaderboardStore:
                 episodes[row[0]].append(row[1:])
             conn.execute("COMMIT")
         out = []
-        for sid, name, env_id, set_id, agent, paradigm, interface, model, budget, at in subs:
+        for sid, name, env_id, set_id, agent, paradigm, interface, model, budget, at, lab in subs:
             rows = episodes[sid]
             out.append(
                 StoredEntry(
@@ -247,6 +285,7 @@ class LeaderboardStore:
                     tuple(float(r[1]) for r in rows),
                     tuple(bool(r[2]) for r in rows),
                     tuple(int(r[3]) for r in rows),
+                    lab,
                 )
             )
         return out
@@ -260,6 +299,22 @@ class LeaderboardStore:
                 return conn.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
             except sqlite3.OperationalError:
                 return 0
+
+
+def _columns(conn: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in conn.execute("PRAGMA table_info(submissions)")}
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a file of an older schema to :data:`SCHEMA_VERSION` (inside the caller's
+    write transaction, so a migration is all or nothing, as a submission is)."""
+    if "labels" not in _columns(conn):  # version 1: every entry came from a results file
+        conn.execute(
+            "ALTER TABLE submissions ADD COLUMN labels TEXT NOT NULL DEFAULT 'declared' "
+            "CHECK (labels IN ('verified', 'declared'))"
+        )
+    if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _results_sha256(verified: VerifiedResults) -> str:

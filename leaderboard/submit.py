@@ -1,4 +1,13 @@
-"""``dialog-bench submit``: verify a results file by replay and store it in the leaderboard.
+"""``dialog-bench submit``: two ways onto the leaderboard.
+
+- ``dialog-bench submit RESULTS``: a results file, verified by replay. The transcripts
+  are proven; who wrote them is not, so the entry's paradigm, interface, budget and model
+  hash are shown as *declared*.
+- ``dialog-bench submit --checkpoint DIR``: the leaderboard loads the checkpoint itself
+  (a known agent kind, safetensors and JSON only, no code run), from a private copy that
+  it hashes, so the model hash covers exactly what it loaded; it plays the episode set,
+  reads the budget from the manifest, replays its own results as any submission, and
+  marks the entry *verified*.
 
 >>> import tempfile, pathlib
 >>> from leaderboard.episodes import get_episode_set
@@ -8,24 +17,33 @@
 >>> path = write_results(tmp / "r.json", evaluate_agent(
 ...     "expert", get_episode_set("Dialog-v1", "dev", limit=3), progress=False))
 >>> outcome = submit_results_file(path, LeaderboardStore(tmp / "lb.sqlite"))
->>> outcome.name, outcome.episode_set, outcome.success
-('expert', 'Dialog-v1/dev[:3]', 1.0)
+>>> outcome.name, outcome.episode_set, outcome.success, outcome.labels
+('expert', 'Dialog-v1/dev[:3]', 1.0, 'declared')
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from leaderboard.agent_card import check_entry_name
+from leaderboard.episodes import EPISODE_SET_SIZES, get_episode_set
 from leaderboard.results import MAX_RESULTS_BYTES, ResultsRejected
-from leaderboard.store import DEFAULT_DB, LeaderboardStore, NameTaken
-from leaderboard.verify import VerifiedResults, verify_results_file
+from leaderboard.store import DECLARED, DEFAULT_DB, VERIFIED, LeaderboardStore, NameTaken
+from leaderboard.verify import VerifiedResults, verify_results, verify_results_file
 
-__all__ = ["SubmitOutcome", "add_parser", "store_verified", "submit_results_file"]
+__all__ = [
+    "SubmitOutcome",
+    "add_parser",
+    "store_verified",
+    "submit_checkpoint",
+    "submit_results_file",
+]
 
 
 @dataclass(frozen=True)
@@ -38,12 +56,13 @@ class SubmitOutcome:
     episodes: int
     success: float
     mean_return: float
+    labels: str = DECLARED
 
     def summary(self) -> str:
         return (
             f"accepted: {self.name} on {self.episode_set}, {self.episodes} episodes "
             f"verified by replay, success {self.success:.3f}, mean return "
-            f"{self.mean_return:.3f}"
+            f"{self.mean_return:.3f}; labels {self.labels}"
         )
 
 
@@ -52,15 +71,20 @@ def store_verified(
     store: LeaderboardStore,
     name: str | None = None,
     replace: bool = False,
+    labels: str = DECLARED,
 ) -> SubmitOutcome:
-    """Store verified results as entry ``name``; a taken name is a rejection."""
+    """Store verified results as entry ``name``; a taken name is a rejection.
+
+    ``labels`` is :data:`~leaderboard.store.VERIFIED` only for episodes the leaderboard
+    played itself (``submit_checkpoint``, ``dialog-bench run``).
+    """
     name = name or verified.header["agent"]
     try:
         check_entry_name(name)
     except ValueError as err:
         raise ResultsRejected(f"entry {err}") from None
     try:
-        entry_id = store.add(verified, name=name, replace=replace)
+        entry_id = store.add(verified, name=name, replace=replace, labels=labels)
     except NameTaken as err:
         raise ResultsRejected(str(err)) from None
     episodes = verified.episodes
@@ -71,6 +95,7 @@ def store_verified(
         len(episodes),
         sum(ep["success"] for ep in episodes) / len(episodes),
         sum(ep["return"] for ep in episodes) / len(episodes),
+        labels,
     )
 
 
@@ -87,16 +112,87 @@ def submit_results_file(
     return store_verified(verified, store, name=name, replace=replace)
 
 
+def _snapshot(directory: Path, into: Path) -> Path:
+    """A private copy of checkpoint ``directory`` (its checked files only), so that what
+    is hashed is what is loaded, whatever happens to the original meanwhile."""
+    from dialog_env.lm.model_files import checked_files
+
+    for rel, path in checked_files(directory):
+        target = into / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    return into
+
+
+def submit_checkpoint(
+    directory: str | Path,
+    store: LeaderboardStore,
+    env_id: str = "Dialog-v1",
+    episodes: str = "test",
+    limit: int | None = None,
+    name: str | None = None,
+    replace: bool = False,
+    batch_size: int | None = None,
+    progress: bool | Callable[[int], None] = False,
+) -> SubmitOutcome:
+    """Load checkpoint ``directory``, play the episode set, store it as a verified entry.
+
+    Only a checkpoint directory of a known agent kind (``agents.checkpoint.KINDS``) is
+    taken, read as safetensors and JSON; it is copied first, and the copy is hashed,
+    loaded and played. Its own results then pass the same replay as any submission.
+    Raises :class:`ResultsRejected` (nothing stored) for anything that goes wrong.
+    """
+    from leaderboard.evaluate import DEFAULT_BATCH_SIZE, evaluate_agent
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ResultsRejected(f"no checkpoint directory at {directory}")
+    entry = name or directory.resolve().name
+    try:
+        check_entry_name(entry)
+    except ValueError as err:
+        raise ResultsRejected(f"entry {err}; give one with --name") from None
+    try:
+        episode_set = get_episode_set(env_id, episodes, limit=limit)
+    except ValueError as err:
+        raise ResultsRejected(str(err)) from None
+    with tempfile.TemporaryDirectory(prefix="dialog-bench-checkpoint-") as tmp:
+        try:
+            snapshot = _snapshot(directory, Path(tmp) / entry)
+            batch = batch_size or DEFAULT_BATCH_SIZE
+            results = evaluate_agent(snapshot, episode_set, batch_size=batch, progress=progress)
+        except ValueError as err:  # refused by the loader: a one-line reason already
+            raise ResultsRejected(f"checkpoint {directory}: {err}") from None
+        except Exception as err:  # the agent broke while playing: still one line
+            raise ResultsRejected(
+                f"checkpoint {directory} failed while playing: {type(err).__name__}: {err}"
+            ) from None
+    verified = verify_results(results, progress=progress)
+    return store_verified(verified, store, name=entry, replace=replace, labels=VERIFIED)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "submit",
-        help="verify a results file by replay and add it to the leaderboard",
-        description="Replay every episode of RESULTS (reset with its seed, feed the agent's "
-        "messages) and store the submission in the SQLite leaderboard only if every turn, "
-        "reward, return, success and metric matches. A rejection prints one line and "
-        f"stores nothing. Results files are limited to {MAX_RESULTS_BYTES // 2**20} MiB.",
+        help="add a results file (verified by replay) or a checkpoint (played here) to the "
+        "leaderboard",
+        description="RESULTS: replay every episode of the results file (reset with its "
+        "seed, feed the agent's messages) and store the submission in the SQLite "
+        "leaderboard only if every turn, reward, return, success and metric matches; its "
+        "paradigm, interface, budget and model hash are shown as declared. --checkpoint "
+        "DIR: load the checkpoint (safetensors and JSON only, a known agent kind), play the "
+        "episode set, hash what was loaded, read the budget from its manifest and store "
+        "the entry as verified. A rejection prints one line and stores nothing. Results "
+        f"files are limited to {MAX_RESULTS_BYTES // 2**20} MiB.",
     )
-    p.add_argument("results", type=Path, metavar="RESULTS", help="results file (JSON)")
+    p.add_argument("results", type=Path, nargs="?", metavar="RESULTS", help="results file (JSON)")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a checkpoint directory to load and play here, instead of a results file",
+    )
     p.add_argument(
         "--db",
         type=Path,
@@ -104,26 +200,62 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"SQLite database (default: {DEFAULT_DB}; created if missing)",
     )
     p.add_argument(
-        "--name", default=None, help="entry name on the leaderboard (default: the header's agent)"
+        "--name",
+        default=None,
+        help="entry name on the leaderboard (default: the header's agent, or the "
+        "checkpoint directory's name)",
     )
     p.add_argument(
         "--replace",
         action="store_true",
         help="replace an existing entry of the same name on the same episode set",
     )
+    p.add_argument("--env-id", default="Dialog-v1", help="--checkpoint: registered env id")
+    p.add_argument(
+        "--episodes",
+        default="test",
+        choices=tuple(EPISODE_SET_SIZES),
+        help="--checkpoint: the episode set to play (default: test)",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="--checkpoint: only the first N episodes of the set",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="--checkpoint: episodes played side by side",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    if (args.results is None) == (args.checkpoint is None):
+        raise ValueError("give either RESULTS (a results file) or --checkpoint DIR")
+    store = LeaderboardStore(args.db)
     try:
-        outcome = submit_results_file(
-            args.results,
-            LeaderboardStore(args.db),
-            name=args.name,
-            replace=args.replace,
-            progress=not args.quiet,
-        )
+        if args.checkpoint is not None:
+            outcome = submit_checkpoint(
+                args.checkpoint,
+                store,
+                env_id=args.env_id,
+                episodes=args.episodes,
+                limit=args.limit,
+                name=args.name,
+                replace=args.replace,
+                batch_size=args.batch_size,
+                progress=not args.quiet,
+            )
+        else:
+            outcome = submit_results_file(
+                args.results, store, name=args.name, replace=args.replace, progress=not args.quiet
+            )
     except ResultsRejected as err:
         print(f"rejected: {err}", file=sys.stderr)
         return 1

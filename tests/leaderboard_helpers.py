@@ -10,7 +10,7 @@ from pathlib import Path
 from leaderboard.episodes import EpisodeSet, get_episode_set
 from leaderboard.evaluate import evaluate_agent
 from leaderboard.results import write_results
-from leaderboard.store import StoredEntry
+from leaderboard.store import VERIFIED, StoredEntry
 from leaderboard.verify import VerifiedResults
 
 __all__ = [
@@ -50,8 +50,10 @@ def stored_entry(
     budget: dict | None = None,
     episode_set: str = "Dialog-v1/test",
     interface: str = "text",
+    labels: str = VERIFIED,
 ) -> StoredEntry:
-    """A synthetic stored entry, for tests of statistics and rendering only."""
+    """A synthetic stored entry, for tests of statistics and rendering only (verified
+    unless ``labels`` says otherwise)."""
     n = len(successes)
     returns = returns if returns is not None else [1.0 * s - 0.1 for s in successes]
     return StoredEntry(
@@ -69,6 +71,7 @@ def stored_entry(
         returns=tuple(returns),
         successes=tuple(successes),
         steps=tuple([6] * n),
+        labels=labels,
     )
 
 

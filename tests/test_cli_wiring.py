@@ -265,6 +265,29 @@ def test_submit_replace_swaps_the_entry_and_only_with_the_flag(tmp_path, capsys)
     assert list(entry.successes) == [ep["success"] for ep in real_results("random")["episodes"]]
 
 
+def test_every_submit_checkpoint_flag_reaches_the_call(tmp_path, monkeypatch, capsys):
+    from leaderboard.submit import SubmitOutcome
+
+    outcome = SubmitOutcome(1, "mine", "Dialog-v1/dev[:7]", 7, 1.0, 0.9, "verified")
+    calls = capture(monkeypatch, "leaderboard.submit.submit_checkpoint", outcome)
+    db, ckpt = tmp_path / "lb.sqlite", tmp_path / "ckpt"
+    argv = ["submit", "--checkpoint", str(ckpt), "--db", str(db), "--name", "mine"]
+    argv += ["--replace", "--env-id", "Dialog-v1", "--episodes", "dev", "--limit", "7"]
+    assert main([*argv, "--batch-size", "3", "--quiet"]) == 0
+    ((args, kwargs),) = calls
+    assert args[0] == ckpt and args[1].path == db
+    assert kwargs == {
+        "env_id": "Dialog-v1",
+        "episodes": "dev",
+        "limit": 7,
+        "name": "mine",
+        "replace": True,
+        "batch_size": 3,
+        "progress": False,
+    }
+    assert capsys.readouterr().out == outcome.summary() + "\n"
+
+
 @pytest.mark.parametrize("command", ["train", "demos", "diagnose", "submit"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exited:

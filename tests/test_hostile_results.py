@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from html.parser import HTMLParser
 
 import jsonschema
 import pytest
@@ -262,3 +263,99 @@ def test_every_mutant_is_accepted_with_the_replays_numbers_or_rejected_in_one_li
         assert math.isclose(outcome.success, sum(entry.successes) / N)
 
     check()
+
+
+# -- fuzzing: names and budgets through every renderer -------------------------------------
+_NAME = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}", fullmatch=True)
+_BUDGET = st.dictionaries(
+    st.sampled_from(["env_steps", "demo_episodes", "tokens"]), st.integers(0, 10**15 - 1)
+) | st.dictionaries(
+    st.from_regex(r"[a-z][a-z0-9_]{0,39}", fullmatch=True),
+    st.floats(0, 1e15, exclude_max=True),
+    max_size=3,
+)
+_ENTRIES = st.lists(
+    st.tuples(
+        _NAME,
+        st.sampled_from(["reference", "sft", "filtered-sft", "rl", "sft-rl"]),
+        st.sampled_from(["verified", "declared"]),
+        _BUDGET,
+    ),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda e: e[0],
+)
+
+
+class _Rows(HTMLParser):
+    """The entry rows of a page: each one's data-entry and number of cells."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: list[list] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and attrs.get("class") == "entry":
+            self.rows.append([attrs["data-entry"], attrs["data-labels"], 0])
+        elif tag == "td" and self.rows:
+            self.rows[-1][2] += 1
+
+
+def _check_pages(standings, entries) -> None:
+    from leaderboard.render import COLUMNS, render
+
+    names = {name for name, *_ in entries}
+    labels = {name: label for name, _, label, _ in entries}
+    table = render(standings, "table")
+    header = table.splitlines().index(next(x for x in table.splitlines() if x.startswith("rank")))
+    rows = table.splitlines()[header + 2 : header + 2 + len(entries)]
+    assert {r.split()[1] for r in rows} == names
+    assert all(f" {labels[r.split()[1]]} " in r for r in rows)
+    md_rows = [r for r in render(standings, "md").splitlines() if r.startswith("|")]
+    assert len(md_rows) == 2 + len(entries)
+    assert all(r.count("|") == len(COLUMNS) + 1 for r in md_rows)
+    assert {r.split(" | ")[1]: r.split(" | ")[COLUMNS.index("labels")] for r in md_rows[2:]} == (
+        labels
+    )
+    data = json.loads(render(standings, "json"))
+    assert {e["name"]: e["labels"] for e in data["sets"][0]["entries"]} == labels
+    assert all(math.isfinite(v) for e in data["sets"][0]["entries"] for v in e["budget"].values())
+    parser = _Rows()
+    parser.feed(render(standings, "html"))
+    assert {(n, lab) for n, lab, _ in parser.rows} == set(labels.items())
+    assert {cells for *_, cells in parser.rows} == {len(COLUMNS)}
+
+
+def test_any_valid_names_and_budgets_keep_every_page_well_formed(genuine, tmp_path_factory):
+    """Was: a budget of 1.7e308 broke --format html, a 400-digit one every format, and a
+    name "expert\\n" split the Markdown and terminal tables."""
+    from leaderboard.standings import compute_standings
+
+    episode_set = _episode_set()
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_ENTRIES)
+    def check(entries):
+        store = LeaderboardStore(tmp_path_factory.mktemp("pages") / "lb.sqlite")
+        for name, paradigm, label, budget in entries:
+            data = _with_header(genuine, agent=name, paradigm=paradigm, budget=budget)
+            results = parse_results(data)  # the schema takes every one of them
+            verified = VerifiedResults(results["header"], episode_set, results["episodes"])
+            store.add(verified, labels=label)
+        _check_pages(compute_standings(store.entries()), entries)
+
+    check()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=70))
+def test_any_name_is_either_a_valid_entry_name_or_refused_in_one_line(name):
+    from leaderboard.agent_card import ENTRY_NAME, check_entry_name
+
+    try:
+        assert check_entry_name(name) == name
+    except ValueError as err:
+        assert "\n" not in str(err) and not ENTRY_NAME.fullmatch(name)
+    else:
+        assert ENTRY_NAME.fullmatch(name) and "\n" not in name

@@ -25,6 +25,7 @@ import pytest
 from leaderboard_helpers import stored_entry
 
 from leaderboard.html_page import render_html
+from leaderboard.render import COLUMNS
 from leaderboard.standings import compute_standings
 
 HARNESS = """<!DOCTYPE html>
@@ -132,7 +133,7 @@ def test_leaderboard_page_renders_in_headless_chromium(tmp_path, served):
     assert found["title"] == "dialog-bench leaderboard"
     assert found["sets"] == [s.episode_set for s in board]
     assert found["rows"] == [e.name for s in board for e in s.entries]
-    assert set(found["cells"]) == {10}
+    assert set(found["cells"]) == {len(COLUMNS)}
     # Every plot loaded at the size its PNG says (a broken image is 0 x 0).
     pngs = [
         base64.b64decode(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -145,6 +146,8 @@ def test_run_evaluates_verifies_and_renders_every_baseline(tmp_path, capsys):
     else:
         assert "No SFT vs RL comparison" in out
     assert f"{len(names)} of {len(names)} baselines verified" in out
+    # The leaderboard played every shipped baseline itself: verified entries, not declared.
+    assert {e.labels for e in LeaderboardStore(db).entries()} == {"verified"}
     page = (results_dir / "leaderboard.html").read_text()
     assert page.count('class="entry"') == len(names)
     assert page.count("data:image/png;base64,") == 2
@@ -237,3 +240,73 @@ def test_published_results_verify_by_replay(path):
     from leaderboard.verify import verify_results_file
 
     assert len(verify_results_file(path).episodes) == 500
+
+
+# -- two ways onto the board: declared results files, verified checkpoints (issue 11) -----
+SB3_CHECKPOINT = REPO / "baselines" / "checkpoints" / "sb3-ppo"
+
+
+def test_submit_checkpoint_plays_it_and_stores_a_verified_entry(tmp_path, capsys):
+    db = tmp_path / "lb.sqlite"
+    argv = ["submit", "--checkpoint", str(SB3_CHECKPOINT), "--db", str(db), "--limit", "2"]
+    assert main([*argv, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("accepted: sb3-ppo on Dialog-v1/test[:2]") and "labels verified" in out
+    (entry,) = LeaderboardStore(db).entries()
+    assert (entry.labels, entry.paradigm, entry.interface) == ("verified", "rl", "act")
+    assert entry.model_sha256 == directory_sha256(SB3_CHECKPOINT)
+    assert entry.budget == read_budget(SB3_CHECKPOINT)
+    # The episodes are the checkpoint's own: the same as evaluating it.
+    own = read_results(_evaluate(tmp_path, str(SB3_CHECKPOINT), "2"))["episodes"]
+    assert entry.successes == tuple(ep["success"] for ep in sorted(own, key=lambda e: e["seed"]))
+
+
+def _evaluate(tmp_path, agent: str, limit: str) -> Path:
+    out = tmp_path / "own.json"
+    assert main(["evaluate", agent, "--limit", limit, "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_submit_checkpoint_refuses_in_one_line_and_stores_nothing(tmp_path, capsys):
+    db = tmp_path / "lb.sqlite"
+    bad = tmp_path / "bad-net"
+    bad.mkdir()
+    for f in SB3_CHECKPOINT.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    config = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps({**config, "net_arch": [200000, 200000]}))
+    for target, reason in [
+        (bad, "rejected: checkpoint .*bad-net: .*net_arch must be a list of 1-8 layer widths"),
+        (tmp_path / "missing", "rejected: no checkpoint directory at"),
+        (REPO / "leaderboard", "rejected: checkpoint .*leaderboard has no config.json"),
+    ]:
+        assert main(["submit", "--checkpoint", str(target), "--db", str(db), "--quiet"]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.match(reason, err), err
+    assert LeaderboardStore(db).count() == 0
+    assert main(["submit", "--db", str(db)]) == 2  # neither RESULTS nor --checkpoint
+    assert "give either RESULTS" in capsys.readouterr().err
+
+
+def test_a_relabelled_results_file_goes_on_as_declared_on_every_page(tmp_path, capsys):
+    """Was: the expert's transcripts relabelled rl/act, small budget, zero hash were
+    accepted and the page read "RL (my-ppo) is ahead"."""
+    out, db = tmp_path / "r.json", tmp_path / "lb.sqlite"
+    assert main(["evaluate", "expert", "--limit", "3", "--out", str(out), "--quiet"]) == 0
+    results = json.loads(out.read_text())
+    results["header"].update(
+        agent="my-ppo", paradigm="rl", interface="act", budget={"env_steps": 10},
+        model_sha256="0" * 64,
+    )  # fmt: skip
+    out.write_text(json.dumps(results))
+    assert main(["submit", str(out), "--db", str(db), "--quiet"]) == 0
+    assert "labels declared" in capsys.readouterr().out
+    (entry,) = LeaderboardStore(db).entries()
+    assert entry.labels == "declared"
+    assert main(["leaderboard", "--db", str(db), "--format", "json"]) == 0
+    (shown,) = json.loads(capsys.readouterr().out)["sets"][0]["entries"]
+    assert (shown["name"], shown["labels"]) == ("my-ppo", "declared")
+    for fmt in ("table", "md"):
+        assert main(["leaderboard", "--db", str(db), "--format", fmt]) == 0
+        row = next(line for line in capsys.readouterr().out.splitlines() if "my-ppo" in line)
+        assert "declared" in row

@@ -187,3 +187,66 @@ def test_budget_plot_has_a_panel_per_budget_unit(board):
     assert _png_size(plot_success_vs_budget(rl_only)) == (640, 380)
     (untrained,) = compute_standings([stored_entry("expert", "reference", [True] * 4)])
     assert _png_size(plot_success_vs_budget(untrained)) == (640, 380)
+
+
+# -- declared and verified labels (issue 11) -----------------------------------------------
+def _mixed_board():
+    rng = np.random.default_rng(1)
+    base = rng.random(N)
+    return compute_standings(
+        [
+            stored_entry("sft-a", "sft", list(base < 0.6), budget={"demo_episodes": 4000}),
+            stored_entry("ppo", "rl", list(base < 0.4), budget={"env_steps": 10_000}),
+            # The attack of issue 11: the expert's transcripts, relabelled as RL.
+            stored_entry(
+                "my-ppo", "rl", [True] * N, budget={"env_steps": 10}, labels="declared"
+            ),
+        ]
+    )
+
+
+def test_every_format_marks_declared_and_verified_entries():
+    board = _mixed_board()
+    table = render_table(board)
+    rows = {line.split()[1]: line for line in table.splitlines() if line[:1].isdigit()}
+    assert "  declared  " in rows["my-ppo"] and "  verified  " in rows["ppo"]
+    md = render_markdown(board)
+    md_rows = {r.split(" | ")[1]: r.split(" | ") for r in md.splitlines() if r.startswith("| ")}
+    labels_at = COLUMNS.index("labels")
+    assert md_rows["my-ppo"][labels_at] == "declared" and md_rows["sft-a"][labels_at] == "verified"
+    data = json.loads(render(board, "json"))
+    assert {e["name"]: e["labels"] for e in data["sets"][0]["entries"]} == {
+        "my-ppo": "declared",
+        "ppo": "verified",
+        "sft-a": "verified",
+    }
+    page = render_html(board)
+    assert re.findall(r'data-entry="([^"]+)" data-labels="([^"]+)"', page) == [
+        ("my-ppo", "declared"),
+        ("sft-a", "verified"),
+        ("ppo", "verified"),
+    ]
+    for text in (table, md, page):
+        assert "declared, a submitted results file" in text
+
+
+def test_the_verdict_compares_verified_entries_only():
+    """Was: a relabelled results file made the page read "RL (my-ppo) is ahead"."""
+    (s,) = _mixed_board()
+    assert (s.comparison.rl, s.comparison.sft, s.comparison.labels) == ("ppo", "sft-a", "verified")
+    assert "SFT (sft-a) is ahead" in s.comparison.verdict
+    assert s.comparison.verdict.endswith("Declared entries not compared: my-ppo.")
+    assert "my-ppo" not in s.comparison.verdict.split("Declared")[0]
+
+
+def test_a_verdict_that_rests_on_declared_labels_says_so():
+    (s,) = compute_standings(
+        [
+            stored_entry("sft-a", "sft", [True, False] * 50),
+            stored_entry("my-ppo", "rl", [True] * 100, labels="declared"),
+        ]
+    )
+    assert s.comparison.labels == "declared" and s.comparison.rl == "my-ppo"
+    assert s.comparison.verdict.startswith("On declared labels only (a family has no verified")
+    assert "RL (my-ppo) is ahead" in s.comparison.verdict
+    assert standings_to_json([s])["sets"][0]["sft_vs_rl"]["labels"] == "declared"

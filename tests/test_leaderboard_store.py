@@ -216,3 +216,49 @@ def test_switching_a_fresh_file_to_wal_waits_for_a_held_lock(tmp_path):
         for worker in workers:
             worker.join(timeout=60)
         assert [w.exitcode for w in workers] == [0] * 6
+
+
+# -- the labels column and the migration of version-1 files (issue 11) ----------------------
+_VERSION_1 = """
+CREATE TABLE submissions (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, env_id TEXT NOT NULL,
+    episode_set TEXT NOT NULL, episode_set_sha256 TEXT NOT NULL, agent TEXT NOT NULL,
+    paradigm TEXT NOT NULL, interface TEXT NOT NULL, model_sha256 TEXT NOT NULL,
+    budget_json TEXT NOT NULL, header_json TEXT NOT NULL, results_sha256 TEXT NOT NULL,
+    submitted_at TEXT NOT NULL, UNIQUE (episode_set, name));
+CREATE TABLE episodes (
+    submission_id INTEGER NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+    seed INTEGER NOT NULL, return REAL NOT NULL, success INTEGER NOT NULL,
+    steps INTEGER NOT NULL, metrics_json TEXT NOT NULL, PRIMARY KEY (submission_id, seed));
+INSERT INTO submissions VALUES (1, 'old', 'Dialog-v1', 'Dialog-v1/test[:6]', 'x', 'old',
+    'rl', 'act', 'h', '{}', '{}', 'r', '2026-01-01T00:00:00+00:00');
+INSERT INTO episodes VALUES (1, 5, 0.5, 1, 3, '{}');
+"""
+
+
+def test_a_version_1_database_stays_readable_and_is_migrated_by_the_first_write(
+    tmp_path, verified
+):
+    db = tmp_path / "v1.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(_VERSION_1)
+    store = LeaderboardStore(db)
+    (old,) = store.entries()
+    assert (old.name, old.labels, old.seeds, old.returns) == ("old", "declared", (5,), (0.5,))
+    with sqlite3.connect(db) as conn:  # reading wrote nothing
+        assert "labels" not in {r[1] for r in conn.execute("PRAGMA table_info(submissions)")}
+    store.add(verified, name="new", labels="verified")
+    assert {e.name: e.labels for e in store.entries()} == {"old": "declared", "new": "verified"}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_labels_are_stored_and_only_the_two_kinds_exist(tmp_path, verified):
+    store = LeaderboardStore(tmp_path / "lb.sqlite")
+    store.add(verified, name="file")
+    store.add(verified, name="played", labels="verified")
+    assert {e.name: e.labels for e in store.entries()} == {"file": "declared", "played": "verified"}
+    with pytest.raises(ValueError, match="labels must be one of"):
+        store.add(verified, name="other", labels="trusted")
+    with sqlite3.connect(tmp_path / "lb.sqlite") as conn, pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE submissions SET labels = 'trusted'")

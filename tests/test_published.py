@@ -27,7 +27,7 @@ from leaderboard.run import (
     shipped_baselines,
 )
 from leaderboard.standings import compute_standings
-from leaderboard.store import LeaderboardStore
+from leaderboard.store import VERIFIED, LeaderboardStore
 from leaderboard.verify import VerifiedResults
 
 README = PUBLISHED_DIR.parent / "README.md"
@@ -39,13 +39,15 @@ REPLAYED = 3
 
 def _published_standings(tmp_path):
     """The standings of the published files, stored as they are (their truth is what the
-    slow replay test and the re-evaluation below check)."""
+    slow replay test and the re-evaluation below check), as verified entries: as
+    ``dialog-bench run --publish`` stores them, since it played every baseline itself."""
     store = LeaderboardStore(tmp_path / "published.sqlite")
     for path in PUBLISHED.values():
         results = read_results(path)
         env_id, name, limit = parse_episode_set_id(results["header"]["episode_set"])
         episode_set = get_episode_set(env_id, name, limit=limit)
-        store.add(VerifiedResults(results["header"], episode_set, results["episodes"]))
+        verified = VerifiedResults(results["header"], episode_set, results["episodes"])
+        store.add(verified, labels=VERIFIED)
     return compute_standings(store.entries())
 
 
