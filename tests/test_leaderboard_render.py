@@ -198,9 +198,7 @@ def _mixed_board():
             stored_entry("sft-a", "sft", list(base < 0.6), budget={"demo_episodes": 4000}),
             stored_entry("ppo", "rl", list(base < 0.4), budget={"env_steps": 10_000}),
             # The attack of issue 11: the expert's transcripts, relabelled as RL.
-            stored_entry(
-                "my-ppo", "rl", [True] * N, budget={"env_steps": 10}, labels="declared"
-            ),
+            stored_entry("my-ppo", "rl", [True] * N, budget={"env_steps": 10}, labels="declared"),
         ]
     )
 

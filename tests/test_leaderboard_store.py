@@ -236,9 +236,7 @@ INSERT INTO episodes VALUES (1, 5, 0.5, 1, 3, '{}');
 """
 
 
-def test_a_version_1_database_stays_readable_and_is_migrated_by_the_first_write(
-    tmp_path, verified
-):
+def test_a_version_1_database_stays_readable_and_is_migrated_by_the_first_write(tmp_path, verified):
     db = tmp_path / "v1.sqlite"
     with sqlite3.connect(db) as conn:
         conn.executescript(_VERSION_1)
