@@ -21,7 +21,13 @@ from leaderboard.episodes import EPISODE_SET_SIZES, EpisodeSet, get_episode_set
 from leaderboard.results import FORMAT, FORMAT_VERSION, write_results
 from leaderboard.rollout import AGENT_SEED, AgentMessages, play_episodes
 
-__all__ = ["DEFAULT_BATCH_SIZE", "add_parser", "evaluate_agent", "results_header"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "add_episode_set_arguments",
+    "add_parser",
+    "evaluate_agent",
+    "results_header",
+]
 
 #: Episodes played side by side (the vector env voices their user turns in one batch).
 DEFAULT_BATCH_SIZE = 128
@@ -82,20 +88,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "`dialog-bench submit` can verify.",
     )
     p.add_argument("agent", metavar="AGENT", help="agent name or checkpoint directory")
-    p.add_argument(
-        "--episodes",
-        default="test",
-        choices=tuple(EPISODE_SET_SIZES),
-        help="episode set (default: test, 500 episodes; dev has 200)",
-    )
-    p.add_argument("--env-id", default="Dialog-v1", help="registered env id (default: Dialog-v1)")
-    p.add_argument(
-        "--limit",
-        type=int,
-        default=None,
-        metavar="N",
-        help="only the first N episodes of the set (a set of its own)",
-    )
+    add_episode_set_arguments(p)
     p.add_argument(
         "--out",
         type=Path,
@@ -103,16 +96,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="results file to write (default: results/AGENT.SET.json)",
     )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=main)
+
+
+def add_episode_set_arguments(p: argparse.ArgumentParser, applies: str = "") -> None:
+    """``--episodes``, ``--env-id``, ``--limit`` and ``--batch-size``: what an agent is
+    played on, and how many episodes side by side (``applies`` prefixes each help)."""
+    p.add_argument(
+        "--episodes",
+        default="test",
+        choices=tuple(EPISODE_SET_SIZES),
+        help=f"{applies}episode set (default: test, 500 episodes; dev has 200)",
+    )
+    p.add_argument(
+        "--env-id", default="Dialog-v1", help=f"{applies}registered env id (default: Dialog-v1)"
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"{applies}only the first N episodes of the set (a set of its own)",
+    )
     p.add_argument(
         "--batch-size",
         type=int,
         default=DEFAULT_BATCH_SIZE,
         metavar="N",
-        help=f"episodes played side by side, their user turns voiced in one batched LM call "
-        f"(default: {DEFAULT_BATCH_SIZE})",
+        help=f"{applies}episodes played side by side, their user turns voiced in one batched "
+        f"LM call (default: {DEFAULT_BATCH_SIZE})",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:

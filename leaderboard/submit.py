@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leaderboard.agent_card import check_entry_name
-from leaderboard.episodes import EPISODE_SET_SIZES, get_episode_set
+from leaderboard.episodes import get_episode_set
+from leaderboard.evaluate import DEFAULT_BATCH_SIZE, add_episode_set_arguments, evaluate_agent
 from leaderboard.results import MAX_RESULTS_BYTES, ResultsRejected
 from leaderboard.store import DECLARED, DEFAULT_DB, VERIFIED, LeaderboardStore, NameTaken
 from leaderboard.verify import VerifiedResults, verify_results, verify_results_file
@@ -132,7 +133,7 @@ def submit_checkpoint(
     limit: int | None = None,
     name: str | None = None,
     replace: bool = False,
-    batch_size: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool | Callable[[int], None] = False,
 ) -> SubmitOutcome:
     """Load checkpoint ``directory``, play the episode set, store it as a verified entry.
@@ -142,8 +143,6 @@ def submit_checkpoint(
     loaded and played. Its own results then pass the same replay as any submission.
     Raises :class:`ResultsRejected` (nothing stored) for anything that goes wrong.
     """
-    from leaderboard.evaluate import DEFAULT_BATCH_SIZE, evaluate_agent
-
     directory = Path(directory)
     if not directory.is_dir():
         raise ResultsRejected(f"no checkpoint directory at {directory}")
@@ -159,8 +158,9 @@ def submit_checkpoint(
     with tempfile.TemporaryDirectory(prefix="dialog-bench-checkpoint-") as tmp:
         try:
             snapshot = _snapshot(directory, Path(tmp) / entry)
-            batch = batch_size or DEFAULT_BATCH_SIZE
-            results = evaluate_agent(snapshot, episode_set, batch_size=batch, progress=progress)
+            results = evaluate_agent(
+                snapshot, episode_set, batch_size=batch_size, progress=progress
+            )
         except ValueError as err:  # refused by the loader: a one-line reason already
             raise ResultsRejected(f"checkpoint {directory}: {err}") from None
         except Exception as err:  # the agent broke while playing: still one line
@@ -210,27 +210,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace an existing entry of the same name on the same episode set",
     )
-    p.add_argument("--env-id", default="Dialog-v1", help="--checkpoint: registered env id")
-    p.add_argument(
-        "--episodes",
-        default="test",
-        choices=tuple(EPISODE_SET_SIZES),
-        help="--checkpoint: the episode set to play (default: test)",
-    )
-    p.add_argument(
-        "--limit",
-        type=int,
-        default=None,
-        metavar="N",
-        help="--checkpoint: only the first N episodes of the set",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        metavar="N",
-        help="--checkpoint: episodes played side by side",
-    )
+    add_episode_set_arguments(p, applies="--checkpoint: ")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
 
