@@ -24,13 +24,13 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dialog_env.lm.model_files import copy_checked
 from leaderboard.agent_card import check_entry_name
 from leaderboard.episodes import get_episode_set
 from leaderboard.evaluate import DEFAULT_BATCH_SIZE, add_episode_set_arguments, evaluate_agent
@@ -113,18 +113,6 @@ def submit_results_file(
     return store_verified(verified, store, name=name, replace=replace)
 
 
-def _snapshot(directory: Path, into: Path) -> Path:
-    """A private copy of checkpoint ``directory`` (its checked files only), so that what
-    is hashed is what is loaded, whatever happens to the original meanwhile."""
-    from dialog_env.lm.model_files import checked_files
-
-    for rel, path in checked_files(directory):
-        target = into / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-    return into
-
-
 def submit_checkpoint(
     directory: str | Path,
     store: LeaderboardStore,
@@ -157,7 +145,9 @@ def submit_checkpoint(
         raise ResultsRejected(str(err)) from None
     with tempfile.TemporaryDirectory(prefix="dialog-bench-checkpoint-") as tmp:
         try:
-            snapshot = _snapshot(directory, Path(tmp) / entry)
+            # A private copy: what is hashed is what is loaded, whatever happens to the
+            # original meanwhile.
+            snapshot = copy_checked(directory, Path(tmp) / entry)
             results = evaluate_agent(
                 snapshot, episode_set, batch_size=batch_size, progress=progress
             )

@@ -22,7 +22,12 @@ from hypothesis import strategies as st
 from agents import load_agent
 from dialog_env.lm import TINY_MODEL_DIR
 from dialog_env.lm.loading import ModelLoadError, load_causal_lm
-from dialog_env.lm.model_files import MAX_TOKENIZER_BYTES, check_safetensors, checked_files
+from dialog_env.lm.model_files import (
+    MAX_TOKENIZER_BYTES,
+    check_safetensors,
+    checked_files,
+    copy_checked,
+)
 from leaderboard.agent_card import directory_sha256
 
 SHIPPED = Path(__file__).resolve().parents[1] / "baselines" / "checkpoints"
@@ -309,3 +314,22 @@ def test_every_corruption_loads_or_is_refused_cleanly_reading_nothing_outside(
         check()
     finally:
         _OPENED = None
+
+
+def test_the_private_copy_holds_exactly_the_checked_files_and_hashes_the_same(
+    tmp_path, monkeypatch
+):
+    import dialog_env.lm.model_files as model_files
+
+    ckpt = _copy(SB3, tmp_path)
+    (ckpt / "copy.json").symlink_to(ckpt / "config.json")
+    copy = copy_checked(ckpt, tmp_path / "copy")
+    assert not any(p.is_symlink() for p in copy.rglob("*"))
+    assert directory_sha256(copy) == directory_sha256(ckpt)
+    # A file swapped for a link out after the walk is refused when it is opened.
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    (ckpt / "late").symlink_to(outside)
+    monkeypatch.setattr(model_files, "checked_files", lambda root: [("late", ckpt / "late")])
+    with pytest.raises(ValueError, match="late now links outside the checkpoint directory"):
+        copy_checked(ckpt, tmp_path / "copy2")

@@ -11,7 +11,7 @@ see the directory.
 - :func:`checked_files`: every file of a checkpoint directory, symlinks resolved; any
   that leads outside the directory, a symlinked directory, a special file, too many
   files or too many bytes is refused. What this returns is all a loader may open, and
-  what a checkpoint's model hash covers.
+  what a checkpoint's model hash covers; :func:`copy_checked` copies exactly those.
 - :func:`check_safetensors`: a safetensors file's header against its size.
 - :func:`check_weights`: the weights of a transformers directory: safetensors only, a
   shard index naming only ``.safetensors`` files in the directory.
@@ -42,6 +42,7 @@ __all__ = [
     "check_tokenizer_json",
     "check_weights",
     "checked_files",
+    "copy_checked",
 ]
 
 #: A checkpoint (or model) directory holding more than this is refused before it is read.
@@ -121,6 +122,36 @@ def checked_files(
             if total > max_bytes:
                 raise ValueError(f"{top} holds more than {max_bytes} bytes (the limit)")
     return sorted(found, key=lambda f: PurePosixPath(f[0]).parts)
+
+
+def copy_checked(root: str | Path, into: str | Path) -> Path:
+    """Copy the :func:`checked_files` of ``root`` into directory ``into`` (as regular files).
+
+    Each file is checked again as it is opened (its resolved path inside ``root``, opened
+    without following a link) and copied up to the size it had when the directory was
+    walked, so a file swapped for a link, or grown, meanwhile is refused, not read: what
+    lands in ``into`` is what the walk allowed, ready to be hashed and loaded.
+    """
+    base, into = Path(root).resolve(), Path(into)
+    for rel, path in checked_files(root):
+        target = path.resolve()
+        if not target.is_relative_to(base):
+            raise ValueError(f"{path} now links outside the checkpoint directory")
+        size = target.stat().st_size
+        try:
+            fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as err:
+            raise ValueError(f"{path}: cannot be opened ({err.strerror})") from None
+        dest = into / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(fd, "rb") as src, dest.open("wb") as out:
+            left = size
+            while left > 0 and (block := src.read(min(left, 1 << 20))):
+                out.write(block)
+                left -= len(block)
+            if src.read(1):
+                raise ValueError(f"{path} grew while it was copied")
+    return into
 
 
 def check_safetensors(path: str | Path) -> int:
