@@ -3,6 +3,8 @@
 >>> from agents import load_agent
 >>> load_agent("expert").paradigm
 'reference'
+>>> load_agent("sft-expert").paradigm  # a shipped checkpoint, by name from anywhere
+'sft'
 """
 
 from __future__ import annotations
@@ -12,7 +14,15 @@ from pathlib import Path
 
 from agents.base import INTERFACES, PARADIGMS, Agent, BaseAgent
 
-__all__ = ["AGENTS", "INTERFACES", "PARADIGMS", "Agent", "BaseAgent", "load_agent"]
+__all__ = [
+    "AGENTS",
+    "INTERFACES",
+    "PARADIGMS",
+    "Agent",
+    "BaseAgent",
+    "load_agent",
+    "shipped_checkpoints",
+]
 
 #: Built-in agents by name -> "module:class".
 AGENTS = {
@@ -22,17 +32,49 @@ AGENTS = {
 }
 
 
+def shipped_checkpoints(root: Path | None = None) -> dict[str, Path]:
+    """The checkpoints shipped as package data (``baselines/checkpoints/NAME``), by name;
+    or those under ``root``: directories with a ``manifest.json`` or ``config.json``.
+
+    Found where the installed ``baselines`` package lies (located, not imported: no
+    training code runs), so they load by name from any directory and from a
+    non-editable install.
+    """
+    from importlib.util import find_spec
+
+    if root is None:
+        spec = find_spec("baselines")
+        if spec is None or not spec.submodule_search_locations:
+            return {}
+        root = Path(next(iter(spec.submodule_search_locations))) / "checkpoints"
+    if not root.is_dir():
+        return {}
+    markers = ("manifest.json", "config.json")
+    return {
+        d.name: d
+        for d in sorted(root.iterdir())
+        if d.is_dir() and not d.name.startswith(".") and any((d / m).is_file() for m in markers)
+    }
+
+
 def load_agent(name_or_path: str | Path) -> Agent:
-    """A built-in agent by name (``"expert"``, ``"random"``) or one saved in a directory."""
+    """An agent: a built-in one by name (``"expert"``, ``"random"``, ``"noisy-expert"``),
+    one saved in a checkpoint directory (a path), or a shipped checkpoint by name
+    (``"sft-expert"``: see :func:`shipped_checkpoints`), in that order."""
     key = str(name_or_path)
     if key in AGENTS:
         module, cls = AGENTS[key].split(":")
         return getattr(import_module(module), cls)()
     path = Path(key)
+    shipped = shipped_checkpoints()
+    if not path.is_dir() and key in shipped:
+        path = shipped[key]
     if path.is_dir():
         from agents.checkpoint import load_checkpoint
 
         return load_checkpoint(path)
     raise ValueError(
-        f"unknown agent {key!r}: give one of {', '.join(sorted(AGENTS))} or a checkpoint directory"
+        f"unknown agent {key!r}: give a built-in agent ({', '.join(sorted(AGENTS))}), a "
+        f"shipped checkpoint ({', '.join(shipped) or 'none installed'}) or a checkpoint "
+        "directory"
     )

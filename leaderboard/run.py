@@ -20,7 +20,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.util import find_spec
 from pathlib import Path
 
 from leaderboard.episodes import EPISODE_SET_SIZES, get_episode_set
@@ -50,25 +49,13 @@ __all__ = [
 PUBLISHED_DIR = Path(__file__).resolve().parent
 #: The README's generated leaderboard excerpt sits between these two lines.
 README_MARKERS = ("<!-- leaderboard-excerpt:start -->", "<!-- leaderboard-excerpt:end -->")
-_CHECKPOINT_MARKERS = ("manifest.json", "config.json")
 
 
 def checkpoint_dirs(root: Path | None = None) -> list[Path]:
-    """Checkpoint directories under ``root`` (default: ``baselines/checkpoints/``), sorted."""
-    if root is None:
-        spec = find_spec("baselines")  # located, not imported: no training code runs
-        if spec is None or not spec.submodule_search_locations:
-            return []
-        root = Path(next(iter(spec.submodule_search_locations))) / "checkpoints"
-    if not root.is_dir():
-        return []
-    return sorted(
-        d
-        for d in root.iterdir()
-        if d.is_dir()
-        and not d.name.startswith(".")
-        and any((d / m).is_file() for m in _CHECKPOINT_MARKERS)
-    )
+    """Checkpoint directories under ``root`` (default: the shipped ones), sorted."""
+    from agents import shipped_checkpoints
+
+    return list(shipped_checkpoints(root).values())
 
 
 def shipped_baselines(checkpoint_root: Path | None = None) -> list[str | Path]:

@@ -1,0 +1,50 @@
+"""Shipped checkpoints load by name, from any directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from agents import load_agent, shipped_checkpoints
+from leaderboard.run import checkpoint_dirs
+
+
+def test_every_shipped_checkpoint_is_found_by_name():
+    shipped = shipped_checkpoints()
+    assert {"sft-expert", "sft-spelled", "sb3-ppo", "ppo-sft"} <= set(shipped)
+    assert list(shipped.values()) == checkpoint_dirs()
+
+
+def test_a_shipped_checkpoint_loads_by_name_from_another_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    agent = load_agent("sft-expert")
+    assert (agent.name, agent.paradigm, agent.interface) == ("sft-expert", "sft", "text")
+
+
+def test_a_directory_of_that_name_wins_over_the_shipped_checkpoint(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(shipped_checkpoints()["sb3-ppo"], tmp_path / "sft-expert")
+    assert load_agent("sft-expert").paradigm == "rl"  # the local copy of sb3-ppo
+
+
+def test_an_unknown_name_says_what_there_is():
+    with pytest.raises(
+        ValueError, match=r"unknown agent 'nope'.*shipped checkpoint \(.*sft-expert"
+    ):
+        load_agent("nope")
+
+
+def test_play_takes_a_shipped_agent_by_name(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "leaderboard.cli", "play", "--agent", "sft-spelled", "--seed", "3"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "assistant" in out.stdout and "success" in out.stdout
