@@ -16,6 +16,7 @@ __all__ = ["main", "SUBCOMMAND_MODULES"]
 #: Modules that define ``add_parser``, in the order ``--help`` lists them.
 SUBCOMMAND_MODULES = (
     "agents.play",
+    "leaderboard.agents_list",
     "baselines.pretrain",
     "baselines.demos",
     "baselines.train",
