@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from dialog_env.lm import TINY_MODEL_DIR
+
+#: Skips a test where the shipped tiny LM is missing (a checkout without its weights).
+needs_lm = pytest.mark.skipif(
+    not (TINY_MODEL_DIR / "model.safetensors").exists(), reason="the tiny LM is not shipped yet"
+)
+
 
 def save_tiny_llama(tokenizer, path: Path, layers: int = 1, seed: int = 0) -> Path:
     """A randomly initialized tiny Llama with ``tokenizer``, saved as a model directory."""

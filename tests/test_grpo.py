@@ -13,6 +13,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lm_helpers import needs_lm
 
 import dialog_env  # noqa: F401  (registers the ids)
 from agents import load_agent
@@ -27,10 +28,6 @@ from baselines.grpo import (
 from dialog_env.core import DialogEnv
 from dialog_env.lm import TINY_MODEL_DIR
 from leaderboard.episodes import EVAL_SEED_FLOOR
-
-needs_lm = pytest.mark.skipif(
-    not (TINY_MODEL_DIR / "model.safetensors").exists(), reason="the tiny LM is not shipped yet"
-)
 
 
 @pytest.fixture(scope="module", autouse=True)

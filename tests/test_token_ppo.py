@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from lm_helpers import tiny_ppo_config
+from lm_helpers import needs_lm, tiny_ppo_config
 
 from agents import load_agent
 from baselines.ppo_rollout import Message, Rollout
@@ -29,10 +29,6 @@ OBSERVATIONS = [
     "tool: [result] 2 venues: The Amber Fig, The Blue Spoon",
     "user: Could you book a table for 4 on friday at 19:00?",
 ]
-
-needs_lm = pytest.mark.skipif(
-    not (TINY_MODEL_DIR / "model.safetensors").exists(), reason="the tiny LM is not shipped yet"
-)
 
 
 @pytest.fixture(scope="module", autouse=True)
