@@ -32,19 +32,11 @@ __all__ = [
 
 @dataclass
 class Decoded:
-    """The new tokens of each row (stop token included when one was emitted).
-
-    ``cache`` and ``mask`` are the model's KV cache after the last call and the attention
-    mask over its columns: 0 for padding. A row that stopped is fed pad ids (mask 1)
-    until the whole batch stops, so its real columns are its first unmasked ones: the
-    prompt and the first ``forward_calls - 1`` new tokens.
-    """
+    """The new tokens of each row (stop token included when one was emitted)."""
 
     tokens: list[list[int]]
     stopped: list[bool]
     forward_calls: int
-    cache: object = None
-    mask: object = None
 
 
 def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, device: str = "cpu"):
@@ -182,7 +174,7 @@ def decode_after(
         cut = next((k for k, i in enumerate(row) if i in stop_set), None)
         tokens.append(row if cut is None else row[: cut + 1])
         stopped.append(cut is not None)
-    return Decoded(tokens, stopped, calls, past, mask)
+    return Decoded(tokens, stopped, calls)
 
 
 def decode_retiring(
