@@ -103,7 +103,8 @@ class ConversationCache:
     ) -> Decoded:
         """:func:`~dialog_env.lm.generation.batched_decode` of ``prompts``, where row
         ``i`` continues conversation ``keys[i]``: whatever of its prompt the cache holds
-        is not fed again. Afterwards the cache holds each row's prompt and message."""
+        is not fed again. Afterwards the cache holds each row's prompt and message, bar the
+        message's last token (never fed)."""
         import torch
 
         if len(keys) != len(prompts) or len(set(keys)) != len(keys):
