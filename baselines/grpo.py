@@ -24,9 +24,9 @@ simply ``group_size`` sub-envs reset with one seed. One iteration:
 3. **Update.** ``epochs`` passes of shuffled minibatches of packed rows (an episode's
    messages in one row wherever each message's prompt is the row up to it, so a
    transcript is read once, not once per message; :func:`pack_episode`): PPO's clipped
-   importance ratio, averaged over tokens, plus ``beta`` times the k3 estimate of the KL
-   to the frozen init, ``exp(q) - q - 1`` with ``q = log pi_ref - log pi`` on the sampled
-   tokens (Schulman 2020, "Approximating KL Divergence"; as in DeepSeekMath's GRPO). The
+   importance ratio, averaged over tokens, plus ``beta`` times an estimate of the KL to
+   the frozen init from ``q = log pi_ref - log pi`` on the sampled tokens
+   (:func:`kl_penalty`: ``k2 = q^2 / 2`` by default, or DeepSeekMath's ``k3``). The
    reference scores the iteration's rows once, in a no-grad forward before the update
    (it is frozen, so every epoch would get the same numbers; no lockstep decode); with
    ``beta = 0`` it is never loaded. Gradients clipped to ``max_grad_norm``; Adam.
@@ -72,15 +72,18 @@ from dialog_env.lm.sessions import ConversationCache
 
 __all__ = [
     "ADVANTAGES",
+    "KL_ESTIMATORS",
     "WAIT_MESSAGE",
     "GRPOConfig",
     "GroupEpisode",
     "Row",
     "add_parser",
+    "collect_groups",
     "draw_group_seeds",
     "grpo_step",
     "grpo_update",
     "group_advantages",
+    "kl_penalty",
     "main",
     "pack_episode",
     "play_groups",
@@ -90,6 +93,7 @@ __all__ = [
 ]
 
 ADVANTAGES = ("grpo", "rloo")
+KL_ESTIMATORS = ("k2", "k3")
 #: What a sub-env whose episode ended is sent while its group plays on: a tool call,
 #: answered without the user's voice and never ending an episode.
 WAIT_MESSAGE = "[search]"
@@ -123,7 +127,18 @@ class GRPOConfig:
     group_by_length: bool = field(default=True, metadata={"help": "minibatch similar lengths"})
     lr: float = field(default=2e-5, metadata={"help": "Adam learning rate"})
     clip: float = field(default=0.2, metadata={"help": "importance ratio clip"})
-    beta: float = field(default=0.02, metadata={"help": "k3 KL penalty to the init (0: none)"})
+    beta: float = field(default=0.02, metadata={"help": "KL penalty to the init (0: none)"})
+    kl_estimator: str = field(
+        default="k2",
+        metadata={"help": "k2: q^2/2 (gradient linear in q) | k3: exp(q)-q-1 (unbounded)"},
+    )
+    resample_rounds: int = field(
+        default=0,
+        metadata={
+            "help": "dynamic sampling: up to this many extra rounds of K fresh seeds per "
+            "iteration, to replace groups with zero return spread (DAPO)"
+        },
+    )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient norm clip"})
     user_model: str = field(default="tiny", metadata={"help": "the training envs' user voice"})
     seed: int = field(default=0, metadata={"help": "episode seeds, sampling and shuffling"})
@@ -145,6 +160,12 @@ class GRPOConfig:
             raise ValueError(f"keep must be best or last, got {self.keep!r}")
         if not self.temperature > 0 or self.beta < 0:
             raise ValueError("need temperature > 0 and beta >= 0")
+        if self.kl_estimator not in KL_ESTIMATORS:
+            raise ValueError(
+                f"kl_estimator must be one of {KL_ESTIMATORS}, got {self.kl_estimator!r}"
+            )
+        if self.resample_rounds < 0:
+            raise ValueError(f"resample_rounds must be >= 0, got {self.resample_rounds}")
 
 
 # -- advantages ------------------------------------------------------------------------
@@ -284,6 +305,39 @@ def play_groups(
     ]
 
 
+def collect_groups(envs, policy, rng, generator, config: GRPOConfig):
+    """Play rounds of ``groups`` seeded groups until ``groups`` of them have a return
+    spread, or ``1 + resample_rounds`` rounds are played (DAPO's dynamic sampling: a
+    group of equal returns trains nothing, so its place goes to a fresh seed).
+
+    Sets each trained episode's per-token ``advantages`` (:func:`group_advantages`; the
+    agent's tokens only: prompts are not trained). Returns every episode played, the
+    episodes to train on (at most ``groups`` groups, in play order) and the rounds played.
+    """
+    K, G = config.groups, config.group_size
+    played: list[GroupEpisode] = []
+    kept: list[GroupEpisode] = []
+    rounds = 0
+    while rounds <= config.resample_rounds and len(kept) < K * G:
+        episodes = play_groups(
+            envs, policy, draw_group_seeds(rng, K), G, generator, config.temperature
+        )
+        rounds += 1
+        played += episodes
+        returns = np.array([e.env_return for e in episodes])
+        groups = np.repeat(np.arange(K), G)
+        advantages = group_advantages(returns, groups, config.advantage, config.adv_eps)
+        flat = zero_spread(returns, groups)
+        for k in range(K):
+            if flat[k * G] or len(kept) >= K * G:
+                continue
+            for j in range(k * G, (k + 1) * G):
+                for m in episodes[j].messages:
+                    m.advantages = np.full(len(m.tokens), advantages[j])
+                kept.append(episodes[j])
+    return played, kept, rounds
+
+
 # -- update ----------------------------------------------------------------------------
 @dataclass
 class Row:
@@ -357,7 +411,7 @@ def score_reference(reference, rows: list[Row], batch_size: int) -> None:
 
 
 def grpo_step(policy, optimizer, batch: list[Row], config: GRPOConfig) -> dict[str, float]:
-    """One gradient step on ``batch``: clipped ratio loss + beta * k3 KL, token-mean."""
+    """One gradient step on ``batch``: clipped ratio loss + beta * KL, token-mean."""
     import torch
 
     messages = [m for r in batch for m in r.messages]
@@ -372,10 +426,9 @@ def grpo_step(policy, optimizer, batch: list[Row], config: GRPOConfig) -> dict[s
     loss = pg_loss
     stats: dict[str, float] = {}
     if config.beta > 0:
-        q = cat("ref_logprobs") - logprobs
-        k3 = (q.exp() - q - 1).mean()
-        loss = loss + config.beta * k3
-        stats["kl/k3_token"] = float(k3.detach())
+        kl = kl_penalty(cat("ref_logprobs") - logprobs, config.kl_estimator).mean()
+        loss = loss + config.beta * kl
+        stats[f"kl/{config.kl_estimator}_token"] = float(kl.detach())
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
@@ -388,6 +441,30 @@ def grpo_step(policy, optimizer, batch: list[Row], config: GRPOConfig) -> dict[s
             "update/clipfrac": float(((ratio - 1).abs() > config.clip).float().mean()),
             "update/grad_norm": float(grad_norm),
         }
+
+
+def kl_penalty(q, estimator: str = "k2"):
+    """Per-token estimate of KL(pi || pi_ref) from ``q = log pi_ref - log pi`` on tokens
+    drawn from pi (Schulman 2020, "Approximating KL Divergence").
+
+    ``k3 = exp(q) - q - 1`` is unbiased and >= 0, but its gradient grows as ``exp(q)``:
+    one sampled token whose log-prob an update has cut by 10 nats weighs ~22,000 times
+    a typical one, and under a gradient-norm clip it steers the whole step (measured:
+    the estimate reached 72,650 at lr 1e-4). ``k2 = q^2 / 2`` is biased but its gradient
+    is linear in ``q``: the leash pulls harder the farther a token went, never explosively.
+
+    >>> import torch
+    >>> q = torch.tensor([0.0, 1.0, -1.0, 10.0])
+    >>> kl_penalty(q, "k2").tolist()
+    [0.0, 0.5, 0.5, 50.0]
+    >>> [round(v, 3) for v in kl_penalty(q, "k3").tolist()]
+    [0.0, 0.718, 0.368, 22015.465]
+    """
+    if estimator == "k2":
+        return 0.5 * q.square()
+    if estimator == "k3":
+        return q.exp() - q - 1
+    raise ValueError(f"estimator must be one of {KL_ESTIMATORS}, got {estimator!r}")
 
 
 def grpo_update(policy, reference, optimizer, rows: list[Row], config, rng) -> dict:
@@ -430,7 +507,6 @@ def main(config: GRPOConfig) -> Path:
     optimizer = torch.optim.Adam(policy.model.parameters(), lr=config.lr, eps=1e-5)
     K, G = config.groups, config.group_size
     envs = gym.make_vec("Dialog-v1", num_envs=K * G, split="train", user_model=config.user_model)
-    groups = np.repeat(np.arange(K), G)
     name = "base" if paradigm == "rl" else Path(init_dir).name
     out = Path(config.out or f"baselines/checkpoints/{config.advantage}-{name}")
     writer = SummaryWriter(str(Path(config.logdir) / f"{config.advantage}-{out.name}"))
@@ -465,17 +541,10 @@ def main(config: GRPOConfig) -> Path:
         )
         for iteration in bar:
             t0 = time.perf_counter()
-            episodes = play_groups(
-                envs, policy, draw_group_seeds(rng, K), G, generator, config.temperature
-            )
+            episodes, kept, rounds = collect_groups(envs, policy, rng, generator, config)
             t1 = time.perf_counter()
             returns = np.array([e.env_return for e in episodes])
-            advantages = group_advantages(returns, groups, config.advantage, config.adv_eps)
-            flat = zero_spread(returns, groups)
-            for episode, advantage in zip(episodes, advantages, strict=True):
-                for m in episode.messages:  # the agent's tokens only: prompts are not trained
-                    m.advantages = np.full(len(m.tokens), advantage)
-            kept = [e for e, f in zip(episodes, flat, strict=True) if not f]  # has a signal
+            flat = zero_spread(returns, np.repeat(np.arange(len(episodes) // G), G))
             rows = [row for e in kept for row in pack_episode(e.messages)]
             update = grpo_update(policy, reference, optimizer, rows, config, rng) if rows else {}
             t2 = time.perf_counter()
@@ -493,8 +562,10 @@ def main(config: GRPOConfig) -> Path:
                 "rollout/message_tokens": n_tokens / len(every),
                 "rollout/entropy": float(np.concatenate([m.entropies for m in every]).mean()),
                 "rollout/distinct_per_group": _distinct_per_group(episodes, G),
-                "rollout/return_std_in_group": float(returns.reshape(K, G).std(1).mean()),
-                "groups/zero_spread_share": float(flat.reshape(K, G)[:, 0].mean()),
+                "rollout/return_std_in_group": float(returns.reshape(-1, G).std(1).mean()),
+                "groups/zero_spread_share": float(flat.reshape(-1, G)[:, 0].mean()),
+                "groups/trained": len(kept) // G,
+                "groups/rounds": rounds,
                 "time/rollout_s": t1 - t0,
                 "time/update_s": t2 - t1,
                 "speed/episodes_per_s": len(episodes) / (t1 - t0),
@@ -507,7 +578,7 @@ def main(config: GRPOConfig) -> Path:
                 ret=f"{scalars['rollout/return']:.3f}",
                 succ=f"{scalars['rollout/success']:.2f}",
                 zero=f"{scalars['groups/zero_spread_share']:.2f}",
-                kl=f"{update.get('kl/k3_token', 0.0):.3f}",
+                kl=f"{update.get(f'kl/{config.kl_estimator}_token', 0.0):.3f}",
             )
             if config.eval_episodes and (
                 iteration % config.eval_every == 0 or iteration == config.iterations

@@ -17,8 +17,11 @@ from lm_helpers import needs_lm
 
 import dialog_env  # noqa: F401  (registers the ids)
 from agents import load_agent
+from baselines import grpo
 from baselines.grpo import (
+    GroupEpisode,
     GRPOConfig,
+    collect_groups,
     group_advantages,
     main,
     pack_episode,
@@ -169,6 +172,40 @@ def test_same_episode_and_same_messages_give_identical_returns_and_no_signal(pol
     envs.close()
 
 
+def test_dynamic_sampling_replaces_groups_without_spread_by_fresh_seeds(monkeypatch):
+    """Rounds of K groups are played until K groups with a return spread are found (or
+    the rounds run out); only those are trained, each token carrying its advantage."""
+    from baselines.ppo_rollout import Message
+
+    z = np.zeros(0)
+    # Round by round, which of the K = 2 groups of G = 2 succeed in each rollout.
+    outcomes = iter([[(1, 1), (0, 1)], [(0, 0), (1, 1)], [(1, 0), (0, 1)]])
+    seeds_drawn = []
+
+    def fake_play(envs, policy, seeds, group_size, generator, temperature):
+        seeds_drawn.append(list(seeds))
+        return [
+            GroupEpisode(s, [Message([1], [2, 3], z, z, z, z, float(r), True)], float(r), r, "")
+            for s, group in zip(seeds, next(outcomes), strict=True)
+            for r in group
+        ]
+
+    monkeypatch.setattr(grpo, "play_groups", fake_play)
+    config = GRPOConfig(groups=2, group_size=2, resample_rounds=5)
+    played, kept, rounds = collect_groups(None, None, np.random.default_rng(0), None, config)
+    assert rounds == 3 and len(played) == 12  # round 2 had no spread at all
+    assert [e.seed for e in kept] == [seeds_drawn[0][1]] * 2 + [seeds_drawn[2][0]] * 2
+    advantages = [m.advantages for e in kept for m in e.messages]
+    np.testing.assert_allclose(advantages, [[-1, -1], [1, 1], [1, 1], [-1, -1]], rtol=1e-6)
+    assert len({s for seeds in seeds_drawn for s in seeds}) == 6  # fresh seeds each round
+
+    outcomes = iter([[(1, 1), (0, 0)]])
+    played, kept, rounds = collect_groups(
+        None, None, np.random.default_rng(0), None, dataclasses.replace(config, resample_rounds=0)
+    )
+    assert (len(played), kept, rounds) == (4, [], 1)  # no extra round allowed
+
+
 @needs_lm
 def test_tempered_sampling_records_the_log_probs_of_the_policy_itself(policy):
     prompts = [policy.encode("user: I'm looking for a restaurant in the north.")] * 4
@@ -252,6 +289,7 @@ def test_every_config_field_reaches_the_command_line():
         "init": "sft",
         "out": Path("somewhere"),
         "advantage": "rloo",
+        "kl_estimator": "k3",
         "keep": "last",
         "user_model": "template",
         "logdir": Path("elsewhere"),
