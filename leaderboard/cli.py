@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "baselines.diagnose",
     "leaderboard.evaluate",
     "leaderboard.submit",
+    "leaderboard.compare",
     "leaderboard.render",
     "leaderboard.run",
 )

@@ -1,0 +1,51 @@
+"""``dialog-bench compare``: paired differences of results files on identical episodes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from leaderboard.cli import main as cli
+from leaderboard.compare import compare_results
+from leaderboard.results import read_results, write_results
+from leaderboard.stats import paired_difference
+
+RESULTS = "leaderboard/results"
+
+
+def test_an_agent_against_itself_differs_by_exactly_nothing():
+    (same,) = compare_results(f"{RESULTS}/sft-spelled.json", [f"{RESULTS}/sft-spelled.json"])
+    d = same.success_difference
+    assert (d.estimate, d.low, d.high) == (0.0, 0.0, 0.0)
+    assert same.verdict == "no clear difference" and same.episodes == 500
+
+
+def test_the_difference_is_the_paired_bootstrap_of_the_two_files():
+    (c,) = compare_results(f"{RESULTS}/sft-spelled.json", [f"{RESULTS}/sb3-ppo.json"])
+    a = [float(e["success"]) for e in read_results(f"{RESULTS}/sb3-ppo.json")["episodes"]]
+    b = [float(e["success"]) for e in read_results(f"{RESULTS}/sft-spelled.json")["episodes"]]
+    assert c.success_difference == paired_difference(a, b)
+    assert c.success_difference.low > 0 and c.verdict == "better (CI excludes 0)"
+    assert (c.candidate, c.baseline) == ("sb3-ppo", "sft-spelled")
+    (back,) = compare_results(f"{RESULTS}/sb3-ppo.json", [f"{RESULTS}/sft-spelled.json"])
+    assert back.verdict == "worse (CI excludes 0)"
+
+
+def test_files_of_other_episodes_are_refused(tmp_path):
+    results = read_results(f"{RESULTS}/random.json")
+    results["episodes"] = results["episodes"][:-1]  # one episode fewer: not the same set
+    short = write_results(tmp_path / "short.json", results)
+    with pytest.raises(ValueError, match="needs the same episodes in the same order"):
+        compare_results(f"{RESULTS}/random.json", [short])
+
+
+def test_the_command_prints_a_table_and_writes_the_figures(tmp_path, capsys):
+    out = tmp_path / "figures.json"
+    argv = ["compare", f"{RESULTS}/sft-noisy.json", f"{RESULTS}/sft-filtered.json"]
+    assert cli([*argv, "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| sft-filtered | sft-noisy | 500 |" in table
+    (figures,) = json.loads(out.read_text())
+    assert figures["candidate"] == "sft-filtered" and "verdict" in figures
+    assert figures["success_difference"]["low"] <= figures["success_difference"]["estimate"]
