@@ -232,7 +232,7 @@ def render_html(all_standings: list[SetStandings], title: str = "dialog-bench le
             f'<section data-episode-set="{escape(s.episode_set)}">',
             f"<h2>{escape(set_title(s))}</h2>",
             _table(s),
-            f'<p class="verdict">{escape(s.comparison.verdict)}</p>',
+            *(f'<p class="verdict">{escape(v)}</p>' for v in s.verdicts),
             _img(
                 plot_success_by_paradigm(s),
                 f"success by paradigm, {s.episode_set}",

@@ -99,6 +99,14 @@ def stats_footnote() -> str:
     )
 
 
+def _verdict_lines(standings: SetStandings) -> list[str]:
+    """The SFT vs RL verdicts, a blank line between them (paragraphs in Markdown)."""
+    lines: list[str] = []
+    for verdict in standings.verdicts:
+        lines += ["", verdict] if lines else [verdict]
+    return lines
+
+
 def render_table(all_standings: list[SetStandings]) -> str:
     """Plain-text tables for a terminal, one per episode set."""
     if not all_standings:
@@ -112,7 +120,7 @@ def render_table(all_standings: list[SetStandings]) -> str:
             for r in rows
         ]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        blocks.append("\n".join([set_title(s), "", *lines, "", s.comparison.verdict]))
+        blocks.append("\n".join([set_title(s), "", *lines, "", *_verdict_lines(s)]))
     return "\n\n".join(blocks) + "\n\n" + stats_footnote() + "\n"
 
 
@@ -125,7 +133,7 @@ def markdown_table(standings: SetStandings) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(" --- " for _ in COLUMNS) + "|"]
     for row in standing_rows(standings):
         lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
-    return "\n".join([*lines, "", standings.comparison.verdict]) + "\n"
+    return "\n".join([*lines, "", *_verdict_lines(standings)]) + "\n"
 
 
 def render_markdown(all_standings: list[SetStandings], title: str | None = None) -> str:

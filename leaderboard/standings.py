@@ -6,9 +6,13 @@ tied with (overlapping success CIs), and its labels: verified or declared (see
 ``leaderboard.store``). The best entry of the SFT family (paradigms ``sft``,
 ``filtered-sft``) is compared with the best of the RL family (``rl``, ``sft-rl``) on the
 same episodes by a paired bootstrap; "best" means highest success, then mean return.
-Only verified entries are compared, since a declared paradigm is the submitter's word;
-when a family has no verified entry, declared ones stand in and the verdict says that it
-rests on declared labels.
+The comparison is made at the language level: entries whose agent writes the text
+(interfaces ``text`` and ``token``). An RL entry of the ``act`` interface picks one of a
+few dialogue acts that templates then write out, so what it shows is the interface as
+much as the paradigm: it gets a line of its own (``act_comparison``), against the same
+best SFT entry. Only verified entries are compared, since a declared paradigm is the
+submitter's word; when a family has no verified entry, declared ones stand in and the
+verdict says that it rests on declared labels.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "SFT_FAMILY",
     "EntryStanding",
     "FamilyComparison",
+    "LANGUAGE_INTERFACES",
     "SetStandings",
     "compute_standings",
     "format_budget",
@@ -41,6 +46,8 @@ __all__ = [
 ]
 
 SFT_FAMILY = ("sft", "filtered-sft")
+#: Interfaces at which the agent writes the text itself (the ``act`` interface does not).
+LANGUAGE_INTERFACES = ("text", "token")
 RL_FAMILY = ("rl", "sft-rl")
 _BUDGET_WORDS = (("env_steps", "env steps"), ("demo_episodes", "demos"), ("tokens", "tokens"))
 
@@ -99,10 +106,16 @@ class FamilyComparison:
     return_difference: Interval | None = None
     labels: str = VERIFIED  # "declared": a side of the comparison has declared labels
     left_out: tuple[str, ...] = ()  # declared SFT- or RL-family entries not compared
+    scope: str = "language"  # "language": text and token entries; "act": act-interface RL
 
     @property
     def verdict(self) -> str:
         """One sentence that says what the comparison shows."""
+        where = (
+            "At the language level (text and token entries)"
+            if self.scope == "language"
+            else "Through the act interface (its templates write the text)"
+        )
         if self.sft is None or self.rl is None:
             missing = [
                 f"no {fam}-family entry yet (paradigms {', '.join(members)})"
@@ -112,7 +125,7 @@ class FamilyComparison:
                 )
                 if have is None
             ]
-            return "No SFT vs RL comparison: " + " and ".join(missing) + "."
+            return f"{where}, no SFT vs RL comparison: " + " and ".join(missing) + "."
         d = self.success_difference
         if d.low > 0:
             outcome = f"RL ({self.rl}) is ahead"
@@ -121,7 +134,7 @@ class FamilyComparison:
         else:
             outcome = "no clear difference (the CI contains 0)"
         text = (
-            f"Best RL {self.rl} vs best SFT {self.sft} on {self.episodes} paired "
+            f"{where}: best RL {self.rl} vs best SFT {self.sft} on {self.episodes} paired "
             f"episodes: success difference (RL - SFT) {d.estimate:+.3f} "
             f"[{d.low:+.3f}, {d.high:+.3f}]: {outcome}."
         )
@@ -144,6 +157,13 @@ class SetStandings:
     episodes: int
     entries: list[EntryStanding] = field(default_factory=list)
     comparison: FamilyComparison = field(default_factory=lambda: FamilyComparison(None, None))
+    act_comparison: FamilyComparison | None = None  # only when an act-interface RL entry exists
+
+    @property
+    def verdicts(self) -> list[str]:
+        """The SFT vs RL lines: the language level, then the act interface's RL if any."""
+        extra = [self.act_comparison.verdict] if self.act_comparison is not None else []
+        return [self.comparison.verdict, *extra]
 
 
 def _entry_standing(entry: StoredEntry) -> EntryStanding:
@@ -168,16 +188,27 @@ def _best(standings: list[EntryStanding], family: tuple[str, ...]) -> EntryStand
     return max(members, key=lambda s: (s.success.estimate, s.mean_return.estimate), default=None)
 
 
-def _compare(entries: dict[str, StoredEntry], standings: list[EntryStanding]) -> FamilyComparison:
-    """Best RL against best SFT among verified entries; a declared one only stands in for a
-    family that has no verified entry."""
+def _compare(
+    entries: dict[str, StoredEntry],
+    standings: list[EntryStanding],
+    rl_standings: list[EntryStanding] | None = None,
+    scope: str = "language",
+) -> FamilyComparison:
+    """Best RL (of ``rl_standings``, default ``standings``) against best SFT among verified
+    entries; a declared one only stands in for a family that has no verified entry."""
+    rl_standings = standings if rl_standings is None else rl_standings
     verified = [s for s in standings if s.labels == VERIFIED]
+    verified_rl = [s for s in rl_standings if s.labels == VERIFIED]
     sft = _best(verified, SFT_FAMILY) or _best(standings, SFT_FAMILY)
-    rl = _best(verified, RL_FAMILY) or _best(standings, RL_FAMILY)
+    rl = _best(verified_rl, RL_FAMILY) or _best(rl_standings, RL_FAMILY)
     if sft is None or rl is None:
-        return FamilyComparison(sft and sft.name, rl and rl.name)
+        return FamilyComparison(sft and sft.name, rl and rl.name, scope=scope)
     settled = SFT_FAMILY * (sft.labels == VERIFIED) + RL_FAMILY * (rl.labels == VERIFIED)
-    left_out = tuple(s.name for s in standings if s.labels == DECLARED and s.paradigm in settled)
+    left_out = tuple(
+        s.name
+        for s in {**{s.name: s for s in standings}, **{s.name: s for s in rl_standings}}.values()
+        if s.labels == DECLARED and s.paradigm in settled
+    )
     a, b = entries[rl.name], entries[sft.name]
     if a.seeds != b.seeds:  # cannot happen for verified entries of one set; guard anyway
         raise ValueError(f"entries {rl.name} and {sft.name} were not played on the same seeds")
@@ -189,6 +220,7 @@ def _compare(entries: dict[str, StoredEntry], standings: list[EntryStanding]) ->
         paired_difference(np.asarray(a.returns), np.asarray(b.returns)),
         DECLARED if DECLARED in (sft.labels, rl.labels) else VERIFIED,
         left_out,
+        scope,
     )
 
 
@@ -211,11 +243,28 @@ def compute_standings(entries: Iterable[StoredEntry]) -> list[SetStandings]:
             )
             for s, (rank, tied) in zip(standings, ranks, strict=True)
         ]
-        comparison = _compare({e.name: e for e in group}, standings)
+        by_name = {e.name: e for e in group}
+        language = [s for s in standings if s.interface in LANGUAGE_INTERFACES]
+        act_rl = [
+            s
+            for s in standings
+            if s.interface not in LANGUAGE_INTERFACES and s.paradigm in RL_FAMILY
+        ]
         out.append(
-            SetStandings(group[0].env_id, set_id, len(group[0].seeds), standings, comparison)
+            SetStandings(
+                group[0].env_id,
+                set_id,
+                len(group[0].seeds),
+                standings,
+                _compare(by_name, language),
+                _compare(by_name, language, act_rl, "act") if act_rl else None,
+            )
         )
     return out
+
+
+def _comparison_json(c: FamilyComparison) -> dict:
+    return {**asdict(c), "left_out": list(c.left_out), "verdict": c.verdict}
 
 
 def standings_to_json(all_standings: list[SetStandings]) -> dict:
@@ -228,11 +277,8 @@ def standings_to_json(all_standings: list[SetStandings]) -> dict:
                 "episode_set": s.episode_set,
                 "episodes": s.episodes,
                 "entries": [{**asdict(e), "tied_with": list(e.tied_with)} for e in s.entries],
-                "sft_vs_rl": {
-                    **asdict(s.comparison),
-                    "left_out": list(s.comparison.left_out),
-                    "verdict": s.comparison.verdict,
-                },
+                "sft_vs_rl": _comparison_json(s.comparison),
+                "act_sft_vs_rl": s.act_comparison and _comparison_json(s.act_comparison),
             }
         )
     return {

@@ -142,9 +142,9 @@ def test_run_evaluates_verifies_and_renders_every_baseline(tmp_path, capsys):
         assert (results_dir / f"{name}.test.json").is_file()
     paradigms = {json.loads((d / "config.json").read_text())["paradigm"] for d in checkpoints}
     if paradigms & {"sft", "filtered-sft"} and paradigms & {"rl", "sft-rl"}:
-        assert "Best RL" in out and "vs best SFT" in out
+        assert "best RL" in out and "vs best SFT" in out
     else:
-        assert "No SFT vs RL comparison" in out
+        assert "no SFT vs RL comparison" in out
     assert f"{len(names)} of {len(names)} baselines verified" in out
     # The leaderboard played every shipped baseline itself: verified entries, not declared.
     assert {e.labels for e in LeaderboardStore(db).entries()} == {"verified"}

@@ -69,19 +69,54 @@ def test_best_rl_is_compared_with_best_sft_on_paired_episodes(board):
     )
     assert comparison.success_difference == expected
     assert comparison.success_difference.low > 0
-    assert comparison.verdict.startswith("Best RL ppo vs best SFT fsft on 200 paired episodes")
+    assert comparison.verdict.startswith(
+        "At the language level (text and token entries): best RL ppo vs best SFT fsft on 200 "
+        "paired episodes"
+    )
     assert "RL (ppo) is ahead" in comparison.verdict
 
 
 def test_without_both_families_the_board_says_so():
     (s,) = compute_standings([stored_entry("expert", "reference", [True] * 10)])
     assert s.comparison.verdict == (
-        "No SFT vs RL comparison: no SFT-family entry yet (paradigms sft, filtered-sft) "
-        "and no RL-family entry yet (paradigms rl, sft-rl)."
+        "At the language level (text and token entries), no SFT vs RL comparison: no "
+        "SFT-family entry yet (paradigms sft, filtered-sft) and no RL-family entry yet "
+        "(paradigms rl, sft-rl)."
     )
+    assert s.act_comparison is None and s.verdicts == [s.comparison.verdict]
     (s,) = compute_standings([stored_entry("a", "sft", [True] * 10)])
     assert "no RL-family entry yet" in s.comparison.verdict
     assert "no SFT-family" not in s.comparison.verdict
+
+
+def test_act_interface_rl_gets_its_own_line_and_never_wins_the_language_verdict():
+    """The act interface's templates write the text: its RL rows say more about the
+    interface than the paradigm, so they are compared on a line of their own."""
+    rng = np.random.default_rng(3)
+    base = rng.random(N)
+    entries = [
+        stored_entry("sft-a", "sft", list(base < 0.6)),
+        stored_entry("tok-rl", "sft-rl", list(base < 0.55), interface="token"),
+        stored_entry("act-ppo", "rl", [True] * N, interface="act"),
+    ]
+    (s,) = compute_standings(entries)
+    assert (s.comparison.rl, s.comparison.sft, s.comparison.scope) == (
+        "tok-rl",
+        "sft-a",
+        "language",
+    )
+    assert (s.act_comparison.rl, s.act_comparison.sft) == ("act-ppo", "sft-a")
+    assert s.act_comparison.verdict.startswith(
+        "Through the act interface (its templates write the text): best RL act-ppo vs best SFT"
+    )
+    assert "RL (act-ppo) is ahead" in s.act_comparison.verdict
+    assert "act-ppo" not in s.comparison.verdict
+    assert s.verdicts == [s.comparison.verdict, s.act_comparison.verdict]
+    md, page = render_markdown([s]), render_html([s])
+    assert f"{s.comparison.verdict}\n\n{s.act_comparison.verdict}\n" in md
+    assert page.count('<p class="verdict">') == 2
+    sets = standings_to_json([s])["sets"][0]
+    assert sets["act_sft_vs_rl"]["rl"] == "act-ppo" and sets["sft_vs_rl"]["rl"] == "tok-rl"
 
 
 def test_equal_families_are_not_called_a_win():
@@ -117,7 +152,7 @@ def test_table_has_a_row_per_entry_and_the_verdict(board):
     assert rows[1].split()[0] == "2=" and rows[0].split()[0] == "1"
     expert = standings[0].entries[0].success
     assert f"0.980 [{expert.low:.3f}, {expert.high:.3f}]" in rows[0] and expert.high < 1
-    assert "Best RL ppo vs best SFT fsft" in text and "10,000 resamples" in text
+    assert "best RL ppo vs best SFT fsft" in text and "10,000 resamples" in text
 
 
 def test_markdown_is_a_valid_table(board):
