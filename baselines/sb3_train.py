@@ -54,6 +54,7 @@ def _algo_kwargs(algo: str) -> dict:
 
 def train_sb3(config: SB3Config) -> Path:
     """Train, keep the best evaluated policy, write the checkpoint; return its directory."""
+    import numpy as np
     import stable_baselines3
     import torch
     from safetensors.torch import save_file
@@ -83,13 +84,29 @@ def train_sb3(config: SB3Config) -> Path:
     )
 
     best = {"reward": -float("inf"), "state": None}
+    curve: list[dict[str, float]] = []
 
     class KeepBest(EvalCallback):
+        """SB3's evaluation, keeping the best policy and the learning curve (the env's
+        ``info["success"]`` at episode end is the success SB3 looks for in ``is_success``)."""
+
+        def _log_success_callback(self, locals_: dict, globals_: dict) -> None:
+            if locals_["done"]:  # a time-limit truncation carries no success: a failure
+                self._is_success_buffer.append(bool(locals_["info"].get("success", False)))
+
         def _on_step(self) -> bool:
             ok = super()._on_step()
-            if self.n_calls % self.eval_freq == 0 and self.last_mean_reward > best["reward"]:
-                best["reward"] = self.last_mean_reward
-                best["state"] = copy.deepcopy(self.model.policy.state_dict())
+            if self.n_calls % self.eval_freq == 0:
+                curve.append(
+                    {
+                        "env_steps": int(self.num_timesteps),
+                        "eval_mean_reward": float(self.last_mean_reward),
+                        "eval_success": float(np.mean(self._is_success_buffer)),
+                    }
+                )
+                if self.last_mean_reward > best["reward"]:
+                    best["reward"] = self.last_mean_reward
+                    best["state"] = copy.deepcopy(self.model.policy.state_dict())
             return ok
 
     callback = KeepBest(
@@ -118,6 +135,7 @@ def train_sb3(config: SB3Config) -> Path:
         started=started,
         config={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         best_eval_mean_reward=float(best["reward"]),
+        curve=curve,
     )
     return out
 

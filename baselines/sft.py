@@ -328,6 +328,7 @@ def train_sft(config: SFTConfig) -> Path:
     batches = _batches(samples, config.batch_size, rng, codec.pad_id)
     best: dict[str, Any] = {"success": -1.0, "state": None, "step": 0, "slots": {}, "copies": {}}
     tokens_seen = 0
+    curve: list[dict[str, float]] = []  # dev success against the budget spent so far
     bar = tqdm(range(1, config.steps + 1), desc="sft", disable=not config.progress)
     for step in bar:
         ids, labels, mask = next(batches)
@@ -350,6 +351,14 @@ def train_sft(config: SFTConfig) -> Path:
             for name, acc in copies.items():
                 writer.add_scalar(f"eval/copy_{name}", acc, step)
             writer.add_scalar("eval/dev_success", success, step)
+            curve.append(
+                {
+                    "step": step,
+                    "tokens": tokens_seen,
+                    "demo_episodes_seen": round(tokens_seen / n_tokens_epoch * len(train), 1),
+                    "dev_success": success,
+                }
+            )
             tqdm.write(
                 f"step {step}: dev success {success:.3f}, slots "
                 + " ".join(f"{k}={v:.2f}" for k, v in slots.items())
@@ -397,6 +406,7 @@ def train_sft(config: SFTConfig) -> Path:
         heldout_slot_accuracy=best["slots"],
         heldout_copy_accuracy=best["copies"],
         tokens_per_epoch=n_tokens_epoch,
+        curve=curve,
     )
     return out
 

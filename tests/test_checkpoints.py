@@ -65,6 +65,11 @@ def test_sb3_trainer_writes_a_loadable_checkpoint(sb3_checkpoint):
     manifest = json.loads((sb3_checkpoint / "manifest.json").read_text())
     assert manifest["budget"]["env_steps"] == BUDGETS[manifest["config"]["algo"]]
     assert manifest["command"]
+    # One evaluation at the end of the budget: its point on the learning curve.
+    (point,) = manifest["curve"]
+    assert point["env_steps"] == manifest["budget"]["env_steps"]
+    assert point["eval_mean_reward"] == manifest["best_eval_mean_reward"]
+    assert 0 <= point["eval_success"] <= 1
     agent = load_agent(sb3_checkpoint)
     assert agent.paradigm == "rl" and agent.interface == "act"
     again = load_agent(sb3_checkpoint)

@@ -128,6 +128,11 @@ def test_sft_checkpoint_round_trip_and_manifest(sft_checkpoint, expert_demos):
     assert manifest["budget"]["demo_episodes"] == 36 and manifest["best_step"] == 3
     assert set(manifest["heldout_copy_accuracy"]) <= {"address", "name", "phone", "postcode", "ref"}
     assert "book.day" in manifest["heldout_slot_accuracy"]
+    # The learning curve: one point per evaluation, against the budget spent by then.
+    (point,) = manifest["curve"]
+    assert point["step"] == 3 and point["tokens"] == manifest["budget"]["tokens"] > 0
+    assert point["dev_success"] == manifest["dev_success"]
+    assert 0 < point["demo_episodes_seen"]
     a, b = load_agent(sft_checkpoint), load_agent(sft_checkpoint)
     assert (a.paradigm, a.interface) == ("sft", "text")
     contexts = list(Oracle(_demos(expert_demos)[:3]).replies)[:6]
