@@ -34,7 +34,14 @@ import torch
 
 from agents.lm_agent import LM_SUBDIR, LMAgent, encode_context
 
-__all__ = ["VALUE_HEAD", "SampledMessages", "TokenPolicy", "body_forward", "load_lm_dir"]
+__all__ = [
+    "VALUE_HEAD",
+    "SampledMessages",
+    "TokenPolicy",
+    "body_forward",
+    "load_lm_dir",
+    "span_reads",
+]
 
 VALUE_HEAD = "value_head.safetensors"
 
@@ -112,6 +119,27 @@ class _Lockstep:
             self.ref_logprobs.append(torch.log_softmax(ref_logits.double(), dim=-1))
         caches = (policy_past, ref_past)
         return SimpleNamespace(logits=logits[:, None], past_key_values=caches, cache=caches)
+
+
+def span_reads(
+    sequences: Sequence[Sequence[int]],
+    spans: Sequence[Sequence[tuple[int, int]]],
+    width: int,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Which columns of the left-padded ``sequences`` (``width`` wide) predict a token of
+    a span: column ``t`` predicts the token at ``t + 1``, so span ``[start, end)`` of a
+    row is read at its columns ``[start - 1, end - 1)``, shifted by the row's padding.
+
+    >>> span_reads([[1, 2, 3], [4, 5]], [[(1, 3)], [(1, 2)]], 3).int().tolist()
+    [[1, 1, 0], [0, 1, 0]]
+    """
+    reads = torch.zeros(len(sequences), width, dtype=torch.bool, device=device)
+    for row, (sequence, row_spans) in enumerate(zip(sequences, spans, strict=True)):
+        offset = width - len(sequence)
+        for start, end in row_spans:
+            reads[row, offset + start - 1 : offset + end - 1] = True
+    return reads
 
 
 class TokenPolicy(torch.nn.Module):
@@ -344,12 +372,7 @@ class TokenPolicy(torch.nn.Module):
 
         device = next(self.parameters()).device
         ids, mask, positions = left_pad(sequences, self.codec.pad_id, device)
-        width = ids.shape[1]
-        reads = torch.zeros_like(ids, dtype=torch.bool)
-        for row, (sequence, row_spans) in enumerate(zip(sequences, spans, strict=True)):
-            offset = width - len(sequence)
-            for start, end in row_spans:
-                reads[row, offset + start - 1 : offset + end - 1] = True
+        reads = span_reads(sequences, spans, ids.shape[1], device)
         hidden, _ = body_forward(self.model, ids, mask, positions)
         logits, values = self.heads(hidden[reads])
         logprobs = torch.log_softmax(logits.float(), dim=-1)

@@ -22,6 +22,7 @@ RATIO_BENCHES = [
     "lm_agent_speed",
     "hostile_inputs",
     "decode_speed",
+    "grpo_speed",
 ]
 
 
@@ -62,6 +63,24 @@ def test_ppo_floor_reads_the_tokens_the_update_reads():
     logprobs, _, _ = policy.evaluate(prompts, messages)
     batch = [SimpleNamespace(prompt=p, tokens=m) for p, m in zip(prompts, messages, strict=True)]
     assert raw_forward_backward(policy, batch) == pytest.approx(
+        -float(logprobs.detach().mean()), rel=1e-5
+    )
+    assert all(p.grad is None for p in policy.parameters())
+
+
+def test_grpo_floor_reads_the_tokens_of_every_packed_span():
+    """On packed rows (several messages per row), the floor's cross-entropy is minus the
+    mean log-prob ``evaluate_spans`` gives the message tokens: the same tokens, no more."""
+    from agents.token_policy import TokenPolicy
+    from baselines.grpo import Row
+    from bench.grpo_speed import raw_forward_backward
+    from dialog_env.lm import TINY_MODEL_DIR
+
+    policy = TokenPolicy.load(TINY_MODEL_DIR)
+    rows = [Row(list(range(5, 17)), [(3, 6), (9, 12)], []), Row(list(range(40, 47)), [(2, 4)], [])]
+    logprobs, _, _ = policy.evaluate_spans([r.ids for r in rows], [r.spans for r in rows])
+    assert logprobs.numel() == 3 + 3 + 2
+    assert raw_forward_backward(policy, rows) == pytest.approx(
         -float(logprobs.detach().mean()), rel=1e-5
     )
     assert all(p.grad is None for p in policy.parameters())

@@ -1,0 +1,159 @@
+"""Group-relative RL speed against the floor of its update's forward + backward, in one run.
+
+Each measured iteration of ``dialog-bench train grpo`` (its default shapes: 8 seeds x 8
+rollouts in one vector env of 64 sub-envs, the LM voice) is timed in two parts: the
+rollout (:func:`baselines.grpo.collect_groups`: batched incremental sampling, the vector
+env's steps, the group advantages) and the update (:func:`baselines.grpo.grpo_update`:
+the frozen reference's scoring, every minibatch step with
+:meth:`~agents.token_policy.TokenPolicy.evaluate_spans`, the clipped loss, the KL term,
+backward, clipping, Adam).
+
+Right after it, the same packed rows, in the same minibatches, get the floor of what
+``evaluate_spans`` + ``backward()`` must compute (:func:`bench.floor_forward_backward`):
+the LM body over every column of the left-padded rows, the output layer only at the
+columns that predict a message token (:func:`agents.token_policy.span_reads`), a
+cross-entropy on them, one ``backward()``. No value head: GRPO has no critic. What the
+update does beyond it is its own cost: the float log-softmax and entropy at each read,
+the ratio and KL terms, the reference's no-grad forward, clipping and Adam.
+
+Tokens are the real (non-pad) tokens of the trained rows over all epochs, so both sides
+count the same tokens; GRPO's figure also pays for its rollout. The ratio is the share of
+the floor's training speed that the whole iteration keeps (aim: >= 0.7). ::
+
+    python -m bench.grpo_speed [--measured 2] [--groups 8] [--group-size 8] [any GRPO flag]
+    python -m bench.grpo_speed --smoke    # seconds: 2 seeds x 2 rollouts, template voice
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import numpy as np
+import torch
+
+from baselines.grpo import (
+    GRPOConfig,
+    Row,
+    _torch_threads,
+    collect_groups,
+    grpo_update,
+    pack_episode,
+    row_minibatches,
+)
+from baselines.train import add_config_arguments, config_from_args
+from bench import floor_forward_backward, parse_args
+
+
+def raw_forward_backward(policy, batch: list[Row]) -> float:
+    """The floor of ``policy.evaluate_spans`` + ``backward()`` on ``batch``."""
+    from agents.token_policy import span_reads
+    from dialog_env.lm.generation import left_pad
+
+    device = next(policy.parameters()).device
+    sequences, spans = [r.ids for r in batch], [r.spans for r in batch]
+    ids, mask, positions = left_pad(sequences, policy.codec.pad_id, device)
+    reads = span_reads(sequences, spans, ids.shape[1], device)
+    targets = ids[:, 1:][reads[:, :-1]]
+    return floor_forward_backward(policy.model, ids, mask, positions, reads, targets)
+
+
+def measure(config: GRPOConfig, iterations: int) -> dict[str, float]:
+    import gymnasium as gym
+
+    import dialog_env  # noqa: F401  (registers the ids)
+    from agents.token_policy import TokenPolicy
+    from baselines.token_ppo import resolve_init
+
+    init_dir, _ = resolve_init(config.init)
+    policy = TokenPolicy.load(init_dir)
+    policy.model.eval()
+    if config.max_new_tokens:
+        policy.max_new_tokens = config.max_new_tokens
+    reference = TokenPolicy.load(init_dir).requires_grad_(False).eval() if config.beta else None
+    generator = torch.Generator().manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    optimizer = torch.optim.Adam(policy.model.parameters(), lr=config.lr, eps=1e-5)
+    envs = gym.make_vec(
+        "Dialog-v1",
+        num_envs=config.groups * config.group_size,
+        split="train",
+        user_model=config.user_model,
+    )
+    totals = dict.fromkeys(("rollout", "update", "raw", "tokens", "padded", "sampled"), 0.0)
+    for it in range(iterations + 1):  # the first iteration warms up and is not counted
+        t0 = time.perf_counter()
+        played, kept, _ = collect_groups(envs, policy, rng, generator, config)
+        t1 = time.perf_counter()
+        rows = [row for e in kept for row in pack_episode(e.messages)]
+        # The update's own minibatches, drawn from a copy of its generator state, so the
+        # floor replays exactly the batches (and shapes) the update trained on.
+        batches = row_minibatches(rows, config, copy.deepcopy(rng))
+        if rows:
+            grpo_update(policy, reference, optimizer, rows, config, rng)
+        t2 = time.perf_counter()
+        for batch in batches:
+            raw_forward_backward(policy, batch)
+        t3 = time.perf_counter()
+        if it == 0:
+            continue
+        totals["rollout"] += t1 - t0
+        totals["update"] += t2 - t1
+        totals["raw"] += t3 - t2
+        totals["sampled"] += sum(len(m.tokens) for e in played for m in e.messages)
+        for batch in batches:
+            lengths = [len(r.ids) for r in batch]
+            totals["tokens"] += sum(lengths)
+            totals["padded"] += max(lengths) * len(lengths)
+    envs.close()
+    return totals
+
+
+SMOKE = {
+    "measured": 1,
+    "groups": 2,
+    "group_size": 2,
+    "max_new_tokens": 8,
+    "temperature": 1.5,
+    "resample_rounds": 3,
+    "user_model": "template",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--measured", type=int, default=2, help="measured iterations")
+    skip = ("out", "iterations", "eval_every", "eval_episodes", "keep", "logdir", "progress")
+    add_config_arguments(parser, GRPOConfig, skip)
+    args = parse_args(parser, argv, SMOKE)
+    config = config_from_args(args, GRPOConfig)
+    with _torch_threads(config.threads):
+        t = measure(config, args.measured)
+    tokens = t["tokens"]
+    if not tokens:
+        raise SystemExit("no group had a return spread: nothing was trained (try more groups)")
+    rows = [
+        ("raw forward + backward (floor)", t["raw"]),
+        ("GRPO update (reference + steps)", t["update"]),
+        ("GRPO rollout + update", t["rollout"] + t["update"]),
+    ]
+    print(
+        f"GRPO, {args.measured} iterations x {config.groups} seeds x {config.group_size} "
+        f"rollouts, {config.epochs} epoch(s), minibatch {config.minibatch_rows} rows, "
+        f"init {config.init}, T={config.temperature}, user voice {config.user_model}, "
+        f"{config.threads} thread(s)"
+    )
+    print(
+        f"trained tokens {tokens:.0f} (padding {1 - tokens / t['padded']:.0%} of the "
+        f"batches), sampled {t['sampled']:.0f} message tokens in {t['rollout']:.1f} s of rollout"
+    )
+    print(f"{'':36} {'seconds':>8} {'tokens/s':>9} {'ratio':>6}")
+    for name, seconds in rows:
+        print(f"{name:36} {seconds:8.2f} {tokens / seconds:9.0f} {t['raw'] / seconds:6.2f}")
+    ratio = t["raw"] / (t["rollout"] + t["update"])
+    print(f"ratio GRPO rollout + update / raw floor = {ratio:.3f}  (aim: >= 0.7)")
+
+
+if __name__ == "__main__":
+    main()
