@@ -65,18 +65,27 @@ def build_policy(config: dict[str, Any]):
 
 
 class SB3Agent(BaseAgent):
-    """Acts with an SB3 policy (PPO, A2C or DQN) trained on ``Dialog-Acts-v1``."""
+    """Acts with an SB3 policy (PPO, A2C or DQN) trained on ``Dialog-Acts-v1``.
+
+    Greedy by default (``temperature=0``): DQN takes ``argmax_a Q(s, a)``, PPO and A2C
+    their most likely act. With ``temperature > 0`` it samples, with the generator that
+    ``reset(seed)`` seeds: DQN from the Boltzmann policy over its Q-values,
+    ``pi(a|s) = exp(Q(s,a)/T) / sum_b exp(Q(s,b)/T)``, PPO and A2C from their own
+    distribution with its logits divided by ``T`` (``T = 1``: the policy as trained).
+    """
 
     paradigm = "rl"
     interface = "act"
 
-    def __init__(self, policy, name: str = "sb3"):
+    def __init__(self, policy, name: str = "sb3", temperature: float = 0.0):
         super().__init__()
-        self.policy, self.name = policy, name
+        if not temperature >= 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature!r}")
+        self.policy, self.name, self.temperature = policy, name, float(temperature)
         self.policy.set_training_mode(False)
 
     @classmethod
-    def load(cls, path: Path) -> SB3Agent:
+    def load(cls, path: Path, temperature: float = 0.0) -> SB3Agent:
         """The policy of checkpoint ``path``: its config checked (``read_config``), its
         weights' header checked against the file, then the weights loaded; any flaw is a
         one-line ``ValueError`` that names the file."""
@@ -104,14 +113,36 @@ class SB3Agent(BaseAgent):
             raise ValueError(
                 f"{weights} does not hold this policy's weights ({type(err).__name__}: {reason})"
             ) from None
-        return cls(policy, name=path.name)
+        return cls(policy, name=path.name, temperature=temperature)
+
+    def action_probabilities(self, observation: str):
+        """The distribution this agent samples its act from at ``temperature > 0``."""
+        return self._probabilities(state_vector(track(observation)))
+
+    def _probabilities(self, vector):
+        import torch
+
+        if not self.temperature:
+            raise ValueError("a greedy agent (temperature 0) samples nothing")
+        obs = torch.as_tensor(vector, dtype=torch.float32)[None]
+        with torch.no_grad():
+            if hasattr(self.policy, "q_net"):  # DQN
+                logits = self.policy.q_net(obs)
+            else:
+                logits = self.policy.get_distribution(obs).distribution.logits
+            return torch.softmax(logits[0].double() / self.temperature, -1).numpy()
+
+    def _act_id(self, state) -> int:
+        vector = state_vector(state)
+        if self.temperature:
+            p = self._probabilities(vector)
+            return int(self.rng.choice(len(p), p=p / p.sum()))
+        action, _ = self.policy.predict(vector, deterministic=True)
+        return int(action)
 
     def act_id(self, observation: str) -> int:
-        state = track(observation)
-        action, _ = self.policy.predict(state_vector(state), deterministic=True)
-        return int(action)
+        return self._act_id(track(observation))
 
     def act(self, observation: str) -> str:
         state = track(observation)
-        action, _ = self.policy.predict(state_vector(state), deterministic=True)
-        return realize(ASSISTANT_ACTS[int(action)], state)
+        return realize(ASSISTANT_ACTS[self._act_id(state)], state)

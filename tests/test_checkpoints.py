@@ -128,3 +128,39 @@ def test_a_checkpoint_for_another_act_set_is_refused(sb3_checkpoint, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="retrain"):
         load_agent(tmp_path)
+
+
+def test_a_tempered_sb3_agent_samples_the_boltzmann_policy_over_its_q_values(sb3_checkpoint):
+    """DQN at temperature T samples pi(a|s) = softmax(Q(s, .)/T); PPO and A2C their own
+    distribution with logits / T. Greedy is the argmax; a seed fixes the samples."""
+    import numpy as np
+    import torch
+
+    from agents.sb3_agent import SB3Agent
+    from dialog_env.tasks.booking.features import state_vector
+    from dialog_env.tasks.booking.tracker import track
+
+    greedy = SB3Agent.load(sb3_checkpoint)
+    hot = SB3Agent.load(sb3_checkpoint, temperature=0.7)
+    obs = OBSERVATIONS[1]
+    vector = torch.as_tensor(state_vector(track(obs)), dtype=torch.float32)[None]
+    with torch.no_grad():
+        if hasattr(hot.policy, "q_net"):
+            logits = hot.policy.q_net(vector)[0]
+        else:
+            logits = hot.policy.get_distribution(vector).distribution.logits[0]
+    expected = torch.softmax(logits.double() / 0.7, -1).numpy()
+    np.testing.assert_allclose(hot.action_probabilities(obs), expected, rtol=1e-12)
+    assert greedy.act_id(obs) == int(logits.argmax())
+
+    def draws(agent, seed):
+        agent.reset(seed=seed)
+        return [agent.act_id(obs) for _ in range(200)]
+
+    assert draws(hot, 3) == draws(hot, 3)
+    counts = np.bincount(draws(hot, 4), minlength=len(expected)) / 200
+    assert np.abs(counts - expected).max() < 0.12  # 200 draws: within ~3.5 sigma
+    with pytest.raises(ValueError, match="temperature must be >= 0"):
+        SB3Agent.load(sb3_checkpoint, temperature=-1.0)
+    with pytest.raises(ValueError, match="a greedy agent"):
+        greedy.action_probabilities(obs)
