@@ -23,8 +23,10 @@ simply ``group_size`` sub-envs reset with one seed. One iteration:
    carries no signal: it is left out of the loss and counted (``zero_spread_share``).
 3. **Update.** ``epochs`` passes of shuffled minibatches of packed rows (an episode's
    messages in one row wherever each message's prompt is the row up to it, so a
-   transcript is read once, not once per message; :func:`pack_episode`): PPO's clipped
-   importance ratio, averaged over tokens, plus ``beta`` times an estimate of the KL to
+   transcript is read once, not once per message; :func:`pack_episode`), one optimizer
+   step per pass with the gradients accumulated over its minibatches (so that a group's
+   advantages cancel on the tokens its rollouts share; :func:`grpo_update`): PPO's
+   clipped importance ratio, averaged over tokens, plus ``beta`` times an estimate of the KL to
    the frozen init from ``q = log pi_ref - log pi`` on the sampled tokens
    (:func:`kl_penalty`: ``k2 = q^2 / 2`` by default, or DeepSeekMath's ``k3``). The
    reference scores the iteration's rows once, in a no-grad forward before the update
@@ -80,6 +82,7 @@ __all__ = [
     "add_parser",
     "collect_groups",
     "draw_group_seeds",
+    "grpo_loss",
     "grpo_step",
     "grpo_update",
     "group_advantages",
@@ -124,6 +127,13 @@ class GRPOConfig:
     minibatch_rows: int = field(
         default=16, metadata={"help": "packed rows (an episode or a part of one) per minibatch"}
     )
+    step_over: str = field(
+        default="pass",
+        metadata={
+            "help": "pass: one optimizer step per pass over the rollout (a group's "
+            "advantages cancel on shared tokens) | minibatch: a step per minibatch"
+        },
+    )
     group_by_length: bool = field(default=True, metadata={"help": "minibatch similar lengths"})
     lr: float = field(default=2e-5, metadata={"help": "Adam learning rate"})
     clip: float = field(default=0.2, metadata={"help": "importance ratio clip"})
@@ -164,6 +174,8 @@ class GRPOConfig:
             raise ValueError(
                 f"kl_estimator must be one of {KL_ESTIMATORS}, got {self.kl_estimator!r}"
             )
+        if self.step_over not in ("pass", "minibatch"):
+            raise ValueError(f"step_over must be pass or minibatch, got {self.step_over!r}")
         if self.resample_rounds < 0:
             raise ValueError(f"resample_rounds must be >= 0, got {self.resample_rounds}")
 
@@ -410,8 +422,9 @@ def score_reference(reference, rows: list[Row], batch_size: int) -> None:
                 m.ref_logprobs = lp
 
 
-def grpo_step(policy, optimizer, batch: list[Row], config: GRPOConfig) -> dict[str, float]:
-    """One gradient step on ``batch``: clipped ratio loss + beta * KL, token-mean."""
+def grpo_loss(policy, batch: list[Row], config: GRPOConfig, normalizer: int):
+    """The clipped ratio loss + beta * KL of ``batch``, summed over its message tokens
+    and divided by ``normalizer`` (a token count); with its diagnostics (token sums)."""
     import torch
 
     messages = [m for r in batch for m in r.messages]
@@ -422,25 +435,40 @@ def grpo_step(policy, optimizer, batch: list[Row], config: GRPOConfig) -> dict[s
     logprobs, entropy, _ = policy.evaluate_spans([r.ids for r in batch], [r.spans for r in batch])
     adv, log_ratio = cat("advantages"), logprobs - cat("logprobs")
     ratio = log_ratio.exp()
-    pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - config.clip, 1 + config.clip)).mean()
-    loss = pg_loss
-    stats: dict[str, float] = {}
+    pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - config.clip, 1 + config.clip))
+    loss = pg.sum()
+    with torch.no_grad():
+        sums = {
+            "loss/policy": float(pg.sum()),
+            "loss/entropy": float(entropy.sum()),
+            "update/approx_kl": float(((ratio - 1) - log_ratio).sum()),
+            "update/clipfrac": float(((ratio - 1).abs() > config.clip).float().sum()),
+        }
     if config.beta > 0:
-        kl = kl_penalty(cat("ref_logprobs") - logprobs, config.kl_estimator).mean()
-        loss = loss + config.beta * kl
-        stats[f"kl/{config.kl_estimator}_token"] = float(kl.detach())
+        kl = kl_penalty(cat("ref_logprobs") - logprobs, config.kl_estimator)
+        loss = loss + config.beta * kl.sum()
+        sums[f"kl/{config.kl_estimator}_token"] = float(kl.detach().sum())
+    return loss / normalizer, sums, len(adv)
+
+
+def grpo_step(policy, optimizer, batches: list[list[Row]], config: GRPOConfig) -> dict:
+    """One optimizer step on the rows of ``batches`` (gradients accumulated over them, a
+    forward per batch): the loss is the mean over all their message tokens."""
+    import torch
+
+    total = sum(len(m.tokens) for batch in batches for r in batch for m in r.messages)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    sums: dict[str, float] = {}
+    for batch in batches:
+        loss, batch_sums, _ = grpo_loss(policy, batch, config, total)
+        loss.backward()
+        for key, value in batch_sums.items():
+            sums[key] = sums.get(key, 0.0) + value
     grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
     optimizer.step()
-    with torch.no_grad():
-        return stats | {
-            "loss/policy": float(pg_loss),
-            "loss/entropy": float(entropy.mean()),
-            "update/approx_kl": float(((ratio - 1) - log_ratio).mean()),
-            "update/clipfrac": float(((ratio - 1).abs() > config.clip).float().mean()),
-            "update/grad_norm": float(grad_norm),
-        }
+    return {key: value / total for key, value in sums.items()} | {
+        "update/grad_norm": float(grad_norm)
+    }
 
 
 def kl_penalty(q, estimator: str = "k2"):
@@ -468,15 +496,33 @@ def kl_penalty(q, estimator: str = "k2"):
 
 
 def grpo_update(policy, reference, optimizer, rows: list[Row], config, rng) -> dict:
-    """``epochs`` passes over ``rows`` in minibatches; mean losses and diagnostics."""
+    """``epochs`` passes over ``rows``; mean losses and diagnostics over the steps.
+
+    ``step_over="minibatch"``: an optimizer step per minibatch, its loss the mean over
+    its own tokens. ``"pass"``: one step per pass, gradients accumulated over the pass's
+    minibatches and the loss the mean over all its tokens. Then a group's advantages,
+    which sum to 0, cancel exactly (at ratio 1) on every token that its rollouts share,
+    such as the messages written before they diverge: what is trained is where the
+    rollouts differ. Per-minibatch steps lose that, since the rows of one group land in
+    different steps (by length: failed episodes are longer) and Adam does not add
+    gradients of different steps back up.
+    """
     if reference is not None:
         score_reference(reference, rows, config.minibatch_rows)
     batches = row_minibatches(rows, config, rng)
-    steps = [grpo_step(policy, optimizer, batch, config) for batch in batches]
+    if config.step_over == "pass":
+        per_pass = len(batches) // config.epochs
+        steps = [
+            grpo_step(policy, optimizer, batches[k : k + per_pass], config)
+            for k in range(0, len(batches), per_pass)
+        ]
+    else:
+        steps = [grpo_step(policy, optimizer, [batch], config) for batch in batches]
     trained = sum(len(r.ids) for batch in batches for r in batch)
     return {k: float(np.mean([s[k] for s in steps])) for k in steps[0]} | {
         "update/tokens": trained,
         "update/rows": len(rows),
+        "update/optimizer_steps": len(steps),
     }
 
 

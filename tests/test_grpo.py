@@ -233,6 +233,37 @@ def test_packed_rows_score_every_message_as_its_own_prompt_does(policy):
     np.testing.assert_allclose(packed, np.concatenate([m.logprobs for m in messages]), atol=1e-4)
 
 
+@needs_lm
+@pytest.mark.parametrize("step_over", ["pass", "minibatch"])
+def test_one_step_per_pass_cancels_a_group_on_the_tokens_its_rollouts_share(policy, step_over):
+    """Two rollouts that wrote the same tokens, advantages +1 and -1: one step over the
+    pass adds their gradients up to exactly 0 and leaves the policy as it was; a step per
+    minibatch (one row each) moves it, first one way and then not quite back."""
+    import copy
+
+    from baselines.grpo import grpo_update
+    from baselines.ppo_rollout import Message
+
+    policy = copy.deepcopy(policy)
+    prompt = policy.encode("user: I'm looking for a restaurant in the north.")
+    tokens = policy.encode("assistant: Sure. What type of food would you like?")[-8:]
+    logprobs, _, _ = policy.evaluate_spans([[*prompt, *tokens]], [[(len(prompt), len(prompt) + 8)]])
+    rows = []
+    for advantage in (1.0, -1.0):
+        z = np.zeros(0)
+        m = Message(prompt, tokens, logprobs.detach().double().numpy(), z, z, z, 0.0, True)
+        m.advantages = np.full(len(tokens), advantage)
+        rows += pack_episode([m])
+    config = GRPOConfig(beta=0.0, lr=1e-3, minibatch_rows=1, step_over=step_over)
+    before = copy.deepcopy(policy.state_dict())
+    optimizer = torch.optim.Adam(policy.model.parameters(), lr=config.lr, eps=1e-5)
+    stats = grpo_update(policy, None, optimizer, rows, config, np.random.default_rng(0))
+    after = policy.state_dict()
+    unchanged = all(torch.equal(before[k], after[k]) for k in before)
+    assert unchanged == (step_over == "pass")
+    assert stats["update/optimizer_steps"] == (1 if step_over == "pass" else 2)
+
+
 # -- the trainer -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
@@ -290,6 +321,7 @@ def test_every_config_field_reaches_the_command_line():
         "out": Path("somewhere"),
         "advantage": "rloo",
         "kl_estimator": "k3",
+        "step_over": "minibatch",
         "keep": "last",
         "user_model": "template",
         "logdir": Path("elsewhere"),
