@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from importlib import import_module
 from pathlib import Path
 from typing import TypeVar
+
+from dialog_env.entry_points import load_entry_point
 
 __all__ = ["TRAINERS", "add_config_arguments", "add_parser", "config_from_args"]
 
@@ -30,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help=f"train a baseline agent ({', '.join(TRAINERS)})")
     trainers = p.add_subparsers(dest="trainer", metavar="TRAINER", required=True)
     for module in TRAINERS.values():
-        import_module(module).add_parser(trainers)
+        load_entry_point(f"{module}:add_parser")(trainers)
 
 
 def add_config_arguments(

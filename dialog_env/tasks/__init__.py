@@ -6,7 +6,7 @@ A task offers ``reset(rng) -> list[Turn]``, ``step(message, rng) -> TaskStep`` a
 
 from __future__ import annotations
 
-from importlib import import_module
+from dialog_env.entry_points import load_entry_point
 
 __all__ = ["TASKS", "make_task"]
 
@@ -18,5 +18,4 @@ def make_task(name: str, **kwargs):
     """Build the task called ``name`` with its keyword arguments."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
-    module, cls = TASKS[name].split(":")
-    return getattr(import_module(module), cls)(**kwargs)
+    return load_entry_point(TASKS[name])(**kwargs)
