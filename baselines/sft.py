@@ -285,8 +285,8 @@ def train_sft(config: SFTConfig) -> Path:
     from agents.lm_agent import LMAgent
     from baselines.demos import load_demos
     from dialog_env.lm import TINY_MODEL_DIR
+    from dialog_env.lm.codec import MAX_MESSAGE_TOKENS, MessageCodec
     from dialog_env.lm.loading import load_causal_lm
-    from dialog_env.wrappers.tokens import MAX_MESSAGE_TOKENS, MessageCodec
 
     started = time.time()
     torch.manual_seed(config.seed)
