@@ -22,7 +22,6 @@ from dialog_env.entry_points import load_entry_point
 
 __all__ = [
     "TINY_MODEL_DIR",
-    "GrammarVoice",
     "LMVoice",
     "LoadedLM",
     "ModelLoadError",
@@ -35,7 +34,6 @@ __all__ = [
 TINY_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny"
 
 _LAZY = {
-    "GrammarVoice": "dialog_env.lm.paraphrase:GrammarVoice",
     "LMVoice": "dialog_env.lm.voice:LMVoice",
     "LoadedLM": "dialog_env.lm.loading:LoadedLM",
     "ModelLoadError": "dialog_env.lm.loading:ModelLoadError",
