@@ -9,10 +9,10 @@
 
 from __future__ import annotations
 
-from importlib import import_module
 from pathlib import Path
 
 from agents.base import INTERFACES, PARADIGMS, Agent, BaseAgent
+from dialog_env.entry_points import load_entry_point
 
 __all__ = [
     "AGENTS",
@@ -63,8 +63,7 @@ def load_agent(name_or_path: str | Path) -> Agent:
     (``"sft-expert"``: see :func:`shipped_checkpoints`), in that order."""
     key = str(name_or_path)
     if key in AGENTS:
-        module, cls = AGENTS[key].split(":")
-        return getattr(import_module(module), cls)()
+        return load_entry_point(AGENTS[key])()
     path = Path(key)
     shipped = shipped_checkpoints()
     if not path.is_dir() and key in shipped:

@@ -21,12 +21,12 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from agents.base import INTERFACES, PARADIGMS
 from dialog_env.bounded_json import read_json_file
+from dialog_env.entry_points import load_entry_point
 
 __all__ = [
     "CONFIG",
@@ -182,8 +182,7 @@ def read_config(directory: str | Path) -> dict[str, Any]:
 def load_checkpoint(directory: str | Path):
     """The agent saved in ``directory``."""
     config = read_config(directory)
-    module, cls = KINDS[config["agent"]].split(":")
-    return getattr(import_module(module), cls).load(Path(directory))
+    return load_entry_point(KINDS[config["agent"]]).load(Path(directory))
 
 
 def write_manifest(

@@ -14,7 +14,7 @@ A checkpoint directory holds::
 
     config.json    {"agent": "lm", "paradigm": ..., "interface": ..., "max_new_tokens": ...,
                     "spell_codes": false}  (true: codes are read and written one character
-                    per word, see dialog_env.wrappers.tokens.spell_codes)
+                    per word, see dialog_env.lm.codec.spell_codes)
     manifest.json  how it was trained
     lm/            a transformers causal-LM directory (config, model.safetensors, tokenizer)
 """
@@ -27,8 +27,8 @@ from typing import Any
 
 from agents.base import INTERFACES, PARADIGMS, BaseAgent
 from agents.checkpoint import read_config
+from dialog_env.lm.codec import MAX_MESSAGE_TOKENS
 from dialog_env.text import parse_transcript
-from dialog_env.wrappers.tokens import MAX_MESSAGE_TOKENS
 
 __all__ = ["LMAgent", "LM_SUBDIR", "encode_context"]
 
@@ -61,7 +61,7 @@ class LMAgent(BaseAgent):
         max_new_tokens: int = MAX_MESSAGE_TOKENS,
         spell_codes: bool = False,
     ):
-        from dialog_env.wrappers.tokens import MessageCodec
+        from dialog_env.lm.codec import MessageCodec
 
         super().__init__()
         if paradigm not in PARADIGMS or interface not in INTERFACES:

@@ -152,7 +152,7 @@ class TokenPolicy(torch.nn.Module):
             so the critic's first gradients do not shake the LM).
         max_new_tokens: the longest message the policy writes.
         spell_codes: read and write codes one character per word (an SFT agent trained
-            with ``--spell-codes``; see :func:`dialog_env.wrappers.tokens.spell_codes`).
+            with ``--spell-codes``; see :func:`dialog_env.lm.codec.spell_codes`).
     """
 
     def __init__(
@@ -163,7 +163,7 @@ class TokenPolicy(torch.nn.Module):
         max_new_tokens: int = 64,
         spell_codes: bool = False,
     ):
-        from dialog_env.wrappers.tokens import MessageCodec
+        from dialog_env.lm.codec import MessageCodec
 
         super().__init__()
         self.model = model

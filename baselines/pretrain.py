@@ -3,7 +3,7 @@
 ``dialog-bench pretrain`` (or ``python -m baselines.pretrain``) reproduces the model
 shipped in ``dialog_env/assets/tiny`` from its seed, in about a quarter of an hour on 2
 CPU cores. The script reads top to bottom: generate the corpus (dialogues with a random
-assistant + act -> sentence pairs, :mod:`dialog_env.lm.corpus`), train the sentencepiece
+assistant + act -> sentence pairs, :mod:`dialog_env.tasks.booking.corpus`), train the sentencepiece
 tokenizer on it, pack the token stream into fixed windows, train a GPT-NeoX-style causal
 LM with AdamW and a cosine schedule, and save the directory::
 
@@ -24,8 +24,10 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from baselines.train import add_config_arguments, config_from_args
 
 __all__ = ["PretrainConfig", "add_parser", "main", "train"]
 
@@ -58,13 +60,13 @@ class PretrainConfig:
 
 
 def build_corpus(config: PretrainConfig) -> list[str]:
-    from dialog_env.lm.corpus import generate_corpus
+    from dialog_env.tasks.booking.corpus import generate_corpus
 
     return list(generate_corpus(corpus_config(config)))
 
 
 def corpus_config(config: PretrainConfig):
-    from dialog_env.lm.corpus import CorpusConfig
+    from dialog_env.tasks.booking.corpus import CorpusConfig
 
     return CorpusConfig(
         seed=config.seed, dialogues=config.dialogues, sampled_turns=config.sampled_turns
@@ -122,8 +124,9 @@ def train(config: PretrainConfig, command: str = "") -> dict:
     from tqdm import tqdm
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-    from dialog_env.lm.corpus import corpus_sha256
+    from dialog_env.lm.format import corpus_sha256
     from dialog_env.lm.tokenizer import SPM_FILE, build_tokenizer, train_sentencepiece
+    from dialog_env.tasks.booking.voice import PLACEHOLDER_TOKENS
 
     start = time.time()
     out = Path(config.out)
@@ -131,8 +134,9 @@ def train(config: PretrainConfig, command: str = "") -> dict:
     torch.set_num_threads(config.threads)
 
     documents = build_corpus(config)
-    (out / SPM_FILE).write_bytes(train_sentencepiece(documents, config.vocab_size))
-    tokenizer = build_tokenizer(out / SPM_FILE)
+    spm = train_sentencepiece(documents, config.vocab_size, placeholder_tokens=PLACEHOLDER_TOKENS)
+    (out / SPM_FILE).write_bytes(spm)
+    tokenizer = build_tokenizer(out / SPM_FILE, placeholder_tokens=PLACEHOLDER_TOKENS)
     stream, starts, n_tokens = _windows(tokenizer, documents, config.context, config.seed)
     print(
         f"corpus: {len(documents)} documents, {n_tokens} tokens, {len(starts)} windows; "
@@ -237,30 +241,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="pretrain the tiny user LM from scratch (corpus, tokenizer, model)",
         description=__doc__.split("\n\n")[0],
     )
-    _add_config_flags(p)
+    add_config_arguments(p, PretrainConfig)
     p.set_defaults(func=_run)
 
 
-def _add_config_flags(p: argparse.ArgumentParser) -> None:
-    for f in fields(PretrainConfig):
-        default = f.default if f.default is not MISSING else None
-        flag = "--" + f.name.replace("_", "-")
-        if f.type in ("bool", bool):
-            p.add_argument(
-                flag,
-                action=argparse.BooleanOptionalAction,
-                default=default,
-                help=f.metadata["help"],
-            )
-        else:
-            kind = {"int": int, "float": float, "str": str}[str(f.type)]
-            p.add_argument(
-                flag, type=kind, default=default, help=f"{f.metadata['help']} (default: {default})"
-            )
-
-
 def _run(args: argparse.Namespace) -> int:
-    config = PretrainConfig(**{f.name: getattr(args, f.name) for f in fields(PretrainConfig)})
+    config = config_from_args(args, PretrainConfig)
     program = Path(sys.argv[0]).name
     if program in ("pretrain.py", "__main__.py", "-m", "-c"):
         program = "python -m baselines.pretrain"
@@ -270,7 +256,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m baselines.pretrain", description=__doc__)
-    _add_config_flags(p)
+    add_config_arguments(p, PretrainConfig)
     return _run(p.parse_args(argv))
 
 

@@ -18,23 +18,33 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-__all__ = ["SB3Config", "add_parser", "main", "train_sb3"]
+from baselines.train import add_config_arguments, config_from_args
+
+__all__ = ["SB3Config", "add_parser", "checkpoint_dir", "main", "train_sb3"]
 
 
 @dataclass
 class SB3Config:
-    algo: str = field(default="ppo", metadata={"help": "ppo, a2c or dqn"})
-    total_steps: int = field(default=100_000, metadata={"help": "env steps to train for"})
+    """Everything that decides an SB3 run; each field is a ``train sb3`` flag."""
+
+    algo: str = field(
+        default="ppo", metadata={"help": "ppo, a2c or dqn", "choices": ("ppo", "a2c", "dqn")}
+    )
+    total_steps: int = field(
+        default=100_000, metadata={"help": "env steps to train for", "aliases": ("--steps",)}
+    )
     n_envs: int = field(default=16, metadata={"help": "sub-envs of the vector env"})
     seed: int = field(default=0, metadata={"help": "seed of the policy and the env"})
     net_arch: tuple[int, ...] = field(default=(64, 64), metadata={"help": "hidden layers"})
     user_model: str = field(default="template", metadata={"help": "voice while training"})
     eval_every: int = field(default=10_000, metadata={"help": "steps between evaluations"})
     eval_episodes: int = field(default=100, metadata={"help": "episodes per evaluation"})
-    out: Path = field(default=Path("baselines/checkpoints/sb3-ppo"), metadata={"help": "dir"})
+    out: Path | None = field(
+        default=None, metadata={"help": "checkpoint dir (default: baselines/checkpoints/sb3-ALGO)"}
+    )
     logdir: Path = field(default=Path("runs"), metadata={"help": "TensorBoard log dir"})
 
 
@@ -121,7 +131,7 @@ def train_sb3(config: SB3Config) -> Path:
     )
     state = best["state"] or model.policy.state_dict()
 
-    out = Path(config.out)
+    out = checkpoint_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     spec = policy_config(config.algo, list(config.net_arch), activation)
     (out / CONFIG).write_text(
@@ -140,6 +150,11 @@ def train_sb3(config: SB3Config) -> Path:
     return out
 
 
+def checkpoint_dir(config: SB3Config) -> Path:
+    """Where the run writes its checkpoint: ``config.out``, or one named after the algorithm."""
+    return Path(config.out or f"baselines/checkpoints/sb3-{config.algo}")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sb3",
@@ -147,33 +162,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    defaults = SB3Config()
-    p.add_argument("--algo", choices=("ppo", "a2c", "dqn"), default=defaults.algo)
-    p.add_argument("--steps", type=int, default=defaults.total_steps, dest="total_steps")
-    p.add_argument("--n-envs", type=int, default=defaults.n_envs)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--net-arch", type=int, nargs="+", default=list(defaults.net_arch))
-    p.add_argument("--user-model", default=defaults.user_model)
-    p.add_argument("--eval-every", type=int, default=defaults.eval_every)
-    p.add_argument("--eval-episodes", type=int, default=defaults.eval_episodes)
-    p.add_argument("--out", type=Path, default=None, help="default baselines/checkpoints/sb3-ALGO")
-    p.add_argument("--logdir", type=Path, default=defaults.logdir)
+    add_config_arguments(p, SB3Config)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    config = SB3Config(
-        algo=args.algo,
-        total_steps=args.total_steps,
-        n_envs=args.n_envs,
-        seed=args.seed,
-        net_arch=tuple(args.net_arch),
-        user_model=args.user_model,
-        eval_every=args.eval_every,
-        eval_episodes=args.eval_episodes,
-        out=args.out or Path(f"baselines/checkpoints/sb3-{args.algo}"),
-        logdir=args.logdir,
-    )
+    config = config_from_args(args, SB3Config)
+    config = replace(config, out=checkpoint_dir(config))
     out = train_sb3(config)
     print(f"wrote {out}")
     return 0

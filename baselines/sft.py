@@ -33,9 +33,11 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from baselines.train import add_config_arguments, config_from_args
 
 __all__ = [
     "SFTConfig",
@@ -54,8 +56,19 @@ IGNORE = -100
 
 @dataclass
 class SFTConfig:
-    demos: list[Path] = field(default_factory=list, metadata={"help": "demo JSONL files"})
-    filter: str = field(default="all", metadata={"help": "all | success"})
+    """Everything that decides an SFT run; each field is a ``train sft`` flag but
+    ``paradigm``, which follows ``--filter``."""
+
+    demos: list[Path] = field(
+        default_factory=list, metadata={"help": "demo JSONL files", "required": True}
+    )
+    filter: str = field(
+        default="all",
+        metadata={
+            "help": "train on all demos, or the successful ones only (filtered SFT)",
+            "choices": ("all", "success"),
+        },
+    )
     init: Path | None = field(default=None, metadata={"help": "LM dir (default: tiny LM)"})
     paradigm: str = field(default="sft", metadata={"help": "sft | filtered-sft"})
     steps: int = field(default=2000, metadata={"help": "optimizer steps"})
@@ -67,8 +80,17 @@ class SFTConfig:
     eval_episodes: int = field(default=100, metadata={"help": "dev episodes per evaluation"})
     heldout: int = field(default=200, metadata={"help": "demos held out for slot accuracy"})
     freeze_values: bool = field(default=True, metadata={"help": "orthogonal frozen values"})
-    spell_codes: bool = field(default=False, metadata={"help": "codes one character per word"})
-    out: Path = field(default=Path("baselines/checkpoints/sft"), metadata={"help": "dir"})
+    spell_codes: bool = field(
+        default=False,
+        metadata={
+            "help": "read and write codes (booking references) one character per word, so "
+            "that copying one is copying single characters (an experiment: see the README)"
+        },
+    )
+    out: Path = field(
+        default=Path("baselines/checkpoints/sft"),
+        metadata={"help": "checkpoint dir", "required": True},
+    )
     logdir: Path = field(default=Path("runs"), metadata={"help": "TensorBoard log dir"})
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
 
@@ -285,8 +307,8 @@ def train_sft(config: SFTConfig) -> Path:
     from agents.lm_agent import LMAgent
     from baselines.demos import load_demos
     from dialog_env.lm import TINY_MODEL_DIR
+    from dialog_env.lm.codec import MAX_MESSAGE_TOKENS, MessageCodec
     from dialog_env.lm.loading import load_causal_lm
-    from dialog_env.wrappers.tokens import MAX_MESSAGE_TOKENS, MessageCodec
 
     started = time.time()
     torch.manual_seed(config.seed)
@@ -418,55 +440,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    d = SFTConfig()
-    p.add_argument("--demos", type=Path, nargs="+", required=True, help="demo JSONL files")
-    p.add_argument(
-        "--filter",
-        choices=("all", "success"),
-        default=d.filter,
-        help="train on all demos, or the successful ones only (filtered SFT)",
-    )
-    p.add_argument("--init", type=Path, default=None, help="LM directory (default: tiny LM)")
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--warmup", type=int, default=d.warmup, help="warm-up steps")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--eval-every", type=int, default=d.eval_every)
-    p.add_argument("--eval-episodes", type=int, default=d.eval_episodes)
-    p.add_argument("--heldout", type=int, default=d.heldout, help="demos held out for accuracy")
-    p.add_argument("--no-freeze-values", dest="freeze_values", action="store_false")
-    p.add_argument(
-        "--spell-codes",
-        action="store_true",
-        help="read and write codes (booking references) one character per word, so that "
-        "copying one is copying single characters (an experiment: see the README)",
-    )
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--logdir", type=Path, default=d.logdir)
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=d.progress)
+    add_config_arguments(p, SFTConfig, skip=("paradigm",))
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    config = SFTConfig(
-        demos=args.demos,
-        filter=args.filter,
-        init=args.init,
-        paradigm="filtered-sft" if args.filter == "success" else "sft",
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warmup=args.warmup,
-        seed=args.seed,
-        eval_every=args.eval_every,
-        eval_episodes=args.eval_episodes,
-        heldout=args.heldout,
-        freeze_values=args.freeze_values,
-        spell_codes=args.spell_codes,
-        out=args.out,
-        logdir=args.logdir,
-        progress=args.progress,
-    )
+    config = config_from_args(args, SFTConfig)
+    config = replace(config, paradigm="filtered-sft" if config.filter == "success" else "sft")
     print(f"wrote {train_sft(config)}")
     return 0

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from importlib import import_module
+import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from dialog_env.entry_points import load_entry_point
 
 __all__ = ["TRAINERS", "add_config_arguments", "add_parser", "config_from_args"]
 
@@ -30,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help=f"train a baseline agent ({', '.join(TRAINERS)})")
     trainers = p.add_subparsers(dest="trainer", metavar="TRAINER", required=True)
     for module in TRAINERS.values():
-        import_module(module).add_parser(trainers)
+        load_entry_point(f"{module}:add_parser")(trainers)
 
 
 def add_config_arguments(
@@ -38,37 +41,78 @@ def add_config_arguments(
 ) -> None:
     """One ``--flag`` per field of the dataclass ``config_class``, with its help and default.
 
+    A field's type picks the flag's: ``bool`` gives ``--flag/--no-flag``, ``int``,
+    ``float``, ``str`` and ``Path`` (also ``... | None``) parse as such, ``list[X]`` and
+    ``tuple[X, ...]`` take one or more values. The field's metadata holds its ``help``
+    and, where needed, ``choices``, ``required`` (no default on the command line) and
+    ``aliases`` (further flag names, kept for old command lines).
+
     >>> @dataclasses.dataclass
     ... class Demo:
     ...     batch_size: int = dataclasses.field(default=8, metadata={"help": "rows"})
     ...     fast: bool = dataclasses.field(default=True, metadata={"help": "go fast"})
+    ...     sizes: tuple[int, ...] = dataclasses.field(default=(1,), metadata={"help": "sizes"})
     >>> parser = argparse.ArgumentParser()
     >>> add_config_arguments(parser, Demo)
-    >>> config_from_args(parser.parse_args(["--batch-size", "3", "--no-fast"]), Demo)
-    Demo(batch_size=3, fast=False)
+    >>> argv = ["--batch-size", "3", "--no-fast", "--sizes", "4", "5"]
+    >>> config_from_args(parser.parse_args(argv), Demo)
+    Demo(batch_size=3, fast=False, sizes=(4, 5))
     """
     for f in dataclasses.fields(config_class):
         if f.name in skip:
             continue
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
+        default = _default(f)
         text = f.metadata["help"]
-        text = text if f.default is None else f"{text} (default: {f.default})"
-        name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        if name == "bool":
-            parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=f.default, help=text
-            )
+        text = text if default is None else f"{text} (default: {_shown(default)})"
+        type_name = _type_name(f)
+        options: dict[str, Any] = {"dest": f.name, "help": text}
+        if f.metadata.get("required"):
+            options["required"] = True
         else:
-            kind = Path if "Path" in name else {"int": int, "float": float}.get(name, str)
-            parser.add_argument(flag, type=kind, default=f.default, help=text)
+            options["default"] = default
+        if "choices" in f.metadata:
+            options["choices"] = f.metadata["choices"]
+        if type_name == "bool":
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **options)
+            continue
+        many = _SEQUENCE_RE.fullmatch(type_name)
+        if many:
+            type_name, options["nargs"] = many[1] or many[2], "+"
+        parser.add_argument(*flags, type=_PARSERS.get(type_name.split(" |")[0], str), **options)
 
 
 def config_from_args(args: argparse.Namespace, config_class: type[Config]) -> Config:
     """The ``config_class`` of parsed arguments (fields not given keep their default)."""
-    return config_class(
-        **{
-            f.name: getattr(args, f.name)
-            for f in dataclasses.fields(config_class)
-            if hasattr(args, f.name)
-        }
-    )
+    values = {}
+    for f in dataclasses.fields(config_class):
+        if hasattr(args, f.name):
+            value = getattr(args, f.name)
+            if isinstance(value, list) and _type_name(f).startswith("tuple["):
+                value = tuple(value)
+            values[f.name] = value
+    return config_class(**values)
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str, "Path": Path}
+#: ``list[X]`` or ``tuple[X, ...]``: the flag takes one or more X.
+_SEQUENCE_RE = re.compile(r"(?:list\[(\w+)\]|tuple\[(\w+), \.\.\.\])")
+
+
+def _type_name(f: dataclasses.Field) -> str:
+    """The field's annotation as written (``"list[Path]"``), also without postponed ones."""
+    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, (list, tuple)):
+        return " ".join(map(str, default)) or "none"
+    return str(default)

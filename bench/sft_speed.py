@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> None:
         value_token_ids,
     )
     from dialog_env.lm import TINY_MODEL_DIR
+    from dialog_env.lm.codec import MessageCodec
     from dialog_env.lm.loading import load_causal_lm
-    from dialog_env.wrappers.tokens import MessageCodec
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--demos", type=Path, default=None, help="demo JSONL (default: fresh ones)")

@@ -99,8 +99,8 @@ def _play(env, seeds) -> dict:
 
 def _corpus_sentences(model_dir: Path) -> tuple[set[str], str] | None:
     """The delexicalized user sentences of the model's corpus and all its text, if rebuilt."""
-    from dialog_env.lm.corpus import CorpusConfig, corpus_sha256, generate_corpus
-    from dialog_env.lm.format import END, SAY
+    from dialog_env.lm.format import END, SAY, corpus_sha256
+    from dialog_env.tasks.booking.corpus import CorpusConfig, generate_corpus
 
     manifest_file = model_dir / "manifest.json"
     if not manifest_file.exists():

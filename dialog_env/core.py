@@ -9,7 +9,7 @@ from gymnasium.error import ResetNeeded
 from gymnasium.spaces import Text
 
 from dialog_env.lm.user_model import make_user_voice
-from dialog_env.tasks import make_task
+from dialog_env.tasks import Task, make_task
 from dialog_env.text import CHARSET, Turn, format_transcript, normalize_message, truncate_transcript
 from dialog_env.voicing import Stepping, drive
 
@@ -177,10 +177,8 @@ class DialogEnv(gym.Env[str, str]):
         ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        voice = make_user_voice(user_model, device)  # loads and checks the model now
-        self.task = make_task(
-            task, split=split, patience=patience, max_turns=max_turns, voice=voice
-        )
+        self.task: Task = make_task(task, split=split, patience=patience, max_turns=max_turns)
+        self.task.voice = make_user_voice(user_model, self.task, device)  # loads the model now
         self.split, self.user_model, self.device = split, user_model, device
         self.render_mode = render_mode
         self.max_message_chars = max_message_chars

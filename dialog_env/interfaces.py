@@ -11,8 +11,8 @@ from typing import Any
 import gymnasium as gym
 
 from dialog_env.core import DialogEnv
+from dialog_env.lm.codec import MAX_MESSAGE_TOKENS
 from dialog_env.wrappers import ActActions, StateObservation, TokenInterface, TokenObservation
-from dialog_env.wrappers.tokens import MAX_MESSAGE_TOKENS
 
 __all__ = ["INTERFACES", "OBSERVATIONS", "make_env"]
 

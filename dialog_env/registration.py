@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
-from dialog_env.wrappers.tokens import MAX_MESSAGE_TOKENS
+from dialog_env.lm.codec import MAX_MESSAGE_TOKENS
 
 __all__ = ["ENV_IDS", "register_envs"]
 

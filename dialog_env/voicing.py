@@ -12,13 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Stepping", "VoiceRequest", "drive", "drive_all", "voice_all"]
+__all__ = ["Stepping", "UserVoice", "VoiceRequest", "drive", "drive_all", "voice_all"]
 
 T = TypeVar("T")
+
+
+@runtime_checkable
+class UserVoice(Protocol):
+    """Anything that turns a user turn's acts into text.
+
+    ``voice`` returns the text and whether it fell back to the task's template voice. A
+    voice may also offer ``voice_batch(turns, rngs)``, many turns in one call
+    (:func:`voice_all` uses it).
+    """
+
+    def voice(self, acts: Sequence[Any], rng: np.random.Generator) -> tuple[str, bool]: ...
 
 
 @dataclass

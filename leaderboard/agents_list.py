@@ -8,7 +8,6 @@ results file exists, its test success. Nothing is loaded but configs and manifes
 from __future__ import annotations
 
 import argparse
-from importlib import import_module
 from pathlib import Path
 
 __all__ = ["add_parser", "agent_rows", "main"]
@@ -26,6 +25,7 @@ def agent_rows() -> list[tuple[str, str, str, str, str]]:
     """
     from agents import AGENTS, shipped_checkpoints
     from agents.checkpoint import read_config
+    from dialog_env.entry_points import load_entry_point
     from leaderboard.agent_card import read_budget
     from leaderboard.results import read_results
     from leaderboard.run import PUBLISHED_DIR
@@ -40,8 +40,7 @@ def agent_rows() -> list[tuple[str, str, str, str, str]]:
 
     rows = []
     for name, target in AGENTS.items():
-        module, cls = target.split(":")
-        agent_class = getattr(import_module(module), cls)
+        agent_class = load_entry_point(target)
         kinds = (agent_class.paradigm, agent_class.interface)
         rows.append((name, *kinds, "none", published_success(name)))
     for name, path in shipped_checkpoints().items():

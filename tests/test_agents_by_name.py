@@ -40,7 +40,7 @@ def test_an_unknown_name_says_what_there_is():
 
 def test_play_takes_a_shipped_agent_by_name(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "leaderboard.cli", "play", "--agent", "sft-spelled", "--seed", "3"],
+        [sys.executable, "-m", "dialog_bench", "play", "--agent", "sft-spelled", "--seed", "3"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

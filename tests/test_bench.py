@@ -95,8 +95,8 @@ def test_sft_floor_trains_the_tokens_the_trainer_labels():
     from baselines.sft import IGNORE, _batches, tokenize_demo
     from bench import floor_forward_backward
     from dialog_env.lm import TINY_MODEL_DIR
+    from dialog_env.lm.codec import MessageCodec
     from dialog_env.lm.loading import load_causal_lm
-    from dialog_env.wrappers.tokens import MessageCodec
 
     lm = load_causal_lm(TINY_MODEL_DIR)
     codec = MessageCodec(lm.tokenizer)

@@ -20,7 +20,7 @@ from baselines.diagnose import format_table
 from baselines.sb3_train import SB3Config
 from baselines.sft import SFTConfig
 from baselines.token_ppo import PPOConfig
-from leaderboard.cli import main
+from dialog_bench.cli import main
 from leaderboard.store import LeaderboardStore
 
 REPO = Path(__file__).resolve().parents[1]

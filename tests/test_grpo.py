@@ -313,7 +313,7 @@ def test_a_short_run_changes_the_policy_and_writes_a_checkpoint_that_plays(train
 
 def test_every_config_field_reaches_the_command_line():
     from baselines.train import TRAINERS, config_from_args
-    from leaderboard.cli import build_parser
+    from dialog_bench.cli import build_parser
 
     assert TRAINERS["grpo"] == "baselines.grpo"
     changed = {

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from agents import AGENTS
+from dialog_bench.cli import main
 from leaderboard.agent_card import directory_sha256, read_budget
-from leaderboard.cli import main
 from leaderboard.episodes import get_episode_set
 from leaderboard.results import read_results
 from leaderboard.run import (
@@ -109,7 +109,7 @@ def test_a_tampered_file_is_rejected_on_the_command_line(tmp_path):
     results["episodes"][0]["rewards"][0] = 1.0
     out.write_text(json.dumps(results))
     proc = subprocess.run(
-        [sys.executable, "-m", "leaderboard.cli", "submit", str(out), "--db", str(db)],
+        [sys.executable, "-m", "dialog_bench", "submit", str(out), "--db", str(db)],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -10,8 +10,8 @@ pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from baselines.pretrain import PretrainConfig, train  # noqa: E402
+from dialog_bench.cli import main as cli_main  # noqa: E402
 from dialog_env.lm.loading import load_causal_lm  # noqa: E402
-from leaderboard.cli import main as cli_main  # noqa: E402
 
 SMALL = dict(
     dialogues=20,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from dialog_env.lm import TINY_MODEL_DIR
-from dialog_env.lm.corpus import CorpusConfig, generate_corpus
-from dialog_env.lm.format import CONTROL_TOKENS, PLACEHOLDER_TOKENS
+from dialog_env.lm.format import CONTROL_TOKENS
 from dialog_env.lm.tokenizer import build_tokenizer, missing_special_tokens, train_sentencepiece
+from dialog_env.tasks.booking.corpus import CorpusConfig, generate_corpus
 from dialog_env.tasks.booking.domain import SLOT_VALUES
+from dialog_env.tasks.booking.voice import PLACEHOLDER_TOKENS
 
 transformers = pytest.importorskip("transformers")
 
@@ -28,15 +29,20 @@ def fresh(tmp_path_factory):
     """A tokenizer trained here on a small corpus, and its directory."""
     docs = list(generate_corpus(CorpusConfig(dialogues=40, sampled_turns=400)))
     d = tmp_path_factory.mktemp("tok")
-    (d / "tokenizer.model").write_bytes(train_sentencepiece(docs, vocab_size=700))
-    tok = build_tokenizer(d / "tokenizer.model")
+    (d / "tokenizer.model").write_bytes(
+        train_sentencepiece(docs, vocab_size=700, placeholder_tokens=PLACEHOLDER_TOKENS)
+    )
+    tok = build_tokenizer(d / "tokenizer.model", placeholder_tokens=PLACEHOLDER_TOKENS)
     tok.save_pretrained(d / "saved")
     return tok, d / "saved"
 
 
 def test_training_is_deterministic():
+    def train(docs):
+        return train_sentencepiece(docs, vocab_size=600, placeholder_tokens=PLACEHOLDER_TOKENS)
+
     docs = list(generate_corpus(CorpusConfig(dialogues=10, sampled_turns=100)))
-    assert train_sentencepiece(docs, vocab_size=600) == train_sentencepiece(docs, vocab_size=600)
+    assert train(docs) == train(docs)
 
 
 def test_auto_tokenizer_round_trip(fresh):
@@ -45,7 +51,7 @@ def test_auto_tokenizer_round_trip(fresh):
     text = "<s><|act|> inform(area=[area])<|say|> I want a place in the [area] at 19:30.<|end|>"
     assert loaded(text)["input_ids"] == tok(text)["input_ids"]
     assert loaded.get_vocab() == tok.get_vocab()
-    assert missing_special_tokens(loaded) == []
+    assert missing_special_tokens(loaded, PLACEHOLDER_TOKENS) == []
 
 
 @pytest.mark.parametrize("text", EDGE_TEXTS, ids=range(len(EDGE_TEXTS)))
@@ -75,7 +81,7 @@ def test_digits_are_split(fresh):
 @pytest.mark.skipif(not (TINY_MODEL_DIR / "tokenizer.json").exists(), reason="no shipped model")
 def test_shipped_tokenizer_keeps_slot_values_whole():
     tok = transformers.AutoTokenizer.from_pretrained(TINY_MODEL_DIR)
-    assert missing_special_tokens(tok) == []
+    assert missing_special_tokens(tok, PLACEHOLDER_TOKENS) == []
     for values in SLOT_VALUES.values():
         for value in values:
             assert len(tok.tokenize(f"the {value} one")) == 3, value

@@ -17,7 +17,7 @@ import dialog_env  # noqa: F401  (registers the ids)
 from agents import load_agent
 from dialog_env.lm import TINY_MODEL_DIR
 from dialog_env.tasks.booking.acts import Act
-from dialog_env.tasks.booking.voice import TemplateVoice
+from dialog_env.tasks.booking.voice import TemplateVoice, describe_acts
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -67,6 +67,7 @@ class ScriptedVoice(LMVoice):
 
     def __init__(self, sentences, max_tries=3):
         self.max_tries, self.max_new_tokens = max_tries, 8
+        self.task_voice = TemplateVoice()
         self.sentences, self.calls = list(sentences), 0
 
     def _prompt(self, acts):
@@ -82,12 +83,24 @@ class ScriptedVoice(LMVoice):
 def test_check_sentence_requires_exact_placeholders_and_read_back():
     acts = [Act.make("inform", area="north", food="thai")]
     values = {"area": "north", "food": "thai"}
-    assert check_sentence("I want [food] food in the [area].", acts, values)
-    assert not check_sentence("I want [food] food.", acts, values)  # a value left out
-    assert not check_sentence("I want [food] food in the [area] [area].", acts, values)
-    assert not check_sentence("I want [food] food in the [area]. Thanks, bye!", acts, values)
-    assert not check_sentence("I want [food] food in the [area] \u263a.", acts, values)
-    assert not check_sentence("", acts, values)
+    booking = TemplateVoice()
+    assert check_sentence("I want [food] food in the [area].", acts, values, booking)
+    assert not check_sentence("I want [food] food.", acts, values, booking)  # a value left out
+    assert not check_sentence("I want [food] food in the [area] [area].", acts, values, booking)
+    assert not check_sentence(
+        "I want [food] food in the [area]. Thanks, bye!", acts, values, booking
+    )
+    assert not check_sentence("I want [food] food in the [area] \u263a.", acts, values, booking)
+    assert not check_sentence("", acts, values, booking)
+    assert not check_sentence("I want [area] food.", [acts[0]], {"food": "thai"}, booking)
+
+
+def test_chat_models_get_the_acts_in_plain_words():
+    acts = [Act.make("inform", area="north", price="dontcare")]
+    assert (
+        describe_acts(acts)
+        == "you want a restaurant with the area [area]; you do not mind the price"
+    )
 
 
 def test_resample_then_fall_back_counts():
@@ -121,7 +134,7 @@ def one_thread():
 
 @needs_tiny
 def test_kv_cache_decode_equals_full_recompute(one_thread):
-    voice = LMVoice(TINY_MODEL_DIR, max_new_tokens=32)
+    voice = LMVoice(TINY_MODEL_DIR, TemplateVoice(), max_new_tokens=32)
     tok, model = voice.lm.tokenizer, voice.lm.model
     uniforms = torch.rand(
         3,
@@ -150,7 +163,7 @@ def test_kv_cache_decode_equals_full_recompute(one_thread):
 
 @needs_tiny
 def test_a_turn_does_not_depend_on_its_batch():
-    voice = LMVoice(TINY_MODEL_DIR)
+    voice = LMVoice(TINY_MODEL_DIR, TemplateVoice())
     alone = [voice.voice(t, np.random.default_rng(i)) for i, t in enumerate(TURNS)]
     together = voice.voice_batch(TURNS, [np.random.default_rng(i) for i in range(len(TURNS))])
     assert together == alone
@@ -192,8 +205,8 @@ def test_chat_model_is_prompted_in_plain_words(tmp_path):
         "{% if add_generation_prompt %}<s>{% endif %}"
     )
     save_tiny_llama(tok, tmp_path)
-    voice = LMVoice(tmp_path, max_tries=2, max_new_tokens=8)
-    assert voice.lm.style == "chat"
+    voice = LMVoice(tmp_path, TemplateVoice(), max_tries=2, max_new_tokens=8)
+    assert voice.style == "chat"
     prompt, _ = voice._prompt(TURNS[0])
     assert "[area]" in prompt and "[food]" in prompt and "restaurant" in prompt
     text, fell_back = voice.voice(TURNS[0], np.random.default_rng(0))

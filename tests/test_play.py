@@ -17,7 +17,7 @@ import pytest
 from conftest import run_episode
 
 from agents import load_agent
-from leaderboard.cli import main
+from dialog_bench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPT = "      you> "
@@ -95,7 +95,7 @@ def test_the_installed_command_reads_a_piped_conversation():
     turns, episode_return, info = reference_episode(1)
     typed = "".join(t["text"] + "\n" for t in turns if t["role"] == "assistant")
     proc = subprocess.run(
-        [sys.executable, "-m", "leaderboard.cli", "play", "--seed", "1"],
+        [sys.executable, "-m", "dialog_bench", "play", "--seed", "1"],
         input=typed,
         capture_output=True,
         text=True,

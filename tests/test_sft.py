@@ -22,9 +22,9 @@ from baselines.sft import (
     value_token_ids,
 )
 from dialog_env.lm import TINY_MODEL_DIR
+from dialog_env.lm.codec import MessageCodec, join_codes, spell_codes
 from dialog_env.lm.loading import load_causal_lm
 from dialog_env.text import Turn, format_transcript
-from dialog_env.wrappers.tokens import MessageCodec, join_codes, spell_codes
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from agents import load_agent
 from baselines.demos import generate_demos, load_demos, write_demos
 from baselines.sft import tokenize_demo
+from dialog_bench.cli import main
 from dialog_env.lm import TINY_MODEL_DIR
+from dialog_env.lm.codec import CODE_RE, MessageCodec
 from dialog_env.lm.loading import load_causal_lm
-from dialog_env.wrappers.tokens import CODE_RE, MessageCodec
-from leaderboard.cli import main
 
 TINY_RUN = ["--steps", "2", "--batch-size", "2", "--eval-every", "2", "--eval-episodes", "1"]
 # --heldout 0: every demo trains, so the budget counts exactly the demos the filter kept.

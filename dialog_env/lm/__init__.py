@@ -16,12 +16,12 @@ Importing this package imports no torch or transformers; the names below that ne
 
 from __future__ import annotations
 
-from importlib import import_module
 from pathlib import Path
+
+from dialog_env.entry_points import load_entry_point
 
 __all__ = [
     "TINY_MODEL_DIR",
-    "GrammarVoice",
     "LMVoice",
     "LoadedLM",
     "ModelLoadError",
@@ -34,17 +34,16 @@ __all__ = [
 TINY_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "tiny"
 
 _LAZY = {
-    "GrammarVoice": "dialog_env.lm.paraphrase",
-    "LMVoice": "dialog_env.lm.voice",
-    "LoadedLM": "dialog_env.lm.loading",
-    "ModelLoadError": "dialog_env.lm.loading",
-    "load_causal_lm": "dialog_env.lm.loading",
-    "build_tokenizer": "dialog_env.lm.tokenizer",
-    "train_sentencepiece": "dialog_env.lm.tokenizer",
+    "LMVoice": "dialog_env.lm.voice:LMVoice",
+    "LoadedLM": "dialog_env.lm.loading:LoadedLM",
+    "ModelLoadError": "dialog_env.lm.loading:ModelLoadError",
+    "load_causal_lm": "dialog_env.lm.loading:load_causal_lm",
+    "build_tokenizer": "dialog_env.lm.tokenizer:build_tokenizer",
+    "train_sentencepiece": "dialog_env.lm.tokenizer:train_sentencepiece",
 }
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+        return load_entry_point(_LAZY[name])
     raise AttributeError(f"module 'dialog_env.lm' has no attribute {name!r}")

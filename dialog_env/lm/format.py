@@ -6,14 +6,16 @@ the second::
     <s><|user|> I want thai food.<|end|><|assistant|> [search] food=thai<|end|>...</s>
     <s><|act|> inform(food=[food])<|say|> I want [food] food.<|end|></s>
 
-Torch-free, so the corpus, the tokenizer trainer and the env share it cheaply.
+The placeholders (``[food]``) are the task's (its template voice's ``placeholder_tokens``);
+this module knows no task. Torch-free, so the corpus, the tokenizer trainer and the env
+share it cheaply.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
-from dialog_env.tasks.booking.voice import PLACEHOLDER_SLOTS
 from dialog_env.text import Turn
 
 __all__ = [
@@ -23,11 +25,11 @@ __all__ = [
     "END",
     "EOS",
     "PAD",
-    "PLACEHOLDER_TOKENS",
     "ROLE_TOKENS",
     "SAY",
     "SPECIAL_TOKENS",
     "UNK",
+    "corpus_sha256",
     "dialogue_document",
     "voice_document",
     "voice_prompt",
@@ -38,8 +40,6 @@ ROLE_TOKENS = {"user": "<|user|>", "assistant": "<|assistant|>", "tool": "<|tool
 ACT, SAY, END = "<|act|>", "<|say|>", "<|end|>"
 #: Tokens a model directory's tokenizer must know to be used in our format.
 CONTROL_TOKENS = (*ROLE_TOKENS.values(), ACT, SAY, END)
-#: Typed placeholders of the delexicalized voice, each one token.
-PLACEHOLDER_TOKENS = tuple(f"[{slot}]" for slot in PLACEHOLDER_SLOTS)
 SPECIAL_TOKENS = (UNK, BOS, EOS, PAD, *CONTROL_TOKENS)
 
 
@@ -69,3 +69,15 @@ def voice_document(delexicalized_acts: str, sentence: str) -> str:
     '<s><|act|> affirm()<|say|> Sounds great.<|end|></s>'
     """
     return f"{voice_prompt(delexicalized_acts)} {sentence}{END}{EOS}"
+
+
+def corpus_sha256(documents: Sequence[str]) -> str:
+    r"""The hash a manifest records: sha256 of the documents joined by newlines.
+
+    >>> corpus_sha256(["a", "b"]) == corpus_sha256(["a\nb"])
+    True
+    """
+    h = hashlib.sha256()
+    for doc in documents:
+        h.update(doc.encode("utf-8") + b"\n")
+    return h.hexdigest()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dialog_env.bounded_json import read_json_file
-from dialog_env.lm.format import CONTROL_TOKENS, PLACEHOLDER_TOKENS
+from dialog_env.lm.format import CONTROL_TOKENS
 from dialog_env.lm.model_files import (
     MAX_CONFIG_BYTES,
     WEIGHTS_INDEX,
@@ -187,7 +187,7 @@ def _load(path: Path, device: str) -> LoadedLM:
 
 def _style(path: Path, tokenizer) -> str:
     vocab = tokenizer.get_vocab()
-    missing = [t for t in (*CONTROL_TOKENS, *PLACEHOLDER_TOKENS) if t not in vocab]
+    missing = [t for t in CONTROL_TOKENS if t not in vocab]  # a task's placeholders: LMVoice
     if not missing and tokenizer.bos_token is not None:
         return "voice"
     if getattr(tokenizer, "chat_template", None):

@@ -3,17 +3,18 @@
 Choices, from a measurement on this corpus (issue 3): a small vocabulary (~1.3k pieces
 besides the 256 byte pieces) that the corpus fills, pieces split at spaces, digits split
 (times and phone numbers are spelled digit by digit), byte fallback so that any text
-encodes without ``<unk>``, and the typed placeholders (``[area]``) and role/control
-tokens as single pieces. The wrapper is transformers' ``LlamaTokenizer`` (a BPE with
-byte fallback over sentencepiece's pieces and merges), so a saved directory loads with
-plain ``AutoTokenizer.from_pretrained`` and no remote code.
+encodes without ``<unk>``, and the typed placeholders (``[area]``: the task's, given by
+its template voice's ``placeholder_tokens``) and role/control tokens as single pieces.
+The wrapper is transformers' ``LlamaTokenizer`` (a BPE with byte fallback over
+sentencepiece's pieces and merges), so a saved directory loads with plain
+``AutoTokenizer.from_pretrained`` and no remote code.
 """
 
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from dialog_env.lm.format import (
@@ -21,7 +22,6 @@ from dialog_env.lm.format import (
     CONTROL_TOKENS,
     EOS,
     PAD,
-    PLACEHOLDER_TOKENS,
     SPECIAL_TOKENS,
     UNK,
 )
@@ -42,8 +42,16 @@ def _training_sentences(documents: Iterable[str]) -> Iterable[str]:
                 yield piece
 
 
-def train_sentencepiece(documents: Iterable[str], vocab_size: int = 1536, seed: int = 0) -> bytes:
+def train_sentencepiece(
+    documents: Iterable[str],
+    vocab_size: int = 1536,
+    seed: int = 0,
+    *,
+    placeholder_tokens: Sequence[str],
+) -> bytes:
     """Train the sentencepiece BPE model on ``documents``; return its serialized bytes.
+
+    ``placeholder_tokens`` are the task's typed placeholders, each kept one piece.
 
     ``vocab_size`` counts every piece: specials, placeholders and the 256 byte pieces too.
     Training is single-threaded and seeded, so equal documents give an equal model.
@@ -71,7 +79,7 @@ def train_sentencepiece(documents: Iterable[str], vocab_size: int = 1536, seed: 
         bos_piece=BOS,
         eos_piece=EOS,
         pad_piece=PAD,
-        user_defined_symbols=[*CONTROL_TOKENS, *PLACEHOLDER_TOKENS],
+        user_defined_symbols=[*CONTROL_TOKENS, *placeholder_tokens],
         max_sentence_length=16384,
         input_sentence_size=2_000_000,
         shuffle_input_sentence=False,
@@ -81,11 +89,12 @@ def train_sentencepiece(documents: Iterable[str], vocab_size: int = 1536, seed: 
     return model.getvalue()
 
 
-def build_tokenizer(spm_file: str | Path):
+def build_tokenizer(spm_file: str | Path, *, placeholder_tokens: Sequence[str]):
     """A transformers tokenizer over a trained sentencepiece model file.
 
     It adds ``<s>`` in front of every encoded text and nothing behind, like Llama's;
-    the role, control and placeholder tokens are single tokens that text cannot split.
+    the role, control and (the task's) placeholder tokens are single tokens that text
+    cannot split.
     """
     from transformers import LlamaTokenizer
     from transformers.tokenization_utils_sentencepiece import SentencePieceExtractor
@@ -105,14 +114,15 @@ def build_tokenizer(spm_file: str | Path):
         padding_side="left",
         clean_up_tokenization_spaces=False,
     )
-    tok.add_tokens(list(PLACEHOLDER_TOKENS))
+    tok.add_tokens(list(placeholder_tokens))
     return tok
 
 
-def missing_special_tokens(tokenizer) -> list[str]:
-    """The tokens of our format that ``tokenizer`` does not hold as single tokens."""
+def missing_special_tokens(tokenizer, placeholder_tokens: Sequence[str] = ()) -> list[str]:
+    """The tokens of our format (and the given placeholders) that ``tokenizer`` does not
+    hold as single tokens."""
     vocab = tokenizer.get_vocab()
-    missing = [t for t in (*CONTROL_TOKENS, *PLACEHOLDER_TOKENS) if t not in vocab]
+    missing = [t for t in (*CONTROL_TOKENS, *placeholder_tokens) if t not in vocab]
     for attr in ("bos_token", "eos_token", "pad_token"):
         if getattr(tokenizer, attr, None) is None:
             missing.append(attr)

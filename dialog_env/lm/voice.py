@@ -1,11 +1,13 @@
-"""The LM voice: a causal LM writes the user's sentence, the parser checks it.
+"""The LM voice: a causal LM writes the user's sentence, the task's parser checks it.
 
+The voice knows the task only through its :class:`~dialog_env.tasks.TaskVoice` (the
+task's template voice): how acts are delexicalized, filled, read back and described.
 For each turn the voice builds the delexicalized prompt (``inform(food=[food])``), lets
 the LM write a sentence with typed placeholders, and keeps it only if
 
 - it is one printable ASCII line (it goes into the transcript as it is),
 - its placeholders are exactly the act's, each once, and
-- the task's parser reads the filled sentence back as the act (``parse_user``);
+- the task's parser reads the filled sentence back as the act (``TaskVoice.reads_back``);
 
 otherwise it samples again, ``max_tries`` times in all, and then falls back to the
 template sentence (counted in ``info["metrics"]["voice_fallbacks"]``).
@@ -24,82 +26,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dialog_env.lm.format import END, voice_prompt
-from dialog_env.lm.loading import LoadedLM, load_causal_lm
-from dialog_env.tasks.booking.acts import Act, canonical
-from dialog_env.tasks.booking.parser import get_lexicon, parse_user
-from dialog_env.tasks.booking.voice import (
-    PLACEHOLDER_RE,
-    delexicalize,
-    fill,
-    template_text,
-)
+from dialog_env.lm.loading import LoadedLM, ModelLoadError, load_causal_lm
 
-__all__ = ["LMVoice", "check_sentence", "describe_acts"]
+if TYPE_CHECKING:  # the protocol only; dialog_env.lm imports no task
+    from dialog_env.tasks import TaskVoice
+
+__all__ = ["LMVoice", "check_sentence"]
 
 _SEED_HIGH = 2**62
 
 
-def check_sentence(text: str, acts: Sequence[Act], values: dict[str, str]) -> bool:
-    """True when a delexicalized sentence says exactly ``acts`` (see the module docstring).
-
-    >>> acts = [Act.make("inform", food="thai")]
-    >>> check_sentence("I want [food] food.", acts, {"food": "thai"})
-    True
-    >>> check_sentence("I want [area] food.", acts, {"food": "thai"})
-    False
-    """
+def check_sentence(
+    text: str, acts: Sequence[Any], values: dict[str, str], task_voice: TaskVoice
+) -> bool:
+    """True when a delexicalized sentence says exactly ``acts`` (see the module docstring)."""
     if not text or not text.isascii() or not text.isprintable():
         return False
-    if sorted(PLACEHOLDER_RE.findall(text)) != sorted(values):
+    if sorted(task_voice.placeholders(text)) != sorted(values):
         return False
-    return parse_user(fill(text, values), get_lexicon()) == canonical(list(acts))
-
-
-_PLAIN = {
-    "reject": "the restaurant the assistant offered is not what you asked for",
-    "affirm": "the restaurant the assistant offered sounds good to you",
-    "negate": "you do not want to book a table",
-    "insist": "you are sure a matching restaurant exists and want the assistant to check again",
-    "reqrec": "the assistant listed several restaurants and you want it to recommend one",
-    "repeat": "you did not understand what the assistant said",
-    "thank_bye": "you thank the assistant and say goodbye",
-    "giveup_bye": "you give up and say goodbye (never mind)",
-}
-
-
-def describe_acts(acts: Sequence[Act]) -> str:
-    """The acts in plain words, for chat models.
-
-    >>> describe_acts([Act.make("inform", area="north", price="dontcare")])
-    'you want a restaurant with the area [area]; you do not mind the price'
-    """
-    parts = []
-    for act in canonical(list(acts)):
-        slots = dict(act.slots)
-        if act.intent in _PLAIN:
-            parts.append(_PLAIN[act.intent])
-        elif act.intent == "inform":
-            named = [f"the {s} [{s}]" for s, v in slots.items() if v != "dontcare"]
-            if named:
-                parts.append("you want a restaurant with " + " and ".join(named))
-            parts += [f"you do not mind the {s}" for s, v in slots.items() if v == "dontcare"]
-        elif act.intent == "book":
-            detail = ", ".join(f"{s} [{s}]" for s in ("people", "day", "time") if s in slots)
-            parts.append(f"you want to book a table ({detail})")
-        elif act.intent == "request":
-            parts.append("you ask for the " + " and ".join(slots))
-    return "; ".join(parts)
+    return task_voice.reads_back(task_voice.fill(text, values), acts)
 
 
 class LMVoice:
-    """A :class:`~dialog_env.tasks.booking.voice.UserVoice` backed by a local causal LM.
+    """A :class:`~dialog_env.voicing.UserVoice` backed by a local causal LM.
 
-    ``path`` is a model directory (ours, or a chat model); the model is loaded once per
-    (path, device) and shared. Pickling keeps only the settings and reloads on unpickle.
+    ``path`` is a model directory (ours, or a chat model); ``task_voice`` is the task's
+    template voice, which checks every sample and is the fallback. The model is loaded
+    once per (path, device) and shared. Pickling keeps only the settings and reloads on unpickle.
     ``max_tries`` samples per turn before the template; ``temperature`` divides the
     logits; ``threads`` is torch's CPU thread count while decoding (restored after;
     ``None`` leaves it alone).
@@ -108,6 +66,7 @@ class LMVoice:
     def __init__(
         self,
         path: str | Path,
+        task_voice: TaskVoice,
         device: str = "cpu",
         max_tries: int = 4,
         max_new_tokens: int = 64,
@@ -119,44 +78,68 @@ class LMVoice:
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.path, self.device = Path(path), device
+        self.task_voice = task_voice
         self.max_tries, self.max_new_tokens, self.temperature = (
             max_tries,
             max_new_tokens,
             temperature,
         )
         self.threads = threads
-        self.lm: LoadedLM = load_causal_lm(self.path, device)
-        self._stop_ids = self._stop_token_ids()
+        self._load()
 
     # -- pickling: the model is shared state, never copied ----------------------------------
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("lm", "_stop_ids")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("lm", "style", "_stop_ids")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.lm = load_causal_lm(self.path, self.device)
+        self._load()
+
+    def _load(self) -> None:
+        self.lm: LoadedLM = load_causal_lm(self.path, self.device)
+        self.style = self._prompt_style()
         self._stop_ids = self._stop_token_ids()
+
+    def _prompt_style(self) -> str:
+        """``"voice"`` when the tokenizer holds the task's placeholders too, else ``"chat"``.
+
+        The loader checks the format's control tokens; the placeholders are the task's.
+        """
+        if self.lm.style != "voice":
+            return self.lm.style
+        vocab = self.lm.tokenizer.get_vocab()
+        missing = [t for t in self.task_voice.placeholder_tokens if t not in vocab]
+        if not missing:
+            return "voice"
+        if getattr(self.lm.tokenizer, "chat_template", None):
+            return "chat"
+        raise ModelLoadError(
+            f"the tokenizer of {self.path} lacks the special tokens of the user voice "
+            f"({', '.join(missing)}) and has no chat template, so there is no way to prompt "
+            "it: train it with `dialog-bench pretrain` (our format) or give a chat model "
+            "whose tokenizer_config.json has a chat_template"
+        )
 
     def _stop_token_ids(self) -> list[int]:
         tok = self.lm.tokenizer
         ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
-        if self.lm.style == "voice":
+        if self.style == "voice":
             ids.add(tok.convert_tokens_to_ids(END))
         return sorted(i for i in ids if i is not None)
 
     # -- the UserVoice protocol -------------------------------------------------------------
-    def voice(self, acts: Sequence[Act], rng: np.random.Generator) -> tuple[str, bool]:
+    def voice(self, acts: Sequence[Any], rng: np.random.Generator) -> tuple[str, bool]:
         return self.voice_batch([acts], [rng])[0]
 
     def voice_batch(
-        self, turns: Sequence[Sequence[Act]], rngs: Sequence[np.random.Generator]
+        self, turns: Sequence[Sequence[Any]], rngs: Sequence[np.random.Generator]
     ) -> list[tuple[str, bool]]:
         """Voice many turns (each with its own env's rng) in one batched decode per try."""
         sentences = self.sample_batch(turns, rngs)
         return [self.realize(acts, s) for acts, s in zip(turns, sentences, strict=True)]
 
     def sample_batch(
-        self, turns: Sequence[Sequence[Act]], rngs: Sequence[np.random.Generator]
+        self, turns: Sequence[Sequence[Any]], rngs: Sequence[np.random.Generator]
     ) -> list[str | None]:
         """The delexicalized sentence that passed the check for each turn, or ``None``.
 
@@ -185,29 +168,29 @@ class LMVoice:
             )
             still = []
             for i, text in zip(pending, texts, strict=True):
-                if check_sentence(text, turns[i], values[i]):
+                if check_sentence(text, turns[i], values[i], self.task_voice):
                     results[i] = text
                 else:
                     still.append(i)
             pending = still
         return results
 
-    @staticmethod
-    def realize(acts: Sequence[Act], sentence: str | None) -> tuple[str, bool]:
+    def realize(self, acts: Sequence[Any], sentence: str | None) -> tuple[str, bool]:
         """``(text, fell_back)``: the sentence with the act's values, or the template."""
-        _, values = delexicalize(acts)
+        task_voice = self.task_voice
+        _, values = task_voice.delexicalize(acts)
         if sentence is None:
-            return fill(template_text(acts), values), True
-        return fill(sentence, values), False
+            return task_voice.fill(task_voice.template(acts), values), True
+        return task_voice.fill(sentence, values), False
 
-    def _prompt(self, acts: Sequence[Act]) -> tuple[str, dict[str, str]]:
-        delex, values = delexicalize(acts)
-        if self.lm.style == "voice":
+    def _prompt(self, acts: Sequence[Any]) -> tuple[str, dict[str, str]]:
+        delex, values = self.task_voice.delexicalize(acts)
+        if self.style == "voice":
             return voice_prompt(delex), values
         placeholders = ", ".join(f"[{s}]" for s in values) or "none"
         message = (
-            "You are a customer chatting with a restaurant booking assistant. Write the one "
-            f"short sentence you say next, where {describe_acts(acts)}. Write these "
+            f"{self.task_voice.persona} Write the one "
+            f"short sentence you say next, where {self.task_voice.describe(acts)}. Write these "
             f"placeholders exactly as they are, once each: {placeholders}. Answer with the "
             "sentence only."
         )

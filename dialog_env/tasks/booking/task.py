@@ -1,16 +1,16 @@
-"""The booking task: one episode's goal, tools, user and reward, behind a small interface.
+"""The booking task: an episode's goal, tools, user and reward, as a ``Task``.
 
-``DialogEnv`` drives a task through three calls: ``reset(rng)`` gives the opening turns,
-``step(message, rng)`` gives the turns that follow an assistant message, and ``summary()``
-gives the goal and metrics at the end. Another task only has to offer the same three.
+``DialogEnv`` drives it through ``reset_steps(rng)`` (the opening turns), ``step_steps(message,
+rng)`` (the turns that follow an assistant message) and ``summary()`` (goal and metrics);
+the act and state wrappers use its tracker, assistant acts and state features; the LM
+voice uses its template voice. The :class:`~dialog_env.tasks.Task` protocol says it all.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
+from dialog_env.tasks import TaskStep
 from dialog_env.tasks.booking.assistant_acts import ASSISTANT_ACTS, realize
 from dialog_env.tasks.booking.domain import load_database
 from dialog_env.tasks.booking.features import STATE_FEATURES, state_vector
@@ -20,23 +20,11 @@ from dialog_env.tasks.booking.reward import inform_scores, step_cost, success_bo
 from dialog_env.tasks.booking.tools import ToolBox, is_tool_call
 from dialog_env.tasks.booking.tracker import DialogueState, IncrementalTracker
 from dialog_env.tasks.booking.user import AgendaUser
-from dialog_env.tasks.booking.voice import TemplateVoice, UserVoice
+from dialog_env.tasks.booking.voice import TemplateVoice
 from dialog_env.text import Turn
-from dialog_env.voicing import Stepping, VoiceRequest, drive
+from dialog_env.voicing import Stepping, UserVoice, VoiceRequest, drive
 
 __all__ = ["BookingTask", "TaskStep"]
-
-
-@dataclass
-class TaskStep:
-    """What one assistant message led to."""
-
-    turns: list[Turn]
-    reward_terms: dict[str, float]
-    terminated: bool = False
-    success: bool = False
-    tool_call: bool = False
-    user_acts: list[str] = field(default_factory=list)
 
 
 class BookingTask:
@@ -57,7 +45,8 @@ class BookingTask:
         self.db, self._shipped_book = load_database()
         self.sampler = GoalSampler(self.db, self._shipped_book, split)
         self.lexicon = get_lexicon()
-        self.voice = voice if voice is not None else TemplateVoice()
+        self.template_voice = TemplateVoice()
+        self.voice = voice if voice is not None else self.template_voice
         self.patience, self.max_turns = patience, max_turns
         self.goal: Goal | None = None
 
@@ -127,6 +116,7 @@ class BookingTask:
 
     # -- for the act-level and state-observation wrappers ----------------------------------
     def new_tracker(self) -> IncrementalTracker:
+        """A tracker over the task's lexicon."""
         return IncrementalTracker(self.lexicon)
 
     def realize(self, act: int, state: DialogueState) -> str:
@@ -134,4 +124,5 @@ class BookingTask:
         return realize(ASSISTANT_ACTS[act], state)
 
     def state_vector(self, state: DialogueState) -> np.ndarray:
+        """The state as the vector of :data:`STATE_FEATURES`."""
         return state_vector(state)

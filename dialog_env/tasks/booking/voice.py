@@ -4,29 +4,38 @@ Voicing is *delexicalized*: a turn's acts become a prompt with typed placeholder
 (``inform(area=[area], food=[food])``), a voice writes a sentence that uses those
 placeholders (``I want [food] food in the [area].``), and :func:`fill` puts the act's
 values in. The template voice here is the reference and the fallback of every other
-voice: one canonical sentence per act.
+voice: one canonical sentence per act, and it is what the booking task hands other voices
+(the LM voice) as its :class:`~dialog_env.tasks.TaskVoice`: the delexicalization, the
+placeholders, the parser check (:meth:`TemplateVoice.reads_back`) and the plain-words
+description of acts for chat models.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from dialog_env.tasks.booking.acts import Act, canonical
+from dialog_env.tasks.booking.parser import get_lexicon, parse_user
+from dialog_env.voicing import UserVoice
 
 __all__ = [
     "PLACEHOLDER_RE",
+    "PLACEHOLDER_SLOTS",
+    "PLACEHOLDER_TOKENS",
     "TemplateVoice",
     "UserVoice",
     "delexicalize",
+    "describe_acts",
     "fill",
     "template_text",
 ]
 
 PLACEHOLDER_SLOTS = ("area", "food", "price", "people", "day", "time")
+#: The placeholders as the LM's tokenizer holds them, each one token.
+PLACEHOLDER_TOKENS = tuple(f"[{slot}]" for slot in PLACEHOLDER_SLOTS)
 PLACEHOLDER_RE = re.compile(r"\[(" + "|".join(PLACEHOLDER_SLOTS) + r")\]")
 _DONTCARE_WORDS = {"area": "area", "food": "type of food", "price": "price range"}
 _FACT_WORDS = {"phone": "phone number", "address": "address", "postcode": "postcode"}
@@ -40,16 +49,6 @@ _FIXED = {
     "thank_bye": "Thank you, goodbye.",
     "giveup_bye": "Never mind, goodbye.",
 }
-
-
-@runtime_checkable
-class UserVoice(Protocol):
-    """Anything that turns a user turn's acts into text.
-
-    ``voice`` returns the text and whether it fell back to the template voice.
-    """
-
-    def voice(self, acts: Sequence[Act], rng: np.random.Generator) -> tuple[str, bool]: ...
 
 
 def _join(words: list[str]) -> str:
@@ -131,8 +130,51 @@ def fill(text: str, values: dict[str, str]) -> str:
     return PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
+_PLAIN = {
+    "reject": "the restaurant the assistant offered is not what you asked for",
+    "affirm": "the restaurant the assistant offered sounds good to you",
+    "negate": "you do not want to book a table",
+    "insist": "you are sure a matching restaurant exists and want the assistant to check again",
+    "reqrec": "the assistant listed several restaurants and you want it to recommend one",
+    "repeat": "you did not understand what the assistant said",
+    "thank_bye": "you thank the assistant and say goodbye",
+    "giveup_bye": "you give up and say goodbye (never mind)",
+}
+
+
+def describe_acts(acts: Sequence[Act]) -> str:
+    """The acts in plain words, for chat models.
+
+    >>> describe_acts([Act.make("inform", area="north", price="dontcare")])
+    'you want a restaurant with the area [area]; you do not mind the price'
+    """
+    parts = []
+    for act in canonical(list(acts)):
+        slots = dict(act.slots)
+        if act.intent in _PLAIN:
+            parts.append(_PLAIN[act.intent])
+        elif act.intent == "inform":
+            named = [f"the {s} [{s}]" for s, v in slots.items() if v != "dontcare"]
+            if named:
+                parts.append("you want a restaurant with " + " and ".join(named))
+            parts += [f"you do not mind the {s}" for s, v in slots.items() if v == "dontcare"]
+        elif act.intent == "book":
+            detail = ", ".join(f"{s} [{s}]" for s in ("people", "day", "time") if s in slots)
+            parts.append(f"you want to book a table ({detail})")
+        elif act.intent == "request":
+            parts.append("you ask for the " + " and ".join(slots))
+    return "; ".join(parts)
+
+
 class TemplateVoice:
-    """One canonical sentence per act; no language model, no randomness."""
+    """One canonical sentence per act; no language model, no randomness.
+
+    It is also the booking task's :class:`~dialog_env.tasks.TaskVoice`: the other voices
+    delexicalize, fill, check and fall back through it.
+    """
+
+    placeholder_tokens = PLACEHOLDER_TOKENS
+    persona = "You are a customer chatting with a restaurant booking assistant."
 
     def __init__(self) -> None:
         self._sentences: dict[str, str] = {}  # delexicalized prompt -> its sentence
@@ -143,3 +185,27 @@ class TemplateVoice:
         if sentence is None:
             sentence = self._sentences[prompt] = template_text(acts)
         return fill(sentence, values), False
+
+    # -- the TaskVoice protocol: what other voices need of the booking task --------------
+    def delexicalize(self, acts: Sequence[Act]) -> tuple[str, dict[str, str]]:
+        return delexicalize(acts)
+
+    def template(self, acts: Sequence[Act]) -> str:
+        return template_text(acts)
+
+    def fill(self, text: str, values: dict[str, str]) -> str:
+        return fill(text, values)
+
+    def placeholders(self, text: str) -> list[str]:
+        return PLACEHOLDER_RE.findall(text)
+
+    def reads_back(self, text: str, acts: Sequence[Act]) -> bool:
+        """True when the parser reads ``text`` as exactly ``acts``.
+
+        >>> TemplateVoice().reads_back("I want thai food.", [Act.make("inform", food="thai")])
+        True
+        """
+        return parse_user(text, get_lexicon()) == canonical(list(acts))
+
+    def describe(self, acts: Sequence[Act]) -> str:
+        return describe_acts(acts)

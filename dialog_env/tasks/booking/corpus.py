@@ -10,20 +10,18 @@ agenda-based user voiced by the paraphrase grammar, and every user turn also bec
 Same ``CorpusConfig`` -> the same documents, byte for byte (everything is drawn from one
 seeded numpy Generator), so the manifest's sha256 identifies the corpus.
 
-    python -m dialog_env.lm.corpus --dialogues 200 --out /tmp/corpus.txt
+    python -m dialog_env.tasks.booking.corpus --dialogues 200 --out /tmp/corpus.txt
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from dialog_env.lm.format import dialogue_document, voice_document
-from dialog_env.lm.paraphrase import turn_phrasing
+from dialog_env.lm.format import corpus_sha256, dialogue_document, voice_document
 from dialog_env.tasks.booking.acts import Act
 from dialog_env.tasks.booking.domain import (
     CONSTRAINT_SLOTS,
@@ -33,13 +31,14 @@ from dialog_env.tasks.booking.domain import (
     SLOT_VALUES,
     TIMES,
 )
+from dialog_env.tasks.booking.paraphrase import turn_phrasing
 from dialog_env.tasks.booking.task import BookingTask
 from dialog_env.tasks.booking.tools import format_kv
 from dialog_env.tasks.booking.tracker import DialogueState, track
 from dialog_env.tasks.booking.voice import delexicalize, fill
 from dialog_env.text import Turn
 
-__all__ = ["CorpusConfig", "RandomAssistant", "corpus_sha256", "generate_corpus"]
+__all__ = ["CorpusConfig", "RandomAssistant", "generate_corpus", "sample_user_turn"]
 
 _QUESTIONS = {
     "area": ("which area", "what part of town", "where"),
@@ -296,14 +295,6 @@ def sample_user_turn(rng: np.random.Generator) -> list[Act]:
             )
         )
     ]
-
-
-def corpus_sha256(documents: Sequence[str]) -> str:
-    """The hash a manifest records: sha256 of the documents joined by newlines."""
-    h = hashlib.sha256()
-    for doc in documents:
-        h.update(doc.encode("utf-8") + b"\n")
-    return h.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,11 +10,11 @@ import pytest
 
 import dialog_env  # noqa: F401  (registers the ids)
 from agents import load_agent
-from dialog_env.lm.corpus import CorpusConfig, corpus_sha256, generate_corpus, sample_user_turn
-from dialog_env.lm.format import END, SAY
-from dialog_env.lm.paraphrase import GrammarVoice, phrasings, turn_phrasing
+from dialog_env.lm.format import END, SAY, corpus_sha256
 from dialog_env.tasks.booking.acts import Act, canonical
+from dialog_env.tasks.booking.corpus import CorpusConfig, generate_corpus, sample_user_turn
 from dialog_env.tasks.booking.domain import DAYS, MAX_PEOPLE, SLOT_VALUES, TIMES
+from dialog_env.tasks.booking.paraphrase import GrammarVoice, phrasings, turn_phrasing
 from dialog_env.tasks.booking.parser import parse_user
 from dialog_env.tasks.booking.voice import TemplateVoice, delexicalize, fill, template_text
 

@@ -250,7 +250,7 @@ def paraphrase(acts: Sequence[Act], rng: np.random.Generator) -> str:
 
 
 class GrammarVoice:
-    """A :class:`~dialog_env.tasks.booking.voice.UserVoice` that samples the grammar itself.
+    """A :class:`~dialog_env.voicing.UserVoice` that samples the grammar itself.
 
     It never falls back: every phrasing reads back as its act by construction.
     """

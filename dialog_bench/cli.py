@@ -1,17 +1,19 @@
-"""``dialog-bench``: the command line of the benchmark.
+"""``dialog-bench``: the command line of the benchmark, the top of the house.
 
 Each subcommand lives beside the code it runs and registers itself through an
 ``add_parser(subparsers)`` function; this module only wires them together, importing
-heavy modules (torch, transformers) only inside the subcommand that needs them.
+heavy modules (torch, transformers) only inside the subcommand that needs them. Nothing
+imports this module: it sits above every package (``python -m dialog_bench``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from importlib import import_module
 
-__all__ = ["main", "SUBCOMMAND_MODULES"]
+from dialog_env.entry_points import load_entry_point
+
+__all__ = ["SUBCOMMAND_MODULES", "build_parser", "main"]
 
 #: Modules that define ``add_parser``, in the order ``--help`` lists them.
 SUBCOMMAND_MODULES = (
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
-        import_module(name).add_parser(sub)
+        load_entry_point(f"{name}:add_parser")(sub)
     return parser
 
 
