@@ -117,7 +117,7 @@ class GRPOConfig:
     iterations: int = field(default=40, metadata={"help": "rollout + update iterations"})
     groups: int = field(default=8, metadata={"help": "K: distinct seeds per iteration"})
     group_size: int = field(default=8, metadata={"help": "G: rollouts per seed (>= 2)"})
-    advantage: str = field(default="grpo", metadata={"help": "grpo | rloo"})
+    advantage: str = field(default="grpo", metadata={"help": "grpo | rloo", "choices": ADVANTAGES})
     adv_eps: float = field(default=1e-8, metadata={"help": "grpo: eps in (r-mean)/(std+eps)"})
     temperature: float = field(
         default=1.0, metadata={"help": "sampling temperature (log-probs stay at T=1)"}
@@ -131,7 +131,8 @@ class GRPOConfig:
         default="pass",
         metadata={
             "help": "pass: one optimizer step per pass over the rollout (a group's "
-            "advantages cancel on shared tokens) | minibatch: a step per minibatch"
+            "advantages cancel on shared tokens) | minibatch: a step per minibatch",
+            "choices": ("pass", "minibatch"),
         },
     )
     group_by_length: bool = field(default=True, metadata={"help": "minibatch similar lengths"})
@@ -140,7 +141,10 @@ class GRPOConfig:
     beta: float = field(default=0.02, metadata={"help": "KL penalty to the init (0: none)"})
     kl_estimator: str = field(
         default="k2",
-        metadata={"help": "k2: q^2/2 (gradient linear in q) | k3: exp(q)-q-1 (unbounded)"},
+        metadata={
+            "help": "k2: q^2/2 (gradient linear in q) | k3: exp(q)-q-1 (unbounded)",
+            "choices": KL_ESTIMATORS,
+        },
     )
     resample_rounds: int = field(
         default=0,
@@ -155,7 +159,11 @@ class GRPOConfig:
     eval_every: int = field(default=10, metadata={"help": "iterations between dev evals"})
     eval_episodes: int = field(default=50, metadata={"help": "dev episodes per eval (0: none)"})
     keep: str = field(
-        default="best", metadata={"help": "best (on dev) | last: the policy the checkpoint holds"}
+        default="best",
+        metadata={
+            "help": "best (on dev) | last: the policy the checkpoint holds",
+            "choices": ("best", "last"),
+        },
     )
     threads: int = field(default=1, metadata={"help": "torch CPU threads (a tiny LM: 1)"})
     logdir: Path = field(default=Path("runs"), metadata={"help": "TensorBoard log dir"})

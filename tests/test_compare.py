@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from leaderboard.cli import main as cli
+from dialog_bench.cli import main as cli
 from leaderboard.compare import compare_results
 from leaderboard.results import read_results, write_results
 from leaderboard.stats import paired_difference
