@@ -42,6 +42,7 @@ COLUMNS = (
     "budget",
     "labels",
     "success [95% CI]",
+    "success: booking / inform goals",
     "mean return [95% CI]",
     "IQM return",
     "turns",
@@ -53,6 +54,12 @@ _EMPTY = "No entries yet: run `dialog-bench run`, or `dialog-bench submit RESULT
 
 def _ci(interval: Interval, digits: int = 3) -> str:
     return f"{interval.estimate:.{digits}f} [{interval.low:.{digits}f}, {interval.high:.{digits}f}]"
+
+
+def _by_goal(entry) -> str:
+    """``"0.74 / 0.95"``: success on goals with a booking, then on goals without."""
+    by = entry.success_by_goal
+    return " / ".join(f"{by[k]:.2f}" if k in by else "-" for k in ("booking", "inform"))
 
 
 def standing_rows(standings: SetStandings) -> list[list[str]]:
@@ -69,6 +76,7 @@ def standing_rows(standings: SetStandings) -> list[list[str]]:
                 format_budget(e.budget),
                 e.labels,
                 _ci(e.success),
+                _by_goal(e),
                 _ci(e.mean_return),
                 f"{e.iqm_return.estimate:.3f}",
                 f"{e.mean_turns:.1f}",

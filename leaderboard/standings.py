@@ -88,6 +88,8 @@ class EntryStanding:
     mean_turns: float
     rank: int = 0
     tied_with: tuple[str, ...] = ()
+    #: Success rate over the episodes of each goal kind (``"booking"``, ``"inform"``).
+    success_by_goal: dict[str, float] = field(default_factory=dict)
 
     def budget_amount(self, unit: str) -> float | None:
         """The budget in ``unit`` (``"env_steps"``, ``"demo_episodes"``...); None if unstated."""
@@ -180,7 +182,15 @@ def _entry_standing(entry: StoredEntry) -> EntryStanding:
         mean_return=bootstrap_ci(returns),
         iqm_return=bootstrap_ci(returns, "iqm"),
         mean_turns=float(np.mean(entry.steps)),
+        success_by_goal=_success_by_goal(entry),
     )
+
+
+def _success_by_goal(entry: StoredEntry) -> dict[str, float]:
+    if not entry.goal_kinds:
+        return {}
+    kinds, success = np.asarray(entry.goal_kinds), np.asarray(entry.successes, dtype=float)
+    return {kind: float(success[kinds == kind].mean()) for kind in sorted(set(kinds))}
 
 
 def _best(standings: list[EntryStanding], family: tuple[str, ...]) -> EntryStanding | None:

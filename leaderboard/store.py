@@ -109,6 +109,25 @@ class StoredEntry:
     successes: tuple[bool, ...]
     steps: tuple[int, ...]
     labels: str = DECLARED
+    #: Per episode, what its goal asked: ``"booking"`` (a table to book) or ``"inform"``
+    #: (a venue and its facts only), read from the episode's metrics (``booked`` is None
+    #: when the goal wants no booking); empty when the metrics do not say.
+    goal_kinds: tuple[str, ...] = ()
+
+
+def _goal_kinds(metrics_rows: list[str]) -> tuple[str, ...]:
+    """``"booking"`` or ``"inform"`` per episode; ``()`` if any episode's metrics lack
+    ``booked`` (a task without bookings, or a file from before it was recorded).
+
+    >>> _goal_kinds(['{"booked": true}', '{"booked": null}', '{"booked": false}'])
+    ('booking', 'inform', 'booking')
+    >>> _goal_kinds(['{"booked": true}', '{}'])
+    ()
+    """
+    metrics = [json.loads(m) for m in metrics_rows]
+    if not metrics or any("booked" not in m for m in metrics):
+        return ()
+    return tuple("inform" if m["booked"] is None else "booking" for m in metrics)
 
 
 class LeaderboardStore:
@@ -261,7 +280,7 @@ class LeaderboardStore:
             ).fetchall()
             episodes: dict[int, list[tuple]] = {sub[0]: [] for sub in subs}
             for row in conn.execute(
-                "SELECT submission_id, seed, return, success, steps "
+                "SELECT submission_id, seed, return, success, steps, metrics_json "
                 "FROM episodes ORDER BY submission_id, seed"
             ):
                 episodes[row[0]].append(row[1:])
@@ -286,6 +305,7 @@ class LeaderboardStore:
                     tuple(bool(r[2]) for r in rows),
                     tuple(int(r[3]) for r in rows),
                     lab,
+                    _goal_kinds([r[4] for r in rows]),
                 )
             )
         return out

@@ -283,3 +283,40 @@ def test_a_verdict_that_rests_on_declared_labels_says_so():
     assert s.comparison.verdict.startswith("On declared labels only (a family has no verified")
     assert "RL (my-ppo) is ahead" in s.comparison.verdict
     assert standings_to_json([s])["sets"][0]["sft_vs_rl"]["labels"] == "declared"
+
+
+def test_success_is_split_by_goal_kind_when_the_episodes_say_it():
+    """Goals with a booking and goals without are scored apart: the column says which
+    kind an agent fails (an agent that cannot copy a booking reference fails only one)."""
+    import dataclasses
+
+    kinds = ("booking", "inform") * 50
+    successes = [kind == "inform" or i % 4 == 0 for i, kind in enumerate(kinds)]
+    entry = dataclasses.replace(stored_entry("a", "sft", successes), goal_kinds=kinds)
+    plain = stored_entry("b", "sft", successes)
+    (s,) = compute_standings([entry, plain])
+    by_name = {e.name: e for e in s.entries}
+    assert by_name["a"].success_by_goal == {"booking": 0.5, "inform": 1.0}
+    assert by_name["b"].success_by_goal == {}
+    md = render_markdown([s])
+    assert "| 0.50 / 1.00 |" in md and "| - / - |" in md
+
+
+def test_published_entries_know_the_goal_kind_of_every_episode(tmp_path):
+    """The store reads each episode's goal kind from its recorded metrics."""
+    from leaderboard.episodes import get_episode_set
+    from leaderboard.results import read_results
+    from leaderboard.store import VERIFIED, LeaderboardStore
+    from leaderboard.verify import VerifiedResults
+
+    results = read_results("leaderboard/results/expert.json")
+    store = LeaderboardStore(tmp_path / "board.sqlite")
+    verified = VerifiedResults(
+        results["header"], get_episode_set("Dialog-v1", "test"), results["episodes"]
+    )
+    store.add(verified, labels=VERIFIED)
+    (entry,) = store.entries()
+    by_seed = sorted(results["episodes"], key=lambda e: e["seed"])  # the store's order
+    wants = [e["metrics"]["booked"] is not None for e in by_seed]
+    assert entry.goal_kinds == tuple("booking" if w else "inform" for w in wants)
+    assert 0 < sum(wants) < len(wants)
