@@ -59,9 +59,15 @@ def shipped_checkpoints(root: Path | None = None) -> dict[str, Path]:
 
 def load_agent(name_or_path: str | Path) -> Agent:
     """An agent: a built-in one by name (``"expert"``, ``"random"``, ``"noisy-expert"``),
-    one saved in a checkpoint directory (a path), or a shipped checkpoint by name
-    (``"sft-expert"``: see :func:`shipped_checkpoints`), in that order."""
+    any local chat model as ``"hf:PATH"`` (a transformers directory, prompted with its
+    chat template: :mod:`agents.hf_chat`), one saved in a checkpoint directory (a path),
+    or a shipped checkpoint by name (``"sft-expert"``: see :func:`shipped_checkpoints`),
+    in that order."""
     key = str(name_or_path)
+    if key.startswith("hf:"):
+        from agents.hf_chat import HFChatAgent
+
+        return HFChatAgent.from_pretrained(key[len("hf:") :])
     if key in AGENTS:
         return load_entry_point(AGENTS[key])()
     path = Path(key)
@@ -73,7 +79,7 @@ def load_agent(name_or_path: str | Path) -> Agent:
 
         return load_checkpoint(path)
     raise ValueError(
-        f"unknown agent {key!r}: give a built-in agent ({', '.join(sorted(AGENTS))}), a "
-        f"shipped checkpoint ({', '.join(shipped) or 'none installed'}) or a checkpoint "
-        "directory"
+        f"unknown agent {key!r}: give a built-in agent ({', '.join(sorted(AGENTS))}), "
+        "hf:PATH for a local chat model, a shipped checkpoint "
+        f"({', '.join(shipped) or 'none installed'}) or a checkpoint directory"
     )

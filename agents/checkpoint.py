@@ -51,6 +51,7 @@ MAX_CONFIG_BYTES = 1 << 20
 KINDS = {
     "sb3": "agents.sb3_agent:SB3Agent",
     "lm": "agents.lm_agent:LMAgent",
+    "hf-chat": "agents.hf_chat:HFChatAgent",
 }
 
 
@@ -118,6 +119,23 @@ CONFIG_FIELDS: dict[str, dict[str, tuple[bool, Callable[[Any], bool], str]]] = {
             f"an integer in 1-{MAX_NEW_TOKENS}",
         ),
         "spell_codes": (False, lambda v: isinstance(v, bool), "true or false"),
+    },
+    "hf-chat": {  # a chat model in lm/, prompted with its chat template (agents.hf_chat)
+        "agent": (True, _equals("hf-chat"), '"hf-chat"'),
+        "paradigm": (False, _one_of(PARADIGMS), f"one of {', '.join(PARADIGMS)}"),
+        "interface": (False, _equals("text"), '"text"'),
+        "temperature": (
+            False,
+            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 5,
+            "a number in 0-5 (0: greedy)",
+        ),
+        "max_new_tokens": (False, _int_in(1, MAX_NEW_TOKENS), f"an integer in 1-{MAX_NEW_TOKENS}"),
+        "system_prompt": (
+            False,
+            lambda v: isinstance(v, str) and len(v) <= 20_000,
+            "a string of at most 20000 characters",
+        ),
+        "tool_role": (False, _one_of(("user", "tool")), '"user" or "tool"'),
     },
 }
 

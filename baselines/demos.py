@@ -2,9 +2,12 @@
 
 A demonstration file is JSONL, one episode a line, each a leaderboard episode record
 (``seed``, ``turns``, ``rewards``, ``return``, ``success``, ``metrics``...), beside a
-Minari-like metadata file ``<name>.meta.json``: the env id and version, the resolved env
-spec (``split="train"``), the generator and its noise, the seeds, the number of episodes
-and steps, the success rate, the mean return, the JSONL's sha256 and the command.
+metadata file ``<name>.meta.json``: the env id and version, the resolved env spec
+(``split="train"``), the generator and its noise, the seeds, the number of episodes and
+steps, the success rate, the mean return, the JSONL's sha256 and the command. The JSONL
+loads as it is with ``datasets.load_dataset("json", data_files=PATH)``. With
+``--minari ID`` the same generator also plays the act interface on the same seeds, written
+as a real Minari dataset (``baselines.minari_demos``, optional extra ``minari``).
 
 Demo seeds are train-split seeds below the leaderboard's ``EVAL_SEED_FLOOR``, so no
 demonstration is ever an evaluation episode. Because the env is deterministic, a demo
@@ -152,6 +155,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--user-model", default=None, help="voice (default: the env's)")
     p.add_argument("--batch-size", type=int, default=32, help="episodes run side by side")
     p.add_argument("--out", type=Path, required=True, help="output .jsonl path")
+    p.add_argument(
+        "--minari",
+        default=None,
+        metavar="ID",
+        help="also write the act-interface demos on the same seeds as Minari dataset ID "
+        "(e.g. dialog-bench/booking/expert-v0; needs the minari extra)",
+    )
     p.set_defaults(func=main)
 
 
@@ -168,4 +178,11 @@ def main(args: argparse.Namespace) -> int:
         f"wrote {len(records)} demos to {args.out} ({meta_path.name}): success "
         f"{meta['success_rate']:.3f}, mean return {meta['mean_return']:.3f}"
     )
+    if args.minari:
+        from baselines.minari_demos import write_minari_demos
+
+        dataset = write_minari_demos(args.minari, args.generator, seeds, **kwargs)
+        print(
+            f"wrote Minari dataset {args.minari}: {dataset.total_episodes} act-interface episodes"
+        )
     return 0

@@ -125,7 +125,8 @@ def describe_agent(agent, source: str | Path) -> AgentCard:
             f"agent {source!s} declares interface {interface!r}; the "
             f"leaderboard knows {', '.join(INTERFACES)}"
         )
-    path = Path(source)
+    # An agent loaded from a plain model directory (``hf:PATH``) names it: that is what played.
+    path = Path(getattr(agent, "source_directory", None) or source)
     if path.is_dir():
         name, model_sha256, budget = path.resolve().name, directory_sha256(path), read_budget(path)
     else:

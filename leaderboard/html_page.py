@@ -28,6 +28,7 @@ PARADIGM_COLORS = {
     "filtered-sft": "#17becf",
     "rl": "#d62728",
     "sft-rl": "#9467bd",
+    "zero-shot": "#2ca02c",
 }
 
 _UNTRAINED_STYLES = ("--", ":", "-.", (0, (5, 2, 1, 2)))
