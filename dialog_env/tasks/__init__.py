@@ -119,8 +119,9 @@ class Task(Protocol):
 
     Built by :func:`make_task` with the keyword arguments ``split`` (``"train"`` or
     ``"test"`` goals), ``patience``, ``max_turns`` and ``voice`` (``None``: its
-    :attr:`template_voice`), and any of its own (the chat task's ``reward``). All randomness comes from the ``rng`` each call is given
-    (the env's ``np_random``), so an episode is a function of its seed and the actions.
+    :attr:`template_voice`), and any of its own (the chat task's ``reward``). All
+    randomness comes from the ``rng`` each call is given (the env's ``np_random``), so
+    an episode is a function of its seed and the actions.
     """
 
     #: The task's name, its key in :data:`TASKS`.

@@ -9,8 +9,9 @@ pure function of the request, the database and a random generator.
 >>> from dialog_env.tasks.booking.domain import load_database
 >>> db, _ = load_database()
 >>> ask = ChatAct("compare", names=("The Amber Fig", "The Amber Cellar"), asks=("price",))
->>> good_reply(ask, db.by_name)
-'Happy to help! The Amber Fig is in the cheap price range and The Amber Cellar is in the expensive price range.'
+>>> print(good_reply(ask, db.by_name))  # doctest: +NORMALIZE_WHITESPACE
+Happy to help! The Amber Fig is in the cheap price range and
+The Amber Cellar is in the expensive price range.
 """
 
 from __future__ import annotations
@@ -138,7 +139,9 @@ REPLY_GENERATORS: dict[str, Callable[[ChatAct, VenueDatabase, np.random.Generato
 }
 
 
-def make_reply(generator: str, request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+def make_reply(
+    generator: str, request: ChatAct, db: VenueDatabase, rng: np.random.Generator
+) -> str:
     """The reply of the named generator (one of :data:`REPLY_GENERATORS`)."""
     if generator not in REPLY_GENERATORS:
         raise ValueError(f"generator must be one of {tuple(REPLY_GENERATORS)}, got {generator!r}")

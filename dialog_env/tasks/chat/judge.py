@@ -176,8 +176,10 @@ def politeness(reply: str) -> float:
 def gold_score(answered: float, wrong: int, invented: int, concise: float, polite: float) -> float:
     """The gold score of the terms (the formula of the module docstring), rounded to 1e-6.
 
-    >>> gold_score(1.0, 0, 0, 1.0, 1.0), gold_score(1.0, 1, 0, 1.0, 1.0), gold_score(1.0, 0, 1, 1.0, 0.0)
-    (1.0, 0.5, 0.18)
+    >>> gold_score(1.0, 0, 0, 1.0, 1.0), gold_score(1.0, 1, 0, 1.0, 1.0)
+    (1.0, 0.5)
+    >>> gold_score(1.0, 0, 1, 1.0, 0.0), gold_score(0.0, 0, 0, 1.0, 1.0)
+    (0.18, 0.0)
     """
     content = answered * 0.5**wrong * 0.2**invented
     return round(content * (0.8 + 0.1 * polite + 0.1 * concise), 6)
@@ -195,6 +197,10 @@ def gold_terms(reply: str, request: ChatAct, db: VenueDatabase) -> dict[str, flo
         "polite": politeness(reply),
     }
     terms["gold"] = gold_score(
-        terms["answered"], int(terms["wrong"]), int(terms["invented"]), terms["concise"], terms["polite"]
+        terms["answered"],
+        int(terms["wrong"]),
+        int(terms["invented"]),
+        terms["concise"],
+        terms["polite"],
     )
     return terms

@@ -72,7 +72,9 @@ class ChatTools:
             return "[result] search error: search by name= alone, or by area=, food=, price="
         venue = self.db.get(args["name"])
         head = f"[result] search {format_kv({'name': args['name']})}"
-        return f"{head}: 1 found, showing 1 | {format_venue(venue)}" if venue else f"{head}: 0 found"
+        return (
+            f"{head}: 1 found, showing 1 | {format_venue(venue)}" if venue else f"{head}: 0 found"
+        )
 
 
 def _venue(fields: dict[str, str]) -> Venue | None:

@@ -61,7 +61,11 @@ _RECOMMEND_RE = re.compile(r"\brecommend|\bsuggest|\blooking for\b|\bwant\b")
 _WISH_PATTERNS = {
     slot: re.compile(r"\b(" + "|".join(values) + r")\b") for slot, values in SLOT_VALUES.items()
 }
-_PARTS = {"area": " in the [area]", "food": " serving [food] food", "price": " in the [price] price range"}
+_PARTS = {
+    "area": " in the [area]",
+    "food": " serving [food] food",
+    "price": " in the [price] price range",
+}
 
 
 @lru_cache(maxsize=4)
@@ -94,7 +98,11 @@ def parse_chat_user(text: str, db: VenueDatabase) -> list[ChatAct]:
     rest = names_re.sub(" ", low)
     asks = tuple(s for s in DESCRIBE_SLOTS if _ASK_CUES[s].search(rest))
     if len(names) == 2 and _COMPARE_RE.search(rest):
-        acts.append(ChatAct("compare", names=tuple(names), asks=tuple(a for a in asks if a in CONSTRAINT_SLOTS)))
+        acts.append(
+            ChatAct(
+                "compare", names=tuple(names), asks=tuple(a for a in asks if a in CONSTRAINT_SLOTS)
+            )
+        )
     elif len(names) == 1 and asks:
         acts.append(ChatAct("describe", names=tuple(names), asks=asks))
     elif not names and _RECOMMEND_RE.search(rest):
@@ -144,7 +152,9 @@ class ChatTemplateVoice:
         """
         parts, values = [], {}
         for act in canonical(list(acts)):
-            shown = ChatAct(act.intent, tuple((s, f"[{s}]") for s, _ in act.wishes), act.names, act.asks)
+            shown = ChatAct(
+                act.intent, tuple((s, f"[{s}]") for s, _ in act.wishes), act.names, act.asks
+            )
             values.update(act.wishes)
             parts.append(str(shown))
         return " ".join(parts), values
