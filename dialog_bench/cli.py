@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "leaderboard.agents_list",
     "baselines.pretrain",
     "baselines.demos",
+    "baselines.prefs",
     "baselines.train",
     "baselines.diagnose",
     "leaderboard.evaluate",

@@ -119,7 +119,9 @@ class DialogEnv(gym.Env[str, str]):
 
     ## Arguments
 
-    - ``task``: ``"booking"`` (the only task so far).
+    - ``task``: ``"booking"`` (this docstring) or ``"chat"`` (``Dialog-Chat-v1``; its
+      sections are in :class:`dialog_env.tasks.chat.task.ChatTask`).
+    - ``**task_kwargs``: the task's own arguments (the chat task's ``reward``).
     - ``split``: ``"train"`` or ``"test"`` goals.
     - ``user_model``: who voices the user's acts. ``"tiny"`` (default): the shipped
       ~1M-parameter LM (``dialog_env.lm.TINY_MODEL_DIR``) writes each sentence with
@@ -164,6 +166,7 @@ class DialogEnv(gym.Env[str, str]):
         max_message_chars: int = 500,
         max_observation_chars: int = 8192,
         device: str = "cpu",
+        **task_kwargs: Any,
     ):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -177,7 +180,9 @@ class DialogEnv(gym.Env[str, str]):
         ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        self.task: Task = make_task(task, split=split, patience=patience, max_turns=max_turns)
+        self.task: Task = make_task(
+            task, split=split, patience=patience, max_turns=max_turns, **task_kwargs
+        )
         self.task.voice = make_user_voice(user_model, self.task, device)  # loads the model now
         self.split, self.user_model, self.device = split, user_model, device
         self.render_mode = render_mode
@@ -234,6 +239,7 @@ class DialogEnv(gym.Env[str, str]):
             "action_truncated": cut,
             "tool_call": outcome.tool_call,
             "user_acts": outcome.user_acts,
+            **outcome.info,
         }
         if outcome.terminated:
             goal, metrics = self.task.summary()

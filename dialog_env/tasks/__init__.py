@@ -24,6 +24,7 @@ implementation. A new task adds a subpackage, a class that satisfies :class:`Tas
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -37,7 +38,10 @@ from dialog_env.voicing import Stepping, UserVoice
 __all__ = ["TASKS", "Task", "TaskStep", "TaskVoice", "Tracker", "make_task"]
 
 #: Task name -> "module:class"; imported only when the task is made.
-TASKS = {"booking": "dialog_env.tasks.booking.task:BookingTask"}
+TASKS = {
+    "booking": "dialog_env.tasks.booking.task:BookingTask",
+    "chat": "dialog_env.tasks.chat.task:ChatTask",
+}
 
 
 @dataclass
@@ -50,6 +54,7 @@ class TaskStep:
     success: bool = False  # ... with its goal met
     tool_call: bool = False  # the message went to a tool, not to the user
     user_acts: list[str] = field(default_factory=list)  # the user's acts, for ``info``
+    info: dict[str, Any] = field(default_factory=dict)  # task-specific ``info`` entries
 
 
 @runtime_checkable
@@ -114,8 +119,9 @@ class Task(Protocol):
 
     Built by :func:`make_task` with the keyword arguments ``split`` (``"train"`` or
     ``"test"`` goals), ``patience``, ``max_turns`` and ``voice`` (``None``: its
-    :attr:`template_voice`). All randomness comes from the ``rng`` each call is given
-    (the env's ``np_random``), so an episode is a function of its seed and the actions.
+    :attr:`template_voice`), and any of its own (the chat task's ``reward``). All
+    randomness comes from the ``rng`` each call is given (the env's ``np_random``), so
+    an episode is a function of its seed and the actions.
     """
 
     #: The task's name, its key in :data:`TASKS`.
@@ -167,4 +173,8 @@ def make_task(name: str, **kwargs: Any) -> Task:
     """Build the task called ``name`` with its keyword arguments (see :class:`Task`)."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
-    return load_entry_point(TASKS[name])(**kwargs)
+    cls = load_entry_point(TASKS[name])
+    unknown = sorted(set(kwargs) - set(inspect.signature(cls).parameters))
+    if unknown:
+        raise ValueError(f"task {name!r} takes no argument {', '.join(map(repr, unknown))}")
+    return cls(**kwargs)

@@ -1,0 +1,193 @@
+"""``dialog-bench prefs``: preference pairs on the chat task, labelled by the gold judge.
+
+For each train seed the chat env (``Dialog-Chat-v1``, template voice) plays an episode in
+which the good answerer replies; every request of it is a *context* (the transcript up to
+the user's request). For each context two distinct generators of
+:data:`dialog_env.tasks.chat.answers.REPLY_GENERATORS` (the good answerer, one that
+invents a venue, one that omits facts, one about the wrong venue, a verbose one, a curt
+one, random letters) each write a reply; the hidden gold judge scores both, and the label
+is drawn by Bradley-Terry sampling on the gold difference with a seeded generator:
+
+    P(a preferred) = sigmoid((gold_a - gold_b) / tau)
+
+The file is JSONL, one pair a line: ``seed``, ``context`` (turns ``{"role", "text"}``),
+``request``, ``a`` and ``b`` (``text``, ``generator``, ``gold``), ``p_a``, ``label``
+(``"a"`` or ``"b"``), and ``chosen``/``rejected`` (the two texts, as TRL's reward
+trainer reads them). Beside it ``<name>.meta.json`` (as ``dialog-bench demos`` writes):
+format, env id and resolved spec (``split="train"``), generators, ``tau``, the label
+seed, the seeds, the number of pairs, the share labelled for the higher gold, the JSONL's
+sha256 and the command. Seeds lie below the leaderboard's ``EVAL_SEED_FLOOR``: no pair
+comes from an evaluation episode. Nothing is pickled; the file is plain JSON.
+
+    dialog-bench prefs --episodes 500 --out data/prefs.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baselines.demos import load_demos, train_episodes, write_demos
+
+__all__ = [
+    "add_parser",
+    "bt_probability",
+    "generate_prefs",
+    "label_pair",
+    "load_prefs",
+    "main",
+    "write_prefs",
+]
+
+ENV_ID = "Dialog-Chat-v1"
+DEFAULT_TAU = 0.1
+FORMAT = "dialog-bench prefs v1"
+
+
+def bt_probability(gold_a: float, gold_b: float, tau: float) -> float:
+    """``sigmoid((gold_a - gold_b) / tau)``: the chance that ``a`` is preferred.
+
+    >>> bt_probability(0.9, 0.9, 0.1), round(bt_probability(1.0, 0.0, 0.1), 5)
+    (0.5, 0.99995)
+    """
+    if not tau > 0:
+        raise ValueError(f"tau must be positive, got {tau}")
+    return 1.0 / (1.0 + math.exp(-(gold_a - gold_b) / tau))
+
+
+def label_pair(gold_a: float, gold_b: float, tau: float, rng: np.random.Generator) -> str:
+    """``"a"`` with probability :func:`bt_probability`, else ``"b"`` (one uniform of ``rng``)."""
+    return "a" if rng.random() < bt_probability(gold_a, gold_b, tau) else "b"
+
+
+def _pair(context, request, db, generators, rng, tau) -> dict[str, Any]:
+    from dialog_env.tasks.chat.answers import make_reply
+    from dialog_env.tasks.chat.judge import gold_terms
+
+    first, second = rng.choice(len(generators), size=2, replace=False)
+    sides = {}
+    for side, index in (("a", first), ("b", second)):
+        text = make_reply(generators[index], request, db, rng)
+        sides[side] = {
+            "text": text,
+            "generator": generators[index],
+            "gold": gold_terms(text, request, db)["gold"],
+        }
+    gold_a, gold_b = sides["a"]["gold"], sides["b"]["gold"]
+    label = label_pair(gold_a, gold_b, tau, rng)
+    other = "b" if label == "a" else "a"
+    return {
+        "context": context,
+        "request": request.as_dict(),
+        **sides,
+        "p_a": bt_probability(gold_a, gold_b, tau),
+        "label": label,
+        "chosen": sides[label]["text"],
+        "rejected": sides[other]["text"],
+    }
+
+
+def generate_prefs(
+    seeds: Sequence[int],
+    generators: Sequence[str] | None = None,
+    tau: float = DEFAULT_TAU,
+    label_seed: int = 0,
+) -> tuple[list[dict], dict]:
+    """``(pairs, metadata)`` for the chat episodes of train ``seeds``."""
+    import gymnasium as gym
+
+    import dialog_env  # noqa: F401  (registers the ids)
+    from dialog_env.tasks.chat.answers import REPLY_GENERATORS, good_reply
+
+    generators = list(generators or REPLY_GENERATORS)
+    unknown = sorted(set(generators) - set(REPLY_GENERATORS))
+    if unknown or len(set(generators)) < 2:
+        raise ValueError(
+            f"generators must be at least two of {tuple(REPLY_GENERATORS)}, got {generators}"
+        )
+    bt_probability(0.0, 0.0, tau)  # checks tau
+    episodes = train_episodes(ENV_ID, seeds)
+    env = gym.make(ENV_ID, **episodes.env_spec["kwargs"])
+    task = env.unwrapped.task
+    rng = np.random.default_rng(label_seed)
+    pairs: list[dict] = []
+    for seed in episodes.seeds:
+        _, info = env.reset(seed=seed)
+        done = False
+        while not done:
+            request = task.goal[task.index]
+            pair = _pair(info["turns"], request, task.db, generators, rng, tau)
+            pairs.append({"seed": seed, **pair})
+            _, _, terminated, truncated, info = env.step(good_reply(request, task.db.by_name))
+            done = terminated or truncated
+    higher = [p for p in pairs if p["a"]["gold"] != p["b"]["gold"]]
+    agree = sum((p["a"]["gold"] > p["b"]["gold"]) == (p["label"] == "a") for p in higher)
+    meta = {
+        "format": FORMAT,
+        "env_id": ENV_ID,
+        "env_spec": episodes.env_spec,
+        "generators": generators,
+        "tau": tau,
+        "label_seed": label_seed,
+        "label_rule": "P(a preferred) = sigmoid((gold_a - gold_b) / tau)",
+        "seeds": {"first": min(seeds), "last": max(seeds), "count": len(seeds)},
+        "pairs": len(pairs),
+        "label_agrees_with_gold": agree / max(len(higher), 1),
+    }
+    return pairs, meta
+
+
+def write_prefs(path: str | Path, pairs: list[dict], meta: dict, command: str) -> Path:
+    """Write ``path`` (JSONL) and its ``.meta.json``; return the metadata path."""
+    return write_demos(path, pairs, meta, command)
+
+
+def load_prefs(path: str | Path) -> tuple[list[dict], dict]:
+    """The pairs of a prefs file (checked against its metadata's sha256) and the metadata."""
+    records, meta = load_demos(path)
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a {FORMAT!r} file (format {meta.get('format')!r})")
+    return list(records), meta
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from dialog_env.tasks.chat.answers import REPLY_GENERATORS
+
+    p = sub.add_parser(
+        "prefs",
+        help="write chat preference pairs labelled by the gold judge (JSONL + metadata)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--episodes", type=int, default=500, help="chat episodes (default 500)")
+    p.add_argument("--first-seed", type=int, default=0, help="seed of the first episode")
+    p.add_argument(
+        "--generators",
+        nargs="+",
+        default=None,
+        choices=tuple(REPLY_GENERATORS),
+        help="reply generators to pair (default: all)",
+    )
+    p.add_argument("--tau", type=float, default=DEFAULT_TAU, help="Bradley-Terry temperature")
+    p.add_argument("--label-seed", type=int, default=0, help="seed of pairing and labels")
+    p.add_argument("--out", type=Path, required=True, help="output .jsonl path")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.episodes < 1:
+        raise ValueError("--episodes must be at least 1")
+    seeds = range(args.first_seed, args.first_seed + args.episodes)
+    pairs, meta = generate_prefs(seeds, args.generators, args.tau, args.label_seed)
+    meta_path = write_prefs(args.out, pairs, meta, " ".join(["dialog-bench", *sys.argv[1:]]))
+    print(
+        f"wrote {len(pairs)} pairs to {args.out} ({meta_path.name}); labels agree with the "
+        f"higher gold score on {meta['label_agrees_with_gold']:.3f} of unequal pairs"
+    )
+    return 0

@@ -1,0 +1,148 @@
+"""Rule-based replies to chat requests: a good answerer and the ways it can go wrong.
+
+:func:`good_reply` answers from the venues it knows (the whole database for the preference
+data, or only what the transcript's search results showed, for the act interface) and
+never invents: what it does not know it says it does not know. :data:`REPLY_GENERATORS`
+are the generators of ``dialog-bench prefs``: the good answerer and degraded ones, each a
+pure function of the request, the database and a random generator.
+
+>>> from dialog_env.tasks.booking.domain import load_database
+>>> db, _ = load_database()
+>>> ask = ChatAct("compare", names=("The Amber Fig", "The Amber Cellar"), asks=("price",))
+>>> print(good_reply(ask, db.by_name))  # doctest: +NORMALIZE_WHITESPACE
+Happy to help! The Amber Fig is in the cheap price range and
+The Amber Cellar is in the expensive price range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from dialog_env.tasks.booking.domain import Venue, VenueDatabase
+from dialog_env.tasks.chat.requests import ChatAct
+from dialog_env.tasks.chat.voice import SLOT_WORDS
+
+__all__ = ["INVENTED_NAMES", "REPLY_GENERATORS", "good_reply", "make_reply"]
+
+#: Names of venues that do not exist, for the degraded generator that invents one.
+INVENTED_NAMES = ("The Silver Anchor", "The Rusty Compass", "The Velvet Harbour", "The Quiet Heron")
+_FILLER = (
+    " As you may know, choosing a restaurant is a very personal matter and many factors play a"
+    " role, such as the atmosphere, the service, the location and of course the menu itself,"
+    " so I would always encourage you to read several reviews, ask your friends and family,"
+    " and maybe even visit the place beforehand to get a feeling for it before you decide."
+)
+
+
+def _fact(venue: Venue, slot: str) -> str:
+    if slot == "area":
+        return f"{venue.name} is in the {venue.area}"
+    if slot == "food":
+        return f"{venue.name} serves {venue.food} food"
+    if slot == "price":
+        return f"{venue.name} is in the {venue.price} price range"
+    return f"the {SLOT_WORDS[slot]} of {venue.name} is {venue.fact(slot)}"
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _lookup(known: Mapping[str, Venue], name: str) -> Venue | None:
+    return known.get(name.lower())
+
+
+def good_reply(request: ChatAct, known: Mapping[str, Venue]) -> str:
+    """A correct, concise, polite answer from the venues in ``known`` (lower-case name ->
+    venue); what it cannot find there it says it does not know."""
+    if request.intent == "recommend":
+        wishes = dict(request.wishes)
+        fits = sorted((v for v in known.values() if v.matches(wishes)), key=lambda v: v.name)
+        if not fits:
+            return "Sorry, I could not find a restaurant like that yet."
+        v = fits[0]
+        return (
+            f"Happy to help! I recommend {v.name}: it serves {v.food} food in the {v.area} "
+            f"and is in the {v.price} price range."
+        )
+    venues = [_lookup(known, n) for n in request.names]
+    if any(v is None for v in venues):
+        missing = [n for n, v in zip(request.names, venues, strict=True) if v is None]
+        return f"Sorry, I do not know {' or '.join(missing)} yet."
+    parts = [_fact(v, s) for v in venues for s in request.asks]
+    return f"Happy to help! {_capitalized(' and '.join(parts))}."
+
+
+def _all(db: VenueDatabase) -> Mapping[str, Venue]:
+    return db.by_name
+
+
+def _good(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+    return good_reply(request, _all(db))
+
+
+def _invents(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+    """The good answer with its venue(s) swapped for an invented one."""
+    reply = good_reply(request, _all(db))
+    fake = INVENTED_NAMES[int(rng.integers(len(INVENTED_NAMES)))]
+    for venue in [v for v in db.venues if v.name in reply][:1]:
+        reply = reply.replace(venue.name, fake)
+    return reply
+
+
+def _omits(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+    """Half an answer: one venue of a comparison, one fact of two, no name for a wish."""
+    if request.intent == "recommend":
+        slot, value = request.wishes[0]
+        return f"Sure, there are some nice {value} places, have a look around."
+    if len(request.asks) == 1 and len(request.names) == 1:
+        return "Sure, that is a lovely place."
+    return f"Sure! {_capitalized(_fact(db.get(request.names[0]), request.asks[0]))}."
+
+
+def _wrong(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+    """The good answer about another, wrong venue (a real one)."""
+    others = [v for v in db.venues if v.name not in request.names]
+    if request.intent == "recommend":
+        others = [v for v in others if not v.matches(dict(request.wishes))]
+    other = others[int(rng.integers(len(others)))]
+    reply = good_reply(request, _all(db))
+    named = [v for v in db.venues if v.name in reply]
+    return reply.replace(named[0].name, other.name) if named else reply
+
+
+def _verbose(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+    return good_reply(request, _all(db)) + _FILLER
+
+
+def _curt(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+    """The facts without courtesy, and a rude word."""
+    return "Obviously, " + good_reply(request, _all(db)).removeprefix("Happy to help! ")
+
+
+def _random(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz     "))
+    return "".join(rng.choice(letters, size=int(rng.integers(5, 60)))).strip() or "ok"
+
+
+#: Generator name -> ``(request, db, rng) -> reply``.
+REPLY_GENERATORS: dict[str, Callable[[ChatAct, VenueDatabase, np.random.Generator], str]] = {
+    "good": _good,
+    "invents": _invents,
+    "omits": _omits,
+    "wrong": _wrong,
+    "verbose": _verbose,
+    "curt": _curt,
+    "random": _random,
+}
+
+
+def make_reply(
+    generator: str, request: ChatAct, db: VenueDatabase, rng: np.random.Generator
+) -> str:
+    """The reply of the named generator (one of :data:`REPLY_GENERATORS`)."""
+    if generator not in REPLY_GENERATORS:
+        raise ValueError(f"generator must be one of {tuple(REPLY_GENERATORS)}, got {generator!r}")
+    return REPLY_GENERATORS[generator](request, db, rng)

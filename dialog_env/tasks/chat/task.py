@@ -1,0 +1,211 @@
+"""The chat task (``Dialog-Chat-v1``, alias ``ChatGPT-v1``) as a :class:`~dialog_env.tasks.Task`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from dialog_env.tasks import TaskStep
+from dialog_env.tasks.booking.domain import load_database
+from dialog_env.tasks.booking.tools import ToolBox, is_tool_call
+from dialog_env.tasks.chat.judge import gold_terms
+from dialog_env.tasks.chat.requests import ChatAct, sample_goal
+from dialog_env.tasks.chat.tracker import (
+    ASSISTANT_ACTS,
+    STATE_FEATURES,
+    ChatState,
+    ChatTools,
+    ChatTracker,
+    realize,
+    state_vector,
+)
+from dialog_env.tasks.chat.voice import ChatTemplateVoice
+from dialog_env.text import Turn
+from dialog_env.voicing import Stepping, UserVoice, VoiceRequest, drive
+
+__all__ = ["REWARDS", "SUCCESS_GOLD", "ChatTask"]
+
+#: Reward sources the task has now; ``"rm"`` (a learned reward model) is the next one.
+REWARDS = ("gold",)
+#: An episode is a success when every request got a reply of at least this gold score.
+SUCCESS_GOLD = 0.5
+_AGENT_BYE_RE = re.compile(r"\bgoodbye\b|\bbye\b", re.IGNORECASE)
+
+
+class ChatTask:
+    """Open requests about the restaurant world, answered in free text.
+
+    ## Description
+
+    A simulated diner of the booking task's restaurant world (the same 120 venues) makes
+    two or three open requests, one per turn: a recommendation for some wishes, facts
+    about a venue, or a comparison of two venues
+    (:mod:`dialog_env.tasks.chat.requests`). The agent answers in free text; each reply
+    is scored by the hidden gold judge (:mod:`dialog_env.tasks.chat.judge`) and the user
+    moves on to its next request.
+
+    ## Action Space
+
+    As ``Dialog-v1``: ``Text(max_length=500)``, a message. ``[search] area=north
+    food=thai`` searches by area, food and price, ``[search] name="The Amber Fig"`` looks
+    a venue up; the result is the next observation's ``tool`` line (``[book]`` works as
+    in booking, though no chat user wants a table).
+
+    ## Observation Space
+
+    As ``Dialog-v1``: the transcript, one ``role: text`` line per turn. The gold judge
+    and its terms are never in it.
+
+    ## Rewards
+
+    ``reward="gold"`` (the only one so far): a reply to the user earns its gold score
+    divided by the number of requests, so the return is the mean gold score over the
+    requests, in [0, 1]; a tool call earns 0. ``info["reward_terms"]`` is
+    ``{"gold": ...}``; after a reply ``info["gold"]`` holds every term of the judge
+    (``answered``, ``wrong``, ``invented``, ``concise``, ``polite``, ``gold``) and
+    ``info["request"]`` the request it answered. ``reward="rm"`` (the learned reward model
+    of issue 12, deliverable 4) raises ``ValueError`` until a reward model ships.
+
+    ## Starting State
+
+    Two or three distinct requests drawn with ``np_random``; the user's opening turn
+    states the first. ``split="test"`` requests are about venues (every fourth by name)
+    that no ``split="train"`` request names.
+
+    ## Episode End
+
+    ``terminated``: the user said goodbye after its last request, after ``patience``
+    tool calls in a row, or after ``max_turns`` messages; or the agent said goodbye.
+    ``truncated``: the spec's ``max_episode_steps`` (50). ``info["success"]``: every
+    request got a reply of gold score at least ``SUCCESS_GOLD`` (0.5).
+
+    ## Arguments
+
+    ``gymnasium.make("Dialog-Chat-v1", ...)`` takes ``DialogEnv``'s arguments with
+    ``task="chat"`` and ``reward="gold"``. ``user_model`` defaults to ``"template"`` for the
+    chat ids: the shipped tiny LM was trained on booking turns only and has never seen a
+    chat request, so with ``user_model="tiny"`` nearly every sentence it writes fails the
+    parser check and falls back to the template (counted in ``voice_fallbacks``).
+
+    >>> import gymnasium as gym, dialog_env
+    >>> env = gym.make("ChatGPT-v1")
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.startswith("user: ")
+    True
+    >>> env.spec.reward_threshold
+    0.5
+
+    ## Version History
+
+    - v1: recommend, describe and compare requests; reward = the gold judge.
+    """
+
+    name = "chat"
+    assistant_acts = ASSISTANT_ACTS
+    state_features = STATE_FEATURES
+
+    def __init__(
+        self,
+        split: str = "train",
+        voice: UserVoice | None = None,
+        patience: int = 4,
+        max_turns: int = 20,
+        reward: str = "gold",
+    ):
+        if reward == "rm":
+            raise ValueError(
+                "reward='rm' needs the learned reward model (issue 12, deliverable 4), which "
+                "is not shipped yet; use reward='gold'"
+            )
+        if reward not in REWARDS:
+            raise ValueError(f"reward must be one of {REWARDS} (later 'rm'), got {reward!r}")
+        self.db, self._shipped_book = load_database()
+        sample_goal(self.db, np.random.default_rng(0), split)  # checks the split now
+        self.split, self.reward = split, reward
+        self.template_voice = ChatTemplateVoice(self.db)
+        self.voice = voice if voice is not None else self.template_voice
+        self.patience, self.max_turns = patience, max_turns
+        self.goal: list[ChatAct] | None = None
+
+    def reset(self, rng: np.random.Generator) -> list[Turn]:
+        return drive(self.reset_steps(rng), self.voice)
+
+    def step(self, message: str, rng: np.random.Generator) -> TaskStep:
+        return drive(self.step_steps(message, rng), self.voice)
+
+    def reset_steps(self, rng: np.random.Generator) -> Stepping[list[Turn]]:
+        self.goal = sample_goal(self.db, rng, self.split)
+        self.tools = ChatTools(self.db, ToolBox(self.db, self._shipped_book.copy()))
+        self.index, self.scores = 0, []
+        self.turns, self.tool_streak, self.user_turns, self.voice_fallbacks = 0, 0, 0, 0
+        self.done = False
+        return [(yield from self._say([self.goal[0]], rng))]
+
+    def _say(self, acts: list[ChatAct], rng: np.random.Generator) -> Stepping[Turn]:
+        text, fell_back = yield VoiceRequest(acts, rng)
+        self.user_turns += 1
+        self.voice_fallbacks += int(fell_back)
+        return Turn("user", text)
+
+    def step_steps(self, message: str, rng: np.random.Generator) -> Stepping[TaskStep]:
+        self.turns += 1
+        if is_tool_call(message):
+            self.tool_streak += 1
+            result = Turn("tool", self.tools.call(message, rng))
+            if self.tool_streak < self.patience and self.turns < self.max_turns:
+                return TaskStep([result], {"gold": 0.0}, tool_call=True)
+            turn = yield from self._say([ChatAct("bye")], rng)
+            return self._end([result, turn], {"gold": 0.0}, tool_call=True)
+        self.tool_streak = 0
+        request = self.goal[self.index]
+        terms = gold_terms(message, request, self.db)
+        self.scores.append(terms["gold"])
+        self.index += 1
+        reward = {"gold": terms["gold"] / len(self.goal)}
+        info: dict[str, Any] = {"gold": terms, "request": str(request)}
+        last = self.index == len(self.goal)
+        if last or self.turns >= self.max_turns or _AGENT_BYE_RE.search(message):
+            turn = yield from self._say([ChatAct("bye")], rng)
+            return self._end([turn], reward, info=info)
+        turn = yield from self._say([ChatAct("thank"), self.goal[self.index]], rng)
+        return TaskStep([turn], reward, user_acts=["thank", str(self.goal[self.index])], info=info)
+
+    def _end(self, turns: list[Turn], reward: dict, tool_call: bool = False, info=None) -> TaskStep:
+        self.done = True
+        return TaskStep(
+            turns,
+            reward,
+            terminated=True,
+            success=self._success(),
+            tool_call=tool_call,
+            user_acts=["bye"],
+            info=info or {},
+        )
+
+    def _success(self) -> bool:
+        return len(self.scores) == len(self.goal) and min(self.scores) >= SUCCESS_GOLD
+
+    def summary(self) -> tuple[dict, dict]:
+        metrics = {
+            "success": self.done and self._success(),
+            "mean_gold": sum(self.scores) / len(self.goal),
+            "answered": len(self.scores),
+            "requests": len(self.goal),
+            "turns": self.turns,
+            "tool_calls": self.tools.calls,
+            "user_turns": self.user_turns,
+            "voice_fallbacks": self.voice_fallbacks,
+        }
+        return {"requests": [a.as_dict() for a in self.goal]}, metrics
+
+    # -- for the act-level and state-observation wrappers ----------------------------------
+    def new_tracker(self) -> ChatTracker:
+        return ChatTracker(self.db)
+
+    def realize(self, act: int, state: ChatState) -> str:
+        return realize(ASSISTANT_ACTS[act], state)
+
+    def state_vector(self, state: ChatState) -> np.ndarray:
+        return state_vector(state)

@@ -1,0 +1,152 @@
+"""The chat task as users of ``ChatGPT-v1`` meet it: the seed's loop, determinism, misuse,
+the hidden gold judge in ``info`` (never in the observation) and the reward thresholds."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+
+import dialog_env  # noqa: F401  (registers the ids)
+from dialog_env.registration import ALIASES, ENV_IDS
+from dialog_env.tasks.chat.tracker import ASSISTANT_ACTS, STATE_FEATURES, ChatTracker, state_vector
+from dialog_env.testing import check_dialog_env
+
+CHAT_IDS = ("Dialog-Chat-v1", "ChatGPT-v1")
+
+
+def test_the_seeds_loop_runs_as_written(capsys):
+    env = gym.make("ChatGPT-v1")
+    obs, info = env.reset(seed=0)
+    done = False
+    total_reward = 0
+    while not done:
+        action = env.action_space.sample()
+        obs, r, term, trunc, info = env.step(action)
+        total_reward += r
+        done = term or trunc
+    print(total_reward > env.spec.reward_threshold)
+    assert capsys.readouterr().out == "False\n"  # random letters answer nothing
+    assert total_reward == 0.0 and info["metrics"]["answered"] >= 1
+
+
+def test_every_registered_id_has_a_reward_threshold():
+    for env_id in [*ENV_IDS, *ALIASES]:
+        assert isinstance(gym.spec(env_id).reward_threshold, float), env_id
+
+
+def test_the_alias_is_the_chat_id():
+    alias, target = gym.spec("ChatGPT-v1"), gym.spec("Dialog-Chat-v1")
+    assert alias.kwargs == target.kwargs and alias.entry_point == target.entry_point
+    assert alias.max_episode_steps == target.max_episode_steps
+    assert alias.reward_threshold == target.reward_threshold
+
+
+def _answer_by_acts(env_id: str, seed: int) -> tuple[float, dict]:
+    """The act-level answerer: search what the request needs, then answer from the results."""
+    env = gym.make(env_id, interface="act")
+    obs, info = env.reset(seed=seed)
+    tracker, done, total = ChatTracker(env.unwrapped.task.db), False, 0.0
+    while not done:
+        assert STATE_FEATURES[3] == "facts_known"
+        facts_known = state_vector(tracker.sync(info["turns"]))[3]
+        act = ASSISTANT_ACTS.index("answer" if facts_known else "search")
+        obs, reward, terminated, truncated, info = env.step(act)
+        total, done = total + reward, terminated or truncated
+    return total, info
+
+
+@pytest.mark.parametrize("env_id", CHAT_IDS)
+def test_the_answerer_passes_the_threshold_and_random_text_does_not(env_id):
+    threshold = gym.spec(env_id).reward_threshold
+    for seed in range(8):
+        total, info = _answer_by_acts(env_id, seed)
+        assert total > threshold and info["success"], (seed, info["turns"])
+
+
+def test_same_seed_same_episode_in_two_envs():
+    a, b = gym.make("Dialog-Chat-v1"), gym.make("Dialog-Chat-v1")
+    replies = ["[search] food=thai", "I recommend The Amber Fig.", "No idea.", "Bye then."]
+    for seed in range(5):
+        steps_a, steps_b = [a.reset(seed=seed)], [b.reset(seed=seed)]
+        for reply in replies:
+            steps_a.append(a.step(reply))
+            steps_b.append(b.step(reply))
+            if steps_a[-1][2]:
+                break
+        assert steps_a == steps_b
+    openings = {gym.make("Dialog-Chat-v1").reset(seed=s)[0] for s in range(20)}
+    assert len(openings) > 10
+
+
+def test_gold_terms_are_in_info_and_never_in_the_observation():
+    env = gym.make("Dialog-Chat-v1")
+    env.reset(seed=1)
+    obs, reward, terminated, truncated, info = env.step("Sorry, I cannot help.")
+    assert set(info["gold"]) == {"answered", "wrong", "invented", "concise", "polite", "gold"}
+    assert info["reward_terms"] == {"gold": reward} and "request" in info
+    assert "gold" not in obs and "answered" not in obs
+    _, reward, *_rest, info = env.step("[search] area=north")
+    assert reward == 0.0 and info["tool_call"] and "gold" not in info
+
+
+def test_the_return_is_the_mean_gold_score():
+    env = gym.make("Dialog-Chat-v1")
+    env.reset(seed=2)
+    done, total, golds = False, 0.0, []
+    while not done:
+        _, reward, terminated, truncated, info = env.step("Happy to help, try The Amber Fig.")
+        total, done = total + reward, terminated or truncated
+        golds.append(info["gold"]["gold"])
+    assert total == pytest.approx(sum(golds) / info["metrics"]["requests"])
+    assert info["metrics"]["mean_gold"] == pytest.approx(total)
+
+
+def test_patience_ends_a_run_of_tool_calls():
+    env = gym.make("Dialog-Chat-v1", patience=3)
+    env.reset(seed=0)
+    for _ in range(2):
+        assert not env.step("[search] price=cheap")[2]
+    _, _, terminated, _, info = env.step("[search] price=cheap")
+    assert terminated and not info["success"] and info["turns"][-1]["role"] == "user"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"reward": "rm"}, "reward='rm' needs the learned reward model"),
+        ({"reward": "bleu"}, "reward must be one of"),
+        ({"split": "dev"}, "split must be one of"),
+    ],
+)
+def test_misuse_is_a_clear_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gym.make("Dialog-Chat-v1", **kwargs)
+
+
+def test_booking_takes_no_chat_arguments():
+    with pytest.raises(ValueError, match="task 'booking' takes no argument 'reward'"):
+        gym.make("Dialog-v1", reward="gold", user_model="template")
+
+
+def test_test_split_venues_never_appear_in_train_goals():
+    from dialog_env.tasks.booking.domain import load_database
+    from dialog_env.tasks.chat.requests import split_venues
+
+    db, _ = load_database()
+    train = {v.name for v in split_venues(db, "train")}
+    test = {v.name for v in split_venues(db, "test")}
+    assert train and test and not train & test
+    env = gym.make("Dialog-Chat-v1", split="test")
+    for seed in range(20):
+        env.reset(seed=seed)
+        names = {n for a in env.unwrapped.task.goal for n in a.names}
+        assert names <= test
+
+
+def test_the_public_checker_passes_on_the_alias():
+    check_dialog_env("ChatGPT-v1", seeds=(0, 1))
+
+
+@pytest.mark.parametrize("interface", ["act", "token"])
+def test_the_public_checker_passes_on_other_interfaces(interface):
+    check_dialog_env("Dialog-Chat-v1", seeds=(0,), steps=12, interface=interface)

@@ -1,0 +1,93 @@
+"""``dialog-bench prefs``: the file round trip, Bradley-Terry labels, train seeds only."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+from baselines.prefs import bt_probability, generate_prefs, label_pair, load_prefs, write_prefs
+from dialog_bench.cli import main as cli_main
+from dialog_env.tasks.booking.domain import load_database
+from dialog_env.tasks.chat.judge import gold_terms
+from dialog_env.tasks.chat.requests import ChatAct
+from leaderboard.episodes import EVAL_SEED_FLOOR
+
+
+@pytest.fixture(scope="module")
+def prefs():
+    return generate_prefs(range(150), label_seed=3)
+
+
+def test_the_cli_writes_a_file_that_loads_back(tmp_path, prefs):
+    out = tmp_path / "prefs.jsonl"
+    assert cli_main(["prefs", "--episodes", "150", "--label-seed", "3", "--out", str(out)]) == 0
+    pairs, meta = load_prefs(out)
+    assert pairs == json.loads(json.dumps(prefs[0]))  # the same pairs as the library call
+    assert meta["format"] == "dialog-bench prefs v1" and meta["env_id"] == "Dialog-Chat-v1"
+    assert meta["pairs"] == len(pairs) and meta["seeds"] == {"first": 0, "last": 149, "count": 150}
+    assert meta["env_spec"]["kwargs"]["split"] == "train" and meta["tau"] == 0.1
+    assert meta["command"].startswith("dialog-bench")
+
+
+def test_a_record_holds_two_judged_replies_to_one_context(prefs):
+    db, _ = load_database()
+    for pair in prefs[0][:100]:
+        assert pair["a"]["generator"] != pair["b"]["generator"]
+        assert pair["context"][-1]["role"] == "user"
+        request = ChatAct(
+            pair["request"]["intent"],
+            tuple(pair["request"]["wishes"].items()),
+            tuple(pair["request"]["names"]),
+            tuple(pair["request"]["asks"]),
+        )
+        for side in "ab":
+            assert pair[side]["gold"] == gold_terms(pair[side]["text"], request, db)["gold"]
+        chosen, rejected = ("a", "b") if pair["label"] == "a" else ("b", "a")
+        assert (pair["chosen"], pair["rejected"]) == (pair[chosen]["text"], pair[rejected]["text"])
+        assert pair["p_a"] == bt_probability(pair["a"]["gold"], pair["b"]["gold"], 0.1)
+
+
+def test_labels_follow_the_bradley_terry_probability(prefs):
+    pairs = prefs[0]
+    assert len(pairs) > 300
+    expected = sum(p["p_a"] for p in pairs)
+    sigma = math.sqrt(sum(p["p_a"] * (1 - p["p_a"]) for p in pairs))
+    observed = sum(p["label"] == "a" for p in pairs)
+    assert abs(observed - expected) < 4 * sigma
+    # and at one fixed probability, far more often than the pairs above give
+    rng = np.random.default_rng(0)
+    draws = [label_pair(0.6, 0.5, 0.1, rng) == "a" for _ in range(20_000)]
+    assert np.mean(draws) == pytest.approx(1 / (1 + math.exp(-1)), abs=0.015)
+
+
+def test_the_same_label_seed_gives_the_same_file_and_another_does_not(prefs):
+    again, _ = generate_prefs(range(150), label_seed=3)
+    other, _ = generate_prefs(range(150), label_seed=4)
+    assert again == prefs[0] and other != prefs[0]
+
+
+def test_only_train_seeds():
+    with pytest.raises(ValueError, match="training seeds must lie in"):
+        generate_prefs([EVAL_SEED_FLOOR])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"tau": 0.0}, "tau must be positive"), ({"generators": ["good"]}, "at least two")],
+)
+def test_bad_arguments_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        generate_prefs(range(2), **kwargs)
+
+
+def test_a_tampered_or_pickled_file_is_refused(tmp_path, prefs):
+    path = tmp_path / "p.jsonl"
+    write_prefs(path, prefs[0][:5], prefs[1], "test")
+    assert len(load_prefs(path)[0]) == 5
+    path.write_bytes(pickle.dumps(prefs[0][:5]))  # never unpickled: the sha256 check refuses
+    with pytest.raises(ValueError, match="does not match the sha256"):
+        load_prefs(path)
