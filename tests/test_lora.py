@@ -152,7 +152,9 @@ def test_a_lora_token_policy_saves_its_adapter_and_value_head(tmp_path):
     prompts = [policy.encode(o) for o in OBSERVATIONS]
     values = policy.prompt_values(prompts)
     out = policy.save(tmp_path / "ppo-lora", "rl")
-    assert (out / "adapter" / "adapter_model.safetensors").is_file() and (out / VALUE_HEAD).is_file()
+    assert (out / "adapter" / "adapter_model.safetensors").is_file() and (
+        out / VALUE_HEAD
+    ).is_file()
     assert json.loads((out / "config.json").read_text())["base_model"] == "tiny"
     agent = load_agent(out)
     assert agent.interface == "token"
