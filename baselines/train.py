@@ -37,8 +37,8 @@ class LoRAOptions:
         default=0,
         metadata={"help": "LoRA rank: train adapters on the frozen base (0: all parameters)"},
     )
-    lora_alpha: float | None = dataclasses.field(
-        default=None, metadata={"help": "LoRA scale alpha (default: 2 x rank)"}
+    lora_alpha: float = dataclasses.field(
+        default=0.0, metadata={"help": "LoRA scale alpha (0: 2 x rank)"}
     )
     lora_dropout: float = dataclasses.field(default=0.0, metadata={"help": "LoRA dropout"})
 
@@ -50,7 +50,9 @@ class LoRAOptions:
             return model
         from agents.lora import add_lora
 
-        return add_lora(model, self.lora, self.lora_alpha, self.lora_dropout)
+        if self.lora_alpha < 0:
+            raise ValueError(f"--lora-alpha must be >= 0 (0: 2 x rank), got {self.lora_alpha}")
+        return add_lora(model, self.lora, self.lora_alpha or None, self.lora_dropout)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
