@@ -75,6 +75,10 @@ def _layer_widths(v: Any) -> bool:
     )
 
 
+def _sha256_hex(v: Any) -> bool:
+    return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
+
+
 def _names(v: Any) -> bool:
     return (
         isinstance(v, list)
@@ -119,6 +123,13 @@ CONFIG_FIELDS: dict[str, dict[str, tuple[bool, Callable[[Any], bool], str]]] = {
             f"an integer in 1-{MAX_NEW_TOKENS}",
         ),
         "spell_codes": (False, lambda v: isinstance(v, bool), "true or false"),
+        # a LoRA checkpoint (agents.lora): adapter/ instead of lm/, and the base it adapts
+        "base_model": (
+            False,
+            lambda v: isinstance(v, str) and 0 < len(v) <= 4096,
+            '"tiny" or the path of the base LM directory',
+        ),
+        "base_sha256": (False, _sha256_hex, "64 lowercase hex digits"),
     },
     "hf-chat": {  # a chat model in lm/, prompted with its chat template (agents.hf_chat)
         "agent": (True, _equals("hf-chat"), '"hf-chat"'),

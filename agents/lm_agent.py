@@ -17,6 +17,9 @@ A checkpoint directory holds::
                     per word, see dialog_env.lm.codec.spell_codes)
     manifest.json  how it was trained
     lm/            a transformers causal-LM directory (config, model.safetensors, tokenizer)
+
+or, trained with ``--lora``, ``adapter/`` and the config's ``base_model`` + ``base_sha256``
+in place of ``lm/`` (:mod:`agents.lora`).
 """
 
 from __future__ import annotations
@@ -83,12 +86,20 @@ class LMAgent(BaseAgent):
         from dialog_env.lm.loading import load_causal_lm
 
         config = read_config(path)
-        lm = load_causal_lm(path / LM_SUBDIR, device)
-        if lm.style != "voice":
-            raise ValueError(f"{path / LM_SUBDIR} is not in dialog-bench's LM format")
+        if ("base_model" in config) != ("base_sha256" in config):
+            raise ValueError(f"{path / 'config.json'}: base_model and base_sha256 go together")
+        if "base_sha256" in config:  # a LoRA adapter on a base LM, merged on load
+            from agents.lora import load_lora_lm
+
+            model, tokenizer = load_lora_lm(path, config, device)
+        else:
+            lm = load_causal_lm(path / LM_SUBDIR, device)
+            if lm.style != "voice":
+                raise ValueError(f"{path / LM_SUBDIR} is not in dialog-bench's LM format")
+            model, tokenizer = lm.model, lm.tokenizer
         agent = cls(
-            lm.model,
-            lm.tokenizer,
+            model,
+            tokenizer,
             name=path.name,
             paradigm=config.get("paradigm", "sft"),
             interface=config.get("interface", "text"),

@@ -16,7 +16,8 @@ forward pass. Token-level PPO (``baselines/token_ppo.py``) uses two views of it:
   gradients, for the update (:meth:`TokenPolicy.evaluate_spans`: the same over rows
   that hold several messages of one conversation).
 
-A trained policy is saved as an LM agent checkpoint (``config.json``, ``lm/``) plus
+A trained policy is saved as an LM agent checkpoint (``config.json``, ``lm/``, or with
+``--lora`` the adapter and its base's hash: :mod:`agents.lora`) plus
 ``value_head.safetensors``; ``load_agent(dir)`` plays it as a greedy :class:`LMAgent`.
 """
 
@@ -73,6 +74,8 @@ def load_lm_dir(path: str | Path) -> tuple[Path, dict[str, Any]]:
 
 def body_forward(model: Any, ids, mask, positions, past=None, use_cache: bool = False):
     """The last hidden states ``(B, T, H)`` of a causal LM's body, and its KV cache."""
+    if hasattr(model, "get_base_model"):  # PEFT (--lora): its base_model is the adapter
+        model = model.get_base_model()
     body = model.base_model
     # transformers 5 renamed ``past_key_values`` to ``cache``; pass the installed name.
     params = inspect.signature(body.forward).parameters
@@ -176,6 +179,9 @@ class TokenPolicy(torch.nn.Module):
         self.codec = MessageCodec(tokenizer, spell_codes=spell_codes)
         self.context = int(model.config.max_position_embeddings)
         self.max_new_tokens = max_new_tokens
+        #: The LM directory the weights came from (set by :meth:`load`); a LoRA adapter
+        #: trained on this policy is saved as adapting it.
+        self.base_dir: Path | None = None
 
     # -- loading and saving ------------------------------------------------------------
     @classmethod
@@ -197,6 +203,7 @@ class TokenPolicy(torch.nn.Module):
             max_new_tokens=int(config.get("max_new_tokens", 64)),
             spell_codes=bool(config.get("spell_codes", False)),
         )
+        policy.base_dir = lm_dir  # what a LoRA adapter trained on this policy adapts
         head_file = Path(path) / VALUE_HEAD
         if head_file.is_file():
             policy.value_head.load_state_dict(load_file(str(head_file), device=device))
@@ -207,11 +214,10 @@ class TokenPolicy(torch.nn.Module):
         from safetensors.torch import save_file
 
         from agents.checkpoint import CONFIG
+        from agents.lora import base_reference, is_lora, save_lora
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(out / LM_SUBDIR, safe_serialization=True)
-        self.tokenizer.save_pretrained(out / LM_SUBDIR)
         config = {
             "agent": "lm",
             "paradigm": paradigm,
@@ -219,6 +225,14 @@ class TokenPolicy(torch.nn.Module):
             "max_new_tokens": self.max_new_tokens,
             "spell_codes": self.codec.spell_codes,
         }
+        if is_lora(self.model):  # --lora: the adapter and which base it adapts
+            if self.base_dir is None:
+                raise ValueError("a LoRA policy needs base_dir, the LM directory it adapts")
+            save_lora(out, self.model)
+            config |= base_reference(self.base_dir)
+        else:
+            self.model.save_pretrained(out / LM_SUBDIR, safe_serialization=True)
+            self.tokenizer.save_pretrained(out / LM_SUBDIR)
         (out / CONFIG).write_text(json.dumps(config, indent=1) + "\n")
         state = {k: v.detach().contiguous().cpu() for k, v in self.value_head.state_dict().items()}
         save_file(state, str(out / VALUE_HEAD))

@@ -69,7 +69,7 @@ import numpy as np
 
 from baselines.ppo_rollout import Message, _strip_end
 from baselines.token_ppo import dev_scores, resolve_init
-from baselines.train import add_config_arguments, config_from_args
+from baselines.train import LoRAOptions, add_config_arguments, config_from_args
 from dialog_env.lm.sessions import ConversationCache
 
 __all__ = [
@@ -103,7 +103,7 @@ WAIT_MESSAGE = "[search]"
 
 
 @dataclass
-class GRPOConfig:
+class GRPOConfig(LoRAOptions):
     """Everything a run depends on."""
 
     init: str = field(default="base", metadata={"help": "base | sft | an LM dir/checkpoint"})
@@ -550,6 +550,7 @@ def main(config: GRPOConfig) -> Path:
     started = time.time()
     init_dir, paradigm = resolve_init(config.init)
     policy = TokenPolicy.load(init_dir)
+    policy.model = config.wrap(policy.model)  # --lora: only the adapters train
     policy.model.eval()  # no dropout: sampling and update must score tokens alike
     if config.max_new_tokens:
         policy.max_new_tokens = config.max_new_tokens

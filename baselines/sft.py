@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from baselines.train import add_config_arguments, config_from_args
+from baselines.train import LoRAOptions, add_config_arguments, config_from_args
 
 __all__ = [
     "SFTConfig",
@@ -55,9 +55,9 @@ IGNORE = -100
 
 
 @dataclass
-class SFTConfig:
+class SFTConfig(LoRAOptions):
     """Everything that decides an SFT run; each field is a ``train sft`` flag but
-    ``paradigm``, which follows ``--filter``."""
+    ``paradigm``, which follows ``--filter``. ``--lora RANK`` trains LoRA adapters only."""
 
     demos: list[Path] = field(
         default_factory=list, metadata={"help": "demo JSONL files", "required": True}
@@ -337,7 +337,9 @@ def train_sft(config: SFTConfig) -> Path:
         if config.freeze_values
         else ([], None)
     )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    model = config.wrap(model)  # --lora: adapters on the (value-separated) base
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda s: (
@@ -349,12 +351,14 @@ def train_sft(config: SFTConfig) -> Path:
     writer = SummaryWriter(str(Path(config.logdir) / f"sft-{Path(config.out).name}"))
     batches = _batches(samples, config.batch_size, rng, codec.pad_id)
     best: dict[str, Any] = {"success": -1.0, "state": None, "step": 0, "slots": {}, "copies": {}}
-    tokens_seen = 0
+    tokens_seen, train_seconds = 0, 0.0
     curve: list[dict[str, float]] = []  # dev success against the budget spent so far
     bar = tqdm(range(1, config.steps + 1), desc="sft", disable=not config.progress)
     for step in bar:
         ids, labels, mask = next(batches)
+        tick = time.perf_counter()
         loss = train_step(model, optimizer, schedule, ids, labels, mask, frozen_ids, frozen_rows)
+        train_seconds += time.perf_counter() - tick
         tokens_seen += int(mask.sum())
         writer.add_scalar("train/loss", loss, step)
         writer.add_scalar("train/lr", schedule.get_last_lr()[0], step)
@@ -399,17 +403,26 @@ def train_sft(config: SFTConfig) -> Path:
     model.load_state_dict(best["state"])
     model.eval()
     out = Path(config.out)
-    save_lm_checkpoint(
-        out,
-        model,
-        tokenizer,
-        {
-            "paradigm": config.paradigm,
-            "interface": "text",
-            "max_new_tokens": MAX_MESSAGE_TOKENS,
-            "spell_codes": config.spell_codes,
-        },
-    )
+    agent_config = {
+        "paradigm": config.paradigm,
+        "interface": "text",
+        "max_new_tokens": MAX_MESSAGE_TOKENS,
+        "spell_codes": config.spell_codes,
+    }
+    if config.lora:
+        from agents.checkpoint import CONFIG
+        from agents.lora import base_reference, save_lora
+
+        rows = (torch.tensor(frozen_ids), frozen_rows) if frozen_rows is not None else None
+        save_lora(out, model, rows)
+        agent_config = {
+            "agent": "lm",
+            **agent_config,
+            **base_reference(config.init or TINY_MODEL_DIR),
+        }
+        (out / CONFIG).write_text(json.dumps(agent_config, indent=1) + "\n")
+    else:
+        save_lm_checkpoint(out, model, tokenizer, agent_config)
     write_manifest(
         out,
         seed=config.seed,
@@ -428,6 +441,8 @@ def train_sft(config: SFTConfig) -> Path:
         heldout_slot_accuracy=best["slots"],
         heldout_copy_accuracy=best["copies"],
         tokens_per_epoch=n_tokens_epoch,
+        trainable_parameters=sum(p.numel() for p in trainable),
+        train_tokens_per_s=round(tokens_seen / max(train_seconds, 1e-9), 1),
         curve=curve,
     )
     return out

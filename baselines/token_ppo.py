@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from baselines.ppo_rollout import Conversations, Episode, Message, Rollout
+from baselines.train import LoRAOptions
 
 __all__ = [
     "AdaptiveKLController",
@@ -68,7 +69,7 @@ SFT_CHECKPOINT = Path("baselines/checkpoints/sft-expert")
 
 
 @dataclass
-class PPOConfig:
+class PPOConfig(LoRAOptions):
     """Everything a run depends on; the defaults are the shipped ``ppo-base`` run's."""
 
     init: str = field(default="base", metadata={"help": "base | sft | an LM dir/checkpoint"})
@@ -332,6 +333,7 @@ def _train(config: PPOConfig) -> Path:
     started = time.time()
     init_dir, paradigm = resolve_init(config.init)
     policy = TokenPolicy.load(init_dir)
+    policy.model = config.wrap(policy.model)  # --lora: only the adapters train
     policy.model.eval()  # no dropout: sampling and update must score tokens alike
     reference = load_causal_lm(load_lm_dir(init_dir)[0]).model  # cached, frozen
     generator = torch.Generator(next(policy.parameters()).device).manual_seed(config.seed)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from dialog_env.entry_points import load_entry_point
 
-__all__ = ["TRAINERS", "add_config_arguments", "add_parser", "config_from_args"]
+__all__ = ["TRAINERS", "LoRAOptions", "add_config_arguments", "add_parser", "config_from_args"]
 
 #: trainer name -> module with its own ``add_parser(subparsers)`` and ``main(args)``.
 TRAINERS = {
@@ -27,6 +27,32 @@ TRAINERS = {
 }
 
 Config = TypeVar("Config")
+
+
+@dataclasses.dataclass
+class LoRAOptions:
+    """The LoRA flags an LM trainer's config inherits (``agents.lora``; extra ``[peft]``)."""
+
+    lora: int = dataclasses.field(
+        default=0,
+        metadata={"help": "LoRA rank: train adapters on the frozen base (0: all parameters)"},
+    )
+    lora_alpha: float = dataclasses.field(
+        default=0.0, metadata={"help": "LoRA scale alpha (0: 2 x rank)"}
+    )
+    lora_dropout: float = dataclasses.field(default=0.0, metadata={"help": "LoRA dropout"})
+
+    def wrap(self, model: Any) -> Any:
+        """``model`` with LoRA adapters when ``lora`` > 0 (only they train), else itself."""
+        if self.lora < 0:
+            raise ValueError(f"--lora must be a rank >= 1 (or 0 for none), got {self.lora}")
+        if not self.lora:
+            return model
+        from agents.lora import add_lora
+
+        if self.lora_alpha < 0:
+            raise ValueError(f"--lora-alpha must be >= 0 (0: 2 x rank), got {self.lora_alpha}")
+        return add_lora(model, self.lora, self.lora_alpha or None, self.lora_dropout)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

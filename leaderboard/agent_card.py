@@ -11,7 +11,6 @@ is read as JSON.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import re
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dialog_env.bounded_json import read_json_file
+from dialog_env.lm.model_files import directory_sha256, file_sha256
 
 __all__ = [
     "ENTRY_NAME",
@@ -51,29 +51,6 @@ class AgentCard:
     interface: str
     model_sha256: str
     budget: Mapping[str, float] = field(default_factory=dict)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def directory_sha256(directory: str | Path) -> str:
-    """sha256 over every file below ``directory``: ``relpath NUL sha256(content) LF`` each.
-
-    The files are those :func:`~dialog_env.lm.model_files.checked_files` allows, which
-    are all a checkpoint loader may open: a link that leads out of the directory is
-    refused, not followed, and the total size is bounded before a byte is hashed.
-    """
-    from dialog_env.lm.model_files import checked_files
-
-    digest = hashlib.sha256()
-    for rel, path in checked_files(directory):
-        digest.update(f"{rel}\0{_file_sha256(path)}\n".encode())
-    return digest.hexdigest()
 
 
 def read_budget(checkpoint_dir: str | Path) -> dict[str, float]:
@@ -131,7 +108,7 @@ def describe_agent(agent, source: str | Path) -> AgentCard:
         name, model_sha256, budget = path.resolve().name, directory_sha256(path), read_budget(path)
     else:
         name = str(getattr(agent, "name", source))
-        model_sha256 = _file_sha256(Path(inspect.getsourcefile(type(agent))))
+        model_sha256 = file_sha256(Path(inspect.getsourcefile(type(agent))))
         budget = {}
     return AgentCard(check_entry_name(name), paradigm, interface, model_sha256, budget)
 

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "add_episode_set_arguments",
     "add_parser",
+    "add_ray_arguments",
     "evaluate_agent",
     "results_header",
 ]
@@ -66,10 +67,27 @@ def evaluate_agent(
     episode_set: EpisodeSet,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool | Callable[[int], None] = True,
+    ray: str | None = None,
+    ray_actors: int | None = None,
 ) -> dict:
-    """Load the agent (a built-in name or a checkpoint dir), play the set, return results."""
+    """Load the agent (a built-in name or a checkpoint dir), play the set, return results.
+
+    ``ray``: an address (``leaderboard.ray_runner``; ``"local"``: a Ray on this machine)
+    whose actors play the set in shards, ``ray_actors`` of them (default: one per CPU);
+    the results are those of the local run.
+    """
     from agents import load_agent
 
+    if ray is not None:
+        from leaderboard.ray_runner import play_sharded
+
+        (card, batch_size, calls), episodes = play_sharded(
+            agent_spec, episode_set, batch_size, ray, ray_actors, progress
+        )
+        return {
+            "header": results_header(card, episode_set, batch_size, calls),
+            "episodes": episodes,
+        }
     source = AgentMessages(lambda: load_agent(agent_spec), batch_size)
     card = describe_agent(source.agent, agent_spec)
     episodes = play_episodes(
@@ -96,8 +114,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="results file to write (default: results/AGENT.SET.json)",
     )
+    add_ray_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
+
+
+def add_ray_arguments(p: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and ``--ray-actors N``: play the episodes on Ray actors."""
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="shard the episodes over Ray actors (extra [ray]): alone, a Ray on this "
+        "machine (or RAY_ADDRESS's); 'auto' or ray://HOST:10001 for a cluster. The results "
+        "are the local run's",
+    )
+    p.add_argument(
+        "--ray-actors",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Ray actors, each with its own agent and env slots and one CPU (default and at "
+        "most: the cluster's CPUs)",
+    )
 
 
 def add_episode_set_arguments(p: argparse.ArgumentParser, applies: str = "") -> None:
@@ -132,7 +173,12 @@ def add_episode_set_arguments(p: argparse.ArgumentParser, applies: str = "") -> 
 def main(args: argparse.Namespace) -> int:
     episode_set = get_episode_set(args.env_id, args.episodes, limit=args.limit)
     results = evaluate_agent(
-        args.agent, episode_set, batch_size=args.batch_size, progress=not args.quiet
+        args.agent,
+        episode_set,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+        ray=args.ray,
+        ray_actors=args.ray_actors,
     )
     header = results["header"]
     out = args.out or Path("results") / f"{header['agent']}.{args.episodes}.json"

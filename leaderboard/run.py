@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leaderboard.episodes import EPISODE_SET_SIZES, get_episode_set
-from leaderboard.evaluate import DEFAULT_BATCH_SIZE, evaluate_agent
+from leaderboard.evaluate import DEFAULT_BATCH_SIZE, add_ray_arguments, evaluate_agent
 from leaderboard.render import markdown_table, render_markdown, render_table
 from leaderboard.results import write_results
 from leaderboard.standings import compute_standings
@@ -83,6 +83,7 @@ def _run_one(
     episode_set_args: tuple[str, str, int | None],
     batch_size: int,
     progress: bool | Callable[[int], None],
+    ray: tuple[str, int | None] | None = None,
 ) -> BaselineRun:
     """Evaluate, write, verify and store one baseline (in this process or a worker).
 
@@ -92,7 +93,10 @@ def _run_one(
     start, path = time.perf_counter(), None
     try:
         episode_set = get_episode_set(*episode_set_args)
-        results = evaluate_agent(baseline, episode_set, batch_size=batch_size, progress=progress)
+        address, actors = ray or (None, None)
+        results = evaluate_agent(
+            baseline, episode_set, batch_size, progress, ray=address, ray_actors=actors
+        )
         name = results["header"]["agent"]
         path = write_results(results_dir / f"{name}.{episode_set.name}.json", results)
         verified = verify_results_file(path, progress=progress)
@@ -132,6 +136,8 @@ def run_baselines(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: bool = True,
     workers: int = 1,
+    ray: str | None = None,
+    ray_actors: int | None = None,
 ) -> list[BaselineRun]:
     """Evaluate, write, verify and store each baseline; one failure does not stop the rest.
 
@@ -139,6 +145,10 @@ def run_baselines(
     of the CPU threads); every episode is played exactly as in one process, so the results
     files are the same. One progress bar covers the whole run: every baseline's
     evaluation and its replay, with the time left for all of it.
+
+    With ``ray`` (an address, ``leaderboard.ray_runner``) the baselines run one after
+    another, each one's episodes sharded over ``ray_actors`` Ray actors; the replay that
+    verifies each results file runs here.
     """
     from tqdm.auto import tqdm
 
@@ -155,12 +165,15 @@ def run_baselines(
     )
     labels = [Path(b).name if isinstance(b, Path) else str(b) for b in baselines]
     try:
-        if workers <= 1 or len(baselines) <= 1:
+        if workers <= 1 or len(baselines) <= 1 or ray is not None:
             runs = []
+            on_ray = None if ray is None else (ray, ray_actors)
             for label, baseline in zip(labels, baselines, strict=True):
                 bar.set_postfix_str(label)
                 runs.append(
-                    _run_one(baseline, store.path, results_dir, set_args, batch_size, bar.update)
+                    _run_one(
+                        baseline, store.path, results_dir, set_args, batch_size, bar.update, on_ray
+                    )
                 )
             return runs
         return _run_in_workers(
@@ -313,6 +326,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="baselines evaluated side by side in N worker processes (default: one per CPU "
         "core); the results are the same for any N",
     )
+    add_ray_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
 
@@ -338,6 +352,8 @@ def main(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=not args.quiet,
         workers=args.workers if args.workers is not None else (os.cpu_count() or 1),
+        ray=args.ray,
+        ray_actors=args.ray_actors,
     )
     for run in runs:
         line = run.outcome.summary() if run.outcome else f"failed: {run.baseline}: {run.error}"

@@ -54,7 +54,8 @@ def test_train_sft_flags_reach_the_config(monkeypatch, tmp_path):
     argv += ["--init", "lm", "--steps", "7", "--batch-size", "3", "--lr", "0.5"]
     argv += ["--warmup", "2", "--seed", "9", "--eval-every", "4", "--eval-episodes", "5"]
     argv += ["--heldout", "6", "--no-freeze-values", "--spell-codes", "--no-progress"]
-    argv += ["--out", "ck", "--logdir", "lg"]
+    argv += ["--out", "ck", "--logdir", "lg", "--lora", "4", "--lora-alpha", "16"]
+    argv += ["--lora-dropout", "0.1"]
     assert main(argv) == 0
     ((config,), _) = calls[0]
     assert config == SFTConfig(
@@ -75,6 +76,9 @@ def test_train_sft_flags_reach_the_config(monkeypatch, tmp_path):
         out=Path("ck"),
         logdir=Path("lg"),
         progress=False,
+        lora=4,
+        lora_alpha=16.0,
+        lora_dropout=0.1,
     )
     assert_every_field_set(config, SFTConfig())
 
@@ -140,6 +144,9 @@ PPO_FLAGS = {
     "threads": ("2", 2),
     "logdir": ("lg", Path("lg")),
     "progress": (None, False),
+    "lora": ("8", 8),
+    "lora_alpha": ("4.0", 4.0),
+    "lora_dropout": ("0.05", 0.05),
 }
 
 

@@ -2,6 +2,9 @@
 
 - :mod:`dialog_env.integrations.trl`: Dialog-v1 as a TRL ``GRPOTrainer``
   ``environment_factory`` (extra ``trl``).
+- :mod:`dialog_env.integrations.rllib`: the ids registered with RLlib's ``register_env``
+  and a PPO config on ``Dialog-Acts-v1`` (extra ``rllib``). Sharded evaluation on Ray is
+  the leaderboard's: ``leaderboard.ray_runner`` (extra ``ray``).
 
 Importing this package imports none of them.
 """

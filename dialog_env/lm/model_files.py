@@ -12,6 +12,8 @@ see the directory.
   that leads outside the directory, a symlinked directory, a special file, too many
   files or too many bytes is refused. What this returns is all a loader may open, and
   what a checkpoint's model hash covers; :func:`copy_checked` copies exactly those.
+- :func:`directory_sha256`: the sha256 over those files (a checkpoint's model hash, and
+  the base-model hash a LoRA adapter records).
 - :func:`check_safetensors`: a safetensors file's header against its size.
 - :func:`check_weights`: the weights of a transformers directory: safetensors only, a
   shard index naming only ``.safetensors`` files in the directory.
@@ -22,6 +24,7 @@ see the directory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -43,6 +46,8 @@ __all__ = [
     "check_weights",
     "checked_files",
     "copy_checked",
+    "directory_sha256",
+    "file_sha256",
 ]
 
 #: A checkpoint (or model) directory holding more than this is refused before it is read.
@@ -152,6 +157,28 @@ def copy_checked(root: str | Path, into: str | Path) -> Path:
             if src.read(1):
                 raise ValueError(f"{path} grew while it was copied")
     return into
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of one file's content, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def directory_sha256(directory: str | Path) -> str:
+    """sha256 over every file below ``directory``: ``relpath NUL sha256(content) LF`` each.
+
+    The files are those :func:`checked_files` allows, which are all a checkpoint loader
+    may open: a link that leads out of the directory is refused, not followed, and the
+    total size is bounded before a byte is hashed.
+    """
+    digest = hashlib.sha256()
+    for rel, path in checked_files(directory):
+        digest.update(f"{rel}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()
 
 
 def check_safetensors(path: str | Path) -> int:
