@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["floor_forward_backward", "parse_args"]
+__all__ = ["floor_forward_backward", "parse_args", "report_rl_speed"]
 
 
 def parse_args(
@@ -70,3 +70,26 @@ def floor_forward_backward(model, ids, mask, positions, reads, targets, value_he
     if value_head is not None:
         value_head.zero_grad(set_to_none=True)
     return float(cross_entropy.detach())
+
+
+def report_rl_speed(name: str, setup: str, totals: dict[str, float], update: str, aim: float):
+    """Print an RL bench's table: the floor, the update and rollout + update, each with its
+    tokens/s and its share of the floor's speed, then the ratio line ``tests/test_bench.py``
+    reads. ``totals`` holds seconds (``raw``, ``update``, ``rollout``) and token counts
+    (``tokens`` trained, ``padded``, ``sampled``)."""
+    t, tokens = totals, totals["tokens"]
+    rows = [
+        ("raw forward + backward (floor)", t["raw"]),
+        (f"{name} update ({update})", t["update"]),
+        (f"{name} rollout + update", t["rollout"] + t["update"]),
+    ]
+    print(setup)
+    print(
+        f"trained tokens {tokens:.0f} (padding {1 - tokens / t['padded']:.0%} of the "
+        f"batches), sampled {t['sampled']:.0f} message tokens in {t['rollout']:.1f} s of rollout"
+    )
+    print(f"{'':36} {'seconds':>8} {'tokens/s':>9} {'ratio':>6}")
+    for label, seconds in rows:
+        print(f"{label:36} {seconds:8.2f} {tokens / seconds:9.0f} {t['raw'] / seconds:6.2f}")
+    ratio = t["raw"] / (t["rollout"] + t["update"])
+    print(f"ratio {name} rollout + update / raw floor = {ratio:.3f}  (aim: >= {aim})")

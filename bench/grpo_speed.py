@@ -43,7 +43,7 @@ from baselines.grpo import (
     row_minibatches,
 )
 from baselines.train import add_config_arguments, config_from_args
-from bench import floor_forward_backward, parse_args
+from bench import floor_forward_backward, parse_args, report_rl_speed
 
 
 def raw_forward_backward(policy, batch: list[Row]) -> float:
@@ -130,29 +130,15 @@ def main(argv: list[str] | None = None) -> None:
     config = config_from_args(args, GRPOConfig)
     with _torch_threads(config.threads):
         t = measure(config, args.measured)
-    tokens = t["tokens"]
-    if not tokens:
+    if not t["tokens"]:
         raise SystemExit("no group had a return spread: nothing was trained (try more groups)")
-    rows = [
-        ("raw forward + backward (floor)", t["raw"]),
-        ("GRPO update (reference + steps)", t["update"]),
-        ("GRPO rollout + update", t["rollout"] + t["update"]),
-    ]
-    print(
+    setup = (
         f"GRPO, {args.measured} iterations x {config.groups} seeds x {config.group_size} "
         f"rollouts, {config.epochs} epoch(s), minibatch {config.minibatch_rows} rows, "
         f"init {config.init}, T={config.temperature}, user voice {config.user_model}, "
         f"{config.threads} thread(s)"
     )
-    print(
-        f"trained tokens {tokens:.0f} (padding {1 - tokens / t['padded']:.0%} of the "
-        f"batches), sampled {t['sampled']:.0f} message tokens in {t['rollout']:.1f} s of rollout"
-    )
-    print(f"{'':36} {'seconds':>8} {'tokens/s':>9} {'ratio':>6}")
-    for name, seconds in rows:
-        print(f"{name:36} {seconds:8.2f} {tokens / seconds:9.0f} {t['raw'] / seconds:6.2f}")
-    ratio = t["raw"] / (t["rollout"] + t["update"])
-    print(f"ratio GRPO rollout + update / raw floor = {ratio:.3f}  (aim: >= 0.7)")
+    report_rl_speed("GRPO", setup, t, "reference + steps", 0.7)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ from baselines.token_ppo import (
     minibatches,
     ppo_step,
 )
-from bench import floor_forward_backward, parse_args
+from bench import floor_forward_backward, parse_args, report_rl_speed
 
 
 def raw_forward_backward(policy, batch: list[Message]) -> float:
@@ -134,27 +134,13 @@ def main(argv: list[str] | None = None) -> None:
         t = measure(config, args.measured)
     finally:
         torch.set_num_threads(threads)
-    tokens = t["tokens"]
-    rows = [
-        ("raw forward + backward (floor)", t["raw"]),
-        ("PPO update (minibatch steps)", t["update"]),
-        ("PPO rollout + update", t["rollout"] + t["update"]),
-    ]
-    print(
+    setup = (
         f"token-level PPO, {args.measured} iterations x {config.num_envs} envs x "
         f"{config.messages_per_env} messages, {config.epochs} epochs, minibatch "
         f"{config.minibatch_messages}, user voice {config.user_model}, "
         f"{config.threads} thread(s)"
     )
-    print(
-        f"trained tokens {tokens:.0f} (padding {1 - tokens / t['padded']:.0%} of the "
-        f"batches), sampled {t['sampled']:.0f} message tokens in {t['rollout']:.1f} s of rollout"
-    )
-    print(f"{'':36} {'seconds':>8} {'tokens/s':>9} {'ratio':>6}")
-    for name, seconds in rows:
-        print(f"{name:36} {seconds:8.2f} {tokens / seconds:9.0f} {t['raw'] / seconds:6.2f}")
-    ratio = t["raw"] / (t["rollout"] + t["update"])
-    print(f"ratio PPO rollout + update / raw floor = {ratio:.3f}  (aim: >= 0.5)")
+    report_rl_speed("PPO", setup, t, "minibatch steps", 0.5)
 
 
 if __name__ == "__main__":
