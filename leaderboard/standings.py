@@ -214,10 +214,9 @@ def _compare(
     if sft is None or rl is None:
         return FamilyComparison(sft and sft.name, rl and rl.name, scope=scope)
     settled = SFT_FAMILY * (sft.labels == VERIFIED) + RL_FAMILY * (rl.labels == VERIFIED)
+    compared = {s.name: s for s in [*standings, *rl_standings]}  # the act line adds its RL
     left_out = tuple(
-        s.name
-        for s in {**{s.name: s for s in standings}, **{s.name: s for s in rl_standings}}.values()
-        if s.labels == DECLARED and s.paradigm in settled
+        s.name for s in compared.values() if s.labels == DECLARED and s.paradigm in settled
     )
     a, b = entries[rl.name], entries[sft.name]
     if a.seeds != b.seeds:  # cannot happen for verified entries of one set; guard anyway
