@@ -20,12 +20,14 @@ __all__ = [
     "PARADIGMS",
     "Agent",
     "BaseAgent",
+    "agent_tasks",
     "load_agent",
     "shipped_checkpoints",
 ]
 
 #: Built-in agents by name -> "module:class".
 AGENTS = {
+    "chat-expert": "agents.chat_expert:ChatExpertAgent",
     "expert": "agents.expert:ExpertAgent",
     "random": "agents.random_agent:RandomAgent",
     "noisy-expert": "agents.noisy_expert:NoisyExpertAgent",
@@ -55,6 +57,19 @@ def shipped_checkpoints(root: Path | None = None) -> dict[str, Path]:
         for d in sorted(root.iterdir())
         if d.is_dir() and not d.name.startswith(".") and any((d / m).is_file() for m in markers)
     }
+
+
+def agent_tasks(name_or_path: str | Path) -> tuple[str, ...]:
+    """The tasks an agent plays (a built-in agent's class says; a checkpoint's config
+    names its env id), without building it."""
+    key = str(name_or_path)
+    if key in AGENTS:
+        return tuple(load_entry_point(AGENTS[key]).tasks)
+    from agents.checkpoint import checkpoint_task
+
+    path = Path(key)
+    shipped = shipped_checkpoints()
+    return (checkpoint_task(path if path.is_dir() or key not in shipped else shipped[key]),)
 
 
 def load_agent(name_or_path: str | Path) -> Agent:

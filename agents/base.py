@@ -37,6 +37,8 @@ class BaseAgent:
     name = "base"
     paradigm = "reference"
     interface = "text"
+    #: The tasks (``dialog_env.registration.ENV_IDS[id]["task"]``) the agent plays.
+    tasks: tuple[str, ...] = ("booking",)
 
     def __init__(self) -> None:
         import numpy as np

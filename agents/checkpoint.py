@@ -27,6 +27,7 @@ from typing import Any
 from agents.base import INTERFACES, PARADIGMS
 from dialog_env.bounded_json import read_json_file
 from dialog_env.entry_points import load_entry_point
+from dialog_env.registration import ENV_IDS
 
 __all__ = [
     "CONFIG",
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_NEW_TOKENS",
     "WEIGHTS",
     "check_config",
+    "checkpoint_task",
     "load_checkpoint",
     "read_config",
     "refuse_pickles",
@@ -87,6 +89,9 @@ def _names(v: Any) -> bool:
     )
 
 
+#: The env ids an LM agent may name as its own: the text-interface ids.
+TEXT_ENV_IDS = tuple(i for i, kw in ENV_IDS.items() if kw.get("interface", "text") == "text")
+
 #: The longest message an LM agent may be configured to write, in tokens.
 MAX_NEW_TOKENS = 1024
 #: An SB3 policy's layers: at most this many, each at most this wide (two 2048-wide
@@ -130,6 +135,8 @@ CONFIG_FIELDS: dict[str, dict[str, tuple[bool, Callable[[Any], bool], str]]] = {
             '"tiny" or the path of the base LM directory',
         ),
         "base_sha256": (False, _sha256_hex, "64 lowercase hex digits"),
+        # the env it was trained for and is evaluated on (default Dialog-v1)
+        "env_id": (False, _one_of(TEXT_ENV_IDS), f"one of {', '.join(TEXT_ENV_IDS)}"),
     },
     "hf-chat": {  # a chat model in lm/, prompted with its chat template (agents.hf_chat)
         "agent": (True, _equals("hf-chat"), '"hf-chat"'),
@@ -149,6 +156,13 @@ CONFIG_FIELDS: dict[str, dict[str, tuple[bool, Callable[[Any], bool], str]]] = {
         "tool_role": (False, _one_of(("user", "tool")), '"user" or "tool"'),
     },
 }
+
+
+def checkpoint_task(directory: str | Path) -> str:
+    """The task a checkpoint plays: that of its config's ``env_id`` (``"Dialog-v1"``, the
+    booking task, when it names none; SB3 policies play booking through the act ids)."""
+    config = read_config(directory)
+    return ENV_IDS[config.get("env_id", "Dialog-v1")]["task"]
 
 
 def refuse_pickles(files: list[tuple[str, Path]], directory: Path) -> None:

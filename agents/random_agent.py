@@ -32,6 +32,7 @@ class RandomAgent(BaseAgent):
     name = "random"
     paradigm = "reference"
     interface = "text"
+    tasks = ("booking", "chat")  # its messages are plausible turns of either
 
     def __init__(self) -> None:
         super().__init__()

@@ -15,7 +15,7 @@ import io
 import itertools
 from html import escape
 
-from leaderboard.render import COLUMNS, set_title, standing_rows, stats_footnote
+from leaderboard.render import columns, set_title, standing_rows, stats_footnote
 from leaderboard.standings import EntryStanding, SetStandings
 from leaderboard.store import VERIFIED
 
@@ -33,7 +33,14 @@ PARADIGM_COLORS = {
 
 _UNTRAINED_STYLES = ("--", ":", "-.", (0, (5, 2, 1, 2)))
 #: Columns right-aligned as figures.
-NUMERIC_COLUMNS = ("success [95% CI]", "mean return [95% CI]", "IQM return", "turns")
+NUMERIC_COLUMNS = (
+    "gold [95% CI]",
+    "success [95% CI]",
+    "mean return [95% CI]",
+    "proxy return [95% CI]",
+    "IQM return",
+    "turns",
+)
 #: Budget units with a panel in the budget plot, and their axis labels.
 BUDGET_UNITS = {"env_steps": "env steps", "demo_episodes": "demonstration episodes"}
 
@@ -80,10 +87,14 @@ def _paradigm_order(standings: SetStandings) -> list:
         standings.entries,
         key=lambda e: (
             order.index(e.paradigm) if e.paradigm in order else 99,
-            -e.success.estimate,
+            -e.score(standings.ranked_by).estimate,
             e.name,
         ),
     )
+
+
+def _measure_label(standings: SetStandings) -> str:
+    return "gold score" if standings.ranked_by == "gold" else "success rate"
 
 
 def plot_success_by_paradigm(standings: SetStandings) -> bytes:
@@ -95,10 +106,11 @@ def plot_success_by_paradigm(standings: SetStandings) -> bytes:
         if previous is not None and e.paradigm != previous:
             x += 0.6  # a gap between paradigm groups
         color = PARADIGM_COLORS.get(e.paradigm, "#000000")
+        score = e.score(standings.ranked_by)
         ax.errorbar(
             [x],
-            [e.success.estimate],
-            yerr=[[e.success.estimate - e.success.low], [e.success.high - e.success.estimate]],
+            [score.estimate],
+            yerr=[[score.estimate - score.low], [score.high - score.estimate]],
             fmt="o",
             color=color,
             capsize=5,
@@ -112,8 +124,11 @@ def plot_success_by_paradigm(standings: SetStandings) -> bytes:
     ax.set_xticks(ticks, labels, rotation=30, ha="right")
     ax.set_xlim(-0.7, max(x - 0.3, 0.7))
     ax.set_ylim(-0.03, 1.03)
-    ax.set_ylabel("success rate (95% CI)")
-    ax.set_title(f"Success per entry, by paradigm: {standings.episode_set}", fontsize=10)
+    ax.set_ylabel(f"{_measure_label(standings)} (95% CI)")
+    ax.set_title(
+        f"{_measure_label(standings).capitalize()} per entry, by paradigm: {standings.episode_set}",
+        fontsize=10,
+    )
     ax.grid(axis="y", alpha=0.3)
     ax.legend(title="paradigm", fontsize=8, title_fontsize=8, loc="best")
     return _png(fig)
@@ -124,10 +139,11 @@ def _plot_budget_panel(ax, standings: SetStandings, unit: str, label: str) -> No
     seen: set[str] = set()
     for e in trained:
         x = e.budget_amount(unit)
+        score = e.score(standings.ranked_by)
         ax.errorbar(
             [x],
-            [e.success.estimate],
-            yerr=[[e.success.estimate - e.success.low], [e.success.high - e.success.estimate]],
+            [score.estimate],
+            yerr=[[score.estimate - score.low], [score.high - score.estimate]],
             fmt="o",
             color=PARADIGM_COLORS.get(e.paradigm, "#000000"),
             capsize=4,
@@ -136,7 +152,7 @@ def _plot_budget_panel(ax, standings: SetStandings, unit: str, label: str) -> No
         seen.add(e.paradigm)
         ax.annotate(
             _label(e),
-            (x, e.success.estimate),
+            (x, score.estimate),
             fontsize=7,
             xytext=(5, 4),
             textcoords="offset points",
@@ -144,7 +160,7 @@ def _plot_budget_panel(ax, standings: SetStandings, unit: str, label: str) -> No
     untrained = [e for e in standings.entries if not any(e.budget_amount(u) for u in BUDGET_UNITS)]
     for e, style in zip(untrained, itertools.cycle(_UNTRAINED_STYLES), strict=False):
         ax.axhline(
-            e.success.estimate,
+            e.score(standings.ranked_by).estimate,
             linestyle=style,
             linewidth=1.2,
             color=PARADIGM_COLORS.get(e.paradigm, "#000000"),
@@ -168,7 +184,7 @@ def _plot_budget_panel(ax, standings: SetStandings, unit: str, label: str) -> No
         )
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel(f"training budget: {label} (log scale)")
-    ax.set_ylabel("success rate (95% CI)")
+    ax.set_ylabel(f"{_measure_label(standings)} (95% CI)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
 
@@ -182,7 +198,11 @@ def plot_success_vs_budget(standings: SetStandings) -> bytes:
     fig, axes = _new_figure(4.8 * len(units) + 1.6, 3.8, panels=len(units))
     for ax, unit in zip(axes, units, strict=True):
         _plot_budget_panel(ax, standings, unit, BUDGET_UNITS[unit])
-    fig.suptitle(f"Success against training budget: {standings.episode_set}", fontsize=10)
+    fig.suptitle(
+        f"{_measure_label(standings).capitalize()} against training budget: "
+        f"{standings.episode_set}",
+        fontsize=10,
+    )
     return _png(fig)
 
 
@@ -196,8 +216,9 @@ def _img(png: bytes, alt: str, caption: str) -> str:
 
 
 def _table(standings: SetStandings) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
-    numeric = {COLUMNS.index(c) for c in NUMERIC_COLUMNS}
+    names = columns(standings)
+    head = "".join(f"<th>{escape(c)}</th>" for c in names)
+    numeric = {i for i, c in enumerate(names) if c in NUMERIC_COLUMNS}
     body = []
     for entry, row in zip(standings.entries, standing_rows(standings), strict=True):
         cells = "".join(
@@ -236,13 +257,15 @@ def render_html(all_standings: list[SetStandings], title: str = "dialog-bench le
             *(f'<p class="verdict">{escape(v)}</p>' for v in s.verdicts),
             _img(
                 plot_success_by_paradigm(s),
-                f"success by paradigm, {s.episode_set}",
-                "Success rate of each entry with its 95% bootstrap CI, grouped by paradigm.",
+                f"{_measure_label(s)} by paradigm, {s.episode_set}",
+                f"{_measure_label(s).capitalize()} of each entry with its 95% bootstrap CI, "
+                "grouped by paradigm.",
             ),
             _img(
                 plot_success_vs_budget(s),
-                f"success against budget, {s.episode_set}",
-                "Success rate against training budget (log scale): env steps for entries "
+                f"{_measure_label(s)} against budget, {s.episode_set}",
+                f"{_measure_label(s).capitalize()} against training budget (log scale): "
+                "env steps for entries "
                 "trained by RL, demonstration episodes for entries trained on demos; "
                 "dashed and dotted lines: untrained entries.",
             ),

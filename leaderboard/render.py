@@ -24,11 +24,13 @@ from leaderboard.store import DEFAULT_DB, LeaderboardStore
 __all__ = [
     "COLUMNS",
     "FORMATS",
+    "GOLD_COLUMNS",
     "add_parser",
     "markdown_table",
     "render",
     "render_markdown",
     "render_table",
+    "columns",
     "set_title",
     "stats_footnote",
     "standing_rows",
@@ -48,6 +50,22 @@ COLUMNS = (
     "turns",
     "tied with",
 )
+#: The columns of a set ranked by a hidden gold judge (``Dialog-Chat-v1``): its return is
+#: the learned reward model's, a proxy, shown beside the gold score that ranks.
+GOLD_COLUMNS = (
+    "rank",
+    "entry",
+    "paradigm",
+    "interface",
+    "budget",
+    "labels",
+    "gold [95% CI]",
+    "success [95% CI]",
+    "proxy return [95% CI]",
+    "IQM return",
+    "turns",
+    "tied with",
+)
 FORMATS = ("table", "md", "html", "json")
 _EMPTY = "No entries yet: run `dialog-bench run`, or `dialog-bench submit RESULTS.json`."
 
@@ -62,11 +80,22 @@ def _by_goal(entry) -> str:
     return " / ".join(f"{by[k]:.2f}" if k in by else "-" for k in ("booking", "inform"))
 
 
+def columns(standings: SetStandings) -> tuple[str, ...]:
+    """The column names of one episode set: :data:`GOLD_COLUMNS` when it is ranked by gold."""
+    return GOLD_COLUMNS if standings.ranked_by == "gold" else COLUMNS
+
+
 def standing_rows(standings: SetStandings) -> list[list[str]]:
-    """The table cells of one episode set, one row per entry in rank order."""
+    """The table cells of one episode set (see :func:`columns`), one row per entry in rank
+    order."""
     rows = []
     for e in standings.entries:
         rank = f"{e.rank}=" if e.tied_with else str(e.rank)
+        scores = (
+            [_ci(e.gold), _ci(e.success)]
+            if standings.ranked_by == "gold"
+            else [_ci(e.success), _by_goal(e)]
+        )
         rows.append(
             [
                 rank,
@@ -75,8 +104,7 @@ def standing_rows(standings: SetStandings) -> list[list[str]]:
                 e.interface,
                 format_budget(e.budget),
                 e.labels,
-                _ci(e.success),
-                _by_goal(e),
+                *scores,
                 _ci(e.mean_return),
                 f"{e.iqm_return.estimate:.3f}",
                 f"{e.mean_turns:.1f}",
@@ -103,7 +131,9 @@ def stats_footnote() -> str:
         "interface, budget (from the checkpoint's manifest) and model hash are read from "
         "what ran; declared, a submitted results file, whose transcripts the replay proves "
         "but whose paradigm, interface, budget and model hash are the submitter's word. "
-        "SFT vs RL compares verified entries."
+        "SFT vs RL compares verified entries. A set with gold scores (Dialog-Chat-v1) is "
+        "ranked, tied and compared by gold, the hidden judge's mean score of the replies; "
+        "its return is the learned reward model's, a proxy."
     )
 
 
@@ -121,8 +151,8 @@ def render_table(all_standings: list[SetStandings]) -> str:
         return _EMPTY + "\n"
     blocks = []
     for s in all_standings:
-        rows = [list(COLUMNS), *standing_rows(s)]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+        rows = [list(columns(s)), *standing_rows(s)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = [
             "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
             for r in rows
@@ -138,7 +168,8 @@ def _md_cell(text: str) -> str:
 
 def markdown_table(standings: SetStandings) -> str:
     """One episode set as a Markdown table followed by the SFT vs RL verdict."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join(" --- " for _ in COLUMNS) + "|"]
+    names = columns(standings)
+    lines = ["| " + " | ".join(names) + " |", "|" + "|".join(" --- " for _ in names) + "|"]
     for row in standing_rows(standings):
         lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
     return "\n".join([*lines, "", *_verdict_lines(standings)]) + "\n"

@@ -1,14 +1,16 @@
 """``dialog-bench run``: every shipped baseline on the test set, verified, ranked, rendered.
 
-The shipped baselines are the built-in agents (``agents.AGENTS``: expert, random) plus
-every checkpoint directory under ``baselines/checkpoints/`` (one with a ``manifest.json``
-or ``config.json``), found when the command runs. Each is loaded and played by the
+The shipped baselines are the built-in agents (``agents.AGENTS``: expert, random,
+chat-expert...) plus every checkpoint directory under ``baselines/checkpoints/`` (one with
+a ``manifest.json`` or ``config.json``), found when the command runs, each on the test set
+of every env id of :data:`RUN_ENV_IDS` whose task it plays (``agents.agent_tasks``: the
+booking task's ``Dialog-v1``, the chat task's ``Dialog-Chat-v1``). Each is loaded and played by the
 leaderboard itself, its results file goes through the same replay verification as any
 outside submission, and it is stored as a *verified* entry (the leaderboard read its
 labels from what it ran); the leaderboard is printed and written as a static HTML page.
 
 ``dialog-bench run --publish`` also refreshes what the repository ships: the verified
-results files in ``leaderboard/results/`` and ``leaderboard/LEADERBOARD.md``.
+results files in ``leaderboard/results/<env id>/`` and ``leaderboard/LEADERBOARD.md``.
 """
 
 from __future__ import annotations
@@ -34,14 +36,18 @@ from leaderboard.verify import verify_results_file
 __all__ = [
     "PUBLISHED_DIR",
     "README_MARKERS",
+    "RUN_ENV_IDS",
     "BaselineRun",
     "add_parser",
     "checkpoint_dirs",
     "publish",
     "published_markdown",
     "readme_excerpt",
+    "readme_standings",
     "run_baselines",
+    "published_path",
     "shipped_baselines",
+    "shipped_runs",
     "update_readme_excerpt",
 ]
 
@@ -49,6 +55,14 @@ __all__ = [
 PUBLISHED_DIR = Path(__file__).resolve().parent
 #: The README's generated leaderboard excerpt sits between these two lines.
 README_MARKERS = ("<!-- leaderboard-excerpt:start -->", "<!-- leaderboard-excerpt:end -->")
+#: The env ids ``dialog-bench run`` plays by default, one per task; the README's excerpt is
+#: the first one's table.
+RUN_ENV_IDS = ("Dialog-v1", "Dialog-Chat-v1")
+
+#: A baseline (a built-in agent's name or a checkpoint directory), or one with the env id
+#: to play it on.
+Baseline = str | Path
+Job = Baseline | tuple[Baseline, str]
 
 
 def checkpoint_dirs(root: Path | None = None) -> list[Path]:
@@ -58,11 +72,44 @@ def checkpoint_dirs(root: Path | None = None) -> list[Path]:
     return list(shipped_checkpoints(root).values())
 
 
-def shipped_baselines(checkpoint_root: Path | None = None) -> list[str | Path]:
-    """Built-in agent names, then checkpoint directories: what ``run`` evaluates."""
-    from agents import AGENTS
+def shipped_baselines(
+    checkpoint_root: Path | None = None, env_id: str | None = None
+) -> list[Baseline]:
+    """Built-in agent names, then checkpoint directories; with ``env_id``, only those
+    that play its task."""
+    from agents import AGENTS, agent_tasks
 
-    return [*sorted(AGENTS), *checkpoint_dirs(checkpoint_root)]
+    every = [*sorted(AGENTS), *checkpoint_dirs(checkpoint_root)]
+    if env_id is None:
+        return every
+    task = _task(env_id)
+    return [b for b in every if task in agent_tasks(b)]
+
+
+def shipped_runs(
+    checkpoint_root: Path | None = None, env_ids: tuple[str, ...] = RUN_ENV_IDS
+) -> list[tuple[Baseline, str]]:
+    """``(baseline, env id)`` for every env id and each shipped baseline of its task: what
+    ``dialog-bench run`` plays."""
+    return [(b, e) for e in env_ids for b in shipped_baselines(checkpoint_root, e)]
+
+
+def published_path(target: Path, env_id: str, name: str) -> Path:
+    """Where ``--publish`` puts the verified results file of entry ``name`` on ``env_id``."""
+    return target / "results" / env_id / f"{name}.json"
+
+
+def _task(env_id: str) -> str:
+    import gymnasium as gym
+
+    import dialog_env  # noqa: F401  (registers the ids)
+
+    return gym.spec(env_id).kwargs.get("task", "booking")
+
+
+def _label(job: Job) -> str:
+    baseline = job[0] if isinstance(job, tuple) else job
+    return Path(baseline).name if isinstance(baseline, Path) else str(baseline)
 
 
 @dataclass(frozen=True)
@@ -98,7 +145,9 @@ def _run_one(
             baseline, episode_set, batch_size, progress, ray=address, ray_actors=actors
         )
         name = results["header"]["agent"]
-        path = write_results(results_dir / f"{name}.{episode_set.name}.json", results)
+        path = write_results(
+            results_dir / episode_set.env_id / f"{name}.{episode_set.name}.json", results
+        )
         verified = verify_results_file(path, progress=progress)
         outcome = store_verified(verified, LeaderboardStore(db), replace=True, labels=VERIFIED)
         return BaselineRun(label, path, outcome, None, time.perf_counter() - start)
@@ -127,7 +176,7 @@ def _run_in_worker(*args) -> BaselineRun:
 
 
 def run_baselines(
-    baselines: list[str | Path],
+    baselines: list[Job],
     store: LeaderboardStore,
     results_dir: Path,
     env_id: str = "Dialog-v1",
@@ -141,6 +190,9 @@ def run_baselines(
 ) -> list[BaselineRun]:
     """Evaluate, write, verify and store each baseline; one failure does not stop the rest.
 
+    A baseline given as ``(baseline, env id)`` is played on that env id's set, any other on
+    ``env_id``'s.
+
     With ``workers > 1`` baselines run in that many worker processes (each with its share
     of the CPU threads); every episode is played exactly as in one process, so the results
     files are the same. One progress bar covers the whole run: every baseline's
@@ -152,8 +204,13 @@ def run_baselines(
     """
     from tqdm.auto import tqdm
 
-    set_args = (env_id, episodes, limit)
-    total = 2 * len(baselines) * len(get_episode_set(*set_args).seeds)
+    jobs = [
+        (job[0], (job[1], episodes, limit))
+        if isinstance(job, tuple)
+        else (job, (env_id, episodes, limit))
+        for job in baselines
+    ]
+    total = 2 * sum(len(get_episode_set(*set_args).seeds) for _, set_args in jobs)
     bar = tqdm(
         total=total,
         desc="dialog-bench run",
@@ -163,12 +220,12 @@ def run_baselines(
         dynamic_ncols=True,
         smoothing=0.05,
     )
-    labels = [Path(b).name if isinstance(b, Path) else str(b) for b in baselines]
+    labels = [_label(job) for job in baselines]
     try:
         if workers <= 1 or len(baselines) <= 1 or ray is not None:
             runs = []
             on_ray = None if ray is None else (ray, ray_actors)
-            for label, baseline in zip(labels, baselines, strict=True):
+            for label, (baseline, set_args) in zip(labels, jobs, strict=True):
                 bar.set_postfix_str(label)
                 runs.append(
                     _run_one(
@@ -176,14 +233,12 @@ def run_baselines(
                     )
                 )
             return runs
-        return _run_in_workers(
-            baselines, labels, store, results_dir, set_args, batch_size, workers, bar
-        )
+        return _run_in_workers(jobs, store, results_dir, batch_size, workers, bar)
     finally:
         bar.close()
 
 
-def _run_in_workers(baselines, labels, store, results_dir, set_args, batch_size, workers, bar):
+def _run_in_workers(jobs, store, results_dir, batch_size, workers, bar):
     import multiprocessing as mp
     import os
     import queue
@@ -191,7 +246,7 @@ def _run_in_workers(baselines, labels, store, results_dir, set_args, batch_size,
 
     context = mp.get_context("spawn")  # no forked torch thread pools
     ticks = context.Manager().Queue()
-    workers = min(workers, len(baselines))
+    workers = min(workers, len(jobs))
     threads = max(1, (os.cpu_count() or 1) // workers)
     runs: dict[int, BaselineRun] = {}
     with ProcessPoolExecutor(
@@ -199,7 +254,7 @@ def _run_in_workers(baselines, labels, store, results_dir, set_args, batch_size,
     ) as pool:
         futures = {
             pool.submit(_run_in_worker, b, store.path, results_dir, set_args, batch_size): i
-            for i, b in enumerate(baselines)
+            for i, (b, set_args) in enumerate(jobs)
         }
         pending = set(futures)
         while pending:
@@ -211,8 +266,8 @@ def _run_in_workers(baselines, labels, store, results_dir, set_args, batch_size,
                     bar.update(ticks.get_nowait())
                 except queue.Empty:
                     break
-            bar.set_postfix_str(f"{len(runs)}/{len(baselines)} done")
-    return [runs[i] for i in range(len(baselines))]
+            bar.set_postfix_str(f"{len(runs)}/{len(jobs)} done")
+    return [runs[i] for i in range(len(jobs))]
 
 
 def publish(
@@ -221,17 +276,20 @@ def publish(
     target: Path = PUBLISHED_DIR,
     readme: Path | None = None,
 ) -> Path:
-    """Copy the verified results files into ``target/results``, write LEADERBOARD.md and,
-    given ``readme``, refresh the excerpt between its ``README_MARKERS``."""
-    results_dir = target / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
+    """Copy the verified results files to :func:`published_path` (``target/results/<env
+    id>/<name>.json``), write LEADERBOARD.md and, given ``readme``, refresh the excerpt
+    between its ``README_MARKERS`` with the table of the first of :data:`RUN_ENV_IDS`."""
+    from leaderboard.episodes import parse_episode_set_id
+
     keep = set()
     for run in runs:
-        dest = results_dir / f"{run.outcome.name}.json"
+        env_id, _, _ = parse_episode_set_id(run.outcome.episode_set)
+        dest = published_path(target, env_id, run.outcome.name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(run.results_path, dest)
-        keep.add(dest.name)
-    for stale in results_dir.glob("*.json"):
-        if stale.name not in keep:
+        keep.add(dest)
+    for stale in [*(target / "results").glob("*.json"), *(target / "results").glob("*/*.json")]:
+        if stale not in keep:
             stale.unlink()
     names = {run.outcome.name for run in runs}
     sets = {run.outcome.episode_set for run in runs}
@@ -239,9 +297,20 @@ def publish(
     standings = compute_standings(entries)
     out = target / "LEADERBOARD.md"
     out.write_text(published_markdown(standings), encoding="utf-8")
-    if readme is not None and standings:
-        update_readme_excerpt(readme, markdown_table(standings[0]))
+    excerpt = readme_standings(standings)
+    if readme is not None and excerpt is not None:
+        update_readme_excerpt(readme, markdown_table(excerpt))
     return out
+
+
+def readme_standings(standings: list):
+    """The set whose table the README shows: the first of :data:`RUN_ENV_IDS` that has
+    entries (its test set), else the first set; None for no sets."""
+    for env_id in RUN_ENV_IDS:
+        for s in standings:
+            if s.env_id == env_id:
+                return s
+    return standings[0] if standings else None
 
 
 def published_markdown(standings: list) -> str:
@@ -296,7 +365,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=Path("results"),
         help="where results files and the HTML page go (default: results)",
     )
-    p.add_argument("--env-id", default="Dialog-v1", help="registered env id")
+    p.add_argument(
+        "--env-id",
+        nargs="+",
+        default=list(RUN_ENV_IDS),
+        metavar="ENV_ID",
+        help=f"env ids to play, each with the baselines of its task (default: "
+        f"{' '.join(RUN_ENV_IDS)})",
+    )
     p.add_argument("--episodes", default="test", choices=tuple(EPISODE_SET_SIZES))
     p.add_argument(
         "--limit",
@@ -316,7 +392,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--publish",
         action="store_true",
-        help="also write leaderboard/results/*.json and leaderboard/LEADERBOARD.md",
+        help="also write leaderboard/results/ENV_ID/*.json and leaderboard/LEADERBOARD.md",
     )
     p.add_argument(
         "--workers",
@@ -340,13 +416,18 @@ def main(args: argparse.Namespace) -> int:
             "(no --limit, --episodes dev or --agents)"
         )
     start = time.perf_counter()
-    baselines = args.agents or shipped_baselines()
+    env_ids = tuple(args.env_id)
+    if args.publish and env_ids != RUN_ENV_IDS:
+        raise ValueError(f"--publish plays every env id of {', '.join(RUN_ENV_IDS)}")
+    if args.agents:
+        jobs = [(a, e) for e in env_ids for a in args.agents]
+    else:
+        jobs = shipped_runs(env_ids=env_ids)
     store = LeaderboardStore(args.db)
     runs = run_baselines(
-        baselines,
+        jobs,
         store,
         args.results_dir,
-        env_id=args.env_id,
         episodes=args.episodes,
         limit=args.limit,
         batch_size=args.batch_size,

@@ -6,6 +6,10 @@ tied with (overlapping success CIs), and its labels: verified or declared (see
 ``leaderboard.store``). The best entry of the SFT family (paradigms ``sft``,
 ``filtered-sft``) is compared with the best of the RL family (``rl``, ``sft-rl``) on the
 same episodes by a paired bootstrap; "best" means highest success, then mean return.
+On a task scored by a hidden gold judge (``Dialog-Chat-v1``: each episode's metrics hold
+``mean_gold``), entries are ranked, tied and compared by their gold score instead of
+success, since the return there is a learned reward model's (a proxy that RL can
+over-optimize); the proxy return is shown beside it.
 The comparison is made at the language level: entries whose agent writes the text
 (interfaces ``text`` and ``token``). An RL entry of the ``act`` interface picks one of a
 few dialogue acts that templates then write out, so what it shows is the interface as
@@ -90,6 +94,12 @@ class EntryStanding:
     tied_with: tuple[str, ...] = ()
     #: Success rate over the episodes of each goal kind (``"booking"``, ``"inform"``).
     success_by_goal: dict[str, float] = field(default_factory=dict)
+    #: Mean gold score of the replies (a judge-scored task only), with its CI.
+    gold: Interval | None = None
+
+    def score(self, measure: str) -> Interval:
+        """The interval an entry is ranked by: ``"success"`` or ``"gold"``."""
+        return self.gold if measure == "gold" and self.gold is not None else self.success
 
     def budget_amount(self, unit: str) -> float | None:
         """The budget in ``unit`` (``"env_steps"``, ``"demo_episodes"``...); None if unstated."""
@@ -109,6 +119,8 @@ class FamilyComparison:
     labels: str = VERIFIED  # "declared": a side of the comparison has declared labels
     left_out: tuple[str, ...] = ()  # declared SFT- or RL-family entries not compared
     scope: str = "language"  # "language": text and token entries; "act": act-interface RL
+    measure: str = "success"  # what decides: "success", or "gold" on a judge-scored task
+    gold_difference: Interval | None = None  # RL minus SFT, when measure is "gold"
 
     @property
     def verdict(self) -> str:
@@ -128,7 +140,7 @@ class FamilyComparison:
                 if have is None
             ]
             return f"{where}, no SFT vs RL comparison: " + " and ".join(missing) + "."
-        d = self.success_difference
+        d = self.gold_difference if self.measure == "gold" else self.success_difference
         if d.low > 0:
             outcome = f"RL ({self.rl}) is ahead"
         elif d.high < 0:
@@ -137,7 +149,7 @@ class FamilyComparison:
             outcome = "no clear difference (the CI contains 0)"
         text = (
             f"{where}: best RL {self.rl} vs best SFT {self.sft} on {self.episodes} paired "
-            f"episodes: success difference (RL - SFT) {d.estimate:+.3f} "
+            f"episodes: {self.measure} difference (RL - SFT) {d.estimate:+.3f} "
             f"[{d.low:+.3f}, {d.high:+.3f}]: {outcome}."
         )
         if self.labels == DECLARED:
@@ -160,6 +172,7 @@ class SetStandings:
     entries: list[EntryStanding] = field(default_factory=list)
     comparison: FamilyComparison = field(default_factory=lambda: FamilyComparison(None, None))
     act_comparison: FamilyComparison | None = None  # only when an act-interface RL entry exists
+    ranked_by: str = "success"  # or "gold": every entry of the set has gold scores
 
     @property
     def verdicts(self) -> list[str]:
@@ -183,6 +196,7 @@ def _entry_standing(entry: StoredEntry) -> EntryStanding:
         iqm_return=bootstrap_ci(returns, "iqm"),
         mean_turns=float(np.mean(entry.steps)),
         success_by_goal=_success_by_goal(entry),
+        gold=bootstrap_ci(np.asarray(entry.gold)) if entry.gold else None,
     )
 
 
@@ -193,9 +207,13 @@ def _success_by_goal(entry: StoredEntry) -> dict[str, float]:
     return {kind: float(success[kinds == kind].mean()) for kind in sorted(set(kinds))}
 
 
-def _best(standings: list[EntryStanding], family: tuple[str, ...]) -> EntryStanding | None:
+def _best(
+    standings: list[EntryStanding], family: tuple[str, ...], measure: str = "success"
+) -> EntryStanding | None:
     members = [s for s in standings if s.paradigm in family]
-    return max(members, key=lambda s: (s.success.estimate, s.mean_return.estimate), default=None)
+    return max(
+        members, key=lambda s: (s.score(measure).estimate, s.mean_return.estimate), default=None
+    )
 
 
 def _compare(
@@ -203,16 +221,17 @@ def _compare(
     standings: list[EntryStanding],
     rl_standings: list[EntryStanding] | None = None,
     scope: str = "language",
+    measure: str = "success",
 ) -> FamilyComparison:
     """Best RL (of ``rl_standings``, default ``standings``) against best SFT among verified
     entries; a declared one only stands in for a family that has no verified entry."""
     rl_standings = standings if rl_standings is None else rl_standings
     verified = [s for s in standings if s.labels == VERIFIED]
     verified_rl = [s for s in rl_standings if s.labels == VERIFIED]
-    sft = _best(verified, SFT_FAMILY) or _best(standings, SFT_FAMILY)
-    rl = _best(verified_rl, RL_FAMILY) or _best(rl_standings, RL_FAMILY)
+    sft = _best(verified, SFT_FAMILY, measure) or _best(standings, SFT_FAMILY, measure)
+    rl = _best(verified_rl, RL_FAMILY, measure) or _best(rl_standings, RL_FAMILY, measure)
     if sft is None or rl is None:
-        return FamilyComparison(sft and sft.name, rl and rl.name, scope=scope)
+        return FamilyComparison(sft and sft.name, rl and rl.name, scope=scope, measure=measure)
     settled = SFT_FAMILY * (sft.labels == VERIFIED) + RL_FAMILY * (rl.labels == VERIFIED)
     compared = {s.name: s for s in [*standings, *rl_standings]}  # the act line adds its RL
     left_out = tuple(
@@ -230,6 +249,8 @@ def _compare(
         DECLARED if DECLARED in (sft.labels, rl.labels) else VERIFIED,
         left_out,
         scope,
+        measure,
+        paired_difference(np.asarray(a.gold), np.asarray(b.gold)) if measure == "gold" else None,
     )
 
 
@@ -241,11 +262,12 @@ def compute_standings(entries: Iterable[StoredEntry]) -> list[SetStandings]:
     out = []
     for set_id in sorted(by_set):
         group = by_set[set_id]
+        measure = "gold" if all(e.gold for e in group) else "success"
         standings = sorted(
             (_entry_standing(e) for e in group),
-            key=lambda s: (-s.success.estimate, -s.mean_return.estimate, s.name),
+            key=lambda s: (-s.score(measure).estimate, -s.mean_return.estimate, s.name),
         )
-        ranks = rank_with_ties([s.success for s in standings])
+        ranks = rank_with_ties([s.score(measure) for s in standings])
         standings = [
             EntryStanding(
                 **{**s.__dict__, "rank": rank, "tied_with": tuple(standings[j].name for j in tied)}
@@ -265,8 +287,9 @@ def compute_standings(entries: Iterable[StoredEntry]) -> list[SetStandings]:
                 set_id,
                 len(group[0].seeds),
                 standings,
-                _compare(by_name, language),
-                _compare(by_name, language, act_rl, "act") if act_rl else None,
+                _compare(by_name, language, measure=measure),
+                _compare(by_name, language, act_rl, "act", measure) if act_rl else None,
+                measure,
             )
         )
     return out
@@ -288,6 +311,7 @@ def standings_to_json(all_standings: list[SetStandings]) -> dict:
                 "entries": [{**asdict(e), "tied_with": list(e.tied_with)} for e in s.entries],
                 "sft_vs_rl": _comparison_json(s.comparison),
                 "act_sft_vs_rl": s.act_comparison and _comparison_json(s.act_comparison),
+                "ranked_by": s.ranked_by,
             }
         )
     return {

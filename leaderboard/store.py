@@ -113,6 +113,21 @@ class StoredEntry:
     #: (a venue and its facts only), read from the episode's metrics (``booked`` is None
     #: when the goal wants no booking); empty when the metrics do not say.
     goal_kinds: tuple[str, ...] = ()
+    #: Per episode, the hidden gold judge's mean score of its replies (a task scored by a
+    #: judge, e.g. ``Dialog-Chat-v1``: metrics ``mean_gold``); empty when the metrics lack it.
+    gold: tuple[float, ...] = ()
+
+
+def _gold_scores(metrics_rows: list[str]) -> tuple[float, ...]:
+    """Each episode's ``mean_gold``; ``()`` unless every episode's metrics have one.
+
+    >>> _gold_scores(['{"mean_gold": 0.5}', '{"mean_gold": 1}']), _gold_scores(['{}'])
+    ((0.5, 1.0), ())
+    """
+    metrics = [json.loads(m) for m in metrics_rows]
+    if not metrics or any(not isinstance(m.get("mean_gold"), int | float) for m in metrics):
+        return ()
+    return tuple(float(m["mean_gold"]) for m in metrics)
 
 
 def _goal_kinds(metrics_rows: list[str]) -> tuple[str, ...]:
@@ -306,6 +321,7 @@ class LeaderboardStore:
                     tuple(int(r[3]) for r in rows),
                     lab,
                     _goal_kinds([r[4] for r in rows]),
+                    _gold_scores([r[4] for r in rows]),
                 )
             )
         return out

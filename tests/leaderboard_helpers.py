@@ -51,15 +51,16 @@ def stored_entry(
     episode_set: str = "Dialog-v1/test",
     interface: str = "text",
     labels: str = VERIFIED,
+    gold: list[float] | None = None,
 ) -> StoredEntry:
     """A synthetic stored entry, for tests of statistics and rendering only (verified
-    unless ``labels`` says otherwise)."""
+    unless ``labels`` says otherwise; ``gold``: per-episode gold scores, a judged task's)."""
     n = len(successes)
     returns = returns if returns is not None else [1.0 * s - 0.1 for s in successes]
     return StoredEntry(
         id=0,
         name=name,
-        env_id="Dialog-v1",
+        env_id=episode_set.split("/")[0],
         episode_set=episode_set,
         agent=name,
         paradigm=paradigm,
@@ -72,6 +73,7 @@ def stored_entry(
         successes=tuple(successes),
         steps=tuple([6] * n),
         labels=labels,
+        gold=tuple(gold or ()),
     )
 
 

@@ -11,7 +11,7 @@ from leaderboard.compare import compare_results
 from leaderboard.results import read_results, write_results
 from leaderboard.stats import paired_difference
 
-RESULTS = "leaderboard/results"
+RESULTS = "leaderboard/results/Dialog-v1"
 
 
 def test_an_agent_against_itself_differs_by_exactly_nothing():

@@ -18,9 +18,11 @@ from leaderboard.results import read_results
 from leaderboard.run import (
     PUBLISHED_DIR,
     README_MARKERS,
+    RUN_ENV_IDS,
     checkpoint_dirs,
     publish,
     shipped_baselines,
+    shipped_runs,
 )
 from leaderboard.store import LeaderboardStore
 from leaderboard.verify import check_header
@@ -134,26 +136,29 @@ def test_run_evaluates_verifies_and_renders_every_baseline(tmp_path, capsys):
     argv = ["run", "--limit", "3", "--db", str(db), "--results-dir", str(results_dir)]
     assert main([*argv, "--quiet"]) == 0
     out = capsys.readouterr().out
-    # The built-in agents and every shipped checkpoint directory.
+    # The built-in agents and every shipped checkpoint directory, each on its task's env.
     checkpoints = checkpoint_dirs()
-    names = sorted([*AGENTS, *(d.name for d in checkpoints)])
-    for name in names:
-        assert f"accepted: {name} on Dialog-v1/test[:3]" in out
-        assert (results_dir / f"{name}.test.json").is_file()
+    jobs = [(Path(b).name, e) for b, e in shipped_runs()]
+    assert {n for n, _ in jobs} == {*AGENTS, *(d.name for d in checkpoints)}
+    assert {e for _, e in jobs} == set(RUN_ENV_IDS)
+    for name, env_id in jobs:
+        assert f"accepted: {name} on {env_id}/test[:3]" in out
+        assert (results_dir / env_id / f"{name}.test.json").is_file()
     paradigms = {json.loads((d / "config.json").read_text())["paradigm"] for d in checkpoints}
     if paradigms & {"sft", "filtered-sft"} and paradigms & {"rl", "sft-rl"}:
         assert "best RL" in out and "vs best SFT" in out
     else:
         assert "no SFT vs RL comparison" in out
-    assert f"{len(names)} of {len(names)} baselines verified" in out
+    assert f"{len(jobs)} of {len(jobs)} baselines verified" in out
     # The leaderboard played every shipped baseline itself: verified entries, not declared.
     assert {e.labels for e in LeaderboardStore(db).entries()} == {"verified"}
     page = (results_dir / "leaderboard.html").read_text()
-    assert page.count('class="entry"') == len(names)
-    assert page.count("data:image/png;base64,") == 2
+    assert page.count('class="entry"') == len(jobs)
+    assert page.count("data:image/png;base64,") >= 2 * len(RUN_ENV_IDS)
     # Running again replaces the baselines' entries instead of failing on their names.
     assert main([*argv, "--quiet"]) == 0
-    assert sorted(e.name for e in LeaderboardStore(db).entries()) == names
+    stored = sorted((e.name, e.env_id) for e in LeaderboardStore(db).entries())
+    assert stored == sorted(jobs)
 
 
 def test_run_publish_needs_the_full_test_set(tmp_path):
@@ -205,10 +210,9 @@ def test_publish_writes_the_results_files_and_leaderboard_md(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\nbefore\n{README_MARKERS[0]}\nold\n{README_MARKERS[1]}\nafter\n")
     md = publish(runs, store, target=tmp_path / "pub", readme=readme)
-    assert sorted(p.name for p in (tmp_path / "pub" / "results").iterdir()) == [
-        "expert.json",
-        "random.json",
-    ]
+    root = tmp_path / "pub" / "results"
+    published = sorted(str(p.relative_to(root)) for p in root.rglob("*.json"))
+    assert published == ["Dialog-v1/expert.json", "Dialog-v1/random.json"]
     text = md.read_text()
     assert text.startswith("# dialog-bench leaderboard") and "dialog-bench run --publish" in text
     assert "| 1 | expert |" in text
@@ -217,10 +221,11 @@ def test_publish_writes_the_results_files_and_leaderboard_md(tmp_path):
     assert "old" not in excerpt and "| 1 | expert |" in excerpt and "| 2 | random |" in excerpt
 
 
-PUBLISHED = sorted((PUBLISHED_DIR / "results").glob("*.json"))
+PUBLISHED = sorted((PUBLISHED_DIR / "results").glob("*/*.json"))
+PUBLISHED_IDS = [f"{p.parent.name}/{p.stem}" for p in PUBLISHED]
 
 
-@pytest.mark.parametrize("path", PUBLISHED, ids=[p.stem for p in PUBLISHED])
+@pytest.mark.parametrize("path", PUBLISHED, ids=PUBLISHED_IDS)
 def test_published_results_belong_to_the_current_episode_set(path):
     """A published file made on other episodes (or another env spec) must be regenerated."""
     header = read_results(path)["header"]
@@ -228,14 +233,16 @@ def test_published_results_belong_to_the_current_episode_set(path):
         check_header(header)
     except ValueError as err:
         pytest.fail(f"{path.name}: {err}; regenerate with `dialog-bench run --publish`")
-    assert header["episode_set"] == "Dialog-v1/test"
-    rows = (PUBLISHED_DIR / "LEADERBOARD.md").read_text().splitlines()
+    assert header["episode_set"] == f"{path.parent.name}/test"
+    sections = (PUBLISHED_DIR / "LEADERBOARD.md").read_text().split("\n## ")
+    (section,) = [s for s in sections if s.startswith(f"{header['episode_set'].split('/')[0]}:")]
+    rows = section.splitlines()
     entries = [r.split("|")[2].strip() for r in rows if r.startswith("|") and r.count("|") > 3]
     assert entries.count(path.stem) == 1  # its own row (a tied row may name it too)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", PUBLISHED, ids=[p.stem for p in PUBLISHED])
+@pytest.mark.parametrize("path", PUBLISHED, ids=PUBLISHED_IDS)
 def test_published_results_verify_by_replay(path):
     from leaderboard.verify import verify_results_file
 

@@ -309,7 +309,7 @@ def test_published_entries_know_the_goal_kind_of_every_episode(tmp_path):
     from leaderboard.store import VERIFIED, LeaderboardStore
     from leaderboard.verify import VerifiedResults
 
-    results = read_results("leaderboard/results/expert.json")
+    results = read_results("leaderboard/results/Dialog-v1/expert.json")
     store = LeaderboardStore(tmp_path / "board.sqlite")
     verified = VerifiedResults(
         results["header"], get_episode_set("Dialog-v1", "test"), results["episodes"]

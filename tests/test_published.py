@@ -24,15 +24,20 @@ from leaderboard.run import (
     PUBLISHED_DIR,
     published_markdown,
     readme_excerpt,
-    shipped_baselines,
+    readme_standings,
+    shipped_runs,
 )
 from leaderboard.standings import compute_standings
 from leaderboard.store import VERIFIED, LeaderboardStore
 from leaderboard.verify import VerifiedResults
 
 README = PUBLISHED_DIR.parent / "README.md"
-PUBLISHED = {p.stem: p for p in sorted((PUBLISHED_DIR / "results").glob("*.json"))}
-BASELINES = {Path(b).name if isinstance(b, Path) else b: b for b in shipped_baselines()}
+#: ``"<env id>/<entry>"`` -> its published results file (``leaderboard.run.published_path``).
+PUBLISHED = {
+    f"{p.parent.name}/{p.stem}": p for p in sorted((PUBLISHED_DIR / "results").glob("*/*.json"))
+}
+#: ``"<env id>/<entry>"`` -> the baseline ``dialog-bench run`` plays there.
+BASELINES = {f"{e}/{Path(b).name if isinstance(b, Path) else b}": b for b, e in shipped_runs()}
 #: Episodes of each published file that are played again in the default run.
 REPLAYED = 3
 
@@ -64,7 +69,7 @@ def test_leaderboard_md_is_rebuilt_byte_for_byte_from_the_results_files(tmp_path
 def test_readme_excerpt_is_rebuilt_byte_for_byte_from_the_results_files(tmp_path):
     from leaderboard.render import markdown_table
 
-    (standings,) = _published_standings(tmp_path)
+    standings = readme_standings(_published_standings(tmp_path))
     assert readme_excerpt(README) == markdown_table(standings).strip(), (
         "the README's leaderboard excerpt is stale: run `dialog-bench run --publish`"
     )
