@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 __all__ = ["Agent", "BaseAgent", "PARADIGMS", "INTERFACES"]
 
-PARADIGMS = ("reference", "sft", "filtered-sft", "rl", "sft-rl", "zero-shot")
+PARADIGMS = ("reference", "sft", "filtered-sft", "rl", "sft-rl", "zero-shot", "best-of-n")
 INTERFACES = ("text", "token", "act")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -54,6 +55,7 @@ KINDS = {
     "sb3": "agents.sb3_agent:SB3Agent",
     "lm": "agents.lm_agent:LMAgent",
     "hf-chat": "agents.hf_chat:HFChatAgent",
+    "best-of-n": "agents.best_of_n:BestOfNAgent",
 }
 
 
@@ -77,6 +79,15 @@ def _layer_widths(v: Any) -> bool:
     )
 
 
+def _sibling_name(v: Any) -> bool:
+    """A checkpoint directory's name, never a path."""
+    return (
+        isinstance(v, str)
+        and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}", v) is not None
+        and v not in (".", "..")
+    )
+
+
 def _sha256_hex(v: Any) -> bool:
     return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
 
@@ -91,6 +102,9 @@ def _names(v: Any) -> bool:
 
 #: The env ids an LM agent may name as its own: the text-interface ids.
 TEXT_ENV_IDS = tuple(i for i, kw in ENV_IDS.items() if kw.get("interface", "text") == "text")
+
+#: The most candidate replies a best-of-n agent may be configured to draw.
+MAX_BEST_OF_N = 64
 
 #: The longest message an LM agent may be configured to write, in tokens.
 MAX_NEW_TOKENS = 1024
@@ -154,6 +168,19 @@ CONFIG_FIELDS: dict[str, dict[str, tuple[bool, Callable[[Any], bool], str]]] = {
             "a string of at most 20000 characters",
         ),
         "tool_role": (False, _one_of(("user", "tool")), '"user" or "tool"'),
+    },
+    "best-of-n": {  # agents.best_of_n: candidates of a sibling LM checkpoint, ranked by the RM
+        "agent": (True, _equals("best-of-n"), '"best-of-n"'),
+        "base": (True, _sibling_name, "the name of a sibling checkpoint directory"),
+        "n": (False, _int_in(1, MAX_BEST_OF_N), f"an integer in 1-{MAX_BEST_OF_N}"),
+        "temperature": (
+            False,
+            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 5,
+            "a number in (0, 5]",
+        ),
+        "paradigm": (False, _equals("best-of-n"), '"best-of-n"'),
+        "interface": (False, _equals("text"), '"text"'),
+        "env_id": (False, _one_of(TEXT_ENV_IDS), f"one of {', '.join(TEXT_ENV_IDS)}"),
     },
 }
 

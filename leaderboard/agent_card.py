@@ -106,6 +106,8 @@ def describe_agent(agent, source: str | Path) -> AgentCard:
     path = Path(getattr(agent, "source_directory", None) or source)
     if path.is_dir():
         name, model_sha256, budget = path.resolve().name, directory_sha256(path), read_budget(path)
+        # an agent built of several directories (best-of-n: base LM and reward model) says
+        model_sha256 = getattr(agent, "model_sha256", None) or model_sha256
     else:
         name = str(getattr(agent, "name", source))
         model_sha256 = file_sha256(Path(inspect.getsourcefile(type(agent))))

@@ -29,6 +29,7 @@ PARADIGM_COLORS = {
     "rl": "#d62728",
     "sft-rl": "#9467bd",
     "zero-shot": "#2ca02c",
+    "best-of-n": "#ff7f0e",
 }
 
 _UNTRAINED_STYLES = ("--", ":", "-.", (0, (5, 2, 1, 2)))
