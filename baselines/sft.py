@@ -60,7 +60,18 @@ class SFTConfig(LoRAOptions):
     ``paradigm``, which follows ``--filter``. ``--lora RANK`` trains LoRA adapters only."""
 
     demos: list[Path] = field(
-        default_factory=list, metadata={"help": "demo JSONL files", "required": True}
+        default_factory=list,
+        metadata={
+            "help": "demo JSONL files (or `dialog-bench prefs` files: their preferred replies)",
+            "required": True,
+        },
+    )
+    env_id: str = field(
+        default="Dialog-v1",
+        metadata={
+            "help": "the env the demos are of, evaluated on its dev episodes",
+            "choices": ("Dialog-v1", "Dialog-Chat-v1"),
+        },
     )
     filter: str = field(
         default="all",
@@ -276,15 +287,32 @@ def message_copy_accuracy(agent: Any, demos: list[dict]) -> dict[str, float]:
     return _teacher_forced_accuracy(agent, demos, copied_by_a_message, copied)
 
 
-def dev_success(agent: Any, episodes: int, progress: bool) -> float:
+def dev_success(agent: Any, episodes: int, progress: bool, env_id: str = "Dialog-v1") -> float:
+    """The dev score a checkpoint is selected by: success, or on a task scored by the
+    hidden gold judge (``Dialog-Chat-v1``) the mean gold score, as the leaderboard ranks."""
     from leaderboard.episodes import get_episode_set
     from leaderboard.rollout import AgentMessages, play_episodes
 
-    episode_set = get_episode_set("Dialog-v1", "dev", limit=episodes)
+    episode_set = get_episode_set(env_id, "dev", limit=episodes)
     records = play_episodes(
         AgentMessages(lambda: agent, batch_size=32), episode_set, progress=progress, desc="dev"
     )
+    if all("mean_gold" in r["metrics"] for r in records):
+        return sum(r["metrics"]["mean_gold"] for r in records) / len(records)
     return sum(r["success"] for r in records) / len(records)
+
+
+def preferred_demos(pairs: Sequence[dict]) -> list[dict]:
+    """Each preference pair of ``dialog-bench prefs`` as a demo: its context, then the
+    preferred reply as the assistant's turn (SFT on the preferred replies)."""
+    return [
+        {
+            "seed": p["seed"],
+            "turns": [*p["context"], {"role": "assistant", "text": p["chosen"]}],
+            "success": True,
+        }
+        for p in pairs
+    ]
 
 
 def save_lm_checkpoint(out: Path, model: Any, tokenizer: Any, config: dict) -> None:
@@ -322,6 +350,8 @@ def train_sft(config: SFTConfig) -> Path:
     demos, shas, data_commands = [], [], []
     for path in config.demos:
         records, meta = load_demos(path)
+        if str(meta.get("format", "")).startswith("dialog-bench prefs"):
+            records = preferred_demos(records)
         shas.append(meta["sha256"])
         data_commands.append(meta.get("command"))
         demos += [r for r in records if config.filter == "all" or r["success"]]
@@ -332,9 +362,11 @@ def train_sft(config: SFTConfig) -> Path:
     samples = [w for d in train for w in tokenize_demo(codec, d["turns"], context)]
     n_tokens_epoch = sum(len(s[0]) for s in samples)
 
+    booking = config.env_id == "Dialog-v1"  # the slot and copy probes read booking demos
+    dev_metric = "dev_success" if booking else "dev_gold"  # what dev_success measures
     frozen_ids, frozen_rows = (
         _separate_values(model, value_token_ids(tokenizer), config.seed)
-        if config.freeze_values
+        if config.freeze_values and booking
         else ([], None)
     )
     model = config.wrap(model)  # --lora: adapters on the (value-separated) base
@@ -368,28 +400,30 @@ def train_sft(config: SFTConfig) -> Path:
             agent = LMAgent(
                 model, tokenizer, paradigm=config.paradigm, spell_codes=config.spell_codes
             )
-            slots = tool_call_slot_accuracy(agent, heldout)
-            copies = message_copy_accuracy(agent, heldout)
-            success = dev_success(agent, config.eval_episodes, config.progress)
+            slots = tool_call_slot_accuracy(agent, heldout) if booking else {}
+            copies = message_copy_accuracy(agent, heldout) if booking else {}
+            success = dev_success(agent, config.eval_episodes, config.progress, config.env_id)
             model.train()
             for slot, acc in slots.items():
                 writer.add_scalar(f"eval/slot_{slot}", acc, step)
             for name, acc in copies.items():
                 writer.add_scalar(f"eval/copy_{name}", acc, step)
-            writer.add_scalar("eval/dev_success", success, step)
+            writer.add_scalar(f"eval/{dev_metric}", success, step)
             curve.append(
                 {
                     "step": step,
                     "tokens": tokens_seen,
                     "demo_episodes_seen": round(tokens_seen / n_tokens_epoch * len(train), 1),
-                    "dev_success": success,
+                    dev_metric: success,
                 }
             )
             tqdm.write(
-                f"step {step}: dev success {success:.3f}, slots "
-                + " ".join(f"{k}={v:.2f}" for k, v in slots.items())
-                + ", copies "
-                + " ".join(f"{k}={v:.2f}" for k, v in copies.items())
+                f"step {step}: {dev_metric.replace('_', ' ')} {success:.3f}"
+                + "".join(
+                    f", {what} " + " ".join(f"{k}={v:.2f}" for k, v in probe.items())
+                    for what, probe in (("slots", slots), ("copies", copies))
+                    if probe
+                )
             )
             if success > best["success"]:
                 best = {
@@ -408,6 +442,7 @@ def train_sft(config: SFTConfig) -> Path:
         "interface": "text",
         "max_new_tokens": MAX_MESSAGE_TOKENS,
         "spell_codes": config.spell_codes,
+        **({} if booking else {"env_id": config.env_id}),
     }
     if config.lora:
         from agents.checkpoint import CONFIG
@@ -437,7 +472,7 @@ def train_sft(config: SFTConfig) -> Path:
         | {"demos": [str(p) for p in config.demos]},
         data_commands=data_commands,
         best_step=best["step"],
-        dev_success=best["success"],
+        **{dev_metric: best["success"]},
         heldout_slot_accuracy=best["slots"],
         heldout_copy_accuracy=best["copies"],
         tokens_per_epoch=n_tokens_epoch,
