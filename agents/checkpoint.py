@@ -87,6 +87,15 @@ def _names(v: Any) -> bool:
     )
 
 
+def _text_env_id(v: Any) -> bool:
+    from dialog_env.registration import ENV_IDS
+
+    return (
+        isinstance(v, str)
+        and ENV_IDS.get(v, {"interface": None}).get("interface", "text") == "text"
+    )
+
+
 #: The longest message an LM agent may be configured to write, in tokens.
 MAX_NEW_TOKENS = 1024
 #: An SB3 policy's layers: at most this many, each at most this wide (two 2048-wide
@@ -123,6 +132,8 @@ CONFIG_FIELDS: dict[str, dict[str, tuple[bool, Callable[[Any], bool], str]]] = {
             f"an integer in 1-{MAX_NEW_TOKENS}",
         ),
         "spell_codes": (False, lambda v: isinstance(v, bool), "true or false"),
+        # the env the agent was trained on (e.g. by `train grpo --env-id`); absent: Dialog-v1
+        "env_id": (False, _text_env_id, "a registered text-interface env id"),
         # a LoRA checkpoint (agents.lora): adapter/ instead of lm/, and the base it adapts
         "base_model": (
             False,
