@@ -149,7 +149,8 @@ CONFIG_FIELDS: dict[str, dict[str, tuple[bool, Callable[[Any], bool], str]]] = {
             '"tiny" or the path of the base LM directory',
         ),
         "base_sha256": (False, _sha256_hex, "64 lowercase hex digits"),
-        # the env it was trained for and is evaluated on (default Dialog-v1)
+        # the env it was trained for (`train sft|grpo --env-id`) and is evaluated on
+        # (absent: Dialog-v1)
         "env_id": (False, _one_of(TEXT_ENV_IDS), f"one of {', '.join(TEXT_ENV_IDS)}"),
     },
     "hf-chat": {  # a chat model in lm/, prompted with its chat template (agents.hf_chat)

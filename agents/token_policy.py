@@ -209,8 +209,9 @@ class TokenPolicy(torch.nn.Module):
             policy.value_head.load_state_dict(load_file(str(head_file), device=device))
         return policy
 
-    def save(self, out: str | Path, paradigm: str) -> Path:
-        """Write an LM agent checkpoint (interface ``"token"``) with the value head."""
+    def save(self, out: str | Path, paradigm: str, env_id: str | None = None) -> Path:
+        """Write an LM agent checkpoint (interface ``"token"``) with the value head;
+        ``env_id``, when given, is the env it was trained to play (kept in its config)."""
         from safetensors.torch import save_file
 
         from agents.checkpoint import CONFIG
@@ -225,6 +226,8 @@ class TokenPolicy(torch.nn.Module):
             "max_new_tokens": self.max_new_tokens,
             "spell_codes": self.codec.spell_codes,
         }
+        if env_id is not None:
+            config["env_id"] = env_id
         if is_lora(self.model):  # --lora: the adapter and which base it adapts
             if self.base_dir is None:
                 raise ValueError("a LoRA policy needs base_dir, the LM directory it adapts")

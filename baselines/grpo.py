@@ -1,19 +1,22 @@
 """``dialog-bench train grpo``: group-relative token-level RL (GRPO / RLOO) of an LM agent.
 
 Critic-free: the baseline of an episode's return is the return of other episodes that
-started from the very same state. Dialog-v1 is reproducible from a seed, so a group is
-simply ``group_size`` sub-envs reset with one seed. One iteration:
+started from the very same state. An episode is reproducible from a seed, so a group is
+simply ``group_size`` sub-envs reset with one seed. ``--env-id`` picks the env (a text
+id: ``Dialog-v1``, booking, or ``Dialog-Chat-v1``, chat, whose reward is ``--env-kwargs
+'{"reward": "gold"}'`` or ``"rm"``); the reward trained on is whatever the env returns.
+One iteration:
 
 1. **Rollout.** ``groups`` (K) distinct train seeds, drawn below ``EVAL_SEED_FLOOR`` from
    the run's seed; ``group_size`` (G) sub-envs per seed in one ``DialogVectorEnv`` of
    K*G sub-envs (one batched user-voice decode per step), the G sub-envs of a group reset
    with the same seed, so they open with the same goal and the same user turn and differ
    only by what the policy samples. Every episode is played to its end (terminated or
-   truncated). A sub-env whose episode ended waits: it is reset at once with its own
-   seed, which the autoreset would otherwise do with a fresh episode, and is then sent
-   :data:`WAIT_MESSAGE`, a tool call (answered by the database: no user turn to voice,
-   and it never ends an episode); what it gets back is ignored, so exactly one episode
-   per sub-env counts. Messages are sampled with :meth:`TokenPolicy.sample_incremental`,
+   truncated). A sub-env whose episode ended waits, not stepped
+   (``DialogVectorEnv.step_subenvs`` steps the running ones), so exactly one episode per
+   sub-env counts; no message would be a harmless wait on every task (a chat user
+   leaves after four tool calls in a row). Messages are sampled with
+   :meth:`TokenPolicy.sample_incremental`,
    batched, each episode keeping its KV cache between messages, recording each token's
    log-prob.
 2. **Advantages** (:func:`group_advantages`) from the group's episode returns: ``grpo``
@@ -31,7 +34,15 @@ simply ``group_size`` sub-envs reset with one seed. One iteration:
    (:func:`kl_penalty`: ``k2 = q^2 / 2`` by default, or DeepSeekMath's ``k3``). The
    reference scores the iteration's rows once, in a no-grad forward before the update
    (it is frozen, so every epoch would get the same numbers; no lockstep decode); with
-   ``beta = 0`` it is never loaded. Gradients clipped to ``max_grad_norm``; Adam.
+   ``beta = 0`` and ``--no-track-kl`` it is never loaded. Gradients clipped to
+   ``max_grad_norm``; Adam.
+
+**KL from the init** (``--track-kl``, on by default): the reference scores every rollout
+of an iteration (the trained groups and the zero-spread ones) in that no-grad forward,
+and :func:`rollout_kl` gives the mean per-episode sum over the agent's tokens of
+``log pi - log pi_ref`` on the sampled tokens (k1, nats per episode; also per token),
+logged as ``kl/episode`` and ``kl/token``. It costs a forward over the rollout (at
+``beta > 0`` most of it was paid anyway), never a gradient.
 
 **Tempered sampling.** A policy fresh from SFT has almost no entropy (0.001 nats per
 token for ``sft-spelled``): its G rollouts are G copies, and every group has zero spread.
@@ -45,11 +56,24 @@ variance that grows with the message. Tempering is exploration, as in TRL's GRPO
 ``temperature`` is a sampling setting; but TRL also divides the logits of its ratio by
 ``T``, scoring the tempered policy, which is not the one evaluated here.
 
-Every ``eval_every`` iterations the greedy agent plays the first ``eval_episodes`` dev
-episodes (``token_ppo.dev_scores``); the best on dev (success, then return), or with
-``--keep last`` the final policy, is saved as an LM agent checkpoint whose manifest holds
-the learning ``curve`` (dev success and return against env steps). TensorBoard logs go
-to ``--logdir``.
+Every ``eval_every`` iterations, and before the first, the greedy agent plays the first
+``eval_episodes`` dev episodes of ``env_id`` (the leaderboard's seeds, the env built
+with ``--env-kwargs``; ``token_ppo.dev_records``); the best on dev (success, then
+return), or with ``--keep last`` the final policy, is saved as an LM agent checkpoint
+(its config names ``env_id``) whose manifest holds ``env_id``, ``env_kwargs`` and the
+learning ``curve``, one point per eval::
+
+    {"iteration": 10, "env_steps": 2210,   # updates so far; env steps trained on
+     "dev_success": 0.4, "dev_return": 0.61, # return: the proxy when reward="rm"
+     "dev_gold": 0.55,                       # episodes' mean_gold (chat only)
+     "dev_rm": 0.61,                         # episodes' mean_rm, where the env has it
+     "kl": 3.2, "kl_token": 0.04}            # KL from the init (--track-kl)
+
+A point's ``kl`` is that of the policy it scored, measured on the rollouts that policy
+samples next (those of iteration ``i + 1``; for the last point, one more round of K*G
+rollouts played for nothing else, counted as ``budget.kl_probe_env_steps``); iteration
+0 is the init itself, KL 0. ``baselines.overopt`` reads such curves (gold and proxy
+against KL). TensorBoard logs go to ``--logdir``.
 """
 
 from __future__ import annotations
@@ -58,6 +82,7 @@ import argparse
 import contextlib
 import copy
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -68,14 +93,15 @@ from typing import Any
 import numpy as np
 
 from baselines.ppo_rollout import Message, _strip_end
-from baselines.token_ppo import dev_scores, resolve_init
+from baselines.token_ppo import dev_records, resolve_init
 from baselines.train import LoRAOptions, add_config_arguments, config_from_args
 from dialog_env.lm.sessions import ConversationCache
+from leaderboard.episodes import text_env_ids
 
 __all__ = [
     "ADVANTAGES",
     "KL_ESTIMATORS",
-    "WAIT_MESSAGE",
+    "TEXT_ENV_IDS",
     "GRPOConfig",
     "GroupEpisode",
     "Row",
@@ -90,16 +116,19 @@ __all__ = [
     "main",
     "pack_episode",
     "play_groups",
+    "rollout_kl",
     "row_minibatches",
+    "score_means",
     "score_reference",
     "zero_spread",
 ]
 
 ADVANTAGES = ("grpo", "rloo")
 KL_ESTIMATORS = ("k2", "k3")
-#: What a sub-env whose episode ended is sent while its group plays on: a tool call,
-#: answered without the user's voice and never ending an episode.
-WAIT_MESSAGE = "[search]"
+#: The env ids a run may train on: those whose agent writes text (episode sets exist).
+TEXT_ENV_IDS = tuple(text_env_ids())
+#: Env kwargs that have a field of their own, or that a run fixes (train split).
+_FIXED_ENV_KWARGS = ("split", "user_model", "task", "interface", "num_envs")
 
 
 @dataclass
@@ -107,11 +136,23 @@ class GRPOConfig(LoRAOptions):
     """Everything a run depends on."""
 
     init: str = field(default="base", metadata={"help": "base | sft | an LM dir/checkpoint"})
+    env_id: str = field(
+        default="Dialog-v1",
+        metadata={"help": "the env trained on and evaluated on", "choices": TEXT_ENV_IDS},
+    )
+    env_kwargs: str = field(
+        default="",
+        metadata={
+            "help": "JSON object of further env kwargs, for the training and the dev envs, "
+            'e.g. \'{"reward": "gold"}\' (chat: the reward, gold | rm)'
+        },
+    )
     out: Path | None = field(
         default=None,
         metadata={
             "help": "checkpoint dir (default: baselines/checkpoints/<advantage>-base, or "
-            "<advantage>-<init dir name> when the init is an SFT agent)"
+            "<advantage>-<init dir name> when the init is an SFT agent; then "
+            "-<env> for an env other than Dialog-v1, e.g. grpo-base-chat-v1)"
         },
     )
     iterations: int = field(default=40, metadata={"help": "rollout + update iterations"})
@@ -154,7 +195,20 @@ class GRPOConfig(LoRAOptions):
         },
     )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient norm clip"})
-    user_model: str = field(default="tiny", metadata={"help": "the training envs' user voice"})
+    user_model: str = field(
+        default="",
+        metadata={
+            "help": "the training envs' user voice (empty: the env's own, tiny on Dialog-v1, "
+            "template on Dialog-Chat-v1; dev episodes always use the env's own)"
+        },
+    )
+    track_kl: bool = field(
+        default=True,
+        metadata={
+            "help": "score every rollout with the frozen init to record the KL from it (in "
+            "the curve; loads the init also at beta 0)"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "episode seeds, sampling and shuffling"})
     eval_every: int = field(default=10, metadata={"help": "iterations between dev evals"})
     eval_episodes: int = field(default=50, metadata={"help": "dev episodes per eval (0: none)"})
@@ -186,6 +240,31 @@ class GRPOConfig(LoRAOptions):
             raise ValueError(f"step_over must be pass or minibatch, got {self.step_over!r}")
         if self.resample_rounds < 0:
             raise ValueError(f"resample_rounds must be >= 0, got {self.resample_rounds}")
+        if self.env_id not in TEXT_ENV_IDS:
+            raise ValueError(f"env_id must be one of {TEXT_ENV_IDS}, got {self.env_id!r}")
+        self.env_overrides()  # a malformed --env-kwargs fails now, not after the first eval
+
+    def env_overrides(self) -> dict[str, Any]:
+        """``env_kwargs`` as a dict (``{}`` when empty).
+
+        >>> GRPOConfig(env_id="Dialog-Chat-v1", env_kwargs='{"reward": "gold"}').env_overrides()
+        {'reward': 'gold'}
+        """
+        try:
+            kwargs = json.loads(self.env_kwargs) if self.env_kwargs.strip() else {}
+        except json.JSONDecodeError as err:
+            raise ValueError(f"env_kwargs is not JSON: {err}") from None
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"env_kwargs must be a JSON object, got {self.env_kwargs!r}")
+        fixed = sorted(set(kwargs) & set(_FIXED_ENV_KWARGS))
+        if fixed:
+            raise ValueError(f"env_kwargs may not set {', '.join(fixed)} (a run fixes them)")
+        return kwargs
+
+    def train_env_kwargs(self) -> dict[str, Any]:
+        """What ``gymnasium.make_vec(env_id, ...)`` gets for the training envs."""
+        voice = {"user_model": self.user_model} if self.user_model else {}
+        return {"split": "train", **self.env_overrides(), **voice}
 
 
 # -- advantages ------------------------------------------------------------------------
@@ -239,13 +318,16 @@ def group_advantages(
 # -- rollout ---------------------------------------------------------------------------
 @dataclass
 class GroupEpisode:
-    """One played episode: its seed, the agent's messages, return and outcome."""
+    """One played episode: its seed, the agent's messages, return and outcome; its
+    ``metrics`` are the env's episode metrics (chat: ``mean_gold``, and ``mean_rm``
+    where the env reports RM scores)."""
 
     seed: int
     messages: list[Message]
     env_return: float
     success: bool
     first_observation: str
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 def draw_group_seeds(rng: np.random.Generator, k: int) -> list[int]:
@@ -264,7 +346,11 @@ def play_groups(
     envs, policy, seeds: Sequence[int], group_size: int, generator, temperature: float = 1.0
 ) -> list[GroupEpisode]:
     """One episode per sub-env of ``envs`` (``len(seeds) * group_size`` of them), sub-envs
-    ``[k * G, (k + 1) * G)`` on ``seeds[k]``; episodes in sub-env order."""
+    ``[k * G, (k + 1) * G)`` on ``seeds[k]``; episodes in sub-env order.
+
+    Only the sub-envs whose episode runs are stepped (``envs.step_subenvs``): a finished
+    one is left as it is until the next reset, since no message is harmless on every
+    task (a chat user leaves after ``patience`` tool calls in a row)."""
     n = len(seeds) * group_size
     if envs.num_envs != n:
         raise ValueError(
@@ -276,6 +362,8 @@ def play_groups(
     first = list(observations)
     messages: list[list[Message]] = [[] for _ in range(n)]
     success = [False] * n
+    metrics: list[dict[str, Any]] = [{} for _ in range(n)]
+    rm_scores: list[list[float]] = [[] for _ in range(n)]
     running = list(range(n))
     # Each episode keeps its KV cache between messages (the weights are fixed during the
     # rollout): a message costs its new turns, not the transcript.
@@ -285,13 +373,13 @@ def play_groups(
         sampled = policy.sample_incremental(
             prompts, running, sessions, generator, temperature=temperature
         )
-        actions = [WAIT_MESSAGE] * n
-        for j, i in enumerate(running):
-            actions[i] = policy.codec.decode_message(_strip_end(policy, sampled.tokens[j]))
-        obs, reward, terminated, truncated, infos = envs.step(actions)
+        actions = [policy.codec.decode_message(_strip_end(policy, t)) for t in sampled.tokens]
+        results = envs.step_subenvs(running, actions)
         ended = []
-        for j, i in enumerate(running):
-            done = bool(terminated[i] or truncated[i])
+        for j, (i, (obs, reward, terminated, truncated, info)) in enumerate(
+            zip(running, results, strict=True)
+        ):
+            done = terminated or truncated
             messages[i].append(
                 Message(
                     prompts[j],
@@ -300,19 +388,20 @@ def play_groups(
                     np.zeros(0),  # the reference is scored at update time
                     np.array(sampled.values[j]),
                     np.array(sampled.entropies[j]),
-                    float(reward[i]),
+                    reward,
                     done,
                 )
             )
-            observations[i] = obs[i]
+            observations[i] = obs
+            if "rm" in info:  # a reply's reward-model score, beside its gold terms
+                rm_scores[i].append(float(info["rm"]))
             if done:  # a time-limit truncation ends the episode without success
-                success[i] = bool(infos.get("_success", [False] * n)[i] and infos["success"][i])
+                success[i] = bool(info.get("success", False))
+                metrics[i] = _episode_metrics(info, envs.envs[i], rm_scores[i])
                 ended.append(i)
-        if ended:  # the wait: same seed again, in place of the autoreset's new episode
-            envs.reset_subenvs(ended, [episode_seeds[i] for i in ended])
-            for i in ended:
-                sessions.drop(i)
-            running = [i for i in running if i not in ended]
+        for i in ended:
+            sessions.drop(i)
+        running = [i for i in running if i not in ended]
     return [
         GroupEpisode(
             episode_seeds[i],
@@ -320,9 +409,65 @@ def play_groups(
             math.fsum(m.reward for m in messages[i]),
             success[i],
             first[i],
+            metrics[i],
         )
         for i in range(n)
     ]
+
+
+def _episode_metrics(info: dict, env, rm_scores: list[float]) -> dict[str, Any]:
+    """The env's metrics of an ended episode (read off the env when the time limit cut
+    it), with ``mean_rm`` (summed per request, as ``mean_gold`` is) from the replies'
+    ``info["rm"]`` when the env reports those but not the mean."""
+    metrics = dict(info["metrics"] if "metrics" in info else env.unwrapped.episode_summary()[1])
+    if rm_scores and "mean_rm" not in metrics:
+        metrics["mean_rm"] = math.fsum(rm_scores) / metrics.get("requests", len(rm_scores))
+    return metrics
+
+
+def score_means(
+    returns: Sequence[float], successes: Sequence[bool], metrics: Sequence[dict]
+) -> dict[str, float]:
+    """Mean success and return of some episodes, and their mean ``gold`` and ``rm``
+    scores where every episode's metrics hold them (``mean_gold``, ``mean_rm``).
+
+    >>> score_means([0.5, 1.0], [False, True], [{"mean_gold": 0.4}, {"mean_gold": 1.0}])
+    {'success': 0.5, 'return': 0.75, 'gold': 0.7}
+    >>> score_means([-0.1], [False], [{"f1": 0.0}])
+    {'success': 0.0, 'return': -0.1}
+    """
+    out = {"success": float(np.mean(successes)), "return": float(np.mean(returns))}
+    for name, key in (("gold", "mean_gold"), ("rm", "mean_rm")):
+        if metrics and all(key in m for m in metrics):
+            out[name] = float(np.mean([m[key] for m in metrics]))
+    return out
+
+
+def rollout_kl(episodes: Sequence[GroupEpisode]) -> dict[str, float]:
+    """The sampled episodes' KL from the reference: per episode, the sum over the agent's
+    tokens of ``log pi - log pi_ref`` on the sampled tokens (k1, in nats), averaged over
+    the episodes (``kl/episode``), and the same sum over all tokens per token
+    (``kl/token``). Needs every message's ``ref_logprobs`` (:func:`score_reference`).
+
+    k1 is unbiased for KL(pi || pi_ref) on tokens drawn from pi, so it may come out
+    slightly negative; drawn at ``temperature != 1`` it is the log-ratio averaged over the
+    tempered draw instead.
+
+    >>> from baselines.ppo_rollout import Message
+    >>> z = np.zeros(0)
+    >>> m = Message([1], [2, 3], np.log([0.5, 0.5]), np.log([0.25, 0.5]), z, z, 0.0, True)
+    >>> e = GroupEpisode(0, [m], 0.0, False, "")
+    >>> {k: round(v, 4) for k, v in rollout_kl([e, GroupEpisode(0, [], 0.0, False, "")]).items()}
+    {'kl/episode': 0.3466, 'kl/token': 0.3466}
+    """
+    per_episode = [
+        math.fsum(np.sum(m.logprobs - m.ref_logprobs) for m in e.messages) for e in episodes
+    ]
+    tokens = sum(len(m.tokens) for e in episodes for m in e.messages)
+    return {
+        "kl/episode": float(np.mean(per_episode)),
+        "kl/token": math.fsum(per_episode) / max(tokens, 1),
+    }
 
 
 def collect_groups(envs, policy, rng, generator, config: GRPOConfig):
@@ -414,10 +559,15 @@ def row_minibatches(rows: list[Row], config: GRPOConfig, rng) -> list[list[Row]]
 
 
 def score_reference(reference, rows: list[Row], batch_size: int) -> None:
-    """Set each message's ``ref_logprobs``: the frozen reference's log-probs of its tokens."""
+    """Set each message's ``ref_logprobs``: the frozen reference's log-probs of its tokens.
+    Rows whose messages all have them already are skipped (the trainer scores every
+    rollout for the KL curve before the update, which then has nothing left to score)."""
     import torch
 
-    rows = sorted(rows, key=lambda r: len(r.ids))
+    scored = [all(len(m.ref_logprobs) == len(m.tokens) for m in r.messages) for r in rows]
+    rows = sorted(
+        (r for r, done in zip(rows, scored, strict=True) if not done), key=lambda r: len(r.ids)
+    )
     with torch.no_grad():
         for k in range(0, len(rows), batch_size):
             batch = rows[k : k + batch_size]
@@ -554,39 +704,65 @@ def main(config: GRPOConfig) -> Path:
     policy.model.eval()  # no dropout: sampling and update must score tokens alike
     if config.max_new_tokens:
         policy.max_new_tokens = config.max_new_tokens
-    reference = None  # the frozen init; only the KL penalty reads it
-    if config.beta > 0:
+    reference = None  # the frozen init: the KL penalty and the KL curve read it
+    if config.beta > 0 or config.track_kl:
         reference = TokenPolicy.load(init_dir).requires_grad_(False).eval()
     generator = torch.Generator(next(policy.parameters()).device).manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     optimizer = torch.optim.Adam(policy.model.parameters(), lr=config.lr, eps=1e-5)
     K, G = config.groups, config.group_size
-    envs = gym.make_vec("Dialog-v1", num_envs=K * G, split="train", user_model=config.user_model)
+    envs = gym.make_vec(config.env_id, num_envs=K * G, **config.train_env_kwargs())
     name = "base" if paradigm == "rl" else Path(init_dir).name
+    if config.env_id != "Dialog-v1":
+        name += "-" + config.env_id.removeprefix("Dialog-").lower()
     out = Path(config.out or f"baselines/checkpoints/{config.advantage}-{name}")
     writer = SummaryWriter(str(Path(config.logdir) / f"{config.advantage}-{out.name}"))
 
     best: dict[str, Any] = {"score": (-1.0, -math.inf), "iteration": None, "state": None}
     curve: list[dict[str, float]] = []
-    env_steps = sampled_tokens = trained_tokens = 0
+    # The curve point whose policy's KL is still to come: that of the next rollouts,
+    # which the very policy it scored samples.
+    pending: list[dict[str, float]] = []
+    env_steps = sampled_tokens = trained_tokens = probe_steps = 0
 
     def evaluate(iteration: int) -> None:
-        success, ret = dev_scores(policy.agent(paradigm), config.eval_episodes, config.progress)
-        writer.add_scalar("eval/dev_success", success, env_steps)
-        writer.add_scalar("eval/dev_return", ret, env_steps)
-        curve.append(
-            {
-                "iteration": iteration,
-                "env_steps": env_steps,
-                "dev_success": success,
-                "dev_return": ret,
-            }
+        records = dev_records(
+            policy.agent(paradigm),
+            config.eval_episodes,
+            config.progress,
+            config.env_id,
+            config.env_overrides(),
         )
-        tqdm.write(f"iteration {iteration}: dev success {success:.3f}, return {ret:.3f}")
+        scores = score_means(
+            [r["return"] for r in records],
+            [r["success"] for r in records],
+            [r["metrics"] for r in records],
+        )
+        point = {"iteration": iteration, "env_steps": env_steps}
+        point |= {f"dev_{key}": value for key, value in scores.items()}
+        for key, value in scores.items():
+            writer.add_scalar(f"eval/dev_{key}", value, env_steps)
+        if config.track_kl and iteration == 0:  # the init itself
+            record_kl(point, {"kl/episode": 0.0, "kl/token": 0.0})
+        elif config.track_kl:
+            pending.append(point)
+        curve.append(point)
+        shown = ", ".join(f"{key} {value:.3f}" for key, value in scores.items())
+        tqdm.write(f"iteration {iteration}: dev {shown}")
+        success, ret = scores["success"], scores["return"]
         if (success, ret) > best["score"]:
             best.update(
                 score=(success, ret), iteration=iteration, state=copy.deepcopy(policy.state_dict())
             )
+
+    def record_kl(point: dict[str, float], kl: dict[str, float]) -> None:
+        point.update(kl=kl["kl/episode"], kl_token=kl["kl/token"])
+        writer.add_scalar("eval/kl", point["kl"], point["env_steps"])
+
+    def score_kl(episodes: list[GroupEpisode]) -> dict[str, float]:
+        rows = [row for e in episodes for row in pack_episode(e.messages)]
+        score_reference(reference, rows, config.minibatch_rows)
+        return rollout_kl(episodes)
 
     with _torch_threads(config.threads):
         if config.eval_episodes:
@@ -597,7 +773,10 @@ def main(config: GRPOConfig) -> Path:
         for iteration in bar:
             t0 = time.perf_counter()
             episodes, kept, rounds = collect_groups(envs, policy, rng, generator, config)
-            t1 = time.perf_counter()
+            t1 = time.perf_counter()  # the update's time includes the reference's scoring
+            kl = score_kl(episodes) if config.track_kl else {}
+            if pending:
+                record_kl(pending.pop(), kl)
             returns = np.array([e.env_return for e in episodes])
             flat = zero_spread(returns, np.repeat(np.arange(len(episodes) // G), G))
             rows = [row for e in kept for row in pack_episode(e.messages)]
@@ -611,8 +790,13 @@ def main(config: GRPOConfig) -> Path:
             trained_tokens += int(update.get("update/tokens", 0))
             scalars = {
                 **update,
-                "rollout/return": float(returns.mean()),
-                "rollout/success": float(np.mean([e.success for e in episodes])),
+                **kl,
+                **{
+                    f"rollout/{key}": value
+                    for key, value in score_means(
+                        returns, [e.success for e in episodes], [e.metrics for e in episodes]
+                    ).items()
+                },
                 "rollout/episode_messages": len(every) / len(episodes),
                 "rollout/message_tokens": n_tokens / len(every),
                 "rollout/entropy": float(np.concatenate([m.entropies for m in every]).mean()),
@@ -633,22 +817,35 @@ def main(config: GRPOConfig) -> Path:
                 ret=f"{scalars['rollout/return']:.3f}",
                 succ=f"{scalars['rollout/success']:.2f}",
                 zero=f"{scalars['groups/zero_spread_share']:.2f}",
-                kl=f"{update.get(f'kl/{config.kl_estimator}_token', 0.0):.3f}",
+                kl=f"{kl.get('kl/episode', 0.0):.3f}",
             )
             if config.eval_episodes and (
                 iteration % config.eval_every == 0 or iteration == config.iterations
             ):
                 evaluate(iteration)
+        if pending:  # the final policy's KL: one more round of rollouts, not trained on
+            probe = play_groups(
+                envs, policy, draw_group_seeds(rng, K), G, generator, config.temperature
+            )
+            probe_steps = sum(len(e.messages) for e in probe)
+            record_kl(pending.pop(), score_kl(probe))
     writer.close()
     envs.close()
     if config.keep == "best" and best["state"] is not None:
         policy.load_state_dict(best["state"])
-    policy.save(out, paradigm)
+    policy.save(out, paradigm, env_id=config.env_id)
     write_manifest(
         out,
         seed=config.seed,
-        budget={"env_steps": env_steps, "tokens": sampled_tokens, "trained_tokens": trained_tokens},
+        budget={
+            "env_steps": env_steps,
+            "tokens": sampled_tokens,
+            "trained_tokens": trained_tokens,
+            "kl_probe_env_steps": probe_steps,
+        },
         started=started,
+        env_id=config.env_id,
+        env_kwargs=config.train_env_kwargs(),
         config={
             k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()
         },

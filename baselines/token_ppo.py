@@ -55,6 +55,8 @@ __all__ = [
     "add_parser",
     "assign_advantages",
     "config_from_args",
+    "dev_records",
+    "dev_scores",
     "gae",
     "kl_stats",
     "main",
@@ -290,17 +292,33 @@ def kl_stats(messages: list[Message]) -> dict[str, float]:
     }
 
 
-def dev_scores(agent, episodes: int, progress: bool) -> tuple[float, float]:
-    """Success rate and mean return of the greedy agent on the first dev episodes."""
+def dev_records(
+    agent,
+    episodes: int,
+    progress: bool,
+    env_id: str = "Dialog-v1",
+    env_kwargs: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The results records of the greedy agent on the first ``episodes`` dev episodes of
+    ``env_id``: the leaderboard's seeds, the env built with ``env_kwargs`` over the
+    spec's kwargs (e.g. ``{"reward": "gold"}``; the set's hash then says so)."""
     from leaderboard.episodes import get_episode_set
     from leaderboard.rollout import AgentMessages, play_episodes
 
-    records = play_episodes(
-        AgentMessages(lambda: agent, batch_size=32),
-        get_episode_set("Dialog-v1", "dev", limit=episodes),
-        progress=progress,
-        desc="dev",
+    episode_set = get_episode_set(env_id, "dev", limit=episodes)
+    if env_kwargs:
+        spec = episode_set.env_spec
+        episode_set = dataclasses.replace(
+            episode_set, env_spec={**spec, "kwargs": {**spec["kwargs"], **env_kwargs}}
+        )
+    return play_episodes(
+        AgentMessages(lambda: agent, batch_size=32), episode_set, progress=progress, desc="dev"
     )
+
+
+def dev_scores(agent, episodes: int, progress: bool) -> tuple[float, float]:
+    """Success rate and mean return of the greedy agent on the first dev episodes."""
+    records = dev_records(agent, episodes, progress)
     return float(np.mean([r["success"] for r in records])), float(
         np.mean([r["return"] for r in records])
     )

@@ -76,10 +76,7 @@ def measure(config: GRPOConfig, iterations: int) -> dict[str, float]:
     rng = np.random.default_rng(config.seed)
     optimizer = torch.optim.Adam(policy.model.parameters(), lr=config.lr, eps=1e-5)
     envs = gym.make_vec(
-        "Dialog-v1",
-        num_envs=config.groups * config.group_size,
-        split="train",
-        user_model=config.user_model,
+        config.env_id, num_envs=config.groups * config.group_size, **config.train_env_kwargs()
     )
     totals = dict.fromkeys(("rollout", "update", "raw", "tokens", "padded", "sampled"), 0.0)
     for it in range(iterations + 1):  # the first iteration warms up and is not counted
@@ -125,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--measured", type=int, default=2, help="measured iterations")
     skip = ("out", "iterations", "eval_every", "eval_episodes", "keep", "logdir", "progress")
+    skip += ("track_kl",)  # the bench times the update, not the KL curve's extra forward
     add_config_arguments(parser, GRPOConfig, skip)
     args = parse_args(parser, argv, SMOKE)
     config = config_from_args(args, GRPOConfig)
@@ -135,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     setup = (
         f"GRPO, {args.measured} iterations x {config.groups} seeds x {config.group_size} "
         f"rollouts, {config.epochs} epoch(s), minibatch {config.minibatch_rows} rows, "
-        f"init {config.init}, T={config.temperature}, user voice {config.user_model}, "
+        f"init {config.init}, T={config.temperature}, "
+        f"user voice {config.user_model or 'the env default'}, "
         f"{config.threads} thread(s)"
     )
     report_rl_speed("GRPO", setup, t, "reference + steps", 0.7)

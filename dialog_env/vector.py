@@ -103,16 +103,56 @@ class DialogVectorEnv(VectorEnv):
         for i, result in enumerate(results):
             if resetting[i]:
                 obs, info = result
-                self._elapsed[i] = 0
+                self._elapsed[i], self._autoreset[i] = 0, False
             else:
                 obs, rewards[i], terminations[i], _, info = result
-                self._elapsed[i] += 1
-                if self.max_episode_steps is not None and not terminations[i]:
-                    truncations[i] = self._elapsed[i] >= self.max_episode_steps
+                truncations[i] = self._count_step(i, bool(terminations[i]))
             observations.append(obs)
             infos = self._add_info(infos, info, i)
-        self._autoreset = terminations | truncations
         return self._batch(observations), rewards, terminations, truncations, infos
+
+    def step_subenvs(
+        self, indices: list[int], actions: list
+    ) -> list[tuple[Any, float, bool, bool, dict]]:
+        """Step some sub-envs now, their user turns voiced in one batch; the others are
+        left exactly as they are.
+
+        Returns each one's ``(obs, reward, terminated, truncated, info)``. A sub-env whose
+        episode ended must be reset (``reset`` or :meth:`reset_subenvs`) before it is
+        stepped again. Where :meth:`step` has to send every sub-env something, this lets
+        a trainer that plays one episode per sub-env leave the finished ones idle: no
+        action is harmless on every task (a chat user leaves after a few tool calls).
+        """
+        if not self._started:
+            raise RuntimeError("call reset() before step_subenvs()")
+        indices = [int(i) for i in indices]
+        if len(actions) != len(indices):
+            raise ValueError(f"got {len(actions)} actions for {len(indices)} sub-envs")
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"sub-env indices repeat: {indices}")
+        ended = [i for i in indices if self._autoreset[i]]
+        if ended:
+            raise ValueError(f"sub-envs {ended} ended their episodes: reset them first")
+        results = drive_all(
+            [step_steps(self.envs[i], a) for i, a in zip(indices, actions, strict=True)],
+            self.voice,
+        )
+        return [
+            (obs, float(reward), bool(terminated), self._count_step(i, bool(terminated)), info)
+            for i, (obs, reward, terminated, _, info) in zip(indices, results, strict=True)
+        ]
+
+    def _count_step(self, i: int, terminated: bool) -> bool:
+        """Count a step of sub-env ``i``; whether the spec's step limit truncates it. Its
+        episode ended either way is remembered (the next ``step`` resets it)."""
+        self._elapsed[i] += 1
+        truncated = (
+            self.max_episode_steps is not None
+            and not terminated
+            and bool(self._elapsed[i] >= self.max_episode_steps)
+        )
+        self._autoreset[i] = terminated or truncated
+        return truncated
 
     def reset_subenvs(
         self, indices: list[int], seeds: list[int | None] | None = None

@@ -1,5 +1,6 @@
 """Group-relative RL: advantages are the group-normalized (or leave-one-out) returns, the
-rollouts of a group start from one episode, and a short run trains and saves an agent."""
+rollouts of a group start from one episode, and a short run trains and saves an agent;
+on the chat task too, its curve recording dev gold, proxy and the KL from the init."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from lm_helpers import needs_lm
 
 import dialog_env  # noqa: F401  (registers the ids)
 from agents import load_agent
+from agents.checkpoint import check_config
 from baselines import grpo
 from baselines.grpo import (
     GroupEpisode,
@@ -26,8 +28,11 @@ from baselines.grpo import (
     main,
     pack_episode,
     play_groups,
+    rollout_kl,
+    score_reference,
     zero_spread,
 )
+from baselines.overopt import overoptimization_summary
 from dialog_env.core import DialogEnv
 from dialog_env.lm import TINY_MODEL_DIR
 from leaderboard.episodes import EVAL_SEED_FLOOR
@@ -134,7 +139,7 @@ def test_the_rollouts_of_a_group_start_from_one_episode_and_play_it_to_its_end(p
     envs = gym.make_vec("Dialog-v1", num_envs=K * G, split="train", user_model="template")
     generator = torch.Generator().manual_seed(0)
     episodes = play_groups(envs, policy, [11, 22, 33], G, generator, temperature=1.5)
-    first = resets[: K * G]  # the reset of the whole batch; then each finished one's wait
+    first = resets[: K * G]  # the reset of the whole batch
     assert [seed for _, seed, _ in first] == [11, 11, 11, 22, 22, 22, 33, 33, 33]
     for k in range(K):
         goals = [goal for _, _, goal in first[k * G : (k + 1) * G]]
@@ -147,9 +152,8 @@ def test_the_rollouts_of_a_group_start_from_one_episode_and_play_it_to_its_end(p
         assert [m.ends_episode for m in e.messages] == [False] * (len(e.messages) - 1) + [True]
         assert e.env_return == pytest.approx(sum(m.reward for m in e.messages))
         assert e.env_return <= 1.0 - 0.02 * len(e.messages) + 1e-9
-    # A finished sub-env waits on its own seed (so the autoreset never draws a new one).
-    waits = sorted(seed for _, seed, _ in resets[K * G :])  # in the order episodes ended
-    assert waits == sorted(e.seed for e in episodes)
+    # A finished sub-env waits, not stepped: nothing resets it (no stray episode starts).
+    assert len(resets) == K * G
     assert all(0 <= seed < EVAL_SEED_FLOOR for _, seed, _ in resets)
     envs.close()
 
@@ -265,26 +269,34 @@ def test_one_step_per_pass_cancels_a_group_on_the_tokens_its_rollouts_share(poli
 
 
 # -- the trainer -----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def short_run(tmp_path_factory, **changes):
+    """A run of seconds from the base LM: 2 groups of 2, 8-token messages, tempered."""
     config = GRPOConfig(
         init="base",
         out=tmp_path_factory.mktemp("grpo"),
-        iterations=2,
         groups=2,
         group_size=2,
         temperature=1.5,
         max_new_tokens=8,
         minibatch_rows=2,
+        keep="last",  # the best on dev may be the init itself
+        logdir=tmp_path_factory.mktemp("runs"),
+        progress=False,
+        **changes,
+    )
+    return main(config)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return short_run(
+        tmp_path_factory,
+        iterations=2,
         lr=1e-3,
         user_model="template",
         eval_every=2,
         eval_episodes=1,
-        keep="last",  # the best on dev may be the init itself
-        logdir=tmp_path_factory.mktemp("runs"),
-        progress=False,
     )
-    return main(config)
 
 
 @needs_lm
@@ -304,6 +316,8 @@ def test_a_short_run_changes_the_policy_and_writes_a_checkpoint_that_plays(train
     assert [point["iteration"] for point in curve] == [0, 2]
     assert curve[0]["env_steps"] == 0 < curve[1]["env_steps"] == manifest["budget"]["env_steps"]
     assert all(0 <= point["dev_success"] <= 1 for point in curve)
+    assert curve[0]["kl"] == 0.0 and np.isfinite(curve[1]["kl"])  # booking tracks it too
+    assert "dev_gold" not in curve[0]  # booking has no gold judge
     assert manifest["best_iteration"] in (0, 2) and manifest["config"]["groups"] == 2
 
     agent = load_agent(trained)
@@ -324,6 +338,8 @@ def test_every_config_field_reaches_the_command_line():
         "step_over": "minibatch",
         "keep": "last",
         "user_model": "template",
+        "env_id": "Dialog-Chat-v1",
+        "env_kwargs": '{"reward": "gold"}',
         "logdir": Path("elsewhere"),
     }
     argv = ["train", "grpo"]
@@ -365,3 +381,93 @@ def test_incremental_sampling_records_the_log_probs_the_update_scores(one_torch_
         spread = [h for row in sampled.entropies for h in row]
         assert torch.allclose(entropy, torch.tensor(spread, dtype=entropy.dtype), atol=1e-4)
         assert sampled.values == [[], []]
+
+
+# -- the chat task ---------------------------------------------------------------------
+def test_each_env_gets_its_own_user_voice_unless_one_is_asked_for():
+    booking = gym.make("Dialog-v1", **GRPOConfig().train_env_kwargs())
+    chat = gym.make("Dialog-Chat-v1", **GRPOConfig(env_id="Dialog-Chat-v1").train_env_kwargs())
+    assert (booking.unwrapped.user_model, chat.unwrapped.user_model) == ("tiny", "template")
+    assert booking.unwrapped.split == chat.unwrapped.split == "train"
+    asked = GRPOConfig(env_id="Dialog-Chat-v1", user_model="tiny", env_kwargs='{"reward": "gold"}')
+    assert asked.train_env_kwargs() == {"split": "train", "reward": "gold", "user_model": "tiny"}
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"env_id": "Dialog-Acts-v1"}, "env_id must be one of"),
+        ({"env_kwargs": "{reward: gold}"}, "not JSON"),
+        ({"env_kwargs": '["rm"]'}, "a JSON object"),
+        ({"env_kwargs": '{"split": "test"}'}, "may not set split"),
+    ],
+)
+def test_a_config_refuses_envs_it_cannot_train_on(changes, message):
+    with pytest.raises(ValueError, match=message):
+        GRPOConfig(**changes)
+
+
+def test_an_lm_checkpoint_config_names_only_a_text_env():
+    config = {"agent": "lm", "interface": "token", "env_id": "Dialog-Chat-v1"}
+    assert check_config(config, "config.json") == config
+    with pytest.raises(ValueError, match="env_id must be one of Dialog-v1"):
+        check_config({**config, "env_id": "Dialog-Acts-v1"}, "config.json")
+
+
+@needs_lm
+def test_chat_groups_play_one_episode_each_and_finished_ones_are_left_alone(policy, resets):
+    envs = gym.make_vec("Dialog-Chat-v1", num_envs=4, split="train")
+    episodes = play_groups(envs, policy, [1, 2], 2, torch.Generator().manual_seed(0), 1.5)
+    envs.close()
+    assert [seed for _, seed, _ in resets] == [
+        1,
+        1,
+        2,
+        2,
+    ]  # no wait reset, no autoreset: no stray episode
+    for e in episodes:
+        assert [m.ends_episode for m in e.messages] == [False] * (len(e.messages) - 1) + [True]
+        # reward="gold": the return is the episode's mean gold score, its own
+        assert e.env_return == pytest.approx(e.metrics["mean_gold"])
+        assert e.metrics["answered"] + e.metrics["tool_calls"] == len(e.messages)
+
+    # The KL from the init of the init itself: 0, up to the sampler's float error.
+    score_reference(policy, [row for e in episodes for row in pack_episode(e.messages)], 4)
+    kl = rollout_kl(episodes)
+    assert abs(kl["kl/episode"]) < 1e-3 and abs(kl["kl/token"]) < 1e-4
+
+
+@pytest.fixture(scope="module")
+def chat_run(tmp_path_factory):
+    return short_run(
+        tmp_path_factory,
+        env_id="Dialog-Chat-v1",
+        env_kwargs='{"reward": "gold"}',
+        iterations=1,
+        lr=0.0,  # the policy stays the init: its KL from the init must come out 0
+        eval_every=1,
+        eval_episodes=2,
+    )
+
+
+@needs_lm
+def test_a_chat_run_records_gold_proxy_and_kl_from_iteration_0(chat_run):
+    manifest = json.loads((chat_run / "manifest.json").read_text())
+    assert manifest["env_id"] == "Dialog-Chat-v1"
+    assert manifest["env_kwargs"] == {"split": "train", "reward": "gold"}
+    curve = manifest["curve"]
+    assert [p["iteration"] for p in curve] == [0, 1]
+    for point in curve:
+        assert {"dev_success", "dev_return", "dev_gold", "kl", "kl_token"} <= point.keys()
+        assert 0 <= point["dev_gold"] <= 1
+        assert point["dev_return"] == pytest.approx(point["dev_gold"])  # reward="gold"
+    assert curve[0]["kl"] == curve[0]["kl_token"] == 0.0  # the init itself
+    # The last point's KL is measured on a round played by the policy it scored.
+    assert manifest["budget"]["kl_probe_env_steps"] >= 4
+    assert np.isfinite(curve[1]["kl"]) and abs(curve[1]["kl"]) < 1e-3  # lr 0: not moved
+    summary = overoptimization_summary(curve)
+    assert summary["peak_kl"] == 0.0 or summary["peak_gold"] > curve[0]["dev_gold"]
+
+    agent = load_agent(chat_run)
+    assert json.loads((chat_run / "config.json").read_text())["env_id"] == "Dialog-Chat-v1"
+    assert isinstance(agent.act("user: What is the phone number of The Amber Fig?"), str)

@@ -37,6 +37,7 @@ VALID = {
     "keep": "last",
     "init": "sft",
     "user_model": "template",
+    "env_kwargs": '{"reward": "gold"}',
 }
 
 

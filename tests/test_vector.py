@@ -64,6 +64,27 @@ def test_next_step_autoreset():
     assert obs[0] == single.reset()[0]  # the sub-env's own seed stream goes on
 
 
+def test_stepping_some_sub_envs_leaves_the_others_as_they_were():
+    """On chat every tool call counts toward the user's patience: a finished sub-env that
+    is not stepped stays finished, where sending it anything would start or end episodes."""
+    envs = gym.make_vec("Dialog-Chat-v1", num_envs=2)
+    single = gym.make("Dialog-Chat-v1")
+    obs, _ = envs.reset(seed=[3, 4])
+    assert obs[0] == single.reset(seed=3)[0]
+    for _ in range(4):  # patience: the user leaves after the fourth tool call in a row
+        (result,) = envs.step_subenvs([0], ["[search]"])
+        expected = single.step("[search]")
+        assert result[:4] == expected[:4]
+    assert result[2] and result[4]["metrics"] == expected[4]["metrics"]
+    with pytest.raises(ValueError, match="reset them first"):
+        envs.step_subenvs([0], ["hello"])
+    (other,) = envs.step_subenvs([1], ["[search]"])  # sub-env 1 had never been stepped
+    assert not other[2] and other[0].count("tool: ") == 1
+    envs.reset_subenvs([0], [3])
+    assert not envs.step_subenvs([0, 1], ["[search]", "[search]"])[0][2]
+    envs.close()
+
+
 def test_truncation_at_the_spec_limit():
     envs = gym.make_vec("Dialog-v1", num_envs=2, user_model="template", patience=100, max_turns=100)
     envs.reset(seed=0)

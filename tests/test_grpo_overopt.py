@@ -1,0 +1,45 @@
+"""Reward over-optimization (``baselines.overopt``): the summary finds where gold peaked
+and what the proxy did after, and the plot draws gold and proxy against the KL."""
+
+from __future__ import annotations
+
+import pytest
+
+from baselines.overopt import overoptimization_summary, plot_overoptimization
+
+
+# -- over-optimization -----------------------------------------------------------------
+def _curve(kls, golds, proxies):
+    return [
+        {"iteration": 10 * i, "kl": k, "dev_gold": g, "dev_return": p}
+        for i, (k, g, p) in enumerate(zip(kls, golds, proxies, strict=True))
+    ]
+
+
+def test_the_summary_finds_the_gold_peak_and_whether_the_proxy_ran_on():
+    curve = _curve([0, 2, 6, 12, 20], [0.3, 0.45, 0.5, 0.42, 0.31], [0.3, 0.5, 0.6, 0.7, 0.8])
+    curve.insert(2, {"iteration": 15, "dev_return": 0.55})  # no gold: left out
+    summary = overoptimization_summary(curve)
+    assert summary["peak_iteration"] == 20 and summary["peak_kl"] == 6
+    assert (summary["peak_gold"], summary["final_gold"]) == (0.5, 0.31)
+    assert summary["gold_drop"] == pytest.approx(0.19)
+    assert summary["proxy_rose_after_peak"] and summary["overoptimized"]
+
+    flat_proxy = _curve([0, 2, 6], [0.3, 0.5, 0.4], [0.3, 0.6, 0.5])
+    summary = overoptimization_summary(flat_proxy)
+    assert summary["gold_drop"] == pytest.approx(0.1) and not summary["overoptimized"]
+    rising = overoptimization_summary(_curve([0, 1], [0.2, 0.2], [0.2, 0.4]))
+    assert rising["peak_kl"] == 0 and not rising["overoptimized"]  # first of equal peaks
+
+
+@pytest.mark.parametrize("x", ["sqrt_kl", "kl"])
+def test_the_plot_draws_every_run_into_a_png(tmp_path, x):
+    runs = {
+        "beta=0": _curve([0, 4, 16, -1e-6], [0.3, 0.5, 0.3, 0.3], [0.3, 0.6, 0.9, 0.3]),
+        "beta=0.05": _curve([0, 1, 3], [0.3, 0.4, 0.45], [0.3, 0.45, 0.5]),
+    }
+    path = plot_overoptimization(runs, tmp_path / "plots" / "overopt.png", x=x)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    with pytest.raises(ValueError, match="x must be one of"):
+        plot_overoptimization(runs, tmp_path / "bad.png", x="log_kl")
