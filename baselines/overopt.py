@@ -27,7 +27,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["X_AXES", "overoptimization_summary", "plot_overoptimization", "read_curve"]
+__all__ = [
+    "DEFAULT_JSON",
+    "DEFAULT_PNG",
+    "X_AXES",
+    "add_parser",
+    "collect_runs",
+    "main",
+    "overoptimization_png",
+    "overoptimization_summary",
+    "plot_overoptimization",
+    "read_curve",
+]
 
 #: How the KL is drawn on the x axis: its square root (Gao et al.) or as it is.
 X_AXES = ("sqrt_kl", "kl")
@@ -91,34 +102,39 @@ def read_curve(checkpoint: str | Path) -> list[dict[str, Any]]:
     return list(json.loads(path.read_text())["curve"])
 
 
-def plot_overoptimization(
+def overoptimization_png(
     runs: Mapping[str, Curve],
-    path: str | Path,
     x: str = "sqrt_kl",
     gold: str = "dev_gold",
     proxy: str = "dev_return",
     kl: str = "kl",
     title: str = "",
-) -> Path:
-    """Draw gold (solid) and proxy (dashed) against the KL from the init, one colour per
-    run (e.g. ``{"beta=0.02": curve, ...}``, one per KL coefficient), and save a PNG.
+) -> bytes:
+    """PNG bytes: gold (solid, left axis) and proxy (dashed, right axis: the reward model's
+    scale is its own) against the KL from the init, one colour per run (e.g.
+    ``{"beta=0.02": curve, ...}``, one per KL coefficient).
 
     ``x="sqrt_kl"`` (default) puts ``sqrt(KL)`` on the x axis, as Gao et al. do; ``"kl"``
     the KL itself (nats per episode). A small negative KL (the sampled estimate of a
-    policy that barely moved) is drawn at 0. Returns ``path``.
+    policy that barely moved) is drawn at 0. Drawn on an Agg canvas of its own (no
+    pyplot state is touched).
     """
+    import io
+
     if x not in X_AXES:
         raise ValueError(f"x must be one of {X_AXES}, got {x!r}")
     if not runs:
         raise ValueError("no runs to plot")
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    colours = plt.get_cmap("viridis")
+    fig = Figure(figsize=(6.4, 4.4), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    right = ax.twinx()
+    colours = colormaps["viridis"]
     for k, (label, curve) in enumerate(runs.items()):
         points = _points(curve, (gold, proxy, kl))
         if not points:
@@ -127,10 +143,10 @@ def plot_overoptimization(
         xs = [math.sqrt(v) for v in xs] if x == "sqrt_kl" else xs
         colour = colours(k / max(len(runs) - 1, 1) * 0.9)
         ax.plot(xs, [p[gold] for p in points], "-o", color=colour, label=label, markersize=3)
-        ax.plot(xs, [p[proxy] for p in points], "--", color=colour, markersize=3)
+        right.plot(xs, [p[proxy] for p in points], "--", color=colour, markersize=3)
     style = [
-        Line2D([], [], color="grey", linestyle="-", label=f"gold ({gold})"),
-        Line2D([], [], color="grey", linestyle="--", label=f"proxy ({proxy})"),
+        Line2D([], [], color="grey", linestyle="-", label=f"gold ({gold}, left)"),
+        Line2D([], [], color="grey", linestyle="--", label=f"proxy ({proxy}, right)"),
     ]
     first = ax.legend(loc="upper left", fontsize="small", title="run")
     ax.add_artist(first)
@@ -140,12 +156,85 @@ def plot_overoptimization(
         if x == "sqrt_kl"
         else "KL from init, nats per episode"
     )
-    ax.set_ylabel("dev score")
+    ax.set_ylabel("gold score (hidden judge)")
+    right.set_ylabel("proxy (reward model)")
     ax.set_title(title or "gold and proxy against KL")
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def plot_overoptimization(runs: Mapping[str, Curve], path: str | Path, **kwargs: Any) -> Path:
+    """:func:`overoptimization_png` (same keyword arguments) saved at ``path``; returns it."""
+    png = overoptimization_png(runs, **kwargs)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
+    path.write_bytes(png)
     return path
+
+
+#: Where ``dialog-bench overopt`` writes by default: the runs' curves and summaries (the
+#: leaderboard's HTML page draws them on the chat task's section) and the README's plot.
+DEFAULT_JSON = Path(__file__).resolve().parents[1] / "leaderboard" / "overoptimization.json"
+DEFAULT_PNG = Path(__file__).resolve().parents[1] / "docs" / "overoptimization.png"
+
+
+def collect_runs(checkpoints: Sequence[str | Path]) -> dict[str, dict[str, Any]]:
+    """``{label: {"checkpoint", "beta", "command", "curve", "summary"}}`` of ``train grpo``
+    checkpoints; a run is labelled by its KL coefficient (``beta=0.02``)."""
+    import json
+
+    runs: dict[str, dict[str, Any]] = {}
+    for checkpoint in checkpoints:
+        path = Path(checkpoint)
+        manifest = json.loads((path / "manifest.json").read_text())
+        beta = manifest.get("config", {}).get("beta")
+        label = f"beta={beta}" if beta is not None else path.name
+        if label in runs:
+            label = f"{label} ({path.name})"
+        curve = list(manifest["curve"])
+        runs[label] = {
+            "checkpoint": path.name,
+            "beta": beta,
+            "command": manifest.get("command"),
+            "curve": curve,
+            "summary": overoptimization_summary(curve),
+        }
+    return runs
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "overopt",
+        help="over-optimization: gold and proxy against KL over RL runs (JSON + PNG)",
+        description="Read the learning curves of `train grpo` runs against the reward model "
+        "(one per KL coefficient) and write their gold-vs-proxy summaries (JSON, drawn on "
+        "the leaderboard's HTML page) and the plot (PNG, shown in the README).",
+    )
+    p.add_argument("checkpoints", nargs="+", type=Path, metavar="CHECKPOINT")
+    p.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"default: {DEFAULT_JSON}")
+    p.add_argument("--png", type=Path, default=DEFAULT_PNG, help=f"default: {DEFAULT_PNG}")
+    p.add_argument("--x", choices=X_AXES, default="sqrt_kl", help="x axis (default sqrt_kl)")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    import json
+
+    runs = collect_runs(args.checkpoints)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"x": args.x, "runs": runs}, indent=1) + "\n")
+    curves = {label: run["curve"] for label, run in runs.items()}
+    plot_overoptimization(curves, args.png, x=args.x, title="Dialog-Chat-v1: RL against the RM")
+    for label, run in runs.items():
+        s = run["summary"]
+        print(
+            f"{label}: gold peaks at {s['peak_gold']:.3f} (KL {s['peak_kl']:.2f} nats/episode, "
+            f"iteration {s['peak_iteration']}), ends at {s['final_gold']:.3f} (KL "
+            f"{s['final_kl']:.2f}); proxy {s['peak_proxy']:.3f} -> {s['final_proxy']:.3f}"
+            + ("; over-optimized" if s["overoptimized"] else "")
+        )
+    print(f"wrote {args.json} and {args.png}")
+    return 0

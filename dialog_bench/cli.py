@@ -27,6 +27,7 @@ SUBCOMMAND_MODULES = (
     "leaderboard.evaluate",
     "leaderboard.submit",
     "leaderboard.compare",
+    "baselines.overopt",
     "leaderboard.render",
     "leaderboard.run",
 )

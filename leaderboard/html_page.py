@@ -236,8 +236,14 @@ def _table(standings: SetStandings) -> str:
     )
 
 
-def render_html(all_standings: list[SetStandings], title: str = "dialog-bench leaderboard") -> str:
-    """The whole page as a string."""
+def render_html(
+    all_standings: list[SetStandings],
+    title: str = "dialog-bench leaderboard",
+    figures: dict[str, list[tuple[bytes, str, str]]] | None = None,
+) -> str:
+    """The whole page as a string; ``figures``: env id -> ``(png, alt, caption)`` drawn
+    in each section of that env id (e.g. the chat task's over-optimization plot)."""
+    figures = figures or {}
     parts = [
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -270,6 +276,7 @@ def render_html(all_standings: list[SetStandings], title: str = "dialog-bench le
                 "trained by RL, demonstration episodes for entries trained on demos; "
                 "dashed and dotted lines: untrained entries.",
             ),
+            *(_img(*figure) for figure in figures.get(s.env_id, ())),
             "</section>",
         ]
     parts += [f'<p class="note">{escape(stats_footnote())}</p>', "</body></html>\n"]

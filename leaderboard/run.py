@@ -313,6 +313,33 @@ def readme_standings(standings: list):
     return standings[0] if standings else None
 
 
+def overopt_figures(path: Path | None = None) -> dict[str, list[tuple[bytes, str, str]]]:
+    """The chat task's over-optimization plot for the HTML page, drawn from the curves that
+    ``dialog-bench overopt`` wrote (``leaderboard/overoptimization.json``); none without
+    the file."""
+    import json
+
+    from baselines.overopt import DEFAULT_JSON, overoptimization_png
+
+    path = path or DEFAULT_JSON
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    runs = {label: run["curve"] for label, run in data["runs"].items()}
+    png = overoptimization_png(runs, x=data.get("x", "sqrt_kl"), title="RL against the RM")
+    peaks = "; ".join(
+        f"{label}: gold peaks at {run['summary']['peak_gold']:.3f} (KL "
+        f"{run['summary']['peak_kl']:.1f}), ends at {run['summary']['final_gold']:.3f}"
+        for label, run in data["runs"].items()
+    )
+    caption = (
+        "Over-optimization: dev gold score (solid, the hidden judge) and proxy (dashed, the "
+        "reward model the runs optimize) against the KL from the SFT start, one run per KL "
+        f"coefficient. {peaks}."
+    )
+    return {"Dialog-Chat-v1": [(png, "gold and proxy against KL", caption)]}
+
+
 def published_markdown(standings: list) -> str:
     """The text of ``LEADERBOARD.md`` for ``standings`` (a pure function of them, so a test
     can rebuild the published page from the published results files and compare)."""
@@ -444,7 +471,7 @@ def main(args: argparse.Namespace) -> int:
     print(render_table(standings), end="")
     html_path = args.results_dir / "leaderboard.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(render_html(standings), encoding="utf-8")
+    html_path.write_text(render_html(standings, figures=overopt_figures()), encoding="utf-8")
     print(f"\nwrote {html_path} and {args.db}")
     failed = [run for run in runs if run.error]
     if args.publish:

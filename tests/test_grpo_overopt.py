@@ -43,3 +43,38 @@ def test_the_plot_draws_every_run_into_a_png(tmp_path, x):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     with pytest.raises(ValueError, match="x must be one of"):
         plot_overoptimization(runs, tmp_path / "bad.png", x="log_kl")
+
+
+def test_overopt_writes_the_summaries_and_the_leaderboard_page_draws_them(tmp_path, capsys):
+    import json
+
+    from dialog_bench.cli import main
+    from leaderboard.html_page import render_html
+    from leaderboard.run import overopt_figures
+
+    checkpoints = []
+    for beta, golds, proxies in (
+        (0.0, [0.3, 0.5, 0.2], [0.1, 0.8, 1.5]),
+        (0.1, [0.3, 0.4, 0.45], [0.1, 0.3, 0.4]),
+    ):
+        ckpt = tmp_path / f"rl-beta{beta}"
+        ckpt.mkdir()
+        manifest = {"command": "dialog-bench train grpo ...", "config": {"beta": beta}}
+        manifest["curve"] = _curve([0.0, 3.0, 9.0], golds, proxies)
+        (ckpt / "manifest.json").write_text(json.dumps(manifest))
+        checkpoints.append(str(ckpt))
+    out_json, out_png = tmp_path / "overopt.json", tmp_path / "overopt.png"
+    assert main(["overopt", *checkpoints, "--json", str(out_json), "--png", str(out_png)]) == 0
+    printed = capsys.readouterr().out
+    assert "beta=0.0: gold peaks at 0.500 (KL 3.00" in printed and "over-optimized" in printed
+    data = json.loads(out_json.read_text())
+    assert set(data["runs"]) == {"beta=0.0", "beta=0.1"}
+    assert data["runs"]["beta=0.0"]["summary"]["overoptimized"]
+    assert not data["runs"]["beta=0.1"]["summary"]["overoptimized"]
+    assert out_png.read_bytes().startswith(b"\x89PNG")
+    figures = overopt_figures(out_json)
+    (figure,) = figures["Dialog-Chat-v1"]
+    assert figure[0].startswith(b"\x89PNG") and "beta=0.0: gold peaks at 0.500" in figure[2]
+    assert overopt_figures(tmp_path / "absent.json") == {}
+    page = render_html([], figures=figures)  # no section for it without chat standings
+    assert "gold peaks" not in page
