@@ -34,6 +34,7 @@ __all__ = [
     "ChatState",
     "ChatTools",
     "ChatTracker",
+    "needed_search",
     "realize",
     "state_vector",
 ]
@@ -125,7 +126,9 @@ class ChatTracker:
         return self.state
 
 
-def _needed_search(state: ChatState) -> str | None:
+def needed_search(state: ChatState) -> str | None:
+    """The ``[search]`` the current request still needs (by wishes for ``recommend``, by
+    name for ``describe`` and ``compare``), or None when the known venues answer it."""
     request = state.request
     if request is None:
         return None
@@ -145,7 +148,7 @@ def realize(act: str, state: ChatState) -> str:
     if act == "goodbye":
         return "Thank you, goodbye!"
     if act == "search":
-        return _needed_search(state) or "[search] price=cheap"
+        return needed_search(state) or "[search] price=cheap"
     if state.request is None:
         return "Hello! What can I do for you?"
     return good_reply(state.request, state.known)
@@ -159,7 +162,7 @@ def state_vector(state: ChatState) -> np.ndarray:
             intent == "recommend",
             intent == "describe",
             intent == "compare",
-            intent is not None and _needed_search(state) is None,
+            intent is not None and needed_search(state) is None,
             state.last_role == "user",
             state.last_role == "tool",
             min(state.replies, _REPLIES_SCALE) / _REPLIES_SCALE,
