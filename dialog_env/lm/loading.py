@@ -137,23 +137,45 @@ def _check_files(path: Path, raw_config: dict) -> None:
         raise ModelLoadError(str(err)) from None
 
 
-def _load(path: Path, device: str) -> LoadedLM:
-    raw_config = _check_directory(path)
+def _auto_config(path: Path, raw_config: dict) -> Any:
+    """transformers' config of ``path``, refused if it needs custom code or fails to parse."""
     if "auto_map" in raw_config:
         raise ModelLoadError(
             f"{path} needs custom code (its config.json has an auto_map); dialog-bench never "
             "runs code from a model directory (trust_remote_code stays off)"
         )
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+    from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(path, trust_remote_code=False, local_files_only=True)
+        return AutoConfig.from_pretrained(path, trust_remote_code=False, local_files_only=True)
     except Exception as err:  # whatever a hostile config trips on is a refusal
         raise ModelLoadError(
             f"{path}/config.json is not a config transformers knows: {type(err).__name__}: {err}"
         ) from None
+
+
+def _auto_tokenizer(path: Path) -> Any:
+    """The fast tokenizer of ``path``, without remote code."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(
+            path, trust_remote_code=False, local_files_only=True, use_fast=True
+        )
+    except Exception as err:  # a corrupt tokenizer file raises anything (KeyError, ...)
+        raise ModelLoadError(
+            f"{path} has no tokenizer transformers can load without remote code "
+            f"({type(err).__name__}: {err}). Save one with tokenizer.save_pretrained(dir)"
+        ) from None
+
+
+def _load(path: Path, device: str) -> LoadedLM:
+    raw_config = _check_directory(path)
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    config = _auto_config(path, raw_config)
     if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
         arch = ", ".join(raw_config.get("architectures") or []) or "none given"
         raise ModelLoadError(
@@ -162,15 +184,7 @@ def _load(path: Path, device: str) -> LoadedLM:
             "such as GPT-2, GPT-NeoX, Llama, Qwen2 or Mistral"
         )
     _check_files(path, raw_config)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            path, trust_remote_code=False, local_files_only=True, use_fast=True
-        )
-    except Exception as err:  # a corrupt tokenizer file raises anything (KeyError, ...)
-        raise ModelLoadError(
-            f"{path} has no tokenizer transformers can load without remote code "
-            f"({type(err).__name__}: {err}). Save one with tokenizer.save_pretrained(dir)"
-        ) from None
+    tokenizer = _auto_tokenizer(path)
     style = _style(path, tokenizer)
     from transformers.utils import logging as hf_logging
 
@@ -228,30 +242,18 @@ def load_sequence_scorer(path: str | Path, device: str = "cpu") -> tuple[Any, An
     raw_config = _check_directory(
         path, f"no model directory at {path}: a reward model is a transformers directory"
     )
-    if "auto_map" in raw_config:
-        raise ModelLoadError(f"{path} needs custom code (its config.json has an auto_map)")
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
     from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
-    try:
-        config = AutoConfig.from_pretrained(path, trust_remote_code=False, local_files_only=True)
-    except Exception as err:  # whatever a hostile config trips on is a refusal
-        raise ModelLoadError(
-            f"{path}/config.json is not a config transformers knows: {err}"
-        ) from None
+    config = _auto_config(path, raw_config)
     if type(config) not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING:
         raise ModelLoadError(
             f"{path}: model_type {config.model_type!r} has no sequence-classification head in "
             "transformers"
         )
     _check_files(path, raw_config)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            path, trust_remote_code=False, local_files_only=True, use_fast=True
-        )
-    except Exception as err:
-        raise ModelLoadError(f"{path} has no tokenizer transformers can load: {err}") from None
+    tokenizer = _auto_tokenizer(path)
     pad_id = config.pad_token_id if config.pad_token_id is not None else tokenizer.pad_token_id
     if pad_id is None:
         raise ModelLoadError(f"{path}: neither its config nor its tokenizer has a pad token")
