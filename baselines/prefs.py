@@ -1,12 +1,17 @@
 """``dialog-bench prefs``: preference pairs on the chat task, labelled by the gold judge.
 
-For each train seed the chat env (``Dialog-Chat-v1``, template voice) plays an episode in
-which the good answerer replies; every request of it is a *context* (the transcript up to
-the user's request). For each context two distinct generators of
+For each train seed the chat env (``Dialog-Chat-v1``, template voice, ``reward="gold"``)
+plays an episode with the act interface's answerer: for each request it makes the
+searches the request needs (:func:`dialog_env.tasks.chat.tracker.needed_search`: by name
+for describe and compare, by wishes for recommend), then answers from what they showed.
+Every request is a *grounded context*: the transcript up to the user's request, the
+assistant's search call(s) and the tool's result(s), so a reply can be judged against what
+its context shows. For each context two distinct generators of
 :data:`dialog_env.tasks.chat.answers.REPLY_GENERATORS` (the good answerer, one that
 invents a venue, one that omits facts, one about the wrong venue, a verbose one, a curt
-one, random letters) each write a reply; the hidden gold judge scores both, and the label
-is drawn by Bradley-Terry sampling on the gold difference with a seeded generator:
+one, random letters) each write a reply from the venues the context's results showed (the
+tracker's ``known``); the hidden gold judge scores both, and the label is drawn by
+Bradley-Terry sampling on the gold difference with a seeded generator:
 
     P(a preferred) = sigmoid((gold_a - gold_b) / tau)
 
@@ -47,7 +52,8 @@ __all__ = [
 
 ENV_ID = "Dialog-Chat-v1"
 DEFAULT_TAU = 0.1
-FORMAT = "dialog-bench prefs v1"
+#: v2: grounded contexts (they end with the search results the reply answers from).
+FORMAT = "dialog-bench prefs v2"
 
 
 def bt_probability(gold_a: float, gold_b: float, tau: float) -> float:
@@ -66,14 +72,14 @@ def label_pair(gold_a: float, gold_b: float, tau: float, rng: np.random.Generato
     return "a" if rng.random() < bt_probability(gold_a, gold_b, tau) else "b"
 
 
-def _pair(context, request, db, generators, rng, tau) -> dict[str, Any]:
+def _pair(context, request, known, db, generators, rng, tau) -> dict[str, Any]:
     from dialog_env.tasks.chat.answers import make_reply
     from dialog_env.tasks.chat.judge import gold_terms
 
     first, second = rng.choice(len(generators), size=2, replace=False)
     sides = {}
     for side, index in (("a", first), ("b", second)):
-        text = make_reply(generators[index], request, db, rng)
+        text = make_reply(generators[index], request, db, rng, known)
         sides[side] = {
             "text": text,
             "generator": generators[index],
@@ -103,7 +109,8 @@ def generate_prefs(
     import gymnasium as gym
 
     import dialog_env  # noqa: F401  (registers the ids)
-    from dialog_env.tasks.chat.answers import REPLY_GENERATORS, good_reply
+    from dialog_env.tasks.chat.answers import REPLY_GENERATORS
+    from dialog_env.tasks.chat.tracker import ChatTracker, needed_search, realize
 
     generators = list(generators or REPLY_GENERATORS)
     unknown = sorted(set(generators) - set(REPLY_GENERATORS))
@@ -112,19 +119,26 @@ def generate_prefs(
             f"generators must be at least two of {tuple(REPLY_GENERATORS)}, got {generators}"
         )
     bt_probability(0.0, 0.0, tau)  # checks tau
-    episodes = train_episodes(ENV_ID, seeds)
+    episodes = train_episodes(ENV_ID, seeds, reward="gold")  # no reward model needed here
     env = gym.make(ENV_ID, **episodes.env_spec["kwargs"])
     task = env.unwrapped.task
     rng = np.random.default_rng(label_seed)
     pairs: list[dict] = []
     for seed in episodes.seeds:
         _, info = env.reset(seed=seed)
+        tracker = ChatTracker(task.db)
         done = False
         while not done:
+            state = tracker.sync(info["turns"])
+            if needed_search(state) is not None:  # search first, as the act answerer does
+                _, _, terminated, truncated, info = env.step(realize("search", state))
+                done = terminated or truncated
+                continue
             request = task.goal[task.index]
-            pair = _pair(info["turns"], request, task.db, generators, rng, tau)
+            context = info["turns"]
+            pair = _pair(context, request, state.known, task.db, generators, rng, tau)
             pairs.append({"seed": seed, **pair})
-            _, _, terminated, truncated, info = env.step(good_reply(request, task.db.by_name))
+            _, _, terminated, truncated, info = env.step(realize("answer", state))
             done = terminated or truncated
     higher = [p for p in pairs if p["a"]["gold"] != p["b"]["gold"]]
     agree = sum((p["a"]["gold"] > p["b"]["gold"]) == (p["label"] == "a") for p in higher)
@@ -136,6 +150,8 @@ def generate_prefs(
         "tau": tau,
         "label_seed": label_seed,
         "label_rule": "P(a preferred) = sigmoid((gold_a - gold_b) / tau)",
+        "context": "grounded: the transcript to the request, then the search call(s) and "
+        "result(s) of the act interface's answerer; replies answer from those results",
         "seeds": {"first": min(seeds), "last": max(seeds), "count": len(seeds)},
         "pairs": len(pairs),
         "label_agrees_with_gold": agree / max(len(higher), 1),

@@ -1,4 +1,4 @@
-"""``dialog-bench train {sft,sb3,ppo,grpo}``: the training commands, one module each.
+"""``dialog-bench train {sft,sb3,ppo,grpo,rm}``: the training commands, one module each.
 
 A trainer whose settings are a config dataclass gets its flags from
 :func:`add_config_arguments` and its config back from :func:`config_from_args`: one
@@ -24,6 +24,7 @@ TRAINERS = {
     "sb3": "baselines.sb3_train",
     "ppo": "baselines.token_ppo",
     "grpo": "baselines.grpo",
+    "rm": "baselines.reward_model",
 }
 
 Config = TypeVar("Config")

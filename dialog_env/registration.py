@@ -12,10 +12,18 @@ the very spec of its id.
   is -0.09 (1 of 200 above), ``action_space.sample()`` messages always return -0.08. The
   expert plays the same episodes on the token and act ids (``tests/test_interfaces.py``);
   random acts (``Dialog-Acts-v1``) average -0.06 with 7 of 200 above.
-- chat ids, 0.5: the return is the mean gold score of the replies, in [0, 1]; a reply
-  scores at least 0.5 when it answers fully with at most one wrong fact and no invented
-  venue. Measured on train seeds 0-199: the act-interface answerer (search, then answer)
-  returns 1.0 on every seed, ``action_space.sample()`` messages return 0.0 on every seed.
+- chat ids, 0.0: the return (``reward="rm"``, the default) is the mean normalized score
+  of the shipped reward model over the requests, and 0 is the mean score of its training
+  replies (good and degraded ones alike), so a return above 0 is replies better than the
+  average training reply. Measured on train seeds 0-199: the act-interface answerer
+  (search, then answer) returns 0.34 on average, in [-0.46, 0.93], 169 of 200 above 0
+  (64 above the gold threshold 0.5, which no longer separates it);
+  ``action_space.sample()`` messages return -1.10 on average, 6 of 200 above 0 (the
+  highest 0.78). The RM does not separate them perfectly (it rates verbose and curt
+  replies above the good ones: see ``dialog_env/assets/chat-rm/manifest.json``); success
+  stays the gold judge's (``SUCCESS_GOLD``). With ``reward="gold"`` the return is the mean
+  gold score in [0, 1], and 0.5 separates them exactly: the answerer returns 1.0 on every
+  seed, random messages 0.0.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ ENV_IDS: dict[str, dict] = {
     "Dialog-v1": {"task": "booking"},
     "Dialog-Tokens-v1": {"task": "booking", "interface": "token"},
     "Dialog-Acts-v1": {"task": "booking", "interface": "act"},
-    "Dialog-Chat-v1": {"task": "chat", "reward": "gold", "user_model": "template"},
+    "Dialog-Chat-v1": {"task": "chat", "reward": "rm", "user_model": "template"},
 }
 #: alias -> the id whose spec it shares (the seed's name for the chat task).
 ALIASES = {"ChatGPT-v1": "Dialog-Chat-v1"}
@@ -44,7 +52,7 @@ REWARD_THRESHOLDS = {
     "Dialog-v1": 0.5,
     "Dialog-Tokens-v1": 0.5,
     "Dialog-Acts-v1": 0.5,
-    "Dialog-Chat-v1": 0.5,
+    "Dialog-Chat-v1": 0.0,  # the reward model's scale (module docstring)
 }
 #: The token interface takes a step per token: its limit allows 50 full-length messages.
 STEP_LIMITS = {"Dialog-Tokens-v1": MAX_EPISODE_STEPS * MAX_MESSAGE_TOKENS}

@@ -1,5 +1,6 @@
 """The chat task as users of ``ChatGPT-v1`` meet it: the seed's loop, determinism, misuse,
-the hidden gold judge in ``info`` (never in the observation) and the reward thresholds."""
+the hidden gold judge and the reward model's score in ``info`` (never in the observation)
+and the reward thresholds."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def test_the_seeds_loop_runs_as_written(capsys):
         done = term or trunc
     print(total_reward > env.spec.reward_threshold)
     assert capsys.readouterr().out == "False\n"  # random letters answer nothing
-    assert total_reward == 0.0 and info["metrics"]["answered"] >= 1
+    assert info["metrics"]["mean_gold"] == 0.0 and info["metrics"]["answered"] >= 1
+    assert total_reward == pytest.approx(info["metrics"]["mean_rm"])
 
 
 def test_every_registered_id_has_a_reward_threshold():
@@ -78,19 +80,21 @@ def test_same_seed_same_episode_in_two_envs():
     assert len(openings) > 10
 
 
-def test_gold_terms_are_in_info_and_never_in_the_observation():
-    env = gym.make("Dialog-Chat-v1")
+@pytest.mark.parametrize("reward", ["rm", "gold"])
+def test_gold_terms_and_rm_score_are_in_info_and_never_in_the_observation(reward):
+    env = gym.make("Dialog-Chat-v1", reward=reward)
     env.reset(seed=1)
-    obs, reward, terminated, truncated, info = env.step("Sorry, I cannot help.")
+    obs, reward_value, terminated, truncated, info = env.step("Sorry, I cannot help.")
     assert set(info["gold"]) == {"answered", "wrong", "invented", "concise", "polite", "gold"}
-    assert info["reward_terms"] == {"gold": reward} and "request" in info
-    assert "gold" not in obs and "answered" not in obs
-    _, reward, *_rest, info = env.step("[search] area=north")
-    assert reward == 0.0 and info["tool_call"] and "gold" not in info
+    assert isinstance(info["rm"], float)
+    assert info["reward_terms"] == {reward: reward_value} and "request" in info
+    assert "gold" not in obs and "answered" not in obs and str(info["rm"])[:6] not in obs
+    _, reward_value, *_rest, info = env.step("[search] area=north")
+    assert reward_value == 0.0 and info["tool_call"] and "gold" not in info and "rm" not in info
 
 
 def test_the_return_is_the_mean_gold_score():
-    env = gym.make("Dialog-Chat-v1")
+    env = gym.make("Dialog-Chat-v1", reward="gold")
     env.reset(seed=2)
     done, total, golds = False, 0.0, []
     while not done:
@@ -113,7 +117,7 @@ def test_patience_ends_a_run_of_tool_calls():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"reward": "rm"}, "reward='rm' needs the learned reward model"),
+        ({"reward_model": "/nowhere/rm"}, "no reward model directory"),
         ({"reward": "bleu"}, "reward must be one of"),
         ({"split": "dev"}, "split must be one of"),
     ],

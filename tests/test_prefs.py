@@ -1,4 +1,5 @@
-"""``dialog-bench prefs``: the file round trip, Bradley-Terry labels, train seeds only."""
+"""``dialog-bench prefs``: the file round trip, grounded contexts, Bradley-Terry labels,
+train seeds only."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 from baselines.prefs import bt_probability, generate_prefs, label_pair, load_prefs, write_prefs
 from dialog_bench.cli import main as cli_main
 from dialog_env.tasks.booking.domain import load_database
+from dialog_env.tasks.chat.answers import good_reply
 from dialog_env.tasks.chat.judge import gold_terms
 from dialog_env.tasks.chat.requests import ChatAct
+from dialog_env.tasks.chat.tracker import ChatTracker
 from leaderboard.episodes import EVAL_SEED_FLOOR
 
 
@@ -27,9 +30,10 @@ def test_the_cli_writes_a_file_that_loads_back(tmp_path, prefs):
     assert cli_main(["prefs", "--episodes", "150", "--label-seed", "3", "--out", str(out)]) == 0
     pairs, meta = load_prefs(out)
     assert pairs == json.loads(json.dumps(prefs[0]))  # the same pairs as the library call
-    assert meta["format"] == "dialog-bench prefs v1" and meta["env_id"] == "Dialog-Chat-v1"
+    assert meta["format"] == "dialog-bench prefs v2" and meta["env_id"] == "Dialog-Chat-v1"
     assert meta["pairs"] == len(pairs) and meta["seeds"] == {"first": 0, "last": 149, "count": 150}
     assert meta["env_spec"]["kwargs"]["split"] == "train" and meta["tau"] == 0.1
+    assert meta["env_spec"]["kwargs"]["reward"] == "gold"
     assert meta["command"].startswith("dialog-bench")
 
 
@@ -37,7 +41,7 @@ def test_a_record_holds_two_judged_replies_to_one_context(prefs):
     db, _ = load_database()
     for pair in prefs[0][:100]:
         assert pair["a"]["generator"] != pair["b"]["generator"]
-        assert pair["context"][-1]["role"] == "user"
+        assert pair["context"][0]["role"] == "user"
         request = ChatAct(
             pair["request"]["intent"],
             tuple(pair["request"]["wishes"].items()),
@@ -49,6 +53,41 @@ def test_a_record_holds_two_judged_replies_to_one_context(prefs):
         chosen, rejected = ("a", "b") if pair["label"] == "a" else ("b", "a")
         assert (pair["chosen"], pair["rejected"]) == (pair[chosen]["text"], pair[rejected]["text"])
         assert pair["p_a"] == bt_probability(pair["a"]["gold"], pair["b"]["gold"], 0.1)
+
+
+def _shown_venues(context: list[dict]) -> dict:
+    tracker = ChatTracker(load_database()[0])
+    return tracker.sync(context).known
+
+
+def test_a_context_holds_the_searches_and_the_good_reply_answers_from_them(prefs):
+    db, _ = load_database()
+    ended_with_results = 0
+    for pair in prefs[0]:
+        context, request = pair["context"], pair["request"]
+        known = _shown_venues(context)
+        # what the request names (or a venue that fits its wishes) the context has shown
+        if request["intent"] == "recommend":
+            assert any(v.matches(request["wishes"]) for v in known.values()), context
+        else:
+            assert {n.lower() for n in request["names"]} <= set(known), context
+        if context[-1]["role"] == "tool":
+            ended_with_results += 1
+            call = context[-2]
+            assert call["role"] == "assistant" and call["text"].startswith("[search] ")
+            if request["intent"] != "recommend":
+                assert call["text"].startswith('[search] name="')
+        for side in "ab":
+            if pair[side]["generator"] == "good":
+                request_act = ChatAct(
+                    request["intent"],
+                    tuple(request["wishes"].items()),
+                    tuple(request["names"]),
+                    tuple(request["asks"]),
+                )
+                assert pair[side]["text"] == good_reply(request_act, known)
+                assert gold_terms(pair[side]["text"], request_act, db)["gold"] >= 0.8
+    assert ended_with_results > 0.8 * len(prefs[0])  # most requests need a fresh search
 
 
 def test_labels_follow_the_bradley_terry_probability(prefs):

@@ -15,6 +15,7 @@ import pytest
 
 from baselines.grpo import GRPOConfig
 from baselines.pretrain import PretrainConfig
+from baselines.reward_model import RMConfig
 from baselines.sb3_train import SB3Config
 from baselines.sft import SFTConfig
 from baselines.token_ppo import PPOConfig
@@ -29,6 +30,7 @@ TRAINERS = {
     "ppo": (["train", "ppo"], PPOConfig, "baselines.token_ppo.train_ppo", ()),
     "grpo": (["train", "grpo"], GRPOConfig, "baselines.grpo.main", ()),
     "pretrain": (["pretrain"], PretrainConfig, "baselines.pretrain.train", ()),
+    "rm": (["train", "rm"], RMConfig, "baselines.reward_model.train_rm", ()),
 }
 #: Values that a config checks (a str field with a closed set of values).
 VALID = {

@@ -30,7 +30,15 @@ from dialog_env.lm.model_files import (
     check_weights,
 )
 
-__all__ = ["LoadedLM", "ModelLoadError", "load_causal_lm", "resolve_device"]
+__all__ = [
+    "PICKLE_SUFFIXES",
+    "LoadedLM",
+    "ModelLoadError",
+    "load_causal_lm",
+    "load_sequence_scorer",
+    "refuse_pickles",
+    "resolve_device",
+]
 
 #: Files that hold weights as pickle: refused, never opened.
 PICKLE_WEIGHTS = (
@@ -42,6 +50,8 @@ PICKLE_WEIGHTS = (
     "tf_model.h5",
     "flax_model.msgpack",
 )
+#: File endings of pickled (or otherwise code-carrying) weights and objects.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".h5", ".msgpack")
 _CACHE_SIZE = 4
 _cache: OrderedDict[tuple[str, str], LoadedLM] = OrderedDict()
 _lock = threading.Lock()
@@ -82,11 +92,12 @@ def resolve_device(device: str) -> str:
     return str(dev)
 
 
-def _check_directory(path: Path) -> dict:
+def _check_directory(path: Path, missing: str | None = None) -> dict:
     if not path.exists():
         raise ModelLoadError(
-            f"no model directory at {path}: user_model is 'tiny', 'template' or the path of a "
-            "local transformers causal-LM directory (config.json, *.safetensors, tokenizer)"
+            missing
+            or f"no model directory at {path}: user_model is 'tiny', 'template' or the path of "
+            "a local transformers causal-LM directory (config.json, *.safetensors, tokenizer)"
         )
     if not path.is_dir():
         raise ModelLoadError(f"{path} is a file; user_model=PATH wants a model directory")
@@ -126,23 +137,45 @@ def _check_files(path: Path, raw_config: dict) -> None:
         raise ModelLoadError(str(err)) from None
 
 
-def _load(path: Path, device: str) -> LoadedLM:
-    raw_config = _check_directory(path)
+def _auto_config(path: Path, raw_config: dict) -> Any:
+    """transformers' config of ``path``, refused if it needs custom code or fails to parse."""
     if "auto_map" in raw_config:
         raise ModelLoadError(
             f"{path} needs custom code (its config.json has an auto_map); dialog-bench never "
             "runs code from a model directory (trust_remote_code stays off)"
         )
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+    from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(path, trust_remote_code=False, local_files_only=True)
+        return AutoConfig.from_pretrained(path, trust_remote_code=False, local_files_only=True)
     except Exception as err:  # whatever a hostile config trips on is a refusal
         raise ModelLoadError(
             f"{path}/config.json is not a config transformers knows: {type(err).__name__}: {err}"
         ) from None
+
+
+def _auto_tokenizer(path: Path) -> Any:
+    """The fast tokenizer of ``path``, without remote code."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(
+            path, trust_remote_code=False, local_files_only=True, use_fast=True
+        )
+    except Exception as err:  # a corrupt tokenizer file raises anything (KeyError, ...)
+        raise ModelLoadError(
+            f"{path} has no tokenizer transformers can load without remote code "
+            f"({type(err).__name__}: {err}). Save one with tokenizer.save_pretrained(dir)"
+        ) from None
+
+
+def _load(path: Path, device: str) -> LoadedLM:
+    raw_config = _check_directory(path)
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    config = _auto_config(path, raw_config)
     if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
         arch = ", ".join(raw_config.get("architectures") or []) or "none given"
         raise ModelLoadError(
@@ -151,15 +184,7 @@ def _load(path: Path, device: str) -> LoadedLM:
             "such as GPT-2, GPT-NeoX, Llama, Qwen2 or Mistral"
         )
     _check_files(path, raw_config)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            path, trust_remote_code=False, local_files_only=True, use_fast=True
-        )
-    except Exception as err:  # a corrupt tokenizer file raises anything (KeyError, ...)
-        raise ModelLoadError(
-            f"{path} has no tokenizer transformers can load without remote code "
-            f"({type(err).__name__}: {err}). Save one with tokenizer.save_pretrained(dir)"
-        ) from None
+    tokenizer = _auto_tokenizer(path)
     style = _style(path, tokenizer)
     from transformers.utils import logging as hf_logging
 
@@ -183,6 +208,77 @@ def _load(path: Path, device: str) -> LoadedLM:
     model.to(device).eval()
     model.requires_grad_(False)
     return LoadedLM(model, tokenizer, path, device, style)
+
+
+def refuse_pickles(path: str | Path) -> None:
+    """Refuse a directory that holds any pickled file (:data:`PICKLE_WEIGHTS`, or a name
+    ending in :data:`PICKLE_SUFFIXES`), even beside safetensors weights, or any file that
+    :func:`~dialog_env.lm.model_files.checked_files` refuses (a link out of it, ...)."""
+    from dialog_env.lm.model_files import checked_files
+
+    try:
+        files = checked_files(path)
+    except ValueError as err:
+        raise ModelLoadError(str(err)) from None
+    pickled = [rel for rel, _ in files if rel in PICKLE_WEIGHTS or rel.endswith(PICKLE_SUFFIXES)]
+    if pickled:
+        raise ModelLoadError(
+            f"{path} holds pickled files ({', '.join(pickled)}); loading pickle can run "
+            "arbitrary code, so dialog-bench refuses the directory. Remove them: the weights "
+            "belong in model.safetensors (save_pretrained(dir, safe_serialization=True))"
+        )
+
+
+def load_sequence_scorer(path: str | Path, device: str = "cpu") -> tuple[Any, Any]:
+    """``(model, tokenizer)``: a fresh (uncached) one-output sequence-classification model
+    and its tokenizer from local directory ``path``, checked as :func:`load_causal_lm`
+    checks (safetensors only, no remote code, sizes against the weights). The model scores
+    the last token that is not ``config.pad_token_id`` (set from the tokenizer's pad token
+    when the config has none). A causal-LM directory gets a new score head, drawn from
+    torch's global generator (a trainer seeds it first); the model comes in eval mode.
+    """
+    path = Path(path).expanduser().resolve()
+    device = resolve_device(device)
+    raw_config = _check_directory(
+        path, f"no model directory at {path}: a reward model is a transformers directory"
+    )
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
+
+    config = _auto_config(path, raw_config)
+    if type(config) not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING:
+        raise ModelLoadError(
+            f"{path}: model_type {config.model_type!r} has no sequence-classification head in "
+            "transformers"
+        )
+    _check_files(path, raw_config)
+    tokenizer = _auto_tokenizer(path)
+    pad_id = config.pad_token_id if config.pad_token_id is not None else tokenizer.pad_token_id
+    if pad_id is None:
+        raise ModelLoadError(f"{path}: neither its config nor its tokenizer has a pad token")
+    from transformers.utils import logging as hf_logging
+
+    bar, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # a new score head is expected, not news
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path,
+            num_labels=1,
+            pad_token_id=pad_id,
+            trust_remote_code=False,
+            use_safetensors=True,
+            local_files_only=True,
+            dtype=torch.float32,
+        )
+    except Exception as err:
+        raise ModelLoadError(f"{path}: the safetensors weights do not load ({err})") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
+    return model.to(device).eval(), tokenizer
 
 
 def _style(path: Path, tokenizer) -> str:

@@ -4,7 +4,10 @@
 data, or only what the transcript's search results showed, for the act interface) and
 never invents: what it does not know it says it does not know. :data:`REPLY_GENERATORS`
 are the generators of ``dialog-bench prefs``: the good answerer and degraded ones, each a
-pure function of the request, the database and a random generator.
+pure function of the request, the venues known (what the context's search results
+showed), the database and a random generator. The degraded ones degrade the good answer
+from those same venues; only ``wrong`` reaches into the database, for a real venue the
+context never showed.
 
 >>> from dialog_env.tasks.booking.domain import load_database
 >>> db, _ = load_database()
@@ -75,60 +78,60 @@ def good_reply(request: ChatAct, known: Mapping[str, Venue]) -> str:
     return f"Happy to help! {_capitalized(' and '.join(parts))}."
 
 
-def _all(db: VenueDatabase) -> Mapping[str, Venue]:
-    return db.by_name
+Known = Mapping[str, Venue]
 
 
-def _good(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
-    return good_reply(request, _all(db))
+def _good(request: ChatAct, known: Known, db: VenueDatabase, rng: np.random.Generator) -> str:
+    return good_reply(request, known)
 
 
-def _invents(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+def _invents(request: ChatAct, known: Known, db: VenueDatabase, rng: np.random.Generator) -> str:
     """The good answer with its venue(s) swapped for an invented one."""
-    reply = good_reply(request, _all(db))
+    reply = good_reply(request, known)
     fake = INVENTED_NAMES[int(rng.integers(len(INVENTED_NAMES)))]
     for venue in [v for v in db.venues if v.name in reply][:1]:
         reply = reply.replace(venue.name, fake)
     return reply
 
 
-def _omits(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+def _omits(request: ChatAct, known: Known, db: VenueDatabase, rng: np.random.Generator) -> str:
     """Half an answer: one venue of a comparison, one fact of two, no name for a wish."""
     if request.intent == "recommend":
         slot, value = request.wishes[0]
         return f"Sure, there are some nice {value} places, have a look around."
-    if len(request.asks) == 1 and len(request.names) == 1:
+    venue = _lookup(known, request.names[0])
+    if (len(request.asks) == 1 and len(request.names) == 1) or venue is None:
         return "Sure, that is a lovely place."
-    return f"Sure! {_capitalized(_fact(db.get(request.names[0]), request.asks[0]))}."
+    return f"Sure! {_capitalized(_fact(venue, request.asks[0]))}."
 
 
-def _wrong(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+def _wrong(request: ChatAct, known: Known, db: VenueDatabase, rng: np.random.Generator) -> str:
     """The good answer about another, wrong venue (a real one)."""
     others = [v for v in db.venues if v.name not in request.names]
     if request.intent == "recommend":
         others = [v for v in others if not v.matches(dict(request.wishes))]
     other = others[int(rng.integers(len(others)))]
-    reply = good_reply(request, _all(db))
+    reply = good_reply(request, known)
     named = [v for v in db.venues if v.name in reply]
     return reply.replace(named[0].name, other.name) if named else reply
 
 
-def _verbose(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
-    return good_reply(request, _all(db)) + _FILLER
+def _verbose(request: ChatAct, known: Known, db: VenueDatabase, rng: np.random.Generator) -> str:
+    return good_reply(request, known) + _FILLER
 
 
-def _curt(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+def _curt(request: ChatAct, known: Known, db: VenueDatabase, rng: np.random.Generator) -> str:
     """The facts without courtesy, and a rude word."""
-    return "Obviously, " + good_reply(request, _all(db)).removeprefix("Happy to help! ")
+    return "Obviously, " + good_reply(request, known).removeprefix("Happy to help! ")
 
 
-def _random(request: ChatAct, db: VenueDatabase, rng: np.random.Generator) -> str:
+def _random(request: ChatAct, known: Known, db: VenueDatabase, rng: np.random.Generator) -> str:
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz     "))
     return "".join(rng.choice(letters, size=int(rng.integers(5, 60)))).strip() or "ok"
 
 
-#: Generator name -> ``(request, db, rng) -> reply``.
-REPLY_GENERATORS: dict[str, Callable[[ChatAct, VenueDatabase, np.random.Generator], str]] = {
+#: Generator name -> ``(request, known, db, rng) -> reply``.
+REPLY_GENERATORS: dict[str, Callable[[ChatAct, Known, VenueDatabase, np.random.Generator], str]] = {
     "good": _good,
     "invents": _invents,
     "omits": _omits,
@@ -140,9 +143,14 @@ REPLY_GENERATORS: dict[str, Callable[[ChatAct, VenueDatabase, np.random.Generato
 
 
 def make_reply(
-    generator: str, request: ChatAct, db: VenueDatabase, rng: np.random.Generator
+    generator: str,
+    request: ChatAct,
+    db: VenueDatabase,
+    rng: np.random.Generator,
+    known: Known | None = None,
 ) -> str:
-    """The reply of the named generator (one of :data:`REPLY_GENERATORS`)."""
+    """The reply of the named generator (one of :data:`REPLY_GENERATORS`) from the venues
+    ``known`` (lower-case name -> venue; default: the whole database)."""
     if generator not in REPLY_GENERATORS:
         raise ValueError(f"generator must be one of {tuple(REPLY_GENERATORS)}, got {generator!r}")
-    return REPLY_GENERATORS[generator](request, db, rng)
+    return REPLY_GENERATORS[generator](request, db.by_name if known is None else known, db, rng)

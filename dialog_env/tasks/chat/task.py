@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ from dialog_env.tasks.booking.domain import load_database
 from dialog_env.tasks.booking.tools import ToolBox, is_tool_call
 from dialog_env.tasks.chat.judge import gold_terms
 from dialog_env.tasks.chat.requests import ChatAct, sample_goal
+from dialog_env.tasks.chat.reward_model import RewardModel
 from dialog_env.tasks.chat.tracker import (
     ASSISTANT_ACTS,
     STATE_FEATURES,
@@ -27,8 +29,8 @@ from dialog_env.voicing import Stepping, UserVoice, VoiceRequest, drive
 
 __all__ = ["REWARDS", "SUCCESS_GOLD", "ChatTask"]
 
-#: Reward sources the task has now; ``"rm"`` (a learned reward model) is the next one.
-REWARDS = ("gold",)
+#: Reward sources: the learned reward model (the default) and the hidden gold judge.
+REWARDS = ("rm", "gold")
 #: An episode is a success when every request got a reply of at least this gold score.
 SUCCESS_GOLD = 0.5
 _AGENT_BYE_RE = re.compile(r"\bgoodbye\b|\bbye\b", re.IGNORECASE)
@@ -60,13 +62,18 @@ class ChatTask:
 
     ## Rewards
 
-    ``reward="gold"`` (the only one so far): a reply to the user earns its gold score
-    divided by the number of requests, so the return is the mean gold score over the
-    requests, in [0, 1]; a tool call earns 0. ``info["reward_terms"]`` is
-    ``{"gold": ...}``; after a reply ``info["gold"]`` holds every term of the judge
-    (``answered``, ``wrong``, ``invented``, ``concise``, ``polite``, ``gold``) and
-    ``info["request"]`` the request it answered. ``reward="rm"`` (the learned reward model
-    of issue 12, deliverable 4) raises ``ValueError`` until a reward model ships.
+    ``reward="rm"`` (the default): a reply to the user earns the learned reward model's
+    score of it in its context (the transcript before it, searches and results included;
+    :mod:`dialog_env.tasks.chat.reward_model`) divided by the number of requests, so the
+    return is the mean RM score over the requests. The score is normalized by the RM's
+    training replies (mean 0, std 1 over them), so it is comparable across RMs; it is
+    computed at batch 1, the same number in any process and any vector-env batch.
+    ``reward="gold"`` (for analysis): the same with the hidden gold score, so the return is
+    the mean gold score, in [0, 1]. A tool call earns 0. ``info["reward_terms"]`` names the
+    active one (``{"rm": ...}`` or ``{"gold": ...}``); after every reply, whichever is
+    active, ``info["gold"]`` holds every term of the judge (``answered``, ``wrong``,
+    ``invented``, ``concise``, ``polite``, ``gold``), ``info["rm"]`` the RM's normalized
+    score and ``info["request"]`` the request it answered. Success is defined by gold.
 
     ## Starting State
 
@@ -84,22 +91,30 @@ class ChatTask:
     ## Arguments
 
     ``gymnasium.make("Dialog-Chat-v1", ...)`` takes ``DialogEnv``'s arguments with
-    ``task="chat"`` and ``reward="gold"``. ``user_model`` defaults to ``"template"`` for the
-    chat ids: the shipped tiny LM was trained on booking turns only and has never seen a
-    chat request, so with ``user_model="tiny"`` nearly every sentence it writes fails the
-    parser check and falls back to the template (counted in ``voice_fallbacks``).
+    ``task="chat"`` and ``reward="rm"`` (or ``"gold"``); ``reward_model`` is the directory
+    of a reward model that ``dialog-bench train rm`` wrote (default ``None``: the shipped
+    ``dialog_env/assets/chat-rm``, loaded once per process). ``user_model`` defaults to
+    ``"template"`` for the chat ids: the shipped tiny LM was trained on booking turns only
+    and has never seen a chat request, so with ``user_model="tiny"`` nearly every sentence
+    it writes fails the parser check and falls back to the template (counted in
+    ``voice_fallbacks``).
 
     >>> import gymnasium as gym, dialog_env
     >>> env = gym.make("ChatGPT-v1")
     >>> obs, info = env.reset(seed=0)
     >>> obs.startswith("user: ")
     True
-    >>> env.spec.reward_threshold
-    0.5
+    >>> env.spec.reward_threshold  # on the RM's scale (dialog_env.registration)
+    0.0
+    >>> _, reward, _, _, info = env.step("xq zzk")
+    >>> sorted(info["reward_terms"]), reward == info["rm"] / len(env.unwrapped.task.goal)
+    (['rm'], True)
 
     ## Version History
 
-    - v1: recommend, describe and compare requests; reward = the gold judge.
+    - v1: recommend, describe and compare requests; reward = the gold judge. Then (issue
+      12) the learned reward model became the default reward (``reward="rm"``;
+      ``reward="gold"`` stays), and ``info["rm"]`` joined ``info["gold"]``.
     """
 
     name = "chat"
@@ -112,15 +127,13 @@ class ChatTask:
         voice: UserVoice | None = None,
         patience: int = 4,
         max_turns: int = 20,
-        reward: str = "gold",
+        reward: str = "rm",
+        reward_model: str | Path | None = None,
     ):
-        if reward == "rm":
-            raise ValueError(
-                "reward='rm' needs the learned reward model (issue 12, deliverable 4), which "
-                "is not shipped yet; use reward='gold'"
-            )
         if reward not in REWARDS:
-            raise ValueError(f"reward must be one of {REWARDS} (later 'rm'), got {reward!r}")
+            raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+        # loaded for either reward: info["rm"] is reported after every reply
+        self.reward_model = RewardModel.load(reward_model)
         self.db, self._shipped_book = load_database()
         sample_goal(self.db, np.random.default_rng(0), split)  # checks the split now
         self.split, self.reward = split, reward
@@ -138,10 +151,11 @@ class ChatTask:
     def reset_steps(self, rng: np.random.Generator) -> Stepping[list[Turn]]:
         self.goal = sample_goal(self.db, rng, self.split)
         self.tools = ChatTools(self.db, ToolBox(self.db, self._shipped_book.copy()))
-        self.index, self.scores = 0, []
+        self.index, self.scores, self.rm_scores = 0, [], []
         self.turns, self.tool_streak, self.user_turns, self.voice_fallbacks = 0, 0, 0, 0
         self.done = False
-        return [(yield from self._say([self.goal[0]], rng))]
+        self.history = [(yield from self._say([self.goal[0]], rng))]
+        return list(self.history)
 
     def _say(self, acts: list[ChatAct], rng: np.random.Generator) -> Stepping[Turn]:
         text, fell_back = yield VoiceRequest(acts, rng)
@@ -150,21 +164,29 @@ class ChatTask:
         return Turn("user", text)
 
     def step_steps(self, message: str, rng: np.random.Generator) -> Stepping[TaskStep]:
+        outcome = yield from self._respond(message, rng)
+        self.history += [Turn("assistant", message), *outcome.turns]
+        return outcome
+
+    def _respond(self, message: str, rng: np.random.Generator) -> Stepping[TaskStep]:
         self.turns += 1
         if is_tool_call(message):
             self.tool_streak += 1
             result = Turn("tool", self.tools.call(message, rng))
             if self.tool_streak < self.patience and self.turns < self.max_turns:
-                return TaskStep([result], {"gold": 0.0}, tool_call=True)
+                return TaskStep([result], {self.reward: 0.0}, tool_call=True)
             turn = yield from self._say([ChatAct("bye")], rng)
-            return self._end([result, turn], {"gold": 0.0}, tool_call=True)
+            return self._end([result, turn], {self.reward: 0.0}, tool_call=True)
         self.tool_streak = 0
         request = self.goal[self.index]
         terms = gold_terms(message, request, self.db)
+        rm_score = self.reward_model.score_one(self.history, message)
         self.scores.append(terms["gold"])
+        self.rm_scores.append(rm_score)
         self.index += 1
-        reward = {"gold": terms["gold"] / len(self.goal)}
-        info: dict[str, Any] = {"gold": terms, "request": str(request)}
+        score = {"gold": terms["gold"], "rm": rm_score}[self.reward]
+        reward = {self.reward: score / len(self.goal)}
+        info: dict[str, Any] = {"gold": terms, "rm": rm_score, "request": str(request)}
         last = self.index == len(self.goal)
         if last or self.turns >= self.max_turns or _AGENT_BYE_RE.search(message):
             turn = yield from self._say([ChatAct("bye")], rng)
@@ -191,6 +213,7 @@ class ChatTask:
         metrics = {
             "success": self.done and self._success(),
             "mean_gold": sum(self.scores) / len(self.goal),
+            "mean_rm": sum(self.rm_scores) / len(self.goal),
             "answered": len(self.scores),
             "requests": len(self.goal),
             "turns": self.turns,

@@ -127,8 +127,8 @@ class ChatTracker:
 
 
 def needed_search(state: ChatState) -> str | None:
-    """The search the latest request still needs (a venue it names that no tool result has
-    shown, or wishes that no shown venue fits), or None when it can be answered."""
+    """The ``[search]`` the current request still needs (by wishes for ``recommend``, by
+    name for ``describe`` and ``compare``), or None when the known venues answer it."""
     request = state.request
     if request is None:
         return None

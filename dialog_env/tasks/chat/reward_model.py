@@ -1,0 +1,227 @@
+"""The chat task's learned reward model: a scalar for a reply in its context.
+
+A reward model is the shipped tiny LM with a one-output score head
+(``AutoModelForSequenceClassification``, ``num_labels=1``), trained by ``dialog-bench
+train rm`` on the gold-labelled preference pairs of ``dialog-bench prefs``. It reads a
+context and a reply in the LM's document format, written by the same
+:class:`~dialog_env.lm.codec.MessageCodec` as the LM agents::
+
+    <s><|user|> ...<|end|><|assistant|> [search] ...<|end|><|tool|> [result] ...<|end|>
+    <|assistant|> the reply<|end|>
+
+cut from the left to the reward model's ``max_tokens`` (``manifest.json``; at most the
+LM's context) when longer; the score is the head's output at
+the closing ``<|end|>`` (the last token that is not padding).
+
+**Normalization.** A pairwise loss fixes scores only up to a shift and a scale, so two
+reward models' raw outputs are not comparable. :meth:`RewardModel.score` returns
+``(raw - mean) / std``, with ``mean`` and ``std`` the raw scores' over the training
+replies (``manifest.json``'s ``normalization``): a typical training reply scores 0, and
+one unit is one spread of the training replies, whatever the RM.
+
+A directory is loaded only as safetensors weights, JSON config and tokenizer, never with
+remote code; one that holds any pickled file is refused
+(:func:`dialog_env.lm.loading.refuse_pickles`). Loaded models are cached per
+(directory, device).
+
+>>> rm = RewardModel.load()
+>>> context = [{"role": "user", "text": "What is the phone number of The Amber Fig?"}]
+>>> good = rm.score_one(context, "Sure! The phone number of The Amber Fig is 01223 764182.")
+>>> good > rm.score_one(context, "xq zzk wpl")
+True
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dialog_env.bounded_json import read_json_file
+from dialog_env.text import Turn
+
+__all__ = ["MANIFEST", "SHIPPED_RM_DIR", "RewardModel", "reward_input_ids"]
+
+#: The shipped reward model of ``Dialog-Chat-v1`` (``reward="rm"``).
+SHIPPED_RM_DIR = Path(__file__).resolve().parents[2] / "assets" / "chat-rm"
+MANIFEST = "manifest.json"
+_MAX_MANIFEST_BYTES = 4 << 20
+_cache: dict[tuple[str, str], RewardModel] = {}
+_lock = threading.Lock()
+
+ContextTurn = Mapping[str, str] | Turn
+
+
+def _role_text(turn: ContextTurn) -> tuple[str, str]:
+    if isinstance(turn, Turn):
+        return turn.role, turn.text
+    return turn["role"], turn["text"]
+
+
+def reward_input_ids(
+    codec: Any, context: Sequence[ContextTurn], reply: str, max_tokens: int
+) -> list[int]:
+    """``<s>`` + the context's turns + the reply as an assistant turn (closed by its end
+    token), as ids; the last ``max_tokens`` of them when longer.
+
+    >>> from dialog_env.lm.codec import MessageCodec, load_tokenizer
+    >>> codec = MessageCodec(load_tokenizer())
+    >>> ids = reward_input_ids(codec, [{"role": "user", "text": "Hi"}], "Hello!", 512)
+    >>> ids[0] == codec.bos_id and ids[-1] == codec.end_id
+    True
+    >>> reward_input_ids(codec, [{"role": "user", "text": "Hi"}], "Hello!", 4) == ids[-4:]
+    True
+    """
+    ids = [codec.bos_id]
+    for turn in context:
+        ids += codec.turn_ids(*_role_text(turn))
+    ids += codec.turn_ids("assistant", reply)
+    return ids[-max_tokens:]
+
+
+class RewardModel:
+    """A sequence-classification LM that scores chat replies in their context.
+
+    ``model`` is a transformers model with one output whose config names its pad token;
+    ``mean`` and ``std`` normalize its raw output (module docstring); an input is cut to
+    its last ``max_tokens`` (default: the model's context). Use :meth:`load` for a saved
+    directory.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        mean: float = 0.0,
+        std: float = 1.0,
+        max_tokens: int | None = None,
+        path: Path | None = None,
+        device: str = "cpu",
+    ):
+        from dialog_env.lm.codec import MessageCodec
+
+        if not std > 0:
+            raise ValueError(f"std must be positive, got {std}")
+        if model.config.pad_token_id is None:
+            raise ValueError("the model's config has no pad_token_id: the last token is unknown")
+        self.model, self.tokenizer = model, tokenizer
+        self.mean, self.std = float(mean), float(std)
+        self.path, self.device = path, device
+        self.codec = MessageCodec(tokenizer)
+        context = int(model.config.max_position_embeddings)
+        self.max_tokens = context if max_tokens is None else int(max_tokens)
+        if not 2 <= self.max_tokens <= context:
+            raise ValueError(f"max_tokens must lie in [2, {context}], got {max_tokens}")
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, device: str = "cpu") -> RewardModel:
+        """The reward model saved in directory ``path`` (default: the shipped one), from
+        the per-process cache when loaded before. Refuses (``ModelLoadError``) a missing
+        directory, one without ``manifest.json``'s normalization, pickled files, remote
+        code, or weights that do not match their config."""
+        from dialog_env.lm.loading import (
+            ModelLoadError,
+            load_sequence_scorer,
+            refuse_pickles,
+            resolve_device,
+        )
+
+        path = Path(path if path is not None else SHIPPED_RM_DIR).expanduser().resolve()
+        device = resolve_device(device)
+        key = (str(path), device)
+        with _lock:
+            if key in _cache:
+                return _cache[key]
+            if not path.is_dir():
+                raise ModelLoadError(
+                    f"no reward model directory at {path}: train one with `dialog-bench train "
+                    "rm --prefs FILE --out DIR`, or use the shipped one (reward_model=None)"
+                )
+            refuse_pickles(path)
+            try:
+                manifest = read_json_file(path / MANIFEST, _MAX_MANIFEST_BYTES)
+                norm = manifest["normalization"]
+                mean, std = float(norm["mean"]), float(norm["std"])
+                max_tokens = manifest.get("max_tokens")
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                raise ModelLoadError(
+                    f"{path}/{MANIFEST} has no normalization {{'mean', 'std'}} ({err}); a "
+                    "reward model directory is what `dialog-bench train rm` writes"
+                ) from None
+            model, tokenizer = load_sequence_scorer(path, device)
+            model.requires_grad_(False)
+            try:
+                loaded = cls(model, tokenizer, mean, std, max_tokens, path, device)
+            except (TypeError, ValueError) as err:
+                raise ModelLoadError(f"{path}/{MANIFEST}: {err}") from None
+            _cache[key] = loaded
+            return loaded
+
+    def __getstate__(self) -> dict:
+        if self.path is None:
+            raise TypeError("only a RewardModel.load()ed reward model pickles (by its path)")
+        return {"path": str(self.path), "device": self.device}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(RewardModel.load(state["path"], state["device"]).__dict__)
+
+    def raw_scores(
+        self, contexts: Sequence[Sequence[ContextTurn]], replies: Sequence[str], batch_size=32
+    ) -> Any:
+        """The head's outputs for each (context, reply), a float32 tensor, with gradients
+        when the model has them on (the trainer's use). Rows are right-padded and batched
+        in order of length (less padding), the outputs returned in the given order."""
+        import torch
+
+        if len(contexts) != len(replies):
+            raise ValueError(f"{len(contexts)} contexts but {len(replies)} replies")
+        rows = [
+            reward_input_ids(self.codec, c, r, self.max_tokens)
+            for c, r in zip(contexts, replies, strict=True)
+        ]
+        pad = self.model.config.pad_token_id
+        device = next(self.model.parameters()).device
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        out = []
+        for start in range(0, len(rows), batch_size):
+            chunk = [rows[i] for i in order[start : start + batch_size]]
+            width = max(len(r) for r in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for i, row in enumerate(chunk):
+                ids[i, : len(row)] = torch.tensor(row)
+                mask[i, : len(row)] = 1
+            logits = self.model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+            out.append(logits[:, 0])
+        if not out:
+            return torch.zeros(0)
+        return torch.cat(out)[torch.tensor(order).argsort()]
+
+    def score(
+        self,
+        contexts: Sequence[Sequence[ContextTurn]],
+        replies: Sequence[str],
+        batch_size: int = 32,
+    ) -> np.ndarray:
+        """The normalized scores (float64) of ``replies``, each in its context (a sequence
+        of turns: ``{"role", "text"}`` dicts or :class:`~dialog_env.text.Turn`), in eval
+        mode without gradients, ``batch_size`` at a time. Padding a batch changes a score in
+        its last bits; :meth:`score_one` is the batch-1 number the env uses."""
+        import torch
+
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                raw = self.raw_scores(contexts, replies, batch_size).double().cpu().numpy()
+        finally:
+            self.model.train(was_training)
+        return (raw - self.mean) / self.std
+
+    def score_one(self, context: Sequence[ContextTurn], reply: str) -> float:
+        """The normalized score of one reply, computed alone (batch 1, no padding), so the
+        same reply in the same context scores the same in any process and any batch."""
+        return float(self.score([context], [reply], batch_size=1)[0])
