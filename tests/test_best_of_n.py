@@ -1,0 +1,117 @@
+"""Best-of-n against the chat reward model (``agents.best_of_n``)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from agents.best_of_n import BestOfNAgent
+from agents.checkpoint import load_checkpoint
+from agents.lm_agent import LMAgent
+from baselines.sft import save_lm_checkpoint
+from dialog_env.lm import TINY_MODEL_DIR
+from dialog_env.lm.loading import load_causal_lm
+from dialog_env.tasks.chat.reward_model import RewardModel
+from dialog_env.text import parse_transcript
+
+OBSERVATION = (
+    "user: What is the phone number of The Amber Fig?\n"
+    'tool: [result] search name="The Amber Fig": 1 found, showing 1 | name="The Amber Fig" '
+    'area=north food=thai price=cheap phone="01223 356164" address="30 Victoria Lane" '
+    'postcode="cb2 3te"'
+)
+
+
+@pytest.fixture(scope="module")
+def base():
+    lm = load_causal_lm(TINY_MODEL_DIR)
+    return LMAgent(lm.model, lm.tokenizer, name="tiny")
+
+
+@pytest.fixture(scope="module")
+def reward_model():
+    return RewardModel.load()
+
+
+class _Fixed(BestOfNAgent):
+    """Candidates given by the test (the ranking is what is under test)."""
+
+    def __init__(self, reward_model, texts):
+        super().__init__(None, reward_model, n=len(texts))
+        self.texts = texts
+
+    def candidates(self, observation):
+        return list(self.texts)
+
+
+def test_it_sends_the_reply_the_reward_model_scores_highest(reward_model):
+    replies = [
+        "Happy to help! The phone number of The Amber Fig is 01223 356164.",
+        "ok",
+        "Sure, that is a lovely place.",
+    ]
+    context = [{"role": t.role, "text": t.text} for t in parse_transcript(OBSERVATION)]
+    scores = reward_model.score([context] * 3, replies)
+    best = replies[int(np.argmax(scores))]
+    assert _Fixed(reward_model, replies).act(OBSERVATION) == best
+    # A tool call is not a reply: when the first (greedy) candidate is one, it is sent.
+    call = '[search] name="The Amber Fig"'
+    assert _Fixed(reward_model, [call, *replies]).act(OBSERVATION) == call
+    assert _Fixed(reward_model, [replies[1], call, *replies]).act(OBSERVATION) == best
+
+
+def test_the_candidates_are_the_greedy_message_then_seeded_draws(base, reward_model):
+    agent = BestOfNAgent(base, reward_model, n=6, temperature=1.5)
+    agent.reset(seed=3)
+    candidates = agent.candidates(OBSERVATION)
+    assert len(candidates) == 6 and candidates[0] == base.act_batch([OBSERVATION])[0]
+    # Same seed, same candidates; another seed draws others.
+    agent.reset(seed=3)
+    assert agent.candidates(OBSERVATION) == candidates
+    agent.reset(seed=4)
+    assert agent.candidates(OBSERVATION)[1:] != candidates[1:]
+
+
+def test_n_1_is_the_base_agent(base, reward_model):
+    agent = BestOfNAgent(base, reward_model, n=1)
+    agent.reset(seed=0)
+    assert agent.act(OBSERVATION) == base.act_batch([OBSERVATION])[0]
+
+
+@pytest.mark.parametrize("bad", [{"n": 0}, {"n": 65}, {"n": True}, {"temperature": 0.0}])
+def test_bad_settings_are_refused(base, reward_model, bad):
+    with pytest.raises(ValueError):
+        BestOfNAgent(base, reward_model, **bad)
+
+
+def _checkpoints(tmp_path, config):
+    lm = load_causal_lm(TINY_MODEL_DIR)
+    save_lm_checkpoint(tmp_path / "base-lm", lm.model, lm.tokenizer, {"paradigm": "sft"})
+    (tmp_path / "bon").mkdir()
+    (tmp_path / "bon" / "config.json").write_text(json.dumps(config))
+    return tmp_path / "bon"
+
+
+def test_a_checkpoint_names_its_base_and_its_hash_covers_base_and_reward_model(tmp_path):
+    path = _checkpoints(tmp_path, {"agent": "best-of-n", "base": "base-lm", "n": 3})
+    agent = load_checkpoint(path)
+    assert (agent.n, agent.paradigm, agent.tasks) == (3, "best-of-n", ("chat",))
+    before = agent.model_sha256
+    (tmp_path / "base-lm" / "lm" / "extra.txt").write_text("another base")
+    assert load_checkpoint(path).model_sha256 != before
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"agent": "best-of-n", "base": "../outside"}, "base must be the name of a sibling"),
+        ({"agent": "best-of-n", "base": "base-lm", "n": 1000}, "n must be an integer in 1-64"),
+        ({"agent": "best-of-n", "base": "absent"}, "no base checkpoint 'absent'"),
+        ({"agent": "best-of-n", "base": "base-lm", "paradigm": "sft"}, "paradigm must be"),
+    ],
+)
+def test_a_bad_config_is_a_clear_error(tmp_path, config, message):
+    with pytest.raises(ValueError, match=message):
+        load_checkpoint(_checkpoints(tmp_path, config))
