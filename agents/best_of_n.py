@@ -18,14 +18,16 @@ A checkpoint directory holds only ``config.json`` (and a ``manifest.json``)::
 outside the checkpoints' folder is reached). The entry's model hash covers the config,
 the base's directory and the reward model's, so a change in any of them is another model.
 
-Randomness: one ``torch.Generator`` per agent instance, seeded from ``reset(seed)``; the
-evaluator gives every episode its own instance and seed (agents without a batched
-``act_batch`` of their own), so an episode's replies do not depend on the batch size.
+Randomness: each draw has a ``torch.Generator`` of its own, seeded by a hash of the
+conversation so far, the draw's number and ``sample_seed``; so a reply is a function of
+the conversation alone, whether it is asked for alone (``act``) or in a batch of any
+size (``act_batch``, one batched decode for all conversations, as the evaluator asks).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -74,9 +76,8 @@ class BestOfNAgent(BaseAgent):
         n: int = 8,
         temperature: float = 1.0,
         name: str = "best-of-n",
+        sample_seed: int = 0,
     ):
-        import torch
-
         super().__init__()
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
             raise ValueError(f"n must be an integer in 1-{MAX_N}, got {n!r}")
@@ -84,7 +85,9 @@ class BestOfNAgent(BaseAgent):
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
         self.base, self.reward_model = base, reward_model
         self.n, self.temperature, self.name = n, float(temperature), name
-        self.generator = torch.Generator().manual_seed(0)
+        #: The draws are a function of the conversation and this seed alone (so
+        #: ``reset`` has nothing to seed, and a batch gives what one at a time gives).
+        self.sample_seed = int(sample_seed)
         #: Set by :meth:`load`: the hash of everything that decides the replies.
         self.model_sha256: str | None = None
 
@@ -109,49 +112,90 @@ class BestOfNAgent(BaseAgent):
         agent.model_sha256 = hashlib.sha256(" ".join(parts).encode()).hexdigest()
         return agent
 
-    def reset(self, seed: int | None = None) -> None:
-        super().reset(seed)
-        self.generator.manual_seed(int(self.rng.integers(2**63 - 1)))
+    def end_episode(self, key) -> None:
+        """Conversation ``key`` ended: the base frees its KV cache."""
+        self.base.end_episode(key)
 
-    def candidates(self, observation: str) -> list[str]:
-        """The base's greedy message, then ``n - 1`` sampled ones (possibly repeated)."""
+    def _draw_seed(self, observation: str, draw: int) -> int:
+        digest = hashlib.sha256(f"{self.sample_seed}:{draw}:{observation}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") >> 1
+
+    def _greedy(self, observations: Sequence[str], keys=None) -> list[str]:
+        return list(self.base.act_batch(observations, keys=keys))
+
+    def _draws(self, observations: Sequence[str]) -> list[list[str]]:
+        """``n - 1`` sampled messages per observation, each draw from a generator seeded
+        by the observation and the draw's number: what is drawn for a conversation does
+        not depend on what else is in the batch."""
         import torch
 
         from agents.lm_agent import encode_context
         from dialog_env.lm.generation import batched_decode
 
-        base = self.base
-        prompt = encode_context(base.codec, observation, base.context, base.max_new_tokens)
-        stop_ids, pad_id = sorted(base.codec.end_ids), base.codec.pad_id
-        greedy = batched_decode(base.model, [prompt], base.max_new_tokens, stop_ids, pad_id)
-        texts = [base.codec.decode_message(base._strip_end(greedy.tokens[0]))]
-        if self.n > 1:
+        base, draws = self.base, self.n - 1
+        if draws == 0 or not observations:
+            return [[] for _ in observations]
+        prompt = [
+            encode_context(base.codec, o, base.context, base.max_new_tokens) for o in observations
+        ]
+        generators = [
+            torch.Generator().manual_seed(self._draw_seed(o, j))
+            for o in observations
+            for j in range(draws)
+        ]
 
-            def sample(logprobs: torch.Tensor, t: int, rows) -> torch.Tensor:
-                probs = (logprobs / self.temperature).softmax(-1)
-                return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+        def sample(logprobs: torch.Tensor, t: int, rows) -> torch.Tensor:
+            probs = (logprobs / self.temperature).softmax(-1)
+            picks = [
+                torch.multinomial(probs[k], 1, generator=generators[row])
+                for k, row in enumerate(rows.tolist())
+            ]
+            return torch.cat(picks)
 
-            drawn = batched_decode(
-                base.model,
-                [prompt] * (self.n - 1),
-                base.max_new_tokens,
-                stop_ids,
-                pad_id,
-                sample,
-            )
-            texts += [base.codec.decode_message(base._strip_end(t)) for t in drawn.tokens]
-        return texts
+        decoded = batched_decode(
+            base.model,
+            [p for p in prompt for _ in range(draws)],
+            base.max_new_tokens,
+            sorted(base.codec.end_ids),
+            base.codec.pad_id,
+            sample,
+            retire=True,
+        )
+        texts = [base.codec.decode_message(base._strip_end(t)) for t in decoded.tokens]
+        return [texts[i * draws : (i + 1) * draws] for i in range(len(observations))]
 
-    def act(self, observation: str) -> str:
+    def candidates(self, observation: str) -> list[str]:
+        """The base's greedy message, then ``n - 1`` sampled ones (possibly repeated)."""
+        return [*self._greedy([observation]), *self._draws([observation])[0]]
+
+    def _best(self, observation: str, texts: list[str]) -> str:
         import numpy as np
 
         from dialog_env.tasks.booking.tools import is_tool_call
         from dialog_env.text import parse_transcript
 
-        texts = self.candidates(observation)
         if is_tool_call(texts[0]):
             return texts[0]
         replies = [t for t in texts if not is_tool_call(t)]
         context = [{"role": t.role, "text": t.text} for t in parse_transcript(observation)]
+        # One observation's candidates per call: the same batch, so the same scores, in
+        # any evaluation.
         scores = np.asarray(self.reward_model.score([context] * len(replies), replies))
         return replies[int(np.argmax(scores))]  # the first of equal bests: the greedy one
+
+    def act(self, observation: str) -> str:
+        return self._best(observation, self.candidates(observation))
+
+    def act_batch(self, observations: Sequence[str], keys=None) -> list[str]:
+        """The best reply of each conversation: one batched greedy decode (incremental
+        with ``keys``, as the base LM agent's), then one batched draw of ``n - 1``
+        candidates for every conversation whose greedy message is not a tool call."""
+        from dialog_env.tasks.booking.tools import is_tool_call
+
+        greedy = self._greedy(observations, keys)
+        replying = [i for i, g in enumerate(greedy) if not is_tool_call(g)]
+        drawn = self._draws([observations[i] for i in replying])
+        out = list(greedy)
+        for i, draws in zip(replying, drawn, strict=True):
+            out[i] = self._best(observations[i], [greedy[i], *draws])
+        return out

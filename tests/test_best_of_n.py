@@ -64,14 +64,22 @@ def test_it_sends_the_reply_the_reward_model_scores_highest(reward_model):
 
 def test_the_candidates_are_the_greedy_message_then_seeded_draws(base, reward_model):
     agent = BestOfNAgent(base, reward_model, n=6, temperature=1.5)
-    agent.reset(seed=3)
     candidates = agent.candidates(OBSERVATION)
     assert len(candidates) == 6 and candidates[0] == base.act_batch([OBSERVATION])[0]
-    # Same seed, same candidates; another seed draws others.
-    agent.reset(seed=3)
-    assert agent.candidates(OBSERVATION) == candidates
+    # The draws are a function of the conversation (and the sample seed) alone.
     agent.reset(seed=4)
-    assert agent.candidates(OBSERVATION)[1:] != candidates[1:]
+    assert agent.candidates(OBSERVATION) == candidates
+    other = BestOfNAgent(base, reward_model, n=6, temperature=1.5, sample_seed=1)
+    assert other.candidates(OBSERVATION)[1:] != candidates[1:]
+
+
+def test_a_batch_gives_what_one_at_a_time_gives(base, reward_model):
+    agent = BestOfNAgent(base, reward_model, n=4, temperature=1.5)
+    calls = [f"user: Tell me about The Amber Fig, please. ({i})" for i in range(3)]
+    observations = [OBSERVATION, *calls, OBSERVATION + "\nuser: thanks!"]
+    alone = [agent.act(o) for o in observations]
+    assert agent.act_batch(observations) == alone
+    assert agent.act_batch(observations, keys=list(range(len(observations)))) == alone
 
 
 def test_n_1_is_the_base_agent(base, reward_model):
