@@ -36,36 +36,18 @@ __all__ = [
     "standing_rows",
 ]
 
+_LEAD = ("rank", "entry", "paradigm", "interface", "budget", "labels")
+_TRAIL = ("IQM return", "turns", "tied with")
 COLUMNS = (
-    "rank",
-    "entry",
-    "paradigm",
-    "interface",
-    "budget",
-    "labels",
+    *_LEAD,
     "success [95% CI]",
     "success: booking / inform goals",
     "mean return [95% CI]",
-    "IQM return",
-    "turns",
-    "tied with",
+    *_TRAIL,
 )
 #: The columns of a set ranked by a hidden gold judge (``Dialog-Chat-v1``): its return is
 #: the learned reward model's, a proxy, shown beside the gold score that ranks.
-GOLD_COLUMNS = (
-    "rank",
-    "entry",
-    "paradigm",
-    "interface",
-    "budget",
-    "labels",
-    "gold [95% CI]",
-    "success [95% CI]",
-    "proxy return [95% CI]",
-    "IQM return",
-    "turns",
-    "tied with",
-)
+GOLD_COLUMNS = (*_LEAD, "gold [95% CI]", "success [95% CI]", "proxy return [95% CI]", *_TRAIL)
 FORMATS = ("table", "md", "html", "json")
 _EMPTY = "No entries yet: run `dialog-bench run`, or `dialog-bench submit RESULTS.json`."
 
