@@ -206,7 +206,9 @@ def refuse_pickles(files: list[tuple[str, Path]], directory: Path) -> None:
 
 def check_config(config: Any, path: Path) -> dict[str, Any]:
     """``config`` if it is a valid config of a known kind, else a one-line ``ValueError``."""
-    if not isinstance(config, dict) or config.get("agent") not in KINDS:
+    if not isinstance(config, dict) or not isinstance(config.get("agent"), str):
+        config = {}  # e.g. "agent": [] (not a name: no lookup of an unhashable value)
+    if config.get("agent") not in KINDS:
         raise ValueError(
             f'{path} must name its agent kind as "agent": one of {", ".join(sorted(KINDS))}'
         )

@@ -55,11 +55,12 @@ def test_train_sft_flags_reach_the_config(monkeypatch, tmp_path):
     argv += ["--warmup", "2", "--seed", "9", "--eval-every", "4", "--eval-episodes", "5"]
     argv += ["--heldout", "6", "--no-freeze-values", "--spell-codes", "--no-progress"]
     argv += ["--out", "ck", "--logdir", "lg", "--lora", "4", "--lora-alpha", "16"]
-    argv += ["--lora-dropout", "0.1"]
+    argv += ["--lora-dropout", "0.1", "--env-id", "Dialog-Chat-v1"]
     assert main(argv) == 0
     ((config,), _) = calls[0]
     assert config == SFTConfig(
         demos=[Path("a.jsonl"), Path("b.jsonl")],
+        env_id="Dialog-Chat-v1",
         filter="success",
         init=Path("lm"),
         paradigm="filtered-sft",  # what --filter success trains: the README's row
