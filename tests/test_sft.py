@@ -11,7 +11,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents import load_agent
+from agents import agent_tasks, load_agent
 from baselines.demos import generate_demos, load_demos, write_demos
 from baselines.diagnose import diagnose, format_table
 from baselines.sft import (
@@ -227,3 +227,39 @@ def test_token_policy_keeps_spelled_codes_through_a_checkpoint(tmp_path):
     assert loaded.codec.spell_codes and loaded.agent().codec.spell_codes
     assert load_agent(tmp_path / "p").codec.spell_codes
     assert not TokenPolicy.load(TINY_MODEL_DIR).codec.spell_codes
+
+
+def test_sft_on_the_preferred_replies_of_a_prefs_file_trains_a_chat_agent(
+    tmp_path, one_torch_thread
+):
+    from baselines.prefs import generate_prefs, write_prefs
+    from baselines.sft import preferred_demos
+
+    pairs, meta = generate_prefs(range(12))
+    path = tmp_path / "prefs.jsonl"
+    write_prefs(path, pairs, meta, "test")
+    demos = preferred_demos(pairs)
+    assert len(demos) == len(pairs)
+    preferred = {"role": "assistant", "text": pairs[0]["chosen"]}
+    assert demos[0]["turns"] == [*pairs[0]["context"], preferred]
+    out = train_sft(
+        SFTConfig(
+            demos=[path],
+            env_id="Dialog-Chat-v1",
+            steps=2,
+            batch_size=2,
+            eval_every=2,
+            eval_episodes=2,
+            heldout=4,
+            out=tmp_path / "sft-chat",
+            logdir=tmp_path / "runs",
+            progress=False,
+        )
+    )
+    config = json.loads((out / "config.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert config["env_id"] == "Dialog-Chat-v1" and agent_tasks(out) == ("chat",)
+    # Selected and reported by the dev gold score, as the chat board ranks.
+    assert [set(p) >= {"step", "dev_gold"} for p in manifest["curve"]] == [True]
+    assert 0.0 <= manifest["dev_gold"] <= 1.0 and "dev_success" not in manifest
+    assert manifest["budget"]["demo_episodes"] == len(pairs) - 4
