@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import platform
 import re
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -270,7 +271,7 @@ def write_manifest(
 ) -> dict[str, Any]:
     """Write ``manifest.json``: how to make the checkpoint again and what it cost."""
     manifest = {
-        "command": command or " ".join(["dialog-bench", *sys.argv[1:]]),
+        "command": command or shlex.join(["dialog-bench", *sys.argv[1:]]),
         "seed": seed,
         "data_sha256": data_sha256,
         "budget": {**budget, "wall_time_s": round(time.time() - started, 1)},

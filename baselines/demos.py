@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shlex
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -173,7 +174,7 @@ def main(args: argparse.Namespace) -> int:
     records, meta = generate_demos(
         args.generator, seeds, args.env_id, batch_size=args.batch_size, **kwargs
     )
-    meta_path = write_demos(args.out, records, meta, " ".join(["dialog-bench", *sys.argv[1:]]))
+    meta_path = write_demos(args.out, records, meta, shlex.join(["dialog-bench", *sys.argv[1:]]))
     print(
         f"wrote {len(records)} demos to {args.out} ({meta_path.name}): success "
         f"{meta['success_rate']:.3f}, mean return {meta['mean_return']:.3f}"

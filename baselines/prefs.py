@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -201,7 +202,7 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError("--episodes must be at least 1")
     seeds = range(args.first_seed, args.first_seed + args.episodes)
     pairs, meta = generate_prefs(seeds, args.generators, args.tau, args.label_seed)
-    meta_path = write_prefs(args.out, pairs, meta, " ".join(["dialog-bench", *sys.argv[1:]]))
+    meta_path = write_prefs(args.out, pairs, meta, shlex.join(["dialog-bench", *sys.argv[1:]]))
     print(
         f"wrote {len(pairs)} pairs to {args.out} ({meta_path.name}); labels agree with the "
         f"higher gold score on {meta['label_agrees_with_gold']:.3f} of unequal pairs"
