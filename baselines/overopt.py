@@ -52,7 +52,11 @@ def _points(curve: Curve, keys: Sequence[str]) -> list[Mapping[str, Any]]:
 
 
 def overoptimization_summary(
-    curve: Curve, gold: str = "dev_gold", proxy: str = "dev_return", kl: str = "kl"
+    curve: Curve,
+    gold: str = "dev_gold",
+    proxy: str = "dev_return",
+    kl: str = "kl",
+    tolerance: float = 0.02,
 ) -> dict[str, Any]:
     """Where a run's gold score peaked, and what it and the proxy did after.
 
@@ -61,7 +65,9 @@ def overoptimization_summary(
     ``peak_iteration``, ``peak_kl``, ``peak_gold`` and ``peak_proxy``; the last point's
     ``final_kl``, ``final_gold`` and ``final_proxy``; ``gold_drop`` (peak minus final,
     >= 0); ``proxy_rose_after_peak``: whether the proxy ended above its value at the peak;
-    ``overoptimized``: gold fell after its peak while the proxy rose.
+    ``overoptimized``: gold fell after its peak while the proxy rose, each by more than
+    ``tolerance`` (default 0.02, about the standard error of a mean score over 100 dev
+    episodes: a wobble inside it is not a fall).
 
     >>> s = overoptimization_summary([{"kl": 0.0, "dev_gold": 0.2, "dev_return": 0.2},
     ...                               {"kl": 1.0, "dev_gold": 0.4, "dev_return": 0.5}])
@@ -79,6 +85,7 @@ def overoptimization_summary(
     top, last = points[peak], points[-1]
     drop = round(top[gold] - last[gold], 12)  # 0.5 - 0.35 prints as 0.15
     rose = last[proxy] > top[proxy]
+    moved = drop > tolerance and last[proxy] - top[proxy] > tolerance
     return {
         "peak_iteration": top.get("iteration"),
         "peak_kl": float(top[kl]),
@@ -89,7 +96,7 @@ def overoptimization_summary(
         "final_proxy": float(last[proxy]),
         "gold_drop": drop,
         "proxy_rose_after_peak": rose,
-        "overoptimized": drop > 0 and rose,
+        "overoptimized": moved,
     }
 
 
@@ -141,7 +148,7 @@ def overoptimization_png(
             raise ValueError(f"run {label!r}: no point with {gold}, {proxy} and {kl}")
         xs = [max(float(p[kl]), 0.0) for p in points]
         xs = [math.sqrt(v) for v in xs] if x == "sqrt_kl" else xs
-        colour = colours(k / max(len(runs) - 1, 1) * 0.9)
+        colour = colours(k / max(len(runs) - 1, 1) * 0.75)
         ax.plot(xs, [p[gold] for p in points], "-o", color=colour, label=label, markersize=3)
         right.plot(xs, [p[proxy] for p in points], "--", color=colour, markersize=3)
     style = [
