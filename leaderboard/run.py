@@ -342,7 +342,10 @@ def overopt_figures(path: Path | None = None) -> dict[str, list[tuple[bytes, str
 
 def published_markdown(standings: list) -> str:
     """The text of ``LEADERBOARD.md`` for ``standings`` (a pure function of them, so a test
-    can rebuild the published page from the published results files and compare)."""
+    can rebuild the published page from the published results files and compare); the
+    sets in :data:`RUN_ENV_IDS` order, the booking task first."""
+    order = {env_id: i for i, env_id in enumerate(RUN_ENV_IDS)}
+    standings = sorted(standings, key=lambda s: (order.get(s.env_id, len(order)), s.episode_set))
     markdown = render_markdown(standings, title="dialog-bench leaderboard")
     intro = (
         "The shipped baselines on the test episodes, each verified by replay. "
