@@ -416,15 +416,11 @@ def test_an_lm_checkpoint_config_names_only_a_text_env():
 
 @needs_lm
 def test_chat_groups_play_one_episode_each_and_finished_ones_are_left_alone(policy, resets):
-    envs = gym.make_vec("Dialog-Chat-v1", num_envs=4, split="train")
+    envs = gym.make_vec("Dialog-Chat-v1", num_envs=4, split="train", reward="gold")
     episodes = play_groups(envs, policy, [1, 2], 2, torch.Generator().manual_seed(0), 1.5)
     envs.close()
-    assert [seed for _, seed, _ in resets] == [
-        1,
-        1,
-        2,
-        2,
-    ]  # no wait reset, no autoreset: no stray episode
+    # no wait reset, no autoreset: no stray episode
+    assert [seed for _, seed, _ in resets] == [1, 1, 2, 2]
     for e in episodes:
         assert [m.ends_episode for m in e.messages] == [False] * (len(e.messages) - 1) + [True]
         # reward="gold": the return is the episode's mean gold score, its own
