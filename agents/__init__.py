@@ -67,9 +67,14 @@ def agent_tasks(name_or_path: str | Path) -> tuple[str, ...]:
         return tuple(load_entry_point(AGENTS[key]).tasks)
     from agents.checkpoint import checkpoint_task
 
+    return (checkpoint_task(_checkpoint_dir(key)),)
+
+
+def _checkpoint_dir(key: str) -> Path:
+    """``key`` as a directory path, or the shipped checkpoint of that name if it is not one."""
     path = Path(key)
     shipped = shipped_checkpoints()
-    return (checkpoint_task(path if path.is_dir() or key not in shipped else shipped[key]),)
+    return shipped[key] if not path.is_dir() and key in shipped else path
 
 
 def load_agent(name_or_path: str | Path) -> Agent:
@@ -85,10 +90,7 @@ def load_agent(name_or_path: str | Path) -> Agent:
         return HFChatAgent.from_pretrained(key[len("hf:") :])
     if key in AGENTS:
         return load_entry_point(AGENTS[key])()
-    path = Path(key)
-    shipped = shipped_checkpoints()
-    if not path.is_dir() and key in shipped:
-        path = shipped[key]
+    path = _checkpoint_dir(key)
     if path.is_dir():
         from agents.checkpoint import load_checkpoint
 
@@ -96,5 +98,5 @@ def load_agent(name_or_path: str | Path) -> Agent:
     raise ValueError(
         f"unknown agent {key!r}: give a built-in agent ({', '.join(sorted(AGENTS))}), "
         "hf:PATH for a local chat model, a shipped checkpoint "
-        f"({', '.join(shipped) or 'none installed'}) or a checkpoint directory"
+        f"({', '.join(shipped_checkpoints()) or 'none installed'}) or a checkpoint directory"
     )

@@ -48,13 +48,6 @@ def _shared_base(path: str):
     return LMAgent.load(Path(path))
 
 
-@cache
-def _shared_reward_model(path: str):
-    from dialog_env.tasks.chat.reward_model import RewardModel
-
-    return RewardModel.load(Path(path))
-
-
 class BestOfNAgent(BaseAgent):
     """Sends the best of ``n`` candidate replies of ``base`` under ``reward_model``.
 
@@ -93,7 +86,7 @@ class BestOfNAgent(BaseAgent):
 
     @classmethod
     def load(cls, path: Path, device: str = "cpu") -> BestOfNAgent:
-        from dialog_env.tasks.chat.reward_model import SHIPPED_RM_DIR
+        from dialog_env.tasks.chat.reward_model import SHIPPED_RM_DIR, RewardModel
         from leaderboard.agent_card import directory_sha256
 
         path = Path(path)
@@ -103,7 +96,7 @@ class BestOfNAgent(BaseAgent):
             raise ValueError(f"{path / 'config.json'}: no base checkpoint {config['base']!r}")
         agent = cls(
             _shared_base(str(base_dir.resolve())),
-            _shared_reward_model(str(Path(SHIPPED_RM_DIR).resolve())),
+            RewardModel.load(SHIPPED_RM_DIR),  # cached per process by RewardModel.load
             n=config.get("n", 8),
             temperature=config.get("temperature", 1.0),
             name=path.name,
