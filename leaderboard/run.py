@@ -45,6 +45,7 @@ __all__ = [
     "readme_excerpt",
     "readme_standings",
     "run_baselines",
+    "env_task",
     "published_path",
     "shipped_baselines",
     "shipped_runs",
@@ -82,7 +83,7 @@ def shipped_baselines(
     every = [*sorted(AGENTS), *checkpoint_dirs(checkpoint_root)]
     if env_id is None:
         return every
-    task = _task(env_id)
+    task = env_task(env_id)
     return [b for b in every if task in agent_tasks(b)]
 
 
@@ -99,7 +100,8 @@ def published_path(target: Path, env_id: str, name: str) -> Path:
     return target / "results" / env_id / f"{name}.json"
 
 
-def _task(env_id: str) -> str:
+def env_task(env_id: str) -> str:
+    """The task a registered env id (or alias) is of: its spec's ``task`` kwarg."""
     import gymnasium as gym
 
     import dialog_env  # noqa: F401  (registers the ids)
@@ -136,7 +138,7 @@ def _run_one(
 
     The leaderboard loaded and played the baseline itself, so its entry is verified.
     """
-    label = Path(baseline).name if isinstance(baseline, Path) else str(baseline)
+    label = _label(baseline)
     start, path = time.perf_counter(), None
     try:
         episode_set = get_episode_set(*episode_set_args)
