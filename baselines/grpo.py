@@ -147,6 +147,14 @@ class GRPOConfig(LoRAOptions):
             'e.g. \'{"reward": "gold"}\' (chat: the reward, gold | rm)'
         },
     )
+    train_env_kwargs: str = field(
+        default="",
+        metadata={
+            "help": "JSON object of env kwargs for the training envs only, over --env-kwargs, "
+            'e.g. \'{"venue_names": "shuffled"}\' (booking: venue names drawn anew each '
+            "episode, so they must be read, not remembered); dev episodes never get them"
+        },
+    )
     out: Path | None = field(
         default=None,
         metadata={
@@ -242,29 +250,42 @@ class GRPOConfig(LoRAOptions):
             raise ValueError(f"resample_rounds must be >= 0, got {self.resample_rounds}")
         if self.env_id not in TEXT_ENV_IDS:
             raise ValueError(f"env_id must be one of {TEXT_ENV_IDS}, got {self.env_id!r}")
-        self.env_overrides()  # a malformed --env-kwargs fails now, not after the first eval
+        # A malformed --env-kwargs / --train-env-kwargs fails now, not after the first eval.
+        self.env_overrides()
+        self.env_overrides("train_env_kwargs")
 
-    def env_overrides(self) -> dict[str, Any]:
-        """``env_kwargs`` as a dict (``{}`` when empty).
+    def env_overrides(self, name: str = "env_kwargs") -> dict[str, Any]:
+        """The JSON field ``name`` (``env_kwargs`` or ``train_env_kwargs``) as a dict
+        (``{}`` when empty).
 
         >>> GRPOConfig(env_id="Dialog-Chat-v1", env_kwargs='{"reward": "gold"}').env_overrides()
         {'reward': 'gold'}
         """
+        text = getattr(self, name)
         try:
-            kwargs = json.loads(self.env_kwargs) if self.env_kwargs.strip() else {}
+            kwargs = json.loads(text) if text.strip() else {}
         except json.JSONDecodeError as err:
-            raise ValueError(f"env_kwargs is not JSON: {err}") from None
+            raise ValueError(f"{name} is not JSON: {err}") from None
         if not isinstance(kwargs, dict):
-            raise ValueError(f"env_kwargs must be a JSON object, got {self.env_kwargs!r}")
+            raise ValueError(f"{name} must be a JSON object, got {text!r}")
         fixed = sorted(set(kwargs) & set(_FIXED_ENV_KWARGS))
         if fixed:
-            raise ValueError(f"env_kwargs may not set {', '.join(fixed)} (a run fixes them)")
+            raise ValueError(f"{name} may not set {', '.join(fixed)} (a run fixes them)")
         return kwargs
 
-    def train_env_kwargs(self) -> dict[str, Any]:
-        """What ``gymnasium.make_vec(env_id, ...)`` gets for the training envs."""
+    def training_env_kwargs(self) -> dict[str, Any]:
+        """What ``gymnasium.make_vec(env_id, ...)`` gets for the training envs.
+
+        >>> GRPOConfig(train_env_kwargs='{"venue_names": "shuffled"}').training_env_kwargs()
+        {'split': 'train', 'venue_names': 'shuffled'}
+        """
         voice = {"user_model": self.user_model} if self.user_model else {}
-        return {"split": "train", **self.env_overrides(), **voice}
+        return {
+            "split": "train",
+            **self.env_overrides(),
+            **self.env_overrides("train_env_kwargs"),
+            **voice,
+        }
 
 
 # -- advantages ------------------------------------------------------------------------
@@ -711,7 +732,7 @@ def main(config: GRPOConfig) -> Path:
     rng = np.random.default_rng(config.seed)
     optimizer = torch.optim.Adam(policy.model.parameters(), lr=config.lr, eps=1e-5)
     K, G = config.groups, config.group_size
-    envs = gym.make_vec(config.env_id, num_envs=K * G, **config.train_env_kwargs())
+    envs = gym.make_vec(config.env_id, num_envs=K * G, **config.training_env_kwargs())
     name = "base" if paradigm == "rl" else Path(init_dir).name
     if config.env_id != "Dialog-v1":
         name += "-" + config.env_id.removeprefix("Dialog-").lower()
@@ -845,7 +866,7 @@ def main(config: GRPOConfig) -> Path:
         },
         started=started,
         env_id=config.env_id,
-        env_kwargs=config.train_env_kwargs(),
+        env_kwargs=config.training_env_kwargs(),
         config={
             k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()
         },

@@ -11,7 +11,10 @@ weights of every matmul that token passes through (attention projections, MLP, o
 layer; embeddings are lookups) plus the attention itself, 2 x 2 x layers x hidden x the
 columns it attends to (scores and the weighted sum). The prefill's work is not counted
 (it is a few large matmuls, not decode), but its time is: a decode must read its prompt.
-The ratio is model FLOPs per token x tokens/s / peak, per batch size. ::
+The ratio is model FLOPs per token x tokens/s / peak, per batch size. Each batch size is
+timed twice, with the loop's own one-token step (``dialog_env.lm.fast_step``: the same
+logits bit for bit, checked here) and through transformers' forward, so the per-step
+overhead that the step cuts is a ratio of the same run too. ::
 
     python -m bench.decode_speed [--batch 1 8 64 256] [--prompt 64] [--new-tokens 32]
 """
@@ -54,7 +57,7 @@ def flops_per_token(model, context: int) -> float:
 def main(argv=None) -> int:
     import torch
 
-    from dialog_env.lm import TINY_MODEL_DIR
+    from dialog_env.lm import TINY_MODEL_DIR, fast_step
     from dialog_env.lm.generation import batched_decode
     from dialog_env.lm.loading import load_causal_lm
 
@@ -76,22 +79,39 @@ def main(argv=None) -> int:
         f"{args.threads} thread(s); fp32 matmul peak {peak / 1e9:.1f} GFLOP/s; "
         f"{per_token / 1e6:.2f} MFLOP per new token"
     )
-    print(f"{'batch':>6} {'tokens/s':>10} {'ms/step':>8} {'of peak':>8}")
-    shares = {}
-    for batch in args.batch:
-        prompts = torch.randint(4, vocab, (batch, args.prompt), generator=generator).tolist()
-        best = float("inf")
+    print(
+        f"{'batch':>6} {'tokens/s':>10} {'ms/step':>8} {'of peak':>8} "
+        f"{'transformers fwd tok/s':>23} {'step / fwd':>10}"
+    )
+    shares, gains = {}, {}
+
+    def timed(prompts):
+        best, out = float("inf"), None
         for _ in range(args.rounds):
             start = time.perf_counter()
             out = batched_decode(lm.model, prompts, args.new_tokens, [], lm.tokenizer.pad_token_id)
             best = min(best, time.perf_counter() - start)
         assert all(len(t) == args.new_tokens for t in out.tokens)
+        return best, out.tokens
+
+    for batch in args.batch:
+        prompts = torch.randint(4, vocab, (batch, args.prompt), generator=generator).tolist()
+        best, tokens = timed(prompts)
+        with fast_step.disabled():
+            reference, reference_tokens = timed(prompts)
+        if tokens != reference_tokens:
+            raise SystemExit("the fast step and the forward wrote different tokens")
         rate = batch * args.new_tokens / best
-        shares[batch] = rate * per_token / peak
+        shares[batch], gains[batch] = rate * per_token / peak, reference / best
         step_ms = 1e3 * best / args.new_tokens
-        print(f"{batch:>6} {rate:>10,.0f} {step_ms:>8.2f} {shares[batch]:>8.1%}")
+        print(
+            f"{batch:>6} {rate:>10,.0f} {step_ms:>8.2f} {shares[batch]:>8.1%} "
+            f"{batch * args.new_tokens / reference:>23,.0f} {gains[batch]:>9.2f}x"
+        )
     for batch, share in shares.items():
         print(f"ratio decode FLOP rate / matmul peak at batch {batch} = {share:.3f}")
+    for batch, gain in gains.items():
+        print(f"ratio fast step / transformers forward tokens/s at batch {batch} = {gain:.3f}")
     return 0
 
 

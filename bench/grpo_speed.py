@@ -76,7 +76,7 @@ def measure(config: GRPOConfig, iterations: int) -> dict[str, float]:
     rng = np.random.default_rng(config.seed)
     optimizer = torch.optim.Adam(policy.model.parameters(), lr=config.lr, eps=1e-5)
     envs = gym.make_vec(
-        config.env_id, num_envs=config.groups * config.group_size, **config.train_env_kwargs()
+        config.env_id, num_envs=config.groups * config.group_size, **config.training_env_kwargs()
     )
     totals = dict.fromkeys(("rollout", "update", "raw", "tokens", "padded", "sampled"), 0.0)
     for it in range(iterations + 1):  # the first iteration warms up and is not counted

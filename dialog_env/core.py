@@ -121,7 +121,9 @@ class DialogEnv(gym.Env[str, str]):
 
     - ``task``: ``"booking"`` (this docstring) or ``"chat"`` (``Dialog-Chat-v1``; its
       sections are in :class:`dialog_env.tasks.chat.task.ChatTask`).
-    - ``**task_kwargs``: the task's own arguments (the chat task's ``reward``).
+    - ``**task_kwargs``: the task's own arguments (the chat task's ``reward``; the
+      booking task's ``venue_names``, ``"shipped"`` or ``"shuffled"``: see
+      :data:`dialog_env.tasks.booking.task.VENUE_NAMES`).
     - ``split``: ``"train"`` or ``"test"`` goals.
     - ``user_model``: who voices the user's acts. ``"tiny"`` (default): the shipped
       ~1M-parameter LM (``dialog_env.lm.TINY_MODEL_DIR``) writes each sentence with

@@ -214,3 +214,60 @@ def test_env_episode_uses_a_fresh_reservation_book():
         env.step(f'[book] name="{venue.name}" people=2 day=monday time=19:00')
     env.reset(seed=0)
     assert json.dumps(env.task.tools.book.tables) == before
+
+
+# -- venue_names="shuffled": a training distribution where names must be read ----------
+def _search_names(env, seed):
+    obs, _ = env.reset(seed=seed)
+    goal = env.unwrapped.task.goal
+    query = " ".join(f"{s}={v}" for s, v in goal.constraints.items())
+    obs, *_ = env.step(f"[search] {query}")
+    return goal, obs.splitlines()[-1]
+
+
+def test_shuffled_venue_names_keep_the_goal_and_give_the_venues_other_names():
+    shipped = gym.make("Dialog-v1", user_model="template")
+    shuffled = gym.make("Dialog-v1", user_model="template", venue_names="shuffled")
+    moved = 0
+    for seed in range(20):
+        goal_a, result_a = _search_names(shipped, seed)
+        goal_b, result_b = _search_names(shuffled, seed)
+        assert goal_a == goal_b  # the goal is drawn before the names are
+        assert _search_names(shuffled, seed) == (goal_b, result_b)  # same seed, same episode
+        moved += result_a != result_b
+        task = shuffled.unwrapped.task
+        assert {v.name for v in task.episode_db.venues} == {v.name for v in DB.venues}
+        by_phone = {v.phone: v for v in DB.venues}
+        for venue in task.episode_db.venues:  # only the names moved: the facts stay
+            was = by_phone[venue.phone]
+            assert (venue.area, venue.food, venue.price, venue.address, venue.postcode) == (
+                was.area,
+                was.food,
+                was.price,
+                was.address,
+                was.postcode,
+            )
+        assert sum(v.name != by_phone[v.phone].name for v in task.episode_db.venues) > 100
+    assert moved >= 18
+
+
+def test_the_expert_solves_episodes_with_shuffled_venue_names():
+    from agents import load_agent
+
+    env = gym.make("Dialog-v1", user_model="template", venue_names="shuffled")
+    expert = load_agent("expert")
+    wins = 0
+    for seed in range(30):
+        obs, _ = env.reset(seed=seed)
+        expert.reset(seed)
+        done = False
+        while not done:
+            obs, _, term, trunc, info = env.step(expert.act(obs))
+            done = term or trunc
+        wins += info["success"]
+    assert wins == 30
+
+
+def test_venue_names_must_be_known():
+    with pytest.raises(ValueError, match="venue_names must be one of"):
+        gym.make("Dialog-v1", user_model="template", venue_names="random")

@@ -340,6 +340,7 @@ def test_every_config_field_reaches_the_command_line():
         "user_model": "template",
         "env_id": "Dialog-Chat-v1",
         "env_kwargs": '{"reward": "gold"}',
+        "train_env_kwargs": '{"venue_names": "shuffled"}',
         "logdir": Path("elsewhere"),
     }
     argv = ["train", "grpo"]
@@ -385,12 +386,44 @@ def test_incremental_sampling_records_the_log_probs_the_update_scores(one_torch_
 
 # -- the chat task ---------------------------------------------------------------------
 def test_each_env_gets_its_own_user_voice_unless_one_is_asked_for():
-    booking = gym.make("Dialog-v1", **GRPOConfig().train_env_kwargs())
-    chat = gym.make("Dialog-Chat-v1", **GRPOConfig(env_id="Dialog-Chat-v1").train_env_kwargs())
+    booking = gym.make("Dialog-v1", **GRPOConfig().training_env_kwargs())
+    chat = gym.make("Dialog-Chat-v1", **GRPOConfig(env_id="Dialog-Chat-v1").training_env_kwargs())
     assert (booking.unwrapped.user_model, chat.unwrapped.user_model) == ("tiny", "template")
     assert booking.unwrapped.split == chat.unwrapped.split == "train"
     asked = GRPOConfig(env_id="Dialog-Chat-v1", user_model="tiny", env_kwargs='{"reward": "gold"}')
-    assert asked.train_env_kwargs() == {"split": "train", "reward": "gold", "user_model": "tiny"}
+    assert asked.training_env_kwargs() == {"split": "train", "reward": "gold", "user_model": "tiny"}
+
+
+def test_train_env_kwargs_reach_the_training_envs_and_never_the_dev_ones(monkeypatch):
+    import baselines.grpo as grpo
+
+    seen = {}
+
+    def fake_dev_records(agent, episodes, progress, env_id="Dialog-v1", env_kwargs=None):
+        seen["dev"] = env_kwargs
+        raise StopIteration  # enough: the training envs were made before the first eval
+
+    made = {}
+    real_make_vec = gym.make_vec
+
+    def spy_make_vec(env_id, num_envs, **kwargs):
+        made["train"] = kwargs
+        return real_make_vec(env_id, num_envs=num_envs, **kwargs)
+
+    monkeypatch.setattr(grpo, "dev_records", fake_dev_records)
+    monkeypatch.setattr(gym, "make_vec", spy_make_vec)
+    config = GRPOConfig(
+        groups=1,
+        group_size=2,
+        iterations=1,
+        eval_episodes=2,
+        user_model="template",
+        train_env_kwargs='{"venue_names": "shuffled"}',
+    )
+    with pytest.raises(StopIteration):
+        grpo.main(config)
+    assert made["train"]["venue_names"] == "shuffled" and made["train"]["split"] == "train"
+    assert not (seen["dev"] or {}).get("venue_names")
 
 
 @pytest.mark.parametrize(
@@ -400,6 +433,8 @@ def test_each_env_gets_its_own_user_voice_unless_one_is_asked_for():
         ({"env_kwargs": "{reward: gold}"}, "not JSON"),
         ({"env_kwargs": '["rm"]'}, "a JSON object"),
         ({"env_kwargs": '{"split": "test"}'}, "may not set split"),
+        ({"train_env_kwargs": '{"split": "test"}'}, "train_env_kwargs may not set split"),
+        ({"train_env_kwargs": "[1]"}, "train_env_kwargs must be a JSON object"),
     ],
 )
 def test_a_config_refuses_envs_it_cannot_train_on(changes, message):

@@ -113,9 +113,19 @@ def _preallocated(model, past, max_new_tokens: int):
 
 
 def _next_logprobs(model, keyword: str, step_ids, mask, positions, past):
-    """One forward call: the cache after it and the float64 log-probs of the last column."""
+    """One forward call: the cache after it and the float64 log-probs of the last column.
+
+    A one-token step of a model that ``dialog_env.lm.fast_step`` serves goes through its
+    :func:`~dialog_env.lm.fast_step.decode_step` (the same logits bit for bit, without
+    transformers' per-call machinery); everything else through the model's forward.
+    """
     import torch
 
+    from dialog_env.lm import fast_step
+
+    if step_ids.shape[1] == 1 and fast_step.supports(model, past):
+        logits = fast_step.decode_step(model, step_ids, mask, positions, past)
+        return past, torch.log_softmax(logits[:, -1, :].double(), dim=-1)
     out = model(
         input_ids=step_ids,
         attention_mask=mask,

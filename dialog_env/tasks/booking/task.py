@@ -24,7 +24,14 @@ from dialog_env.tasks.booking.voice import TemplateVoice
 from dialog_env.text import Turn
 from dialog_env.voicing import Stepping, UserVoice, VoiceRequest, drive
 
-__all__ = ["BookingTask", "TaskStep"]
+__all__ = ["VENUE_NAMES", "BookingTask", "TaskStep"]
+
+#: ``venue_names``: ``"shipped"``, the database as shipped (every registered id, every
+#: leaderboard episode); ``"shuffled"``, each episode gives the venues' names to one
+#: another at random (a permutation drawn from the episode's rng after its goal), so a
+#: name can only be known by reading it in a search result, never remembered from
+#: training episodes: a training distribution (domain randomization), not a test one.
+VENUE_NAMES = ("shipped", "shuffled")
 
 
 class BookingTask:
@@ -41,7 +48,11 @@ class BookingTask:
         voice: UserVoice | None = None,
         patience: int = 4,
         max_turns: int = 20,
+        venue_names: str = "shipped",
     ):
+        if venue_names not in VENUE_NAMES:
+            raise ValueError(f"venue_names must be one of {VENUE_NAMES}, got {venue_names!r}")
+        self.venue_names = venue_names
         self.db, self._shipped_book = load_database()
         self.sampler = GoalSampler(self.db, self._shipped_book, split)
         self.lexicon = get_lexicon()
@@ -61,10 +72,14 @@ class BookingTask:
     def reset_steps(self, rng: np.random.Generator) -> Stepping[list[Turn]]:
         """:meth:`reset` as a generator that yields the user turn it needs voiced."""
         self.goal = self.sampler.sample(rng)
-        self.tools = ToolBox(self.db, self._shipped_book.copy())
-        self.user = AgendaUser(
-            self.goal, self.db, self.tools.bookings, self.patience, self.max_turns
-        )
+        db, book = self.db, self._shipped_book
+        if self.venue_names == "shuffled":  # a goal never names a venue: it stays as drawn
+            names = [v.name for v in db.venues]
+            given = dict(zip(names, (names[i] for i in rng.permutation(len(names))), strict=True))
+            db, book = db.renamed(given), book.renamed(given)
+        self.episode_db = db
+        self.tools = ToolBox(db, book.copy())
+        self.user = AgendaUser(self.goal, db, self.tools.bookings, self.patience, self.max_turns)
         self.user_turns = 0
         self.voice_fallbacks = 0
         return [(yield from self._say(self.user.open(rng), rng))]
@@ -96,7 +111,7 @@ class BookingTask:
     def summary(self) -> tuple[dict, dict]:
         """``(goal, metrics)`` of the current episode."""
         user = self.user
-        venue = self.db.get(user.accepted) if user.accepted else None
+        venue = self.episode_db.get(user.accepted) if user.accepted else None
         wanted = [(r, venue.fact(r) if venue else "") for r in self.goal.requests]
         precision, recall, f1 = inform_scores(user.informed, wanted)
         booked = any(user.valid_booking(b) for b in self.tools.bookings.values())
