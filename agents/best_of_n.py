@@ -116,10 +116,12 @@ class BestOfNAgent(BaseAgent):
     def _greedy(self, observations: Sequence[str], keys=None) -> list[str]:
         return list(self.base.act_batch(observations, keys=keys))
 
-    def _draws(self, observations: Sequence[str]) -> list[list[str]]:
+    def _draws(self, observations: Sequence[str], keys=None) -> list[list[str]]:
         """``n - 1`` sampled messages per observation, each draw from a generator seeded
         by the observation and the draw's number: what is drawn for a conversation does
-        not depend on what else is in the batch."""
+        not depend on what else is in the batch. With ``keys`` (the conversations the
+        greedy decode just continued), the draws start from each conversation's kept KV
+        cache instead of reading the prompt again (the same draws up to float rounding)."""
         import torch
 
         from agents.lm_agent import encode_context
@@ -145,15 +147,31 @@ class BestOfNAgent(BaseAgent):
             ]
             return torch.cat(picks)
 
-        decoded = batched_decode(
-            base.model,
-            [p for p in prompt for _ in range(draws)],
-            base.max_new_tokens,
-            sorted(base.codec.end_ids),
-            base.codec.pad_id,
-            sample,
-            retire=True,
-        )
+        rows = [p for p in prompt for _ in range(draws)]
+        stop_ids = sorted(base.codec.end_ids)
+        forks = None
+        if keys is not None and base.incremental:
+            forks = [(key, "draw", j) for key in keys for j in range(draws)]
+            for i, key in enumerate(keys):
+                base.sessions.fork(key, forks[i * draws : (i + 1) * draws])
+        try:
+            if forks is None:
+                decoded = batched_decode(
+                    base.model,
+                    rows,
+                    base.max_new_tokens,
+                    stop_ids,
+                    base.codec.pad_id,
+                    sample,
+                    retire=True,
+                )
+            else:
+                decoded = base.sessions.decode(
+                    base.model, forks, rows, base.max_new_tokens, stop_ids, sample
+                )
+        finally:
+            for fork in forks or ():
+                base.sessions.drop(fork)
         texts = [base.codec.decode_message(base._strip_end(t)) for t in decoded.tokens]
         return [texts[i * draws : (i + 1) * draws] for i in range(len(observations))]
 
@@ -187,7 +205,10 @@ class BestOfNAgent(BaseAgent):
 
         greedy = self._greedy(observations, keys)
         replying = [i for i, g in enumerate(greedy) if not is_tool_call(g)]
-        drawn = self._draws([observations[i] for i in replying])
+        drawn = self._draws(
+            [observations[i] for i in replying],
+            None if keys is None else [keys[i] for i in replying],
+        )
         out = list(greedy)
         for i, draws in zip(replying, drawn, strict=True):
             out[i] = self._best(observations[i], [greedy[i], *draws])

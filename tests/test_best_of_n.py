@@ -9,7 +9,7 @@ import pytest
 
 from agents.best_of_n import BestOfNAgent
 from agents.checkpoint import load_checkpoint
-from agents.lm_agent import LMAgent
+from agents.lm_agent import LMAgent, encode_context
 from baselines.sft import save_lm_checkpoint
 from dialog_env.lm import TINY_MODEL_DIR
 from dialog_env.lm.loading import load_causal_lm
@@ -80,6 +80,28 @@ def test_a_batch_gives_what_one_at_a_time_gives(base, reward_model):
     alone = [agent.act(o) for o in observations]
     assert agent.act_batch(observations) == alone
     assert agent.act_batch(observations, keys=list(range(len(observations)))) == alone
+
+
+def test_keyed_draws_read_each_prompt_once_and_keep_no_forks(base, reward_model):
+    class Replying(BestOfNAgent):  # the greedy decode runs, its message counts as a reply
+        def _greedy(self, observations, keys=None):
+            super()._greedy(observations, keys)
+            return ["Happy to help."] * len(observations)
+
+    agent = Replying(base, reward_model, n=4, temperature=1.5)
+    observations = [OBSERVATION, OBSERVATION + "\nuser: thanks!"]
+    prompts = [
+        encode_context(base.codec, o, base.context, base.max_new_tokens) for o in observations
+    ]
+    base.sessions.clear()
+    reused = base.sessions.stats["reused"]
+    agent.act_batch(observations, keys=["a", "b"])
+    # the greedy decode reuses nothing (new conversations); each of the 3 draws all of its
+    # prompt but the last token, fed for its logits
+    assert base.sessions.stats["reused"] - reused == sum(3 * (len(p) - 1) for p in prompts)
+    assert sorted(base.sessions._kept) == ["a", "b"]  # the draws' forks are gone
+    agent.end_episode("a"), agent.end_episode("b")
+    assert len(base.sessions) == 0
 
 
 def test_n_1_is_the_base_agent(base, reward_model):

@@ -99,6 +99,33 @@ def test_caches_are_freed_when_dropped_and_bounded_in_number(one_torch_thread):
     assert len(cache) == 0
 
 
+def test_forks_continue_from_the_conversation_and_leave_it_as_it_was(one_torch_thread):
+    from dialog_env.lm.generation import batched_decode
+
+    lm = _tiny_lm()
+    pad = lm.tokenizer.pad_token_id
+    cache = ConversationCache(pad)
+    prompt = [1, 5, 60, 70, 80]
+    out = cache.decode(lm.model, ["a"], [prompt], 6, stop_ids=[2])
+    assert cache.fork("a", ["a1", "a2"]) and not cache.fork("nobody", ["x"])
+    assert "x" not in cache
+    reused = cache.stats["reused"]
+    forked = cache.decode(lm.model, ["a1", "a2"], [prompt, prompt], 6, stop_ids=[2])
+    assert (
+        forked.tokens
+        == [out.tokens[0]] * 2
+        == batched_decode(lm.model, [prompt], 6, [2], pad).tokens * 2
+    )
+    assert cache.stats["reused"] - reused == 2 * (len(prompt) - 1)  # the prompt, read once
+    cache.drop("a1"), cache.drop("a2")
+    again = cache.decode(lm.model, ["a"], [[*prompt, *out.tokens[0], 90]], 4, stop_ids=[2])
+    assert (
+        again.tokens
+        == batched_decode(lm.model, [[*prompt, *out.tokens[0], 90]], 4, [2], pad).tokens
+    )
+    assert list(cache._kept) == ["a"]
+
+
 def test_bad_calls_are_refused():
     cache = ConversationCache(pad_id=3)
     model = torch.nn.Linear(1, 1)

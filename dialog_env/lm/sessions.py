@@ -88,6 +88,18 @@ class ConversationCache:
         """Forget a conversation (it ended); unknown keys are ignored."""
         self._kept.pop(key, None)
 
+    def fork(self, key: Hashable, copies: Sequence[Hashable]) -> bool:
+        """Let each of ``copies`` continue from what conversation ``key`` holds (several
+        samples of one next message read its prompt once); ``key`` itself is kept.
+        Returns False, forking nothing, when ``key`` is unknown. :meth:`drop` the copies
+        when done with them."""
+        conversation = self._kept.get(key)
+        if conversation is None:
+            return False
+        for copy in copies:  # shared read-only: a decode copies what it reuses
+            self._kept[copy] = conversation
+        return True
+
     def clear(self) -> None:
         """Forget every conversation (e.g. the model's weights changed)."""
         self._kept.clear()
