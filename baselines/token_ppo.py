@@ -27,8 +27,9 @@ the LM plus a value head). One iteration:
 The sampled-token KL estimate is unbiased, so it can come out negative on a batch, which
 a true KL never is: that is reported loudly and counted (``kl/negative_estimates``).
 Every ``eval_every`` iterations the greedy agent plays the leaderboard's dev episodes;
-the checkpoint with the best dev success (then return) is kept. TensorBoard logs go to
-``--logdir``.
+the checkpoint with the best dev success (then return) is kept, and the manifest's
+``dev_history`` holds one point per eval, ``{iteration, env_steps, dev_success,
+dev_return}`` (``env_steps``: trained on so far). TensorBoard logs go to ``--logdir``.
 """
 
 from __future__ import annotations
@@ -372,7 +373,14 @@ def _train(config: PPOConfig) -> Path:
         success, ret = dev_scores(policy.agent(paradigm), config.eval_episodes, config.progress)
         writer.add_scalar("eval/dev_success", success, iteration)
         writer.add_scalar("eval/dev_return", ret, iteration)
-        history.append({"iteration": iteration, "dev_success": success, "dev_return": ret})
+        history.append(
+            {
+                "iteration": iteration,
+                "env_steps": conversations.messages,  # the budget spent before this eval
+                "dev_success": success,
+                "dev_return": ret,
+            }
+        )
         tqdm.write(f"iteration {iteration}: dev success {success:.3f}, return {ret:.3f}")
         if (success, ret) > best["score"]:
             best.update(

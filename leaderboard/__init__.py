@@ -9,7 +9,8 @@
   verified or declared); ``submit``: a results file (declared) or a checkpoint the
   leaderboard plays itself (verified).
 - ``stats``, ``standings``: bootstrap CIs, IQM, paired differences, ranks and ties.
-- ``render``, ``html_page``: terminal, Markdown, JSON and HTML (with plots) leaderboards.
+- ``render``, ``html_page``: terminal, Markdown, JSON and HTML (with plots) leaderboards;
+  ``learning_curves``: the shipped checkpoints' manifest curves that the HTML page plots.
 - ``run``: ``dialog-bench run``, every shipped baseline end to end, and ``--publish``.
 - ``cli``: the ``dialog-bench`` command.
 """

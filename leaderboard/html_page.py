@@ -4,8 +4,10 @@ One self-contained HTML file (no script, no external resource): per episode set 
 table (declared entries' rows in italics, ``data-labels`` on every row), the SFT vs RL
 verdict, a plot of success with 95% CIs per entry grouped by paradigm, and a plot of
 success against training budget (log scale, a panel per budget unit: env steps,
-demonstration episodes; untrained entries are dashed or dotted horizontal lines); in
-the plots a declared entry's name carries "(declared)".
+demonstration episodes; untrained entries are dashed or dotted horizontal lines), and,
+given the rows' learning curves (:mod:`leaderboard.learning_curves`), their dev measure
+against training budget as each trainer recorded it; in the plots a declared entry's
+name carries "(declared)".
 """
 
 from __future__ import annotations
@@ -15,11 +17,18 @@ import io
 import itertools
 from html import escape
 
+from leaderboard.learning_curves import CURVE_UNITS, MEASURE_KEYS, LearningCurve, SetCurves
 from leaderboard.render import columns, set_title, standing_rows, stats_footnote
 from leaderboard.standings import EntryStanding, SetStandings
 from leaderboard.store import VERIFIED
 
-__all__ = ["PARADIGM_COLORS", "plot_success_by_paradigm", "plot_success_vs_budget", "render_html"]
+__all__ = [
+    "PARADIGM_COLORS",
+    "plot_learning_curves",
+    "plot_success_by_paradigm",
+    "plot_success_vs_budget",
+    "render_html",
+]
 
 #: One color per paradigm, the same in every plot.
 PARADIGM_COLORS = {
@@ -33,6 +42,8 @@ PARADIGM_COLORS = {
 }
 
 _UNTRAINED_STYLES = ("--", ":", "-.", (0, (5, 2, 1, 2)))
+#: Markers that tell apart the curves of one paradigm (they share its color).
+_CURVE_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 #: Columns right-aligned as figures.
 NUMERIC_COLUMNS = (
     "gold [95% CI]",
@@ -135,6 +146,20 @@ def plot_success_by_paradigm(standings: SetStandings) -> bytes:
     return _png(fig)
 
 
+def _draw_untrained(ax, standings: SetStandings, suffix: str) -> None:
+    """The untrained entries' scores as horizontal lines, each in its own dash pattern."""
+    untrained = [e for e in standings.entries if not any(e.budget_amount(u) for u in BUDGET_UNITS)]
+    for e, style in zip(untrained, itertools.cycle(_UNTRAINED_STYLES), strict=False):
+        ax.axhline(
+            e.score(standings.ranked_by).estimate,
+            linestyle=style,
+            linewidth=1.2,
+            color=PARADIGM_COLORS.get(e.paradigm, "#000000"),
+            alpha=0.8,
+            label=f"{_label(e)} ({suffix})",
+        )
+
+
 def _plot_budget_panel(ax, standings: SetStandings, unit: str, label: str) -> None:
     trained = [e for e in standings.entries if e.budget_amount(unit)]
     seen: set[str] = set()
@@ -158,16 +183,7 @@ def _plot_budget_panel(ax, standings: SetStandings, unit: str, label: str) -> No
             xytext=(5, 4),
             textcoords="offset points",
         )
-    untrained = [e for e in standings.entries if not any(e.budget_amount(u) for u in BUDGET_UNITS)]
-    for e, style in zip(untrained, itertools.cycle(_UNTRAINED_STYLES), strict=False):
-        ax.axhline(
-            e.score(standings.ranked_by).estimate,
-            linestyle=style,
-            linewidth=1.2,
-            color=PARADIGM_COLORS.get(e.paradigm, "#000000"),
-            alpha=0.8,
-            label=f"{_label(e)} (untrained)",
-        )
+    _draw_untrained(ax, standings, "untrained")
     ax.set_xscale("log")
     if trained:
         xs = [e.budget_amount(unit) for e in trained]
@@ -207,6 +223,92 @@ def plot_success_vs_budget(standings: SetStandings) -> bytes:
     return _png(fig)
 
 
+def _curve_units(curves: dict[str, LearningCurve]) -> list[str]:
+    """The budget units of :data:`CURVE_UNITS` in which some curve has a point past 0."""
+    return [
+        u
+        for u in CURVE_UNITS
+        if any(x > 0 for c in curves.values() for x, _ in c.points.get(u, ()))
+    ]
+
+
+def plot_learning_curves(standings: SetStandings, curves: dict[str, LearningCurve]) -> bytes:
+    """PNG: each row's measure against its training budget (log scale) as its trainer
+    recorded it (``curves`` by entry name: :func:`~leaderboard.learning_curves.entry_curves`),
+    a panel per budget unit of :data:`CURVE_UNITS` that a curve has; a line per row, colored
+    by paradigm and labelled by name, with hollow markers where the trainer scored its own
+    episodes instead of dev. Untrained entries' test scores are horizontal lines. A point
+    at budget 0 (a run's init) has no place on a log axis and is left off."""
+    rows = [e for e in _paradigm_order(standings) if e.name in curves]
+    units = _curve_units({e.name: curves[e.name] for e in rows})
+    if not units:
+        raise ValueError("no row's learning curve has a point past budget 0: nothing to plot")
+    fig, axes = _new_figure(4.8 * len(units) + 1.6, 3.8, panels=len(units))
+    for ax, unit in zip(axes, units, strict=True):
+        xs, drawn = [], {}  # drawn: per paradigm, its curves so far (each its own marker)
+        for e in rows:
+            curve = curves[e.name]
+            points = [(x, y) for x, y in curve.points.get(unit, ()) if x > 0]
+            if not points:
+                continue
+            n = drawn[e.paradigm] = drawn.get(e.paradigm, -1) + 1
+            ax.plot(
+                [x for x, _ in points],
+                [y for _, y in points],
+                marker=_CURVE_MARKERS[n % len(_CURVE_MARKERS)],
+                markersize=4,
+                linewidth=1.4,
+                markerfacecolor=None if curve.on_dev else "none",
+                color=PARADIGM_COLORS.get(e.paradigm, "#000000"),
+                label=_label(e) if curve.on_dev else f"{_label(e)} (own eval)",
+            )
+            xs += [x for x, _ in points]
+        _draw_untrained(ax, standings, "test")
+        ax.set_xscale("log")
+        ax.set_xlim(min(xs) / 2, max(xs) * 2)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel(f"training budget: {CURVE_UNITS[unit]} (log scale)")
+        ax.set_ylabel(f"dev {_measure_label(standings)}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle(
+        f"Learning curves, dev {_measure_label(standings)} against training budget: "
+        f"{standings.episode_set}",
+        fontsize=10,
+    )
+    return _png(fig)
+
+
+def _curves_caption(standings: SetStandings, set_curves: SetCurves) -> str:
+    measure = _measure_label(standings)
+    parts = [
+        f"Learning curves: the {measure} of each shipped checkpoint on the dev episodes "
+        "against its training budget (log scale), as its trainer recorded it while it "
+        "trained; the table is on the test episodes, and a trainer keeps its best dev "
+        f"point, not always its last. Horizontal lines: untrained entries' test {measure}; "
+        "a run's point at budget 0 (its init) is off the log axis."
+    ]
+    if "demo_episodes_seen" in _curve_units(set_curves.curves):
+        parts.append(
+            "Demo episodes seen count every pass over a demonstration (the budget plot counts "
+            "distinct demonstrations)."
+        )
+    own = [name for name, c in set_curves.curves.items() if not c.on_dev]
+    if own:
+        where = "; ".join(
+            sorted({MEASURE_KEYS[standings.ranked_by][set_curves.curves[n].key] for n in own})
+        )
+        parts.append(f"Hollow markers (own eval): {', '.join(own)}, scored on {where}, not on dev.")
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in set_curves.missing.items():
+        by_reason.setdefault(reason, []).append(name)
+    parts += [
+        f"{reason[0].upper()}{reason[1:]}: {', '.join(sorted(names))}."
+        for reason, names in by_reason.items()
+    ]
+    return " ".join(parts)
+
+
 def _img(png: bytes, alt: str, caption: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (
@@ -214,6 +316,20 @@ def _img(png: bytes, alt: str, caption: str) -> str:
         f'src="data:image/png;base64,{data}"><figcaption>{escape(caption)}</figcaption>'
         "</figure>"
     )
+
+
+def _curves_figure(standings: SetStandings, set_curves: SetCurves | None) -> list[str]:
+    """The learning-curve figure of a set, or nothing when no curve can be drawn."""
+    if set_curves is None or not _curve_units(set_curves.curves):
+        return []
+    return [
+        _img(
+            plot_learning_curves(standings, set_curves.curves),
+            f"learning curves: dev {_measure_label(standings)} against training budget, "
+            f"{standings.episode_set}",
+            _curves_caption(standings, set_curves),
+        )
+    ]
 
 
 def _table(standings: SetStandings) -> str:
@@ -240,10 +356,14 @@ def render_html(
     all_standings: list[SetStandings],
     title: str = "dialog-bench leaderboard",
     figures: dict[str, list[tuple[bytes, str, str]]] | None = None,
+    curves: dict[str, SetCurves] | None = None,
 ) -> str:
     """The whole page as a string; ``figures``: env id -> ``(png, alt, caption)`` drawn
-    in each section of that env id (e.g. the chat task's over-optimization plot)."""
-    figures = figures or {}
+    in each section of that env id (e.g. the chat task's over-optimization plot);
+    ``curves``: episode set id -> its rows' learning curves
+    (:func:`leaderboard.learning_curves.entry_curves`), plotted in that set's section
+    when at least one has a point past budget 0, the rows without one named below it."""
+    figures, curves = figures or {}, curves or {}
     parts = [
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -276,6 +396,7 @@ def render_html(
                 "trained by RL, demonstration episodes for entries trained on demos; "
                 "dashed and dotted lines: untrained entries.",
             ),
+            *_curves_figure(s, curves.get(s.episode_set)),
             *(_img(*figure) for figure in figures.get(s.env_id, ())),
             "</section>",
         ]

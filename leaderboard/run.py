@@ -7,7 +7,9 @@ of every env id of :data:`RUN_ENV_IDS` whose task it plays (``agents.agent_tasks
 booking task's ``Dialog-v1``, the chat task's ``Dialog-Chat-v1``). Each is loaded and played by the
 leaderboard itself, its results file goes through the same replay verification as any
 outside submission, and it is stored as a *verified* entry (the leaderboard read its
-labels from what it ran); the leaderboard is printed and written as a static HTML page.
+labels from what it ran); the leaderboard is printed and written as a static HTML page,
+with each shipped checkpoint's learning curve from its manifest
+(``leaderboard.learning_curves``).
 
 ``dialog-bench run --publish`` also refreshes what the repository ships: the verified
 results files in ``leaderboard/results/<env id>/`` and ``leaderboard/LEADERBOARD.md``.
@@ -441,6 +443,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from leaderboard.html_page import render_html
+    from leaderboard.learning_curves import entry_curves
 
     if args.publish and (args.limit is not None or args.episodes != "test" or args.agents):
         raise ValueError(
@@ -476,7 +479,9 @@ def main(args: argparse.Namespace) -> int:
     print(render_table(standings), end="")
     html_path = args.results_dir / "leaderboard.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(render_html(standings, figures=overopt_figures()), encoding="utf-8")
+    curves = {s.episode_set: entry_curves(s) for s in standings}  # manifests' JSON only
+    page = render_html(standings, figures=overopt_figures(), curves=curves)
+    html_path.write_text(page, encoding="utf-8")
     print(f"\nwrote {html_path} and {args.db}")
     failed = [run for run in runs if run.error]
     if args.publish:

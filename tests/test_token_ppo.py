@@ -239,3 +239,23 @@ def test_ppo_from_the_sft_init_is_sft_rl_with_its_kl_to_the_sft_model(tmp_path, 
     assert manifest["init_weights_sha256"] == hashlib.sha256(sft_weights.read_bytes()).hexdigest()
     agent = load_agent(out)
     assert (agent.paradigm, agent.interface) == ("sft-rl", "token")
+
+
+@needs_lm
+def test_every_dev_point_records_the_env_steps_trained_on_so_far(tmp_path, monkeypatch):
+    """The manifest's ``dev_history`` places each eval by its budget (what the learning
+    curves on the leaderboard page plot), ending at the run's total env steps."""
+    from leaderboard.learning_curves import learning_curve
+
+    scores = iter([(0.0, -0.1), (0.5, 0.2), (0.25, 0.1)])
+    monkeypatch.setattr("baselines.token_ppo.dev_scores", lambda *args: next(scores))
+    out = train_ppo(tiny_ppo_config(tmp_path, eval_episodes=1, eval_every=1))
+    manifest = json.loads((out / "manifest.json").read_text())
+    # 2 iterations of 2 messages in each of 2 sub-envs, the first eval before any.
+    assert [(p["iteration"], p["env_steps"]) for p in manifest["dev_history"]] == [
+        (0, 0),
+        (1, 4),
+        (2, 8),
+    ]
+    assert manifest["budget"]["env_steps"] == 8
+    assert learning_curve(manifest).points == {"env_steps": [(0.0, 0.0), (4.0, 0.5), (8.0, 0.25)]}
