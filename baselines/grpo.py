@@ -123,7 +123,7 @@ __all__ = [
     "zero_spread",
 ]
 
-ADVANTAGES = ("grpo", "rloo")
+ADVANTAGES = ("grpo", "rloo", "batch")
 KL_ESTIMATORS = ("k2", "k3")
 #: The env ids a run may train on: those whose agent writes text (episode sets exist).
 TEXT_ENV_IDS = tuple(text_env_ids())
@@ -166,7 +166,15 @@ class GRPOConfig(LoRAOptions):
     iterations: int = field(default=40, metadata={"help": "rollout + update iterations"})
     groups: int = field(default=8, metadata={"help": "K: distinct seeds per iteration"})
     group_size: int = field(default=8, metadata={"help": "G: rollouts per seed (>= 2)"})
-    advantage: str = field(default="grpo", metadata={"help": "grpo | rloo", "choices": ADVANTAGES})
+    advantage: str = field(
+        default="grpo",
+        metadata={
+            "help": "grpo | rloo: from the returns of each seed's group | batch: r minus the "
+            "mean of the round's other returns (for starts whose rollouts of a seed are "
+            "copies: the signal is across seeds; --group-size 1 allowed)",
+            "choices": ADVANTAGES,
+        },
+    )
     adv_eps: float = field(default=1e-8, metadata={"help": "grpo: eps in (r-mean)/(std+eps)"})
     temperature: float = field(
         default=1.0, metadata={"help": "sampling temperature (log-probs stay at T=1)"}
@@ -234,8 +242,13 @@ class GRPOConfig(LoRAOptions):
     def __post_init__(self) -> None:
         if self.advantage not in ADVANTAGES:
             raise ValueError(f"advantage must be one of {ADVANTAGES}, got {self.advantage!r}")
-        if self.group_size < 2 or self.groups < 1:
-            raise ValueError("need groups >= 1 and group_size >= 2 (a baseline needs others)")
+        smallest = 1 if self.advantage == "batch" else 2
+        if self.group_size < smallest or self.groups < 1:
+            raise ValueError(
+                f"need groups >= 1 and group_size >= {smallest} (a baseline needs others)"
+            )
+        if self.advantage == "batch" and self.groups * self.group_size < 2:
+            raise ValueError("advantage batch needs groups x group_size >= 2")
         if self.keep not in ("best", "last"):
             raise ValueError(f"keep must be best or last, got {self.keep!r}")
         if not self.temperature > 0 or self.beta < 0:
@@ -310,7 +323,10 @@ def group_advantages(
 
     ``grpo``: ``(r - mean) / (std + eps)`` over the group (population std; DeepSeekMath,
     TRL). ``rloo``: ``r_i`` minus the mean of the group's other returns (Ahmadian et al.
-    2024). Both sum to 0 over a group; a group of equal returns gets 0 everywhere.
+    2024). ``batch``: ``rloo`` over every episode given, whatever its group (REINFORCE
+    with a leave-one-out baseline of the whole round: the signal between seeds, for a
+    policy whose rollouts of one seed are copies). Each sums to 0 over a group (``batch``:
+    over all); a group of equal returns gets 0 everywhere.
 
     >>> r, g = np.array([1.0, 0.0, -0.1, -0.1, 0.5, 0.5]), np.array([0, 0, 1, 1, 2, 2])
     >>> group_advantages(r, g, "grpo").round(6).tolist()
@@ -321,6 +337,8 @@ def group_advantages(
     if kind not in ADVANTAGES:
         raise ValueError(f"kind must be one of {ADVANTAGES}, got {kind!r}")
     returns, groups = np.asarray(returns, dtype=float), np.asarray(groups)
+    if kind == "batch":
+        kind, groups = "rloo", np.zeros(len(returns), dtype=int)
     advantages = np.zeros(len(returns))
     for g in np.unique(groups):
         members = groups == g
@@ -511,7 +529,7 @@ def collect_groups(envs, policy, rng, generator, config: GRPOConfig):
         rounds += 1
         played += episodes
         returns = np.array([e.env_return for e in episodes])
-        groups = np.repeat(np.arange(K), G)
+        groups = _signal_groups(len(episodes), G, config.advantage)
         advantages = group_advantages(returns, groups, config.advantage, config.adv_eps)
         flat = zero_spread(returns, groups)
         for k in range(K):
@@ -799,7 +817,7 @@ def main(config: GRPOConfig) -> Path:
             if pending:
                 record_kl(pending.pop(), kl)
             returns = np.array([e.env_return for e in episodes])
-            flat = zero_spread(returns, np.repeat(np.arange(len(episodes) // G), G))
+            flat = zero_spread(returns, _signal_groups(len(episodes), G, config.advantage))
             rows = [row for e in kept for row in pack_episode(e.messages)]
             update = grpo_update(policy, reference, optimizer, rows, config, rng) if rows else {}
             t2 = time.perf_counter()
@@ -880,6 +898,14 @@ def main(config: GRPOConfig) -> Path:
         curve=curve,
     )
     return out
+
+
+def _signal_groups(n: int, group_size: int, advantage: str) -> np.ndarray:
+    """Per episode, the group its baseline comes from: its seed's group of ``group_size``,
+    or (``batch``) the whole round of ``n``."""
+    if advantage == "batch":
+        return np.zeros(n, dtype=int)
+    return np.repeat(np.arange(n // group_size), group_size)
 
 
 def _distinct_per_group(episodes: list[GroupEpisode], group_size: int) -> float:

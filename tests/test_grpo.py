@@ -108,6 +108,50 @@ def test_rloo_advantage_is_the_return_minus_the_mean_of_the_others(batch):
             assert advantages[groups == k][i] == pytest.approx(r - np.mean(others), abs=1e-12)
 
 
+@settings(max_examples=100, deadline=None)
+@given(batches)
+def test_batch_advantage_is_the_return_minus_the_mean_of_every_other_episode(batch):
+    returns, groups = _flatten(batch)
+    advantages = group_advantages(returns, groups, "batch")
+    if np.ptp(returns) == 0 or len(returns) < 2:
+        assert (advantages == 0).all()
+        return
+    assert abs(advantages.sum()) <= 1e-9 * max(1.0, np.abs(advantages).max()) * len(returns)
+    for i, r in enumerate(returns):
+        others = np.delete(returns, i)
+        assert advantages[i] == pytest.approx(r - others.mean(), abs=1e-12)
+
+
+def test_a_batch_baseline_trains_groups_of_one_and_is_counted_over_the_round():
+    from baselines.grpo import _signal_groups
+
+    assert GRPOConfig(advantage="batch", group_size=1, groups=4).group_size == 1
+    with pytest.raises(ValueError, match=">= 2"):
+        GRPOConfig(advantage="batch", group_size=1, groups=1)
+    assert _signal_groups(4, 1, "batch").tolist() == [0, 0, 0, 0]
+    assert _signal_groups(4, 2, "rloo").tolist() == [0, 0, 1, 1]
+
+
+@needs_lm
+def test_a_batch_baseline_run_of_single_rollouts_changes_the_policy(tmp_path_factory):
+    from safetensors.torch import load_file
+
+    out = short_run(
+        tmp_path_factory,
+        advantage="batch",
+        groups=4,
+        group_size=1,
+        iterations=1,
+        lr=1e-3,
+        user_model="template",
+        eval_episodes=0,
+    )
+    before = load_file(str(TINY_MODEL_DIR / "model.safetensors"))
+    after = load_file(str(out / "lm" / "model.safetensors"))
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert json.loads((out / "manifest.json").read_text())["config"]["group_size"] == 1
+
+
 def test_group_advantages_refuse_what_has_no_baseline():
     with pytest.raises(ValueError, match="kind must be one of"):
         group_advantages(np.zeros(2), np.zeros(2), "gae")
@@ -271,7 +315,7 @@ def test_one_step_per_pass_cancels_a_group_on_the_tokens_its_rollouts_share(poli
 # -- the trainer -----------------------------------------------------------------------
 def short_run(tmp_path_factory, **changes):
     """A run of seconds from the base LM: 2 groups of 2, 8-token messages, tempered."""
-    config = GRPOConfig(
+    settings = dict(
         init="base",
         out=tmp_path_factory.mktemp("grpo"),
         groups=2,
@@ -282,8 +326,8 @@ def short_run(tmp_path_factory, **changes):
         keep="last",  # the best on dev may be the init itself
         logdir=tmp_path_factory.mktemp("runs"),
         progress=False,
-        **changes,
     )
+    config = GRPOConfig(**{**settings, **changes})
     return main(config)
 
 
