@@ -21,6 +21,7 @@ __all__ = [
     "Agent",
     "BaseAgent",
     "agent_tasks",
+    "checkpoint_dir",
     "load_agent",
     "shipped_checkpoints",
 ]
@@ -67,11 +68,12 @@ def agent_tasks(name_or_path: str | Path) -> tuple[str, ...]:
         return tuple(load_entry_point(AGENTS[key]).tasks)
     from agents.checkpoint import checkpoint_task
 
-    return (checkpoint_task(_checkpoint_dir(key)),)
+    return (checkpoint_task(checkpoint_dir(key)),)
 
 
-def _checkpoint_dir(key: str) -> Path:
+def checkpoint_dir(key: str | Path) -> Path:
     """``key`` as a directory path, or the shipped checkpoint of that name if it is not one."""
+    key = str(key)
     path = Path(key)
     shipped = shipped_checkpoints()
     return shipped[key] if not path.is_dir() and key in shipped else path
@@ -90,7 +92,7 @@ def load_agent(name_or_path: str | Path) -> Agent:
         return HFChatAgent.from_pretrained(key[len("hf:") :])
     if key in AGENTS:
         return load_entry_point(AGENTS[key])()
-    path = _checkpoint_dir(key)
+    path = checkpoint_dir(key)
     if path.is_dir():
         from agents.checkpoint import load_checkpoint
 

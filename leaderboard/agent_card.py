@@ -88,7 +88,7 @@ def read_budget(checkpoint_dir: str | Path) -> dict[str, float]:
 
 def describe_agent(agent, source: str | Path) -> AgentCard:
     """The card of ``agent``, loaded from ``source`` (a built-in name or a checkpoint dir)."""
-    from agents import INTERFACES, PARADIGMS
+    from agents import INTERFACES, PARADIGMS, checkpoint_dir
 
     paradigm = getattr(agent, "paradigm", None)
     interface = getattr(agent, "interface", None)
@@ -103,7 +103,8 @@ def describe_agent(agent, source: str | Path) -> AgentCard:
             f"leaderboard knows {', '.join(INTERFACES)}"
         )
     # An agent loaded from a plain model directory (``hf:PATH``) names it: that is what played.
-    path = Path(getattr(agent, "source_directory", None) or source)
+    # A shipped checkpoint named by its name is its directory (``load_agent`` did the same).
+    path = Path(getattr(agent, "source_directory", None) or checkpoint_dir(source))
     if path.is_dir():
         name, model_sha256, budget = path.resolve().name, directory_sha256(path), read_budget(path)
         # an agent built of several directories (best-of-n: base LM and reward model) says

@@ -31,6 +31,16 @@ def test_a_directory_of_that_name_wins_over_the_shipped_checkpoint(tmp_path, mon
     assert load_agent("sft-expert").paradigm == "rl"  # the local copy of sb3-ppo
 
 
+def test_a_checkpoint_named_by_name_gets_the_card_its_directory_gets(tmp_path, monkeypatch):
+    from leaderboard.agent_card import describe_agent
+
+    monkeypatch.chdir(tmp_path)
+    directory = shipped_checkpoints()["sb3-a2c"]
+    by_name = describe_agent(load_agent("sb3-a2c"), "sb3-a2c")
+    assert by_name == describe_agent(load_agent(directory), directory)
+    assert by_name.name == "sb3-a2c" and by_name.budget  # the manifest's budget, not none
+
+
 def test_an_unknown_name_says_what_there_is():
     with pytest.raises(
         ValueError, match=r"unknown agent 'nope'.*shipped checkpoint \(.*sft-expert"
