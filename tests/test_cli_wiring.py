@@ -254,6 +254,34 @@ def test_diagnose_tiny_real_run_on_a_shipped_checkpoint(tmp_path, capsys):
     assert "none.meta.json" in capsys.readouterr().err
 
 
+def test_diagnose_results_counts_failures_that_name_a_venue_no_result_showed(tmp_path, capsys):
+    from baselines.diagnose import unseen_venues
+
+    results = real_results("expert")
+    episode = results["episodes"][0]
+    made_up = {"role": "assistant", "text": "The Velvet Griddle is lovely."}
+    shown = next(t["text"] for t in episode["turns"] if t["text"].startswith("[result] search"))
+    read = shown.split('name="')[1].split('"')[0]
+    episode["turns"] += [{"role": "assistant", "text": f"Try {read}."}]
+    results["episodes"][1]["turns"].append(made_up)
+    results["episodes"][1]["success"] = False
+    path = write_json(tmp_path / "r.json", results)
+    counts = unseen_venues(path)
+    assert counts["failed"] == 1 and counts["failed_naming_unseen"] == 1
+    assert counts["succeeded_naming_unseen"] == 0 and counts["share_of_failures"] == 1.0
+    assert main(["diagnose", "--results", str(path)]) == 0
+    assert "1 (1.00)" in capsys.readouterr().out
+    assert main(["diagnose"]) == 2 and "or --results" in capsys.readouterr().err
+
+
+def test_diagnose_play_scores_agents_on_train_episodes_of_an_env_variant(capsys):
+    argv = ["diagnose", "expert", "--play", "2", "--env-kwargs", '{"venue_names": "shuffled"}']
+    assert main([*argv, "--first-seed", "5"]) == 0
+    assert "expert" in capsys.readouterr().out
+    assert main(["diagnose", "expert", "--play", "2", "--env-kwargs", "[1]"]) == 2
+    assert "must be a JSON object" in capsys.readouterr().err
+
+
 # -- submit --replace --------------------------------------------------------------------
 def test_submit_replace_swaps_the_entry_and_only_with_the_flag(tmp_path, capsys):
     db = tmp_path / "lb.sqlite"
