@@ -242,6 +242,29 @@ def run_baselines(
         bar.close()
 
 
+#: Rough cost of playing a checkpoint of each config ``agent`` kind (built-ins: 0), to
+#: start the long jobs first; it orders the work, never changes it.
+_KIND_COST = {"best-of-n": 3, "lm": 2}
+
+
+def _expected_cost(baseline: Baseline) -> int:
+    """How heavy a baseline is to play, roughly: best-of-n > LM > other checkpoints >
+    built-in agents.
+
+    >>> _expected_cost("expert") < _expected_cost(checkpoint_dirs()[0])
+    True
+    """
+    from agents import AGENTS, checkpoint_dir
+    from agents.checkpoint import read_config
+
+    if str(baseline) in AGENTS:
+        return 0
+    try:
+        return _KIND_COST.get(read_config(checkpoint_dir(baseline)).get("agent"), 1)
+    except (OSError, ValueError):
+        return 1  # its load fails later, with the error it deserves
+
+
 def _run_in_workers(jobs, store, results_dir, batch_size, workers, bar):
     import multiprocessing as mp
     import os
@@ -256,9 +279,14 @@ def _run_in_workers(jobs, store, results_dir, batch_size, workers, bar):
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_worker_init, initargs=(threads, ticks)
     ) as pool:
+        # Longest first: the last job to start should be a short one, not an LM agent
+        # that keeps one worker busy while the others idle.
+        order = sorted(range(len(jobs)), key=lambda i: -_expected_cost(jobs[i][0]))
         futures = {
-            pool.submit(_run_in_worker, b, store.path, results_dir, set_args, batch_size): i
-            for i, (b, set_args) in enumerate(jobs)
+            pool.submit(
+                _run_in_worker, jobs[i][0], store.path, results_dir, jobs[i][1], batch_size
+            ): i
+            for i in order
         }
         pending = set(futures)
         while pending:

@@ -57,3 +57,12 @@ def test_a_progress_callable_is_told_every_finished_episode():
     assert sum(ticks) == 5 and len(ticks) >= 3  # told as episodes end, not once at the end
     verify_results(results, progress=ticks.append)
     assert sum(ticks) == 10
+
+
+def test_workers_start_the_heaviest_baselines_first():
+    from leaderboard.run import _expected_cost, checkpoint_dirs
+
+    by_name = {p.name: p for p in checkpoint_dirs()}
+    costs = [_expected_cost(b) for b in (by_name["bon-chat"], "sft-expert", by_name["sb3-ppo"])]
+    assert costs == sorted(costs, reverse=True) and costs[-1] > _expected_cost("expert")
+    assert _expected_cost("/no/such/dir") == 1  # a broken baseline still gets its turn
