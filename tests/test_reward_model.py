@@ -134,6 +134,25 @@ def test_batched_scores_match_batch_one_closely():
     assert rm.score(contexts, replies) == pytest.approx(alone, abs=1e-5)
 
 
+def test_score_one_remembers_a_loaded_models_scores_and_they_are_the_computed_ones():
+    rm = RewardModel.load()
+    context = [{"role": "user", "text": "What is the phone number of The Amber Fig?"}]
+    reply = f"The phone number is 01223 {np.random.default_rng().integers(10**5, 10**6)}."
+    computed = float(rm.score([context], [reply], batch_size=1)[0])
+    calls = []
+    forward = rm.model.forward
+    rm.model.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    try:
+        assert rm.score_one(context, reply) == computed and len(calls) == 1
+        assert rm.score_one(list(context), reply) == computed and len(calls) == 1  # remembered
+        assert rm.score_one(context, reply + "!") != computed and len(calls) == 2
+    finally:
+        del rm.model.forward
+    fresh = RewardModel(rm.model, rm.tokenizer, rm.mean, rm.std, rm.max_tokens)
+    assert fresh._memo is None  # built directly (a trainer's): never remembered
+    assert fresh.score_one(context, reply) == computed
+
+
 def _play(env, seed: int) -> list:
     obs, info = env.reset(seed=seed)
     steps = [obs]

@@ -33,7 +33,9 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,13 +45,15 @@ import numpy as np
 from dialog_env.bounded_json import read_json_file
 from dialog_env.text import Turn
 
-__all__ = ["MANIFEST", "SHIPPED_RM_DIR", "RewardModel", "reward_input_ids"]
+__all__ = ["MANIFEST", "MEMO_SIZE", "SHIPPED_RM_DIR", "RewardModel", "reward_input_ids"]
 
 #: The shipped reward model of ``Dialog-Chat-v1`` (``reward="rm"``).
 SHIPPED_RM_DIR = Path(__file__).resolve().parents[2] / "assets" / "chat-rm"
 MANIFEST = "manifest.json"
 _MAX_MANIFEST_BYTES = 4 << 20
 _cache: dict[tuple[str, str], RewardModel] = {}
+#: Inputs whose batch-1 scores a loaded reward model remembers (16-byte keys).
+MEMO_SIZE = 65_536
 _lock = threading.Lock()
 
 ContextTurn = Mapping[str, str] | Turn
@@ -111,6 +115,9 @@ class RewardModel:
         self.mean, self.std = float(mean), float(std)
         self.path, self.device = path, device
         self.codec = MessageCodec(tokenizer)
+        #: score_one's memo (input ids' digest -> score), for frozen models only: ``load``
+        #: turns it on; a model built here directly may be trained, and is never memoized.
+        self._memo: OrderedDict[bytes, float] | None = None
         context = int(model.config.max_position_embeddings)
         self.max_tokens = context if max_tokens is None else int(max_tokens)
         if not 2 <= self.max_tokens <= context:
@@ -157,6 +164,7 @@ class RewardModel:
                 loaded = cls(model, tokenizer, mean, std, max_tokens, path, device)
             except (TypeError, ValueError) as err:
                 raise ModelLoadError(f"{path}/{MANIFEST}: {err}") from None
+            loaded._memo = OrderedDict()
             _cache[key] = loaded
             return loaded
 
@@ -223,5 +231,25 @@ class RewardModel:
 
     def score_one(self, context: Sequence[ContextTurn], reply: str) -> float:
         """The normalized score of one reply, computed alone (batch 1, no padding), so the
-        same reply in the same context scores the same in any process and any batch."""
-        return float(self.score([context], [reply], batch_size=1)[0])
+        same reply in the same context scores the same in any process and any batch.
+
+        A loaded (frozen) model remembers the scores of the last :data:`MEMO_SIZE` inputs
+        by the exact token ids it would read, so the same input is never scored twice in a
+        process (a replay that verifies an episode just played reads the number the same
+        batch-1 forward gave); the score is the same either way.
+        """
+        if self._memo is None:
+            return float(self.score([context], [reply], batch_size=1)[0])
+        ids = reward_input_ids(self.codec, context, reply, self.max_tokens)
+        key = hashlib.blake2b(np.asarray(ids, dtype=np.int64).tobytes(), digest_size=16).digest()
+        with _lock:
+            hit = self._memo.get(key)
+            if hit is not None:
+                self._memo.move_to_end(key)
+                return hit
+        score = float(self.score([context], [reply], batch_size=1)[0])
+        with _lock:
+            self._memo[key] = score
+            while len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return score
