@@ -138,10 +138,19 @@ def _run_one(
 ) -> BaselineRun:
     """Evaluate, write, verify and store one baseline (in this process or a worker).
 
-    The leaderboard loaded and played the baseline itself, so its entry is verified.
+    The leaderboard loaded and played the baseline itself, so its entry is verified. While
+    it runs, the LM voice and the reward model remember what they computed
+    (``remember_turns``, ``remember_scores``): the replay meets the very turns and replies
+    the play computed a moment ago and reads them instead of decoding and scoring them
+    again. Both are pure functions of their inputs, so the replay still compares every
+    transcript, reward and outcome of the file with what the env gives.
     """
+    from dialog_env.lm.voice import remember_turns
+    from dialog_env.tasks.chat.reward_model import remember_scores
+
     label = _label(baseline)
     start, path = time.perf_counter(), None
+    turns, scores = remember_turns(True), remember_scores(True)
     try:
         episode_set = get_episode_set(*episode_set_args)
         address, actors = ray or (None, None)
@@ -158,6 +167,8 @@ def _run_one(
     except Exception as err:  # a broken checkpoint is reported, the others still run
         error = f"{type(err).__name__}: {err}"
         return BaselineRun(label, path, None, error, time.perf_counter() - start)
+    finally:
+        remember_turns(turns), remember_scores(scores)
 
 
 def _worker_init(threads: int, ticks) -> None:

@@ -171,6 +171,33 @@ def test_a_turn_does_not_depend_on_its_batch():
 
 
 @needs_tiny
+def test_with_the_memo_on_a_turn_is_decoded_once_and_voiced_the_same():
+    from dialog_env.lm.voice import remember_turns
+
+    voice = LMVoice(TINY_MODEL_DIR, TemplateVoice())
+    calls = []
+    decode = voice.decode
+    voice.decode = lambda prompts, uniforms: calls.append(len(prompts)) or decode(prompts, uniforms)
+    fresh = voice.voice_batch(TURNS, [np.random.default_rng(i) for i in range(len(TURNS))])
+    decoded = sum(calls)
+    assert remember_turns(True) is False  # off unless asked for (dialog-bench run asks)
+    try:
+        first = voice.voice_batch(TURNS, [np.random.default_rng(i) for i in range(len(TURNS))])
+        assert sum(calls) == 2 * decoded
+        again = voice.voice_batch(TURNS, [np.random.default_rng(i) for i in range(len(TURNS))])
+        assert sum(calls) == 2 * decoded  # every turn remembered
+        other = voice.voice(TURNS[0], np.random.default_rng(99))  # another seed: decoded
+        assert sum(calls) > 2 * decoded
+        thai, indian = (
+            [Act.make("inform", food=food)] for food in ("thai", "indian")
+        )  # the same delexicalized prompt, other values: other turns
+        assert voice._memo_key(thai, 1) != voice._memo_key(indian, 1)
+    finally:
+        remember_turns(False)
+    assert fresh == first == again and other[0]
+
+
+@needs_tiny
 def test_default_env_is_voiced_by_the_tiny_lm_and_reads_back():
     env = gym.make("Dialog-v1", split="test")
     assert isinstance(env.unwrapped.task.voice, LMVoice)

@@ -135,6 +135,9 @@ def test_batched_scores_match_batch_one_closely():
 
 
 def test_score_one_remembers_a_loaded_models_scores_and_they_are_the_computed_ones():
+    from dialog_env.tasks.chat.reward_model import remember_scores
+
+    assert remember_scores(True) is False  # off unless asked for (dialog-bench run asks)
     rm = RewardModel.load()
     context = [{"role": "user", "text": "What is the phone number of The Amber Fig?"}]
     reply = f"The phone number is 01223 {np.random.default_rng().integers(10**5, 10**6)}."
@@ -146,8 +149,11 @@ def test_score_one_remembers_a_loaded_models_scores_and_they_are_the_computed_on
         assert rm.score_one(context, reply) == computed and len(calls) == 1
         assert rm.score_one(list(context), reply) == computed and len(calls) == 1  # remembered
         assert rm.score_one(context, reply + "!") != computed and len(calls) == 2
+        remember_scores(False)
+        assert rm.score_one(context, reply) == computed and len(calls) == 3  # off: scored
     finally:
         del rm.model.forward
+        remember_scores(False)
     fresh = RewardModel(rm.model, rm.tokenizer, rm.mean, rm.std, rm.max_tokens)
     assert fresh._memo is None  # built directly (a trainer's): never remembered
     assert fresh.score_one(context, reply) == computed

@@ -66,3 +66,27 @@ def test_workers_start_the_heaviest_baselines_first():
     costs = [_expected_cost(b) for b in (by_name["bon-chat"], "sft-expert", by_name["sb3-ppo"])]
     assert costs == sorted(costs, reverse=True) and costs[-1] > _expected_cost("expert")
     assert _expected_cost("/no/such/dir") == 1  # a broken baseline still gets its turn
+
+
+def test_a_run_turns_the_memos_on_for_its_jobs_only(tmp_path):
+    from dialog_env.lm import voice
+    from dialog_env.tasks.chat import reward_model
+    from leaderboard.run import _run_one
+
+    seen = []
+    real = voice.LMVoice.sample_batch
+
+    def spy(self, turns, rngs):
+        seen.append((voice._memo_on, reward_model._memo_on))
+        return real(self, turns, rngs)
+
+    voice.LMVoice.sample_batch = spy
+    try:
+        run = _run_one(
+            "expert", tmp_path / "lb.sqlite", tmp_path, ("Dialog-v1", "test", 2), 2, False
+        )
+    finally:
+        voice.LMVoice.sample_batch = real
+    assert run.error is None and run.outcome.episodes == 2
+    assert seen and all(on == (True, True) for on in seen)
+    assert (voice._memo_on, reward_model._memo_on) == (False, False) and not voice._memo

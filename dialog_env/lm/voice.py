@@ -24,6 +24,9 @@ only change a token when a uniform falls within float error (~1e-6) of a CDF ste
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,9 +39,33 @@ from dialog_env.lm.loading import LoadedLM, ModelLoadError, load_causal_lm
 if TYPE_CHECKING:  # the protocol only; dialog_env.lm imports no task
     from dialog_env.tasks import TaskVoice
 
-__all__ = ["LMVoice", "check_sentence"]
+__all__ = ["MEMO_SIZE", "LMVoice", "check_sentence", "remember_turns"]
 
 _SEED_HIGH = 2**62
+#: Turns whose samples a process remembers while :func:`remember_turns` is on (16-byte
+#: keys: :meth:`LMVoice._memo_key`).
+MEMO_SIZE = 65_536
+_memo: OrderedDict[bytes, str | None] = OrderedDict()
+_memo_lock = threading.Lock()
+_memo_on = False
+
+
+def remember_turns(on: bool) -> bool:
+    """Turn the per-process memo of voiced turns on or off; returns whether it was on.
+
+    A turn's sentence is a function of the model, the voice's settings, its acts and its
+    seed, so with the memo on the same turn is decoded once per process: ``dialog-bench
+    run`` turns it on, so that the replay verifying episodes just played reads what the
+    play's decode gave instead of decoding it again (the same sentences). Off (the
+    default; turning it off forgets what it held), every turn is decoded, as a test of
+    determinism or a benchmark of the decode needs.
+    """
+    global _memo_on
+    before, _memo_on = _memo_on, bool(on)
+    if not on:
+        with _memo_lock:
+            _memo.clear()
+    return before
 
 
 def check_sentence(
@@ -97,6 +124,7 @@ class LMVoice:
 
     def _load(self) -> None:
         self.lm: LoadedLM = load_causal_lm(self.path, self.device)
+        self._identity = str(self.path.resolve())
         self.style = self._prompt_style()
         self._stop_ids = self._stop_token_ids()
 
@@ -152,14 +180,28 @@ class LMVoice:
         prompts, values = (
             zip(*(self._prompt(acts) for acts in turns), strict=True) if turns else ((), ())
         )
-        uniforms = []
-        for rng in rngs:
-            gen = torch.Generator().manual_seed(int(rng.integers(_SEED_HIGH)))
-            uniforms.append(
-                torch.rand(self.max_tries, self.max_new_tokens, generator=gen, dtype=torch.float64)
-            )
+        seeds = [int(rng.integers(_SEED_HIGH)) for rng in rngs]  # one draw per turn, always
+        remember = _memo_on and getattr(self, "_identity", None) is not None
+        keys = [
+            self._memo_key(acts, seed) if remember else b""
+            for acts, seed in zip(turns, seeds, strict=True)
+        ]
         results: list[str | None] = [None] * len(turns)
-        pending = list(range(len(turns)))
+        pending = []
+        with _memo_lock:
+            for i, key in enumerate(keys):
+                if remember and key in _memo:
+                    results[i] = _memo[key]
+                    _memo.move_to_end(key)
+                else:
+                    pending.append(i)
+        computed = list(pending)
+        uniforms = {}
+        for i in pending:
+            gen = torch.Generator().manual_seed(seeds[i])
+            uniforms[i] = torch.rand(
+                self.max_tries, self.max_new_tokens, generator=gen, dtype=torch.float64
+            )
         for attempt in range(self.max_tries):
             if not pending:
                 break
@@ -173,7 +215,28 @@ class LMVoice:
                 else:
                     still.append(i)
             pending = still
+        with _memo_lock:
+            for i in computed if remember else ():
+                _memo[keys[i]] = results[i]
+            while len(_memo) > MEMO_SIZE:
+                _memo.popitem(last=False)
         return results
+
+    def _memo_key(self, acts: Sequence[Any], seed: int) -> bytes:
+        """What a turn's sample is a function of: the model and the voice's settings, the
+        acts (with their values: the check reads them back) and the turn's seed."""
+        parts = (
+            self._identity,
+            self.device,
+            self.style,
+            type(self.task_voice).__qualname__,
+            self.max_tries,
+            self.max_new_tokens,
+            repr(self.temperature),
+            repr([str(a) for a in acts]),
+            seed,
+        )
+        return hashlib.blake2b(repr(parts).encode(), digest_size=16).digest()
 
     def realize(self, acts: Sequence[Any], sentence: str | None) -> tuple[str, bool]:
         """``(text, fell_back)``: the sentence with the act's values, or the template."""

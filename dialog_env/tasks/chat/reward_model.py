@@ -45,15 +45,42 @@ import numpy as np
 from dialog_env.bounded_json import read_json_file
 from dialog_env.text import Turn
 
-__all__ = ["MANIFEST", "MEMO_SIZE", "SHIPPED_RM_DIR", "RewardModel", "reward_input_ids"]
+__all__ = [
+    "MANIFEST",
+    "MEMO_SIZE",
+    "SHIPPED_RM_DIR",
+    "RewardModel",
+    "remember_scores",
+    "reward_input_ids",
+]
 
 #: The shipped reward model of ``Dialog-Chat-v1`` (``reward="rm"``).
 SHIPPED_RM_DIR = Path(__file__).resolve().parents[2] / "assets" / "chat-rm"
 MANIFEST = "manifest.json"
 _MAX_MANIFEST_BYTES = 4 << 20
 _cache: dict[tuple[str, str], RewardModel] = {}
-#: Inputs whose batch-1 scores a loaded reward model remembers (16-byte keys).
+#: Inputs whose batch-1 scores a loaded reward model remembers while
+#: :func:`remember_scores` is on (16-byte keys).
 MEMO_SIZE = 65_536
+_memo_on = False
+
+
+def remember_scores(on: bool) -> bool:
+    """Turn the per-process memo of :meth:`RewardModel.score_one` on or off; returns
+    whether it was on. ``dialog-bench run`` turns it on, so the replay verifying episodes
+    just played does not score them again (the same scores); off (the default; turning
+    it off forgets what was held), every reply is scored, as a test of determinism
+    needs."""
+    global _memo_on
+    before, _memo_on = _memo_on, bool(on)
+    if not on:
+        with _lock:
+            for loaded in _cache.values():
+                if loaded._memo is not None:
+                    loaded._memo.clear()
+    return before
+
+
 _lock = threading.Lock()
 
 ContextTurn = Mapping[str, str] | Turn
@@ -233,12 +260,11 @@ class RewardModel:
         """The normalized score of one reply, computed alone (batch 1, no padding), so the
         same reply in the same context scores the same in any process and any batch.
 
-        A loaded (frozen) model remembers the scores of the last :data:`MEMO_SIZE` inputs
-        by the exact token ids it would read, so the same input is never scored twice in a
-        process (a replay that verifies an episode just played reads the number the same
-        batch-1 forward gave); the score is the same either way.
+        With :func:`remember_scores` on, a loaded (frozen) model remembers the scores of the
+        last :data:`MEMO_SIZE` inputs by the exact token ids it would read, so the same
+        input is scored once in a process; the score is the same either way.
         """
-        if self._memo is None:
+        if self._memo is None or not _memo_on:
             return float(self.score([context], [reply], batch_size=1)[0])
         ids = reward_input_ids(self.codec, context, reply, self.max_tokens)
         key = hashlib.blake2b(np.asarray(ids, dtype=np.int64).tobytes(), digest_size=16).digest()
