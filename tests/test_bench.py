@@ -23,6 +23,7 @@ RATIO_BENCHES = [
     "hostile_inputs",
     "decode_speed",
     "grpo_speed",
+    "run_job_speed",
 ]
 
 
