@@ -154,6 +154,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--first-seed", type=int, default=0, help="seed of the first demo")
     p.add_argument("--env-id", default="Dialog-v1")
     p.add_argument("--user-model", default=None, help="voice (default: the env's)")
+    p.add_argument(
+        "--env-kwargs",
+        default="{}",
+        help='JSON object of further env kwargs, e.g. \'{"venue_names": "shuffled"}\' (the '
+        "metadata's env spec records them)",
+    )
     p.add_argument("--batch-size", type=int, default=32, help="episodes run side by side")
     p.add_argument("--out", type=Path, required=True, help="output .jsonl path")
     p.add_argument(
@@ -169,7 +175,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ValueError("--episodes must be at least 1")
-    kwargs = {"user_model": args.user_model} if args.user_model else {}
+    extra = json.loads(args.env_kwargs)
+    if not isinstance(extra, dict) or {"split", "user_model"} & set(extra):
+        raise ValueError(
+            "--env-kwargs must be a JSON object without split or user_model (their own "
+            f"flags), got {args.env_kwargs!r}"
+        )
+    kwargs = {**extra, **({"user_model": args.user_model} if args.user_model else {})}
     seeds = range(args.first_seed, args.first_seed + args.episodes)
     records, meta = generate_demos(
         args.generator, seeds, args.env_id, batch_size=args.batch_size, **kwargs

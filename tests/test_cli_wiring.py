@@ -222,6 +222,18 @@ def test_demos_tiny_real_run(tmp_path, capsys):
     assert "--episodes must be at least 1" in capsys.readouterr().err
 
 
+def test_demos_env_kwargs_reach_the_env_and_its_spec(tmp_path, capsys):
+    out = tmp_path / "shuffled.jsonl"
+    argv = ["demos", "--episodes", "2", "--user-model", "template", "--out", str(out)]
+    assert main([*argv, "--env-kwargs", '{"venue_names": "shuffled"}']) == 0
+    records, meta = load_demos(out)
+    assert meta["env_spec"]["kwargs"]["venue_names"] == "shuffled"
+    plain, _ = generate_demos("expert", range(2), progress=False, user_model="template")
+    assert list(records) != plain  # other names in the results
+    assert main([*argv, "--env-kwargs", '{"split": "test"}']) == 2
+    assert "without split or user_model" in capsys.readouterr().err
+
+
 # -- diagnose ----------------------------------------------------------------------------
 def test_diagnose_flags_reach_diagnose_and_the_figures_are_printed_and_written(
     monkeypatch, tmp_path, capsys
