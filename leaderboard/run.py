@@ -293,6 +293,7 @@ def _run_in_workers(jobs, store, results_dir, batch_size, workers, bar):
         # Longest first: the last job to start should be a short one, not an LM agent
         # that keeps one worker busy while the others idle.
         order = sorted(range(len(jobs)), key=lambda i: -_expected_cost(jobs[i][0]))
+        labels = [_label(job) for job, _ in jobs]
         futures = {
             pool.submit(
                 _run_in_worker, jobs[i][0], store.path, results_dir, jobs[i][1], batch_size
@@ -309,7 +310,9 @@ def _run_in_workers(jobs, store, results_dir, batch_size, workers, bar):
                     bar.update(ticks.get_nowait())
                 except queue.Empty:
                     break
-            bar.set_postfix_str(f"{len(runs)}/{len(jobs)} done")
+            # The pool starts jobs in submission order: the first unfinished ones run now.
+            running = [labels[i] for i in order if i not in runs][:workers]
+            bar.set_postfix_str(f"{len(runs)}/{len(jobs)} done; {', '.join(running)}")
     return [runs[i] for i in range(len(jobs))]
 
 
