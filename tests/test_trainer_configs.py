@@ -40,6 +40,7 @@ VALID = {
     "init": "sft",
     "user_model": "template",
     "env_kwargs": '{"reward": "gold"}',
+    "train_env_kwargs": '{"venue_names": "shuffled"}',
 }
 
 
