@@ -155,7 +155,7 @@ def test_score_one_remembers_a_loaded_models_scores_and_they_are_the_computed_on
         del rm.model.forward
         remember_scores(False)
     fresh = RewardModel(rm.model, rm.tokenizer, rm.mean, rm.std, rm.max_tokens)
-    assert fresh._memo is None  # built directly (a trainer's): never remembered
+    assert fresh._memo_scope is None  # built directly (a trainer's): never remembered
     assert fresh.score_one(context, reply) == computed
 
 

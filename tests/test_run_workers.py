@@ -77,7 +77,7 @@ def test_a_run_turns_the_memos_on_for_its_jobs_only(tmp_path):
     real = voice.LMVoice.sample_batch
 
     def spy(self, turns, rngs):
-        seen.append((voice._memo_on, reward_model._memo_on))
+        seen.append((voice._memo.on, reward_model._memo.on))
         return real(self, turns, rngs)
 
     voice.LMVoice.sample_batch = spy
@@ -89,4 +89,4 @@ def test_a_run_turns_the_memos_on_for_its_jobs_only(tmp_path):
         voice.LMVoice.sample_batch = real
     assert run.error is None and run.outcome.episodes == 2
     assert seen and all(on == (True, True) for on in seen)
-    assert (voice._memo_on, reward_model._memo_on) == (False, False) and not voice._memo
+    assert (voice._memo.on, reward_model._memo.on) == (False, False) and not voice._memo

@@ -24,9 +24,6 @@ only change a token when a uniform falls within float error (~1e-6) of a CDF ste
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +32,7 @@ import numpy as np
 
 from dialog_env.lm.format import END, voice_prompt
 from dialog_env.lm.loading import LoadedLM, ModelLoadError, load_causal_lm
+from dialog_env.memo import Memo, key
 
 if TYPE_CHECKING:  # the protocol only; dialog_env.lm imports no task
     from dialog_env.tasks import TaskVoice
@@ -45,9 +43,8 @@ _SEED_HIGH = 2**62
 #: Turns whose samples a process remembers while :func:`remember_turns` is on (16-byte
 #: keys: :meth:`LMVoice._memo_key`).
 MEMO_SIZE = 65_536
-_memo: OrderedDict[bytes, str | None] = OrderedDict()
-_memo_lock = threading.Lock()
-_memo_on = False
+_memo = Memo(MEMO_SIZE)
+_MISS = object()
 
 
 def remember_turns(on: bool) -> bool:
@@ -60,12 +57,7 @@ def remember_turns(on: bool) -> bool:
     default; turning it off forgets what it held), every turn is decoded, as a test of
     determinism or a benchmark of the decode needs.
     """
-    global _memo_on
-    before, _memo_on = _memo_on, bool(on)
-    if not on:
-        with _memo_lock:
-            _memo.clear()
-    return before
+    return _memo.switch(on)
 
 
 def check_sentence(
@@ -181,20 +173,19 @@ class LMVoice:
             zip(*(self._prompt(acts) for acts in turns), strict=True) if turns else ((), ())
         )
         seeds = [int(rng.integers(_SEED_HIGH)) for rng in rngs]  # one draw per turn, always
-        remember = _memo_on and getattr(self, "_identity", None) is not None
+        remember = _memo.on and getattr(self, "_identity", None) is not None
         keys = [
             self._memo_key(acts, seed) if remember else b""
             for acts, seed in zip(turns, seeds, strict=True)
         ]
         results: list[str | None] = [None] * len(turns)
         pending = []
-        with _memo_lock:
-            for i, key in enumerate(keys):
-                if remember and key in _memo:
-                    results[i] = _memo[key]
-                    _memo.move_to_end(key)
-                else:
-                    pending.append(i)
+        for i, turn_key in enumerate(keys):
+            hit = _memo.get(turn_key, _MISS) if remember else _MISS
+            if hit is _MISS:
+                pending.append(i)
+            else:
+                results[i] = hit
         computed = list(pending)
         uniforms = {}
         for i in pending:
@@ -215,17 +206,14 @@ class LMVoice:
                 else:
                     still.append(i)
             pending = still
-        with _memo_lock:
-            for i in computed if remember else ():
-                _memo[keys[i]] = results[i]
-            while len(_memo) > MEMO_SIZE:
-                _memo.popitem(last=False)
+        for i in computed if remember else ():
+            _memo.put(keys[i], results[i])
         return results
 
     def _memo_key(self, acts: Sequence[Any], seed: int) -> bytes:
         """What a turn's sample is a function of: the model and the voice's settings, the
         acts (with their values: the check reads them back) and the turn's seed."""
-        parts = (
+        return key(
             self._identity,
             self.device,
             self.style,
@@ -236,7 +224,6 @@ class LMVoice:
             repr([str(a) for a in acts]),
             seed,
         )
-        return hashlib.blake2b(repr(parts).encode(), digest_size=16).digest()
 
     def realize(self, acts: Sequence[Any], sentence: str | None) -> tuple[str, bool]:
         """``(text, fell_back)``: the sentence with the act's values, or the template."""

@@ -33,9 +33,7 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from dialog_env.bounded_json import read_json_file
+from dialog_env.memo import Memo, key
 from dialog_env.text import Turn
 
 __all__ = [
@@ -62,7 +61,7 @@ _cache: dict[tuple[str, str], RewardModel] = {}
 #: Inputs whose batch-1 scores a loaded reward model remembers while
 #: :func:`remember_scores` is on (16-byte keys).
 MEMO_SIZE = 65_536
-_memo_on = False
+_memo = Memo(MEMO_SIZE)
 
 
 def remember_scores(on: bool) -> bool:
@@ -71,14 +70,7 @@ def remember_scores(on: bool) -> bool:
     just played does not score them again (the same scores); off (the default; turning
     it off forgets what was held), every reply is scored, as a test of determinism
     needs."""
-    global _memo_on
-    before, _memo_on = _memo_on, bool(on)
-    if not on:
-        with _lock:
-            for loaded in _cache.values():
-                if loaded._memo is not None:
-                    loaded._memo.clear()
-    return before
+    return _memo.switch(on)
 
 
 _lock = threading.Lock()
@@ -142,9 +134,10 @@ class RewardModel:
         self.mean, self.std = float(mean), float(std)
         self.path, self.device = path, device
         self.codec = MessageCodec(tokenizer)
-        #: score_one's memo (input ids' digest -> score), for frozen models only: ``load``
-        #: turns it on; a model built here directly may be trained, and is never memoized.
-        self._memo: OrderedDict[bytes, float] | None = None
+        #: What score_one's memo keys are scoped by, for frozen models only: ``load`` sets
+        #: it (path and device); a model built here directly may be trained, and is never
+        #: memoized.
+        self._memo_scope: tuple[str, str] | None = None
         context = int(model.config.max_position_embeddings)
         self.max_tokens = context if max_tokens is None else int(max_tokens)
         if not 2 <= self.max_tokens <= context:
@@ -191,7 +184,7 @@ class RewardModel:
                 loaded = cls(model, tokenizer, mean, std, max_tokens, path, device)
             except (TypeError, ValueError) as err:
                 raise ModelLoadError(f"{path}/{MANIFEST}: {err}") from None
-            loaded._memo = OrderedDict()
+            loaded._memo_scope = (str(path), device)
             _cache[key] = loaded
             return loaded
 
@@ -264,18 +257,12 @@ class RewardModel:
         last :data:`MEMO_SIZE` inputs by the exact token ids it would read, so the same
         input is scored once in a process; the score is the same either way.
         """
-        if self._memo is None or not _memo_on:
+        if self._memo_scope is None or not _memo.on:
             return float(self.score([context], [reply], batch_size=1)[0])
         ids = reward_input_ids(self.codec, context, reply, self.max_tokens)
-        key = hashlib.blake2b(np.asarray(ids, dtype=np.int64).tobytes(), digest_size=16).digest()
-        with _lock:
-            hit = self._memo.get(key)
-            if hit is not None:
-                self._memo.move_to_end(key)
-                return hit
-        score = float(self.score([context], [reply], batch_size=1)[0])
-        with _lock:
-            self._memo[key] = score
-            while len(self._memo) > MEMO_SIZE:
-                self._memo.popitem(last=False)
+        input_key = key(*self._memo_scope, np.asarray(ids, dtype=np.int64).tobytes())
+        score = _memo.get(input_key, None)
+        if score is None:
+            score = float(self.score([context], [reply], batch_size=1)[0])
+            _memo.put(input_key, score)
         return score
