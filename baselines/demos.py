@@ -27,9 +27,37 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "generate_demos", "load_demos", "main", "replay_demo", "train_episodes"]
+__all__ = [
+    "add_parser",
+    "generate_demos",
+    "load_demos",
+    "main",
+    "parse_env_kwargs",
+    "replay_demo",
+    "train_episodes",
+]
 
 GENERATORS = ("expert", "noisy-expert")
+
+
+def parse_env_kwargs(text: str, name: str = "--env-kwargs") -> dict[str, Any]:
+    """``text``, a JSON object of env kwargs (empty: ``{}``), as a dict; a ``ValueError``
+    naming ``name`` (the flag or field it came from) when it is not one.
+
+    >>> parse_env_kwargs('{"venue_names": "shuffled"}'), parse_env_kwargs("")
+    ({'venue_names': 'shuffled'}, {})
+    >>> parse_env_kwargs("[1]")
+    Traceback (most recent call last):
+    ...
+    ValueError: --env-kwargs must be a JSON object, got '[1]'
+    """
+    try:
+        kwargs = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{name} is not JSON: {err}") from None
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"{name} must be a JSON object, got {text!r}")
+    return kwargs
 
 
 def train_episodes(env_id: str, seeds: Sequence[int], **env_kwargs: Any):
@@ -175,8 +203,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ValueError("--episodes must be at least 1")
-    extra = json.loads(args.env_kwargs)
-    if not isinstance(extra, dict) or {"split", "user_model"} & set(extra):
+    extra = parse_env_kwargs(args.env_kwargs)
+    if {"split", "user_model"} & set(extra):
         raise ValueError(
             "--env-kwargs must be a JSON object without split or user_model (their own "
             f"flags), got {args.env_kwargs!r}"

@@ -207,12 +207,12 @@ def _main_results(args: argparse.Namespace) -> int:
 
 
 def _main_play(args: argparse.Namespace) -> int:
+    from baselines.demos import parse_env_kwargs
+
     try:
-        kwargs = json.loads(args.env_kwargs)
-        if not isinstance(kwargs, dict):
-            raise ValueError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
+        kwargs = parse_env_kwargs(args.env_kwargs)
         scores = {a: play_train(a, args.play, kwargs, args.first_seed) for a in args.agents}
-    except (OSError, ValueError) as error:  # JSONDecodeError is a ValueError
+    except (OSError, ValueError) as error:
         print(f"dialog-bench diagnose: error: {error}", file=sys.stderr)
         return 2
     print(f"{args.play} train episodes, env kwargs {kwargs}")

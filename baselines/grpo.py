@@ -82,7 +82,6 @@ import argparse
 import contextlib
 import copy
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -92,6 +91,7 @@ from typing import Any
 
 import numpy as np
 
+from baselines.demos import parse_env_kwargs
 from baselines.ppo_rollout import Message, _strip_end
 from baselines.token_ppo import dev_records, resolve_init
 from baselines.train import LoRAOptions, add_config_arguments, config_from_args
@@ -274,13 +274,7 @@ class GRPOConfig(LoRAOptions):
         >>> GRPOConfig(env_id="Dialog-Chat-v1", env_kwargs='{"reward": "gold"}').env_overrides()
         {'reward': 'gold'}
         """
-        text = getattr(self, name)
-        try:
-            kwargs = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{name} is not JSON: {err}") from None
-        if not isinstance(kwargs, dict):
-            raise ValueError(f"{name} must be a JSON object, got {text!r}")
+        kwargs = parse_env_kwargs(getattr(self, name), name)
         fixed = sorted(set(kwargs) & set(_FIXED_ENV_KWARGS))
         if fixed:
             raise ValueError(f"{name} may not set {', '.join(fixed)} (a run fixes them)")

@@ -248,7 +248,7 @@ def run_baselines(
                     )
                 )
             return runs
-        return _run_in_workers(jobs, store, results_dir, batch_size, workers, bar)
+        return _run_in_workers(jobs, labels, store, results_dir, batch_size, workers, bar)
     finally:
         bar.close()
 
@@ -276,7 +276,7 @@ def _expected_cost(baseline: Baseline) -> int:
         return 1  # its load fails later, with the error it deserves
 
 
-def _run_in_workers(jobs, store, results_dir, batch_size, workers, bar):
+def _run_in_workers(jobs, labels, store, results_dir, batch_size, workers, bar):
     import multiprocessing as mp
     import os
     import queue
@@ -293,7 +293,6 @@ def _run_in_workers(jobs, store, results_dir, batch_size, workers, bar):
         # Longest first: the last job to start should be a short one, not an LM agent
         # that keeps one worker busy while the others idle.
         order = sorted(range(len(jobs)), key=lambda i: -_expected_cost(jobs[i][0]))
-        labels = [_label(job) for job, _ in jobs]
         futures = {
             pool.submit(
                 _run_in_worker, jobs[i][0], store.path, results_dir, jobs[i][1], batch_size
