@@ -29,7 +29,7 @@ from typing import Any
 from agents.base import INTERFACES, PARADIGMS
 from dialog_env.bounded_json import read_json_file
 from dialog_env.entry_points import load_entry_point
-from dialog_env.registration import ENV_IDS
+from dialog_env.registration import TEXT_ENV_IDS, task_of
 
 __all__ = [
     "CONFIG",
@@ -100,9 +100,6 @@ def _names(v: Any) -> bool:
         and all(isinstance(n, str) and 0 < len(n) <= 100 for n in v)
     )
 
-
-#: The env ids an LM agent may name as its own: the text-interface ids.
-TEXT_ENV_IDS = tuple(i for i, kw in ENV_IDS.items() if kw.get("interface", "text") == "text")
 
 #: The most candidate replies a best-of-n agent may be configured to draw.
 MAX_BEST_OF_N = 64
@@ -191,7 +188,7 @@ def checkpoint_task(directory: str | Path) -> str:
     """The task a checkpoint plays: that of its config's ``env_id`` (``"Dialog-v1"``, the
     booking task, when it names none; SB3 policies play booking through the act ids)."""
     config = read_config(directory)
-    return ENV_IDS[config.get("env_id", "Dialog-v1")]["task"]
+    return task_of(config.get("env_id", "Dialog-v1"))
 
 
 def refuse_pickles(files: list[tuple[str, Path]], directory: Path) -> None:

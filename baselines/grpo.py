@@ -96,12 +96,11 @@ from baselines.ppo_rollout import Message, _strip_end
 from baselines.token_ppo import dev_records, resolve_init
 from baselines.train import LoRAOptions, add_config_arguments, config_from_args
 from dialog_env.lm.sessions import ConversationCache
-from leaderboard.episodes import text_env_ids
+from dialog_env.registration import TEXT_ENV_IDS
 
 __all__ = [
     "ADVANTAGES",
     "KL_ESTIMATORS",
-    "TEXT_ENV_IDS",
     "GRPOConfig",
     "GroupEpisode",
     "Row",
@@ -125,8 +124,6 @@ __all__ = [
 
 ADVANTAGES = ("grpo", "rloo", "batch")
 KL_ESTIMATORS = ("k2", "k3")
-#: The env ids a run may train on: those whose agent writes text (episode sets exist).
-TEXT_ENV_IDS = tuple(text_env_ids())
 #: Env kwargs that have a field of their own, or that a run fixes (train split).
 _FIXED_ENV_KWARGS = ("split", "user_model", "task", "interface", "num_envs")
 

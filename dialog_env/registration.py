@@ -32,7 +32,7 @@ from gymnasium.envs.registration import register, registry
 
 from dialog_env.lm.codec import MAX_MESSAGE_TOKENS
 
-__all__ = ["ALIASES", "ENV_IDS", "REWARD_THRESHOLDS", "register_envs"]
+__all__ = ["ALIASES", "ENV_IDS", "REWARD_THRESHOLDS", "TEXT_ENV_IDS", "register_envs", "task_of"]
 
 ENTRY_POINT = "dialog_env.interfaces:make_env"
 VECTOR_ENTRY_POINT = "dialog_env.vector:DialogVectorEnv"
@@ -54,8 +54,20 @@ REWARD_THRESHOLDS = {
     "Dialog-Acts-v1": 0.5,
     "Dialog-Chat-v1": 0.0,  # the reward model's scale (module docstring)
 }
+#: The ids whose agents write whole messages: the ones episode sets and LM agents are of.
+TEXT_ENV_IDS = tuple(i for i, kw in ENV_IDS.items() if kw.get("interface", "text") == "text")
 #: The token interface takes a step per token: its limit allows 50 full-length messages.
 STEP_LIMITS = {"Dialog-Tokens-v1": MAX_EPISODE_STEPS * MAX_MESSAGE_TOKENS}
+
+
+def task_of(env_id: str) -> str:
+    """The task a registered id or alias is of (``"booking"``, ``"chat"``); a one-line
+    ``ValueError`` naming the known ids for any other string."""
+    kwargs = ENV_IDS.get(ALIASES.get(env_id, env_id))
+    if kwargs is None:
+        known = ", ".join([*ENV_IDS, *ALIASES])
+        raise ValueError(f"unknown env id {env_id!r}: one of {known}")
+    return kwargs["task"]
 
 
 def register_envs() -> None:

@@ -31,9 +31,10 @@ def agent_rows() -> list[tuple[str, str, str, str, str]]:
     from agents import AGENTS, agent_tasks, shipped_checkpoints
     from agents.checkpoint import read_config
     from dialog_env.entry_points import load_entry_point
+    from dialog_env.registration import task_of
     from leaderboard.agent_card import read_budget
     from leaderboard.results import read_results
-    from leaderboard.run import PUBLISHED_DIR, RUN_ENV_IDS, env_task, published_path
+    from leaderboard.run import PUBLISHED_DIR, RUN_ENV_IDS, published_path
     from leaderboard.standings import format_budget
 
     def published(name: str, source) -> str:
@@ -41,7 +42,7 @@ def agent_rows() -> list[tuple[str, str, str, str, str]]:
         scores = []
         for env_id in RUN_ENV_IDS:
             path = published_path(PUBLISHED_DIR, env_id, name)
-            if env_task(env_id) not in tasks or not path.is_file():
+            if task_of(env_id) not in tasks or not path.is_file():
                 continue
             episodes = read_results(path)["episodes"]
             if all("mean_gold" in e["metrics"] for e in episodes):

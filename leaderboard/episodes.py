@@ -178,9 +178,9 @@ def resolved_env_spec(env_id: str) -> dict[str, Any]:
 
 def text_env_ids() -> list[str]:
     """Registered dialog-bench ids whose agents write text: those episode sets exist for."""
-    from dialog_env.registration import ENV_IDS
+    from dialog_env.registration import TEXT_ENV_IDS
 
-    return [env_id for env_id, kw in ENV_IDS.items() if kw.get("interface", "text") == "text"]
+    return list(TEXT_ENV_IDS)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dialog_env.registration import task_of
 from leaderboard.episodes import EPISODE_SET_SIZES, get_episode_set
 from leaderboard.evaluate import DEFAULT_BATCH_SIZE, add_ray_arguments, evaluate_agent
 from leaderboard.render import markdown_table, render_markdown, render_table
@@ -47,7 +48,6 @@ __all__ = [
     "readme_excerpt",
     "readme_standings",
     "run_baselines",
-    "env_task",
     "published_path",
     "shipped_baselines",
     "shipped_runs",
@@ -85,7 +85,7 @@ def shipped_baselines(
     every = [*sorted(AGENTS), *checkpoint_dirs(checkpoint_root)]
     if env_id is None:
         return every
-    task = env_task(env_id)
+    task = task_of(env_id)
     return [b for b in every if task in agent_tasks(b)]
 
 
@@ -100,15 +100,6 @@ def shipped_runs(
 def published_path(target: Path, env_id: str, name: str) -> Path:
     """Where ``--publish`` puts the verified results file of entry ``name`` on ``env_id``."""
     return target / "results" / env_id / f"{name}.json"
-
-
-def env_task(env_id: str) -> str:
-    """The task a registered env id (or alias) is of: its spec's ``task`` kwarg."""
-    import gymnasium as gym
-
-    import dialog_env  # noqa: F401  (registers the ids)
-
-    return gym.spec(env_id).kwargs.get("task", "booking")
 
 
 def _label(job: Job) -> str:

@@ -6,10 +6,9 @@ import gymnasium as gym
 import pytest
 
 import dialog_env
-from dialog_env.registration import ENV_IDS
+from dialog_env.registration import ENV_IDS, TEXT_ENV_IDS
 
 ALL_ENV_IDS = sorted(ENV_IDS)
-TEXT_ENV_IDS = sorted(i for i, kw in ENV_IDS.items() if kw.get("interface", "text") == "text")
 
 
 def available_voices() -> list[str]:

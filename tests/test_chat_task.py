@@ -8,7 +8,7 @@ import gymnasium as gym
 import pytest
 
 import dialog_env  # noqa: F401  (registers the ids)
-from dialog_env.registration import ALIASES, ENV_IDS
+from dialog_env.registration import ALIASES, ENV_IDS, task_of
 from dialog_env.tasks.chat.tracker import ASSISTANT_ACTS, STATE_FEATURES, ChatTracker, state_vector
 from dialog_env.testing import check_dialog_env
 
@@ -41,6 +41,16 @@ def test_the_alias_is_the_chat_id():
     assert alias.kwargs == target.kwargs and alias.entry_point == target.entry_point
     assert alias.max_episode_steps == target.max_episode_steps
     assert alias.reward_threshold == target.reward_threshold
+
+
+@pytest.mark.parametrize("env_id", [*ENV_IDS, *ALIASES])
+def test_every_id_names_the_task_its_spec_builds(env_id):
+    assert task_of(env_id) == gym.spec(env_id).kwargs["task"]
+
+
+def test_an_unknown_id_has_no_task():
+    with pytest.raises(ValueError, match="unknown env id 'Dialog-v9'.*Dialog-v1"):
+        task_of("Dialog-v9")
 
 
 def _answer_by_acts(env_id: str, seed: int) -> tuple[float, dict]:
