@@ -8,17 +8,17 @@ id: ``Dialog-v1``, booking, or ``Dialog-Chat-v1``, chat, whose reward is ``--env
 One iteration:
 
 1. **Rollout.** ``groups`` (K) distinct train seeds, drawn below ``EVAL_SEED_FLOOR`` from
-   the run's seed; ``group_size`` (G) sub-envs per seed in one ``DialogVectorEnv`` of
-   K*G sub-envs (one batched user-voice decode per step), the G sub-envs of a group reset
+   the run's seed; ``group_size`` (G) sub-envs per seed in one ``DialogVectorEnv`` of K*G
+   sub-envs (one batched user-voice decode per step), the G sub-envs of a group reset
    with the same seed, so they open with the same goal and the same user turn and differ
-   only by what the policy samples. Every episode is played to its end (terminated or
-   truncated). A sub-env whose episode ended waits, not stepped
-   (``DialogVectorEnv.step_subenvs`` steps the running ones), so exactly one episode per
-   sub-env counts; no message would be a harmless wait on every task (a chat user
-   leaves after four tool calls in a row). Messages are sampled with
-   :meth:`TokenPolicy.sample_incremental`,
-   batched, each episode keeping its KV cache between messages, recording each token's
-   log-prob.
+   only by what the policy samples. With ``--seeds greedy-fails`` the K seeds are those,
+   among K*G drawn, on which the greedy policy fails (:mod:`baselines.seed_screen`).
+   Every episode is played to its end (terminated or truncated). A sub-env whose episode
+   ended waits, not stepped (``DialogVectorEnv.step_subenvs`` steps the running ones), so
+   exactly one episode per sub-env counts; no message would be a harmless wait on every
+   task (a chat user leaves after four tool calls in a row). Messages are sampled with
+   :meth:`TokenPolicy.sample_incremental`, batched, each episode keeping its KV cache
+   between messages, recording each token's log-prob.
 2. **Advantages** (:func:`group_advantages`) from the group's episode returns: ``grpo``
    normalizes them, ``(r - mean) / (std + eps)``; ``rloo`` subtracts the mean of the
    other G-1 returns. An episode's advantage goes to every token the agent wrote in it
@@ -93,6 +93,7 @@ import numpy as np
 
 from baselines.demos import parse_env_kwargs
 from baselines.ppo_rollout import Message, _strip_end
+from baselines.seed_screen import SEED_CHOICES, screen_seeds
 from baselines.token_ppo import dev_records, resolve_init
 from baselines.train import LoRAOptions, add_config_arguments, config_from_args
 from dialog_env.lm.sessions import ConversationCache
@@ -207,6 +208,16 @@ class GRPOConfig(LoRAOptions):
             "iteration, to replace groups with zero return spread (DAPO)"
         },
     )
+    seeds: str = field(
+        default="random",
+        metadata={
+            "help": "random: each round's K train seeds drawn at random | greedy-fails: "
+            "K*G candidates drawn, each played once by the greedy policy, and the K "
+            "groups played on those it fails (then on solved ones, if too few fail); "
+            "the screen's episodes count in the env-step budget",
+            "choices": SEED_CHOICES,
+        },
+    )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient norm clip"})
     user_model: str = field(
         default="",
@@ -256,6 +267,10 @@ class GRPOConfig(LoRAOptions):
             )
         if self.step_over not in ("pass", "minibatch"):
             raise ValueError(f"step_over must be pass or minibatch, got {self.step_over!r}")
+        if self.seeds not in SEED_CHOICES:
+            raise ValueError(f"seeds must be one of {SEED_CHOICES}, got {self.seeds!r}")
+        if self.seeds == "greedy-fails" and self.advantage == "batch":
+            raise ValueError("seeds greedy-fails trains seeded groups: not with advantage batch")
         if self.resample_rounds < 0:
             raise ValueError(f"resample_rounds must be >= 0, got {self.resample_rounds}")
         if self.env_id not in TEXT_ENV_IDS:
@@ -500,10 +515,12 @@ def rollout_kl(episodes: Sequence[GroupEpisode]) -> dict[str, float]:
     }
 
 
-def collect_groups(envs, policy, rng, generator, config: GRPOConfig):
+def collect_groups(envs, policy, rng, generator, config: GRPOConfig, choose_seeds=draw_group_seeds):
     """Play rounds of ``groups`` seeded groups until ``groups`` of them have a return
     spread, or ``1 + resample_rounds`` rounds are played (DAPO's dynamic sampling: a
-    group of equal returns trains nothing, so its place goes to a fresh seed).
+    group of equal returns trains nothing, so its place goes to a fresh seed). Each
+    round's seeds are ``choose_seeds(rng, groups)`` (:func:`draw_group_seeds`, or a
+    screen of them: :mod:`baselines.seed_screen`).
 
     Sets each trained episode's per-token ``advantages`` (:func:`group_advantages`; the
     agent's tokens only: prompts are not trained). Returns every episode played, the
@@ -514,9 +531,7 @@ def collect_groups(envs, policy, rng, generator, config: GRPOConfig):
     kept: list[GroupEpisode] = []
     rounds = 0
     while rounds <= config.resample_rounds and len(kept) < K * G:
-        episodes = play_groups(
-            envs, policy, draw_group_seeds(rng, K), G, generator, config.temperature
-        )
+        episodes = play_groups(envs, policy, choose_seeds(rng, K), G, generator, config.temperature)
         rounds += 1
         played += episodes
         returns = np.array([e.env_return for e in episodes])
@@ -753,7 +768,15 @@ def main(config: GRPOConfig) -> Path:
     # The curve point whose policy's KL is still to come: that of the next rollouts,
     # which the very policy it scored samples.
     pending: list[dict[str, float]] = []
-    env_steps = sampled_tokens = trained_tokens = probe_steps = 0
+    env_steps = sampled_tokens = trained_tokens = probe_steps = screen_steps = 0
+    screened: list[dict[str, float]] = []  # this iteration's screens (greedy-fails)
+
+    def choose_seeds(rng: np.random.Generator, k: int) -> list[int]:
+        if config.seeds == "random":
+            return draw_group_seeds(rng, k)
+        chosen, stats = screen_seeds(envs, policy.agent, draw_group_seeds(rng, K * G), k)
+        screened.append(stats)
+        return chosen
 
     def evaluate(iteration: int) -> None:
         records = dev_records(
@@ -802,7 +825,10 @@ def main(config: GRPOConfig) -> Path:
         )
         for iteration in bar:
             t0 = time.perf_counter()
-            episodes, kept, rounds = collect_groups(envs, policy, rng, generator, config)
+            screened.clear()
+            episodes, kept, rounds = collect_groups(
+                envs, policy, rng, generator, config, choose_seeds
+            )
             t1 = time.perf_counter()  # the update's time includes the reference's scoring
             kl = score_kl(episodes) if config.track_kl else {}
             if pending:
@@ -815,12 +841,27 @@ def main(config: GRPOConfig) -> Path:
 
             every = [m for e in episodes for m in e.messages]
             n_tokens = sum(len(m.tokens) for m in every)
-            env_steps += len(every)
+            screen = (
+                {
+                    "screen/greedy_success": float(
+                        np.mean([s["screen/greedy_success"] for s in screened])
+                    ),
+                    "screen/failing_share_kept": float(
+                        np.mean([s["screen/failing_share_kept"] for s in screened])
+                    ),
+                    "screen/env_steps": sum(s["screen/env_steps"] for s in screened),
+                }
+                if screened
+                else {}
+            )
+            screen_steps += screen.get("screen/env_steps", 0)
+            env_steps += len(every) + screen.get("screen/env_steps", 0)
             sampled_tokens += n_tokens
             trained_tokens += int(update.get("update/tokens", 0))
             scalars = {
                 **update,
                 **kl,
+                **screen,
                 **{
                     f"rollout/{key}": value
                     for key, value in score_means(
@@ -848,6 +889,7 @@ def main(config: GRPOConfig) -> Path:
                 succ=f"{scalars['rollout/success']:.2f}",
                 zero=f"{scalars['groups/zero_spread_share']:.2f}",
                 kl=f"{kl.get('kl/episode', 0.0):.3f}",
+                **({"greedy": f"{screen['screen/greedy_success']:.2f}"} if screen else {}),
             )
             if config.eval_episodes and (
                 iteration % config.eval_every == 0 or iteration == config.iterations
@@ -872,6 +914,7 @@ def main(config: GRPOConfig) -> Path:
             "tokens": sampled_tokens,
             "trained_tokens": trained_tokens,
             "kl_probe_env_steps": probe_steps,
+            "screen_env_steps": screen_steps,
         },
         started=started,
         env_id=config.env_id,

@@ -61,7 +61,7 @@ class DialogVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._elapsed = np.zeros(num_envs, dtype=np.int64)
         self._autoreset = np.zeros(num_envs, dtype=bool)
-        self._started = False
+        self._started = np.zeros(num_envs, dtype=bool)  # reset at least once
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
         if seed is None or isinstance(seed, (int, np.integer)):
@@ -80,14 +80,14 @@ class DialogVectorEnv(VectorEnv):
         )
         self._elapsed[:] = 0
         self._autoreset[:] = False
-        self._started = True
+        self._started[:] = True
         infos: dict[str, Any] = {}
         for i, (_, info) in enumerate(results):
             infos = self._add_info(infos, info, i)
         return self._batch([obs for obs, _ in results]), infos
 
     def step(self, actions):
-        if not self._started:
+        if not self._started.all():
             raise RuntimeError("call reset() before step()")
         actions = list(self._unbatch(actions))
         resetting = self._autoreset.copy()
@@ -123,9 +123,9 @@ class DialogVectorEnv(VectorEnv):
         a trainer that plays one episode per sub-env leave the finished ones idle: no
         action is harmless on every task (a chat user leaves after a few tool calls).
         """
-        if not self._started:
-            raise RuntimeError("call reset() before step_subenvs()")
         indices = [int(i) for i in indices]
+        if not self._started[indices].all():
+            raise RuntimeError("call reset() (or reset_subenvs()) before step_subenvs()")
         if len(actions) != len(indices):
             raise ValueError(f"got {len(actions)} actions for {len(indices)} sub-envs")
         if len(set(indices)) != len(indices):
@@ -169,6 +169,7 @@ class DialogVectorEnv(VectorEnv):
         )
         self._elapsed[indices] = 0
         self._autoreset[indices] = False
+        self._started[indices] = True
         return results
 
     def render(self) -> tuple[str, ...] | None:

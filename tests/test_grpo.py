@@ -312,6 +312,48 @@ def test_one_step_per_pass_cancels_a_group_on_the_tokens_its_rollouts_share(poli
     assert stats["update/optimizer_steps"] == (1 if step_over == "pass" else 2)
 
 
+# -- screened seeds --------------------------------------------------------------------
+def test_the_screen_keeps_the_seeds_the_greedy_agent_fails_with_the_env_s_verdict():
+    """On the real env: the agent that says goodbye at once fails every seed, the expert
+    none; the screen's verdict is the one a separate greedy episode on the seed gives."""
+    import gymnasium as gym
+
+    from agents import load_agent
+    from baselines.seed_screen import greedy_successes, screen_seeds
+
+    seeds = [11, 12, 13, 14]
+    envs = gym.make_vec("Dialog-v1", num_envs=6, split="train", user_model="template")
+    try:
+        expert_ok, steps = greedy_successes(envs, lambda: load_agent("expert"), seeds)
+        assert expert_ok == [True] * 4 and steps >= 4 * 2
+        noisy_ok, _ = greedy_successes(envs, lambda: load_agent("noisy-expert"), seeds)
+        for seed, ok in zip(seeds, noisy_ok, strict=True):
+            env = gym.make("Dialog-v1", split="train", user_model="template")
+            agent = load_agent("noisy-expert")
+            obs, _ = env.reset(seed=seed)
+            agent.reset(seed=seed)
+            done = False
+            while not done:
+                obs, _, terminated, truncated, info = env.step(agent.act(obs))
+                done = terminated or truncated
+            assert ok == bool(info["success"]), seed
+        chosen, stats = screen_seeds(envs, lambda: load_agent("noisy-expert"), seeds, 2)
+        failing = [s for s, ok in zip(seeds, noisy_ok, strict=True) if not ok]
+        assert chosen == (failing + [s for s in seeds if s not in failing])[:2]
+        assert stats["screen/greedy_success"] == np.mean(noisy_ok)
+        with pytest.raises(ValueError, match="7 seeds but only 6 sub-envs"):
+            greedy_successes(envs, lambda: load_agent("expert"), list(range(7)))
+    finally:
+        envs.close()
+
+
+def test_screened_seeds_need_seeded_groups():
+    with pytest.raises(ValueError, match="not with advantage batch"):
+        GRPOConfig(seeds="greedy-fails", advantage="batch", group_size=1)
+    with pytest.raises(ValueError, match="seeds must be one of"):
+        GRPOConfig(seeds="hardest")
+
+
 # -- the trainer -----------------------------------------------------------------------
 def short_run(tmp_path_factory, **changes):
     """A run of seconds from the base LM: 2 groups of 2, 8-token messages, tempered."""
@@ -369,6 +411,16 @@ def test_a_short_run_changes_the_policy_and_writes_a_checkpoint_that_plays(train
     assert isinstance(agent.act("user: I want thai food in the centre."), str)
 
 
+@needs_lm
+def test_a_screened_run_counts_the_screen_in_its_budget(tmp_path_factory):
+    run = short_run(
+        tmp_path_factory, iterations=1, seeds="greedy-fails", user_model="template", eval_episodes=0
+    )
+    budget = json.loads((run / "manifest.json").read_text())["budget"]
+    assert budget["screen_env_steps"] >= 2 * 2  # K*G candidates, a message or more each
+    assert budget["env_steps"] >= budget["screen_env_steps"] + 2 * 2
+
+
 def test_every_config_field_reaches_the_command_line():
     from baselines.train import TRAINERS, config_from_args
     from dialog_bench.cli import build_parser
@@ -385,6 +437,7 @@ def test_every_config_field_reaches_the_command_line():
         "env_id": "Dialog-Chat-v1",
         "env_kwargs": '{"reward": "gold"}',
         "train_env_kwargs": '{"venue_names": "shuffled"}',
+        "seeds": "greedy-fails",
         "logdir": Path("elsewhere"),
     }
     argv = ["train", "grpo"]

@@ -85,6 +85,20 @@ def test_stepping_some_sub_envs_leaves_the_others_as_they_were():
     envs.close()
 
 
+def test_a_sub_env_reset_alone_may_be_stepped_alone():
+    envs = gym.make_vec("Dialog-v1", num_envs=3, user_model="template")
+    with pytest.raises(RuntimeError, match="call reset"):
+        envs.step_subenvs([0], ["hello"])
+    ((obs, _),) = envs.reset_subenvs([1], [5])
+    assert obs == gym.make("Dialog-v1", user_model="template").reset(seed=5)[0]
+    assert len(envs.step_subenvs([1], ["hello"])) == 1
+    with pytest.raises(RuntimeError, match="call reset"):
+        envs.step_subenvs([0, 1], ["hello", "hello"])  # sub-env 0 never was
+    with pytest.raises(RuntimeError, match="call reset"):
+        envs.step(["hello"] * 3)
+    envs.close()
+
+
 def test_truncation_at_the_spec_limit():
     envs = gym.make_vec("Dialog-v1", num_envs=2, user_model="template", patience=100, max_turns=100)
     envs.reset(seed=0)
