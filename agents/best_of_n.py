@@ -188,6 +188,8 @@ class BestOfNAgent(BaseAgent):
         if is_tool_call(texts[0]):
             return texts[0]
         replies = [t for t in texts if not is_tool_call(t)]
+        if len(set(replies)) == 1:  # nothing to choose between: no scoring needed
+            return replies[0]
         context = [{"role": t.role, "text": t.text} for t in parse_transcript(observation)]
         # One observation's candidates per call: the same batch, so the same scores, in
         # any evaluation.

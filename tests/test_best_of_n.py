@@ -62,6 +62,16 @@ def test_it_sends_the_reply_the_reward_model_scores_highest(reward_model):
     assert _Fixed(reward_model, [replies[1], call, *replies]).act(OBSERVATION) == best
 
 
+def test_one_distinct_reply_is_sent_unscored(reward_model, monkeypatch):
+    """A near-deterministic base draws the same reply n times: there is nothing to rank,
+    and the scores could not change the choice."""
+    reply = "Happy to help! The phone number of The Amber Fig is 01223 356164."
+    call = '[search] name="The Amber Fig"'
+    agent = _Fixed(reward_model, [reply, reply, call, reply])
+    monkeypatch.setattr(reward_model, "score", lambda *a, **k: pytest.fail("scored"))
+    assert agent.act(OBSERVATION) == reply
+
+
 def test_the_candidates_are_the_greedy_message_then_seeded_draws(base, reward_model):
     agent = BestOfNAgent(base, reward_model, n=6, temperature=1.5)
     candidates = agent.candidates(OBSERVATION)
