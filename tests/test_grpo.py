@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from conftest import run_episode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lm_helpers import needs_lm
@@ -327,15 +328,9 @@ def test_the_screen_keeps_the_seeds_the_greedy_agent_fails_with_the_env_s_verdic
         expert_ok, steps = greedy_successes(envs, lambda: load_agent("expert"), seeds)
         assert expert_ok == [True] * 4 and steps >= 4 * 2
         noisy_ok, _ = greedy_successes(envs, lambda: load_agent("noisy-expert"), seeds)
+        env = gym.make("Dialog-v1", split="train", user_model="template")
         for seed, ok in zip(seeds, noisy_ok, strict=True):
-            env = gym.make("Dialog-v1", split="train", user_model="template")
-            agent = load_agent("noisy-expert")
-            obs, _ = env.reset(seed=seed)
-            agent.reset(seed=seed)
-            done = False
-            while not done:
-                obs, _, terminated, truncated, info = env.step(agent.act(obs))
-                done = terminated or truncated
+            _, info, _ = run_episode(env, load_agent("noisy-expert"), seed)
             assert ok == bool(info["success"]), seed
         chosen, stats = screen_seeds(envs, lambda: load_agent("noisy-expert"), seeds, 2)
         failing = [s for s, ok in zip(seeds, noisy_ok, strict=True) if not ok]
