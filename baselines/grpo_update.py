@@ -1,0 +1,217 @@
+"""The update of ``dialog-bench train grpo`` (:mod:`baselines.grpo`): an iteration's
+episodes packed into rows, the frozen reference's scores, and PPO's clipped ratio plus a
+bounded KL estimate, one optimizer step per pass by default.
+
+**Packing.** An episode's messages share a row wherever each message's prompt is the row
+up to it (:func:`pack_episode`), so a transcript is read once, not once per message.
+**One step per pass** (``step_over="pass"``): the gradients of a pass's minibatches are
+accumulated before the step, so that the advantages of a group, which sum to 0, cancel
+on the tokens its rollouts share (:func:`grpo_update`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from baselines.ppo_rollout import Message
+
+if TYPE_CHECKING:
+    from baselines.grpo import GRPOConfig
+
+__all__ = [
+    "KL_ESTIMATORS",
+    "Row",
+    "grpo_loss",
+    "grpo_step",
+    "grpo_update",
+    "kl_penalty",
+    "pack_episode",
+    "row_minibatches",
+    "score_reference",
+]
+
+KL_ESTIMATORS = ("k2", "k3")
+
+
+@dataclass
+class Row:
+    """Consecutive messages of one episode, scored in one forward row: each message's
+    prompt is the row up to its span, so a causal LM scores it as it was sampled."""
+
+    ids: list[int]
+    spans: list[tuple[int, int]]  # [start, end) of each message's tokens in ``ids``
+    messages: list[Message]
+
+
+def pack_episode(messages: Sequence[Message]) -> list[Row]:
+    """An episode's messages in as few rows as exactness allows.
+
+    Message ``k + 1`` joins the row of message ``k`` when its prompt continues that row
+    (prompt ``k`` + message ``k``) token for token. The prompts of one conversation
+    mostly do, so the update reads a transcript once instead of once per message; a
+    transcript cut at the context limit, or a message that the env wrote back with other
+    ids than were sampled, starts a new row.
+
+    >>> z = [np.zeros(1)] * 3
+    >>> m = [Message([1, 2], [3], *z), Message([1, 2, 3, 4], [5], *z)]
+    >>> [(r.ids, r.spans) for r in pack_episode(m)]
+    [([1, 2, 3, 4, 5], [(2, 3), (4, 5)])]
+    >>> m[1].prompt = [9, 2, 3, 4]  # left-cut: no longer a continuation
+    >>> len(pack_episode(m))
+    2
+    """
+    rows: list[Row] = []
+    for m in messages:
+        start, end = len(m.prompt), len(m.prompt) + len(m.tokens)
+        row = rows[-1] if rows else None
+        if row is not None and list(m.prompt[: len(row.ids)]) == row.ids:
+            row.ids = [*m.prompt, *m.tokens]
+            row.spans.append((start, end))
+            row.messages.append(m)
+        else:
+            rows.append(Row([*m.prompt, *m.tokens], [(start, end)], [m]))
+    return rows
+
+
+def row_minibatches(rows: list[Row], config: GRPOConfig, rng) -> list[list[Row]]:
+    """``epochs`` shuffled passes over ``rows``, cut into minibatches of
+    ``minibatch_rows``; with ``group_by_length``, rows of similar length share one (each
+    is padded to its longest) and the minibatches are shuffled."""
+    size, out = config.minibatch_rows, []
+    for _ in range(config.epochs):
+        order = list(rng.permutation(len(rows)))
+        if config.group_by_length:
+            order.sort(key=lambda j: len(rows[j].ids))
+        chunks = [order[k : k + size] for k in range(0, len(order), size)]
+        out += [[rows[j] for j in chunks[c]] for c in rng.permutation(len(chunks))]
+    return out
+
+
+def score_reference(reference, rows: list[Row], batch_size: int) -> None:
+    """Set each message's ``ref_logprobs``: the frozen reference's log-probs of its tokens.
+    Rows whose messages all have them already are skipped (the trainer scores every
+    rollout for the KL curve before the update, which then has nothing left to score)."""
+    import torch
+
+    scored = [all(len(m.ref_logprobs) == len(m.tokens) for m in r.messages) for r in rows]
+    rows = sorted(
+        (r for r, done in zip(rows, scored, strict=True) if not done), key=lambda r: len(r.ids)
+    )
+    with torch.no_grad():
+        for k in range(0, len(rows), batch_size):
+            batch = rows[k : k + batch_size]
+            logprobs, _, _ = reference.evaluate_spans(
+                [r.ids for r in batch], [r.spans for r in batch]
+            )
+            messages = [m for r in batch for m in r.messages]
+            splits = np.cumsum([len(m.tokens) for m in messages])[:-1]
+            for m, lp in zip(messages, np.split(logprobs.double().numpy(), splits), strict=True):
+                m.ref_logprobs = lp
+
+
+def grpo_loss(policy, batch: list[Row], config: GRPOConfig, normalizer: int):
+    """The clipped ratio loss + beta * KL of ``batch``, summed over its message tokens
+    and divided by ``normalizer`` (a token count); with its diagnostics (token sums)."""
+    import torch
+
+    messages = [m for r in batch for m in r.messages]
+
+    def cat(name: str) -> torch.Tensor:
+        return torch.as_tensor(np.concatenate([getattr(m, name) for m in messages])).float()
+
+    logprobs, entropy, _ = policy.evaluate_spans([r.ids for r in batch], [r.spans for r in batch])
+    adv, log_ratio = cat("advantages"), logprobs - cat("logprobs")
+    ratio = log_ratio.exp()
+    pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - config.clip, 1 + config.clip))
+    loss = pg.sum()
+    with torch.no_grad():
+        sums = {
+            "loss/policy": float(pg.sum()),
+            "loss/entropy": float(entropy.sum()),
+            "update/approx_kl": float(((ratio - 1) - log_ratio).sum()),
+            "update/clipfrac": float(((ratio - 1).abs() > config.clip).float().sum()),
+        }
+    if config.beta > 0:
+        kl = kl_penalty(cat("ref_logprobs") - logprobs, config.kl_estimator)
+        loss = loss + config.beta * kl.sum()
+        sums[f"kl/{config.kl_estimator}_token"] = float(kl.detach().sum())
+    return loss / normalizer, sums, len(adv)
+
+
+def grpo_step(policy, optimizer, batches: list[list[Row]], config: GRPOConfig) -> dict:
+    """One optimizer step on the rows of ``batches`` (gradients accumulated over them, a
+    forward per batch): the loss is the mean over all their message tokens."""
+    import torch
+
+    total = sum(len(m.tokens) for batch in batches for r in batch for m in r.messages)
+    optimizer.zero_grad(set_to_none=True)
+    sums: dict[str, float] = {}
+    for batch in batches:
+        loss, batch_sums, _ = grpo_loss(policy, batch, config, total)
+        loss.backward()
+        for key, value in batch_sums.items():
+            sums[key] = sums.get(key, 0.0) + value
+    grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+    optimizer.step()
+    return {key: value / total for key, value in sums.items()} | {
+        "update/grad_norm": float(grad_norm)
+    }
+
+
+def kl_penalty(q, estimator: str = "k2"):
+    """Per-token estimate of KL(pi || pi_ref) from ``q = log pi_ref - log pi`` on tokens
+    drawn from pi (Schulman 2020, "Approximating KL Divergence").
+
+    ``k3 = exp(q) - q - 1`` is unbiased and >= 0, but its gradient grows as ``exp(q)``:
+    one sampled token whose log-prob an update has cut by 10 nats weighs ~22,000 times
+    a typical one, and under a gradient-norm clip it steers the whole step (measured:
+    the estimate reached 72,650 at lr 1e-4). ``k2 = q^2 / 2`` is biased but its gradient
+    is linear in ``q``: the leash pulls harder the farther a token went, never explosively.
+
+    >>> import torch
+    >>> q = torch.tensor([0.0, 1.0, -1.0, 10.0])
+    >>> kl_penalty(q, "k2").tolist()
+    [0.0, 0.5, 0.5, 50.0]
+    >>> [round(v, 3) for v in kl_penalty(q, "k3").tolist()]
+    [0.0, 0.718, 0.368, 22015.465]
+    """
+    if estimator == "k2":
+        return 0.5 * q.square()
+    if estimator == "k3":
+        return q.exp() - q - 1
+    raise ValueError(f"estimator must be one of {KL_ESTIMATORS}, got {estimator!r}")
+
+
+def grpo_update(policy, reference, optimizer, rows: list[Row], config, rng) -> dict:
+    """``epochs`` passes over ``rows``; mean losses and diagnostics over the steps.
+
+    ``step_over="minibatch"``: an optimizer step per minibatch, its loss the mean over
+    its own tokens. ``"pass"``: one step per pass, gradients accumulated over the pass's
+    minibatches and the loss the mean over all its tokens. Then a group's advantages,
+    which sum to 0, cancel exactly (at ratio 1) on every token that its rollouts share,
+    such as the messages written before they diverge: what is trained is where the
+    rollouts differ. Per-minibatch steps lose that, since the rows of one group land in
+    different steps (by length: failed episodes are longer) and Adam does not add
+    gradients of different steps back up.
+    """
+    if reference is not None:
+        score_reference(reference, rows, config.minibatch_rows)
+    batches = row_minibatches(rows, config, rng)
+    if config.step_over == "pass":
+        per_pass = len(batches) // config.epochs
+        steps = [
+            grpo_step(policy, optimizer, batches[k : k + per_pass], config)
+            for k in range(0, len(batches), per_pass)
+        ]
+    else:
+        steps = [grpo_step(policy, optimizer, [batch], config) for batch in batches]
+    trained = sum(len(r.ids) for batch in batches for r in batch)
+    return {k: float(np.mean([s[k] for s in steps])) for k in steps[0]} | {
+        "update/tokens": trained,
+        "update/rows": len(rows),
+        "update/optimizer_steps": len(steps),
+    }
