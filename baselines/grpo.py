@@ -104,7 +104,7 @@ from baselines.grpo_update import (
     score_reference,
 )
 from baselines.ppo_rollout import Message, _strip_end
-from baselines.seed_screen import SEED_CHOICES, screen_seeds
+from baselines.seed_screen import SEED_CHOICES, screen_seeds, screen_summary
 from baselines.token_ppo import dev_records, resolve_init
 from baselines.train import LoRAOptions, add_config_arguments, config_from_args
 from dialog_env.lm.sessions import ConversationCache
@@ -603,7 +603,9 @@ def main(config: GRPOConfig) -> Path:
     def choose_seeds(rng: np.random.Generator, k: int) -> list[int]:
         if config.seeds == "random":
             return draw_group_seeds(rng, k)
-        chosen, stats = screen_seeds(envs, policy.agent, draw_group_seeds(rng, K * G), k)
+        candidates = draw_group_seeds(rng, K * G)
+        env_kwargs = config.training_env_kwargs()
+        chosen, stats = screen_seeds(policy.agent, config.env_id, env_kwargs, candidates, k)
         screened.append(stats)
         return chosen
 
@@ -670,19 +672,7 @@ def main(config: GRPOConfig) -> Path:
 
             every = [m for e in episodes for m in e.messages]
             n_tokens = sum(len(m.tokens) for m in every)
-            screen = (
-                {
-                    "screen/greedy_success": float(
-                        np.mean([s["screen/greedy_success"] for s in screened])
-                    ),
-                    "screen/failing_share_kept": float(
-                        np.mean([s["screen/failing_share_kept"] for s in screened])
-                    ),
-                    "screen/env_steps": sum(s["screen/env_steps"] for s in screened),
-                }
-                if screened
-                else {}
-            )
+            screen = screen_summary(screened)
             screen_steps += screen.get("screen/env_steps", 0)
             env_steps += len(every) + screen.get("screen/env_steps", 0)
             sampled_tokens += n_tokens

@@ -16,72 +16,77 @@ and count in the run's env-step budget.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["SEED_CHOICES", "greedy_successes", "screen_seeds"]
+__all__ = ["SEED_CHOICES", "greedy_successes", "pick_failing", "screen_seeds", "screen_summary"]
 
 SEED_CHOICES = ("random", "greedy-fails")
 
 
-def greedy_successes(envs, make_agent, seeds: Sequence[int]) -> tuple[list[bool], int]:
-    """Whether the agent ``make_agent()`` builds succeeds on each seed's episode, one
-    sub-env of ``envs`` per seed, all in one batched loop (asked as the leaderboard asks
-    it: ``leaderboard.rollout.AgentMessages``; an LM agent decodes greedily, keeping each
-    episode's KV cache); with the env steps it took. A finished sub-env is left idle
-    until the next reset."""
-    from leaderboard.rollout import AgentMessages
+def greedy_successes(
+    make_agent, env_id: str, env_kwargs: dict[str, Any], seeds: Sequence[int]
+) -> tuple[list[bool], int]:
+    """Whether the agent ``make_agent()`` builds succeeds on each seed's train episode of
+    ``env_id`` built with ``env_kwargs``, with the env steps it took: played as the
+    leaderboard plays an agent (``leaderboard.rollout.play_episodes``, all seeds side by
+    side; an LM agent decodes greedily, keeping each episode's KV cache)."""
+    from baselines.demos import train_episodes
+    from leaderboard.rollout import AgentMessages, play_episodes
 
-    n = len(seeds)
-    if n > envs.num_envs:
-        raise ValueError(f"{n} seeds but only {envs.num_envs} sub-envs to screen them on")
-    source = AgentMessages(make_agent, batch_size=max(2, n))
-    indices = list(range(n))
-    observations = [obs for obs, _ in envs.reset_subenvs(indices, [int(s) for s in seeds])]
-    for i, seed in zip(indices, seeds, strict=True):
-        source.start(i, int(seed))
-    success = [False] * n
-    running, steps = indices, 0
-    while running:
-        actions = source.messages([(i, observations[i]) for i in running])
-        results = envs.step_subenvs(running, actions)
-        steps += len(running)
-        ended = []
-        for i, (obs, _reward, terminated, truncated, info) in zip(running, results, strict=True):
-            observations[i] = obs
-            if terminated or truncated:
-                success[i] = bool(info.get("success", False))
-                source.finish(i)
-                ended.append(i)
-        running = [i for i in running if i not in ended]
-    return success, steps
+    records = play_episodes(
+        AgentMessages(make_agent, batch_size=max(2, len(seeds))),
+        train_episodes(env_id, seeds, **env_kwargs),
+        progress=False,
+    )
+    return [bool(r["success"]) for r in records], sum(len(r["rewards"]) for r in records)
 
 
-def screen_seeds(envs, make_agent, candidates: Sequence[int], k: int) -> tuple[list[int], dict]:
-    """``k`` of ``candidates``: those the agent of ``make_agent()`` fails first (in draw
-    order), then, if fewer than ``k`` fail, the first of those it solves. Returns the
-    seeds and what the screen saw (``screen/greedy_success``,
-    ``screen/failing_share_kept``, ``screen/env_steps``).
+def pick_failing(candidates: Sequence[int], successes: Sequence[bool], k: int) -> list[int]:
+    """``k`` of ``candidates``: those that failed first (in draw order), then, if fewer
+    than ``k`` failed, the first of those that succeeded.
 
-    >>> class Stub:  # says hi; the stub env fails odd seeds
-    ...     def reset(self, seed=None): pass
-    ...     def act(self, obs): return "hi"
-    >>> class Envs:
-    ...     num_envs = 4
-    ...     def reset_subenvs(self, idx, seeds): self.seeds = seeds; return [("", {})] * len(idx)
-    ...     def step_subenvs(self, idx, actions):
-    ...         return [("", 0.0, True, False, {"success": self.seeds[i] % 2 == 0}) for i in idx]
-    >>> screen_seeds(Envs(), Stub, [3, 4, 5, 6], 3)[0]
+    >>> pick_failing([3, 4, 5, 6], [False, True, False, True], 3)
     [3, 5, 4]
     """
     if not 1 <= k <= len(candidates):
         raise ValueError(f"need 1 <= k <= {len(candidates)} candidates, got k={k}")
-    success, steps = greedy_successes(envs, make_agent, candidates)
-    failing = [s for s, ok in zip(candidates, success, strict=True) if not ok]
-    solved = [s for s, ok in zip(candidates, success, strict=True) if ok]
-    chosen = (failing + solved)[:k]
-    return chosen, {
-        "screen/greedy_success": float(np.mean(success)),
-        "screen/failing_share_kept": min(len(failing), k) / k,
+    failing = [s for s, ok in zip(candidates, successes, strict=True) if not ok]
+    solved = [s for s, ok in zip(candidates, successes, strict=True) if ok]
+    return (failing + solved)[:k]
+
+
+def screen_seeds(
+    make_agent, env_id: str, env_kwargs: dict[str, Any], candidates: Sequence[int], k: int
+) -> tuple[list[int], dict[str, float]]:
+    """The ``k`` seeds of :func:`pick_failing` after one greedy episode per candidate
+    (:func:`greedy_successes`), and what the screen saw: ``screen/greedy_success``,
+    ``screen/failing_share_kept`` and ``screen/env_steps``."""
+    successes, steps = greedy_successes(make_agent, env_id, env_kwargs, candidates)
+    failing = successes.count(False)
+    return pick_failing(candidates, successes, k), {
+        "screen/greedy_success": float(np.mean(successes)),
+        "screen/failing_share_kept": min(failing, k) / k,
         "screen/env_steps": steps,
+    }
+
+
+def screen_summary(screens: Sequence[dict[str, float]]) -> dict[str, float]:
+    """One iteration's screens (a round each) as one: the rates averaged, the env steps
+    summed; ``{}`` for none.
+
+    >>> screen_summary([
+    ...     {"screen/greedy_success": 0.5, "screen/failing_share_kept": 1.0, "screen/env_steps": 9},
+    ...     {"screen/greedy_success": 0.7, "screen/failing_share_kept": 0.5, "screen/env_steps": 8},
+    ... ])
+    {'screen/greedy_success': 0.6, 'screen/failing_share_kept': 0.75, 'screen/env_steps': 17}
+    >>> screen_summary([])
+    {}
+    """
+    if not screens:
+        return {}
+    rates = ("screen/greedy_success", "screen/failing_share_kept")
+    return {name: float(np.mean([s[name] for s in screens])) for name in rates} | {
+        "screen/env_steps": sum(s["screen/env_steps"] for s in screens)
     }

@@ -315,31 +315,33 @@ def test_one_step_per_pass_cancels_a_group_on_the_tokens_its_rollouts_share(poli
 
 # -- screened seeds --------------------------------------------------------------------
 def test_the_screen_keeps_the_seeds_the_greedy_agent_fails_with_the_env_s_verdict():
-    """On the real env: the agent that says goodbye at once fails every seed, the expert
-    none; the screen's verdict is the one a separate greedy episode on the seed gives."""
+    """On the real env: the expert fails no seed; the screen's verdict on the noisy
+    expert is the one a separate episode on each seed gives."""
     import gymnasium as gym
 
     from agents import load_agent
     from baselines.seed_screen import greedy_successes, screen_seeds
 
-    seeds = [11, 12, 13, 14]
-    envs = gym.make_vec("Dialog-v1", num_envs=6, split="train", user_model="template")
-    try:
-        expert_ok, steps = greedy_successes(envs, lambda: load_agent("expert"), seeds)
-        assert expert_ok == [True] * 4 and steps >= 4 * 2
-        noisy_ok, _ = greedy_successes(envs, lambda: load_agent("noisy-expert"), seeds)
-        env = gym.make("Dialog-v1", split="train", user_model="template")
-        for seed, ok in zip(seeds, noisy_ok, strict=True):
-            _, info, _ = run_episode(env, load_agent("noisy-expert"), seed)
-            assert ok == bool(info["success"]), seed
-        chosen, stats = screen_seeds(envs, lambda: load_agent("noisy-expert"), seeds, 2)
-        failing = [s for s, ok in zip(seeds, noisy_ok, strict=True) if not ok]
-        assert chosen == (failing + [s for s in seeds if s not in failing])[:2]
-        assert stats["screen/greedy_success"] == np.mean(noisy_ok)
-        with pytest.raises(ValueError, match="7 seeds but only 6 sub-envs"):
-            greedy_successes(envs, lambda: load_agent("expert"), list(range(7)))
-    finally:
-        envs.close()
+    seeds, kwargs = [11, 12, 13, 14], {"user_model": "template"}
+    expert_ok, steps = greedy_successes(lambda: load_agent("expert"), "Dialog-v1", kwargs, seeds)
+    assert expert_ok == [True] * 4 and steps >= 4 * 2
+
+    def noisy():
+        return load_agent("noisy-expert")
+
+    noisy_ok, _ = greedy_successes(noisy, "Dialog-v1", kwargs, seeds)
+    env = gym.make("Dialog-v1", split="train", user_model="template")
+    for seed, ok in zip(seeds, noisy_ok, strict=True):
+        _, info, _ = run_episode(env, load_agent("noisy-expert"), seed)
+        assert ok == bool(info["success"]), seed
+    chosen, stats = screen_seeds(noisy, "Dialog-v1", kwargs, seeds, 2)
+    failing = [s for s, ok in zip(seeds, noisy_ok, strict=True) if not ok]
+    assert chosen == (failing + [s for s in seeds if s not in failing])[:2]
+    assert stats["screen/greedy_success"] == np.mean(noisy_ok)
+    with pytest.raises(ValueError, match="training seeds must lie in"):
+        greedy_successes(noisy, "Dialog-v1", kwargs, [EVAL_SEED_FLOOR])
+    with pytest.raises(ValueError, match="need 1 <= k <= 4"):
+        screen_seeds(noisy, "Dialog-v1", kwargs, seeds, 5)
 
 
 def test_screened_seeds_need_seeded_groups():
