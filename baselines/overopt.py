@@ -36,6 +36,7 @@ __all__ = [
     "main",
     "overoptimization_png",
     "overoptimization_summary",
+    "page_figures",
     "plot_overoptimization",
     "read_curve",
 ]
@@ -186,6 +187,31 @@ def plot_overoptimization(runs: Mapping[str, Curve], path: str | Path, **kwargs:
 #: leaderboard's HTML page draws them on the chat task's section) and the README's plot.
 DEFAULT_JSON = Path(__file__).resolve().parents[1] / "leaderboard" / "overoptimization.json"
 DEFAULT_PNG = Path(__file__).resolve().parents[1] / "docs" / "overoptimization.png"
+
+
+def page_figures(path: Path | None = None) -> dict[str, list[tuple[bytes, str, str]]]:
+    """The chat task's over-optimization plot for the HTML page, drawn from the curves that
+    ``dialog-bench overopt`` wrote (``leaderboard/overoptimization.json``); none without
+    the file."""
+    import json
+
+    path = path or DEFAULT_JSON
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    runs = {label: run["curve"] for label, run in data["runs"].items()}
+    png = overoptimization_png(runs, x=data.get("x", "sqrt_kl"), title="RL against the RM")
+    peaks = "; ".join(
+        f"{label}: gold peaks at {run['summary']['peak_gold']:.3f} (KL "
+        f"{run['summary']['peak_kl']:.1f}), ends at {run['summary']['final_gold']:.3f}"
+        for label, run in data["runs"].items()
+    )
+    caption = (
+        "Over-optimization: dev gold score (solid, the hidden judge) and proxy (dashed, the "
+        "reward model the runs optimize) against the KL from the SFT start, one run per KL "
+        f"coefficient. {peaks}."
+    )
+    return {"Dialog-Chat-v1": [(png, "gold and proxy against KL", caption)]}
 
 
 def collect_runs(checkpoints: Sequence[str | Path]) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,7 @@ __all__ = [
     "FORMATS",
     "GOLD_COLUMNS",
     "add_parser",
+    "leaderboard_html",
     "markdown_table",
     "render",
     "render_markdown",
@@ -168,6 +169,19 @@ def render_markdown(all_standings: list[SetStandings], title: str | None = None)
     return "\n".join(out)
 
 
+def leaderboard_html(all_standings: list[SetStandings]) -> str:
+    """The static HTML page with every figure: the standings' plots, each set's learning
+    curves from the shipped manifests (JSON only) and the chat task's over-optimization
+    plot where ``dialog-bench overopt`` wrote its curves. ``dialog-bench run`` writes this
+    page, and ``dialog-bench leaderboard --format html`` prints the same one."""
+    from baselines.overopt import page_figures
+    from leaderboard.html_page import render_html
+    from leaderboard.learning_curves import entry_curves
+
+    curves = {s.episode_set: entry_curves(s) for s in all_standings}
+    return render_html(all_standings, figures=page_figures(), curves=curves)
+
+
 def render(all_standings: list[SetStandings], fmt: str) -> str:
     """The standings in ``fmt``: one of ``FORMATS``."""
     if fmt == "table":
@@ -177,9 +191,7 @@ def render(all_standings: list[SetStandings], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(standings_to_json(all_standings), indent=2) + "\n"
     if fmt == "html":
-        from leaderboard.html_page import render_html
-
-        return render_html(all_standings)
+        return leaderboard_html(all_standings)
     raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
 

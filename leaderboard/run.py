@@ -29,7 +29,7 @@ from pathlib import Path
 from dialog_env.registration import task_of
 from leaderboard.episodes import EPISODE_SET_SIZES, get_episode_set
 from leaderboard.evaluate import DEFAULT_BATCH_SIZE, add_ray_arguments, evaluate_agent
-from leaderboard.render import markdown_table, render_markdown, render_table
+from leaderboard.render import leaderboard_html, markdown_table, render_markdown, render_table
 from leaderboard.results import write_results
 from leaderboard.standings import compute_standings
 from leaderboard.store import DEFAULT_DB, VERIFIED, LeaderboardStore
@@ -349,33 +349,6 @@ def readme_standings(standings: list):
     return standings[0] if standings else None
 
 
-def overopt_figures(path: Path | None = None) -> dict[str, list[tuple[bytes, str, str]]]:
-    """The chat task's over-optimization plot for the HTML page, drawn from the curves that
-    ``dialog-bench overopt`` wrote (``leaderboard/overoptimization.json``); none without
-    the file."""
-    import json
-
-    from baselines.overopt import DEFAULT_JSON, overoptimization_png
-
-    path = path or DEFAULT_JSON
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    runs = {label: run["curve"] for label, run in data["runs"].items()}
-    png = overoptimization_png(runs, x=data.get("x", "sqrt_kl"), title="RL against the RM")
-    peaks = "; ".join(
-        f"{label}: gold peaks at {run['summary']['peak_gold']:.3f} (KL "
-        f"{run['summary']['peak_kl']:.1f}), ends at {run['summary']['final_gold']:.3f}"
-        for label, run in data["runs"].items()
-    )
-    caption = (
-        "Over-optimization: dev gold score (solid, the hidden judge) and proxy (dashed, the "
-        "reward model the runs optimize) against the KL from the SFT start, one run per KL "
-        f"coefficient. {peaks}."
-    )
-    return {"Dialog-Chat-v1": [(png, "gold and proxy against KL", caption)]}
-
-
 def published_markdown(standings: list) -> str:
     """The text of ``LEADERBOARD.md`` for ``standings`` (a pure function of them, so a test
     can rebuild the published page from the published results files and compare); the
@@ -474,9 +447,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from leaderboard.html_page import render_html
-    from leaderboard.learning_curves import entry_curves
-
     if args.publish and (args.limit is not None or args.episodes != "test" or args.agents):
         raise ValueError(
             "--publish needs the full test set and every shipped baseline "
@@ -511,9 +481,7 @@ def main(args: argparse.Namespace) -> int:
     print(render_table(standings), end="")
     html_path = args.results_dir / "leaderboard.html"
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    curves = {s.episode_set: entry_curves(s) for s in standings}  # manifests' JSON only
-    page = render_html(standings, figures=overopt_figures(), curves=curves)
-    html_path.write_text(page, encoding="utf-8")
+    html_path.write_text(leaderboard_html(standings), encoding="utf-8")
     print(f"\nwrote {html_path} and {args.db}")
     failed = [run for run in runs if run.error]
     if args.publish:

@@ -48,9 +48,9 @@ def test_the_plot_draws_every_run_into_a_png(tmp_path, x):
 def test_overopt_writes_the_summaries_and_the_leaderboard_page_draws_them(tmp_path, capsys):
     import json
 
+    from baselines.overopt import page_figures
     from dialog_bench.cli import main
     from leaderboard.html_page import render_html
-    from leaderboard.run import overopt_figures
 
     checkpoints = []
     for beta, golds, proxies in (
@@ -72,9 +72,9 @@ def test_overopt_writes_the_summaries_and_the_leaderboard_page_draws_them(tmp_pa
     assert data["runs"]["beta=0.0"]["summary"]["overoptimized"]
     assert not data["runs"]["beta=0.1"]["summary"]["overoptimized"]
     assert out_png.read_bytes().startswith(b"\x89PNG")
-    figures = overopt_figures(out_json)
+    figures = page_figures(out_json)
     (figure,) = figures["Dialog-Chat-v1"]
     assert figure[0].startswith(b"\x89PNG") and "beta=0.0: gold peaks at 0.500" in figure[2]
-    assert overopt_figures(tmp_path / "absent.json") == {}
+    assert page_figures(tmp_path / "absent.json") == {}
     page = render_html([], figures=figures)  # no section for it without chat standings
     assert "gold peaks" not in page

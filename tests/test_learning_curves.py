@@ -15,6 +15,7 @@ from agents import shipped_checkpoints
 from leaderboard.agent_card import read_budget
 from leaderboard.html_page import plot_learning_curves, render_html
 from leaderboard.learning_curves import LearningCurve, SetCurves, entry_curves, learning_curve
+from leaderboard.render import render
 from leaderboard.standings import compute_standings
 
 SHIPPED = shipped_checkpoints()
@@ -272,8 +273,12 @@ def test_the_page_shows_the_curves_of_a_set_that_has_some_and_names_the_rest(boa
     assert "No curve recorded: sft-expert." in caption
     assert "Not a shipped checkpoint: my-ppo." in caption
     assert "Declared entry, no manifest read: ppo-base." in caption
-    # Without curves (``dialog-bench leaderboard --format html``) the page is as before.
+    # Without curves the page is as before; ``dialog-bench leaderboard --format html``
+    # reads the shipped manifests and draws them, as ``dialog-bench run``'s page does.
     assert "learning curves" not in render_html([board])
+    assert 'alt="learning curves: dev success rate against training budget, Dialog-v1/test"' in (
+        render([board], "html")
+    )
 
 
 def test_dialog_bench_run_writes_the_curves_of_the_checkpoints_it_played(tmp_path, capsys):
