@@ -27,6 +27,7 @@ __all__ = [
     "check_entry_name",
     "describe_agent",
     "directory_sha256",
+    "manifest_budget",
     "read_budget",
 ]
 
@@ -65,7 +66,12 @@ def read_budget(checkpoint_dir: str | Path) -> dict[str, float]:
     path = Path(checkpoint_dir) / MANIFEST
     if not path.is_file():
         return {}
-    manifest = read_json_file(path, MAX_MANIFEST_BYTES)
+    return manifest_budget(read_json_file(path, MAX_MANIFEST_BYTES), path)
+
+
+def manifest_budget(manifest: object, path: str | Path = MANIFEST) -> dict[str, float]:
+    """The checked ``budget`` of a parsed manifest (:func:`read_budget`'s checks; ``path``
+    only names the file in errors), for a reader that needs the rest of it too."""
     budget = manifest.get("budget", {}) if isinstance(manifest, dict) else None
     if not isinstance(budget, dict):
         raise ValueError(f"{path}: 'budget' must be an object of non-negative counts")

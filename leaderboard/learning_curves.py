@@ -182,7 +182,7 @@ def entry_curves(standings: SetStandings, checkpoints: dict[str, Path] | None = 
     in ``missing`` with the reason, so one bad manifest never stops the page."""
     from agents import shipped_checkpoints
     from dialog_env.bounded_json import read_json_file
-    from leaderboard.agent_card import MANIFEST, MAX_MANIFEST_BYTES, read_budget
+    from leaderboard.agent_card import MANIFEST, MAX_MANIFEST_BYTES, manifest_budget
 
     checkpoints = shipped_checkpoints() if checkpoints is None else checkpoints
     out = SetCurves()
@@ -197,12 +197,11 @@ def entry_curves(standings: SetStandings, checkpoints: dict[str, Path] | None = 
             out.missing[entry.name] = "not a shipped checkpoint"
             continue
         try:
-            if read_budget(directory) != entry.budget:
+            path = directory / MANIFEST
+            manifest = read_json_file(path, MAX_MANIFEST_BYTES) if path.is_file() else {}
+            if manifest_budget(manifest, path) != entry.budget:
                 out.missing[entry.name] = "its manifest's budget is not the one that was played"
                 continue
-            manifest = read_json_file(directory / MANIFEST, MAX_MANIFEST_BYTES)
-            if not isinstance(manifest, dict):
-                raise ValueError("manifest.json is not a JSON object")
             curve = learning_curve(manifest, standings.ranked_by)
         except ValueError as err:
             out.missing[entry.name] = f"unreadable curve: {err}"
