@@ -43,10 +43,12 @@ __all__ = [
     "BaselineRun",
     "add_parser",
     "checkpoint_dirs",
+    "memory_summary",
     "publish",
     "published_markdown",
     "readme_excerpt",
     "readme_standings",
+    "resident_mib",
     "run_baselines",
     "published_path",
     "shipped_baselines",
@@ -116,6 +118,40 @@ class BaselineRun:
     outcome: SubmitOutcome | None
     error: str | None
     seconds: float
+    #: The playing process's resident memory when it finished this baseline (MiB; None
+    #: where ``/proc`` is not there), and that process's id: a worker's figures in the
+    #: order of its baselines show whether memory grows from one to the next.
+    rss_mib: float | None = None
+    pid: int = 0
+
+
+def resident_mib() -> float | None:
+    """This process's resident set size in MiB, from ``/proc/self/statm`` (Linux)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_summary(runs: list[BaselineRun]) -> str | None:
+    """One line per process that played baselines: its RSS after each of them, in order
+    (the figure of issue 10's "memory stays flat over ``dialog-bench run``"); None when
+    no run measured it.
+
+    >>> runs = [BaselineRun(n, None, None, None, 1.0, r, p)
+    ...         for n, r, p in (("a", 500.0, 7), ("b", 300.0, 8), ("c", 512.5, 7))]
+    >>> print(memory_summary(runs))
+    RSS after each baseline (MiB): a 500, c 512 | b 300
+    """
+    by_pid: dict[int, list[BaselineRun]] = {}
+    for run in runs:
+        if run.rss_mib is not None:
+            by_pid.setdefault(run.pid, []).append(run)
+    if not by_pid:
+        return None
+    parts = (", ".join(f"{r.baseline} {r.rss_mib:.0f}" for r in rs) for rs in by_pid.values())
+    return "RSS after each baseline (MiB): " + " | ".join(parts)
 
 
 def _run_one(
@@ -154,10 +190,12 @@ def _run_one(
         )
         verified = verify_results_file(path, progress=progress)
         outcome = store_verified(verified, LeaderboardStore(db), replace=True, labels=VERIFIED)
-        return BaselineRun(label, path, outcome, None, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        return BaselineRun(label, path, outcome, None, seconds, resident_mib(), os.getpid())
     except Exception as err:  # a broken checkpoint is reported, the others still run
         error = f"{type(err).__name__}: {err}"
-        return BaselineRun(label, path, None, error, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        return BaselineRun(label, path, None, error, seconds, resident_mib(), os.getpid())
     finally:
         remember_turns(turns), remember_scores(scores)
 
@@ -476,6 +514,9 @@ def main(args: argparse.Namespace) -> int:
     for run in runs:
         line = run.outcome.summary() if run.outcome else f"failed: {run.baseline}: {run.error}"
         print(f"{line} ({run.seconds:.1f}s)", file=sys.stderr if run.error else sys.stdout)
+    memory = memory_summary(runs)
+    if memory:
+        print(memory)
     standings = compute_standings(store.entries())
     print()
     print(render_table(standings), end="")

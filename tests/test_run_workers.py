@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 
-from leaderboard.run import run_baselines
+from leaderboard.run import memory_summary, run_baselines
 from leaderboard.store import LeaderboardStore
 
 
@@ -37,6 +39,12 @@ def test_workers_give_the_results_of_one_process(tmp_path):
     )
     assert [r.baseline for r in two] == baselines  # in the order asked, not of finishing
     assert _results(one) == _results(two)
+    # Each run says which process played it and that process's memory after it.
+    assert {r.pid for r in one} == {os.getpid()} and os.getpid() not in {r.pid for r in two}
+    assert all(r.rss_mib > 50 for r in one + two)  # torch alone is more
+    line = memory_summary(two)
+    assert line.startswith("RSS after each baseline (MiB): ")
+    assert sorted(re.findall(r"([a-z-]+) \d+", line)) == sorted(baselines)
     assert [e.name for e in LeaderboardStore(tmp_path / "two.sqlite").entries()] == sorted(
         baselines
     )
