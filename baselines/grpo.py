@@ -24,6 +24,9 @@ One iteration:
    other G-1 returns. An episode's advantage goes to every token the agent wrote in it
    (user and tool turns are prompt, never trained). A group whose returns are all equal
    carries no signal: it is left out of the loss and counted (``zero_spread_share``).
+   With ``spread="success"`` a group must also differ in success to be trained (DAPO
+   filters prompts whose accuracy is 0 or 1): where no rollout of a seed succeeds, its
+   returns differ by step costs only, and training on them teaches failing sooner.
 3. **Update** (:mod:`baselines.grpo_update`). ``epochs`` passes of shuffled minibatches
    of packed rows (an episode's messages in one row wherever each message's prompt is the
    row up to it, so a transcript is read once, not once per message;
@@ -131,10 +134,13 @@ __all__ = [
     "row_minibatches",
     "score_means",
     "score_reference",
+    "untrained_groups",
     "zero_spread",
 ]
 
 ADVANTAGES = ("grpo", "rloo", "batch")
+#: What a group must vary in to be trained (``--spread``): its returns, or its successes.
+SPREADS = ("return", "success")
 #: Env kwargs that have a field of their own, or that a run fixes (train split).
 _FIXED_ENV_KWARGS = ("split", "user_model", "task", "interface", "num_envs")
 
@@ -218,6 +224,16 @@ class GRPOConfig(LoRAOptions):
             "iteration, to replace groups with zero return spread (DAPO)"
         },
     )
+    spread: str = field(
+        default="return",
+        metadata={
+            "help": "which spread makes a group worth training: return (any difference) | "
+            "success (DAPO's accuracy filter: a group that all fails or all succeeds is "
+            "skipped and counted, even where step costs make its returns differ; on a seed "
+            "no rollout solves, those differences only teach failing sooner)",
+            "choices": SPREADS,
+        },
+    )
     seeds: str = field(
         default="random",
         metadata={
@@ -281,6 +297,8 @@ class GRPOConfig(LoRAOptions):
             raise ValueError(f"seeds must be one of {SEED_CHOICES}, got {self.seeds!r}")
         if self.seeds == "greedy-fails" and self.advantage == "batch":
             raise ValueError("seeds greedy-fails trains seeded groups: not with advantage batch")
+        if self.spread not in SPREADS:
+            raise ValueError(f"spread must be one of {SPREADS}, got {self.spread!r}")
         if self.resample_rounds < 0:
             raise ValueError(f"resample_rounds must be >= 0, got {self.resample_rounds}")
         if self.env_id not in TEXT_ENV_IDS:
@@ -330,6 +348,17 @@ def zero_spread(returns: np.ndarray, groups: np.ndarray) -> np.ndarray:
         members = groups == g
         out[members] = np.ptp(returns[members]) == 0
     return out
+
+
+def untrained_groups(episodes, groups: np.ndarray, spread: str = "return") -> np.ndarray:
+    """Per episode: whether its group is left out of the update, for lack of a spread in
+    its returns (``spread="return"``) or in its successes (``"success"``; a group whose
+    returns are all equal has equal successes too, so it is left out under both)."""
+    returns = np.array([e.env_return for e in episodes])
+    flat = zero_spread(returns, groups)
+    if spread == "success":
+        flat |= zero_spread(np.array([float(e.success) for e in episodes]), groups)
+    return flat
 
 
 def group_advantages(
@@ -547,7 +576,7 @@ def collect_groups(envs, policy, rng, generator, config: GRPOConfig, choose_seed
         returns = np.array([e.env_return for e in episodes])
         groups = _signal_groups(len(episodes), G, config.advantage)
         advantages = group_advantages(returns, groups, config.advantage, config.adv_eps)
-        flat = zero_spread(returns, groups)
+        flat = untrained_groups(episodes, groups, config.spread)
         for k in range(K):
             if flat[k * G] or len(kept) >= K * G:
                 continue
@@ -665,7 +694,9 @@ def main(config: GRPOConfig) -> Path:
             if pending:
                 record_kl(pending.pop(), kl)
             returns = np.array([e.env_return for e in episodes])
-            flat = zero_spread(returns, _signal_groups(len(episodes), G, config.advantage))
+            flat = untrained_groups(
+                episodes, _signal_groups(len(episodes), G, config.advantage), config.spread
+            )
             rows = [row for e in kept for row in pack_episode(e.messages)]
             update = grpo_update(policy, reference, optimizer, rows, config, rng) if rows else {}
             t2 = time.perf_counter()

@@ -31,6 +31,7 @@ from baselines.grpo import (
     play_groups,
     rollout_kl,
     score_reference,
+    untrained_groups,
     zero_spread,
 )
 from baselines.overopt import overoptimization_summary
@@ -255,6 +256,40 @@ def test_dynamic_sampling_replaces_groups_without_spread_by_fresh_seeds(monkeypa
     assert (len(played), kept, rounds) == (4, [], 1)  # no extra round allowed
 
 
+def test_a_success_spread_skips_groups_whose_returns_differ_by_step_costs_only(monkeypatch):
+    """``spread="success"`` (DAPO's accuracy filter): a group that all fails (or all
+    succeeds) is not trained even though its returns differ; ``"return"`` trains it."""
+    from baselines.ppo_rollout import Message
+
+    z = np.zeros(0)
+    # Round by round, the K = 2 groups of G = 2 as (return, success) per rollout.
+    rounds_played = [
+        [((-0.1, False), (-0.3, False)), ((0.9, True), (-0.2, False))],
+        [((0.8, True), (0.9, True)), ((0.7, True), (-0.1, False))],
+    ]
+
+    def fake_play(envs, policy, seeds, group_size, generator, temperature):
+        return [
+            GroupEpisode(s, [Message([1], [2, 3], z, z, z, z, r, True)], r, ok, "")
+            for s, group in zip(seeds, outcomes.pop(0), strict=True)
+            for r, ok in group
+        ]
+
+    monkeypatch.setattr(grpo, "play_groups", fake_play)
+    by_return = GRPOConfig(groups=2, group_size=2, resample_rounds=1, advantage="rloo")
+    for spread, want_rounds, want_kept in (("return", 1, [0, 1]), ("success", 2, [1, 3])):
+        outcomes = list(rounds_played)
+        config = dataclasses.replace(by_return, spread=spread)
+        played, kept, rounds = collect_groups(None, None, np.random.default_rng(0), None, config)
+        assert rounds == want_rounds
+        index = {id(e): i // 2 for i, e in enumerate(played)}  # the group of each episode
+        assert sorted({index[id(e)] for e in kept}) == want_kept, spread
+    flat = untrained_groups(played, np.repeat(np.arange(4), 2), "success")
+    assert flat.tolist() == [True, True, False, False, True, True, False, False]
+    with pytest.raises(ValueError, match="spread must be one of"):
+        GRPOConfig(spread="returns")
+
+
 @needs_lm
 def test_tempered_sampling_records_the_log_probs_of_the_policy_itself(policy):
     prompts = [policy.encode("user: I'm looking for a restaurant in the north.")] * 4
@@ -435,6 +470,7 @@ def test_every_config_field_reaches_the_command_line():
         "env_kwargs": '{"reward": "gold"}',
         "train_env_kwargs": '{"venue_names": "shuffled"}',
         "seeds": "greedy-fails",
+        "spread": "success",
         "logdir": Path("elsewhere"),
     }
     argv = ["train", "grpo"]
