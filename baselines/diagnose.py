@@ -21,13 +21,13 @@ assistant message that names a venue (a name of the database's grammar, ``The <w
 <word>``) that no search result of the episode had shown, i.e. a name remembered or made
 up rather than read::
 
-    dialog-bench diagnose --results leaderboard/results/Dialog-v1/sft-spelled.json
+    dialog-bench diagnose --results leaderboard/results/Dialog-v1/sft-noisy.json
 
 ``--play N`` plays each agent greedily on N train-split episodes (seeds from
 ``--first-seed``) of an env built with ``--env-kwargs`` and prints its success, e.g.
 whether it reads venue names or remembers them::
 
-    dialog-bench diagnose sft-spelled --play 64 --env-kwargs '{"venue_names": "shuffled"}'
+    dialog-bench diagnose sft-expert --play 64 --env-kwargs '{"venue_names": "shuffled"}'
 """
 
 from __future__ import annotations

@@ -48,8 +48,9 @@ logged as ``kl/episode`` and ``kl/token``. It costs a forward over the rollout (
 ``beta > 0`` most of it was paid anyway), never a gradient.
 
 **Tempered sampling.** A policy fresh from SFT has almost no entropy (0.001 nats per
-token for ``sft-spelled``): its G rollouts are G copies, and every group has zero spread.
-``temperature > 1`` draws tokens from ``softmax(logits / T)`` to diversify a group. The
+token for ``sft-spelled``, since retired): its G rollouts are G copies, and every group
+has zero spread. ``temperature > 1`` draws tokens from ``softmax(logits / T)`` to
+diversify a group. The
 log-probs in the importance ratio stay those of the policy at temperature 1 (recorded at
 sampling, rescored at update), so the ratio measures how far the update moved the policy
 being trained, and the clip bounds exactly that; the evaluated agent is that policy,

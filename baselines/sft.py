@@ -15,8 +15,8 @@ copies (``dialog-bench diagnose``): the agent's codec writes a code one characte
 (``ref= P 4 A Z L E B 4``), the same tokens in a tool result and in a sentence. The
 digits of a reference then copy (1.00 per token, teacher-forced) by step 1,200 and its
 letters do not yet (0.34); by step 2,000 whole references copy (0.95; 0.99 at 3,000,
-the shipped ``sft-spelled``). Giving the letters orthogonal frozen rows made it worse
-(0.01 per letter at step 1,200).
+``sft-spelled``, since retired for ``sft-expert``, which uses the same codec). Giving
+the letters orthogonal frozen rows made it worse (0.01 per letter at step 1,200).
 
 Every ``eval_every`` steps the model is scored on held-out demonstrations (each tool-call
 argument slot on its own, and each value a message copies from a tool result, both

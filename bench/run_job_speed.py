@@ -9,7 +9,7 @@ same job with the memos held off, so every turn is decoded and every reply score
 Both sides must store the same outcome (the bench fails otherwise); a one-episode job
 first loads the models on neither side's clock. ::
 
-    python -m bench.run_job_speed [--agent sft-spelled] [--env-id Dialog-v1] [--episodes 128]
+    python -m bench.run_job_speed [--agent sft-expert] [--env-id Dialog-v1] [--episodes 128]
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _job(baseline: str, env_id: str, episodes: int, batch_size: int):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--agent", default="sft-spelled", help="a baseline name or directory")
+    parser.add_argument("--agent", default="sft-expert", help="a baseline name or directory")
     parser.add_argument("--env-id", default="Dialog-v1")
     parser.add_argument("--episodes", type=int, default=128, help="first N test episodes")
     parser.add_argument("--batch-size", type=int, default=128)

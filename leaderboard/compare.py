@@ -6,7 +6,7 @@ the episodes share (a hard goal is hard for both agents), so the CI of the diffe
 as narrow as the data allow. Each CANDIDATE results file is compared with BASELINE::
 
     dialog-bench evaluate runs/ckpt/grpo-seed0 --out runs/grpo-seed0.json
-    dialog-bench compare leaderboard/results/Dialog-v1/sft-spelled.json runs/grpo-seed*.json
+    dialog-bench compare leaderboard/results/Dialog-v1/sft-noisy.json runs/grpo-seed*.json
 
 prints, per candidate, success and mean return with the paired difference (candidate
 minus baseline) and its 95% bootstrap CI, and whether the CI excludes 0. The files must

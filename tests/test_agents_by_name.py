@@ -13,7 +13,7 @@ from leaderboard.run import checkpoint_dirs
 
 def test_every_shipped_checkpoint_is_found_by_name():
     shipped = shipped_checkpoints()
-    assert {"sft-expert", "sft-spelled", "sb3-ppo", "ppo-sft"} <= set(shipped)
+    assert {"sft-expert", "sft-noisy", "sb3-ppo", "ppo-base"} <= set(shipped)
     assert list(shipped.values()) == checkpoint_dirs()
 
 
@@ -50,7 +50,7 @@ def test_an_unknown_name_says_what_there_is():
 
 def test_play_takes_a_shipped_agent_by_name(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "dialog_bench", "play", "--agent", "sft-spelled", "--seed", "3"],
+        [sys.executable, "-m", "dialog_bench", "play", "--agent", "sft-expert", "--seed", "3"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

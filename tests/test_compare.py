@@ -15,20 +15,20 @@ RESULTS = "leaderboard/results/Dialog-v1"
 
 
 def test_an_agent_against_itself_differs_by_exactly_nothing():
-    (same,) = compare_results(f"{RESULTS}/sft-spelled.json", [f"{RESULTS}/sft-spelled.json"])
+    (same,) = compare_results(f"{RESULTS}/sft-noisy.json", [f"{RESULTS}/sft-noisy.json"])
     d = same.success_difference
     assert (d.estimate, d.low, d.high) == (0.0, 0.0, 0.0)
     assert same.verdict == "no clear difference" and same.episodes == 500
 
 
 def test_the_difference_is_the_paired_bootstrap_of_the_two_files():
-    (c,) = compare_results(f"{RESULTS}/sft-spelled.json", [f"{RESULTS}/sb3-ppo.json"])
+    (c,) = compare_results(f"{RESULTS}/random.json", [f"{RESULTS}/sb3-ppo.json"])
     a = [float(e["success"]) for e in read_results(f"{RESULTS}/sb3-ppo.json")["episodes"]]
-    b = [float(e["success"]) for e in read_results(f"{RESULTS}/sft-spelled.json")["episodes"]]
+    b = [float(e["success"]) for e in read_results(f"{RESULTS}/random.json")["episodes"]]
     assert c.success_difference == paired_difference(a, b)
     assert c.success_difference.low > 0 and c.verdict == "better (CI excludes 0)"
-    assert (c.candidate, c.baseline) == ("sb3-ppo", "sft-spelled")
-    (back,) = compare_results(f"{RESULTS}/sb3-ppo.json", [f"{RESULTS}/sft-spelled.json"])
+    assert (c.candidate, c.baseline) == ("sb3-ppo", "random")
+    (back,) = compare_results(f"{RESULTS}/sb3-ppo.json", [f"{RESULTS}/random.json"])
     assert back.verdict == "worse (CI excludes 0)"
 
 

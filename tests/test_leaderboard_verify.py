@@ -214,6 +214,29 @@ def test_tampered_results_are_rejected_and_nothing_stored(tmp_path, store, tampe
     assert store.count() == 0
 
 
+def test_floats_agree_to_the_replay_tolerance_and_no_further(tmp_path, store):
+    """A learned reward model's scores differ in their last bits across CPUs, so floats
+    are compared to ``REPLAY_TOLERANCE``: a reward within it is accepted (the replay's
+    number is what is stored), one ten times past it is rejected."""
+    from leaderboard.verify import REPLAY_TOLERANCE
+
+    for offset, accepted in ((0.1 * REPLAY_TOLERANCE, True), (10 * REPLAY_TOLERANCE, False)):
+        results = real_results()
+        first = _first_ep(results)
+        replayed = first["rewards"][0]
+        first["rewards"][0] += offset
+        first["return"] += offset
+        path = write_json(tmp_path / f"r{offset}.json", results)
+        if accepted:
+            submit_results_file(path, store)
+            (entry,) = store.entries()
+            assert entry.returns[entry.seeds.index(first["seed"])] != first["return"]
+        else:
+            with pytest.raises(ResultsRejected, match="reward of step 0 is"):
+                submit_results_file(path, store, replace=True)
+    assert replayed == real_results()["episodes"][0]["rewards"][0]
+
+
 MALFORMED = [
     (b'{"header": {', r"malformed JSON: .* at line 1 column 13"),
     (b"\xff\xfe not utf-8", r"malformed JSON: not UTF-8"),

@@ -157,9 +157,9 @@ def test_every_shipped_manifest_reads_and_its_curve_ends_within_its_budget(name)
 
 
 def test_shipped_token_ppo_steps_are_those_of_its_budget():
-    manifest = _manifest("ppo-sft")
+    manifest = _manifest("ppo-base")
     (points,) = learning_curve(manifest).points.values()
-    assert [x for x, _ in points] == [0.0, 640.0, 1280.0, 1920.0, 2560.0]
+    assert [x for x, _ in points] == [0.0, 960.0, 1920.0, 2880.0, 3840.0]
     assert points[-1][0] == manifest["budget"]["env_steps"]
     assert [y for _, y in points] == [p["dev_success"] for p in manifest["dev_history"]]
 
@@ -188,12 +188,12 @@ def board():
     (standings,) = compute_standings(
         [
             _entry("expert", "reference", 1.0, {}),
-            _shipped("ppo-sft", "sft-rl", 0.4),
+            _shipped("ppo-base", "rl", 0.4),
             _shipped("sb3-a2c", "rl", 0.9, interface="act"),
-            _shipped("sft-expert", "sft", 0.45),
+            _shipped("sft-chat", "sft", 0.45),
             _entry("sft-noisy", "sft", 0.3, {"demo_episodes": 1}),  # not its manifest's budget
             _entry("my-ppo", "rl", 0.5, {"env_steps": 100}),  # not shipped
-            _entry("ppo-base", "rl", 1.0, {"env_steps": 3840}, labels="declared"),
+            _entry("sb3-dqn", "rl", 1.0, {"env_steps": 150016}, labels="declared"),
         ]
     )
     return standings
@@ -201,25 +201,25 @@ def board():
 
 def test_rows_get_their_shipped_manifests_curves_and_the_others_say_why_not(board):
     curves = entry_curves(board)
-    assert sorted(curves.curves) == ["ppo-sft", "sb3-a2c"]
-    assert curves.curves["ppo-sft"] == learning_curve(_manifest("ppo-sft"))
+    assert sorted(curves.curves) == ["ppo-base", "sb3-a2c"]
+    assert curves.curves["ppo-base"] == learning_curve(_manifest("ppo-base"))
     assert curves.missing == {
-        "sft-expert": "no curve recorded",
+        "sft-chat": "no curve recorded",
         "sft-noisy": "its manifest's budget is not the one that was played",
         "my-ppo": "not a shipped checkpoint",
-        "ppo-base": "declared entry, no manifest read",
+        "sb3-dqn": "declared entry, no manifest read",
     }
 
 
 def test_a_bad_manifest_is_named_and_the_board_still_renders(board, tmp_path):
-    broken = tmp_path / "ppo-sft"
+    broken = tmp_path / "ppo-base"
     broken.mkdir()
-    manifest = _manifest("ppo-sft")
+    manifest = _manifest("ppo-base")
     manifest["dev_history"][2]["dev_success"] = "NaN"
     (broken / "manifest.json").write_text(json.dumps(manifest))
-    curves = entry_curves(board, {**SHIPPED, "ppo-sft": broken})
-    assert "ppo-sft" not in curves.curves and "sb3-a2c" in curves.curves
-    reason = curves.missing["ppo-sft"]
+    curves = entry_curves(board, {**SHIPPED, "ppo-base": broken})
+    assert "ppo-base" not in curves.curves and "sb3-a2c" in curves.curves
+    reason = curves.missing["ppo-base"]
     assert (
         reason == "unreadable curve: dev_history[2] dev_success must be a finite number, got 'NaN'"
     )
@@ -227,9 +227,8 @@ def test_a_bad_manifest_is_named_and_the_board_still_renders(board, tmp_path):
     (caption,) = re.findall(r'alt="learning curves[^"]*".*?<figcaption>(.*?)</figcaption>', page)
     assert "Unreadable curve: dev_history[2] dev_success must be a finite number" in caption
     (broken / "manifest.json").write_text("{not json")
-    assert (
-        entry_curves(board, {"ppo-sft": broken}).missing["ppo-sft"].startswith("unreadable curve: ")
-    )
+    missing = entry_curves(board, {"ppo-base": broken}).missing
+    assert missing["ppo-base"].startswith("unreadable curve: ")
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
@@ -241,9 +240,9 @@ def test_the_plot_is_a_png_with_a_panel_per_budget_unit(board):
     png = plot_learning_curves(board, curves)
     assert png[:8] == PNG and _png_size(png) == (640, 380)  # env steps only
     sft = LearningCurve({"demo_episodes_seen": [(100.0, 0.1), (200.0, 0.3)]}, "dev_success")
-    assert _png_size(plot_learning_curves(board, {**curves, "sft-expert": sft})) == (1120, 380)
+    assert _png_size(plot_learning_curves(board, {**curves, "sft-chat": sft})) == (1120, 380)
     with pytest.raises(ValueError, match="nothing to plot"):
-        plot_learning_curves(board, {"ppo-sft": LearningCurve({"env_steps": [(0.0, 0.4)]}, "k")})
+        plot_learning_curves(board, {"ppo-base": LearningCurve({"env_steps": [(0.0, 0.4)]}, "k")})
 
 
 def test_the_page_shows_the_curves_of_a_set_that_has_some_and_names_the_rest(board):
@@ -251,11 +250,11 @@ def test_the_page_shows_the_curves_of_a_set_that_has_some_and_names_the_rest(boa
     (bare,) = compute_standings(
         [
             _entry("random", "reference", 0.0, {}, episode_set="X-v1/test"),
-            _shipped("sft-expert", "sft", 0.45, episode_set="X-v1/test"),
+            _shipped("sft-chat", "sft", 0.45, episode_set="X-v1/test"),
         ]
     )
     curves = {s.episode_set: entry_curves(s) for s in (board, bare)}
-    assert curves[bare.episode_set] == SetCurves({}, {"sft-expert": "no curve recorded"})
+    assert curves[bare.episode_set] == SetCurves({}, {"sft-chat": "no curve recorded"})
     page = render_html([board, bare], curves=curves)
     sections = dict(re.findall(r'<section data-episode-set="([^"]+)">(.*?)</section>', page, re.S))
     assert 'alt="learning curves' not in sections["X-v1/test"]
@@ -270,9 +269,9 @@ def test_the_page_shows_the_curves_of_a_set_that_has_some_and_names_the_rest(boa
     )
     assert "on the dev episodes" in caption and "the table is on the test episodes" in caption
     assert "Hollow markers (own eval): sb3-a2c" in caption
-    assert "No curve recorded: sft-expert." in caption
+    assert "No curve recorded: sft-chat." in caption
     assert "Not a shipped checkpoint: my-ppo." in caption
-    assert "Declared entry, no manifest read: ppo-base." in caption
+    assert "Declared entry, no manifest read: sb3-dqn." in caption
     # Without curves the page is as before; ``dialog-bench leaderboard --format html``
     # reads the shipped manifests and draws them, as ``dialog-bench run``'s page does.
     assert "learning curves" not in render_html([board])

@@ -23,7 +23,7 @@ def full_reencode(agent):
     return agent
 
 
-@pytest.mark.parametrize("name", ["sft-spelled", "ppo-sft"])
+@pytest.mark.parametrize("name", ["sft-expert", "ppo-sft"])
 def test_incremental_messages_equal_full_reencode_over_whole_episodes(name, one_torch_thread):
     episodes = get_episode_set("Dialog-v1", "dev", limit=12)
     incremental = AgentMessages(lambda: load_agent(CHECKPOINTS / name), batch_size=6)

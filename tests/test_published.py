@@ -29,7 +29,7 @@ from leaderboard.run import (
 )
 from leaderboard.standings import compute_standings
 from leaderboard.store import VERIFIED, LeaderboardStore
-from leaderboard.verify import VerifiedResults
+from leaderboard.verify import VerifiedResults, compare_episode
 
 README = PUBLISHED_DIR.parent / "README.md"
 #: ``"<env id>/<entry>"`` -> its published results file (``leaderboard.run.published_path``).
@@ -94,5 +94,6 @@ def test_shipped_baseline_replays_its_first_published_episodes(name):
     for new, old in zip(fresh["episodes"], published["episodes"][:REPLAYED], strict=True):
         assert new["seed"] == old["seed"]
         assert new["turns"] == old["turns"], f"{name}, seed {old['seed']}: other messages"
-        assert new["rewards"] == old["rewards"]
-        assert (new["success"], new["metrics"]) == (old["success"], old["metrics"])
+        # Rewards and metrics as the verifier compares them: floats to REPLAY_TOLERANCE
+        # (a learned RM's scores differ in their last bits across CPUs), the rest exactly.
+        compare_episode(old, new)
