@@ -123,6 +123,8 @@ class BaselineRun:
     #: order of its baselines show whether memory grows from one to the next.
     rss_mib: float | None = None
     pid: int = 0
+    #: When it finished (``time.time()``): a worker's baselines in the order it played them.
+    finished: float = 0.0
 
 
 def resident_mib() -> float | None:
@@ -135,17 +137,17 @@ def resident_mib() -> float | None:
 
 
 def memory_summary(runs: list[BaselineRun]) -> str | None:
-    """One line per process that played baselines: its RSS after each of them, in order
-    (the figure of issue 10's "memory stays flat over ``dialog-bench run``"); None when
-    no run measured it.
+    """One line per process that played baselines: its RSS after each of them, in the
+    order it played them (the figure of issue 10's "memory stays flat over
+    ``dialog-bench run``"); None when no run measured it.
 
-    >>> runs = [BaselineRun(n, None, None, None, 1.0, r, p)
-    ...         for n, r, p in (("a", 500.0, 7), ("b", 300.0, 8), ("c", 512.5, 7))]
+    >>> played = (("a", 500.0, 7, 2.0), ("b", 300.0, 8, 1.0), ("c", 512.5, 7, 1.5))
+    >>> runs = [BaselineRun(n, None, None, None, 1.0, r, p, f) for n, r, p, f in played]
     >>> print(memory_summary(runs))
-    RSS after each baseline (MiB): a 500, c 512 | b 300
+    RSS after each baseline (MiB): b 300 | c 512, a 500
     """
     by_pid: dict[int, list[BaselineRun]] = {}
-    for run in runs:
+    for run in sorted(runs, key=lambda r: r.finished):
         if run.rss_mib is not None:
             by_pid.setdefault(run.pid, []).append(run)
     if not by_pid:
@@ -191,11 +193,15 @@ def _run_one(
         verified = verify_results_file(path, progress=progress)
         outcome = store_verified(verified, LeaderboardStore(db), replace=True, labels=VERIFIED)
         seconds = time.perf_counter() - start
-        return BaselineRun(label, path, outcome, None, seconds, resident_mib(), os.getpid())
+        return BaselineRun(
+            label, path, outcome, None, seconds, resident_mib(), os.getpid(), time.time()
+        )
     except Exception as err:  # a broken checkpoint is reported, the others still run
         error = f"{type(err).__name__}: {err}"
         seconds = time.perf_counter() - start
-        return BaselineRun(label, path, None, error, seconds, resident_mib(), os.getpid())
+        return BaselineRun(
+            label, path, None, error, seconds, resident_mib(), os.getpid(), time.time()
+        )
     finally:
         remember_turns(turns), remember_scores(scores)
 
