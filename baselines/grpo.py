@@ -50,15 +50,15 @@ logged as ``kl/episode`` and ``kl/token``. It costs a forward over the rollout (
 **Tempered sampling.** A policy fresh from SFT has almost no entropy (0.001 nats per
 token for ``sft-spelled``, since retired): its G rollouts are G copies, and every group
 has zero spread. ``temperature > 1`` draws tokens from ``softmax(logits / T)`` to
-diversify a group. The
-log-probs in the importance ratio stay those of the policy at temperature 1 (recorded at
-sampling, rescored at update), so the ratio measures how far the update moved the policy
-being trained, and the clip bounds exactly that; the evaluated agent is that policy,
-greedy. The tempered draw is not importance-corrected: the behaviour policy differs from
-pi, and weighting each token by pi / pi_T would be the off-policy correction, with a
-variance that grows with the message. Tempering is exploration, as in TRL's GRPO, whose
-``temperature`` is a sampling setting; but TRL also divides the logits of its ratio by
-``T``, scoring the tempered policy, which is not the one evaluated here.
+diversify a group. The log-probs in the importance ratio stay those of the policy at
+temperature 1 (recorded at sampling, rescored at update), so the ratio measures how far
+the update moved the policy being trained, and the clip bounds exactly that; the
+evaluated agent is that policy, greedy. The tempered draw is not importance-corrected:
+the behaviour policy differs from pi, and weighting each token by pi / pi_T would be the
+off-policy correction, with a variance that grows with the message. Tempering is
+exploration, as in TRL's GRPO, whose ``temperature`` is a sampling setting; but TRL also
+divides the logits of its ratio by ``T``, scoring the tempered policy, which is not the
+one evaluated here.
 
 Every ``eval_every`` iterations, and before the first, the greedy agent plays the first
 ``eval_episodes`` dev episodes of ``env_id`` (the leaderboard's seeds, the env built
