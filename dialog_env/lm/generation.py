@@ -23,6 +23,7 @@ __all__ = [
     "Decoded",
     "batched_decode",
     "cache_keyword",
+    "compaction",
     "decode_after",
     "decode_retiring",
     "greedy",
@@ -187,6 +188,21 @@ def decode_after(
     return Decoded(tokens, stopped, calls)
 
 
+def compaction(leaving: Sequence[bool]) -> list[int]:
+    """The batch positions that stay when the rows marked in ``leaving`` go, in the order
+    that moves fewest rows: a staying row before the new end keeps its place, and each
+    staying row after it fills a hole (:class:`~dialog_env.lm.kv_cache.GrowingLayer`
+    then copies only the rows that move, not the batch).
+
+    >>> compaction([False, True, False, False, True, False])
+    [0, 5, 2, 3]
+    """
+    stay = [row for row, gone in enumerate(leaving) if not gone]
+    kept = len(stay)
+    tail = [row for row in stay if row >= kept]
+    return [row if not leaving[row] else tail.pop(0) for row in range(kept)]
+
+
 def decode_retiring(
     model,
     past,
@@ -231,13 +247,15 @@ def decode_retiring(
                         (layer.keys[pos][:, columns], layer.values[pos][:, columns])
                         for layer in past.layers
                     ]
-            stay = torch.nonzero(~ends, as_tuple=True)[0]
-            if stay.numel() == 0 or t == max_new_tokens - 1:
+            leaving = ends.tolist()
+            if all(leaving) or t == max_new_tokens - 1:
                 break
-            if stay.numel() < len(active):
+            if any(leaving):
+                order = compaction(leaving)
+                stay = torch.tensor(order, device=ids.device)
                 past.batch_select_indices(stay)
                 mask, positions, nxt = mask[stay], positions[stay], nxt[stay]
-                active = [active[i] for i in stay.tolist()]
+                active = [active[i] for i in order]
             step_ids = nxt.unsqueeze(-1)
             mask = torch.cat([mask, torch.ones_like(step_ids)], dim=-1)
             positions = positions[:, -1:] + 1

@@ -21,10 +21,11 @@ attention's output is unchanged bit for bit.
 
 from __future__ import annotations
 
+import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-__all__ = ["GrowingLayer", "growing_cache"]
+__all__ = ["GrowingLayer", "growing_cache", "packed_cache"]
 
 
 class GrowingLayer(DynamicLayer):
@@ -39,6 +40,7 @@ class GrowingLayer(DynamicLayer):
         self.reserve = max(1, int(reserve))
         self._keys = self._values = None
         self._length = 0
+        self._rows = 0  # rows in use: the first `_rows` of the buffers' batch dimension
 
     @property
     def capacity(self) -> int:
@@ -47,11 +49,15 @@ class GrowingLayer(DynamicLayer):
     def update(self, key_states, value_states, *args, **kwargs):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
+        if self._keys is None:
+            self._rows = key_states.shape[0]
+        elif key_states.shape[0] != self._rows:
+            raise ValueError(f"{key_states.shape[0]} rows of keys for a cache of {self._rows}")
         end = self._length + key_states.shape[-2]
         if end > self.capacity:
             self._grow(end, key_states, value_states)
-        self._keys[..., self._length : end, :] = key_states
-        self._values[..., self._length : end, :] = value_states
+        self._keys[: self._rows, :, self._length : end, :] = key_states
+        self._values[: self._rows, :, self._length : end, :] = value_states
         self._length = end
         self._expose()
         return self.keys, self.values
@@ -61,18 +67,48 @@ class GrowingLayer(DynamicLayer):
         keys = key_states.new_empty((*key_states.shape[:2], capacity, key_states.shape[-1]))
         values = value_states.new_empty((*value_states.shape[:2], capacity, value_states.shape[-1]))
         if self._length:
-            keys[..., : self._length, :] = self._keys[..., : self._length, :]
-            values[..., : self._length, :] = self._values[..., : self._length, :]
+            keys[..., : self._length, :] = self.keys
+            values[..., : self._length, :] = self.values
         self._keys, self._values = keys, values
 
     def _expose(self) -> None:
-        self.keys = self._keys[..., : self._length, :]
-        self.values = self._values[..., : self._length, :]
+        self.keys = self._keys[: self._rows, :, : self._length, :]
+        self.values = self._values[: self._rows, :, : self._length, :]
+
+    def adopt(self, keys, values, length: int) -> None:
+        """Take ``keys`` and ``values`` (batch, heads, capacity, head_dim) as the buffers,
+        their first ``length`` columns filled (:func:`packed_cache`)."""
+        if not self.is_initialized:
+            self.lazy_initialization(keys, values)
+        self._keys, self._values = keys, values
+        self._length, self._rows = int(length), keys.shape[0]
+        self._expose()
 
     def batch_select_indices(self, indices) -> None:
-        if self._keys is not None:
-            self._keys, self._values = self._keys[indices], self._values[indices]
-            self._expose()
+        """Keep the rows ``indices`` (in that order).
+
+        When the selection only drops rows, each row kept at or after the new end moves
+        into a hole before it (``generation.compaction`` builds such orders), so only
+        those rows are copied; the buffers stay and the batch is their first rows. Any
+        other selection copies the filled columns of the rows kept.
+        """
+        if self._keys is None:
+            return
+        order = [int(i) for i in indices]
+        kept = len(order)
+        if all(i == row or i >= kept for row, i in enumerate(order)) and len(set(order)) == kept:
+            for row, i in enumerate(order):
+                if i != row:
+                    self._keys[row, :, : self._length] = self._keys[i, :, : self._length]
+                    self._values[row, :, : self._length] = self._values[i, :, : self._length]
+        else:
+            keys = self._keys.new_empty((kept, *self._keys.shape[1:]))
+            values = self._values.new_empty((kept, *self._values.shape[1:]))
+            keys[..., : self._length, :] = self.keys[indices]
+            values[..., : self._length, :] = self.values[indices]
+            self._keys, self._values = keys, values
+        self._rows = kept
+        self._expose()
 
     def crop(self, tokens_to_remove: int) -> None:
         if tokens_to_remove < 0 and self.is_initialized:
@@ -83,7 +119,7 @@ class GrowingLayer(DynamicLayer):
 
     def reset(self) -> None:
         self._keys = self._values = None
-        self._length = 0
+        self._length = self._rows = 0
         super().reset()
 
 
@@ -98,3 +134,39 @@ def growing_cache(config, reserve: int = 64, layers=None) -> DynamicCache:
     for layer, (keys, values) in zip(cache.layers, layers or (), strict=False):
         layer.update(keys, values)
     return cache
+
+
+def packed_cache(config, rows, reserve: int = 64, device=None):
+    """A :func:`growing_cache` holding several rows' keys and values side by side, each
+    right-aligned (left-padded with zeros) to the widest, and its ``(batch, width)``
+    attention mask (1 on each row's own columns).
+
+    ``rows[i]``: per layer ``(keys, values)`` of shape ``(heads, n_i, head_dim)``, or an
+    empty list for a row with nothing cached (``n_i = 0``). ``reserve`` columns are left
+    free after ``width`` for what the decode writes next.
+    """
+    widths = [rows_kv[0][0].shape[-2] if rows_kv else 0 for rows_kv in rows]
+    width = max(widths, default=0)
+    cache = growing_cache(config, reserve)
+    mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    for row, n in enumerate(widths):
+        mask[row, width - n :] = 1
+    if width == 0:
+        return cache, mask
+    sample = next(r for r in rows if r and r[0][0].shape[-2])
+    for index, layer in enumerate(cache.layers[: len(sample)]):
+        k0, v0 = sample[index]
+        keys = k0.new_empty((len(rows), k0.shape[0], width + max(1, reserve), k0.shape[-1]))
+        values = v0.new_empty((len(rows), v0.shape[0], width + max(1, reserve), v0.shape[-1]))
+        for row, (kept, n) in enumerate(zip(rows, widths, strict=True)):
+            # padding columns must hold finite numbers: masked, they weigh exactly 0
+            keys[row, :, : width - n].zero_()
+            values[row, :, : width - n].zero_()
+            if n:
+                keys[row, :, width - n : width] = kept[index][0]
+                values[row, :, width - n : width] = kept[index][1]
+        if isinstance(layer, GrowingLayer):
+            layer.adopt(keys, values, width)
+        else:  # another layer kind (e.g. a sliding window) takes them as any update
+            layer.update(keys[..., :width, :], values[..., :width, :])
+    return cache, mask
