@@ -221,6 +221,8 @@ def decode_retiring(
     """
     import torch
 
+    from dialog_env.lm.kv_cache import row_cache
+
     past = _preallocated(model, past, max_new_tokens)
     stops = torch.tensor(list(stop_ids), device=ids.device)
     active = list(range(ids.shape[0]))  # the original row at each batch position
@@ -242,11 +244,7 @@ def decode_retiring(
                 tokens[row].append(token)
                 stopped[row] = end
                 if end or t == max_new_tokens - 1:
-                    columns = torch.nonzero(mask[pos], as_tuple=True)[0]
-                    kept[row] = [
-                        (layer.keys[pos][:, columns], layer.values[pos][:, columns])
-                        for layer in past.layers
-                    ]
+                    kept[row] = row_cache(past, mask, pos)
             leaving = ends.tolist()
             if all(leaving) or t == max_new_tokens - 1:
                 break

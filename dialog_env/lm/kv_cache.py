@@ -25,7 +25,7 @@ import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-__all__ = ["GrowingLayer", "growing_cache", "packed_cache"]
+__all__ = ["GrowingLayer", "growing_cache", "packed_cache", "row_cache"]
 
 
 class GrowingLayer(DynamicLayer):
@@ -123,17 +123,26 @@ class GrowingLayer(DynamicLayer):
         super().reset()
 
 
-def growing_cache(config, reserve: int = 64, layers=None) -> DynamicCache:
+def growing_cache(config, reserve: int = 64) -> DynamicCache:
     """A ``DynamicCache`` for a model of ``config`` whose full-attention layers are
     :class:`GrowingLayer` (other layer kinds, e.g. sliding windows, are kept as they
-    are); ``layers``: per layer ``(keys, values)`` to start from."""
+    are); :func:`packed_cache` starts one from rows' keys and values."""
     cache = DynamicCache(config=config)
     cache.layers = [
         GrowingLayer(reserve) if type(layer) is DynamicLayer else layer for layer in cache.layers
     ]
-    for layer, (keys, values) in zip(cache.layers, layers or (), strict=False):
-        layer.update(keys, values)
     return cache
+
+
+def row_cache(cache, mask, position: int) -> list[tuple]:
+    """The keys and values of one batch row of ``cache`` over its real columns (where
+    ``mask[position]`` is 1), per layer ``(keys, values)`` of shape ``(heads, n,
+    head_dim)``: a row as :func:`packed_cache` takes it back."""
+    columns = torch.nonzero(mask[position], as_tuple=True)[0]
+    return [
+        (layer.keys[position][:, columns], layer.values[position][:, columns])
+        for layer in cache.layers
+    ]
 
 
 def packed_cache(config, rows, reserve: int = 64, device=None):

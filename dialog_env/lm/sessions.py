@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialog_env.lm.generation import Decoded, decode_retiring, greedy
-from dialog_env.lm.kv_cache import packed_cache
+from dialog_env.lm.kv_cache import packed_cache, row_cache
 
 __all__ = ["ConversationCache", "common_prefix", "prefill_groups"]
 
@@ -252,8 +252,6 @@ class ConversationCache:
                     **{keyword: past},
                     **extra,
                 )
-            layers = past.layers
             for pos, r in enumerate(members):
-                columns = torch.nonzero(mask[pos], as_tuple=True)[0]
-                rows[r] = [(x.keys[pos][:, columns], x.values[pos][:, columns]) for x in layers]
+                rows[r] = row_cache(past, mask, pos)
         return rows
