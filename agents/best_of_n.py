@@ -18,8 +18,9 @@ A checkpoint directory holds only ``config.json`` (and a ``manifest.json``)::
 outside the checkpoints' folder is reached). The entry's model hash covers the config,
 the base's directory and the reward model's, so a change in any of them is another model.
 
-Randomness: each draw has a ``torch.Generator`` of its own, seeded by a hash of the
-conversation so far, the draw's number and ``sample_seed``; so a reply is a function of
+Randomness: each draw samples by inverse CDF from uniforms of its own, drawn from a
+``torch.Generator`` seeded by a hash of the conversation so far, the draw's number and
+``sample_seed`` (:func:`dialog_env.lm.generation.inverse_cdf`); so a reply is a function of
 the conversation alone, whether it is asked for alone (``act``) or in a batch of any
 size (``act_batch``, one batched decode for all conversations, as the evaluator asks).
 """
@@ -125,7 +126,7 @@ class BestOfNAgent(BaseAgent):
         import torch
 
         from agents.lm_agent import encode_context
-        from dialog_env.lm.generation import batched_decode
+        from dialog_env.lm.generation import batched_decode, inverse_cdf
 
         base, draws = self.base, self.n - 1
         if draws == 0 or not observations:
@@ -133,19 +134,18 @@ class BestOfNAgent(BaseAgent):
         prompt = [
             encode_context(base.codec, o, base.context, base.max_new_tokens) for o in observations
         ]
-        generators = [
-            torch.Generator().manual_seed(self._draw_seed(o, j))
-            for o in observations
-            for j in range(draws)
-        ]
-
-        def sample(logprobs: torch.Tensor, t: int, rows) -> torch.Tensor:
-            probs = (logprobs / self.temperature).softmax(-1)
-            picks = [
-                torch.multinomial(probs[k], 1, generator=generators[row])
-                for k, row in enumerate(rows.tolist())
+        uniforms = torch.stack(
+            [
+                torch.rand(
+                    base.max_new_tokens,
+                    generator=torch.Generator().manual_seed(self._draw_seed(o, j)),
+                    dtype=torch.float64,
+                )
+                for o in observations
+                for j in range(draws)
             ]
-            return torch.cat(picks)
+        )
+        sample = inverse_cdf(uniforms, self.temperature)
 
         rows = [p for p in prompt for _ in range(draws)]
         stop_ids = sorted(base.codec.end_ids)
@@ -191,9 +191,9 @@ class BestOfNAgent(BaseAgent):
         if len(set(replies)) == 1:  # nothing to choose between: no scoring needed
             return replies[0]
         context = [{"role": t.role, "text": t.text} for t in parse_transcript(observation)]
-        # One observation's candidates per call: the same batch, so the same scores, in
-        # any evaluation.
-        scores = np.asarray(self.reward_model.score([context] * len(replies), replies))
+        # One observation's candidates per call, its context read once: the same inputs,
+        # so the same scores, in any evaluation.
+        scores = self.reward_model.score_replies(context, replies)
         return replies[int(np.argmax(scores))]  # the first of equal bests: the greedy one
 
     def act(self, observation: str) -> str:

@@ -15,20 +15,74 @@ on both sides and the figure is the speed-up a user of ``dialog-bench evaluate``
 The two must write the same messages (checked: the bench fails otherwise). Where a
 transcript is cut at the context limit, the cache cannot be reused and the prompt is
 encoded in full; the share of such messages is printed, since it bounds the gain.
-::
+
+``--reference-tree DIR`` adds a third side: the same evaluation (this checkout's agent
+directory, the same episodes) run by the code of another commit, checked out in ``DIR``
+(``git worktree add --detach DIR COMMIT``), in a subprocess whose ``play_episodes`` alone
+is timed. Against the commit before incremental decoding (``35c1909^``), it is the
+speed-up over what evaluation was before all of this work, with the messages checked
+equal too. ::
 
     python -m bench.lm_agent_speed [--agent sft-expert] [--episodes 128] [--batch-size 128]
+    git worktree add --detach /tmp/before 35c1909^
+    python -m bench.lm_agent_speed --episodes 500 --reference-tree /tmp/before
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from bench import parse_args
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "baselines" / "checkpoints"
+
+
+#: Run by ``python -c`` in ``--reference-tree``'s code (its own imports first on the path):
+#: plays the episodes and prints the seconds of ``play_episodes`` and every episode's turns.
+_REFERENCE_SIDE = """
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from agents import load_agent
+from leaderboard.episodes import get_episode_set
+from leaderboard.rollout import AgentMessages, play_episodes
+path, episodes, batch_size = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+episode_set = get_episode_set("Dialog-v1", "test", limit=episodes)
+source = AgentMessages(lambda: load_agent(path), batch_size)
+start = time.perf_counter()
+played = play_episodes(source, episode_set, progress=False)
+seconds = time.perf_counter() - start
+print(json.dumps({"seconds": seconds, "turns": [e["turns"] for e in played]}))
+"""
+
+
+def play_in_tree(tree: Path, agent_dir: Path, episodes: int, batch_size: int):
+    """``(seconds, turns per episode)`` of the evaluation run by the code in ``tree``."""
+    if not (tree / "leaderboard" / "rollout.py").is_file():
+        raise SystemExit(f"--reference-tree {tree}: not a checkout of this project")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _REFERENCE_SIDE,
+            str(tree),
+            str(agent_dir),
+            str(episodes),
+            str(batch_size),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tree,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the reference tree's evaluation failed:\n{done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["seconds"], result["turns"]
 
 
 def _full_reencode(agent):
@@ -45,6 +99,11 @@ def main(argv=None) -> int:
     parser.add_argument("--agent", default="sft-expert", help="a shipped LM checkpoint name")
     parser.add_argument("--episodes", type=int, default=128, help="first N test episodes")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--reference-tree",
+        type=Path,
+        help="a checkout of another commit whose evaluation is timed as a third side",
+    )
     args = parse_args(parser, argv, {"episodes": 4, "batch_size": 4})
     episode_set = get_episode_set("Dialog-v1", "test", limit=args.episodes)
     path = CHECKPOINTS / args.agent
@@ -59,6 +118,12 @@ def main(argv=None) -> int:
     fast, fast_s, agent = play(lambda: load_agent(path))
     if [e["turns"] for e in fast] != [e["turns"] for e in full]:
         raise SystemExit("incremental decoding wrote other messages than the full re-encode")
+    if args.reference_tree is not None:
+        tree_s, tree_turns = play_in_tree(
+            args.reference_tree.resolve(), path, args.episodes, args.batch_size
+        )
+        if tree_turns != [e["turns"] for e in fast]:
+            raise SystemExit(f"the code in {args.reference_tree} wrote other episodes")
     stats = agent.sessions.stats
     messages = sum(t["role"] == "assistant" for e in fast for t in e["turns"])
     print(f"{args.agent} on {episode_set.id}, batch {args.batch_size}: {messages} messages")
@@ -69,6 +134,9 @@ def main(argv=None) -> int:
         f"messages encoded in full {stats['full']} of {messages} "
         f"({len(fast)} first messages, the rest cut at the context limit)"
     )
+    if args.reference_tree is not None:
+        print(f"  {args.reference_tree} {len(fast) / tree_s:8.2f} episodes/s ({tree_s:.1f} s)")
+        print(f"ratio this checkout / {args.reference_tree} episodes/s = {tree_s / fast_s:.2f}")
     print(f"ratio incremental / full re-encode episodes/s = {full_s / fast_s:.2f}")
     return 0
 

@@ -27,7 +27,9 @@ __all__ = [
     "decode_after",
     "decode_retiring",
     "greedy",
+    "inverse_cdf",
     "left_pad",
+    "returned_cache",
 ]
 
 
@@ -70,7 +72,8 @@ def cache_keyword(model) -> str:
     return "cache" if "cache" in _call_parameters(type(model)) else "past_key_values"
 
 
-def _returned_cache(out):
+def returned_cache(out):
+    """The KV cache a transformers forward returned, under either of its names."""
     # Read `cache` first: touching the deprecated name logs a warning in transformers 5.
     found = getattr(out, "cache", None)
     return found if found is not None else out.past_key_values
@@ -79,6 +82,30 @@ def _returned_cache(out):
 def greedy(logprobs, step: int, rows=None):
     """The most likely token of each row."""
     return logprobs.argmax(-1)
+
+
+def inverse_cdf(uniforms, temperature: float = 1.0) -> Callable:
+    """A ``choose`` that samples at ``temperature`` by inverse CDF: ``uniforms[r, t]``
+    (float64 in [0, 1), one per prompt row and new token) picks token ``t`` of row ``r``,
+    so a sample is a function of the prompt, the model and the row's uniforms, whatever
+    else is in the batch. All rows are sampled in one pass (no loop over rows); float64
+    all the way, so a token changes only if its uniform falls within ~1e-6 of a step of
+    the CDF.
+
+    >>> import torch
+    >>> logprobs = torch.tensor([[0.5, 0.5], [0.9, 0.1]], dtype=torch.float64).log()
+    >>> inverse_cdf(torch.tensor([[0.7], [0.7]], dtype=torch.float64))(
+    ...     logprobs, 0, torch.tensor([0, 1])).tolist()
+    [1, 0]
+    """
+    import torch
+
+    def choose(logprobs, t: int, rows):
+        cdf = torch.softmax(logprobs / temperature, dim=-1).cumsum(-1)
+        target = (uniforms[rows, t] * cdf[:, -1]).unsqueeze(-1)
+        return torch.searchsorted(cdf, target).squeeze(-1).clamp(max=cdf.size(-1) - 1)
+
+    return choose
 
 
 def batched_decode(
@@ -134,7 +161,7 @@ def _next_logprobs(model, keyword: str, step_ids, mask, positions, past):
         use_cache=True,
         **({} if past is None else {keyword: past}),
     )
-    return _returned_cache(out), torch.log_softmax(out.logits[:, -1, :].double(), dim=-1)
+    return returned_cache(out), torch.log_softmax(out.logits[:, -1, :].double(), dim=-1)
 
 
 def decode_after(

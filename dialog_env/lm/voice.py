@@ -270,19 +270,12 @@ class LMVoice:
                 torch.set_num_threads(before)
 
     def _decode(self, prompts: Sequence[str], uniforms) -> list[str]:
-        import torch
 
-        from dialog_env.lm.generation import batched_decode
+        from dialog_env.lm.generation import batched_decode, inverse_cdf
 
         tok = self.lm.tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else self._stop_ids[0]
         uniforms = uniforms.to(self.lm.device)
-
-        def inverse_cdf(logprobs, t: int, rows):
-            # float64 all the way: a token changes only if u falls within ~1e-6 of a step.
-            cdf = torch.softmax(logprobs / self.temperature, dim=-1).cumsum(-1)
-            target = (uniforms[rows, t] * cdf[:, -1]).unsqueeze(-1)
-            return torch.searchsorted(cdf, target).squeeze(-1).clamp(max=cdf.size(-1) - 1)
 
         decoded = batched_decode(
             self.lm.model,
@@ -290,7 +283,7 @@ class LMVoice:
             self.max_new_tokens,
             self._stop_ids,
             pad,
-            inverse_cdf,
+            inverse_cdf(uniforms, self.temperature),
             retire=True,  # a row that stopped leaves the batch; the others' tokens are the same
         )
         texts = []

@@ -89,6 +89,7 @@ _REQMORE_RE = _rx(r"anything else|something else|help (?:you )?with anything")
 _BYE_RE = _rx(r"\b(?:good)?bye\b")
 _SENTENCE_RE = re.compile(r"[^.!?]*[.!?]?")
 # Raw tool output is machine text: a user does not read database records pasted at them.
+_DIGIT_RE = re.compile(r"\d")
 _TOOL_SYNTAX_RE = re.compile(r"\[result\]|\b(?:name|area|food|price|phone|address|postcode)=")
 
 
@@ -208,7 +209,7 @@ def parse_agent(text: str, lexicon: Lexicon | None = None) -> tuple[Act, ...]:
         acts.append(Act.make("offer", name=names[0]))
     elif len(names) > 1:
         acts.append(Act.make("list", names="|".join(names)))
-    if any(c.isdigit() for c in low):  # facts and references all hold digits
+    if _DIGIT_RE.search(low):  # facts and references all hold digits
         facts = {}
         phones = PHONE_RE.findall(low)
         if phones:
