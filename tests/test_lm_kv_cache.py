@@ -99,3 +99,40 @@ def test_a_long_reencode_does_not_pad_short_continuations(one_torch_thread):
     again = cache.decode(lm.model, ["a", "b"], second, 5, stop_ids=[2])
     assert again.tokens == batched_decode(lm.model, second, 5, [2], pad).tokens
     assert prefill_groups([3, 199], [len(short) + len(out.tokens[0]) - 1, 0]) == [[0], [1]]
+
+
+@pytest.mark.parametrize("in_place", [True, False], ids=["in-the-batch", "in-rounds"])
+def test_a_refused_attempt_is_resampled_as_a_fresh_decode_of_its_draw(
+    one_torch_thread, monkeypatch, in_place
+):
+    """Rows start over inside the running batch (or, for a cache that cannot be written
+    in place, in rounds); each attempt writes what a decode of its prompt alone with its
+    draw's uniforms writes, and the rows leave when taken or out of tries."""
+    from dialog_env.lm import generation
+    from dialog_env.lm.generation import decode_resampling, inverse_cdf
+
+    if not in_place:
+        monkeypatch.setattr(generation, "_restartable", lambda past: False)
+    lm = _tiny_lm()
+    pad = lm.tokenizer.pad_token_id
+    g = torch.Generator().manual_seed(5)
+    prompts = [[1, *torch.randint(5, 1000, (n,), generator=g).tolist()] for n in (3, 9, 0, 6)]
+    tries, new = 3, 6
+    uniforms = torch.rand(len(prompts) * tries, new, generator=g, dtype=torch.float64)
+    refuse = {0: 2, 1: 0, 2: 1, 3: 5}  # attempts refused per row (row 3: all of them)
+    seen: dict[int, list[list[int]]] = {r: [] for r in refuse}
+
+    def accept(row, tokens, stopped):
+        seen[row].append(list(tokens))
+        return len(seen[row]) > refuse[row]
+
+    out = decode_resampling(lm.model, prompts, new, [2], inverse_cdf(uniforms), accept, tries)
+    assert out.attempts == [3, 1, 2, 3] and out.accepted == [True, True, True, False]
+    for row, attempts in seen.items():
+        for k, tokens in enumerate(attempts):
+            alone = batched_decode(
+                lm.model, [prompts[row]], new, [2], pad, inverse_cdf(uniforms[row * tries + k :])
+            )
+            assert tokens == alone.tokens[0], (row, k)
+        assert out.tokens[row] == attempts[-1]
+    assert out.steps == [sum(map(len, seen[r])) for r in range(len(prompts))]

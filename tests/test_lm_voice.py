@@ -63,7 +63,8 @@ def random_llama(tmp_path_factory):
 
 
 class ScriptedVoice(LMVoice):
-    """An LMVoice whose 'model' writes given sentences in turn, to test the control flow."""
+    """An LMVoice whose 'model' writes given sentences in turn (each round of attempts
+    takes one for every row still pending), to test the control flow."""
 
     def __init__(self, sentences, max_tries=3):
         self.max_tries, self.max_new_tokens = max_tries, 8
@@ -75,9 +76,21 @@ class ScriptedVoice(LMVoice):
 
         return "prompt", delexicalize(acts)[1]
 
-    def decode(self, prompts, uniforms):
-        self.calls += 1
-        return [self.sentences.pop(0) for _ in prompts]
+    def decode(self, prompts, uniforms, accept=None):
+        taken, pending = [None] * len(prompts), list(range(len(prompts)))
+        for _ in range(uniforms.shape[1]):  # (rows, tries, tokens)
+            if not pending:
+                break
+            self.calls += 1
+            still = []
+            for row in pending:
+                text = self.sentences.pop(0)
+                if accept is None or accept(row, text):
+                    taken[row] = text
+                else:
+                    still.append(row)
+            pending = still
+        return taken
 
 
 def test_check_sentence_requires_exact_placeholders_and_read_back():
@@ -177,7 +190,7 @@ def test_with_the_memo_on_a_turn_is_decoded_once_and_voiced_the_same():
     voice = LMVoice(TINY_MODEL_DIR, TemplateVoice())
     calls = []
     decode = voice.decode
-    voice.decode = lambda prompts, uniforms: calls.append(len(prompts)) or decode(prompts, uniforms)
+    voice.decode = lambda prompts, *rest: calls.append(len(prompts)) or decode(prompts, *rest)
     fresh = voice.voice_batch(TURNS, [np.random.default_rng(i) for i in range(len(TURNS))])
     decoded = sum(calls)
     assert remember_turns(True) is False  # off unless asked for (dialog-bench run asks)

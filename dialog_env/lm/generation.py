@@ -9,7 +9,10 @@ change when rows that stopped leave the batch), so a caller decides how to sampl
 what to record.
 
 :func:`decode_after` is the same loop started from a cache that already holds a part of
-each row (``dialog_env.lm.sessions`` keeps a conversation's cache between messages).
+each row (``dialog_env.lm.sessions`` keeps a conversation's cache between messages);
+:func:`decode_retiring` lets a row leave the batch as it stops; :func:`decode_resampling`
+also lets a row whose sample was refused start over inside the running batch (the LM
+voice's retries).
 """
 
 from __future__ import annotations
@@ -21,16 +24,33 @@ from functools import cache
 
 __all__ = [
     "Decoded",
+    "Resampled",
     "batched_decode",
     "cache_keyword",
     "compaction",
     "decode_after",
+    "decode_resampling",
     "decode_retiring",
     "greedy",
     "inverse_cdf",
+    "last_logits_only",
     "left_pad",
     "returned_cache",
 ]
+
+
+@dataclass
+class Resampled:
+    """Each row's last attempt (its new tokens, stop token included when emitted), how
+    many attempts it took, whether ``accept`` took the last one, and in how many forward
+    calls it took part (its tokens over all attempts)."""
+
+    tokens: list[list[int]]
+    stopped: list[bool]
+    attempts: list[int]
+    accepted: list[bool]
+    steps: list[int]
+    forward_calls: int
 
 
 @dataclass
@@ -70,6 +90,13 @@ def cache_keyword(model) -> str:
     earlier versions only know ``past_key_values``.
     """
     return "cache" if "cache" in _call_parameters(type(model)) else "past_key_values"
+
+
+def last_logits_only(model) -> dict:
+    """The keyword that makes ``model``'s forward compute logits at the last column only
+    (``logits_to_keep=1``, for a prefill whose other logits nobody reads), or ``{}`` for
+    a model without it."""
+    return {"logits_to_keep": 1} if "logits_to_keep" in _call_parameters(type(model)) else {}
 
 
 def returned_cache(out):
@@ -285,3 +312,137 @@ def decode_retiring(
             mask = torch.cat([mask, torch.ones_like(step_ids)], dim=-1)
             positions = positions[:, -1:] + 1
     return Decoded(tokens, stopped, calls), kept
+
+
+def decode_resampling(
+    model,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    choose: Callable,
+    accept: Callable[[int, list[int], bool], bool],
+    tries: int,
+) -> Resampled:
+    """Sample each prompt until ``accept`` takes an attempt, at most ``tries`` attempts a
+    row, with the retries in the running batch (continuous batching).
+
+    When a row stops (or has written ``max_new_tokens``), ``accept(row, tokens,
+    stopped)`` judges the attempt. Taken, or out of tries, the row leaves the batch;
+    refused, it starts over at once: its prompt's keys and values (computed once, before
+    the first attempt) are written back over its cache columns, and it is fed its last
+    prompt token again while the other rows go on writing. So no row waits for the
+    batch's longest attempt before its retry, and no retry pays a decode call of its own.
+    ``choose(logprobs, t, draws)``: ``t`` holds each row's token index in its attempt and
+    ``draws`` is ``row * tries + attempt``, so a sample is a function of the row's prompt
+    and its draw's randomness alone (e.g. :func:`inverse_cdf` over ``tries`` uniforms'
+    rows per prompt), whatever else is in the batch. A cache that cannot be written in
+    place (a layer other than :class:`~dialog_env.lm.kv_cache.GrowingLayer`) runs the
+    retries in rounds instead: the same draws, in more decode calls.
+    """
+    import torch
+
+    from dialog_env.lm.kv_cache import packed_cache
+
+    if any(len(p) < 1 for p in prompts):
+        raise ValueError("every prompt needs at least one token")
+    device = next(model.parameters()).device
+    keyword = cache_keyword(model)
+    stops = torch.tensor(list(stop_ids), device=device)
+    count = len(prompts)
+    tokens: list[list[int]] = [[] for _ in range(count)]
+    stopped, accepted = [False] * count, [False] * count
+    attempts, steps = [0] * count, [0] * count
+    heads = _prompt_heads(model, prompts, device)  # per row, keys and values of prompt[:-1]
+    calls, todo = 0, list(range(count))
+    while todo:  # one round, unless the cache cannot take a row's restart in place
+        past, mask = packed_cache(
+            model.config, [heads[r] for r in todo], reserve=max_new_tokens + 1, device=device
+        )
+        in_place = _restartable(past)
+        active, later = list(todo), []
+        step_ids = torch.tensor([[prompts[r][-1]] for r in active], device=device)
+        positions = torch.tensor([[len(prompts[r]) - 1] for r in active], device=device)
+        mask = torch.cat([mask, torch.ones_like(step_ids)], dim=-1)
+        with torch.inference_mode():
+            while active:
+                past, logprobs = _next_logprobs(model, keyword, step_ids, mask, positions, past)
+                calls += 1
+                t = torch.tensor([len(tokens[r]) for r in active], device=device)
+                draws = torch.tensor([r * tries + attempts[r] for r in active], device=device)
+                nxt = choose(logprobs, t, draws)
+                ends = torch.isin(nxt, stops).tolist()
+                leaving, restarting = [False] * len(active), []
+                for pos, (r, token) in enumerate(zip(active, nxt.tolist(), strict=True)):
+                    tokens[r].append(token)
+                    steps[r] += 1
+                    if not (ends[pos] or len(tokens[r]) == max_new_tokens):
+                        continue
+                    stopped[r] = ends[pos]
+                    accepted[r] = bool(accept(r, tokens[r], ends[pos]))
+                    if accepted[r] or attempts[r] == tries - 1:
+                        leaving[pos] = True
+                    elif in_place:
+                        restarting.append(pos)
+                    else:
+                        leaving[pos] = True
+                        later.append(r)
+                step_ids, positions = nxt.unsqueeze(-1), positions + 1
+                width = mask.shape[-1]  # the column the next token is written to
+                for pos in restarting:
+                    r = active[pos]
+                    attempts[r] += 1
+                    tokens[r], stopped[r] = [], False
+                    n = len(prompts[r]) - 1
+                    for layer, (keys, values) in zip(past.layers, heads[r], strict=n > 0):
+                        layer.write_row(pos, width - n, keys, values)  # n = 0: nothing kept
+                    mask[pos, : width - n] = 0
+                    mask[pos, width - n :] = 1
+                    step_ids[pos, 0], positions[pos, 0] = prompts[r][-1], n
+                if any(leaving):
+                    if all(leaving):
+                        break
+                    order = compaction(leaving)
+                    stay = torch.tensor(order, device=device)
+                    past.batch_select_indices(stay)
+                    mask, positions, step_ids = mask[stay], positions[stay], step_ids[stay]
+                    active = [active[i] for i in order]
+                mask = torch.cat([mask, torch.ones_like(step_ids)], dim=-1)
+        for r in later:
+            attempts[r] += 1
+            tokens[r], stopped[r] = [], False
+        todo = later
+    return Resampled(tokens, stopped, [a + 1 for a in attempts], accepted, steps, calls)
+
+
+def _restartable(past) -> bool:
+    """Whether a row of ``past`` can start over in place (every layer a ``GrowingLayer``)."""
+    from dialog_env.lm.kv_cache import GrowingLayer
+
+    return all(isinstance(layer, GrowingLayer) for layer in past.layers)
+
+
+def _prompt_heads(model, prompts, device) -> list[list[tuple]]:
+    """Each prompt's keys and values over all its tokens but the last (one left-padded
+    forward of the prompts longer than one token), per layer ``(keys, values)``."""
+    import torch
+
+    from dialog_env.lm.kv_cache import growing_cache, row_cache
+
+    heads: list[list[tuple]] = [[] for _ in prompts]
+    longer = [r for r, p in enumerate(prompts) if len(p) > 1]
+    if not longer:
+        return heads
+    ids, mask, positions = left_pad([prompts[r][:-1] for r in longer], 0, device)
+    past = growing_cache(model.config, reserve=1)
+    with torch.inference_mode():
+        model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            **{cache_keyword(model): past},
+            **last_logits_only(model),
+        )
+    for pos, r in enumerate(longer):
+        heads[r] = row_cache(past, mask, pos)
+    return heads

@@ -84,6 +84,15 @@ class GrowingLayer(DynamicLayer):
         self._length, self._rows = int(length), keys.shape[0]
         self._expose()
 
+    def write_row(self, row: int, start: int, keys, values) -> None:
+        """Write one row's ``keys`` and ``values`` (heads, n, head_dim) over its filled
+        columns ``start`` to ``start + n`` (a row that starts over in a running batch)."""
+        end = start + keys.shape[-2]
+        if not 0 <= row < self._rows or not 0 <= start <= end <= self._length:
+            raise ValueError(f"columns {start}-{end} of row {row} are outside the cache")
+        self._keys[row, :, start:end] = keys
+        self._values[row, :, start:end] = values
+
     def batch_select_indices(self, indices) -> None:
         """Keep the rows ``indices`` (in that order).
 

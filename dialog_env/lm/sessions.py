@@ -102,12 +102,6 @@ def prefill_groups(fed: Sequence[int], held: Sequence[int]) -> list[list[int]]:
     return groups[::-1]
 
 
-def _takes_logits_to_keep(model) -> bool:
-    from dialog_env.lm.generation import _call_parameters
-
-    return "logits_to_keep" in _call_parameters(type(model))
-
-
 @dataclass
 class _Conversation:
     ids: list[int]  # the tokens whose keys and values are kept, in order
@@ -218,7 +212,7 @@ class ConversationCache:
         :func:`prefill_groups`."""
         import torch
 
-        from dialog_env.lm.generation import cache_keyword, left_pad
+        from dialog_env.lm.generation import cache_keyword, last_logits_only, left_pad
 
         def held(row: int) -> list[tuple]:  # the cached part, per layer (keys, values)
             n = reuse[row]
@@ -228,7 +222,7 @@ class ConversationCache:
         todo = [r for r, p in enumerate(prompts) if len(p) - 1 > reuse[r]]
         fed = [len(prompts[r]) - 1 - reuse[r] for r in todo]
         keyword = cache_keyword(model)
-        extra = {"logits_to_keep": 1} if _takes_logits_to_keep(model) else {}
+        extra = last_logits_only(model)
         for group in prefill_groups(fed, [reuse[r] for r in todo]):
             members = [todo[g] for g in group]
             past, held_mask = packed_cache(

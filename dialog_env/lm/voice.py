@@ -13,7 +13,9 @@ otherwise it samples again, ``max_tries`` times in all, and then falls back to t
 template sentence (counted in ``info["metrics"]["voice_fallbacks"]``).
 
 All turns that need a sample are decoded together: :meth:`LMVoice.voice_batch` takes the
-turns of many envs and runs one left-padded, KV-cached decode per round of tries, so a
+turns of many envs and runs one KV-cached decode for all of them, in which a sample that
+fails the check is tried again at once while the other rows go on (continuous batching:
+no retry waits for the batch's longest sentence or pays a decode call of its own), so a
 vector env pays one batched LM call per step. :meth:`LMVoice.voice` is the batch of one.
 
 Randomness: each turn draws one integer from its env's ``np_random``; it seeds a
@@ -186,26 +188,26 @@ class LMVoice:
                 pending.append(i)
             else:
                 results[i] = hit
-        computed = list(pending)
-        uniforms = {}
-        for i in pending:
-            gen = torch.Generator().manual_seed(seeds[i])
-            uniforms[i] = torch.rand(
-                self.max_tries, self.max_new_tokens, generator=gen, dtype=torch.float64
+        uniforms = [
+            torch.rand(
+                self.max_tries,
+                self.max_new_tokens,
+                generator=torch.Generator().manual_seed(seeds[i]),
+                dtype=torch.float64,
             )
-        for attempt in range(self.max_tries):
-            if not pending:
-                break
+            for i in pending
+        ]
+        if pending:
             texts = self.decode(
-                [prompts[i] for i in pending], torch.stack([uniforms[i][attempt] for i in pending])
+                [prompts[i] for i in pending],
+                torch.stack(uniforms),
+                lambda row, text: check_sentence(
+                    text, turns[pending[row]], values[pending[row]], self.task_voice
+                ),
             )
-            still = []
             for i, text in zip(pending, texts, strict=True):
-                if check_sentence(text, turns[i], values[i], self.task_voice):
-                    results[i] = text
-                else:
-                    still.append(i)
-            pending = still
+                results[i] = text
+        computed = pending
         for i in computed if remember else ():
             _memo.put(keys[i], results[i])
         return results
@@ -250,11 +252,17 @@ class LMVoice:
         return text, values
 
     # -- batched KV-cache decoding --------------------------------------------------------------
-    def decode(self, prompts: Sequence[str], uniforms) -> list[str]:
-        """Sample one continuation per prompt, all in one left-padded KV-cached decode.
+    def decode(self, prompts: Sequence[str], uniforms, accept=None) -> list[str | None]:
+        """Sample a continuation of each prompt, all rows in one KV-cached decode.
 
-        ``uniforms[b, t]`` (float64 in [0, 1)) picks token ``t`` of row ``b`` by inverse
-        CDF, so the sample is a pure function of the prompt, the model and the uniforms.
+        ``uniforms[b, k, t]`` (float64 in [0, 1)) picks token ``t`` of attempt ``k`` of
+        row ``b`` by inverse CDF (``(rows, tokens)``: one attempt each), so a sample is a
+        pure function of the prompt, the model and the uniforms. ``accept(row, text)``
+        judges each attempt as it ends; a refused one is sampled again at once with the
+        row's next uniforms, inside the running batch
+        (:func:`~dialog_env.lm.generation.decode_resampling`). Returns each row's taken
+        text, ``None`` when no attempt was taken; without ``accept``, the first attempt's
+        text (``""`` when it never finished).
         """
         import torch
 
@@ -264,33 +272,38 @@ class LMVoice:
         if self.threads is not None and self.threads != before:
             torch.set_num_threads(self.threads)
         try:
-            return self._decode(prompts, uniforms)
+            return self._decode(prompts, uniforms, accept)
         finally:
             if torch.get_num_threads() != before:
                 torch.set_num_threads(before)
 
-    def _decode(self, prompts: Sequence[str], uniforms) -> list[str]:
-
-        from dialog_env.lm.generation import batched_decode, inverse_cdf
+    def _decode(self, prompts: Sequence[str], uniforms, accept) -> list[str | None]:
+        from dialog_env.lm.generation import decode_resampling, inverse_cdf
 
         tok = self.lm.tokenizer
-        pad = tok.pad_token_id if tok.pad_token_id is not None else self._stop_ids[0]
-        uniforms = uniforms.to(self.lm.device)
+        if uniforms.dim() == 2:
+            uniforms = uniforms.unsqueeze(1)
+        rows, tries = uniforms.shape[:2]
+        flat = uniforms.reshape(rows * tries, -1).to(self.lm.device)
+        texts: dict[int, str] = {}
 
-        decoded = batched_decode(
+        def text_of(tokens: list[int], stopped: bool) -> str:
+            if not stopped:  # never finished: an unfinished sentence is no sample
+                return ""
+            text = tok.decode(tokens[:-1], skip_special_tokens=True).strip()
+            return text.splitlines()[0].strip().strip('"') if text else ""
+
+        def judge(row: int, tokens: list[int], stopped: bool) -> bool:
+            texts[row] = text_of(tokens, stopped)
+            return True if accept is None else bool(accept(row, texts[row]))
+
+        decoded = decode_resampling(
             self.lm.model,
             [tok(p, add_special_tokens=False)["input_ids"] for p in prompts],
             self.max_new_tokens,
             self._stop_ids,
-            pad,
-            inverse_cdf(uniforms, self.temperature),
-            retire=True,  # a row that stopped leaves the batch; the others' tokens are the same
+            inverse_cdf(flat, self.temperature),
+            judge,
+            tries,
         )
-        texts = []
-        for row, stopped in zip(decoded.tokens, decoded.stopped, strict=True):
-            if not stopped:  # never finished: an unfinished sentence is no sample
-                texts.append("")
-                continue
-            text = tok.decode(row[:-1], skip_special_tokens=True).strip()
-            texts.append(text.splitlines()[0].strip().strip('"') if text else "")
-        return texts
+        return [texts[r] if taken else None for r, taken in enumerate(decoded.accepted)]
