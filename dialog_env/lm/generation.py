@@ -35,6 +35,7 @@ __all__ = [
     "inverse_cdf",
     "last_logits_only",
     "left_pad",
+    "prefill_rows",
     "returned_cache",
 ]
 
@@ -424,16 +425,26 @@ def _restartable(past) -> bool:
 def _prompt_heads(model, prompts, device) -> list[list[tuple]]:
     """Each prompt's keys and values over all its tokens but the last (one left-padded
     forward of the prompts longer than one token), per layer ``(keys, values)``."""
-    import torch
-
-    from dialog_env.lm.kv_cache import growing_cache, row_cache
+    from dialog_env.lm.kv_cache import growing_cache
 
     heads: list[list[tuple]] = [[] for _ in prompts]
     longer = [r for r, p in enumerate(prompts) if len(p) > 1]
-    if not longer:
-        return heads
-    ids, mask, positions = left_pad([prompts[r][:-1] for r in longer], 0, device)
-    past = growing_cache(model.config, reserve=1)
+    if longer:
+        ids, mask, positions = left_pad([prompts[r][:-1] for r in longer], 0, device)
+        past = growing_cache(model.config, reserve=1)
+        for r, row in zip(longer, prefill_rows(model, ids, mask, positions, past), strict=True):
+            heads[r] = row
+    return heads
+
+
+def prefill_rows(model, ids, mask, positions, past) -> list[list[tuple]]:
+    """Feed ``ids`` after what ``past`` holds (``mask`` covers both), logits at the last
+    column only, and return each row's keys and values over its real columns
+    (:func:`~dialog_env.lm.kv_cache.row_cache`)."""
+    import torch
+
+    from dialog_env.lm.kv_cache import row_cache
+
     with torch.inference_mode():
         model(
             input_ids=ids,
@@ -443,6 +454,4 @@ def _prompt_heads(model, prompts, device) -> list[list[tuple]]:
             **{cache_keyword(model): past},
             **last_logits_only(model),
         )
-    for pos, r in enumerate(longer):
-        heads[r] = row_cache(past, mask, pos)
-    return heads
+    return [row_cache(past, mask, pos) for pos in range(ids.shape[0])]

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialog_env.lm.generation import Decoded, decode_retiring, greedy
-from dialog_env.lm.kv_cache import packed_cache, row_cache
+from dialog_env.lm.kv_cache import packed_cache
 
 __all__ = ["ConversationCache", "common_prefix", "prefill_groups"]
 
@@ -212,7 +212,7 @@ class ConversationCache:
         :func:`prefill_groups`."""
         import torch
 
-        from dialog_env.lm.generation import cache_keyword, last_logits_only, left_pad
+        from dialog_env.lm.generation import left_pad, prefill_rows
 
         def held(row: int) -> list[tuple]:  # the cached part, per layer (keys, values)
             n = reuse[row]
@@ -221,8 +221,6 @@ class ConversationCache:
         rows = [held(r) for r in range(len(prompts))]  # final for rows with nothing to feed
         todo = [r for r, p in enumerate(prompts) if len(p) - 1 > reuse[r]]
         fed = [len(prompts[r]) - 1 - reuse[r] for r in todo]
-        keyword = cache_keyword(model)
-        extra = last_logits_only(model)
         for group in prefill_groups(fed, [reuse[r] for r in todo]):
             members = [todo[g] for g in group]
             past, held_mask = packed_cache(
@@ -237,15 +235,8 @@ class ConversationCache:
             offsets = torch.tensor([reuse[r] for r in members], device=device)
             positions = positions + offsets[:, None]
             mask = torch.cat([held_mask, new_mask], dim=-1)
-            with torch.inference_mode():
-                model(
-                    input_ids=ids,
-                    attention_mask=mask,
-                    position_ids=positions,
-                    use_cache=True,
-                    **{keyword: past},
-                    **extra,
-                )
-            for pos, r in enumerate(members):
-                rows[r] = row_cache(past, mask, pos)
+            for r, row in zip(
+                members, prefill_rows(model, ids, mask, positions, past), strict=True
+            ):
+                rows[r] = row
         return rows
