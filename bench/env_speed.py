@@ -94,6 +94,28 @@ def replay(env: gym.Env, seeds: Sequence[int], episodes: Sequence[Sequence[Any]]
     return steps / step_s, reset_s / len(episodes)
 
 
+def parser_share(episodes: Sequence[Sequence[str]], steps_per_s: float, rounds: int) -> str:
+    """How much of a step reading the agent's message takes: ``parse_agent`` timed alone
+    over the recorded messages that go to the user (a tool call is not parsed), as a share
+    of the measured step time."""
+    from dialog_env.tasks.booking.parser import get_lexicon, parse_agent
+    from dialog_env.tasks.booking.tools import is_tool_call
+
+    lexicon = get_lexicon()
+    said = [m for messages in episodes for m in messages if not is_tool_call(m)]
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for message in said:
+            parse_agent(message, lexicon)
+        best = min(best, (time.perf_counter() - start) / max(1, len(said)))
+    share = best * len(said) / sum(map(len, episodes)) * steps_per_s
+    return (
+        f"of which parse_agent: {best * 1e6:.1f} us per message to the user "
+        f"({len(said)} of {sum(map(len, episodes))} steps), {share:.0%} of the step time"
+    )
+
+
 SMOKE = {"episodes": 5, "cartpole_steps": 500, "rounds": 1}
 
 
@@ -129,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{statistics.median(resets[name]) * 1e6:>14,.1f}{per_episode:>19.1f}"
         )
     dialog, cart = (statistics.median(r) for r in rates.values())
+    if args.env_id == "Dialog-v1":
+        print(parser_share(sides[f"{args.env_id} (template voice)"][2], dialog, args.rounds))
     print(f"ratio {args.env_id} / CartPole-v1 = {dialog / cart:.3f}  (aim: >= 0.25)")
 
 

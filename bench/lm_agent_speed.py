@@ -12,7 +12,9 @@ on both sides and the figure is the speed-up a user of ``dialog-bench evaluate``
   turns added since its last one (``dialog_env.lm.sessions``), and a message that stops
   leaves the batch.
 
-The two must write the same messages (checked: the bench fails otherwise). Where a
+The two must write the same messages (checked: the bench fails otherwise). Each side also
+prints its time inside the LM voice (``LMVoice.voice_batch``: the user's side, the same
+work on both), which no agent-side speed-up can remove. Where a
 transcript is cut at the context limit, the cache cannot be reused and the prompt is
 encoded in full; the share of such messages is printed, since it bounds the gain.
 
@@ -108,14 +110,32 @@ def main(argv=None) -> int:
     episode_set = get_episode_set("Dialog-v1", "test", limit=args.episodes)
     path = CHECKPOINTS / args.agent
 
+    from dialog_env.lm.voice import LMVoice
+
+    voicing = LMVoice.voice_batch
+    in_voice = [0.0]
+
+    def timed_voice(self, *args, **kwargs):  # the user's side of the same run
+        start = time.perf_counter()
+        try:
+            return voicing(self, *args, **kwargs)
+        finally:
+            in_voice[0] += time.perf_counter() - start
+
     def play(make_agent):
         source = AgentMessages(make_agent, args.batch_size)
-        start = time.perf_counter()
-        episodes = play_episodes(source, episode_set, progress=False)
-        return episodes, time.perf_counter() - start, source.agent
+        in_voice[0] = 0.0
+        LMVoice.voice_batch = timed_voice
+        try:
+            start = time.perf_counter()
+            episodes = play_episodes(source, episode_set, progress=False)
+            seconds = time.perf_counter() - start
+        finally:
+            LMVoice.voice_batch = voicing
+        return episodes, seconds, source.agent, in_voice[0]
 
-    full, full_s, _ = play(lambda: _full_reencode(load_agent(path)))
-    fast, fast_s, agent = play(lambda: load_agent(path))
+    full, full_s, _, full_voice = play(lambda: _full_reencode(load_agent(path)))
+    fast, fast_s, agent, fast_voice = play(lambda: load_agent(path))
     if [e["turns"] for e in fast] != [e["turns"] for e in full]:
         raise SystemExit("incremental decoding wrote other messages than the full re-encode")
     if args.reference_tree is not None:
@@ -127,8 +147,14 @@ def main(argv=None) -> int:
     stats = agent.sessions.stats
     messages = sum(t["role"] == "assistant" for e in fast for t in e["turns"])
     print(f"{args.agent} on {episode_set.id}, batch {args.batch_size}: {messages} messages")
-    print(f"  full re-encode  {len(full) / full_s:8.2f} episodes/s ({full_s:.1f} s)")
-    print(f"  incremental     {len(fast) / fast_s:8.2f} episodes/s ({fast_s:.1f} s)")
+    print(
+        f"  full re-encode  {len(full) / full_s:8.2f} episodes/s ({full_s:.1f} s, "
+        f"of which the LM voice {full_voice:.1f} s)"
+    )
+    print(
+        f"  incremental     {len(fast) / fast_s:8.2f} episodes/s ({fast_s:.1f} s, "
+        f"of which the LM voice {fast_voice:.1f} s)"
+    )
     print(
         f"  prompt tokens reused from the cache {stats['reused']:,}, fed {stats['fed']:,}; "
         f"messages encoded in full {stats['full']} of {messages} "

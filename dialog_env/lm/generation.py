@@ -36,6 +36,7 @@ __all__ = [
     "last_logits_only",
     "left_pad",
     "prefill_rows",
+    "prompt_heads",
     "returned_cache",
 ]
 
@@ -323,6 +324,7 @@ def decode_resampling(
     choose: Callable,
     accept: Callable[[int, list[int], bool], bool],
     tries: int,
+    heads: Sequence[list[tuple]] | None = None,
 ) -> Resampled:
     """Sample each prompt until ``accept`` takes an attempt, at most ``tries`` attempts a
     row, with the retries in the running batch (continuous batching).
@@ -339,6 +341,9 @@ def decode_resampling(
     rows per prompt), whatever else is in the batch. A cache that cannot be written in
     place (a layer other than :class:`~dialog_env.lm.kv_cache.GrowingLayer`) runs the
     retries in rounds instead: the same draws, in more decode calls.
+
+    ``heads``: each prompt's keys and values over all its tokens but the last, when the
+    caller keeps them (:func:`prompt_heads` computes them otherwise, in one batch).
     """
     import torch
 
@@ -353,7 +358,8 @@ def decode_resampling(
     tokens: list[list[int]] = [[] for _ in range(count)]
     stopped, accepted = [False] * count, [False] * count
     attempts, steps = [0] * count, [0] * count
-    heads = _prompt_heads(model, prompts, device)  # per row, keys and values of prompt[:-1]
+    if heads is None:  # per row, keys and values of prompt[:-1]
+        heads = prompt_heads(model, prompts, device)
     calls, todo = 0, list(range(count))
     while todo:  # one round, unless the cache cannot take a row's restart in place
         past, mask = packed_cache(
@@ -422,7 +428,7 @@ def _restartable(past) -> bool:
     return all(isinstance(layer, GrowingLayer) for layer in past.layers)
 
 
-def _prompt_heads(model, prompts, device) -> list[list[tuple]]:
+def prompt_heads(model, prompts, device) -> list[list[tuple]]:
     """Each prompt's keys and values over all its tokens but the last (one left-padded
     forward of the prompts longer than one token), per layer ``(keys, values)``."""
     from dialog_env.lm.kv_cache import growing_cache

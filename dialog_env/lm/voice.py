@@ -26,6 +26,7 @@ only change a token when a uniform falls within float error (~1e-6) of a CDF ste
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,9 @@ if TYPE_CHECKING:  # the protocol only; dialog_env.lm imports no task
 __all__ = ["MEMO_SIZE", "LMVoice", "check_sentence", "remember_turns"]
 
 _SEED_HIGH = 2**62
+#: Voice prompts whose keys and values an :class:`LMVoice` keeps (least recently used
+#: first out).
+HEADS_KEPT = 1024
 #: Turns whose samples a process remembers while :func:`remember_turns` is on (16-byte
 #: keys: :meth:`LMVoice._memo_key`).
 MEMO_SIZE = 65_536
@@ -110,7 +114,8 @@ class LMVoice:
 
     # -- pickling: the model is shared state, never copied ----------------------------------
     def __getstate__(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("lm", "style", "_stop_ids")}
+        skip = ("lm", "style", "_stop_ids", "_heads")
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -121,6 +126,7 @@ class LMVoice:
         self._identity = str(self.path.resolve())
         self.style = self._prompt_style()
         self._stop_ids = self._stop_token_ids()
+        self._heads: OrderedDict[tuple[int, ...], list[tuple]] = OrderedDict()
 
     def _prompt_style(self) -> str:
         """``"voice"`` when the tokenizer holds the task's placeholders too, else ``"chat"``.
@@ -277,6 +283,22 @@ class LMVoice:
             if torch.get_num_threads() != before:
                 torch.set_num_threads(before)
 
+    def _prompt_head(self, ids: list[int]) -> list[tuple]:
+        """The keys and values of a prompt but its last token, computed alone (batch one,
+        no padding: the same numbers whatever else is voiced) the first time the prompt
+        comes and kept for the next :data:`HEADS_KEPT` prompts: a voice prompt is a
+        delexicalized act, so a few dozen cover thousands of turns."""
+        from dialog_env.lm.generation import prompt_heads
+
+        key = tuple(ids)
+        head = self._heads.pop(key, None)
+        if head is None:
+            head = prompt_heads(self.lm.model, [ids], self.lm.device)[0]
+            if len(self._heads) >= HEADS_KEPT:
+                self._heads.popitem(last=False)
+        self._heads[key] = head
+        return head
+
     def _decode(self, prompts: Sequence[str], uniforms, accept) -> list[str | None]:
         from dialog_env.lm.generation import decode_resampling, inverse_cdf
 
@@ -297,13 +319,15 @@ class LMVoice:
             texts[row] = text_of(tokens, stopped)
             return True if accept is None else bool(accept(row, texts[row]))
 
+        ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
         decoded = decode_resampling(
             self.lm.model,
-            [tok(p, add_special_tokens=False)["input_ids"] for p in prompts],
+            ids,
             self.max_new_tokens,
             self._stop_ids,
             inverse_cdf(flat, self.temperature),
             judge,
             tries,
+            heads=[self._prompt_head(row) for row in ids],
         )
         return [texts[r] if taken else None for r, taken in enumerate(decoded.accepted)]
