@@ -314,3 +314,19 @@ def test_import_dialog_env_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@needs_tiny
+def test_a_prompt_is_prefilled_once_and_its_kept_keys_give_the_same_turns():
+    voice = LMVoice(TINY_MODEL_DIR, TemplateVoice())
+    rngs = [np.random.default_rng(i) for i in range(len(TURNS))]
+    first = voice.voice_batch(TURNS, rngs)
+    prompts = {voice._prompt(t)[0] for t in TURNS}
+    assert len(voice._heads) == len(prompts)  # one entry per distinct prompt
+    kept = {key: id(head) for key, head in voice._heads.items()}
+    again = voice.voice_batch(TURNS, [np.random.default_rng(i) for i in range(len(TURNS))])
+    assert again == first
+    assert {key: id(head) for key, head in voice._heads.items()} == kept  # none computed anew
+    fresh = LMVoice(TINY_MODEL_DIR, TemplateVoice())
+    backwards = [np.random.default_rng(i) for i in range(len(TURNS))][::-1]
+    assert fresh.voice_batch(TURNS[::-1], backwards) == first[::-1]
