@@ -17,6 +17,15 @@ logits bit for bit, checked here) and through transformers' forward, so the per-
 overhead that the step cuts is a ratio of the same run too. ::
 
     python -m bench.decode_speed [--batch 1 8 64 256] [--prompt 64] [--new-tokens 32]
+    python -m bench.decode_speed --batch 64 --profile   # where a decode's time goes, by op
+    python -m bench.decode_speed --batch 64 --compile   # and torch.compile's step beside it
+
+``--profile`` adds, for the last batch size, torch.profiler's table of the decode's ops by
+their own time (the achieved FLOP rate of each kind of op is what bounds the ratio: small
+matmuls and a one-query attention that reads the whole cache are far from the peak's
+large square matmul). ``--compile`` times, for the last batch size, the same decode with
+``torch.compile(fast_step.decode_step, dynamic=True)`` (inductor), its compile time apart,
+tokens checked equal: the measured case for or against compiling the step on this CPU.
 """
 
 from __future__ import annotations
@@ -67,6 +76,12 @@ def main(argv=None) -> int:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     parser.add_argument("--rounds", type=int, default=3, help="best of N timings")
+    parser.add_argument(
+        "--profile", action="store_true", help="print the ops of the last batch's decode"
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="also time torch.compile's step (last batch)"
+    )
     args = parse_args(parser, argv, {"batch": [1, 4], "new_tokens": 4, "rounds": 1})
     lm = load_causal_lm(TINY_MODEL_DIR)
     peak = matmul_peak(args.threads)
@@ -108,6 +123,31 @@ def main(argv=None) -> int:
             f"{batch:>6} {rate:>10,.0f} {step_ms:>8.2f} {shares[batch]:>8.1%} "
             f"{batch * args.new_tokens / reference:>23,.0f} {gains[batch]:>9.2f}x"
         )
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            timed(prompts)
+        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
+        print(f"ops of a decode at batch {args.batch[-1]}, by their own time:\n{table}")
+    if args.compile:
+        eager_step = fast_step.decode_step
+        fast_step.decode_step = torch.compile(eager_step, dynamic=True)
+        try:
+            start = time.perf_counter()  # the first decode compiles
+            batched_decode(lm.model, prompts, args.new_tokens, [], lm.tokenizer.pad_token_id)
+            compiling = time.perf_counter() - start
+            compiled, compiled_tokens = timed(prompts)
+        finally:
+            fast_step.decode_step = eager_step
+        if compiled_tokens != tokens:
+            raise SystemExit("the compiled step wrote other tokens")
+        print(
+            f"torch.compile'd step at batch {args.batch[-1]}: {compiling:.1f} s for the first "
+            f"decode (compiling), then {1e3 * compiled:.0f} ms vs {1e3 * best:.0f} ms eager"
+        )
+        last = args.batch[-1]
+        print(f"ratio compiled / eager step tokens/s at batch {last} = {best / compiled:.3f}")
     for batch, share in shares.items():
         print(f"ratio decode FLOP rate / matmul peak at batch {batch} = {share:.3f}")
     for batch, gain in gains.items():
