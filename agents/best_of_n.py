@@ -191,9 +191,12 @@ class BestOfNAgent(BaseAgent):
         if len(set(replies)) == 1:  # nothing to choose between: no scoring needed
             return replies[0]
         context = [{"role": t.role, "text": t.text} for t in parse_transcript(observation)]
-        # One observation's candidates per call, its context read once: the same inputs,
-        # so the same scores, in any evaluation.
-        scores = self.reward_model.score_replies(context, replies)
+        # Each candidate scored as the env scores the reply it sends (score_one: batch one,
+        # the same number in any batch and process), so the best is the one whose reward
+        # is highest, and the env's score of it is the memo's when dialog-bench run keeps
+        # one. A reply drawn twice is scored once.
+        by_reply = {r: self.reward_model.score_one(context, r) for r in dict.fromkeys(replies)}
+        scores = [by_reply[r] for r in replies]
         return replies[int(np.argmax(scores))]  # the first of equal bests: the greedy one
 
     def act(self, observation: str) -> str:

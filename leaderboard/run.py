@@ -174,12 +174,9 @@ def _run_one(
     again. Both are pure functions of their inputs, so the replay still compares every
     transcript, reward and outcome of the file with what the env gives.
     """
-    from dialog_env.lm.voice import remember_turns
-    from dialog_env.tasks.chat.reward_model import remember_scores
-
     label = _label(baseline)
     start, path = time.perf_counter(), None
-    turns, scores = remember_turns(True), remember_scores(True)
+    memos = _remember(True)
     try:
         episode_set = get_episode_set(*episode_set_args)
         address, actors = ray or (None, None)
@@ -203,18 +200,36 @@ def _run_one(
             label, path, None, error, seconds, resident_mib(), os.getpid(), time.time()
         )
     finally:
-        remember_turns(turns), remember_scores(scores)
+        _remember(*memos)
 
 
 def _worker_init(threads: int, ticks) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    _remember(True)  # for the worker's life: its baselines share voiced turns and scores
     global _TICKS
     _TICKS = ticks
 
 
 _TICKS = None  # a worker's queue for episode counts, set by _worker_init
+
+
+def _remember(turns: bool, scores: bool | None = None) -> tuple[bool, bool]:
+    """Turn the memos of voiced turns and RM scores on or off (``scores`` as ``turns``
+    unless given); returns whether each was on.
+
+    On for a whole run, baselines played one after another share what the memos hold:
+    every episode of a set opens with the same user turn whatever the agent, and agents
+    that play alike (the expert, the SB3 act policies, the SFT expert) meet the same user
+    turns further on. A memo holds a pure function's results (the voice's sentence for a
+    turn's acts and seed, the RM's batch-one score of an input), so what a baseline reads
+    from it is what it would compute.
+    """
+    from dialog_env.lm.voice import remember_turns
+    from dialog_env.tasks.chat.reward_model import remember_scores
+
+    return remember_turns(turns), remember_scores(turns if scores is None else scores)
 
 
 def _tick(n: int) -> None:
@@ -271,6 +286,7 @@ def run_baselines(
         smoothing=0.05,
     )
     labels = [_label(job) for job in baselines]
+    before = _remember(True)  # for the run (each worker turns its own on for its life)
     try:
         if workers <= 1 or len(baselines) <= 1 or ray is not None:
             runs = []
@@ -286,6 +302,7 @@ def run_baselines(
         return _run_in_workers(jobs, labels, store, results_dir, batch_size, workers, bar)
     finally:
         bar.close()
+        _remember(*before)
 
 
 #: Rough cost of playing a checkpoint of each config ``agent`` kind (built-ins: 0), to

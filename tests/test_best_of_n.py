@@ -47,13 +47,15 @@ class _Fixed(BestOfNAgent):
 
 
 def test_it_sends_the_reply_the_reward_model_scores_highest(reward_model):
+    """Ranked by the env's own reward score (``score_one``): the reply sent is the one
+    whose reward is the highest of the candidates'."""
     replies = [
         "Happy to help! The phone number of The Amber Fig is 01223 356164.",
         "ok",
         "Sure, that is a lovely place.",
     ]
     context = [{"role": t.role, "text": t.text} for t in parse_transcript(OBSERVATION)]
-    scores = reward_model.score([context] * 3, replies)
+    scores = [reward_model.score_one(context, r) for r in replies]
     best = replies[int(np.argmax(scores))]
     assert _Fixed(reward_model, replies).act(OBSERVATION) == best
     # A tool call is not a reply: when the first (greedy) candidate is one, it is sent.
@@ -68,7 +70,8 @@ def test_one_distinct_reply_is_sent_unscored(reward_model, monkeypatch):
     reply = "Happy to help! The phone number of The Amber Fig is 01223 356164."
     call = '[search] name="The Amber Fig"'
     agent = _Fixed(reward_model, [reply, reply, call, reply])
-    monkeypatch.setattr(reward_model, "score", lambda *a, **k: pytest.fail("scored"))
+    for method in ("score", "score_one"):
+        monkeypatch.setattr(reward_model, method, lambda *a, **k: pytest.fail("scored"))
     assert agent.act(OBSERVATION) == reply
 
 

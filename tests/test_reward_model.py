@@ -134,24 +134,6 @@ def test_batched_scores_match_batch_one_closely():
     assert rm.score(contexts, replies) == pytest.approx(alone, abs=1e-5)
 
 
-def test_replies_to_one_context_read_it_once_and_score_as_score_does():
-    rm = RewardModel.load()
-    context = [
-        {"role": "user", "text": "Any thai food in the north?"},
-        {"role": "assistant", "text": "[search] food=thai area=north"},
-        {"role": "tool", "text": "[result] The Amber Fig | phone=01223 764182"},
-    ]
-    replies = [REPLIES[1], "no", REPLIES[1], "The Amber Fig, phone 01223 764182.", "no"]
-    shared = rm.score_replies(context, replies)
-    assert shared == pytest.approx(rm.score([context] * len(replies), replies), abs=1e-5)
-    assert shared[0] == shared[2] and shared[1] == shared[4]  # a repeated reply, scored once
-    assert rm.score_replies(context, []).shape == (0,)
-    # An input cut to max_tokens: the rows' contexts differ, so score() itself answers.
-    long = [{"role": "user", "text": "thai " * (rm.max_tokens + 10)}]
-    cut = rm.score_replies(long, replies[:2])
-    assert cut.tolist() == rm.score([long] * 2, replies[:2]).tolist()
-
-
 def test_score_one_remembers_a_loaded_models_scores_and_they_are_the_computed_ones():
     from dialog_env.tasks.chat.reward_model import remember_scores
 

@@ -25,6 +25,9 @@ __all__ = [
 
 #: Tokens an assistant message may have: the expert's longest (facts and a booking) fits.
 MAX_MESSAGE_TOKENS = 128
+#: Messages whose ids a codec remembers (an LM agent re-encodes the whole transcript for
+#: every message, a reward model the context for every candidate reply).
+IDS_KEPT = 65_536
 
 
 class MessageCodec:
@@ -45,16 +48,24 @@ class MessageCodec:
         self.pad_id = tokenizer.pad_token_id
         self.role_ids = {role: ids(tok) for role, tok in ROLE_TOKENS.items()}
         self.end_id = ids(END)
+        self._ids: dict[tuple[bool, str], tuple[int, ...]] = {}
 
     def turn_ids(self, role: str, text: str) -> list[int]:
         """``<|role|> text<|end|>`` as ids."""
         return [self.role_ids[role], *self.message_ids(text), self.end_id]
 
     def message_ids(self, text: str) -> list[int]:
-        """The ids the model writes for a message (without the closing ``<|end|>``)."""
-        if self.spell_codes:
-            text = spell_codes(text)
-        return self.tokenizer.encode(" " + text, add_special_tokens=False)
+        """The ids the model writes for a message (without the closing ``<|end|>``); the
+        last :data:`IDS_KEPT` messages' are remembered (a tokenizer is a pure function)."""
+        key = (self.spell_codes, text)
+        ids = self._ids.get(key)
+        if ids is None:
+            spelled = spell_codes(text) if self.spell_codes else text
+            ids = tuple(self.tokenizer.encode(" " + spelled, add_special_tokens=False))
+            if len(self._ids) >= IDS_KEPT:
+                self._ids.pop(next(iter(self._ids)))  # the oldest first
+            self._ids[key] = ids
+        return list(ids)
 
     def decode_message(self, ids: list[int]) -> str:
         text = self.tokenizer.decode(ids, skip_special_tokens=False).strip()

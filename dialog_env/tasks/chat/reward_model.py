@@ -249,56 +249,6 @@ class RewardModel:
             self.model.train(was_training)
         return (raw - self.mean) / self.std
 
-    def score_replies(self, context: Sequence[ContextTurn], replies: Sequence[str]) -> np.ndarray:
-        """The normalized scores of several ``replies`` to one ``context`` (best-of-n's
-        candidates), reading the context once: its keys and values are computed in one
-        row and shared by every reply's row, and a reply given twice is scored once. The
-        scores equal :meth:`score`'s up to float rounding. When an input would be cut to
-        ``max_tokens`` (the rows would then differ in their context), it is :meth:`score`.
-        """
-        import torch
-
-        from dialog_env.lm.generation import cache_keyword, returned_cache
-
-        unique = list(dict.fromkeys(replies))
-        context_ids = [self.codec.bos_id]
-        for turn in context:
-            context_ids += self.codec.turn_ids(*_role_text(turn))
-        rows = [self.codec.turn_ids("assistant", r) for r in unique]
-        if not unique or len(context_ids) + max(map(len, rows)) > self.max_tokens:
-            scores = self.score([context] * len(unique), unique)
-        else:
-            pad = self.model.config.pad_token_id
-            device = next(self.model.parameters()).device
-            width, n = max(map(len, rows)), len(context_ids)
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.ones((len(rows), n + width), dtype=torch.long)
-            for i, row in enumerate(rows):
-                ids[i, : len(row)] = torch.tensor(row)
-                mask[i, n + len(row) :] = 0
-            positions = torch.arange(n, n + width).expand(len(rows), width)
-            was_training = self.model.training
-            self.model.eval()
-            try:
-                with torch.no_grad():
-                    shared = self.model(
-                        input_ids=torch.tensor([context_ids], device=device), use_cache=True
-                    )
-                    past = returned_cache(shared)
-                    past.batch_repeat_interleave(len(rows))
-                    raw = self.model(
-                        input_ids=ids.to(device),
-                        attention_mask=mask.to(device),
-                        position_ids=positions.to(device),
-                        use_cache=True,
-                        **{cache_keyword(self.model): past},
-                    ).logits[:, 0]
-            finally:
-                self.model.train(was_training)
-            scores = (raw.double().cpu().numpy() - self.mean) / self.std
-        by_reply = dict(zip(unique, scores, strict=True))
-        return np.asarray([by_reply[r] for r in replies], dtype=np.float64)
-
     def score_one(self, context: Sequence[ContextTurn], reply: str) -> float:
         """The normalized score of one reply, computed alone (batch 1, no padding), so the
         same reply in the same context scores the same in any process and any batch.
