@@ -2,8 +2,9 @@
 
 The LM voice (``dialog_env.lm.voice.remember_turns``) and the chat reward model
 (``dialog_env.tasks.chat.reward_model.remember_scores``) each keep one: ``dialog-bench
-run`` switches them on for a job, so the replay that verifies episodes just played reads
-what the play computed. Off, ``get`` always misses and ``put`` keeps nothing, so tests of
+run`` switches them on for the whole run, so the replay that verifies episodes just played
+reads what the play computed, and baselines that meet the same turns share them. Off,
+``get`` always misses and ``put`` keeps nothing, so tests of
 determinism and benchmarks of the work see every computation.
 
 >>> memo = Memo(size=2)

@@ -224,7 +224,10 @@ def _remember(turns: bool, scores: bool | None = None) -> tuple[bool, bool]:
     that play alike (the expert, the SB3 act policies, the SFT expert) meet the same user
     turns further on. A memo holds a pure function's results (the voice's sentence for a
     turn's acts and seed, the RM's batch-one score of an input), so what a baseline reads
-    from it is what it would compute.
+    from it is what it would compute, but for one caveat of the voice's: its batch
+    changes a sentence only where a token's uniform falls within float error (~1e-6) of
+    a step of the CDF (``dialog_env.lm.voice``), and a hit gives the sentence of the batch
+    that voiced the turn first. Every published episode came out unchanged this way.
     """
     from dialog_env.lm.voice import remember_turns
     from dialog_env.tasks.chat.reward_model import remember_scores

@@ -58,8 +58,9 @@ def remember_turns(on: bool) -> bool:
 
     A turn's sentence is a function of the model, the voice's settings, its acts and its
     seed, so with the memo on the same turn is decoded once per process: ``dialog-bench
-    run`` turns it on, so that the replay verifying episodes just played reads what the
-    play's decode gave instead of decoding it again (the same sentences). Off (the
+    run`` turns it on for the run, so that the replay verifying episodes just played reads
+    what the play's decode gave instead of decoding it again (the same sentences), and
+    baselines that meet the same turn decode it once. Off (the
     default; turning it off forgets what it held), every turn is decoded, as a test of
     determinism or a benchmark of the decode needs.
     """

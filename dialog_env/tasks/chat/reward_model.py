@@ -66,10 +66,10 @@ _memo = Memo(MEMO_SIZE)
 
 def remember_scores(on: bool) -> bool:
     """Turn the per-process memo of :meth:`RewardModel.score_one` on or off; returns
-    whether it was on. ``dialog-bench run`` turns it on, so the replay verifying episodes
-    just played does not score them again (the same scores); off (the default; turning
-    it off forgets what was held), every reply is scored, as a test of determinism
-    needs."""
+    whether it was on. ``dialog-bench run`` turns it on for the run, so the replay
+    verifying episodes just played does not score them again (the same scores); off
+    (the default; turning it off forgets what was held), every reply is scored, as a
+    test of determinism needs."""
     return _memo.switch(on)
 
 
