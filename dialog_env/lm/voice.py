@@ -214,8 +214,7 @@ class LMVoice:
             )
             for i, text in zip(pending, texts, strict=True):
                 results[i] = text
-        computed = pending
-        for i in computed if remember else ():
+        for i in pending if remember else ():
             _memo.put(keys[i], results[i])
         return results
 
