@@ -64,8 +64,6 @@ print(json.dumps({"seconds": seconds, "turns": [e["turns"] for e in played]}))
 
 def play_in_tree(tree: Path, agent_dir: Path, episodes: int, batch_size: int):
     """``(seconds, turns per episode)`` of the evaluation run by the code in ``tree``."""
-    if not (tree / "leaderboard" / "rollout.py").is_file():
-        raise SystemExit(f"--reference-tree {tree}: not a checkout of this project")
     done = subprocess.run(
         [
             sys.executable,
@@ -107,6 +105,9 @@ def main(argv=None) -> int:
         help="a checkout of another commit whose evaluation is timed as a third side",
     )
     args = parse_args(parser, argv, {"episodes": 4, "batch_size": 4})
+    tree = args.reference_tree
+    if tree is not None and not (tree / "leaderboard" / "rollout.py").is_file():
+        raise SystemExit(f"--reference-tree {tree}: not a checkout of this project")
     episode_set = get_episode_set("Dialog-v1", "test", limit=args.episodes)
     path = CHECKPOINTS / args.agent
 

@@ -118,3 +118,18 @@ def test_sft_floor_trains_the_tokens_the_trainer_labels():
     floor = floor_forward_backward(model, ids, mask, None, reads, labels[:, 1:][reads[:, :-1]])
     full = float(model(input_ids=ids, attention_mask=mask, labels=labels).loss.detach())
     assert floor == pytest.approx(full, rel=1e-5)
+
+
+def test_lm_agent_speed_times_another_checkout_as_a_third_side(capsys):
+    """``--reference-tree``: the same evaluation by another checkout's code, in a
+    subprocess, its episodes checked equal (here this checkout stands in for it)."""
+    from pathlib import Path
+
+    from bench import lm_agent_speed
+
+    tree = Path(lm_agent_speed.__file__).resolve().parents[1]
+    assert lm_agent_speed.main(["--smoke", "--reference-tree", str(tree)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"^ratio this checkout / {re.escape(str(tree))} episodes/s = \S+", out, re.M)
+    with pytest.raises(SystemExit, match="not a checkout of this project"):
+        lm_agent_speed.main(["--smoke", "--reference-tree", str(tree / "tests")])
