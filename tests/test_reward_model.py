@@ -213,3 +213,24 @@ def test_an_env_with_the_reward_model_pickles():
     env.reset(seed=1)
     clone = pickle.loads(pickle.dumps(env))
     assert clone.step(REPLIES[1])[1] == env.step(REPLIES[1])[1]
+
+
+def test_the_rm_reward_does_not_depend_on_the_thread_count():
+    """torch splits a matmul by its thread count, which moves a score's last bits; the
+    env's reward is scored on one thread whatever the process's setting."""
+    from agents import load_agent
+    from leaderboard.episodes import get_episode_set
+    from leaderboard.rollout import AgentMessages, play_episodes
+
+    episodes = get_episode_set("Dialog-Chat-v1", "test", limit=3)
+    before, rewards = torch.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            source = AgentMessages(lambda: load_agent("chat-expert"), 8)
+            played = play_episodes(source, episodes, progress=False)
+            rewards.append([e["rewards"] for e in played])
+            assert torch.get_num_threads() == threads  # the caller's setting is left alone
+    finally:
+        torch.set_num_threads(before)
+    assert rewards[0] == rewards[1]

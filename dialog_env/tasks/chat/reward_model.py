@@ -250,19 +250,35 @@ class RewardModel:
         return (raw - self.mean) / self.std
 
     def score_one(self, context: Sequence[ContextTurn], reply: str) -> float:
-        """The normalized score of one reply, computed alone (batch 1, no padding), so the
-        same reply in the same context scores the same in any process and any batch.
+        """The normalized score of one reply, computed alone (batch 1, no padding, one CPU
+        thread), so the same reply in the same context scores the same in any process, any
+        batch and any thread setting.
 
         With :func:`remember_scores` on, a loaded (frozen) model remembers the scores of the
         last :data:`MEMO_SIZE` inputs by the exact token ids it would read, so the same
         input is scored once in a process; the score is the same either way.
         """
         if self._memo_scope is None or not _memo.on:
-            return float(self.score([context], [reply], batch_size=1)[0])
+            return self._score_alone(context, reply)
         ids = reward_input_ids(self.codec, context, reply, self.max_tokens)
         input_key = key(*self._memo_scope, np.asarray(ids, dtype=np.int64).tobytes())
         score = _memo.get(input_key, None)
         if score is None:
-            score = float(self.score([context], [reply], batch_size=1)[0])
+            score = self._score_alone(context, reply)
             _memo.put(input_key, score)
         return score
+
+    def _score_alone(self, context: Sequence[ContextTurn], reply: str) -> float:
+        """Batch one on one CPU thread: torch splits a matmul's work by its thread count,
+        which changes a score's last bits, so a fixed count makes the env's reward the
+        same number in a process of any thread setting (as the LM voice does)."""
+        import torch
+
+        before = torch.get_num_threads()
+        if before != 1:
+            torch.set_num_threads(1)
+        try:
+            return float(self.score([context], [reply], batch_size=1)[0])
+        finally:
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
