@@ -163,12 +163,18 @@ def raw_decode_seconds(
 ) -> float:
     """The floor of one logged decode (see the module), timed, on as many CPU threads as
     the voice decodes with. Its steps are the voice's own fastest ones: the in-place KV
-    cache (``kv_cache.growing_cache``), the lean one-token step where the model has one
-    (``fast_step.decode_step``) and rows leaving by one move (``generation.compaction``)."""
+    cache (``kv_cache.growing_cache``), the decode loops' own forward
+    (``generation.next_logits``: ``fast_step.decode_step`` where the model has it) and
+    rows leaving by one move (``generation.compaction``)."""
     import torch
 
-    from dialog_env.lm import fast_step
-    from dialog_env.lm.generation import cache_keyword, compaction, last_logits_only, left_pad
+    from dialog_env.lm.generation import (
+        cache_keyword,
+        compaction,
+        last_logits_only,
+        left_pad,
+        next_logits,
+    )
     from dialog_env.lm.kv_cache import growing_cache
 
     before = torch.get_num_threads()
@@ -176,27 +182,16 @@ def raw_decode_seconds(
         torch.set_num_threads(threads)
     keyword = cache_keyword(model)
 
-    def forward(ids, mask, positions, past, **extra):
-        if ids.shape[1] == 1 and fast_step.supports(model, past):
-            return fast_step.decode_step(model, ids, mask, positions, past)
-        out = model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            use_cache=True,
-            **{keyword: past},
-            **extra,
-        )
-        return out.logits
-
     try:
         start = time.perf_counter()
         with torch.inference_mode():
             enc = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
             ids, mask, positions = left_pad(enc, tokenizer.pad_token_id)
             past = growing_cache(model.config, reserve=max(lengths) + 1)
-            logits = forward(ids, mask, positions, past, **last_logits_only(model))
-            token = logits[:, -1].argmax(-1, keepdim=True)
+            _, logits = next_logits(
+                model, keyword, ids, mask, positions, past, **last_logits_only(model)
+            )
+            token = logits.argmax(-1, keepdim=True)
             positions = positions[:, -1:]
             rows: list[list[int]] = [[] for _ in prompts]
             active = list(range(len(prompts)))
@@ -214,7 +209,8 @@ def raw_decode_seconds(
                     active = [active[i] for i in order]
                 mask = torch.cat([mask, torch.ones_like(token)], dim=-1)
                 positions = positions + 1
-                token = forward(token, mask, positions, past)[:, -1].argmax(-1, keepdim=True)
+                _, logits = next_logits(model, keyword, token, mask, positions, past)
+                token = logits.argmax(-1, keepdim=True)
             [tokenizer.decode([int(i) for i in row], skip_special_tokens=True) for row in rows]
         return time.perf_counter() - start
     finally:

@@ -35,6 +35,7 @@ __all__ = [
     "inverse_cdf",
     "last_logits_only",
     "left_pad",
+    "next_logits",
     "prefill_rows",
     "prompt_heads",
     "returned_cache",
@@ -169,28 +170,35 @@ def _preallocated(model, past, max_new_tokens: int):
     return growing_cache(model.config, reserve=max_new_tokens)
 
 
-def _next_logprobs(model, keyword: str, step_ids, mask, positions, past):
-    """One forward call: the cache after it and the float64 log-probs of the last column.
+def next_logits(model, keyword: str, step_ids, mask, positions, past, **extra):
+    """One forward call: the cache after it and the logits of the last column.
 
     A one-token step of a model that ``dialog_env.lm.fast_step`` serves goes through its
     :func:`~dialog_env.lm.fast_step.decode_step` (the same logits bit for bit, without
-    transformers' per-call machinery); everything else through the model's forward.
+    transformers' per-call machinery); everything else through the model's forward, with
+    ``extra`` keywords (e.g. :func:`last_logits_only` for a prefill).
     """
-    import torch
-
     from dialog_env.lm import fast_step
 
     if step_ids.shape[1] == 1 and fast_step.supports(model, past):
-        logits = fast_step.decode_step(model, step_ids, mask, positions, past)
-        return past, torch.log_softmax(logits[:, -1, :].double(), dim=-1)
+        return past, fast_step.decode_step(model, step_ids, mask, positions, past)[:, -1, :]
     out = model(
         input_ids=step_ids,
         attention_mask=mask,
         position_ids=positions,
         use_cache=True,
         **({} if past is None else {keyword: past}),
+        **extra,
     )
-    return returned_cache(out), torch.log_softmax(out.logits[:, -1, :].double(), dim=-1)
+    return returned_cache(out), out.logits[:, -1, :]
+
+
+def _next_logprobs(model, keyword: str, step_ids, mask, positions, past):
+    """:func:`next_logits`, as the float64 log-probabilities the loops choose from."""
+    import torch
+
+    past, logits = next_logits(model, keyword, step_ids, mask, positions, past)
+    return past, torch.log_softmax(logits.double(), dim=-1)
 
 
 def decode_after(
