@@ -35,13 +35,13 @@ def key(*parts: Any) -> bytes:
 
 class Memo:
     """At most ``size`` results, the least recently used dropped first; off until
-    :meth:`switch` turns it on."""
+    :meth:`switch` turns it on (or made ``on``)."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, on: bool = False):
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
         self.size = size
-        self.on = False
+        self.on = bool(on)
         self._items: OrderedDict[bytes, Any] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -26,7 +26,6 @@ only change a token when a uniform falls within float error (~1e-6) of a CDF ste
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,7 +126,7 @@ class LMVoice:
         self._identity = str(self.path.resolve())
         self.style = self._prompt_style()
         self._stop_ids = self._stop_token_ids()
-        self._heads: OrderedDict[tuple[int, ...], list[tuple]] = OrderedDict()
+        self._heads = Memo(HEADS_KEPT, on=True)  # prompt ids -> keys and values
 
     def _prompt_style(self) -> str:
         """``"voice"`` when the tokenizer holds the task's placeholders too, else ``"chat"``.
@@ -290,13 +289,10 @@ class LMVoice:
         delexicalized act, so a few dozen cover thousands of turns."""
         from dialog_env.lm.generation import prompt_heads
 
-        key = tuple(ids)
-        head = self._heads.pop(key, None)
+        head = self._heads.get(tuple(ids), None)
         if head is None:
             head = prompt_heads(self.lm.model, [ids], self.lm.device)[0]
-            if len(self._heads) >= HEADS_KEPT:
-                self._heads.popitem(last=False)
-        self._heads[key] = head
+            self._heads.put(tuple(ids), head)
         return head
 
     def _decode(self, prompts: Sequence[str], uniforms, accept) -> list[str | None]:
