@@ -139,12 +139,10 @@ def main(argv=None) -> int:
     fast, fast_s, agent, fast_voice = play(lambda: load_agent(path))
     if [e["turns"] for e in fast] != [e["turns"] for e in full]:
         raise SystemExit("incremental decoding wrote other messages than the full re-encode")
-    if args.reference_tree is not None:
-        tree_s, tree_turns = play_in_tree(
-            args.reference_tree.resolve(), path, args.episodes, args.batch_size
-        )
+    if tree is not None:
+        tree_s, tree_turns = play_in_tree(tree.resolve(), path, args.episodes, args.batch_size)
         if tree_turns != [e["turns"] for e in fast]:
-            raise SystemExit(f"the code in {args.reference_tree} wrote other episodes")
+            raise SystemExit(f"the code in {tree} wrote other episodes")
     stats = agent.sessions.stats
     messages = sum(t["role"] == "assistant" for e in fast for t in e["turns"])
     print(f"{args.agent} on {episode_set.id}, batch {args.batch_size}: {messages} messages")
@@ -161,9 +159,9 @@ def main(argv=None) -> int:
         f"messages encoded in full {stats['full']} of {messages} "
         f"({len(fast)} first messages, the rest cut at the context limit)"
     )
-    if args.reference_tree is not None:
-        print(f"  {args.reference_tree} {len(fast) / tree_s:8.2f} episodes/s ({tree_s:.1f} s)")
-        print(f"ratio this checkout / {args.reference_tree} episodes/s = {tree_s / fast_s:.2f}")
+    if tree is not None:
+        print(f"  {tree} {len(fast) / tree_s:8.2f} episodes/s ({tree_s:.1f} s)")
+        print(f"ratio this checkout / {tree} episodes/s = {tree_s / fast_s:.2f}")
     print(f"ratio incremental / full re-encode episodes/s = {full_s / fast_s:.2f}")
     return 0
 
