@@ -109,7 +109,9 @@ def score_reference(reference, rows: list[Row], batch_size: int) -> None:
             )
             messages = [m for r in batch for m in r.messages]
             splits = np.cumsum([len(m.tokens) for m in messages])[:-1]
-            for m, lp in zip(messages, np.split(logprobs.double().numpy(), splits), strict=True):
+            for m, lp in zip(
+                messages, np.split(logprobs.double().cpu().numpy(), splits), strict=True
+            ):
                 m.ref_logprobs = lp
 
 
@@ -120,10 +122,12 @@ def grpo_loss(policy, batch: list[Row], config: GRPOConfig, normalizer: int):
 
     messages = [m for r in batch for m in r.messages]
 
-    def cat(name: str) -> torch.Tensor:
-        return torch.as_tensor(np.concatenate([getattr(m, name) for m in messages])).float()
-
     logprobs, entropy, _ = policy.evaluate_spans([r.ids for r in batch], [r.spans for r in batch])
+
+    def cat(name: str) -> torch.Tensor:  # a per-token array of the rollout, on the policy's device
+        values = np.concatenate([getattr(m, name) for m in messages])
+        return torch.as_tensor(values, device=logprobs.device).float()
+
     adv, log_ratio = cat("advantages"), logprobs - cat("logprobs")
     ratio = log_ratio.exp()
     pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - config.clip, 1 + config.clip))

@@ -24,6 +24,7 @@ RATIO_BENCHES = [
     "decode_speed",
     "grpo_speed",
     "run_job_speed",
+    "gpu_speed",
 ]
 
 
@@ -133,3 +134,20 @@ def test_lm_agent_speed_times_another_checkout_as_a_third_side(capsys):
     assert re.search(rf"^ratio this checkout / {re.escape(str(tree))} episodes/s = \S+", out, re.M)
     with pytest.raises(SystemExit, match="not a checkout of this project"):
         lm_agent_speed.main(["--smoke", "--reference-tree", str(tree / "tests")])
+
+
+@pytest.mark.skipif(
+    not importlib.import_module("torch").cuda.is_available(), reason="needs a CUDA device"
+)
+def test_gpu_speed_runs_on_cuda(capsys, tmp_path):
+    """The GPU script's whole path on the device, at small sizes: every section reports."""
+    from bench import gpu_speed
+
+    figures = tmp_path / "gpu.json"
+    argv = ["--smoke", "--device", "cuda", "--qwen", "smoke", "--json", str(figures)]
+    assert gpu_speed.main(argv) == 0
+    import json
+
+    out = json.loads(figures.read_text())
+    assert out["peaks"]["bf16_tflops"] > 0 and out["qwen2"]["decode_tokens_s"] > 0
+    assert out["env"]["same_as_cpu"] >= 0 and out["grpo_tiny"]["episodes"] > 0
