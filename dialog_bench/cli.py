@@ -30,6 +30,7 @@ SUBCOMMAND_MODULES = (
     "baselines.overopt",
     "leaderboard.render",
     "leaderboard.run",
+    "dialog_bench.serve",
 )
 
 
