@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from agents.base import INTERFACES, PARADIGMS, Agent, BaseAgent
 from dialog_env.entry_points import load_entry_point
@@ -79,17 +80,28 @@ def checkpoint_dir(key: str | Path) -> Path:
     return shipped[key] if not path.is_dir() and key in shipped else path
 
 
-def load_agent(name_or_path: str | Path) -> Agent:
+def load_agent(name_or_path: str | Path, **options: Any) -> Agent:
     """An agent: a built-in one by name (``"expert"``, ``"random"``, ``"noisy-expert"``),
     any local chat model as ``"hf:PATH"`` (a transformers directory, prompted with its
-    chat template: :mod:`agents.hf_chat`), one saved in a checkpoint directory (a path),
-    or a shipped checkpoint by name (``"sft-expert"``: see :func:`shipped_checkpoints`),
-    in that order."""
+    chat template: :mod:`agents.hf_chat`), any OpenAI-compatible endpoint's model as
+    ``"openai:MODEL"`` (:mod:`agents.openai_agent`), one saved in a checkpoint directory
+    (a path), or a shipped checkpoint by name (``"sft-expert"``: see
+    :func:`shipped_checkpoints`), in that order. ``options`` go to an ``hf:`` or
+    ``openai:`` agent's constructor (e.g. ``base_url=``); other agents take none."""
     key = str(name_or_path)
     if key.startswith("hf:"):
         from agents.hf_chat import HFChatAgent
 
-        return HFChatAgent.from_pretrained(key[len("hf:") :])
+        return HFChatAgent.from_pretrained(key[len("hf:") :], **options)
+    if key.startswith("openai:"):
+        from agents.openai_agent import OpenAIChatAgent
+
+        return OpenAIChatAgent(key[len("openai:") :], **options)
+    if options:
+        raise ValueError(
+            f"agent {key!r} takes no options ({', '.join(sorted(options))}): only hf: and "
+            "openai: agents do"
+        )
     if key in AGENTS:
         return load_entry_point(AGENTS[key])()
     path = checkpoint_dir(key)
@@ -99,6 +111,6 @@ def load_agent(name_or_path: str | Path) -> Agent:
         return load_checkpoint(path)
     raise ValueError(
         f"unknown agent {key!r}: give a built-in agent ({', '.join(sorted(AGENTS))}), "
-        "hf:PATH for a local chat model, a shipped checkpoint "
+        "hf:PATH for a local chat model, openai:MODEL for an endpoint, a shipped checkpoint "
         f"({', '.join(shipped_checkpoints()) or 'none installed'}) or a checkpoint directory"
     )

@@ -2,11 +2,12 @@
 
 The model hash identifies what played: for a checkpoint directory, the sha256 over its
 files (relative path and content hash of each, in sorted order); for a built-in agent,
-the sha256 of the source file of its class. The training budget is read from the
-checkpoint's ``manifest.json`` (its ``budget`` object of non-negative counts, e.g.
-``env_steps``, ``demo_episodes``, ``tokens``, ``wall_time_s``); built-in agents are
-untrained and have the empty budget. Nothing is executed or unpickled here: the manifest
-is read as JSON.
+the sha256 of the source file of its class; for an endpoint (``openai:MODEL``), whose
+weights the board cannot see, the agent's own ``model_sha256`` of what it declared.
+The training budget is read from the checkpoint's ``manifest.json`` (its ``budget``
+object of non-negative counts, e.g. ``env_steps``, ``demo_episodes``, ``tokens``,
+``wall_time_s``); built-in agents are untrained and have the empty budget. Nothing is
+executed or unpickled here: the manifest is read as JSON.
 """
 
 from __future__ import annotations
@@ -117,7 +118,10 @@ def describe_agent(agent, source: str | Path) -> AgentCard:
         model_sha256 = getattr(agent, "model_sha256", None) or model_sha256
     else:
         name = str(getattr(agent, "name", source))
-        model_sha256 = file_sha256(Path(inspect.getsourcefile(type(agent))))
+        # an endpoint agent (``openai:MODEL``) hashes what it asked for: no file is what ran
+        model_sha256 = getattr(agent, "model_sha256", None) or file_sha256(
+            Path(inspect.getsourcefile(type(agent)))
+        )
         budget = {}
     return AgentCard(check_entry_name(name), paradigm, interface, model_sha256, budget)
 

@@ -69,15 +69,20 @@ def evaluate_agent(
     progress: bool | Callable[[int], None] = True,
     ray: str | None = None,
     ray_actors: int | None = None,
+    agent_options: dict | None = None,
 ) -> dict:
     """Load the agent (a built-in name or a checkpoint dir), play the set, return results.
 
     ``ray``: an address (``leaderboard.ray_runner``; ``"local"``: a Ray on this machine)
     whose actors play the set in shards, ``ray_actors`` of them (default: one per CPU);
-    the results are those of the local run.
+    the results are those of the local run. ``agent_options`` go to ``load_agent`` (an
+    ``openai:`` agent's ``base_url``, say).
     """
     from agents import load_agent
 
+    options = dict(agent_options or {})
+    if ray is not None and options:
+        raise ValueError(f"agent options ({', '.join(sorted(options))}) do not go to Ray actors")
     if ray is not None:
         from leaderboard.ray_runner import play_sharded
 
@@ -88,7 +93,7 @@ def evaluate_agent(
             "header": results_header(card, episode_set, batch_size, calls),
             "episodes": episodes,
         }
-    source = AgentMessages(lambda: load_agent(agent_spec), batch_size)
+    source = AgentMessages(lambda: load_agent(agent_spec, **options), batch_size)
     card = describe_agent(source.agent, agent_spec)
     episodes = play_episodes(
         source, episode_set, progress=progress, desc=f"{card.name} on {episode_set.id}"
@@ -101,11 +106,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
         help="play an agent on an episode set and write a results file",
-        description="Play AGENT (a built-in name such as expert or random, or a checkpoint "
-        "directory) on every episode of an episode set and write a results file that "
-        "`dialog-bench submit` can verify.",
+        description="Play AGENT (a built-in name such as expert or random, a checkpoint "
+        "directory, hf:PATH or openai:MODEL) on every episode of an episode set and write a "
+        "results file that `dialog-bench submit` can verify.",
     )
-    p.add_argument("agent", metavar="AGENT", help="agent name or checkpoint directory")
+    p.add_argument(
+        "agent", metavar="AGENT", help="agent name, checkpoint directory, hf:PATH or openai:MODEL"
+    )
     add_episode_set_arguments(p)
     p.add_argument(
         "--out",
@@ -113,6 +120,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="PATH",
         help="results file to write (default: results/AGENT.SET.json)",
+    )
+    p.add_argument(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="openai:MODEL only: the OpenAI-compatible API to ask (default: OPENAI_BASE_URL, "
+        "else http://127.0.0.1:8000/v1)",
     )
     add_ray_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -179,6 +193,7 @@ def main(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         ray=args.ray,
         ray_actors=args.ray_actors,
+        agent_options={"base_url": args.base_url} if args.base_url else None,
     )
     header = results["header"]
     out = args.out or Path("results") / f"{header['agent']}.{args.episodes}.json"
