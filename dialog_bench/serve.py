@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import queue
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -56,6 +57,8 @@ MODELS_PATH = "/v1/models"
 DEFAULT_MAX_REQUEST_BYTES = 1 << 20
 #: A connection idle this long (mid-request or between keep-alive requests) is closed.
 SOCKET_TIMEOUT_S = 30.0
+#: After refusing a body unread, what is read and dropped so the client sees the answer.
+LINGER_S, LINGER_BYTES = 2.0, 4 << 20
 
 
 @dataclass
@@ -199,6 +202,8 @@ class _Handler(BaseHTTPRequestHandler):
             request = parse_completion_request(body, self.server.model_id)
         except RequestError as err:
             self._send(err.status, error_body(err.message, err.status, err.code))
+            if self.close_connection:
+                self._linger()
             return
         try:
             reply = self.server.agent.reply(request.observation, request.seed)
@@ -230,6 +235,22 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:  # reset or timed out mid-body
             return None
         return body if len(body) == size else None
+
+    def _linger(self) -> None:
+        """Let a client still sending a refused body read the answer: half-close, then
+        drop what it sends for a moment (bounded), so that the close is not a reset that
+        would destroy the answer unread."""
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_S)
+            left = LINGER_BYTES
+            while left > 0:
+                chunk = self.connection.recv(min(1 << 16, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
 
     def _send(self, status: int, payload: dict) -> None:
         data = json.dumps(payload).encode()
