@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -13,6 +13,7 @@ import agents.openai_agent as openai_agent
 from agents import load_agent
 from agents.hf_chat import booking_system_prompt, transcript_messages
 from agents.openai_agent import DEFAULT_BASE_URL, EndpointError, OpenAIChatAgent
+from tests.http_helpers import served
 
 OBSERVATION = "user: I want thai food.\nassistant: [search] food=thai\ntool: [result] 0 found"
 
@@ -62,19 +63,10 @@ RATE_LIMITED = (429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
 
 
 @pytest.fixture
-def stub() -> Iterator:
-    servers = []
-
-    def start(*script) -> Stub:
-        server = Stub(list(script))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def stub():
+    """``stub(*script)``: a :class:`Stub` serving on a free loopback port for the test."""
+    with ExitStack() as stack:
+        yield lambda *script: stack.enter_context(served(Stub(list(script))))
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,7 @@ from leaderboard.evaluate import evaluate_agent
 from leaderboard.results import read_results
 from leaderboard.store import DECLARED, LeaderboardStore
 from leaderboard.submit import submit_results_file
+from tests.http_helpers import served
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / "leaderboard" / "results"
@@ -92,19 +93,12 @@ def chat(url: str, messages: list, **fields) -> tuple[int, dict]:
 
 @pytest.fixture
 def serve():
-    """Start an :class:`AgentServer` on a free loopback port; stopped after the test."""
-    servers = []
-
-    def start(agent, **options) -> AgentServer:
-        server = AgentServer(agent, ("127.0.0.1", 0), **options)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    """``serve(agent, **options)``: an :class:`AgentServer` on a free loopback port for
+    the test."""
+    with ExitStack() as stack:
+        yield lambda agent, **options: stack.enter_context(
+            served(AgentServer(agent, ("127.0.0.1", 0), **options))
+        )
 
 
 HELLO = [{"role": "user", "content": "I want cheap thai food in the west."}]
