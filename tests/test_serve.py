@@ -268,3 +268,19 @@ def test_an_endpoint_evaluation_equals_the_agents_own_and_submits_as_declared(tm
     assert header["model_sha256"] != own["header"]["model_sha256"]
     outcome = submit_results_file(out, LeaderboardStore(tmp_path / "lb.sqlite"))
     assert outcome.labels == DECLARED and outcome.episodes == 4
+
+
+def test_an_hf_chat_model_served_answers_as_it_does_in_process(serve, tmp_path):
+    """``serve hf:PATH`` and ``openai:`` against it: the client's system prompt is dropped,
+    the served agent prompts with its own, and the message is the one it writes itself."""
+    from agents.openai_agent import OpenAIChatAgent
+    from tests.test_hf_chat import save_chat_model
+
+    model = save_chat_model(tmp_path / "tiny-chat")
+    server = serve(load_agent(f"hf:{model}", max_new_tokens=8), model_id="tiny-chat")
+    observations = [obs for obs, _ in published_observations("Dialog-v1", "expert", 1)[:4]]
+    own = load_agent(f"hf:{model}", max_new_tokens=8)
+    own.reset(seed=0)
+    client = OpenAIChatAgent("tiny-chat", base_url=server.url)
+    client.reset(seed=0)
+    assert client.act_batch(observations) == own.act_batch(observations)
