@@ -43,7 +43,7 @@ def parse_constraints(text: str) -> dict[str, str]:
             continue
         match = _PIN.match(line)
         if match is None:
-            raise ValueError(f"constraints line {number} is not an exact pin NAME==VERSION: {raw!r}")
+            raise ValueError(f"constraints line {number} is not a pin NAME==VERSION: {raw!r}")
         pins[match["name"].lower()] = match["version"]
     return pins
 
@@ -55,6 +55,11 @@ def _installed(name: str) -> str | None:
         return None
 
 
+def _public(version: str) -> str:
+    """The version without its local build label: ``2.13.0+cpu`` -> ``2.13.0``."""
+    return version.split("+", 1)[0]
+
+
 def numerics_mismatches(path: Path = CONSTRAINTS) -> list[str]:
     """One line per pinned package whose installed version is another (or none).
 
@@ -64,22 +69,23 @@ def numerics_mismatches(path: Path = CONSTRAINTS) -> list[str]:
     out = []
     for name, pinned in pins.items():
         installed = _installed(name)
-        if installed is None or installed.split("+", 1)[0] != pinned:
+        if installed is None or _public(installed) != _public(pinned):
             out.append(f"{name} {installed or 'not installed'} (pinned {pinned})")
     return out
 
 
 def check_numerics(path: Path = CONSTRAINTS) -> None:
-    """Raise ``RuntimeError`` naming every package whose installed version differs from
-    ``path``'s pin: the published transcripts would not be the ones the pins made.
+    """Raise ``ValueError`` (the CLI's one-line error) naming every package whose installed
+    version differs from ``path``'s pin: the published transcripts would not be the ones
+    the pins made.
 
     Without the file (an installed wheel, not a checkout) there is nothing to publish into.
     """
     if not Path(path).is_file():
-        raise RuntimeError(f"no {Path(path).name} at {path}: publish from a checkout")
+        raise ValueError(f"no {Path(path).name} at {path}: publish from a checkout")
     mismatches = numerics_mismatches(path)
     if mismatches:
-        raise RuntimeError(
+        raise ValueError(
             "not published: the installed numerics differ from constraints.txt, so the "
             f"transcripts would not be the published ones: {'; '.join(mismatches)} "
             f"(pip install -c {path} ...)"
