@@ -39,6 +39,15 @@ def test_every_registered_id_has_a_reward_threshold():
         assert isinstance(gym.spec(env_id).reward_threshold, float), env_id
 
 
+def test_the_readme_states_each_ids_reward_threshold():
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    by_task = {task_of(i): gym.spec(i).reward_threshold for i in [*ENV_IDS, *ALIASES]}
+    assert by_task == {"booking": 0.5, "chat": 0.0}  # one threshold per task
+    assert "`spec.reward_threshold` (0.5 for the booking ids; 0.0 for the chat ids," in readme
+
+
 def test_the_alias_is_the_chat_id():
     alias, target = gym.spec("ChatGPT-v1"), gym.spec("Dialog-Chat-v1")
     assert alias.kwargs == target.kwargs and alias.entry_point == target.entry_point
