@@ -520,6 +520,10 @@ def main(args: argparse.Namespace) -> int:
     env_ids = tuple(args.env_id)
     if args.publish and env_ids != RUN_ENV_IDS:
         raise ValueError(f"--publish plays every env id of {', '.join(RUN_ENV_IDS)}")
+    if args.publish:  # the transcripts are exact floats: other numerics, other transcripts
+        from leaderboard.numerics import check_numerics
+
+        check_numerics()
     if args.agents:
         jobs = [(a, e) for e in env_ids for a in args.agents]
     else:

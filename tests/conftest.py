@@ -1,14 +1,24 @@
-"""Shared fixtures: the registered env ids and the voices every contract test runs with."""
+"""Shared fixtures: the registered env ids and the voices every contract test runs with;
+hypothesis's profile."""
 
 from __future__ import annotations
 
+import os
+
 import gymnasium as gym
 import pytest
+from hypothesis import settings
 
 import dialog_env
 from dialog_env.registration import ENV_IDS, TEXT_ENV_IDS
 
 ALL_ENV_IDS = sorted(ENV_IDS)
+
+# Hypothesis draws its examples from a fixed seed, so CI finds the same examples on every
+# run (a flaky test is worse than a narrow one); `HYPOTHESIS_PROFILE=explore` searches anew.
+settings.register_profile("derandomized", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "derandomized"))
 
 
 def available_voices() -> list[str]:

@@ -123,9 +123,17 @@ def test_n_1_is_the_base_agent(base, reward_model):
     assert agent.act(OBSERVATION) == base.act_batch([OBSERVATION])[0]
 
 
-@pytest.mark.parametrize("bad", [{"n": 0}, {"n": 65}, {"n": True}, {"temperature": 0.0}])
-def test_bad_settings_are_refused(base, reward_model, bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"n": 0}, r"n must be an integer in 1-64, got 0"),
+        ({"n": 65}, r"n must be an integer in 1-64, got 65"),
+        ({"n": True}, r"n must be an integer in 1-64, got True"),
+        ({"temperature": 0.0}, r"temperature must be > 0, got 0\.0"),
+    ],
+)
+def test_bad_settings_are_refused(base, reward_model, bad, message):
+    with pytest.raises(ValueError, match=message):
         BestOfNAgent(base, reward_model, **bad)
 
 

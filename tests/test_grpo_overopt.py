@@ -39,8 +39,20 @@ def test_the_plot_draws_every_run_into_a_png(tmp_path, x):
         "beta=0.05": _curve([0, 1, 3], [0.3, 0.4, 0.45], [0.3, 0.45, 0.5]),
     }
     path = plot_overoptimization(runs, tmp_path / "plots" / "overopt.png", x=x)
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Each run is drawn in its own colour (viridis at 0 and 0.75): count its pixels.
+    from matplotlib import colormaps
+    from matplotlib.image import imread
+
+    pixels = imread(path)[..., :3]
+    for shade in (0.0, 0.75):
+        colour = colormaps["viridis"](shade)[:3]
+        drawn = (abs(pixels - colour).max(axis=-1) < 0.02).sum()
+        assert drawn > 200, (shade, drawn)  # two lines and their markers, not a legend swatch
+    one_run = plot_overoptimization({"beta=0": runs["beta=0"]}, tmp_path / "one.png", x=x)
+    alone = imread(one_run)[..., :3]
+    late = colormaps["viridis"](0.75)[:3]
+    assert (abs(alone - late).max(axis=-1) < 0.02).sum() == 0  # the second run's colour is its
     with pytest.raises(ValueError, match="x must be one of"):
         plot_overoptimization(runs, tmp_path / "bad.png", x="log_kl")
 
@@ -78,3 +90,33 @@ def test_overopt_writes_the_summaries_and_the_leaderboard_page_draws_them(tmp_pa
     assert page_figures(tmp_path / "absent.json") == {}
     page = render_html([], figures=figures)  # no section for it without chat standings
     assert "gold peaks" not in page
+
+
+# -- the published over-optimization figure ----------------------------------------------
+def test_the_published_curves_are_the_runs_and_the_readme_table_is_them():
+    """``leaderboard/overoptimization.json`` (what the README's plot, its table and the HTML
+    page are drawn from): its beta=0.2 run is the shipped ``rl-chat``, curve for curve, each
+    summary is the one its curve gives, and the README's table is those summaries."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads((root / "leaderboard" / "overoptimization.json").read_text())
+    manifest = json.loads(
+        (root / "baselines" / "checkpoints" / "rl-chat" / "manifest.json").read_text()
+    )
+    shipped = data["runs"]["beta=0.2"]
+    assert shipped["curve"] == manifest["curve"] and shipped["beta"] == manifest["config"]["beta"]
+
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for label, run in data["runs"].items():
+        summary = overoptimization_summary(run["curve"])
+        assert summary == pytest.approx(run["summary"])
+        start = run["curve"][0]
+        row = (
+            f"| {label} | {start['dev_gold']:.3f} -> {summary['peak_gold']:.3f} "
+            f"({summary['peak_kl']:.1f}) -> {summary['final_gold']:.3f} | "
+            f"{start['dev_return']:.3f} -> {summary['final_proxy']:.3f} | "
+            f"{summary['final_kl']:.1f} | {'yes' if summary['overoptimized'] else 'no'} |"
+        )
+        assert row in readme

@@ -285,7 +285,7 @@ def _corrupt(ckpt: Path, outside: Path, how: str, rel: str, arg) -> None:
         (ckpt / rel / "model.safetensors.index.json").write_text(json.dumps(index))
 
 
-@pytest.mark.parametrize("src, examples", [(SB3, 40), (LM, 12)], ids=["sb3", "lm"])
+@pytest.mark.parametrize("src, examples", [(SB3, 120), (LM, 40)], ids=["sb3", "lm"])
 def test_every_corruption_loads_or_is_refused_cleanly_reading_nothing_outside(
     src, examples, tmp_path_factory
 ):

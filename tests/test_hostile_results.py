@@ -8,6 +8,7 @@ one line, and the store holds only what was accepted.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from html.parser import HTMLParser
@@ -219,7 +220,7 @@ def test_the_validator_is_never_more_lenient_than_jsonschema(genuine):
     reference = jsonschema.Draft202012Validator(load_results_schema())
     assert validator.first_error(genuine) is None and reference.is_valid(genuine)
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
     @given(mutants(genuine))
     def check(mutant):
         if not reference.is_valid(mutant):
@@ -244,7 +245,7 @@ def test_every_mutant_is_accepted_with_the_replays_numbers_or_rejected_in_one_li
 ):
     by_seed = {ep["seed"]: ep for ep in verify_results(genuine).episodes}
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
     @given(mutant_bytes(genuine))
     def check(data):
         tmp = tmp_path_factory.mktemp("mutant")
@@ -263,6 +264,126 @@ def test_every_mutant_is_accepted_with_the_replays_numbers_or_rejected_in_one_li
         assert math.isclose(outcome.success, sum(entry.successes) / N)
 
     check()
+
+
+# -- fuzzing: well-formed lies, which only the replay can catch ---------------------------
+_WORDS = st.from_regex(r"[a-z][a-z ]{0,23}", fullmatch=True)
+_DELTA = st.floats(1e-3, 1.0) | st.floats(-1.0, -1e-3)
+
+
+def replay_mutants(results: dict):
+    """Schema-valid objects that differ from ``results`` in one thing the replay recomputes:
+    a user or tool turn, a reward, the return, success, an end flag, a metric, a seed, or
+    the episodes' number (a duplicate, a missing one). Each parses; each must be rejected
+    by verification. (Another order of the same episodes is no lie: it is accepted.)"""
+    episodes = range(len(results["episodes"]))
+
+    def said(e):  # the turns the env wrote (the agent's are the submission's to choose)
+        turns = results["episodes"][e]["turns"]
+        return [i for i, t in enumerate(turns) if t["role"] != "assistant"]
+
+    def numeric(e):
+        metrics = results["episodes"][e]["metrics"]
+        return [k for k, v in metrics.items() if type(v) in (int, float)]
+
+    other_seeds = st.sampled_from(_episode_set_seeds(len(results["episodes"]) + 8)[-8:])
+    pick = st.sampled_from(list(episodes))
+    kinds = st.one_of(
+        pick.flatmap(
+            lambda e: st.tuples(st.just("turn"), st.just(e), st.sampled_from(said(e)), _WORDS)
+        ),
+        pick.flatmap(
+            lambda e: st.tuples(
+                st.just("reward"),
+                st.just(e),
+                st.sampled_from(range(len(results["episodes"][e]["rewards"]))),
+                _DELTA,
+            )
+        ),
+        st.tuples(st.just("return"), pick, st.none(), _DELTA),
+        st.tuples(st.sampled_from(["success", "terminated"]), pick, st.none(), st.none()),
+        pick.flatmap(
+            lambda e: st.tuples(st.just("metric"), st.just(e), st.sampled_from(numeric(e)), _DELTA)
+        ),
+        st.tuples(st.just("seed"), pick, st.none(), other_seeds),
+        st.tuples(st.sampled_from(["duplicate", "drop"]), st.none(), st.none(), st.none()),
+    )
+    return kinds.map(lambda m: _lie(results, *m))
+
+
+def _episode_set_seeds(n: int) -> list[int]:
+    from leaderboard.episodes import get_episode_set
+
+    return list(get_episode_set("Dialog-v1", "test", limit=n).seeds)
+
+
+def _lie(results: dict, how: str, e, where, value) -> dict:
+    mutant = json.loads(json.dumps(results))
+    eps = mutant["episodes"]
+    if how == "turn":
+        old = eps[e]["turns"][where]["text"]
+        eps[e]["turns"][where]["text"] = value if value != old else value + " too"
+    elif how == "reward":
+        eps[e]["rewards"][where] += value
+    elif how == "return":
+        eps[e]["return"] += value
+    elif how in ("success", "terminated"):
+        eps[e][how] = not eps[e][how]
+    elif how == "metric":
+        old = eps[e]["metrics"][where]
+        eps[e]["metrics"][where] = old + (1 if isinstance(old, int) else value)
+    elif how == "seed":
+        eps[e]["seed"] = value
+    elif how == "duplicate":
+        eps[-1] = copy.deepcopy(eps[0])
+    else:
+        eps.pop()
+    return mutant
+
+
+def test_every_well_formed_lie_parses_and_is_rejected_by_the_replay(genuine, tmp_path_factory):
+    """The fuzzing above mostly dies at JSON parsing or the schema; these mutants pass both,
+    so what rejects them is the replay (or the seed check before it)."""
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(replay_mutants(genuine))
+    def check(mutant):
+        data = json.dumps(mutant).encode()
+        parse_results(data)  # well-formed and schema-valid: it reaches verification
+        path = tmp_path_factory.mktemp("lie") / "m.json"
+        path.write_bytes(data)
+        store = LeaderboardStore(path.parent / "lb.sqlite")
+        with pytest.raises(ResultsRejected) as err:
+            submit_results_file(path, store)
+        assert str(err.value) and "\n" not in str(err.value)
+        assert store.count() == 0
+
+    check()
+
+
+def test_a_forged_gold_score_in_a_chat_results_file_is_rejected(tmp_path):
+    """The chat board ranks by gold (``metrics.mean_gold``): a file that raises it, and its
+    success with it, is refused, and nothing is stored."""
+    from leaderboard.episodes import get_episode_set
+    from leaderboard.evaluate import evaluate_agent
+    from leaderboard.results import write_results
+
+    episode_set = get_episode_set("Dialog-Chat-v1", "test", limit=N)
+    genuine = evaluate_agent("random", episode_set, batch_size=N, progress=False)
+    assert all(ep["metrics"]["mean_gold"] < 0.5 for ep in genuine["episodes"])
+    store = LeaderboardStore(tmp_path / "lb.sqlite")
+    submit_results_file(write_results(tmp_path / "genuine.json", genuine), store)  # it verifies
+    assert store.count() == 1
+    forged = copy.deepcopy(genuine)
+    forged["header"]["agent"] = "forged"
+    forged["episodes"][0]["metrics"]["mean_gold"] = 1.0
+    with pytest.raises(ResultsRejected, match=r"mean_gold") as err:
+        submit_results_file(write_results(tmp_path / "forged.json", forged), store)
+    assert "\n" not in str(err.value)
+    forged["episodes"][0]["success"] = forged["episodes"][0]["metrics"]["success"] = True
+    with pytest.raises(ResultsRejected):
+        submit_results_file(write_results(tmp_path / "forged2.json", forged), store)
+    assert [e.name for e in store.entries()] == ["random"]
 
 
 # -- fuzzing: names and budgets through every renderer -------------------------------------
@@ -348,7 +469,7 @@ def test_any_valid_names_and_budgets_keep_every_page_well_formed(genuine, tmp_pa
     check()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.text(max_size=70))
 def test_any_name_is_either_a_valid_entry_name_or_refused_in_one_line(name):
     from leaderboard.agent_card import ENTRY_NAME, check_entry_name

@@ -147,13 +147,30 @@ def test_an_unknown_measure_is_an_error():
 
 
 # -- the shipped manifests -----------------------------------------------------------------
+#: Shipped checkpoints without a learning curve, and why; every other one must have one.
+NO_CURVE = {
+    "bon-chat": "no training: best-of-n over sft-chat's samples, ranked by the RM",
+    "sb3-ppo": "trained (d18f87b) before `train sb3` recorded a curve; retraining it would "
+    "change the shipped checkpoint and its published row",
+}
+
+
+def _ranked_by(name: str) -> str:
+    """The measure the board ranks ``name``'s task by: gold on the chat task, else success."""
+    config = json.loads((SHIPPED[name] / "config.json").read_text())
+    return "gold" if config.get("env_id") == "Dialog-Chat-v1" else "success"
+
+
 @pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_every_shipped_manifest_reads_and_its_curve_ends_within_its_budget(name):
+def test_every_shipped_manifest_has_its_curve_and_it_ends_within_its_budget(name):
     manifest = _manifest(name)
-    for measure in ("success", "gold"):
-        curve = learning_curve(manifest, measure)
-        if curve is not None and "env_steps" in curve.points:
-            assert curve.points["env_steps"][-1][0] <= manifest["budget"]["env_steps"]
+    curve = learning_curve(manifest, _ranked_by(name))
+    if name in NO_CURVE:  # known missing: the list is updated when one arrives
+        assert curve is None, f"{name} has a curve now: take it off NO_CURVE"
+        return
+    assert curve is not None, f"{name}'s manifest has no {_ranked_by(name)} curve"
+    if "env_steps" in curve.points:
+        assert curve.points["env_steps"][-1][0] <= manifest["budget"]["env_steps"]
 
 
 def test_shipped_token_ppo_steps_are_those_of_its_budget():

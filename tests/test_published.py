@@ -4,11 +4,16 @@
   results files and compared byte for byte (the rendering, the statistics and the files
   agree);
 - every shipped baseline, loaded from its checkpoint as ``dialog-bench run`` loads it, plays
-  the first published episodes again: the same messages, user turns and rewards, and the
-  model hash in the published header is the one of the checkpoint on disk.
+  a spread of its published episodes again (the first, the last and every hundredth): the
+  same messages, user turns and rewards, and the model hash in the published header is the
+  one of the checkpoint on disk.
 
-The full replay of every published episode is ``test_published_results_verify_by_replay``
-in ``tests/test_leaderboard_cli.py`` (slow).
+Slow (``pytest -m slow tests/test_published.py``, run by ``.ci/run``): every shipped
+baseline plays its whole published file again, every episode compared with the file's, so
+each published row is tied to its checkpoint episode by episode. (The replay of every
+published episode from the file's own messages, which checks the env's numbers but not who
+wrote the messages, is ``test_published_results_verify_by_replay`` in
+``tests/test_leaderboard_cli.py``.)
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from agents import load_agent
+from leaderboard.agent_card import describe_agent
 from leaderboard.episodes import get_episode_set, parse_episode_set_id
-from leaderboard.evaluate import evaluate_agent
 from leaderboard.results import read_results
+from leaderboard.rollout import AgentMessages, play_episodes
 from leaderboard.run import (
     PUBLISHED_DIR,
     published_markdown,
@@ -38,8 +45,11 @@ PUBLISHED = {
 }
 #: ``"<env id>/<entry>"`` -> the baseline ``dialog-bench run`` plays there.
 BASELINES = {f"{e}/{Path(b).name if isinstance(b, Path) else b}": b for b, e in shipped_runs()}
-#: Episodes of each published file that are played again in the default run.
-REPLAYED = 3
+#: Indices of each published file's episodes that are played again in the default run: a
+#: spread over the file (its batches run side by side, so an episode deep in the file meets
+#: the agent's state after hundreds of others: a checkpoint that wrote only the first
+#: episodes would fail here).
+SPREAD = (0, 100, 200, 300, 400, 499)
 
 
 def _published_standings(tmp_path):
@@ -75,25 +85,46 @@ def test_readme_excerpt_is_rebuilt_byte_for_byte_from_the_results_files(tmp_path
     )
 
 
-@pytest.mark.parametrize("name", sorted(BASELINES))
-def test_shipped_baseline_replays_its_first_published_episodes(name):
+def _played_again(
+    name: str, indices: tuple[int, ...] | None
+) -> tuple[dict, list[dict], list[dict]]:
+    """The published file of ``name``, and its baseline's episodes at ``indices`` (every
+    episode when None), played now from the shipped checkpoint with the file's batch size."""
     published = read_results(PUBLISHED[name])
     header = published["header"]
-    env_id, set_name, _ = parse_episode_set_id(header["episode_set"])
-    episode_set = get_episode_set(env_id, set_name, limit=REPLAYED)
-    fresh = evaluate_agent(
-        BASELINES[name],
-        episode_set,
-        batch_size=header["evaluation"]["batch_size"],
-        progress=False,
-    )
-    assert fresh["header"]["model_sha256"] == header["model_sha256"], (
+    env_id, set_name, limit = parse_episode_set_id(header["episode_set"])
+    episode_set = get_episode_set(env_id, set_name, limit=limit)
+    if indices is None:
+        indices = tuple(range(len(episode_set)))
+    source = AgentMessages(lambda: load_agent(BASELINES[name]), header["evaluation"]["batch_size"])
+    card = describe_agent(source.agent, BASELINES[name])
+    assert card.model_sha256 == header["model_sha256"], (
         f"{name}: the shipped checkpoint is not the one that made the published file"
     )
-    assert fresh["header"]["evaluation"]["agent_calls"] == header["evaluation"]["agent_calls"]
-    for new, old in zip(fresh["episodes"], published["episodes"][:REPLAYED], strict=True):
-        assert new["seed"] == old["seed"]
-        assert new["turns"] == old["turns"], f"{name}, seed {old['seed']}: other messages"
+    assert source.calls == header["evaluation"]["agent_calls"]
+    seeds = [episode_set.seeds[i] for i in indices]
+    fresh = play_episodes(source, episode_set, seeds=seeds, progress=False)
+    return published, [published["episodes"][i] for i in indices], fresh
+
+
+def _assert_same_episodes(name: str, old: list[dict], new: list[dict]) -> None:
+    for before, now in zip(old, new, strict=True):
+        assert now["seed"] == before["seed"]
+        assert now["turns"] == before["turns"], f"{name}, seed {before['seed']}: other messages"
         # Rewards and metrics as the verifier compares them: floats to REPLAY_TOLERANCE
         # (a learned RM's scores differ in their last bits across CPUs), the rest exactly.
-        compare_episode(old, new)
+        compare_episode(before, now)
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_shipped_baseline_replays_a_spread_of_its_published_episodes(name):
+    _, old, new = _played_again(name, SPREAD)
+    _assert_same_episodes(name, old, new)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_shipped_baseline_replays_every_published_episode(name):
+    published, old, new = _played_again(name, None)
+    assert len(new) == len(published["episodes"])
+    _assert_same_episodes(name, old, new)

@@ -2,8 +2,10 @@
 for byte; without Ray the flag says how to install it.
 
 Each Ray actor starts a Python with torch and the env's LM (about 30 s on a busy 2-core
-machine), so only the ``evaluate --ray`` comparison is in the default run; the random
-agent's and ``run --ray``'s are ``slow`` (``pytest -m slow tests/test_ray_runner.py``)."""
+machine), so only the ``evaluate --ray`` comparisons (the expert; ``sft-chat``, an LM agent
+on the chat task, whose learned reward's floats are where thread counts would show) are in
+the default run; the random agent's and ``run --ray``'s are ``slow``
+(``pytest -m slow tests/test_ray_runner.py``)."""
 
 from __future__ import annotations
 
@@ -56,6 +58,23 @@ def test_evaluate_on_ray_writes_the_local_results_file(local_ray, fixed_clock, t
     argv = ["evaluate", "expert", "--episodes", "dev", "--limit", "6", "--batch-size", "4"]
     assert cli([*argv, "--ray", "--ray-actors", "2", "--out", str(out), "--quiet"]) == 0
     assert out.read_bytes() == local.read_bytes()
+
+
+def test_an_lm_agent_on_the_chat_task_on_ray_plays_as_it_does_locally(local_ray, fixed_clock):
+    """LM decoding and the learned reward's floats, in actors of one thread each against
+    this process's threads: the records must not differ in a bit."""
+    episode_set = get_episode_set("Dialog-Chat-v1", "dev", limit=4)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # here 2 threads, in each actor 1
+    try:
+        local = evaluate_agent("sft-chat", episode_set, 4, False)
+    finally:
+        torch.set_num_threads(threads)
+    on_ray = evaluate_agent("sft-chat", episode_set, 4, False, ray="local", ray_actors=2)
+    assert on_ray == local
+    assert local["header"]["evaluation"]["agent_calls"] == "act_batch"  # the batched LM path
 
 
 @pytest.mark.slow

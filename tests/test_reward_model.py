@@ -140,7 +140,7 @@ def test_score_one_remembers_a_loaded_models_scores_and_they_are_the_computed_on
     assert remember_scores(True) is False  # off unless asked for (dialog-bench run asks)
     rm = RewardModel.load()
     context = [{"role": "user", "text": "What is the phone number of The Amber Fig?"}]
-    reply = f"The phone number is 01223 {np.random.default_rng().integers(10**5, 10**6)}."
+    reply = "The phone number is 01223 480715, I believe."  # scored by no other test
     computed = float(rm.score([context], [reply], batch_size=1)[0])
     calls = []
     forward = rm.model.forward

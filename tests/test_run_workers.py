@@ -50,6 +50,38 @@ def test_workers_give_the_results_of_one_process(tmp_path):
     )
 
 
+def test_workers_give_an_lm_agents_and_a_chat_baselines_results_of_one_process(tmp_path):
+    """LM decoding and the chat task's learned reward are where a thread count moves the
+    last bits of a float: a worker runs with its share of the threads, this process with
+    its own, and the files must not differ in a bit."""
+    jobs = ["sft-expert", ("sft-chat", "Dialog-Chat-v1")]
+
+    def run(where: str, workers: int):
+        return run_baselines(
+            jobs,
+            LeaderboardStore(tmp_path / f"{where}.sqlite"),
+            tmp_path / where,
+            limit=2,
+            progress=False,
+            workers=workers,
+        )
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # here 2 threads; each of the 2 workers gets 1 (its share)
+    try:
+        one = run("one", 1)
+    finally:
+        torch.set_num_threads(threads)
+    two = run("two", 2)
+    assert [r.baseline for r in two] == ["sft-expert", "sft-chat"]
+    assert _results(one) == _results(two)
+    chat = _results(one)["sft-chat"]
+    assert chat["header"]["env_id"] == "Dialog-Chat-v1"
+    assert any(r != round(r, 6) for ep in chat["episodes"] for r in ep["rewards"])  # RM floats
+
+
 def test_a_progress_callable_is_told_every_finished_episode():
     from leaderboard.episodes import get_episode_set
     from leaderboard.evaluate import evaluate_agent

@@ -1,0 +1,200 @@
+"""Every figure of the README's "Does RL beat SFT here?" table is recomputed from results
+files in the repository: the shipped rows' (``leaderboard/results/<env id>/``) and the
+retired rows' (``leaderboard/results/retired/<env id>/``: the 1,200-step ``sft-expert``,
+``sft-noisy``, ``sft-filtered`` and ``sft-spelled``, as published at the commit before
+05e1513 retired them). A figure the table cites from a run whose files were not kept says
+so in the README, and is checked here to say so.
+
+Slow: each retired file verifies by replay, as a submission would (the env and the
+episode set are the ones they were made on).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from leaderboard.compare import compare_results
+from leaderboard.results import read_results
+from leaderboard.stats import bootstrap_ci, paired_difference
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "leaderboard" / "results"
+SHIPPED, RETIRED, CHAT = (
+    RESULTS / "Dialog-v1",
+    RESULTS / "retired" / "Dialog-v1",
+    RESULTS / "Dialog-Chat-v1",
+)
+RETIRED_ROWS = ("sft-expert", "sft-noisy", "sft-filtered", "sft-spelled")
+
+
+@cache
+def science_table() -> str:
+    """The README's section "Does RL beat SFT here? What we measured", one line per row."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("## Does RL beat SFT here? What we measured")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def _interval(d) -> str:
+    return f"{d.estimate:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"
+
+
+def paired(baseline: Path, candidate: Path) -> str:
+    """``"0.994 vs 0.818, +0.176 [+0.142, +0.210]"``: success of both, paired difference."""
+    (c,) = compare_results(baseline, [candidate])
+    return (
+        f"{c.candidate_success:.3f} vs {c.baseline_success:.3f}, {_interval(c.success_difference)}"
+    )
+
+
+def successes_by_goal(path: Path) -> tuple[int, int, int, int]:
+    """Successes on goals without a booking, their count; the same on goals with one."""
+    episodes = read_results(path)["episodes"]
+    inform = [e["success"] for e in episodes if e["metrics"]["booked"] is None]
+    booking = [e["success"] for e in episodes if e["metrics"]["booked"] is not None]
+    return sum(inform), len(inform), sum(booking), len(booking)
+
+
+def _column(path: Path, field: str, by_seed: bool = False) -> np.ndarray:
+    """One number per episode of ``path``: ``"gold"`` (the mean gold score), or a record's
+    field; in the file's order (as ``dialog-bench compare`` pairs them) or the seeds'."""
+    episodes = read_results(path)["episodes"]
+    if by_seed:
+        episodes = sorted(episodes, key=lambda e: e["seed"])
+    if field == "gold":
+        return np.array([e["metrics"]["mean_gold"] for e in episodes])
+    return np.array([float(e[field]) for e in episodes])
+
+
+def test_the_retired_rows_files_are_the_retired_checkpoints_results():
+    shipped = {p.stem: read_results(p)["header"]["model_sha256"] for p in SHIPPED.glob("*.json")}
+    for name in RETIRED_ROWS:
+        header = read_results(RETIRED / f"{name}.json")["header"]
+        assert header["agent"] == name and header["episode_set"] == "Dialog-v1/test"
+        # another checkpoint than the shipped row of the same name made it
+        assert header["model_sha256"] != shipped.get(name)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "candidate", "figure"),
+    [
+        (
+            RETIRED / "sft-spelled.json",
+            SHIPPED / "sft-expert.json",
+            "0.994 vs 0.818, +0.176 [+0.142, +0.210]",
+        ),
+        (
+            RETIRED / "sft-expert.json",
+            SHIPPED / "ppo-sft.json",
+            "0.430 vs 0.406, +0.024 [+0.006, +0.042]",
+        ),
+        (
+            SHIPPED / "sft-noisy.json",
+            SHIPPED / "sft-filtered.json",
+            "0.566 vs 0.536, +0.030 [+0.014, +0.048]",
+        ),
+        (
+            RETIRED / "sft-noisy.json",
+            RETIRED / "sft-filtered.json",
+            "0.308 vs 0.248, +0.060 [+0.024, +0.098]",
+        ),
+        (
+            SHIPPED / "random.json",
+            SHIPPED / "ppo-base.json",
+            "0.000 vs 0.012, -0.012 [-0.022, -0.004]",
+        ),
+    ],
+    ids=[
+        "one-recipe-vs-spelled",
+        "ppo-sft-vs-its-start",
+        "filtered-vs-noisy",
+        "retired-filtered-vs-noisy",
+        "ppo-base-vs-random",
+    ],
+)
+def test_a_paired_comparison_of_the_table_is_the_files(baseline, candidate, figure):
+    assert paired(baseline, candidate) == figure
+    assert figure in science_table()
+
+
+def test_the_act_interface_row_is_the_files():
+    table = science_table()
+    (c,) = compare_results(SHIPPED / "sft-expert.json", [SHIPPED / "sb3-ppo.json"])
+    assert f"`sb3-ppo` vs `sft-expert` (0.994): {_interval(c.success_difference)}" in table
+    (c,) = compare_results(RETIRED / "sft-spelled.json", [SHIPPED / "sb3-ppo.json"])
+    assert (
+        f"against the retired `sft-spelled`, `sb3-ppo` {_interval(c.success_difference)}" in table
+    )
+    # A row's own CI as the board computes it: over its episodes in seed order (the store's)
+    a2c = bootstrap_ci(_column(SHIPPED / "sb3-a2c.json", "success", by_seed=True))
+    dqn = bootstrap_ci(_column(SHIPPED / "sb3-dqn.json", "success", by_seed=True))
+    dqn_ci = f"{dqn.estimate:.3f} [{dqn.low:.3f}, {dqn.high:.3f}]"
+    assert f"`sb3-a2c` {a2c.estimate:.3f} and `sb3-dqn` {dqn_ci}" in table
+
+
+def test_the_counts_by_goal_kind_are_the_files():
+    table = science_table()
+    noisy, filtered = (
+        successes_by_goal(SHIPPED / "sft-noisy.json"),
+        successes_by_goal(SHIPPED / "sft-filtered.json"),
+    )
+    assert noisy == (268, 289, 0, 211) and filtered == (283, 289, 0, 211)
+    assert "268 of the 289 goals without a booking, **0 of the 211**" in table
+    assert "283 and 268 of the 289 goals without a booking, both 0 of the 211" in table
+    failures = [
+        sum(1 - _column(p, "success"))
+        for p in (SHIPPED / "sft-expert.json", RETIRED / "sft-spelled.json")
+    ]
+    assert "3 test failures, against 91" in table and failures == [3, 91]
+
+
+def test_ppo_bases_return_difference_is_the_files():
+    (c,) = compare_results(SHIPPED / "random.json", [SHIPPED / "ppo-base.json"])
+    assert f"(return {c.return_difference.estimate:+.3f}:" in science_table()
+
+
+def test_the_chat_rows_are_the_files():
+    table = science_table()
+    gold = {n: _column(CHAT / f"{n}.json", "gold") for n in ("rl-chat", "bon-chat", "sft-chat")}
+    proxy = {
+        n: _column(CHAT / f"{n}.json", "return")
+        for n in ("rl-chat", "bon-chat", "sft-chat", "chat-expert")
+    }
+    rl = _interval(paired_difference(gold["rl-chat"], gold["sft-chat"]))
+    assert (
+        f"gold {gold['rl-chat'].mean():.3f} vs {gold['sft-chat'].mean():.3f}, {rl}, while its "
+        f"proxy return is {proxy['rl-chat'].mean():.3f} vs {proxy['sft-chat'].mean():.3f} (and the "
+        f"perfect `chat-expert`'s {proxy['chat-expert'].mean():.3f})"
+    ) in re.sub(r"\s+", " ", table)
+    assert (
+        f"gold {gold['bon-chat'].mean():.3f} vs {gold['sft-chat'].mean():.3f}, proxy "
+        f"{proxy['bon-chat'].mean():.3f} vs {proxy['sft-chat'].mean():.3f}"
+    ) in table
+
+
+def test_figures_of_runs_whose_files_were_not_kept_say_so():
+    """The RL runs from the retired ``sft-spelled``, the RLOO run from ``sft-noisy`` and
+    ``sft-noisy`` at 5,000 steps were evaluated in ``runs/``, which the repository does not
+    keep: the table cites them as such, never as figures a reader can recompute."""
+    table = re.sub(r"\s+", " ", science_table())
+    for figure in (
+        "+0.004 [-0.006, +0.014]",
+        "+0.004 [-0.016, +0.024]",
+        "0 of 384",
+        "+0.032 [+0.018, +0.048]",
+    ):
+        assert figure in table
+    assert table.count("not reproducible from the repository") >= 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", RETIRED_ROWS)
+def test_a_retired_rows_file_verifies_by_replay(name):
+    from leaderboard.verify import verify_results_file
+
+    assert len(verify_results_file(RETIRED / f"{name}.json").episodes) == 500
