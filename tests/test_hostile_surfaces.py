@@ -1,0 +1,177 @@
+"""Hostile checkpoints of every agent kind (issue 30): nothing outside the checkpoint is read.
+
+A hostile checkpoint names a directory of the server (a LoRA ``base_model``, a best-of-n
+``base``, a link, an include in a chat template). It is submitted and loaded under an
+audit hook that records every ``open``, ``os.listdir`` and ``os.scandir``: only the
+checkpoint, its private copy, the store and the package's own shipped files (and the
+Python installation's) may appear. A bait model beside the checkpoint, which the old code
+hashed or loaded, must never be touched; the refusal reads the same whether the path it
+names exists or not.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import site
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from agents import load_agent
+from dialog_env.lm import TINY_MODEL_DIR
+from leaderboard.store import LeaderboardStore
+from leaderboard.submit import ResultsRejected, submit_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "baselines" / "checkpoints"
+#: Where code and shipped assets live: reading them is not reading the server's files.
+LIBRARY_ROOTS = tuple(
+    Path(p).resolve()
+    for p in {sys.prefix, sys.base_prefix, *site.getsitepackages(), site.getusersitepackages()}
+) + tuple(REPO / pkg for pkg in ("agents", "baselines", "dialog_env", "leaderboard", "tests"))
+SYSTEM_ROOTS = (Path("/dev"), Path("/proc"), Path("/sys"))
+SNAPSHOTS = Path(tempfile.gettempdir()).resolve()
+
+_SEEN: list[str] | None = None
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _SEEN is None or event not in ("open", "os.listdir", "os.scandir"):
+        return
+    path = args[0] if args else None
+    if isinstance(path, (str, bytes)) or hasattr(path, "__fspath__"):
+        _SEEN.append(str(path if not isinstance(path, bytes) else path.decode(errors="replace")))
+
+
+sys.addaudithook(_audit)
+
+
+def _allowed(path: str, ckpt: Path, extra: tuple[Path, ...]) -> bool:
+    if "/" not in path and path not in (".", ".."):
+        return True  # an entry opened by name in a directory already opened (dir_fd)
+    p = Path(path).resolve() if Path(path).is_absolute() else (Path.cwd() / path).resolve()
+    if p.is_relative_to(ckpt.resolve()) or any(p.is_relative_to(e) for e in extra):
+        return True
+    if p.is_relative_to(SNAPSHOTS) and any(
+        part.startswith("dialog-bench-checkpoint-") for part in p.parts
+    ):
+        return True  # submit's private copy of the checkpoint
+    return any(p.is_relative_to(r) for r in LIBRARY_ROOTS + SYSTEM_ROOTS)
+
+
+def _outside_reads(action, ckpt: Path, *extra: Path) -> tuple[list[str], BaseException | None]:
+    """What ``action()`` opened or listed outside ``ckpt`` and the allowed roots, and what
+    it raised."""
+    global _SEEN
+    _SEEN = []
+    raised = None
+    try:
+        action()
+    except (ValueError, ResultsRejected) as err:
+        raised = err
+    finally:
+        seen, _SEEN = _SEEN, None
+    return sorted({p for p in seen if not _allowed(p, ckpt, tuple(extra))}), raised
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Path:
+    """A server's directory with real models in it: what a hostile checkpoint aims at."""
+    root = tmp_path_factory.mktemp("server")
+    shutil.copytree(TINY_MODEL_DIR, root / "bait-lm")
+    shutil.copytree(SHIPPED / "sft-chat", root / "bait-ckpt")
+    return root
+
+
+def _lora_checkpoint(where: Path, base_model: str) -> Path:
+    pytest.importorskip("peft")
+    from agents.lora import add_lora, base_reference, save_lora
+    from dialog_env.lm.loading import load_causal_lm
+
+    model = add_lora(copy.deepcopy(load_causal_lm(TINY_MODEL_DIR).model), rank=2)
+    save_lora(where, model)
+    config = {"agent": "lm", "paradigm": "sft", "interface": "text"}
+    config |= base_reference(TINY_MODEL_DIR) | {"base_model": base_model}
+    (where / "config.json").write_text(json.dumps(config))
+    return where
+
+
+def _hostile(kind: str, tmp_path: Path, server: Path) -> list[Path]:
+    """Checkpoints of ``kind`` that name ``server``'s files in every way we know."""
+    out: list[Path] = []
+    if kind == "lm":
+        for i, name in enumerate(
+            [str(server / "bait-lm"), str(server / "absent"), "../server/bait-lm", "~", "bait-lm"]
+        ):
+            out.append(_lora_checkpoint(tmp_path / f"lora{i}", name))
+    elif kind == "best-of-n":  # the old loader took a sibling of the checkpoint
+        shutil.copytree(server / "bait-ckpt", tmp_path / "bait-ckpt")
+        for i, base in enumerate(["bait-ckpt", "absent", "server"]):
+            ckpt = tmp_path / f"bon{i}"
+            ckpt.mkdir()
+            config = {"agent": "best-of-n", "base": base, "env_id": "Dialog-Chat-v1"}
+            (ckpt / "config.json").write_text(json.dumps(config))
+            out.append(ckpt)
+    elif kind == "hf-chat":
+        ckpt = tmp_path / "chat-link"
+        ckpt.mkdir()
+        (ckpt / "config.json").write_text(json.dumps({"agent": "hf-chat"}))
+        (ckpt / "lm").symlink_to(server / "bait-lm", target_is_directory=True)
+        out.append(ckpt)
+    elif kind == "sb3":
+        ckpt = shutil.copytree(SHIPPED / "sb3-ppo", tmp_path / "sb3-link")
+        (ckpt / "model.safetensors").unlink()
+        (ckpt / "model.safetensors").symlink_to(server / "bait-lm" / "model.safetensors")
+        out.append(ckpt)
+    return out
+
+
+KINDS = ["lm", "best-of-n", "hf-chat", "sb3"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_hostile_checkpoint_reads_nothing_outside_when_loaded(kind, tmp_path, server):
+    for ckpt in _hostile(kind, tmp_path, server):
+        (server / "bait-lm" / "config.json").touch()
+        outside, raised = _outside_reads(lambda c=ckpt: load_agent(c), ckpt)
+        assert outside == [], f"{ckpt.name}: read {outside}"
+        assert isinstance(raised, ValueError) and "\n" not in str(raised), ckpt.name
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_hostile_checkpoint_reads_nothing_outside_when_submitted(
+    kind, tmp_path, server, monkeypatch
+):
+    monkeypatch.chdir(server)  # "bait-lm" then names the bait relative to the cwd
+    db = tmp_path / "board.db"
+    store = LeaderboardStore(db)
+    for ckpt in _hostile(kind, tmp_path, server):
+        outside, raised = _outside_reads(
+            lambda c=ckpt: submit_checkpoint(c, store, limit=1), ckpt, db.parent / "board.db"
+        )
+        assert outside == [], f"{ckpt.name}: read {outside}"
+        assert isinstance(raised, ResultsRejected) and "\n" not in str(raised), ckpt.name
+
+
+def test_a_missing_and_an_existing_outside_base_are_refused_in_the_same_words(tmp_path, server):
+    messages = []
+    for name in (str(server / "bait-lm"), str(server / "absent-lm")):
+        ckpt = _lora_checkpoint(tmp_path / Path(name).name, name)
+        with pytest.raises(ValueError) as refused:
+            load_agent(ckpt)
+        messages.append(str(refused.value).replace(str(ckpt), "CKPT").replace(name, "NAME"))
+    assert messages[0] == messages[1]
+    assert "is not a directory" not in messages[0] and "sha256" not in messages[0]
+
+
+def test_a_base_inside_the_checkpoint_and_a_shipped_one_load(tmp_path):
+    pytest.importorskip("peft")
+    inside = _lora_checkpoint(tmp_path / "inside", "base")
+    shutil.copytree(TINY_MODEL_DIR, inside / "base")
+    shipped = _lora_checkpoint(tmp_path / "shipped", "tiny")
+    a, b = load_agent(inside), load_agent(shipped)
+    assert a.act("user: hello") == b.act("user: hello")
