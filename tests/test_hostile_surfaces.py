@@ -13,15 +13,25 @@ from __future__ import annotations
 
 import copy
 import json
+import resource
 import shutil
 import site
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from agents import load_agent
+from agents.chat_template import (
+    MAX_PROMPT_CHARS,
+    MAX_TEMPLATE_CHARS,
+    RENDER_MEMORY_BYTES,
+    RENDER_SECONDS,
+    TemplateRefused,
+    render_chat,
+)
 from dialog_env.lm import TINY_MODEL_DIR
 from leaderboard.store import LeaderboardStore
 from leaderboard.submit import ResultsRejected, submit_checkpoint
@@ -175,3 +185,77 @@ def test_a_base_inside_the_checkpoint_and_a_shipped_one_load(tmp_path):
     shipped = _lora_checkpoint(tmp_path / "shipped", "tiny")
     a, b = load_agent(inside), load_agent(shipped)
     assert a.act("user: hello") == b.act("user: hello")
+
+
+# -- chat templates: bounded in size, time, memory and output ---------------------------------
+RUNAWAY_TEMPLATES = {
+    "nested loops": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}"
+    "{% endfor %}",
+    "a gigabyte string": "{% set s = 'x' * 1000000000 %}{{ s|length }}",
+    "a product of sizes": "{% set s = 'x' * 100000 %}{{ s|replace('', s) }}",
+    "a padded string": "{{ 'x'.center(1000000000) }}",
+    "a long prompt": "{{ 'x' * (MAX + 1) }}".replace("MAX", str(MAX_PROMPT_CHARS)),
+    "a long source": "{# " + "x" * MAX_TEMPLATE_CHARS + " #}",
+}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(TINY_MODEL_DIR)
+
+
+@pytest.mark.parametrize("what", sorted(RUNAWAY_TEMPLATES))
+def test_a_runaway_chat_template_is_refused_fast_in_one_line(what, tokenizer):
+    tokenizer = copy.copy(tokenizer)
+    tokenizer.chat_template = RUNAWAY_TEMPLATES[what]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    with pytest.raises(TemplateRefused, match=r"^model: its chat template .*: refusing it$"):
+        render_chat(tokenizer, [{"role": "user", "content": "hi"}], "model")
+    assert time.perf_counter() - start < RENDER_SECONDS + 3
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 2 * RENDER_MEMORY_BYTES >> 10
+
+
+def test_a_template_that_fits_renders_as_transformers_renders_it(tokenizer):
+    tokenizer = copy.copy(tokenizer)
+    tokenizer.chat_template = (
+        "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"
+        "{% if add_generation_prompt %}<assistant>{% endif %}"
+    )
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]
+    tracer = sys.gettrace()
+    assert render_chat(tokenizer, messages, "m") == tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True
+    )
+    assert sys.gettrace() is tracer  # a debugger's or coverage's tracer is put back
+    tokenizer.chat_template = "{{ raise_exception('no system role') }}"
+    with pytest.raises(Exception, match="no system role"):  # the template's own error
+        render_chat(tokenizer, messages, "m")
+
+
+def _chat_checkpoint(where: Path, template: str) -> Path:
+    from transformers import AutoTokenizer
+
+    from tests.lm_helpers import save_tiny_llama
+
+    tokenizer = AutoTokenizer.from_pretrained(TINY_MODEL_DIR)
+    tokenizer.chat_template = template
+    save_tiny_llama(tokenizer, where / "lm")
+    (where / "config.json").write_text(json.dumps({"agent": "hf-chat"}))
+    return where
+
+
+@pytest.mark.parametrize("what", ["nested loops", "a gigabyte string"])
+def test_submitting_a_checkpoint_with_a_runaway_template_is_refused_at_load(what, tmp_path, server):
+    ckpt = _chat_checkpoint(tmp_path / "chat", RUNAWAY_TEMPLATES[what])
+    store = LeaderboardStore(tmp_path / "board.db")
+    start = time.perf_counter()
+    outside, raised = _outside_reads(
+        lambda: submit_checkpoint(ckpt, store, limit=1), ckpt, tmp_path / "board.db"
+    )
+    assert time.perf_counter() - start < RENDER_SECONDS + 20
+    assert isinstance(raised, ResultsRejected) and "its chat template" in str(raised)
+    assert "\n" not in str(raised) and outside == []
