@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agents import load_agent
 from agents.chat_template import (
@@ -259,3 +261,94 @@ def test_submitting_a_checkpoint_with_a_runaway_template_is_refused_at_load(what
     assert time.perf_counter() - start < RENDER_SECONDS + 20
     assert isinstance(raised, ResultsRejected) and "its chat template" in str(raised)
     assert "\n" not in str(raised) and outside == []
+
+
+# -- fuzzing: hostile configs and templates of every kind --------------------------------------
+def _paths(server: Path) -> st.SearchStrategy:
+    """Values a hostile config puts where a path or a name goes."""
+    named = [
+        str(server / "bait-lm"),
+        str(server / "bait-ckpt"),
+        "../bait-ckpt",
+        "bait-ckpt",
+        "~",
+        "/etc",
+        "tiny",
+        "sft-chat",
+        "base",
+        "./base",
+        "base/../..",
+        "a\x00b",
+        "",
+    ]
+    junk = st.none() | st.booleans() | st.integers(-3, 10**6) | st.text(max_size=8)
+    return st.sampled_from(named) | junk | st.lists(st.sampled_from(named), max_size=2)
+
+
+TEMPLATE_PIECES = [
+    "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}<assistant>",
+    "{% include '/etc/passwd' %}",
+    "{% import '/etc/hosts' as h %}",
+    "{% extends '../bait-lm/config.json' %}",
+    "{{ ''.__class__.__mro__ }}",
+    RUNAWAY_TEMPLATES["nested loops"],
+    RUNAWAY_TEMPLATES["a gigabyte string"],
+    "{{ messages|tojson }}",
+]
+FIELDS = {
+    "lm": ["base_model", "base_sha256", "paradigm", "max_new_tokens", "env_id", "x"],
+    "best-of-n": ["base", "n", "temperature", "env_id", "x"],
+    "hf-chat": ["system_prompt", "max_new_tokens", "temperature", "tool_role", "x"],
+    "sb3": ["net_arch", "algo", "state_features", "x"],
+}
+EXAMPLES = {"lm": 8, "best-of-n": 8, "hf-chat": 10, "sb3": 10}
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory) -> dict[str, Path]:
+    """One valid checkpoint of each kind, copied and spoiled by each example."""
+    root = tmp_path_factory.mktemp("sources")
+    lora = _lora_checkpoint(root / "lm", "tiny")
+    bon = root / "best-of-n"
+    bon.mkdir()
+    (bon / "config.json").write_text(json.dumps({"agent": "best-of-n", "base": "sft-chat"}))
+    chat = _chat_checkpoint(root / "hf-chat", TEMPLATE_PIECES[0])
+    return {"lm": lora, "best-of-n": bon, "hf-chat": chat, "sb3": SHIPPED / "sb3-ppo"}
+
+
+def _set_template(ckpt: Path, template: str) -> None:
+    lm = ckpt / "lm"
+    (lm / "chat_template.jinja").write_text(template)
+    config = json.loads((lm / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (lm / "tokenizer_config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fuzz_hostile_configs_and_templates_read_nothing_outside(kind, sources, server):
+    @settings(
+        max_examples=EXAMPLES[kind],
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        field=st.sampled_from(FIELDS[kind]) | st.none(),  # None: the config as it was
+        value=_paths(server),
+        template=st.lists(st.sampled_from(TEMPLATE_PIECES), min_size=1, max_size=3).map("".join),
+    )
+    def check(field, value, template):
+        ckpt = Path(tempfile.mkdtemp(dir=server.parent)) / "ckpt"
+        shutil.copytree(sources[kind], ckpt)
+        config = json.loads((ckpt / "config.json").read_text())
+        if field is not None:
+            (ckpt / "config.json").write_text(json.dumps({**config, field: value}))
+        if kind == "hf-chat":
+            _set_template(ckpt, template)
+        start = time.perf_counter()
+        outside, raised = _outside_reads(lambda: load_agent(ckpt), ckpt)
+        assert outside == [], (field, value, template)
+        assert raised is None or "\n" not in str(raised)
+        assert time.perf_counter() - start < 3 * RENDER_SECONDS + 20
+
+    check()
