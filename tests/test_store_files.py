@@ -17,19 +17,26 @@ from leaderboard_helpers import real_results, write_json
 
 import leaderboard.submit as submit
 from leaderboard.store import SCHEMA_VERSION, LeaderboardStore, NameTaken, StoreError
-from leaderboard.verify import verify_results_file
+from leaderboard.verify import VerifiedResults, verify_results_file
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def results_file(tmp_path_factory) -> Path:
-    return write_json(tmp_path_factory.mktemp("results") / "expert.json", real_results())
+def submission(tmp_path_factory) -> tuple[Path, VerifiedResults]:
+    """A real results file of the expert and its verified replay."""
+    path = write_json(tmp_path_factory.mktemp("results") / "expert.json", real_results())
+    return path, verify_results_file(path)
 
 
 @pytest.fixture(scope="module")
-def verified(results_file):
-    return verify_results_file(results_file)
+def results_file(submission) -> Path:
+    return submission[0]
+
+
+@pytest.fixture(scope="module")
+def verified(submission) -> VerifiedResults:
+    return submission[1]
 
 
 @pytest.fixture()
