@@ -14,9 +14,10 @@ A checkpoint directory holds only ``config.json`` (and a ``manifest.json``)::
     {"agent": "best-of-n", "base": "sft-chat", "n": 8, "temperature": 1.0,
      "paradigm": "best-of-n", "interface": "text", "env_id": "Dialog-Chat-v1"}
 
-``base`` names a sibling checkpoint directory (a shipped name, never a path: nothing
-outside the checkpoints' folder is reached). The entry's model hash covers the config,
-the base's directory and the reward model's, so a change in any of them is another model.
+``base`` names a shipped checkpoint or a folder inside the checkpoint, never a path
+(:func:`~agents.checkpoint.resolve_named_dir`: nothing outside them is reached). The
+entry's model hash covers the config, the base's directory and the reward model's, so a
+change in any of them is another model.
 
 Randomness: each draw samples by inverse CDF from uniforms of its own, drawn from a
 ``torch.Generator`` seeded by a hash of the conversation so far, the draw's number and
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.base import BaseAgent
-from agents.checkpoint import MAX_BEST_OF_N, read_config
+from agents.checkpoint import MAX_BEST_OF_N, read_config, resolve_named_dir
 
 __all__ = ["BestOfNAgent", "MAX_N"]
 
@@ -87,14 +88,13 @@ class BestOfNAgent(BaseAgent):
 
     @classmethod
     def load(cls, path: Path, device: str = "cpu") -> BestOfNAgent:
+        from agents import shipped_checkpoints
         from dialog_env.tasks.chat.reward_model import SHIPPED_RM_DIR, RewardModel
         from leaderboard.agent_card import directory_sha256
 
         path = Path(path)
         config = read_config(path)
-        base_dir = path.parent / config["base"]
-        if not base_dir.is_dir():
-            raise ValueError(f"{path / 'config.json'}: no base checkpoint {config['base']!r}")
+        base_dir = resolve_named_dir(path, "base", config["base"], shipped_checkpoints())
         agent = cls(
             _shared_base(str(base_dir.resolve())),
             RewardModel.load(SHIPPED_RM_DIR),  # cached per process by RewardModel.load

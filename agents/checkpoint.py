@@ -12,6 +12,11 @@ its kind. Files that only pickle can read (``*.zip`` of SB3, ``*.pt``, ``*.bin``
 is a directory with a link that leads outside it, or more files or bytes than the
 limits allow, and a config with any field that is unknown to its kind or out of bounds
 (:data:`CONFIG_FIELDS`): nothing is built from a config that has not been checked.
+
+A config that names another directory (a LoRA adapter's ``base_model``, a best-of-n's
+``base``) names a shipped one by its name or a folder inside the checkpoint
+(:func:`resolve_named_dir`); nothing outside the checkpoint is opened, not even to say
+that it is missing.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from agents.base import INTERFACES, PARADIGMS
@@ -43,6 +48,7 @@ __all__ = [
     "load_checkpoint",
     "read_config",
     "refuse_pickles",
+    "resolve_named_dir",
     "write_manifest",
 ]
 
@@ -81,7 +87,8 @@ def _layer_widths(v: Any) -> bool:
 
 
 def _sibling_name(v: Any) -> bool:
-    """A checkpoint directory's name, never a path."""
+    """A directory's name (a shipped checkpoint's, or a folder's inside the checkpoint),
+    never a path."""
     return (
         isinstance(v, str)
         and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}", v) is not None
@@ -144,7 +151,7 @@ CONFIG_FIELDS: dict[str, dict[str, tuple[bool, Callable[[Any], bool], str]]] = {
         "base_model": (
             False,
             lambda v: isinstance(v, str) and 0 < len(v) <= 4096,
-            '"tiny" or the path of the base LM directory',
+            '"tiny", a shipped checkpoint\'s name or a folder inside the checkpoint',
         ),
         "base_sha256": (False, _sha256_hex, "64 lowercase hex digits"),
         # the env it was trained for (`train sft|grpo --env-id`) and is evaluated on
@@ -170,7 +177,11 @@ CONFIG_FIELDS: dict[str, dict[str, tuple[bool, Callable[[Any], bool], str]]] = {
     },
     "best-of-n": {  # agents.best_of_n: candidates of a sibling LM checkpoint, ranked by the RM
         "agent": (True, _equals("best-of-n"), '"best-of-n"'),
-        "base": (True, _sibling_name, "the name of a sibling checkpoint directory"),
+        "base": (
+            True,
+            _sibling_name,
+            "the name of a shipped checkpoint or of a folder inside the checkpoint",
+        ),
         "n": (False, _int_in(1, MAX_BEST_OF_N), f"an integer in 1-{MAX_BEST_OF_N}"),
         "temperature": (
             False,
@@ -200,6 +211,41 @@ def refuse_pickles(files: list[tuple[str, Path]], directory: Path) -> None:
             "which can run code. dialog-bench checkpoints hold safetensors weights and JSON "
             "configs; convert the model (see baselines/) or load it yourself if you trust it"
         )
+
+
+def resolve_named_dir(
+    directory: str | Path, field: str, name: str, shipped: Mapping[str, Path]
+) -> Path:
+    """The directory that ``name`` (the value of config field ``field``) names: a shipped
+    one by its key in ``shipped``, else a folder inside the checkpoint ``directory``.
+
+    Anything else (an absolute path, ``..``, ``~``, a folder that is not there) gets one
+    and the same ``ValueError``, decided before anything outside ``directory`` is looked
+    at: the answer says nothing of what exists elsewhere. Links inside a checkpoint that
+    lead outside it are refused earlier (:func:`read_config`).
+    """
+    directory = Path(directory)
+    if name in shipped:
+        return Path(shipped[name])
+    rel = PurePosixPath(name)
+    inside = (
+        bool(name)
+        and "\\" not in name
+        and "\x00" not in name
+        and not rel.is_absolute()
+        and not name.startswith("~")
+        and all(part not in ("..", ".") for part in rel.parts)
+    )
+    if inside:
+        path = directory.joinpath(*rel.parts)
+        inside = path.resolve().is_relative_to(directory.resolve()) and path.is_dir()
+    if not inside:
+        names = ", ".join(sorted(shipped)) or "none"
+        raise ValueError(
+            f"{directory / CONFIG}: {field} {name[:80]!r} names neither a shipped directory "
+            f"({names}) nor a folder inside the checkpoint"
+        )
+    return path
 
 
 def check_config(config: Any, path: Path) -> dict[str, Any]:

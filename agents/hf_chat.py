@@ -14,7 +14,8 @@ generation prompt, and the model writes the next message. Its paradigm is ``zero
   message whatever the batch it was decoded in, and ``--batch-size`` changes no result.
 - Safe: loaded through :func:`dialog_env.lm.loading.load_causal_lm`, safetensors only
   (``use_safetensors=True``), never remote code (``trust_remote_code=False``),
-  ``local_files_only=True``; a directory with pickle weights is refused.
+  ``local_files_only=True``; a directory with pickle weights is refused. Its chat
+  template renders within bounds of size, time and memory (:mod:`agents.chat_template`).
 
 How to load one::
 
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.base import PARADIGMS, BaseAgent
+from agents.chat_template import TemplateRefused, check_template_source, render_chat
 from dialog_env.text import parse_transcript
 
 __all__ = [
@@ -151,6 +153,7 @@ class HFChatAgent(BaseAgent):
                 f"{name}: the tokenizer has no chat_template, so there is no way to prompt it "
                 "as a chat model (an LM trained by `dialog-bench pretrain` loads as a checkpoint)"
             )
+        check_template_source(tokenizer.chat_template, name)
         if paradigm not in PARADIGMS:
             raise ValueError(f"paradigm must be one of {PARADIGMS}, got {paradigm!r}")
         if isinstance(temperature, bool) or not 0 <= float(temperature) <= 5:
@@ -242,9 +245,7 @@ class HFChatAgent(BaseAgent):
             del messages[fixed - 1]  # the oldest turn after the system prompt
 
     def _render(self, messages: list[dict[str, str]]) -> str:
-        return self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True
-        )
+        return render_chat(self.tokenizer, messages, self.name)
 
     def _count(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -253,6 +254,8 @@ class HFChatAgent(BaseAgent):
         probe = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
         try:
             return "s" in self._render(probe)
+        except TemplateRefused:  # over the bounds: refused at load time
+            raise
         except Exception:  # templates such as Gemma's raise on a system message
             return False
 

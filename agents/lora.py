@@ -5,17 +5,21 @@ trains low-rank adapters on every linear layer of its blocks (PEFT's ``"all-line
 tied output head stays frozen with the embeddings). The checkpoint then holds no copy of
 the base, only what was learned and which base it adapts::
 
-    config.json    {"agent": "lm", ..., "base_model": "tiny" | PATH, "base_sha256": HEX}
+    config.json    {"agent": "lm", ..., "base_model": "tiny" | NAME | DIR, "base_sha256": HEX}
     adapter/       adapter_model.safetensors + adapter_config.json (PEFT's own layout)
                    embedding_rows.safetensors: embedding rows the trainer set on the
                    base (SFT's orthogonal slot values), when it set any
 
 ``base_sha256`` is :func:`~dialog_env.lm.model_files.directory_sha256` of the base LM
-directory. :func:`load_lora_lm` finds the base (``"tiny"``: the shipped LM; else a path,
-relative to the working directory), refuses it when its hash differs (an adapter on
-other weights writes nonsense), applies the rows and the adapter, and merges them into
-a plain model, so an adapted agent decodes as fast as a full one. The adapter is read
-with safetensors from a config whose every field is checked; nothing is unpickled.
+directory. :func:`load_lora_lm` finds the base by its shipped name (``"tiny"``: the
+shipped LM; ``NAME``: the LM of the shipped checkpoint ``NAME``) or as a folder ``DIR``
+inside the checkpoint, and nowhere else (a checkpoint that names any other path is
+refused before that path is looked at); refuses it when its hash differs (an adapter
+on other weights writes nonsense), applies the rows and the adapter, and merges them
+into a plain model, so an adapted agent decodes as fast as a full one. A base that is
+not shipped travels with the checkpoint: copy it into the directory and name it there.
+The adapter is read with safetensors from a config whose every field is checked;
+nothing is unpickled.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ __all__ = [
     "is_lora",
     "load_lora_lm",
     "save_lora",
+    "shipped_bases",
 ]
 
 ADAPTER_SUBDIR = "adapter"
@@ -87,16 +92,31 @@ def count_parameters(model: Any) -> tuple[int, int]:
     return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
-def base_reference(base_dir: str | Path) -> dict[str, str]:
-    """The config fields that name an adapter's base: ``base_model`` and ``base_sha256``."""
+def shipped_bases() -> dict[str, Path]:
+    """The base LMs an adapter may name without shipping them: ``"tiny"`` and the LM of
+    every shipped checkpoint that holds one (``lm/``), by name."""
+    from agents import shipped_checkpoints
     from dialog_env.lm import TINY_MODEL_DIR
+
+    bases = {name: d / "lm" for name, d in shipped_checkpoints().items() if (d / "lm").is_dir()}
+    return {**bases, "tiny": Path(TINY_MODEL_DIR)}
+
+
+def base_reference(base_dir: str | Path) -> dict[str, str]:
+    """The config fields that name an adapter's base: ``base_model`` and ``base_sha256``.
+
+    A shipped base is named by its shipped name; any other base is named by its path,
+    which :func:`load_lora_lm` accepts only as a folder inside the checkpoint (copy the
+    base there before the checkpoint travels).
+    """
     from dialog_env.lm.model_files import directory_sha256
 
     base_dir = Path(base_dir).resolve()
     here = Path.cwd().resolve()
-    if base_dir == Path(TINY_MODEL_DIR).resolve():
-        name = "tiny"
-    elif base_dir.is_relative_to(here):  # manifests and configs travel with the repo
+    shipped = {d.resolve(): name for name, d in shipped_bases().items()}
+    if base_dir in shipped:
+        name = shipped[base_dir]
+    elif base_dir.is_relative_to(here):
         name = str(base_dir.relative_to(here))
     else:
         name = str(base_dir)
@@ -118,21 +138,6 @@ def save_lora(out: str | Path, model: Any, embedding_rows: tuple[Any, Any] | Non
         tensors = {"ids": ids.detach().to("cpu").long().contiguous()}
         tensors["rows"] = rows.detach().to("cpu").contiguous()
         save_file(tensors, str(adapter / EMBEDDING_ROWS))
-
-
-def _resolve_base(name: str, directory: Path) -> Path:
-    from dialog_env.lm import TINY_MODEL_DIR
-
-    if name == "tiny":
-        return Path(TINY_MODEL_DIR)
-    path = Path(name).expanduser()
-    if not path.is_dir():
-        raise ValueError(
-            f"{directory}: the base model {name!r} this LoRA adapter adapts is not a directory "
-            "here; run from where it was trained, or edit base_model in config.json to the "
-            "base's path (its hash is checked)"
-        )
-    return path
 
 
 def _adapter_config(adapter: Path) -> dict[str, Any]:
@@ -163,24 +168,25 @@ def _adapter_config(adapter: Path) -> dict[str, Any]:
 def load_lora_lm(directory: str | Path, config: dict[str, Any], device: str = "cpu"):
     """The merged model and the tokenizer of the LoRA checkpoint ``directory``.
 
-    Raises ``ValueError`` when the base cannot be found, its sha256 is not the one the
-    checkpoint records, or the adapter files are malformed.
+    Raises ``ValueError`` when the base is neither shipped nor inside ``directory``, its
+    sha256 is not the one the checkpoint records, or the adapter files are malformed.
     """
     import torch
     from safetensors.torch import load_file
 
+    from agents.checkpoint import resolve_named_dir
     from dialog_env.lm.loading import load_causal_lm
     from dialog_env.lm.model_files import check_safetensors, directory_sha256
 
     peft = _require_peft()
     directory = Path(directory)
-    base_dir = _resolve_base(config["base_model"], directory)
+    base_dir = resolve_named_dir(directory, "base_model", config["base_model"], shipped_bases())
     found = directory_sha256(base_dir)
     if found != config["base_sha256"]:
         raise ValueError(
             f"{directory}: its LoRA adapter was trained on a base with sha256 "
             f"{config['base_sha256'][:12]}..., but {base_dir} has {found[:12]}...: refusing to "
-            "apply an adapter to other weights (point base_model at the base it was trained on)"
+            "apply an adapter to other weights (name the base it was trained on)"
         )
     adapter = directory / ADAPTER_SUBDIR
     lora_fields = _adapter_config(adapter)

@@ -27,17 +27,31 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from dialog_env.bounded_json import check_shape, loads_bounded, read_json_file
+
 __all__ = [
+    "META_SHAPE",
     "add_parser",
+    "check_env_id",
     "generate_demos",
     "load_demos",
     "main",
     "parse_env_kwargs",
+    "read_meta",
     "replay_demo",
     "train_episodes",
 ]
 
 GENERATORS = ("expert", "noisy-expert")
+#: The fields of a ``.meta.json`` (demos and prefs) that its readers use, and their types.
+META_SHAPE: dict[str, Any] = {
+    "format": str,
+    "sha256": str,
+    "env_id": str,
+    "env_spec": {"kwargs": dict},
+}
+#: A ``.meta.json`` larger than this is refused unread.
+MAX_META_BYTES = 1 << 20
 
 
 def parse_env_kwargs(text: str, name: str = "--env-kwargs") -> dict[str, Any]:
@@ -145,23 +159,60 @@ def write_demos(path: str | Path, records: list[dict], meta: dict, command: str)
     return meta_path
 
 
+def check_env_id(env_id: Any, where: str | Path) -> str:
+    """``env_id`` if it is one of dialog-bench's registered ids (or aliases), else a
+    one-line ``ValueError``: an id read from a file never reaches Gymnasium otherwise
+    (for ``"module:Id"`` Gymnasium would import ``module``)."""
+    from dialog_env.registration import ALIASES, ENV_IDS
+
+    if not isinstance(env_id, str) or env_id not in (*ENV_IDS, *ALIASES):
+        shown = repr(env_id) if len(repr(env_id)) <= 60 else repr(env_id)[:57] + "..."
+        known = ", ".join([*ENV_IDS, *ALIASES])
+        raise ValueError(f"{where}: env_id must be one of {known}, got {shown}")
+    return env_id
+
+
+def read_meta(path: str | Path, shape: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The checked ``.meta.json`` beside data file ``path``: bounded JSON
+    (:func:`~dialog_env.bounded_json.read_json_file`) whose fields the loaders read have
+    their types (:data:`META_SHAPE`, and ``shape``) and whose env id is a registered one."""
+    meta_path = Path(path).with_suffix(".meta.json")
+    meta = read_json_file(meta_path, MAX_META_BYTES)
+    check_shape(meta, {**META_SHAPE, **(shape or {})}, str(meta_path))
+    check_env_id(meta["env_id"], meta_path)
+    return meta
+
+
+def _record(line: str, where: Path) -> dict:
+    try:
+        record = loads_bounded(line)
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: a record must be an object, got {type(record).__name__}")
+    return record
+
+
 def load_demos(path: str | Path) -> tuple[Iterator[dict], dict]:
-    """The records of a demo file (checked against its metadata's sha256) and the metadata."""
+    """The records of a demo file (checked against its metadata's sha256) and the metadata
+    (:func:`read_meta`)."""
     path = Path(path)
-    meta = json.loads(path.with_suffix(".meta.json").read_text())
+    meta = read_meta(path)
     body = path.read_bytes()
-    if hashlib.sha256(body).hexdigest() != meta.get("sha256"):
+    if hashlib.sha256(body).hexdigest() != meta["sha256"]:
         raise ValueError(f"{path} does not match the sha256 in its metadata")
-    return (json.loads(line) for line in body.decode().splitlines() if line), meta
+    return (_record(line, path) for line in body.decode().splitlines() if line), meta
 
 
 def replay_demo(record: dict, meta: dict) -> list[float]:
-    """Reset with the demo's seed, send its assistant messages again; return the rewards."""
+    """Reset with the demo's seed, send its assistant messages again; return the rewards.
+    ``meta`` is checked as :func:`read_meta` checks it (a registered env id only)."""
     import gymnasium as gym
 
     import dialog_env  # noqa: F401
 
-    env = gym.make(meta["env_id"], **meta["env_spec"]["kwargs"])
+    check_shape(meta, {"env_id": str, "env_spec": {"kwargs": dict}}, "demo metadata")
+    env = gym.make(check_env_id(meta["env_id"], "demo metadata"), **meta["env_spec"]["kwargs"])
     env.reset(seed=record["seed"])
     rewards = []
     for turn in record["turns"]:

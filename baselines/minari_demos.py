@@ -24,6 +24,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 __all__ = ["ACT_ENV_ID", "DATA_FORMAT", "replay_minari_episode", "write_minari_demos"]
 
 ACT_ENV_ID = "Dialog-Acts-v1"
@@ -136,13 +138,30 @@ def _play(env, agent, seed: int, index: int, cap: int, buffer_class):
 
 
 def replay_minari_episode(dataset, episode) -> list[float]:
-    """Reset the dataset's env with ``episode``'s seed, send its actions again; the rewards."""
-    import dialog_env  # noqa: F401  (registers the ids the stored spec names)
+    """Reset the dataset's env with ``episode``'s seed, send its actions again; the rewards.
 
+    The env is made from the dataset's stored spec only when that spec is one of
+    dialog-bench's registered ids with its registered entry point (a stored spec is a
+    file's word: Gymnasium would import whatever module it names); its seed must be an
+    integer. Anything else is a one-line ``ValueError``.
+    """
+    import gymnasium as gym
+
+    import dialog_env  # noqa: F401  (registers the ids the stored spec names)
+    from baselines.demos import check_env_id
+
+    where = "the Minari dataset's env spec"
+    spec = dataset.env_spec
+    env_id = check_env_id(getattr(spec, "id", None), where)
+    if spec.entry_point != gym.spec(env_id).entry_point or not isinstance(spec.kwargs, dict):
+        raise ValueError(f"{where}: {env_id} must have its registered entry point and kwargs")
     (meta,) = list(dataset.storage.get_episode_metadata([episode.id]))
-    env = dataset.recover_environment()
+    seed = meta.get("seed") if isinstance(meta, dict) else None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"the Minari episode {episode.id}'s metadata has no integer seed")
+    env = gym.make(env_id, **spec.kwargs)
     try:
-        env.reset(seed=int(meta["seed"]))
+        env.reset(seed=int(seed))
         return [float(env.step(int(a))[1]) for a in episode.actions]
     finally:
         env.close()

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from baselines.demos import load_demos, train_episodes, write_demos
+from dialog_env.bounded_json import check_shape
 
 __all__ = [
     "add_parser",
@@ -168,8 +169,9 @@ def write_prefs(path: str | Path, pairs: list[dict], meta: dict, command: str) -
 def load_prefs(path: str | Path) -> tuple[list[dict], dict]:
     """The pairs of a prefs file (checked against its metadata's sha256) and the metadata."""
     records, meta = load_demos(path)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT!r} file (format {meta.get('format')!r})")
+    if meta["format"] != FORMAT:
+        raise ValueError(f"{path} is not a {FORMAT!r} file (format {meta['format'][:60]!r})")
+    check_shape(meta, {"seeds": dict}, str(Path(path).with_suffix(".meta.json")))
     return list(records), meta
 
 

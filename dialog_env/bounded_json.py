@@ -6,7 +6,9 @@ infinity, integers of thousands of digits (slow to convert; past 4,300 digits Py
 raises an error that names no file), and nesting deep enough to exhaust the recursion
 limit. :func:`loads_bounded` refuses all of them with a one-line ``ValueError`` before any
 of them is converted, and :func:`read_json_file` adds a size limit checked before a byte
-is read.
+is read. :func:`check_shape` then checks that an object holds the keys its reader uses,
+each of the type it expects, so that a reader meets a one-line ``ValueError`` rather
+than an ``AttributeError`` deep inside.
 
 >>> loads_bounded('{"a": [1, 2.5]}')
 {'a': [1, 2.5]}
@@ -21,11 +23,19 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "MAX_NUMBER_CHARS", "loads_bounded", "nesting_depth", "read_json_file"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NUMBER_CHARS",
+    "check_shape",
+    "loads_bounded",
+    "nesting_depth",
+    "read_json_file",
+]
 
 #: JSON nested deeper than this is refused before Python's recursion limit is reached.
 MAX_DEPTH = 64
@@ -119,3 +129,40 @@ def read_json_file(path: str | Path, max_bytes: int) -> Any:
     except (OSError, ValueError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else err
         raise ValueError(f"{path}: {' '.join(str(reason).split())}") from None
+
+
+_KINDS = {dict: "an object", list: "an array", str: "a string", int: "an integer",
+          float: "a number", bool: "true or false", type(None): "null"}  # fmt: skip
+
+
+def _kind(value: Any) -> str:
+    return _KINDS.get(type(value), type(value).__name__)
+
+
+def check_shape(value: Any, shape: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``value`` if it is an object that holds every key of ``shape``, each value of the
+    type (or tuple of types) given there, or an object of the nested shape given there;
+    other keys are left alone. Else a one-line ``ValueError`` that begins with ``where``.
+
+    >>> check_shape({"env_id": "Dialog-v1", "env_spec": {"kwargs": {}}},
+    ...             {"env_id": str, "env_spec": {"kwargs": dict}}, "demo.meta.json")
+    {'env_id': 'Dialog-v1', 'env_spec': {'kwargs': {}}}
+    >>> check_shape([], {"env_id": str}, "demo.meta.json")
+    Traceback (most recent call last):
+    ...
+    ValueError: demo.meta.json: must be an object, got an array
+    """
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: must be an object, got {_kind(value)}")
+    for key, expected in shape.items():
+        if key not in value:
+            raise ValueError(f"{where}: missing {key!r}")
+        item = value[key]
+        if isinstance(expected, Mapping):
+            check_shape(item, expected, f"{where}: {key}")
+            continue
+        types = expected if isinstance(expected, tuple) else (expected,)
+        if not isinstance(item, types) or (isinstance(item, bool) and bool not in types):
+            wanted = " or ".join(_KINDS.get(t, t.__name__) for t in types)
+            raise ValueError(f"{where}: {key} must be {wanted}, got {_kind(item)}")
+    return value

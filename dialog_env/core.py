@@ -134,7 +134,8 @@ class DialogEnv(gym.Env[str, str]):
       safetensors only and never with remote code; a model trained with
       ``dialog-bench pretrain`` is prompted as the tiny one, a chat model (its tokenizer
       has a chat template) in plain words, and its sentences pass the same check.
-    - ``device``: where the LM runs, ``"cpu"`` (default) or ``"cuda"``.
+    - ``device``: where the LM runs, ``"cpu"`` (default) or ``"cuda"``; checked when the env
+      is made, for every id and voice (``"cuda"`` without CUDA is a ``ValueError``).
     - ``max_turns``: messages the user reads before leaving (default 20).
     - ``patience``: unproductive messages the user tolerates (default 4).
     - ``render_mode``: ``"ansi"`` (returns the transcript) or ``"human"`` (prints new turns).
@@ -182,6 +183,12 @@ class DialogEnv(gym.Env[str, str]):
         ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if device != "cpu":  # every id, the template voice's too: torch is imported only here
+            if not isinstance(device, str):
+                raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+            from dialog_env.lm.loading import resolve_device
+
+            resolve_device(device)  # one line when this machine has no such device
         self.task: Task = make_task(
             task, split=split, patience=patience, max_turns=max_turns, **task_kwargs
         )

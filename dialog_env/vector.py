@@ -9,6 +9,10 @@ plays exactly the episode a single env plays for the same seed and actions.
 
 Autoreset follows Gymnasium's default ``NEXT_STEP`` mode: the step after a sub-env's
 episode ended resets it (its action is ignored; reward 0, not terminated).
+
+A batch is checked whole before any sub-env moves: one bad action (wrong type, out of
+range) raises and leaves every sub-env as it was. ``num_envs`` is at most
+:data:`MAX_NUM_ENVS`.
 """
 
 from __future__ import annotations
@@ -16,21 +20,27 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from gymnasium.spaces import Discrete, Text
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
 from dialog_env.interfaces import make_env
 from dialog_env.voicing import drive_all
+from dialog_env.wrappers.actions import as_action_index
 from dialog_env.wrappers.base import reset_steps, step_steps
 
-__all__ = ["DialogVectorEnv"]
+__all__ = ["MAX_NUM_ENVS", "DialogVectorEnv"]
+
+#: The most sub-envs one vector env holds: each is a whole env stack (~50 KiB, more with
+#: an LM voice's caches), and a batch beyond this is better sharded (Ray) than built.
+MAX_NUM_ENVS = 4096
 
 
 class DialogVectorEnv(VectorEnv):
     """``num_envs`` dialog envs stepped together, their user turns voiced in one batch.
 
     Args:
-        num_envs: the number of sub-envs.
+        num_envs: the number of sub-envs, 1 to :data:`MAX_NUM_ENVS`.
         max_episode_steps: steps after which a sub-env is truncated (the spec's limit).
         **kwargs: what ``gymnasium.make`` takes for one env (``split``, ``user_model``,
             ``interface``, ``observation``...).
@@ -45,8 +55,10 @@ class DialogVectorEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["ansi"]}
 
     def __init__(self, num_envs: int, max_episode_steps: int | None = None, **kwargs: Any):
-        if not isinstance(num_envs, int) or num_envs < 1:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int):
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        if not 1 <= num_envs <= MAX_NUM_ENVS:
+            raise ValueError(f"num_envs must be between 1 and {MAX_NUM_ENVS}, got {num_envs}")
         if kwargs.get("render_mode") not in (None, "ansi"):
             raise ValueError("DialogVectorEnv renders only in 'ansi' mode")
         self.num_envs = num_envs
@@ -91,6 +103,11 @@ class DialogVectorEnv(VectorEnv):
             raise RuntimeError("call reset() before step()")
         actions = list(self._unbatch(actions))
         resetting = self._autoreset.copy()
+        # Every action is checked before any sub-env moves (a sub-env due for a reset
+        # ignores its action): a bad one in any position changes nothing.
+        for i, action in enumerate(actions):
+            if not resetting[i]:
+                self._check_action(i, action)
         steppings = [
             reset_steps(env) if resetting[i] else step_steps(env, actions[i])
             for i, env in enumerate(self.envs)
@@ -133,6 +150,8 @@ class DialogVectorEnv(VectorEnv):
         ended = [i for i in indices if self._autoreset[i]]
         if ended:
             raise ValueError(f"sub-envs {ended} ended their episodes: reset them first")
+        for i, action in zip(indices, actions, strict=True):
+            self._check_action(i, action)
         results = drive_all(
             [step_steps(self.envs[i], a) for i, a in zip(indices, actions, strict=True)],
             self.voice,
@@ -141,6 +160,20 @@ class DialogVectorEnv(VectorEnv):
             (obs, float(reward), bool(terminated), self._count_step(i, bool(terminated)), info)
             for i, (obs, reward, terminated, _, info) in zip(indices, results, strict=True)
         ]
+
+    def _check_action(self, i: int, action: Any) -> None:
+        """Raise ``TypeError``/``ValueError`` if sub-env ``i`` would refuse ``action``; the
+        same checks its interface makes, made here so that they run before anything moves."""
+        space = self.single_action_space
+        if isinstance(space, Discrete):
+            as_action_index(action, int(space.n), what=f"sub-env {i}'s action")
+        elif isinstance(space, Text):
+            if not isinstance(action, str):
+                raise TypeError(
+                    f"sub-env {i}'s action must be a str message, got {type(action).__name__}"
+                )
+        elif not space.contains(action):
+            raise ValueError(f"sub-env {i}'s action is not in the action space {space}")
 
     def _count_step(self, i: int, terminated: bool) -> bool:
         """Count a step of sub-env ``i``; whether the spec's step limit truncates it. Its

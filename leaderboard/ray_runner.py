@@ -13,11 +13,17 @@ Ray on this machine, or joins the one ``RAY_ADDRESS`` names; ``auto`` joins the 
 this machine is a node of (``ray start --head`` / ``ray start --address HEAD:6379``);
 ``ray://HOST:10001`` connects a client to a remote head. Every node needs dialog-bench
 installed and the agent's checkpoint at the same path (or a shipped name).
+
+Every failure to get a Ray is one line (a ``ValueError``): Ray not installed, or a head
+that does not answer within :data:`CONNECT_TIMEOUT_S` (``ray://HOST:PORT`` and
+``HOST:PORT`` are tried with a plain TCP connection first, so an unreachable address
+costs seconds, not Ray's own half-minute of retries).
 """
 
 from __future__ import annotations
 
 import math
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,28 +31,66 @@ from typing import Any
 
 from leaderboard.episodes import EpisodeSet
 
-__all__ = ["LOCAL", "connect", "play_sharded", "require_ray", "shard_seeds"]
+__all__ = ["CONNECT_TIMEOUT_S", "LOCAL", "connect", "play_sharded", "require_ray", "shard_seeds"]
 
 #: ``--ray`` given without an address: start (or join ``RAY_ADDRESS``'s) Ray here.
 LOCAL = "local"
+#: How long a Ray head named by host and port may take to answer, in seconds.
+CONNECT_TIMEOUT_S = 5.0
+#: The port of a ``ray://HOST`` address that names none (Ray client's default).
+RAY_CLIENT_PORT = 10001
 
 
 def require_ray() -> Any:
-    """The ``ray`` module, or an ``ImportError`` that says how to install it."""
+    """The ``ray`` module, or a one-line ``ValueError`` that says how to install it."""
     try:
         import ray
     except ImportError:
-        raise ImportError(
+        raise ValueError(
             "--ray needs Ray: pip install 'dialog-bench[ray]' (or pip install 'ray[default]')"
         ) from None
     return ray
 
 
+def _head(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``ray://HOST[:PORT]`` or ``HOST:PORT`` address, else None.
+
+    >>> _head("ray://10.0.0.5"), _head("[::1]:6379"), _head("auto")
+    (('10.0.0.5', 10001), ('::1', 6379), None)
+    """
+    client = address.startswith("ray://")
+    rest = address[len("ray://") :] if client else address
+    rest = rest.split("/", 1)[0].split("?", 1)[0]
+    host, colon, port = rest.rpartition(":") if "]" not in rest.rsplit(":", 1)[-1] else ("", "", "")
+    if not colon:
+        host, port = rest, str(RAY_CLIENT_PORT) if client else ""
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        return None
+    return host, int(port)
+
+
 def connect(address: str) -> Any:
-    """Join (or start) the Ray that ``address`` names, unless this process already has."""
+    """Join (or start) the Ray that ``address`` names, unless this process already has.
+    Raises a one-line ``ValueError`` when it cannot (:data:`CONNECT_TIMEOUT_S`)."""
     ray = require_ray()
-    if not ray.is_initialized():
+    if ray.is_initialized():
+        return ray
+    head = None if address == LOCAL else _head(address)
+    if head is not None:
+        try:
+            socket.create_connection(head, timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as err:
+            reason = "no answer" if isinstance(err, TimeoutError) else err.strerror or err
+            raise ValueError(
+                f"--ray {address}: cannot reach a Ray head at {head[0]}:{head[1]} "
+                f"({reason}, waited at most {CONNECT_TIMEOUT_S:g} s)"
+            ) from None
+    try:
         ray.init(address=None if address == LOCAL else address, log_to_driver=False)
+    except (ConnectionError, RuntimeError, TimeoutError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"--ray {address}: could not join Ray: {first[:200]}") from None
     return ray
 
 

@@ -529,6 +529,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         jobs = shipped_runs(env_ids=env_ids)
     store = LeaderboardStore(args.db)
+    store.check_writable()  # a bad --db is one line before anything plays
     runs = run_baselines(
         jobs,
         store,

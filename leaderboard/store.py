@@ -17,9 +17,23 @@ header's agent, paradigm, interface, model hash and budget, and the labels' stat
 ``episodes`` (seed, return, success, steps and metrics of each episode of a submission).
 An entry's name is unique per episode set.
 
-Schema versions (``PRAGMA user_version``): 1 had no ``labels`` column. A version-1 file
-stays readable as it is (its entries read as declared: nothing proves who played them)
-and is migrated, in the same transaction, by the first write.
+An entry's name is unique per episode set without regard to case (``Expert`` is refused
+where ``expert`` stands; names are ASCII, so SQLite's ``NOCASE`` is a full case fold).
+
+Reading (:meth:`LeaderboardStore.entries`, :meth:`~LeaderboardStore.count`) opens the
+file read-only and changes nothing in it (no WAL switch, no migration). Every bad
+database is one line, a :class:`StoreError` (a ``ValueError``): a file that is not
+SQLite, a directory, a read-only file, one locked by another process, one of a schema
+newer than this code's. :meth:`~LeaderboardStore.check_writable` says so before a
+submission is replayed, so a bad ``--db`` costs nothing.
+
+Schema versions (``PRAGMA user_version``): 1 had no ``labels`` column; 2 compared names
+with their case. A file of an older version stays readable as it is (a version-1 file's
+entries read as declared: nothing proves who played them) and is migrated, in the same
+transaction, by the first write. Migration note for version 3: names on one episode set
+that already differ only in case are kept as they are, but no new entry may match any
+of them without regard to case (``replace`` replaces them all); the unique index on the
+case-folded name is built once no such pair is left. A newer version is refused.
 """
 
 from __future__ import annotations
@@ -45,12 +59,15 @@ __all__ = [
     "VERIFIED",
     "LeaderboardStore",
     "NameTaken",
+    "StoreError",
     "StoredEntry",
 ]
 
 #: Where ``dialog-bench submit``, ``leaderboard`` and ``run`` keep the database by default.
 DEFAULT_DB = Path("results") / "leaderboard.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: How long :meth:`LeaderboardStore.check_writable` waits for another writer's lock.
+CHECK_TIMEOUT_S = 5.0
 #: An entry's labels (paradigm, interface, budget, model hash): read by the leaderboard
 #: from the agent it loaded and played, or declared by a results file's header.
 VERIFIED, DECLARED = "verified", "declared"
@@ -88,6 +105,24 @@ CREATE TABLE IF NOT EXISTS episodes (
 
 class NameTaken(ValueError):
     """An entry of that name already exists on that episode set (use ``replace=True``)."""
+
+
+class StoreError(ValueError):
+    """The database file cannot be used: a one-line reason that names it."""
+
+
+def _reason(error: sqlite3.Error) -> str:
+    """What SQLite's ``error`` means for the file, in words a user can act on."""
+    text = str(error)
+    if "not a database" in text:
+        return "is not an SQLite database"
+    if "readonly" in text or "read-only" in text:
+        return "is read-only (cannot write the leaderboard there)"
+    if "locked" in text or "busy" in text:
+        return "is locked by another process; try again when it is done"
+    if "unable to open" in text or "disk I/O" in text:
+        return "cannot be opened as a database file"
+    return f"cannot be used as the leaderboard database ({text})"
 
 
 @dataclass(frozen=True)
@@ -153,20 +188,57 @@ class LeaderboardStore:
         self.timeout_s = timeout_s
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, nothing implicit.
-        conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+    def _connect(
+        self, read_only: bool = False, timeout_s: float | None = None
+    ) -> Iterator[sqlite3.Connection]:
+        """A connection to the file, its schema version checked; read-only, or in WAL
+        mode for writing. Any SQLite error on the way is a one-line :class:`StoreError`."""
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        if self.path.exists() and not self.path.is_file():
+            raise StoreError(
+                f"{self.path} is not a file (a directory?): not a leaderboard database"
+            )
         try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
-            self._enter_wal(conn)
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
+            if read_only:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # isolation_level=None: we issue BEGIN/COMMIT ourselves, nothing implicit.
+                conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        except (OSError, sqlite3.Error) as err:
+            reason = _reason(err) if isinstance(err, sqlite3.Error) else err.strerror
+            raise StoreError(f"{self.path} {reason}") from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+            self._check_version(conn)
+            if not read_only:
+                self._enter_wal(conn, timeout_s)
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
             yield conn
+        except sqlite3.Error as err:
+            raise StoreError(f"{self.path} {_reason(err)}") from None
         finally:
             conn.close()
 
-    def _enter_wal(self, conn: sqlite3.Connection) -> None:
+    def _check_version(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if not 0 <= version <= SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this dialog-bench "
+                f"knows ({SCHEMA_VERSION}): upgrade dialog-bench to use it"
+            )
+
+    def check_writable(self) -> None:
+        """Raise :class:`StoreError` now if a submission could not be stored here (not
+        SQLite, a directory, read-only, locked past :data:`CHECK_TIMEOUT_S`, a newer
+        schema): called before a replay, so that a bad database costs nothing."""
+        with self._connect(timeout_s=min(self.timeout_s, CHECK_TIMEOUT_S)) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+
+    def _enter_wal(self, conn: sqlite3.Connection, timeout_s: float) -> None:
         """Switch the file to WAL mode, waiting out other connections as a write would.
 
         Switching needs an exclusive lock, and SQLite reports a held lock during the
@@ -174,7 +246,7 @@ class LeaderboardStore:
         fresh file that another process holds, or is itself switching). So retry here,
         with backoff, up to the store's timeout.
         """
-        deadline = time.monotonic() + self.timeout_s
+        deadline = time.monotonic() + timeout_s
         delay = 0.005
         while True:
             try:
@@ -240,16 +312,18 @@ class LeaderboardStore:
         )
         with self._transaction() as conn:
             old = conn.execute(
-                "SELECT id FROM submissions WHERE episode_set = ? AND name = ?",
+                "SELECT id, name FROM submissions WHERE episode_set = ? "
+                "AND name = ? COLLATE NOCASE ORDER BY id",
                 (episode_set.id, name),
-            ).fetchone()
-            if old is not None:
+            ).fetchall()
+            if old:
                 if not replace:
                     raise NameTaken(
-                        f"{episode_set.id} already has an entry named {name!r}; "
-                        "choose another --name or replace it"
+                        f"{episode_set.id} already has an entry named {old[0][1]!r} (names "
+                        "are compared without regard to case); choose another --name or "
+                        "replace it"
                     )
-                conn.execute("DELETE FROM submissions WHERE id = ?", old)
+                conn.executemany("DELETE FROM submissions WHERE id = ?", [(i,) for i, _ in old])
             cur = conn.execute(
                 "INSERT INTO submissions (name, env_id, episode_set, episode_set_sha256, "
                 "agent, paradigm, interface, model_sha256, budget_json, header_json, "
@@ -279,7 +353,7 @@ class LeaderboardStore:
         """Every stored entry, ordered by episode set, then name."""
         if not self.path.exists():
             return []
-        with self._connect() as conn:
+        with self._connect(read_only=True) as conn:
             if (
                 conn.execute("SELECT name FROM sqlite_master WHERE name = 'submissions'").fetchone()
                 is None
@@ -330,7 +404,7 @@ class LeaderboardStore:
         """Number of stored entries."""
         if not self.path.exists():
             return 0
-        with self._connect() as conn:
+        with self._connect(read_only=True) as conn:
             try:
                 return conn.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
             except sqlite3.OperationalError:
@@ -348,6 +422,17 @@ def _migrate(conn: sqlite3.Connection) -> None:
         conn.execute(
             "ALTER TABLE submissions ADD COLUMN labels TEXT NOT NULL DEFAULT 'declared' "
             "CHECK (labels IN ('verified', 'declared'))"
+        )
+    # version 2 -> 3: names unique without regard to case, by an index once no two
+    # stored names on one episode set differ only in case (until then, by add's check)
+    clash = conn.execute(
+        "SELECT 1 FROM submissions GROUP BY episode_set, name COLLATE NOCASE "
+        "HAVING COUNT(*) > 1 LIMIT 1"
+    ).fetchone()
+    if clash is None:
+        conn.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS submissions_name_nocase "
+            "ON submissions (episode_set, name COLLATE NOCASE)"
         )
     if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -108,7 +108,10 @@ def submit_results_file(
     progress: bool | Callable[[int], None] = False,
     max_bytes: int = MAX_RESULTS_BYTES,
 ) -> SubmitOutcome:
-    """Verify ``path`` by replay and store it; raise ``ResultsRejected`` (nothing stored)."""
+    """Verify ``path`` by replay and store it; raise ``ResultsRejected`` (nothing stored).
+    A database that cannot take it is a :class:`~leaderboard.store.StoreError` before
+    the replay."""
+    store.check_writable()
     verified = verify_results_file(path, max_bytes=max_bytes, progress=progress)
     return store_verified(verified, store, name=name, replace=replace)
 
@@ -129,8 +132,11 @@ def submit_checkpoint(
     Only a checkpoint directory of a known agent kind (``agents.checkpoint.KINDS``) is
     taken, read as safetensors and JSON; it is copied first, and the copy is hashed,
     loaded and played. Its own results then pass the same replay as any submission.
-    Raises :class:`ResultsRejected` (nothing stored) for anything that goes wrong.
+    Raises :class:`ResultsRejected` (nothing stored) for anything that goes wrong, and
+    :class:`~leaderboard.store.StoreError` for a database that cannot take it, before
+    anything is loaded.
     """
+    store.check_writable()
     directory = Path(directory)
     if not directory.is_dir():
         raise ResultsRejected(f"no checkpoint directory at {directory}")

@@ -138,9 +138,12 @@ def test_bad_settings_are_refused(base, reward_model, bad, message):
 
 
 def _checkpoints(tmp_path, config):
+    """A best-of-n checkpoint ``bon`` with its base LM checkpoint inside it (``base-lm``),
+    and another LM checkpoint beside it (``sibling``), which it may not name."""
     lm = load_causal_lm(TINY_MODEL_DIR)
-    save_lm_checkpoint(tmp_path / "base-lm", lm.model, lm.tokenizer, {"paradigm": "sft"})
     (tmp_path / "bon").mkdir()
+    for where in (tmp_path / "bon" / "base-lm", tmp_path / "sibling"):
+        save_lm_checkpoint(where, lm.model, lm.tokenizer, {"paradigm": "sft"})
     (tmp_path / "bon" / "config.json").write_text(json.dumps(config))
     return tmp_path / "bon"
 
@@ -150,16 +153,17 @@ def test_a_checkpoint_names_its_base_and_its_hash_covers_base_and_reward_model(t
     agent = load_checkpoint(path)
     assert (agent.n, agent.paradigm, agent.tasks) == (3, "best-of-n", ("chat",))
     before = agent.model_sha256
-    (tmp_path / "base-lm" / "lm" / "extra.txt").write_text("another base")
+    (path / "base-lm" / "lm" / "extra.txt").write_text("another base")
     assert load_checkpoint(path).model_sha256 != before
 
 
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"agent": "best-of-n", "base": "../outside"}, "base must be the name of a sibling"),
+        ({"agent": "best-of-n", "base": "../outside"}, "base must be the name of a shipped"),
         ({"agent": "best-of-n", "base": "base-lm", "n": 1000}, "n must be an integer in 1-64"),
-        ({"agent": "best-of-n", "base": "absent"}, "no base checkpoint 'absent'"),
+        ({"agent": "best-of-n", "base": "absent"}, "base 'absent' names neither a shipped"),
+        ({"agent": "best-of-n", "base": "sibling"}, "base 'sibling' names neither a shipped"),
         ({"agent": "best-of-n", "base": "base-lm", "paradigm": "sft"}, "paradigm must be"),
     ],
 )

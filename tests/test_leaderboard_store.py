@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from leaderboard_helpers import dump_verified, real_results, write_json
 
-from leaderboard.store import LeaderboardStore, NameTaken
+from leaderboard.store import SCHEMA_VERSION, LeaderboardStore, NameTaken
 from leaderboard.verify import verify_results_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -248,7 +248,7 @@ def test_a_version_1_database_stays_readable_and_is_migrated_by_the_first_write(
     store.add(verified, name="new", labels="verified")
     assert {e.name: e.labels for e in store.entries()} == {"old": "declared", "new": "verified"}
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_labels_are_stored_and_only_the_two_kinds_exist(tmp_path, verified):

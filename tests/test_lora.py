@@ -16,7 +16,13 @@ import torch  # noqa: E402
 
 from agents import load_agent  # noqa: E402
 from agents.lm_agent import LMAgent  # noqa: E402
-from agents.lora import add_lora, base_reference, count_parameters, save_lora  # noqa: E402
+from agents.lora import (  # noqa: E402
+    add_lora,
+    base_reference,
+    count_parameters,
+    save_lora,
+    shipped_bases,
+)
 from agents.token_policy import VALUE_HEAD, TokenPolicy  # noqa: E402
 from baselines.demos import generate_demos, write_demos  # noqa: E402
 from baselines.sft import SFTConfig, train_sft  # noqa: E402
@@ -126,12 +132,27 @@ def test_an_adapter_on_another_base_is_refused(tmp_path):
         load_agent(out)
     other = shutil.copytree(TINY_MODEL_DIR, tmp_path / "other-base")
     (other / "generation_config.json").write_text("{}")  # any change changes the hash
-    (out / "config.json").write_text(json.dumps(config | {"base_model": str(other)}))
+    inner = shutil.copytree(other, out / "base")  # a base that travels with the checkpoint
+    (out / "config.json").write_text(json.dumps(config | {"base_model": "base"}))
     with pytest.raises(ValueError, match="refusing to apply an adapter"):
         load_agent(out)
-    (out / "config.json").write_text(json.dumps(config | {"base_model": str(tmp_path / "x")}))
-    with pytest.raises(ValueError, match="not a directory"):
+    shutil.rmtree(inner)
+
+
+@pytest.mark.parametrize("where", ["other-base", "missing", "../other-base", "~/x", "/etc"])
+def test_a_base_outside_the_checkpoint_is_refused_alike_whether_it_exists(tmp_path, where):
+    out = _save(tmp_path, _perturbed_lora())
+    shutil.copytree(TINY_MODEL_DIR, tmp_path / "other-base")
+    config = json.loads((out / "config.json").read_text())
+    name = str(tmp_path / where) if where in ("other-base", "missing") else where
+    (out / "config.json").write_text(json.dumps(config | {"base_model": name}))
+    with pytest.raises(ValueError) as refused:
         load_agent(out)
+    message = str(refused.value).replace(name[:80], "NAME")
+    assert message == (
+        f"{out / 'config.json'}: base_model 'NAME' names neither a shipped directory "
+        f"({', '.join(sorted(shipped_bases()))}) nor a folder inside the checkpoint"
+    )
 
 
 def test_a_pickled_adapter_is_refused_unopened(tmp_path):
