@@ -4,26 +4,25 @@ A demonstrator for the SFT-vs-RL lineage (issue 26). Where the noisy expert slip
 random (a wrong act, a garbled answer), the careless expert makes choices that an LM
 policy could sample the other way, each taken before it can know whether it will hurt:
 
-- ``drop_constraint``: its first search leaves one of the user's constraints out (the
-  first of a per-episode order of the slots that the query holds; only when the query
-  holds two or more, so the search still has one) and it offers the first result as the
-  expert would. It does not repair: if the user rejects that venue, it says goodbye.
-  It fails only when the first result breaks the constraint left out.
+- ``drop_constraint``: its first search leaves the price range out (when the user gave
+  one and another constraint, so the search still has one) and it offers the first
+  result as the expert would. It does not repair: if the user rejects that venue, it
+  says goodbye. It fails only when the first result is not in the user's price range.
 - ``close_after_booking``: the message after a booking result closes the conversation.
   After a booking that went through, that is the expert's answer (facts and reference)
   plus a goodbye, which costs nothing; after a failed one, it says there is no table and
   goodbye instead of asking for another time. It fails only when the first time is full.
-- ``neglect_fact``: it never tells one kind of fact (phone, address or postcode, drawn
-  per episode), and its first answer closes the conversation. It fails only when the
-  user asked for that fact.
+- ``neglect_fact``: its first answer (facts, or a booking's reference) closes the
+  conversation and leaves out one kind of fact (phone, address or postcode, drawn per
+  episode). It fails only when the user asked for that fact.
 
-Each flaw is drawn once per episode from the generator seeded by ``reset(seed)`` (an
-*inclination*, at the rate of :class:`Carelessness`); the decision is taken where its
-occasion arises (a search with two or more constraints, a booking result, an answer)
-and recorded in :attr:`CarelessExpert.decisions`. Every draw is made whatever the rates,
-in one order, so an episode's flaws only grow with the rates. Everything it writes is
-the expert's realizer's text over what the transcript shows: every name, fact, time and
-reference it writes is copied correctly.
+Each inclination is drawn once per episode from the generator seeded by
+``reset(seed)``, at the rate of :class:`Carelessness`; the decision is taken where its
+occasion arises (a search for a price and another constraint, a booking result, an
+answer) and recorded in :attr:`CarelessExpert.decisions`. Every draw is made whatever
+the rates, in one order, so an episode's inclinations only grow with the rates. All it
+writes is the expert's realizer's text over what the transcript shows: every name,
+fact, time and reference it writes is copied correctly.
 
 **How the rates were chosen** (before any training). Per flaw the measure is the share
 of episodes that fail, and *survival*: the rate of the decision in successful episodes
@@ -51,16 +50,22 @@ rate in successes, by ``drop_constraint`` (rows) and ``neglect_fact`` (columns):
     0.8  .37/.64/.09 .39/.65/.15 .42/.66/.19 .46/.64/.25 .49/.64/.28 .52/.65/.28 .56/.64/.28
 
 Chosen: ``drop_constraint=0.7, close_after_booking=0.8, neglect_fact=0.5``. On seeds
-0-1999 (template voice): failure 0.4335 (867 of 2000); decisions taken in 0.45 / 0.23 / 0.31 of the
-episodes (drop_constraint / close_after_booking / neglect_fact; a decision needs its
-occasion: a price with another constraint, a booking result, an answer); survival
-0.61 / 1.21 / 0.83. Checked by playing it on seeds 0-299 with the LM voice (``tiny``,
-batched as ``dialog-bench demos`` plays): failure 0.410, taken 0.38 / 0.24 / 0.29,
-survival 0.57 / 1.12 / 0.71, the very figures of the template voice on those seeds.
-The price is the constraint it drops because a first result most often meets it anyway:
-dropping only price, area or food, the first result fits in 0.48, 0.30 and 0.10 of the
-episodes (seeds 0-299), and a flaw's survival is about that share over the overall
-success (0.10 / 0.6 for food: filtering would remove it).
+0-1999 (template voice): failure 0.4335 (867 of 2000); decisions taken in 0.45 / 0.23 /
+0.31 of the episodes (drop_constraint / close_after_booking / neglect_fact; a decision
+needs its occasion); survival 0.61 / 1.21 / 0.83. Checked by playing it on seeds 0-299
+with the LM voice (``tiny``, batched as ``dialog-bench demos`` plays): failure 0.410,
+taken 0.38 / 0.24 / 0.29, survival 0.57 / 1.12 / 0.71, the very figures of the template
+voice on those seeds. The price is the constraint it drops because a first result most
+often meets it anyway: dropping only price, area or food, the first result fits in
+0.48, 0.30 and 0.10 of the episodes (seeds 0-299), and a flaw's survival is about that
+share over the overall success (0.10 / 0.6 for food: filtering would remove it).
+
+Measured afterwards, not chosen on: the lineage's demos (sft-noisy's seeds, LM voice;
+``python -m agents.careless_rates --demos ...``), 6,000 from seed 100000 and 3,000 from
+300000 with shuffled names: failure 0.441 and 0.445 (0.442 of 9,000), taken 0.44 / 0.24
+/ 0.31, survival 0.56 / 1.21 / 0.84 (0.57 and 0.53 for drop_constraint in each file).
+On the leaderboard's test episodes (constraint combinations never in train goals) it
+succeeds in 0.460.
 
 In the act interface (``act_id``) only the decision that is an act remains: goodbye in
 place of asking for another time after a failed booking; a search is the full one and an
@@ -93,7 +98,7 @@ class Carelessness:
 
     drop_constraint: float = 0.7  # its first search leaves the price range out
     close_after_booking: float = 0.8  # closes right after a booking result
-    neglect_fact: float = 0.5  # never tells one kind of fact; closes with its first answer
+    neglect_fact: float = 0.5  # its first answer leaves one kind of fact out and closes
 
     def __post_init__(self) -> None:
         for flaw in FLAWS:

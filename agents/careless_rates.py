@@ -15,6 +15,9 @@ not an estimate. ``--check`` then plays the chosen rates for real on a few hundr
 seeds with an LM voice (batched, as ``dialog-bench demos`` plays them).
 
     python -m agents.careless_rates --seeds 0:2000 --check tiny --check-seeds 0:300
+
+``--demos FILE...`` gives the same figures for demo files, the decisions recovered by
+feeding the careless expert each recorded transcript again (:func:`demo_episodes`).
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ __all__ = [
     "GRID",
     "Episode",
     "choose",
+    "demo_episodes",
     "figures",
     "grid_figures",
     "main",
     "play_combinations",
+    "play_episode",
     "play_voiced",
 ]
 
@@ -54,14 +59,17 @@ class Episode:
     flaws: frozenset[str]
 
 
-def _episode(agent: CarelessExpert, env, seed: int) -> Episode:
+def play_episode(agent: CarelessExpert, env, seed: int) -> tuple[dict, Episode]:
+    """One episode of ``agent`` on ``env`` from ``seed``: its last ``info`` and what it
+    came to."""
     obs, _ = env.reset(seed=seed)
     agent.reset(seed=seed)
     done, info = False, {}
     while not done:
         obs, _, terminated, truncated, info = env.step(agent.act(obs))
         done = terminated or truncated
-    return Episode(bool(info["metrics"]["success"]), frozenset(d.flaw for d in agent.decisions))
+    flaws = frozenset(d.flaw for d in agent.decisions)
+    return info, Episode(bool(info["metrics"]["success"]), flaws)
 
 
 def play_combinations(
@@ -79,7 +87,7 @@ def play_combinations(
     agents = {c: CarelessExpert(Carelessness(*(float(x) for x in c))) for c in combos}
     draws, table = [], []
     for seed in seeds:
-        table.append({c: _episode(agents[c], env, seed) for c in combos})
+        table.append({c: play_episode(agents[c], env, seed)[1] for c in combos})
         draws.append(agents[combos[0]].draws)
     env.close()
     return draws, table
@@ -181,6 +189,24 @@ def play_voiced(
     ]
 
 
+def demo_episodes(records: Iterable[dict], carelessness: Carelessness) -> list[Episode]:
+    """The :class:`Episode` of each recorded demo (``dialog-bench demos``), its decisions
+    recovered by feeding the careless expert each transcript again; a ``ValueError``
+    where it would write another message than the recorded one (another version, other
+    rates)."""
+    from dialog_env.text import Turn, format_transcript
+
+    agent, out = CarelessExpert(carelessness), []
+    for record in records:
+        agent.reset(seed=record["seed"])
+        turns = [Turn(t["role"], t["text"]) for t in record["turns"]]
+        for i, turn in enumerate(turns):
+            if turn.role == "assistant" and agent.act(format_transcript(turns[:i])) != turn.text:
+                raise ValueError(f"demo seed {record['seed']}: turn {i} is not the agent's")
+        out.append(Episode(bool(record["success"]), frozenset(d.flaw for d in agent.decisions)))
+    return out
+
+
 def _format(rates: Sequence[float], fig: dict[str, float]) -> str:
     cells = {k: " ".join(f"{fig[f'{f}.{k}']:.2f}" for f in FLAWS) for k in ("rate", "survival")}
     mark = " **" if _meets(fig, MARGIN) else " *" if _meets(fig) else ""
@@ -219,7 +245,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seeds", type=_seed_range, default=range(0, 2000), help="FIRST:END")
     p.add_argument("--check", default=None, help="voice to check the chosen point with")
     p.add_argument("--check-seeds", type=_seed_range, default=range(0, 300), help="FIRST:END")
+    p.add_argument("--demos", nargs="+", default=None, help="figures of demo files instead")
     args = p.parse_args(argv)
+    if args.demos:
+        from baselines.demos import load_demos
+
+        for path in args.demos:
+            records, meta = load_demos(path)
+            rates = Carelessness(**meta["noise"])
+            fig = figures(demo_episodes(records, rates))
+            print(
+                f"{path} ({meta['episodes']} demos):",
+                _format(tuple(getattr(rates, f) for f in FLAWS), fig),
+            )
+        return 0
     draws, table = play_combinations(args.seeds, user_model="template")
     rows = grid_figures(draws, table)
     print(f"train seeds {args.seeds.start}-{args.seeds.stop - 1}, template voice")

@@ -19,6 +19,7 @@ import pytest
 from agents import load_agent
 from agents.careless_expert import FLAWS, CarelessExpert, Carelessness
 from agents.careless_rates import Episode, figures
+from agents.careless_rates import play_episode as play
 from dialog_env.tasks.booking.domain import FACT_SLOTS
 from dialog_env.tasks.booking.parser import parse_agent
 from dialog_env.tasks.booking.tools import parse_kv, parse_search_result
@@ -82,19 +83,6 @@ def _message_errors(text, state, shown, refs) -> list[str]:
     if m and (a is None or m.groups() != (a.name, a.day, a.time)):
         errors.append(f"failed booking {m.groups()}")
     return errors
-
-
-def play(agent: CarelessExpert, env, seed: int) -> tuple[dict, Episode]:
-    """One episode: its final info and what it came to."""
-    obs, _ = env.reset(seed=seed)
-    agent.reset(seed=seed)
-    done = False
-    while not done:
-        obs, _, terminated, truncated, info = env.step(agent.act(obs))
-        done = terminated or truncated
-    return info, Episode(
-        bool(info["metrics"]["success"]), frozenset(d.flaw for d in agent.decisions)
-    )
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +182,8 @@ def test_rates_outside_zero_one_are_refused():
         Carelessness(neglect_fact=1.5)
 
 
-def test_demos_record_its_rates_and_replay():
+def test_demos_record_its_rates_replay_and_give_back_its_decisions():
+    from agents.careless_rates import demo_episodes
     from baselines.demos import generate_demos, replay_demo
 
     records, meta = generate_demos(
@@ -202,10 +191,15 @@ def test_demos_record_its_rates_and_replay():
     )
     assert meta["generator"] == "careless-expert" and meta["noise"] == asdict(Carelessness())
     env = gym.make("Dialog-v1", split="train", user_model="template")
+    played = []
     for record in records:
-        info, _ = play(CarelessExpert(), env, record["seed"])
+        info, episode = play(CarelessExpert(), env, record["seed"])
         assert record["turns"] == info["turns"]
         assert replay_demo(record, meta) == record["rewards"]
+        played.append(episode)
+    assert demo_episodes(records, Carelessness()) == played
+    with pytest.raises(ValueError, match="is not the agent's"):
+        demo_episodes(records, Carelessness(0.0, 0.0, 0.0))
 
 
 def test_it_is_listed_and_loads_by_name():
