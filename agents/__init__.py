@@ -33,6 +33,7 @@ AGENTS = {
     "expert": "agents.expert:ExpertAgent",
     "random": "agents.random_agent:RandomAgent",
     "noisy-expert": "agents.noisy_expert:NoisyExpertAgent",
+    "careless-expert": "agents.careless_expert:CarelessExpert",
 }
 
 

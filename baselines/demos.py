@@ -42,7 +42,7 @@ __all__ = [
     "train_episodes",
 ]
 
-GENERATORS = ("expert", "noisy-expert")
+GENERATORS = ("expert", "noisy-expert", "careless-expert")
 #: The fields of a ``.meta.json`` (demos and prefs) that its readers use, and their types.
 META_SHAPE: dict[str, Any] = {
     "format": str,
@@ -140,6 +140,10 @@ def generate_demos(
 
 
 def _noise_of(generator: str) -> dict | None:
+    if generator == "careless-expert":
+        from agents.careless_expert import Carelessness
+
+        return asdict(Carelessness())
     if generator != "noisy-expert":
         return None
     from agents.noisy_expert import Noise
@@ -224,7 +228,7 @@ def replay_demo(record: dict, meta: dict) -> list[float]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demos",
-        help="write expert or noisy-expert demonstrations (JSONL + metadata)",
+        help="write expert, noisy-expert or careless-expert demonstrations (JSONL + metadata)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
