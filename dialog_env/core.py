@@ -15,8 +15,6 @@ from dialog_env.voicing import Stepping, drive
 
 __all__ = ["DialogEnv", "EpisodeOver", "StepLimit"]
 
-USER_MODELS = ("tiny", "template")  # named voices; a model directory path works too
-
 
 class EpisodeOver(ResetNeeded):
     """``step`` was called after the episode ended (terminated, or truncated by the

@@ -23,6 +23,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 from lm_helpers import save_tiny_llama, word_tokenizer  # noqa: E402
 
+from dialog_env.lm.threads import torch_threads  # noqa: E402
 from dialog_env.lm.voice import LMVoice, check_sentence  # noqa: E402
 
 needs_tiny = pytest.mark.skipif(
@@ -139,10 +140,8 @@ def test_batch_resamples_only_the_failures():
 
 @pytest.fixture
 def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @needs_tiny

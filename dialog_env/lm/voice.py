@@ -269,18 +269,12 @@ class LMVoice:
         text, ``None`` when no attempt was taken; without ``accept``, the first attempt's
         text (``""`` when it never finished).
         """
-        import torch
+        from dialog_env.lm.threads import torch_threads
 
-        before = torch.get_num_threads()
         # A decode step multiplies matrices of a few hundred numbers: extra CPU threads
         # only wait for each other, and on a busy machine that waiting costs 5-20x.
-        if self.threads is not None and self.threads != before:
-            torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             return self._decode(prompts, uniforms, accept)
-        finally:
-            if torch.get_num_threads() != before:
-                torch.set_num_threads(before)
 
     def _prompt_head(self, ids: list[int]) -> list[tuple]:
         """The keys and values of a prompt but its last token, computed alone (batch one,
