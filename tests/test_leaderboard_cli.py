@@ -12,7 +12,8 @@ import pytest
 
 from agents import AGENTS
 from dialog_bench.cli import main
-from leaderboard.agent_card import directory_sha256, read_budget
+from dialog_env.lm.model_files import directory_sha256
+from leaderboard.agent_card import read_budget
 from leaderboard.episodes import get_episode_set
 from leaderboard.results import read_results
 from leaderboard.run import (
