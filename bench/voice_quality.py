@@ -99,15 +99,16 @@ def _play(env, seeds) -> dict:
 
 def _corpus_sentences(model_dir: Path) -> tuple[set[str], str] | None:
     """The delexicalized user sentences of the model's corpus and all its text, if rebuilt."""
+    from baselines.pretrain import corpus_documents
     from dialog_env.lm.format import END, SAY, corpus_sha256
-    from dialog_env.tasks.booking.corpus import CorpusConfig, generate_corpus
+    from dialog_env.tasks.booking.corpus import CorpusConfig
 
     manifest_file = model_dir / "manifest.json"
     if not manifest_file.exists():
         return None
     corpus = json.loads(manifest_file.read_text())["corpus"]
     fields = {k: corpus[k] for k in CorpusConfig.__dataclass_fields__ if k in corpus}
-    docs = list(generate_corpus(CorpusConfig(**fields)))
+    docs = list(corpus_documents(CorpusConfig(**fields)))
     if corpus_sha256(docs) != corpus["sha256"]:
         print(
             "warning: the rebuilt corpus differs from the manifest's; novelty not measured",
