@@ -88,7 +88,7 @@ def run_vector(n_envs: int, plans: list[list[int]], seed: int, **kwargs):
 def run_sequential(n_envs: int, plans: list[list[int]], seed: int, **kwargs) -> tuple[float, int]:
     """The same plans on ``n_envs`` separate ``gymnasium.make`` envs, stepped one by one."""
     envs = [gym.make(ENV_ID, **kwargs) for _ in range(n_envs)]
-    counters = [_count_voiced(e.unwrapped.task.voice) for e in envs]
+    counters = [_count_voiced(e.unwrapped.voice) for e in envs]
     start = time.perf_counter()
     done = [False] * n_envs
     for i, env in enumerate(envs):

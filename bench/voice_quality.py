@@ -134,8 +134,8 @@ def measure(
     seeds = range(episodes)
     start = time.time()
     env = gym.make("Dialog-v1", split=split, user_model=user_model, device=device)
-    recorder = _RecordingVoice(env.unwrapped.task.voice)
-    env.unwrapped.task.voice = recorder
+    recorder = _RecordingVoice(env.unwrapped.voice)
+    env.unwrapped.voice = recorder
     lm = _play(env, seeds)
     lm_seconds = time.time() - start
     template = _play(gym.make("Dialog-v1", split=split, user_model="template"), seeds)

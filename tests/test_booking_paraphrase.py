@@ -91,7 +91,7 @@ def test_template_voice_stays_one_sentence_per_act():
 
 def test_expert_succeeds_with_the_grammar_voice():
     env = gym.make("Dialog-v1", split="test", user_model="template")
-    env.unwrapped.task.voice = GrammarVoice()
+    env.unwrapped.voice = GrammarVoice()
     expert, wins, texts = load_agent("expert"), 0, set()
     for seed in range(150):
         obs, info = env.reset(seed=seed)

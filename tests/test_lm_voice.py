@@ -212,8 +212,8 @@ def test_with_the_memo_on_a_turn_is_decoded_once_and_voiced_the_same():
 @needs_tiny
 def test_default_env_is_voiced_by_the_tiny_lm_and_reads_back():
     env = gym.make("Dialog-v1", split="test")
-    assert isinstance(env.unwrapped.task.voice, LMVoice)
-    assert env.unwrapped.task.voice.path == TINY_MODEL_DIR
+    assert isinstance(env.unwrapped.voice, LMVoice)
+    assert env.unwrapped.voice.path == TINY_MODEL_DIR
     episodes = play(env, range(8))
     template = play(gym.make("Dialog-v1", split="test", user_model="template"), range(8))
     turns = sum(e["metrics"]["user_turns"] for e in episodes)
@@ -227,7 +227,7 @@ def test_default_env_is_voiced_by_the_tiny_lm_and_reads_back():
 def test_any_causal_lm_dir_runs_episodes(random_llama):
     # A random model writes nonsense: every turn fails the check and falls back, counted.
     env = gym.make("Dialog-v1", user_model=str(random_llama))
-    assert type(env.unwrapped.task.voice.lm.model).__name__ == "LlamaForCausalLM"
+    assert type(env.unwrapped.voice.lm.model).__name__ == "LlamaForCausalLM"
     episodes = play(env, range(2))
     template = play(gym.make("Dialog-v1", user_model="template"), range(2))
     for lm, tpl in zip(episodes, template, strict=True):
@@ -260,7 +260,7 @@ def test_pickled_env_continues_identically():
     expert.reset(seed=3)
     obs, *_ = env.step(expert.act(obs))
     twin = pickle.loads(pickle.dumps(env))
-    assert twin.unwrapped.task.voice.lm is env.unwrapped.task.voice.lm  # shared, not copied
+    assert twin.unwrapped.voice.lm is env.unwrapped.voice.lm  # shared, not copied
     for _ in range(3):
         action = expert.act(obs)
         a, b = env.step(action), twin.step(action)

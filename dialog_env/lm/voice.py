@@ -1,6 +1,6 @@
 """The LM voice: a causal LM writes the user's sentence, the task's parser checks it.
 
-The voice knows the task only through its :class:`~dialog_env.tasks.TaskVoice` (the
+The voice knows the task only through its :class:`~dialog_env.voicing.TaskVoice` (the
 task's template voice): how acts are delexicalized, filled, read back and described.
 For each turn the voice builds the delexicalized prompt (``inform(food=[food])``), lets
 the LM write a sentence with typed placeholders, and keeps it only if
@@ -36,8 +36,8 @@ from dialog_env.lm.format import END, voice_prompt
 from dialog_env.lm.loading import LoadedLM, ModelLoadError, load_causal_lm
 from dialog_env.memo import Memo, key
 
-if TYPE_CHECKING:  # the protocol only; dialog_env.lm imports no task
-    from dialog_env.tasks import TaskVoice
+if TYPE_CHECKING:
+    from dialog_env.voicing import TaskVoice
 
 __all__ = ["MEMO_SIZE", "LMVoice", "check_sentence", "remember_turns"]
 
