@@ -27,7 +27,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from baselines.demo_episodes import GENERATORS, train_episodes
+
 __all__ = [
+    "GENERATORS",
     "add_parser",
     "generate_demos",
     "load_demos",
@@ -36,8 +39,6 @@ __all__ = [
     "replay_demo",
     "train_episodes",
 ]
-
-GENERATORS = ("expert", "noisy-expert")
 
 
 def parse_env_kwargs(text: str, name: str = "--env-kwargs") -> dict[str, Any]:
@@ -58,17 +59,6 @@ def parse_env_kwargs(text: str, name: str = "--env-kwargs") -> dict[str, Any]:
     if not isinstance(kwargs, dict):
         raise ValueError(f"{name} must be a JSON object, got {text!r}")
     return kwargs
-
-
-def train_episodes(env_id: str, seeds: Sequence[int], **env_kwargs: Any):
-    """An episode set of train-split goals on ``env_id`` (for demos and RL, never for scores)."""
-    from leaderboard.episodes import EVAL_SEED_FLOOR, EpisodeSet, resolved_env_spec
-
-    if any(not 0 <= s < EVAL_SEED_FLOOR for s in seeds):
-        raise ValueError(f"training seeds must lie in [0, {EVAL_SEED_FLOOR})")
-    spec = json.loads(json.dumps(resolved_env_spec(env_id)))
-    spec["kwargs"].update(env_kwargs, split="train")
-    return EpisodeSet(env_id, "train", tuple(int(s) for s in seeds), None, spec)
 
 
 class _AgentPerEpisode:
