@@ -6,8 +6,9 @@ import json
 import os
 import re
 
-from leaderboard.run import memory_summary, run_baselines
+from leaderboard.run import run_baselines
 from leaderboard.store import LeaderboardStore
+from leaderboard.workers import memory_summary
 
 
 def _results(runs):
@@ -68,18 +69,19 @@ def test_a_progress_callable_is_told_every_finished_episode():
 
 
 def test_workers_start_the_heaviest_baselines_first():
-    from leaderboard.run import _expected_cost, checkpoint_dirs
+    from leaderboard.run import checkpoint_dirs
+    from leaderboard.workers import expected_cost
 
     by_name = {p.name: p for p in checkpoint_dirs()}
-    costs = [_expected_cost(b) for b in (by_name["bon-chat"], "sft-expert", by_name["sb3-ppo"])]
-    assert costs == sorted(costs, reverse=True) and costs[-1] > _expected_cost("expert")
-    assert _expected_cost("/no/such/dir") == 1  # a broken baseline still gets its turn
+    costs = [expected_cost(b) for b in (by_name["bon-chat"], "sft-expert", by_name["sb3-ppo"])]
+    assert costs == sorted(costs, reverse=True) and costs[-1] > expected_cost("expert")
+    assert expected_cost("/no/such/dir") == 1  # a broken baseline still gets its turn
 
 
 def test_a_run_turns_the_memos_on_for_its_jobs_only(tmp_path):
     from dialog_env.lm import voice
     from dialog_env.tasks.chat import reward_model
-    from leaderboard.run import _run_one
+    from leaderboard.workers import run_one
 
     seen = []
     real = voice.LMVoice.sample_batch
@@ -90,7 +92,7 @@ def test_a_run_turns_the_memos_on_for_its_jobs_only(tmp_path):
 
     voice.LMVoice.sample_batch = spy
     try:
-        run = _run_one(
+        run = run_one(
             "expert", tmp_path / "lb.sqlite", tmp_path, ("Dialog-v1", "test", 2), 2, False
         )
     finally:
@@ -98,3 +100,28 @@ def test_a_run_turns_the_memos_on_for_its_jobs_only(tmp_path):
     assert run.error is None and run.outcome.episodes == 2
     assert seen and all(on == (True, True) for on in seen)
     assert (voice._memo.on, reward_model._memo.on) == (False, False) and not voice._memo
+
+
+def test_a_job_asked_not_to_remember_decodes_every_turn(tmp_path):
+    """``remember=False`` is passed in, not a global switched around the job: a benchmark
+    of the decode gets every turn decoded, and the memos stay as they were."""
+    from dialog_env.lm import voice
+    from dialog_env.tasks.chat import reward_model
+    from leaderboard.workers import run_one
+
+    seen = []
+    real = voice.LMVoice.sample_batch
+
+    def spy(self, turns, rngs):
+        seen.append((voice._memo.on, reward_model._memo.on))
+        return real(self, turns, rngs)
+
+    voice.LMVoice.sample_batch = spy
+    try:
+        args = ("expert", tmp_path / "lb.sqlite", tmp_path, ("Dialog-v1", "test", 2), 2, False)
+        run = run_one(*args, remember=False)
+    finally:
+        voice.LMVoice.sample_batch = real
+    assert run.error is None and run.outcome.episodes == 2
+    assert seen and all(on == (False, False) for on in seen)
+    assert (voice._memo.on, reward_model._memo.on) == (False, False)
