@@ -6,6 +6,8 @@ import json
 import os
 import re
 
+import pytest
+
 from leaderboard.run import run_baselines
 from leaderboard.store import LeaderboardStore
 from leaderboard.workers import memory_summary
@@ -78,33 +80,11 @@ def test_workers_start_the_heaviest_baselines_first():
     assert expected_cost("/no/such/dir") == 1  # a broken baseline still gets its turn
 
 
-def test_a_run_turns_the_memos_on_for_its_jobs_only(tmp_path):
-    from dialog_env.lm import voice
-    from dialog_env.tasks.chat import reward_model
-    from leaderboard.workers import run_one
-
-    seen = []
-    real = voice.LMVoice.sample_batch
-
-    def spy(self, turns, rngs):
-        seen.append((voice._memo.on, reward_model._memo.on))
-        return real(self, turns, rngs)
-
-    voice.LMVoice.sample_batch = spy
-    try:
-        run = run_one(
-            "expert", tmp_path / "lb.sqlite", tmp_path, ("Dialog-v1", "test", 2), 2, False
-        )
-    finally:
-        voice.LMVoice.sample_batch = real
-    assert run.error is None and run.outcome.episodes == 2
-    assert seen and all(on == (True, True) for on in seen)
-    assert (voice._memo.on, reward_model._memo.on) == (False, False) and not voice._memo
-
-
-def test_a_job_asked_not_to_remember_decodes_every_turn(tmp_path):
-    """``remember=False`` is passed in, not a global switched around the job: a benchmark
-    of the decode gets every turn decoded, and the memos stay as they were."""
+@pytest.mark.parametrize("remember", [True, False])
+def test_a_job_remembers_turns_only_when_asked_and_only_while_it_runs(tmp_path, remember):
+    """``remember`` is passed in, not a global switched around the job: with it the job's
+    voice and RM memos are on while it plays (the replay reads its play's turns), without
+    it every turn is decoded (a benchmark of the decode); after it, both are off again."""
     from dialog_env.lm import voice
     from dialog_env.tasks.chat import reward_model
     from leaderboard.workers import run_one
@@ -119,9 +99,9 @@ def test_a_job_asked_not_to_remember_decodes_every_turn(tmp_path):
     voice.LMVoice.sample_batch = spy
     try:
         args = ("expert", tmp_path / "lb.sqlite", tmp_path, ("Dialog-v1", "test", 2), 2, False)
-        run = run_one(*args, remember=False)
+        run = run_one(*args, remember=remember)
     finally:
         voice.LMVoice.sample_batch = real
     assert run.error is None and run.outcome.episodes == 2
-    assert seen and all(on == (False, False) for on in seen)
-    assert (voice._memo.on, reward_model._memo.on) == (False, False)
+    assert seen and all(on == (remember, remember) for on in seen)
+    assert (voice._memo.on, reward_model._memo.on) == (False, False) and not voice._memo
