@@ -89,8 +89,8 @@ class BestOfNAgent(BaseAgent):
     @classmethod
     def load(cls, path: Path, device: str = "cpu") -> BestOfNAgent:
         from agents import shipped_checkpoints
+        from dialog_env.lm.model_files import directory_sha256
         from dialog_env.tasks.chat.reward_model import SHIPPED_RM_DIR, RewardModel
-        from leaderboard.agent_card import directory_sha256
 
         path = Path(path)
         config = read_config(path)

@@ -47,13 +47,11 @@ __all__ = [
     "checkpoint_task",
     "load_checkpoint",
     "read_config",
-    "refuse_pickles",
     "resolve_named_dir",
     "write_manifest",
 ]
 
 CONFIG, MANIFEST, WEIGHTS = "config.json", "manifest.json", "model.safetensors"
-PICKLE_SUFFIXES = (".zip", ".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib")
 #: A checkpoint's ``config.json`` larger than this is refused unread.
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -202,17 +200,6 @@ def checkpoint_task(directory: str | Path) -> str:
     return task_of(config.get("env_id", "Dialog-v1"))
 
 
-def refuse_pickles(files: list[tuple[str, Path]], directory: Path) -> None:
-    """Raise ``ValueError`` if any of a checkpoint's ``files`` is pickle-based."""
-    found = sorted(rel for rel, _ in files if Path(rel).suffix.lower() in PICKLE_SUFFIXES)
-    if found:
-        raise ValueError(
-            f"refusing to load {directory}: {', '.join(found)} can only be read by unpickling, "
-            "which can run code. dialog-bench checkpoints hold safetensors weights and JSON "
-            "configs; convert the model (see baselines/) or load it yourself if you trust it"
-        )
-
-
 def resolve_named_dir(
     directory: str | Path, field: str, name: str, shipped: Mapping[str, Path]
 ) -> Path:
@@ -277,15 +264,17 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     """The checked ``config.json`` of a checkpoint directory.
 
     First the directory as a whole (:func:`~dialog_env.lm.model_files.checked_files`):
-    no file outside it reachable through a link, no pickle, within the size limits.
+    no file outside it reachable through a link, no pickle
+    (:func:`~dialog_env.lm.loading.refuse_pickles`), within the size limits.
     Then the config, strict JSON, every field checked against :data:`CONFIG_FIELDS`.
     """
+    from dialog_env.lm.loading import refuse_pickles
     from dialog_env.lm.model_files import checked_files
 
     directory = Path(directory)
     if not directory.is_dir():
         raise ValueError(f"no checkpoint directory at {directory}")
-    refuse_pickles(checked_files(directory), directory)
+    refuse_pickles(directory, checked_files(directory))
     path = directory / CONFIG
     if not path.is_file():
         raise ValueError(f"{directory} has no {CONFIG}: not a dialog-bench checkpoint")

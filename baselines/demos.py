@@ -27,9 +27,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from baselines.demo_episodes import GENERATORS, train_episodes
 from dialog_env.bounded_json import check_shape, loads_bounded, read_json_file
 
 __all__ = [
+    "GENERATORS",
     "META_SHAPE",
     "add_parser",
     "check_env_id",
@@ -42,7 +44,6 @@ __all__ = [
     "train_episodes",
 ]
 
-GENERATORS = ("expert", "noisy-expert", "careless-expert")
 #: The fields of a ``.meta.json`` (demos and prefs) that its readers use, and their types.
 META_SHAPE: dict[str, Any] = {
     "format": str,
@@ -72,17 +73,6 @@ def parse_env_kwargs(text: str, name: str = "--env-kwargs") -> dict[str, Any]:
     if not isinstance(kwargs, dict):
         raise ValueError(f"{name} must be a JSON object, got {text!r}")
     return kwargs
-
-
-def train_episodes(env_id: str, seeds: Sequence[int], **env_kwargs: Any):
-    """An episode set of train-split goals on ``env_id`` (for demos and RL, never for scores)."""
-    from leaderboard.episodes import EVAL_SEED_FLOOR, EpisodeSet, resolved_env_spec
-
-    if any(not 0 <= s < EVAL_SEED_FLOOR for s in seeds):
-        raise ValueError(f"training seeds must lie in [0, {EVAL_SEED_FLOOR})")
-    spec = json.loads(json.dumps(resolved_env_spec(env_id)))
-    spec["kwargs"].update(env_kwargs, split="train")
-    return EpisodeSet(env_id, "train", tuple(int(s) for s in seeds), None, spec)
 
 
 class _AgentPerEpisode:

@@ -89,9 +89,10 @@ def play_train(
 def _venue_name_re():
     import re
 
-    from dialog_env.tasks.booking.generate import _FIRST, _SECOND
+    from dialog_env.tasks.booking.generate import NAME_FIRST_WORDS, NAME_SECOND_WORDS
 
-    return re.compile(rf"\bThe (?:{'|'.join(_FIRST)}) (?:{'|'.join(_SECOND)})\b")
+    first, second = "|".join(NAME_FIRST_WORDS), "|".join(NAME_SECOND_WORDS)
+    return re.compile(rf"\bThe (?:{first}) (?:{second})\b")
 
 
 def unseen_venues(path: str | Path) -> dict[str, float | int]:

@@ -61,7 +61,7 @@ def write_minari_demos(
     import gymnasium as gym
 
     from agents import load_agent
-    from baselines.demos import GENERATORS, train_episodes
+    from baselines.demo_episodes import GENERATORS, train_episodes
 
     if generator not in GENERATORS:
         raise ValueError(f"generator must be one of {GENERATORS}, got {generator!r}")

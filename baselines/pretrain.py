@@ -2,10 +2,12 @@
 
 ``dialog-bench pretrain`` (or ``python -m baselines.pretrain``) reproduces the model
 shipped in ``dialog_env/assets/tiny`` from its seed, in about a quarter of an hour on 2
-CPU cores. The script reads top to bottom: generate the corpus (dialogues with a random
-assistant + act -> sentence pairs, :mod:`dialog_env.tasks.booking.corpus`), train the sentencepiece
-tokenizer on it, pack the token stream into fixed windows, train a GPT-NeoX-style causal
-LM with AdamW and a cosine schedule, and save the directory::
+CPU cores. The script reads top to bottom: generate the corpus (the booking task's records,
+dialogues with a random assistant + act -> sentence pairs,
+:mod:`dialog_env.tasks.booking.corpus`, formatted here as LM documents by
+:func:`corpus_documents`), train the sentencepiece tokenizer on it, pack the token stream
+into fixed windows, train a GPT-NeoX-style causal LM with AdamW and a cosine schedule, and
+save the directory::
 
     out/
       model.safetensors  config.json  generation_config.json     the model
@@ -24,12 +26,17 @@ import math
 import shlex
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from baselines.train import add_config_arguments, config_from_args
 
-__all__ = ["PretrainConfig", "add_parser", "main", "train"]
+if TYPE_CHECKING:
+    from dialog_env.tasks.booking.corpus import CorpusConfig
+
+__all__ = ["PretrainConfig", "add_parser", "corpus_documents", "main", "train"]
 
 
 def _arg(default, help: str):
@@ -59,10 +66,24 @@ class PretrainConfig:
     progress: bool = _arg(True, "show a progress bar")
 
 
-def build_corpus(config: PretrainConfig) -> list[str]:
-    from dialog_env.tasks.booking.corpus import generate_corpus
+def corpus_documents(corpus: CorpusConfig) -> Iterator[str]:
+    """The corpus's records as LM documents, one per record and in its order: a dialogue
+    as :func:`~dialog_env.lm.format.dialogue_document`, a voice pair as
+    :func:`~dialog_env.lm.format.voice_document` (the shipped model's manifest holds
+    their sha256)."""
+    from dialog_env.lm.format import dialogue_document, voice_document
+    from dialog_env.tasks.booking.corpus import VoicePair, corpus_records
 
-    return list(generate_corpus(corpus_config(config)))
+    for record in corpus_records(corpus):
+        if isinstance(record, VoicePair):
+            yield voice_document(record.acts, record.sentence)
+        else:
+            yield dialogue_document(record.turns)
+
+
+def build_corpus(config: PretrainConfig) -> list[str]:
+    """The documents of the corpus ``config`` asks for."""
+    return list(corpus_documents(corpus_config(config)))
 
 
 def corpus_config(config: PretrainConfig):

@@ -36,7 +36,6 @@ import torch
 from baselines.grpo import (
     GRPOConfig,
     Row,
-    _torch_threads,
     collect_groups,
     grpo_update,
     pack_episode,
@@ -44,6 +43,7 @@ from baselines.grpo import (
 )
 from baselines.train import add_config_arguments, config_from_args
 from bench import floor_forward_backward, parse_args, report_rl_speed
+from dialog_env.lm.threads import torch_threads
 
 
 def raw_forward_backward(policy, batch: list[Row]) -> float:
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     add_config_arguments(parser, GRPOConfig, skip)
     args = parse_args(parser, argv, SMOKE)
     config = config_from_args(args, GRPOConfig)
-    with _torch_threads(config.threads):
+    with torch_threads(config.threads):
         t = measure(config, args.measured)
     if not t["tokens"]:
         raise SystemExit("no group had a return spread: nothing was trained (try more groups)")

@@ -48,6 +48,7 @@ from baselines.token_ppo import (
     ppo_step,
 )
 from bench import floor_forward_backward, parse_args, report_rl_speed
+from dialog_env.lm.threads import torch_threads
 
 
 def raw_forward_backward(policy, batch: list[Message]) -> float:
@@ -127,13 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     skip = ("init", "out", "iterations", "eval_every", "eval_episodes", "logdir", "progress")
     add_config_arguments(parser, skip)
     args = parse_args(parser, argv, SMOKE)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):
         config = config_from_args(args)
         t = measure(config, args.measured)
-    finally:
-        torch.set_num_threads(threads)
     setup = (
         f"token-level PPO, {args.measured} iterations x {config.num_envs} envs x "
         f"{config.messages_per_env} messages, {config.epochs} epochs, minibatch "

@@ -3,9 +3,10 @@ the memos of voiced turns and reward-model scores, in one run.
 
 ``dialog-bench run`` plays each baseline on its episode set and then replays the written
 file to verify it. The replay meets the very user turns (same acts, same seeds) and chat
-replies the play computed a moment before; with the memos on (what ``leaderboard.run``
-does) it reads them instead of decoding and scoring them again. The reference is the
-same job with the memos held off, so every turn is decoded and every reply scored twice.
+replies the play computed a moment before; with the memos on (what ``dialog-bench run``
+asks ``leaderboard.workers.run_one`` for) it reads them instead of decoding and scoring
+them again. The reference is the same job with ``remember=False``, so every turn is
+decoded and every reply scored twice.
 Both sides must store the same outcome (the bench fails otherwise); a one-episode job
 first loads the models on neither side's clock. ::
 
@@ -17,40 +18,24 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from bench import parse_args
 
 
-@contextmanager
-def _memos_held_off():
-    """Within it, ``leaderboard.run`` cannot turn the memos on."""
-    from dialog_env.lm import voice
-    from dialog_env.tasks.chat import reward_model
-    from leaderboard import run
-
-    real = voice.remember_turns, reward_model.remember_scores
-    off = lambda on: False  # noqa: E731
-    voice.remember_turns = reward_model.remember_scores = off
-    try:
-        yield run
-    finally:
-        voice.remember_turns, reward_model.remember_scores = real
-
-
-def _job(baseline: str, env_id: str, episodes: int, batch_size: int):
-    from leaderboard.run import _run_one
+def _job(baseline: str, env_id: str, episodes: int, batch_size: int, remember: bool):
+    from leaderboard.workers import run_one
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        run = _run_one(
+        run = run_one(
             baseline,
             Path(tmp) / "lb.sqlite",
             Path(tmp),
             (env_id, "test", episodes),
             batch_size,
             False,
+            remember=remember,
         )
         seconds = time.perf_counter() - start
     if run.error:
@@ -65,10 +50,9 @@ def main(argv=None) -> int:
     parser.add_argument("--episodes", type=int, default=128, help="first N test episodes")
     parser.add_argument("--batch-size", type=int, default=128)
     args = parse_args(parser, argv, {"agent": "expert", "episodes": 4, "batch_size": 4})
-    with _memos_held_off():
-        _job(args.agent, args.env_id, 1, args.batch_size)  # warm-up: models loaded, pools grown
-        without, outcome_without = _job(args.agent, args.env_id, args.episodes, args.batch_size)
-    with_memos, outcome_with = _job(args.agent, args.env_id, args.episodes, args.batch_size)
+    _job(args.agent, args.env_id, 1, args.batch_size, False)  # warm-up: models loaded, pools grown
+    without, outcome_without = _job(args.agent, args.env_id, args.episodes, args.batch_size, False)
+    with_memos, outcome_with = _job(args.agent, args.env_id, args.episodes, args.batch_size, True)
     if outcome_with != outcome_without:
         raise SystemExit(f"the memos changed the outcome: {outcome_with} vs {outcome_without}")
     print(

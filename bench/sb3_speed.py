@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     import gymnasium as gym
     from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-    from dialog_env.wrappers.sb3 import make_sb3_vec_env
+    from dialog_env.integrations.sb3 import make_sb3_vec_env
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--steps", type=int, default=8192, help="timed timesteps (whole rollouts)")
@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     n, shape = args.n_envs, (args.steps, args.n_steps, args.batch_size)
 
     def dialog(voice: str):
-        return VecMonitor(
-            make_sb3_vec_env("Dialog-Acts-v1", n, observation="state", user_model=voice)
+        return make_sb3_vec_env(
+            "Dialog-Acts-v1", n, monitor=True, observation="state", user_model=voice
         )
 
     cartpole = VecMonitor(DummyVecEnv([lambda: gym.make("CartPole-v1")] * n))

@@ -88,7 +88,7 @@ def run_vector(n_envs: int, plans: list[list[int]], seed: int, **kwargs):
 def run_sequential(n_envs: int, plans: list[list[int]], seed: int, **kwargs) -> tuple[float, int]:
     """The same plans on ``n_envs`` separate ``gymnasium.make`` envs, stepped one by one."""
     envs = [gym.make(ENV_ID, **kwargs) for _ in range(n_envs)]
-    counters = [_count_voiced(e.unwrapped.task.voice) for e in envs]
+    counters = [_count_voiced(e.unwrapped.voice) for e in envs]
     start = time.perf_counter()
     done = [False] * n_envs
     for i, env in enumerate(envs):
@@ -176,13 +176,10 @@ def raw_decode_seconds(
         next_logits,
     )
     from dialog_env.lm.kv_cache import growing_cache
+    from dialog_env.lm.threads import torch_threads
 
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
     keyword = cache_keyword(model)
-
-    try:
+    with torch_threads(threads):
         start = time.perf_counter()
         with torch.inference_mode():
             enc = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
@@ -213,8 +210,6 @@ def raw_decode_seconds(
                 token = logits.argmax(-1, keepdim=True)
             [tokenizer.decode([int(i) for i in row], skip_special_tokens=True) for row in rows]
         return time.perf_counter() - start
-    finally:
-        torch.set_num_threads(before)
 
 
 SMOKE = {"sizes": [1, 2], "steps": 4}

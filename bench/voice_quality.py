@@ -99,15 +99,16 @@ def _play(env, seeds) -> dict:
 
 def _corpus_sentences(model_dir: Path) -> tuple[set[str], str] | None:
     """The delexicalized user sentences of the model's corpus and all its text, if rebuilt."""
+    from baselines.pretrain import corpus_documents
     from dialog_env.lm.format import END, SAY, corpus_sha256
-    from dialog_env.tasks.booking.corpus import CorpusConfig, generate_corpus
+    from dialog_env.tasks.booking.corpus import CorpusConfig
 
     manifest_file = model_dir / "manifest.json"
     if not manifest_file.exists():
         return None
     corpus = json.loads(manifest_file.read_text())["corpus"]
     fields = {k: corpus[k] for k in CorpusConfig.__dataclass_fields__ if k in corpus}
-    docs = list(generate_corpus(CorpusConfig(**fields)))
+    docs = list(corpus_documents(CorpusConfig(**fields)))
     if corpus_sha256(docs) != corpus["sha256"]:
         print(
             "warning: the rebuilt corpus differs from the manifest's; novelty not measured",
@@ -133,8 +134,8 @@ def measure(
     seeds = range(episodes)
     start = time.time()
     env = gym.make("Dialog-v1", split=split, user_model=user_model, device=device)
-    recorder = _RecordingVoice(env.unwrapped.task.voice)
-    env.unwrapped.task.voice = recorder
+    recorder = _RecordingVoice(env.unwrapped.voice)
+    env.unwrapped.voice = recorder
     lm = _play(env, seeds)
     lm_seconds = time.time() - start
     template = _play(gym.make("Dialog-v1", split=split, user_model="template"), seeds)

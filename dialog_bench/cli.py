@@ -27,7 +27,7 @@ SUBCOMMAND_MODULES = (
     "leaderboard.evaluate",
     "leaderboard.submit",
     "leaderboard.compare",
-    "baselines.overopt",
+    "leaderboard.overoptimization",
     "leaderboard.render",
     "leaderboard.run",
     "dialog_bench.serve",

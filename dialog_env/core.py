@@ -11,11 +11,9 @@ from gymnasium.spaces import Text
 from dialog_env.lm.user_model import make_user_voice
 from dialog_env.tasks import Task, make_task
 from dialog_env.text import CHARSET, Turn, format_transcript, normalize_message, truncate_transcript
-from dialog_env.voicing import Stepping, drive
+from dialog_env.voicing import Stepping, UserVoice, drive
 
 __all__ = ["DialogEnv", "EpisodeOver", "StepLimit"]
-
-USER_MODELS = ("tiny", "template")  # named voices; a model directory path works too
 
 
 class EpisodeOver(ResetNeeded):
@@ -192,7 +190,9 @@ class DialogEnv(gym.Env[str, str]):
         self.task: Task = make_task(
             task, split=split, patience=patience, max_turns=max_turns, **task_kwargs
         )
-        self.task.voice = make_user_voice(user_model, self.task, device)  # loads the model now
+        #: The user's voice (``user_model=``): it drives the task's steppings, and the
+        #: vector env batches it across sub-envs. Loaded now, once.
+        self.voice: UserVoice = make_user_voice(user_model, self.task, device)
         self.split, self.user_model, self.device = split, user_model, device
         self.render_mode = render_mode
         self.max_message_chars = max_message_chars
@@ -206,13 +206,13 @@ class DialogEnv(gym.Env[str, str]):
 
     # -- Gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        result = drive(self.reset_steps(seed=seed, options=options), self.task.voice)
+        result = drive(self.reset_steps(seed=seed, options=options), self.voice)
         self._limit.start(self)
         return result
 
     def step(self, action: str):
         self._limit.check()
-        result = drive(self.step_steps(action), self.task.voice)
+        result = drive(self.step_steps(action), self.voice)
         self._limit.count()
         return result
 

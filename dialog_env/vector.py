@@ -66,7 +66,7 @@ class DialogVectorEnv(VectorEnv):
         self.envs = [make_env(**kwargs) for _ in range(num_envs)]
         self.render_mode = kwargs.get("render_mode")
         # One voice serves every sub-env: they all load the same model (shared, cached).
-        self.voice = self.envs[0].unwrapped.task.voice
+        self.voice = self.envs[0].unwrapped.voice
         self.single_observation_space = self.envs[0].observation_space
         self.single_action_space = self.envs[0].action_space
         self.observation_space = batch_space(self.single_observation_space, num_envs)

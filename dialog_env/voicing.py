@@ -1,5 +1,9 @@
 """Stepping as generators, so that many episodes can share one batched voice decode.
 
+The two voice protocols live here too: :class:`UserVoice` (anything that voices a turn)
+and :class:`TaskVoice` (what a task hands other voices: its template, parser and
+placeholders).
+
 An env or task step that needs the user's voice *yields* a :class:`VoiceRequest` and is
 sent back ``(text, fell_back)``. :func:`drive` serves one generator (the single env);
 :func:`drive_all` serves many side by side and voices every pending request of a round in
@@ -16,7 +20,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Stepping", "UserVoice", "VoiceRequest", "drive", "drive_all", "voice_all"]
+__all__ = ["Stepping", "TaskVoice", "UserVoice", "VoiceRequest", "drive", "drive_all", "voice_all"]
 
 T = TypeVar("T")
 
@@ -31,6 +35,51 @@ class UserVoice(Protocol):
     """
 
     def voice(self, acts: Sequence[Any], rng: np.random.Generator) -> tuple[str, bool]: ...
+
+
+@runtime_checkable
+class TaskVoice(UserVoice, Protocol):
+    """A task's delexicalized template voice, and what any other voice needs of the task.
+
+    Every task hands one over as ``Task.template_voice``; the LM voice
+    (:mod:`dialog_env.lm`) knows the task only through it, which is why it lives here,
+    beside :class:`UserVoice`, and not with the tasks.
+
+    A turn's acts become a prompt with typed placeholders (:meth:`delexicalize`), a
+    voice writes a sentence with those placeholders, :meth:`fill` puts the values in,
+    and :meth:`reads_back` (the task's parser) says whether the filled sentence still
+    means the acts. :meth:`voice` itself says the :meth:`template` sentence.
+    """
+
+    #: The placeholder tokens (``"[area]"``...) a sentence may hold; an LM's tokenizer
+    #: keeps each as one token.
+    placeholder_tokens: tuple[str, ...]
+    #: Who the user is, one sentence in the second person, to prompt a chat model.
+    persona: str
+
+    def delexicalize(self, acts: Sequence[Any]) -> tuple[str, dict[str, str]]:
+        """The prompt form of a turn's acts and the values its placeholders stand for."""
+        ...
+
+    def template(self, acts: Sequence[Any]) -> str:
+        """The canonical delexicalized sentence of a turn's acts (the fallback)."""
+        ...
+
+    def fill(self, text: str, values: dict[str, str]) -> str:
+        """``text`` with the values put in for its placeholders."""
+        ...
+
+    def placeholders(self, text: str) -> list[str]:
+        """The slots of the placeholders in ``text``, in order, repeats included."""
+        ...
+
+    def reads_back(self, text: str, acts: Sequence[Any]) -> bool:
+        """True when the task's parser reads the filled ``text`` as exactly ``acts``."""
+        ...
+
+    def describe(self, acts: Sequence[Any]) -> str:
+        """The acts in plain words with their placeholders, to prompt a chat model."""
+        ...
 
 
 @dataclass

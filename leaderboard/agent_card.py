@@ -27,7 +27,6 @@ __all__ = [
     "AgentCard",
     "check_entry_name",
     "describe_agent",
-    "directory_sha256",
     "manifest_budget",
     "read_budget",
 ]

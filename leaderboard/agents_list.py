@@ -33,8 +33,9 @@ def agent_rows() -> list[tuple[str, str, str, str, str]]:
     from dialog_env.entry_points import load_entry_point
     from dialog_env.registration import task_of
     from leaderboard.agent_card import read_budget
+    from leaderboard.episodes import RUN_ENV_IDS
+    from leaderboard.publish import PUBLISHED_DIR, published_path
     from leaderboard.results import read_results
-    from leaderboard.run import PUBLISHED_DIR, RUN_ENV_IDS, published_path
     from leaderboard.standings import format_budget
 
     def published(name: str, source) -> str:

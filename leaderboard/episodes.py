@@ -43,6 +43,7 @@ from typing import Any
 __all__ = [
     "EPISODE_SET_SIZES",
     "EVAL_SEED_FLOOR",
+    "RUN_ENV_IDS",
     "EpisodeSet",
     "canonical_json",
     "env_version",
@@ -55,6 +56,9 @@ __all__ = [
 
 #: Set name -> number of episodes, in the order they are drawn from the seed stream.
 EPISODE_SET_SIZES: dict[str, int] = {"dev": 200, "test": 500}
+#: The env ids ``dialog-bench run`` plays and publishes by default, one per task; the
+#: README's excerpt is the first one's table.
+RUN_ENV_IDS = ("Dialog-v1", "Dialog-Chat-v1")
 #: Every evaluation seed is at least this; training code draws its seeds below it.
 EVAL_SEED_FLOOR = 1_000_000_000
 _SEED_CEILING = 2**31

@@ -18,9 +18,9 @@ import itertools
 from html import escape
 
 from leaderboard.learning_curves import CURVE_UNITS, MEASURE_KEYS, LearningCurve, SetCurves
-from leaderboard.render import columns, set_title, standing_rows, stats_footnote
 from leaderboard.standings import EntryStanding, SetStandings
 from leaderboard.store import VERIFIED
+from leaderboard.table import columns, set_title, standing_rows, stats_footnote
 
 __all__ = [
     "PARADIGM_COLORS",

@@ -93,12 +93,10 @@ def run_episode(env: gym.Env, agent, seed: int) -> tuple[list, dict, float]:
 def one_torch_thread():
     """Tiny matrices: on a shared 2-core machine one torch thread is many times faster than
     two that wait on each other (an SB3 MLP step: 4 ms per linear layer, against 0.1 ms)."""
-    import torch
+    from dialog_env.lm.threads import torch_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(params=ALL_ENV_IDS)

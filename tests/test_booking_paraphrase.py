@@ -10,9 +10,10 @@ import pytest
 
 import dialog_env  # noqa: F401  (registers the ids)
 from agents import load_agent
+from baselines.pretrain import corpus_documents
 from dialog_env.lm.format import END, SAY, corpus_sha256
 from dialog_env.tasks.booking.acts import Act, canonical
-from dialog_env.tasks.booking.corpus import CorpusConfig, generate_corpus, sample_user_turn
+from dialog_env.tasks.booking.corpus import CorpusConfig, sample_user_turn
 from dialog_env.tasks.booking.domain import DAYS, MAX_PEOPLE, SLOT_VALUES, TIMES
 from dialog_env.tasks.booking.paraphrase import GrammarVoice, phrasings, turn_phrasing
 from dialog_env.tasks.booking.parser import parse_user
@@ -90,7 +91,7 @@ def test_template_voice_stays_one_sentence_per_act():
 
 def test_expert_succeeds_with_the_grammar_voice():
     env = gym.make("Dialog-v1", split="test", user_model="template")
-    env.unwrapped.task.voice = GrammarVoice()
+    env.unwrapped.voice = GrammarVoice()
     expert, wins, texts = load_agent("expert"), 0, set()
     for seed in range(150):
         obs, info = env.reset(seed=seed)
@@ -106,10 +107,10 @@ def test_expert_succeeds_with_the_grammar_voice():
 
 def test_corpus_is_deterministic_and_voices_only_checked_sentences():
     config = CorpusConfig(seed=3, dialogues=30, sampled_turns=200)
-    docs = list(generate_corpus(config))
-    assert corpus_sha256(docs) == corpus_sha256(list(generate_corpus(config)))
+    docs = list(corpus_documents(config))
+    assert corpus_sha256(docs) == corpus_sha256(list(corpus_documents(config)))
     assert corpus_sha256(docs) != corpus_sha256(
-        list(generate_corpus(CorpusConfig(seed=4, dialogues=30, sampled_turns=200)))
+        list(corpus_documents(CorpusConfig(seed=4, dialogues=30, sampled_turns=200)))
     )
     dialogues = [d for d in docs if d.startswith("<s><|user|>")]
     pairs = [d for d in docs if SAY in d]

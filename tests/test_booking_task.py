@@ -174,6 +174,14 @@ def test_agent_parser(text, intents):
     assert {a.intent for a in parse_agent(text)} == intents
 
 
+@pytest.mark.parametrize("written", ["01223160789 and cb11eu", "01223 160789 and cb1 1eu"])
+def test_the_user_reads_a_fact_written_without_its_space_as_the_database_writes_it(written):
+    """The booking user and the chat judge read phones and postcodes with one pattern
+    (dialog_env.tasks.restaurants); a fact without its space is still the venue's."""
+    (inform,) = parse_agent(f"The phone is {written}.")
+    assert inform.slots == (("phone", "01223 160789"), ("postcode", "cb1 1eu"))
+
+
 def _user_for(goal_index: int = 0, **kwargs):
     goal = sample_goals("train", goal_index + 1, seed=3)[goal_index]
     return AgendaUser(goal, DB, {}, **kwargs), goal

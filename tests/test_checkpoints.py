@@ -96,7 +96,12 @@ class _Boom:
         return (open, (self.path, "w"))
 
 
-@pytest.mark.parametrize("name", ["model.zip", "policy.pkl", "weights.pt", "pytorch_model.bin"])
+# One list of pickle endings for checkpoints and model directories alike (Keras' and
+# Flax's among them), in any case.
+@pytest.mark.parametrize(
+    "name",
+    ["model.zip", "policy.pkl", "weights.pt", "pytorch_model.bin", "tf_model.h5", "X.MSGPACK"],
+)
 def test_pickle_files_are_refused_unopened(sb3_checkpoint, tmp_path, name):
     planted = tmp_path / "ckpt"
     planted.mkdir()

@@ -34,10 +34,10 @@ from baselines.grpo import (
     untrained_groups,
     zero_spread,
 )
-from baselines.overopt import overoptimization_summary
 from dialog_env.core import DialogEnv
 from dialog_env.lm import TINY_MODEL_DIR
 from leaderboard.episodes import EVAL_SEED_FLOOR
+from leaderboard.overoptimization import overoptimization_summary
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,11 +1,11 @@
-"""Reward over-optimization (``baselines.overopt``): the summary finds where gold peaked
+"""Reward over-optimization (``leaderboard.overoptimization``): the summary finds where gold peaked
 and what the proxy did after, and the plot draws gold and proxy against the KL."""
 
 from __future__ import annotations
 
 import pytest
 
-from baselines.overopt import overoptimization_summary, plot_overoptimization
+from leaderboard.overoptimization import overoptimization_summary, plot_overoptimization
 
 
 # -- over-optimization -----------------------------------------------------------------
@@ -60,9 +60,9 @@ def test_the_plot_draws_every_run_into_a_png(tmp_path, x):
 def test_overopt_writes_the_summaries_and_the_leaderboard_page_draws_them(tmp_path, capsys):
     import json
 
-    from baselines.overopt import page_figures
     from dialog_bench.cli import main
     from leaderboard.html_page import render_html
+    from leaderboard.overoptimization import page_figures
 
     checkpoints = []
     for beta, golds, proxies in (

@@ -204,7 +204,7 @@ def test_a_checkpoint_directory_configures_the_agent(tmp_path, chat_dir):
 
 
 def test_evaluate_records_paradigm_zero_shot(chat_dir, tmp_path):
-    from leaderboard.agent_card import directory_sha256
+    from dialog_env.lm.model_files import directory_sha256
     from leaderboard.episodes import get_episode_set
     from leaderboard.evaluate import evaluate_agent
     from leaderboard.results import read_results, write_results

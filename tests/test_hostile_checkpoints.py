@@ -27,8 +27,8 @@ from dialog_env.lm.model_files import (
     check_safetensors,
     checked_files,
     copy_checked,
+    directory_sha256,
 )
-from leaderboard.agent_card import directory_sha256
 
 SHIPPED = Path(__file__).resolve().parents[1] / "baselines" / "checkpoints"
 SB3, LM = SHIPPED / "sb3-ppo", SHIPPED / "sft-expert"

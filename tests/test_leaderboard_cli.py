@@ -12,18 +12,12 @@ import pytest
 
 from agents import AGENTS
 from dialog_bench.cli import main
-from leaderboard.agent_card import directory_sha256, read_budget
-from leaderboard.episodes import get_episode_set
+from dialog_env.lm.model_files import directory_sha256
+from leaderboard.agent_card import read_budget
+from leaderboard.episodes import RUN_ENV_IDS, get_episode_set
+from leaderboard.publish import PUBLISHED_DIR, README_MARKERS, publish
 from leaderboard.results import read_results
-from leaderboard.run import (
-    PUBLISHED_DIR,
-    README_MARKERS,
-    RUN_ENV_IDS,
-    checkpoint_dirs,
-    publish,
-    shipped_baselines,
-    shipped_runs,
-)
+from leaderboard.run import checkpoint_dirs, shipped_baselines, shipped_runs
 from leaderboard.store import LeaderboardStore
 from leaderboard.verify import check_header
 
@@ -159,6 +153,20 @@ def test_run_evaluates_verifies_and_renders_every_baseline(tmp_path, capsys):
     assert main([*argv, "--quiet"]) == 0
     stored = sorted((e.name, e.env_id) for e in LeaderboardStore(db).entries())
     assert stored == sorted(jobs)
+
+
+def test_results_dir_moves_everything_run_writes_the_database_included(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "elsewhere"
+    argv = ["run", "--agents", "expert", "--env-id", "Dialog-v1", "--limit", "2"]
+    assert main([*argv, "--results-dir", str(out), "--workers", "1", "--quiet"]) == 0
+    assert f"wrote {out / 'leaderboard.html'} and {out / 'leaderboard.sqlite'}" in (
+        capsys.readouterr().out
+    )
+    assert [e.name for e in LeaderboardStore(out / "leaderboard.sqlite").entries()] == ["expert"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"]  # nothing in ./results
 
 
 def test_run_publish_needs_the_full_test_set(tmp_path):

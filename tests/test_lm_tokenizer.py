@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from baselines.pretrain import corpus_documents
 from dialog_env.lm import TINY_MODEL_DIR
 from dialog_env.lm.format import CONTROL_TOKENS
 from dialog_env.lm.tokenizer import build_tokenizer, missing_special_tokens, train_sentencepiece
-from dialog_env.tasks.booking.corpus import CorpusConfig, generate_corpus
+from dialog_env.tasks.booking.corpus import CorpusConfig
 from dialog_env.tasks.booking.domain import SLOT_VALUES
 from dialog_env.tasks.booking.voice import PLACEHOLDER_TOKENS
 
@@ -27,7 +28,7 @@ EDGE_TEXTS = [
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory):
     """A tokenizer trained here on a small corpus, and its directory."""
-    docs = list(generate_corpus(CorpusConfig(dialogues=40, sampled_turns=400)))
+    docs = list(corpus_documents(CorpusConfig(dialogues=40, sampled_turns=400)))
     d = tmp_path_factory.mktemp("tok")
     (d / "tokenizer.model").write_bytes(
         train_sentencepiece(docs, vocab_size=700, placeholder_tokens=PLACEHOLDER_TOKENS)
@@ -41,7 +42,7 @@ def test_training_is_deterministic():
     def train(docs):
         return train_sentencepiece(docs, vocab_size=600, placeholder_tokens=PLACEHOLDER_TOKENS)
 
-    docs = list(generate_corpus(CorpusConfig(dialogues=10, sampled_turns=100)))
+    docs = list(corpus_documents(CorpusConfig(dialogues=10, sampled_turns=100)))
     assert train(docs) == train(docs)
 
 

@@ -23,6 +23,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 from lm_helpers import save_tiny_llama, word_tokenizer  # noqa: E402
 
+from dialog_env.lm.threads import torch_threads  # noqa: E402
 from dialog_env.lm.voice import LMVoice, check_sentence  # noqa: E402
 
 needs_tiny = pytest.mark.skipif(
@@ -139,10 +140,8 @@ def test_batch_resamples_only_the_failures():
 
 @pytest.fixture
 def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @needs_tiny
@@ -213,8 +212,8 @@ def test_with_the_memo_on_a_turn_is_decoded_once_and_voiced_the_same():
 @needs_tiny
 def test_default_env_is_voiced_by_the_tiny_lm_and_reads_back():
     env = gym.make("Dialog-v1", split="test")
-    assert isinstance(env.unwrapped.task.voice, LMVoice)
-    assert env.unwrapped.task.voice.path == TINY_MODEL_DIR
+    assert isinstance(env.unwrapped.voice, LMVoice)
+    assert env.unwrapped.voice.path == TINY_MODEL_DIR
     episodes = play(env, range(8))
     template = play(gym.make("Dialog-v1", split="test", user_model="template"), range(8))
     turns = sum(e["metrics"]["user_turns"] for e in episodes)
@@ -228,7 +227,7 @@ def test_default_env_is_voiced_by_the_tiny_lm_and_reads_back():
 def test_any_causal_lm_dir_runs_episodes(random_llama):
     # A random model writes nonsense: every turn fails the check and falls back, counted.
     env = gym.make("Dialog-v1", user_model=str(random_llama))
-    assert type(env.unwrapped.task.voice.lm.model).__name__ == "LlamaForCausalLM"
+    assert type(env.unwrapped.voice.lm.model).__name__ == "LlamaForCausalLM"
     episodes = play(env, range(2))
     template = play(gym.make("Dialog-v1", user_model="template"), range(2))
     for lm, tpl in zip(episodes, template, strict=True):
@@ -261,7 +260,7 @@ def test_pickled_env_continues_identically():
     expert.reset(seed=3)
     obs, *_ = env.step(expert.act(obs))
     twin = pickle.loads(pickle.dumps(env))
-    assert twin.unwrapped.task.voice.lm is env.unwrapped.task.voice.lm  # shared, not copied
+    assert twin.unwrapped.voice.lm is env.unwrapped.voice.lm  # shared, not copied
     for _ in range(3):
         action = expert.act(obs)
         a, b = env.step(action), twin.step(action)

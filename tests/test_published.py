@@ -25,21 +25,21 @@ import pytest
 from agents import load_agent
 from leaderboard.agent_card import describe_agent
 from leaderboard.episodes import get_episode_set, parse_episode_set_id
-from leaderboard.results import read_results
-from leaderboard.rollout import AgentMessages, play_episodes
-from leaderboard.run import (
+from leaderboard.publish import (
     PUBLISHED_DIR,
     published_markdown,
     readme_excerpt,
     readme_standings,
-    shipped_runs,
 )
+from leaderboard.results import read_results
+from leaderboard.rollout import AgentMessages, play_episodes
+from leaderboard.run import shipped_runs
 from leaderboard.standings import compute_standings
 from leaderboard.store import VERIFIED, LeaderboardStore
 from leaderboard.verify import VerifiedResults, compare_episode
 
 README = PUBLISHED_DIR.parent / "README.md"
-#: ``"<env id>/<entry>"`` -> its published results file (``leaderboard.run.published_path``).
+#: ``"<env id>/<entry>"`` -> its published results file (``leaderboard.publish.published_path``).
 PUBLISHED = {
     f"{p.parent.name}/{p.stem}": p for p in sorted((PUBLISHED_DIR / "results").glob("*/*.json"))
 }

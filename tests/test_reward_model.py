@@ -20,6 +20,7 @@ from baselines.prefs import generate_prefs, write_prefs
 from baselines.reward_model import RMConfig, pairwise_loss, split_by_seed, train_rm
 from dialog_env.lm import TINY_MODEL_DIR
 from dialog_env.lm.loading import ModelLoadError, load_sequence_scorer
+from dialog_env.lm.threads import torch_threads
 from dialog_env.tasks.chat.reward_model import SHIPPED_RM_DIR, RewardModel
 from dialog_env.text import Turn
 
@@ -106,7 +107,9 @@ def test_a_save_load_round_trip_scores_bitwise_the_same(tmp_path):
     assert loaded.score_one(contexts[0], replies[0]) == shipped.score_one(contexts[0], replies[0])
 
 
-@pytest.mark.parametrize("name", ["pytorch_model.bin", "head.pt", "extra/state.pkl"])
+@pytest.mark.parametrize(
+    "name", ["pytorch_model.bin", "head.pt", "extra/state.pkl", "policy.zip", "scaler.joblib"]
+)
 def test_a_directory_with_a_pickle_is_refused(tmp_path, name):
     copy = tmp_path / "rm"
     shutil.copytree(SHIPPED_RM_DIR, copy)
@@ -223,14 +226,11 @@ def test_the_rm_reward_does_not_depend_on_the_thread_count():
     from leaderboard.rollout import AgentMessages, play_episodes
 
     episodes = get_episode_set("Dialog-Chat-v1", "test", limit=3)
-    before, rewards = torch.get_num_threads(), []
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
+    rewards = []
+    for threads in (1, 2):
+        with torch_threads(threads):
             source = AgentMessages(lambda: load_agent("chat-expert"), 8)
             played = play_episodes(source, episodes, progress=False)
             rewards.append([e["rewards"] for e in played])
             assert torch.get_num_threads() == threads  # the caller's setting is left alone
-    finally:
-        torch.set_num_threads(before)
     assert rewards[0] == rewards[1]

@@ -6,8 +6,11 @@ import json
 import os
 import re
 
-from leaderboard.run import memory_summary, run_baselines
+import pytest
+
+from leaderboard.run import run_baselines
 from leaderboard.store import LeaderboardStore
+from leaderboard.workers import memory_summary
 
 
 def _results(runs):
@@ -100,18 +103,23 @@ def test_a_progress_callable_is_told_every_finished_episode():
 
 
 def test_workers_start_the_heaviest_baselines_first():
-    from leaderboard.run import _expected_cost, checkpoint_dirs
+    from leaderboard.run import checkpoint_dirs
+    from leaderboard.workers import expected_cost
 
     by_name = {p.name: p for p in checkpoint_dirs()}
-    costs = [_expected_cost(b) for b in (by_name["bon-chat"], "sft-expert", by_name["sb3-ppo"])]
-    assert costs == sorted(costs, reverse=True) and costs[-1] > _expected_cost("expert")
-    assert _expected_cost("/no/such/dir") == 1  # a broken baseline still gets its turn
+    costs = [expected_cost(b) for b in (by_name["bon-chat"], "sft-expert", by_name["sb3-ppo"])]
+    assert costs == sorted(costs, reverse=True) and costs[-1] > expected_cost("expert")
+    assert expected_cost("/no/such/dir") == 1  # a broken baseline still gets its turn
 
 
-def test_a_run_turns_the_memos_on_for_its_jobs_only(tmp_path):
+@pytest.mark.parametrize("remember", [True, False])
+def test_a_job_remembers_turns_only_when_asked_and_only_while_it_runs(tmp_path, remember):
+    """``remember`` is passed in, not a global switched around the job: with it the job's
+    voice and RM memos are on while it plays (the replay reads its play's turns), without
+    it every turn is decoded (a benchmark of the decode); after it, both are off again."""
     from dialog_env.lm import voice
     from dialog_env.tasks.chat import reward_model
-    from leaderboard.run import _run_one
+    from leaderboard.workers import run_one
 
     seen = []
     real = voice.LMVoice.sample_batch
@@ -122,11 +130,10 @@ def test_a_run_turns_the_memos_on_for_its_jobs_only(tmp_path):
 
     voice.LMVoice.sample_batch = spy
     try:
-        run = _run_one(
-            "expert", tmp_path / "lb.sqlite", tmp_path, ("Dialog-v1", "test", 2), 2, False
-        )
+        args = ("expert", tmp_path / "lb.sqlite", tmp_path, ("Dialog-v1", "test", 2), 2, False)
+        run = run_one(*args, remember=remember)
     finally:
         voice.LMVoice.sample_batch = real
     assert run.error is None and run.outcome.episodes == 2
-    assert seen and all(on == (True, True) for on in seen)
+    assert seen and all(on == (remember, remember) for on in seen)
     assert (voice._memo.on, reward_model._memo.on) == (False, False) and not voice._memo

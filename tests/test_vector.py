@@ -134,7 +134,7 @@ def test_step_before_reset_is_an_error():
 def test_sb3_ppo_trains_on_batched_rollouts_and_round_trips(tmp_path, one_torch_thread):
     from stable_baselines3 import PPO
 
-    from dialog_env.wrappers.sb3 import make_sb3_vec_env
+    from dialog_env.integrations.sb3 import make_sb3_vec_env
 
     venv = make_sb3_vec_env("Dialog-Acts-v1", n_envs=8, user_model="template")
     model = PPO("MlpPolicy", venv, n_steps=256, batch_size=256, n_epochs=2, seed=0)
@@ -157,7 +157,7 @@ def test_sb3_ppo_trains_on_batched_rollouts_and_round_trips(tmp_path, one_torch_
 def test_sb3_a2c_and_dqn_learn_on_the_adapter(algo, one_torch_thread):
     import stable_baselines3
 
-    from dialog_env.wrappers.sb3 import make_sb3_vec_env
+    from dialog_env.integrations.sb3 import make_sb3_vec_env
 
     venv = make_sb3_vec_env("Dialog-Acts-v1", n_envs=4, user_model="template")
     kwargs = {"learning_starts": 64, "buffer_size": 1000} if algo == "DQN" else {}
@@ -172,8 +172,29 @@ def test_sb3_a2c_and_dqn_learn_on_the_adapter(algo, one_torch_thread):
     assert actions.shape == (4,) and all(0 <= a < 10 for a in actions)
 
 
+def test_the_sb3_adapter_moved_to_integrations_and_its_old_import_still_works():
+    import dialog_env.integrations.sb3 as new
+    import dialog_env.wrappers.sb3 as old
+
+    assert old.make_sb3_vec_env is new.make_sb3_vec_env and old.SB3VecEnv is new.SB3VecEnv
+
+
+def test_the_sb3_monitor_reports_each_finished_episode_for_ep_rew_mean():
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from dialog_env.integrations.sb3 import SB3VecEnv, make_sb3_vec_env
+
+    venv = make_sb3_vec_env("Dialog-Acts-v1", n_envs=2, user_model="template", monitor=True)
+    assert isinstance(venv, VecMonitor) and isinstance(venv.venv, SB3VecEnv)
+    venv.reset()
+    _, rewards, dones, infos = venv.step(np.array([9, 9]))  # bye: both episodes end
+    assert dones.all()
+    for reward, info in zip(rewards, infos, strict=True):
+        assert info["episode"]["l"] == 1 and info["episode"]["r"] == pytest.approx(reward)
+
+
 def test_sb3_adapter_reports_terminal_observations():
-    from dialog_env.wrappers.sb3 import make_sb3_vec_env
+    from dialog_env.integrations.sb3 import make_sb3_vec_env
 
     venv = make_sb3_vec_env("Dialog-Acts-v1", n_envs=2, user_model="template")
     venv.reset()

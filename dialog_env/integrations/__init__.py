@@ -1,5 +1,7 @@
 """Adapters that meet other ecosystems where they work; each needs only its own extra.
 
+- :mod:`dialog_env.integrations.sb3`: Stable-Baselines3's ``VecEnv`` over the batched
+  vector env, with its ``VecMonitor`` on request (extra ``dev``, or stable-baselines3).
 - :mod:`dialog_env.integrations.trl`: Dialog-v1 as a TRL ``GRPOTrainer``
   ``environment_factory`` (extra ``trl``).
 - :mod:`dialog_env.integrations.rllib`: the ids registered with RLlib's ``register_env``

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dialog_env.bounded_json import read_json_file
@@ -28,6 +29,7 @@ from dialog_env.lm.model_files import (
     check_model_config,
     check_tokenizer_json,
     check_weights,
+    checked_files,
 )
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "ModelLoadError",
     "load_causal_lm",
     "load_sequence_scorer",
+    "pickled_files",
     "refuse_pickles",
     "resolve_device",
 ]
@@ -50,8 +53,21 @@ PICKLE_WEIGHTS = (
     "tf_model.h5",
     "flax_model.msgpack",
 )
-#: File endings of pickled (or otherwise code-carrying) weights and objects.
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".h5", ".msgpack")
+#: File endings of pickled (or otherwise code-carrying) weights and objects, any case:
+#: torch's and transformers' (``.bin .pt .pth .ckpt``), Keras' and Flax's (``.h5
+#: .msgpack``), SB3's zipped policies (``.zip``) and joblib's and pickle's own.
+PICKLE_SUFFIXES = (
+    ".bin",
+    ".ckpt",
+    ".h5",
+    ".joblib",
+    ".msgpack",
+    ".pickle",
+    ".pkl",
+    ".pt",
+    ".pth",
+    ".zip",
+)
 _CACHE_SIZE = 4
 _cache: OrderedDict[tuple[str, str], LoadedLM] = OrderedDict()
 _lock = threading.Lock()
@@ -210,22 +226,44 @@ def _load(path: Path, device: str) -> LoadedLM:
     return LoadedLM(model, tokenizer, path, device, style)
 
 
-def refuse_pickles(path: str | Path) -> None:
-    """Refuse a directory that holds any pickled file (:data:`PICKLE_WEIGHTS`, or a name
-    ending in :data:`PICKLE_SUFFIXES`), even beside safetensors weights, or any file that
-    :func:`~dialog_env.lm.model_files.checked_files` refuses (a link out of it, ...)."""
-    from dialog_env.lm.model_files import checked_files
+def pickled_files(files: Iterable[tuple[str, Path]]) -> list[str]:
+    """The relative names among ``files`` (``(relative name, path)`` pairs, as
+    :func:`~dialog_env.lm.model_files.checked_files` lists them) that hold pickle: a
+    :data:`PICKLE_WEIGHTS` name or a :data:`PICKLE_SUFFIXES` ending, in any case, sorted.
 
-    try:
-        files = checked_files(path)
-    except ValueError as err:
-        raise ModelLoadError(str(err)) from None
-    pickled = [rel for rel, _ in files if rel in PICKLE_WEIGHTS or rel.endswith(PICKLE_SUFFIXES)]
+    >>> pickled_files([("model.safetensors", Path()), ("lm/Policy.ZIP", Path())])
+    ['lm/Policy.ZIP']
+    """
+    return sorted(
+        rel
+        for rel, _ in files
+        if PurePosixPath(rel).name in PICKLE_WEIGHTS or rel.lower().endswith(PICKLE_SUFFIXES)
+    )
+
+
+def refuse_pickles(path: str | Path, files: Iterable[tuple[str, Path]] | None = None) -> None:
+    """Refuse a directory that holds any pickled file (:func:`pickled_files`), even beside
+    safetensors weights, with a :class:`ModelLoadError` (a ``ValueError``). ``files`` is
+    the directory's :func:`~dialog_env.lm.model_files.checked_files`, when the caller
+    has them; otherwise they are listed here, and a directory that listing refuses (a
+    link out of it, a file over the size limits) is refused too.
+
+    The one check of the house: model directories (``user_model=PATH``, reward models)
+    and agent checkpoints (:func:`agents.checkpoint.read_config`) both call it.
+    """
+    if files is None:
+        try:
+            files = checked_files(path)
+        except ValueError as err:
+            raise ModelLoadError(str(err)) from None
+    pickled = pickled_files(files)
     if pickled:
         raise ModelLoadError(
-            f"{path} holds pickled files ({', '.join(pickled)}); loading pickle can run "
-            "arbitrary code, so dialog-bench refuses the directory. Remove them: the weights "
-            "belong in model.safetensors (save_pretrained(dir, safe_serialization=True))"
+            f"refusing to load {path}: it holds pickled files; {', '.join(pickled)} can only "
+            "be read by unpickling, which can run arbitrary code. dialog-bench loads "
+            "safetensors weights and JSON configs: remove them or convert the model "
+            "(save_pretrained(dir, safe_serialization=True)), or load it yourself if you "
+            "trust it"
         )
 
 

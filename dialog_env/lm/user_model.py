@@ -19,9 +19,8 @@ from dialog_env.voicing import UserVoice
 if TYPE_CHECKING:  # the protocol only; dialog_env.lm imports no task
     from dialog_env.tasks import Task
 
-__all__ = ["NAMED_USER_MODELS", "make_user_voice", "model_dir"]
+__all__ = ["make_user_voice", "model_dir"]
 
-NAMED_USER_MODELS = ("tiny", "template")
 _DEVICE_RE = re.compile(r"cpu|cuda(?::\d+)?")
 
 

@@ -1,6 +1,6 @@
 """The LM voice: a causal LM writes the user's sentence, the task's parser checks it.
 
-The voice knows the task only through its :class:`~dialog_env.tasks.TaskVoice` (the
+The voice knows the task only through its :class:`~dialog_env.voicing.TaskVoice` (the
 task's template voice): how acts are delexicalized, filled, read back and described.
 For each turn the voice builds the delexicalized prompt (``inform(food=[food])``), lets
 the LM write a sentence with typed placeholders, and keeps it only if
@@ -36,8 +36,8 @@ from dialog_env.lm.format import END, voice_prompt
 from dialog_env.lm.loading import LoadedLM, ModelLoadError, load_causal_lm
 from dialog_env.memo import Memo, key
 
-if TYPE_CHECKING:  # the protocol only; dialog_env.lm imports no task
-    from dialog_env.tasks import TaskVoice
+if TYPE_CHECKING:
+    from dialog_env.voicing import TaskVoice
 
 __all__ = ["MEMO_SIZE", "LMVoice", "check_sentence", "remember_turns"]
 
@@ -269,18 +269,12 @@ class LMVoice:
         text, ``None`` when no attempt was taken; without ``accept``, the first attempt's
         text (``""`` when it never finished).
         """
-        import torch
+        from dialog_env.lm.threads import torch_threads
 
-        before = torch.get_num_threads()
         # A decode step multiplies matrices of a few hundred numbers: extra CPU threads
         # only wait for each other, and on a busy machine that waiting costs 5-20x.
-        if self.threads is not None and self.threads != before:
-            torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             return self._decode(prompts, uniforms, accept)
-        finally:
-            if torch.get_num_threads() != before:
-                torch.set_num_threads(before)
 
     def _prompt_head(self, ids: list[int]) -> list[tuple]:
         """The keys and values of a prompt but its last token, computed alone (batch one,

@@ -6,12 +6,15 @@ through the protocols below, which state all that they use of it:
 
 - :class:`~dialog_env.core.DialogEnv` and :class:`~dialog_env.vector.DialogVectorEnv`
   step it (:meth:`Task.reset_steps`, :meth:`Task.step_steps`, :meth:`Task.summary`) and
-  voice its user through :attr:`Task.voice`;
+  voice its user with their own voice (``user_model=``), which drives those generators;
 - the act-level and state-observation wrappers read :attr:`Task.assistant_acts`,
   :attr:`Task.state_features`, :meth:`Task.new_tracker`, :meth:`Task.realize` and
   :meth:`Task.state_vector`;
 - the LM voice (:mod:`dialog_env.lm`) takes :attr:`Task.template_voice`: the task's
-  delexicalized voice, which also holds the task's parser (:meth:`TaskVoice.reads_back`).
+  delexicalized voice, which also holds the task's parser
+  (:meth:`~dialog_env.voicing.TaskVoice.reads_back`; the protocol lives in
+  :mod:`dialog_env.voicing`, beside :class:`~dialog_env.voicing.UserVoice`, and is
+  re-exported here).
 
 The booking task (:class:`dialog_env.tasks.booking.BookingTask`) is the first
 implementation. A new task adds a subpackage, a class that satisfies :class:`Task` and a
@@ -33,7 +36,7 @@ import numpy as np
 
 from dialog_env.entry_points import load_entry_point
 from dialog_env.text import Turn
-from dialog_env.voicing import Stepping, UserVoice
+from dialog_env.voicing import Stepping, TaskVoice, UserVoice
 
 __all__ = ["TASKS", "Task", "TaskStep", "TaskVoice", "Tracker", "make_task"]
 
@@ -55,47 +58,6 @@ class TaskStep:
     tool_call: bool = False  # the message went to a tool, not to the user
     user_acts: list[str] = field(default_factory=list)  # the user's acts, for ``info``
     info: dict[str, Any] = field(default_factory=dict)  # task-specific ``info`` entries
-
-
-@runtime_checkable
-class TaskVoice(UserVoice, Protocol):
-    """A task's delexicalized template voice, and what any other voice needs of the task.
-
-    A turn's acts become a prompt with typed placeholders (:meth:`delexicalize`), a
-    voice writes a sentence with those placeholders, :meth:`fill` puts the values in,
-    and :meth:`reads_back` (the task's parser) says whether the filled sentence still
-    means the acts. :meth:`voice` itself says the :meth:`template` sentence.
-    """
-
-    #: The placeholder tokens (``"[area]"``...) a sentence may hold; an LM's tokenizer
-    #: keeps each as one token.
-    placeholder_tokens: tuple[str, ...]
-    #: Who the user is, one sentence in the second person, to prompt a chat model.
-    persona: str
-
-    def delexicalize(self, acts: Sequence[Any]) -> tuple[str, dict[str, str]]:
-        """The prompt form of a turn's acts and the values its placeholders stand for."""
-        ...
-
-    def template(self, acts: Sequence[Any]) -> str:
-        """The canonical delexicalized sentence of a turn's acts (the fallback)."""
-        ...
-
-    def fill(self, text: str, values: dict[str, str]) -> str:
-        """``text`` with the values put in for its placeholders."""
-        ...
-
-    def placeholders(self, text: str) -> list[str]:
-        """The slots of the placeholders in ``text``, in order, repeats included."""
-        ...
-
-    def reads_back(self, text: str, acts: Sequence[Any]) -> bool:
-        """True when the task's parser reads the filled ``text`` as exactly ``acts``."""
-        ...
-
-    def describe(self, acts: Sequence[Any]) -> str:
-        """The acts in plain words with their placeholders, to prompt a chat model."""
-        ...
 
 
 @runtime_checkable
@@ -126,7 +88,9 @@ class Task(Protocol):
 
     #: The task's name, its key in :data:`TASKS`.
     name: str
-    #: Who speaks for the user; the env sets it (``user_model=``) and drives it.
+    #: The voice of the task's own :meth:`reset` and :meth:`step` (``voice=``; by default
+    #: :attr:`template_voice`). An env keeps its own voice (``DialogEnv.voice``, from
+    #: ``user_model=``) and drives :meth:`reset_steps` and :meth:`step_steps` with it.
     voice: UserVoice
     #: The task's own delexicalized voice: the template, its parser and placeholders.
     template_voice: TaskVoice

@@ -54,13 +54,13 @@ class InterfaceWrapper(gym.Wrapper):
         return self.outer_reset(*result)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        result = drive(self.reset_steps(seed=seed, options=options), self.unwrapped.task.voice)
+        result = drive(self.reset_steps(seed=seed, options=options), self.unwrapped.voice)
         self._limit.start(self)
         return result
 
     def step(self, action: Any):
         self._limit.check()
-        result = drive(self.step_steps(action), self.unwrapped.task.voice)
+        result = drive(self.step_steps(action), self.unwrapped.voice)
         self._limit.count()
         return result
 

@@ -1,4 +1,5 @@
-"""The pretraining corpus: dialogues with a randomly acting assistant, and act -> text pairs.
+"""The pretraining corpus's records: dialogues with a randomly acting assistant, and act ->
+text pairs.
 
 The LM should learn the *language* of the task, not its policy, so the assistant in
 these dialogues picks each of its moves at random (ask, search, offer, list, tell facts,
@@ -7,21 +8,20 @@ what the conversation has established only half of the time. The user is the tas
 agenda-based user voiced by the paraphrase grammar, and every user turn also becomes
 ``pairs_per_turn`` act -> delexicalized sentence pairs: the voice's training data.
 
-Same ``CorpusConfig`` -> the same documents, byte for byte (everything is drawn from one
-seeded numpy Generator), so the manifest's sha256 identifies the corpus.
-
-    python -m dialog_env.tasks.booking.corpus --dialogues 200 --out /tmp/corpus.txt
+The task yields records (:class:`DialogueRecord`, :class:`VoicePair`); how an LM reads
+them is the trainer's business: ``baselines.pretrain.corpus_documents`` formats each as
+one document of :mod:`dialog_env.lm.format`. Same ``CorpusConfig`` -> the same records,
+and so the same documents byte for byte (everything is drawn from one seeded numpy
+Generator), so the manifest's sha256 identifies the corpus.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from dialog_env.lm.format import corpus_sha256, dialogue_document, voice_document
 from dialog_env.tasks.booking.acts import Act
 from dialog_env.tasks.booking.domain import (
     CONSTRAINT_SLOTS,
@@ -38,7 +38,14 @@ from dialog_env.tasks.booking.tracker import DialogueState, track
 from dialog_env.tasks.booking.voice import delexicalize, fill
 from dialog_env.text import Turn
 
-__all__ = ["CorpusConfig", "RandomAssistant", "generate_corpus", "sample_user_turn"]
+__all__ = [
+    "CorpusConfig",
+    "DialogueRecord",
+    "RandomAssistant",
+    "VoicePair",
+    "corpus_records",
+    "sample_user_turn",
+]
 
 _QUESTIONS = {
     "area": ("which area", "what part of town", "where"),
@@ -92,6 +99,21 @@ class CorpusConfig:
     sampled_turns: int = 90_000  # further pairs for user turns drawn by sample_user_turn
     grounded_share: float = 0.5  # chance that a move uses what the transcript established
     split: str = "train"  # goals of this split only: test goals stay unseen
+
+
+@dataclass(frozen=True)
+class DialogueRecord:
+    """One whole conversation of the user with the random assistant."""
+
+    turns: tuple[Turn, ...]
+
+
+@dataclass(frozen=True)
+class VoicePair:
+    """One user turn's acts, delexicalized (the voice's prompt), and a sentence voicing them."""
+
+    acts: str
+    sentence: str
 
 
 def _describe(query: dict[str, str]) -> str:
@@ -221,9 +243,14 @@ class _RecordingGrammarVoice:
         return fill(sentences[0], values), False
 
 
-def generate_corpus(config: CorpusConfig = CorpusConfig()) -> Iterator[str]:
-    """The corpus documents, one per line: each dialogue followed by its voice pairs, then
-    ``sampled_turns`` pairs of sampled user turns."""
+def corpus_records(config: CorpusConfig = CorpusConfig()) -> Iterator[DialogueRecord | VoicePair]:
+    """The corpus in order: each dialogue followed by its voice pairs, then
+    ``sampled_turns`` pairs of sampled user turns.
+
+    >>> records = list(corpus_records(CorpusConfig(dialogues=1, sampled_turns=1)))
+    >>> type(records[0]).__name__, records[0].turns[0].role, type(records[-1]).__name__
+    ('DialogueRecord', 'user', 'VoicePair')
+    """
     rng = np.random.default_rng(config.seed)
     voice = _RecordingGrammarVoice(config.pairs_per_turn)
     task = BookingTask(split=config.split, voice=voice, max_turns=12)
@@ -235,12 +262,12 @@ def generate_corpus(config: CorpusConfig = CorpusConfig()) -> Iterator[str]:
             message = assistant.act(turns, rng)
             turns.append(Turn("assistant", message))
             turns += task.step(message, rng).turns
-        yield dialogue_document(turns)
+        yield DialogueRecord(tuple(turns))
         for prompt, sentence in voice.pairs:
-            yield voice_document(prompt, sentence)
+            yield VoicePair(prompt, sentence)
     for _ in range(config.sampled_turns):
         acts = sample_user_turn(rng)
-        yield voice_document(delexicalize(acts)[0], turn_phrasing(acts, rng))
+        yield VoicePair(delexicalize(acts)[0], turn_phrasing(acts, rng))
 
 
 def sample_user_turn(rng: np.random.Generator) -> list[Act]:
@@ -295,19 +322,3 @@ def sample_user_turn(rng: np.random.Generator) -> list[Act]:
             )
         )
     ]
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--dialogues", type=int, default=CorpusConfig.dialogues)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="file to write, one document per line")
-    args = p.parse_args(argv)
-    docs = list(generate_corpus(CorpusConfig(seed=args.seed, dialogues=args.dialogues)))
-    with open(args.out, "w", encoding="utf-8") as f:
-        f.writelines(d + "\n" for d in docs)
-    print(f"{len(docs)} documents, sha256 {corpus_sha256(docs)}")
-
-
-if __name__ == "__main__":
-    main()

@@ -18,11 +18,13 @@ SEED = 20261128
 N_VENUES = 120
 FULL_SHARE = 0.25  # share of (venue, day, time) slots that start fully booked
 
-_FIRST = (
+#: A venue is called "The <first> <second>", a word of each (diagnostics read any such
+#: name, shipped or not).
+NAME_FIRST_WORDS = (
     "Golden Silver Scarlet Blue Green Royal Old Little Lucky Happy Hidden Crooked Jade "
     "Copper Velvet Rustic Salty Sunny Wild Quiet Amber Ivory Humble Merry"
 ).split()
-_SECOND = (
+NAME_SECOND_WORDS = (
     "Lantern Spoon Kettle Dragon Olive Garden Anchor Fig Lotus Oak Harbour Griddle Pepper "
     "Ladle Orchard Fox Bell Mill Pantry Tavern Kitchen Bistro Cellar Parlour"
 ).split()
@@ -35,7 +37,7 @@ _SUFFIXES = ("Road", "Street", "Lane", "Avenue")
 
 def generate(seed: int = SEED) -> dict:
     rng = np.random.default_rng(seed)
-    pairs = [(a, b) for a in _FIRST for b in _SECOND]
+    pairs = [(a, b) for a in NAME_FIRST_WORDS for b in NAME_SECOND_WORDS]
     picks = rng.choice(len(pairs), size=N_VENUES, replace=False)
     names = sorted(f"The {pairs[i][0]} {pairs[i][1]}" for i in picks)
     venues, tables, phones = [], {}, set()

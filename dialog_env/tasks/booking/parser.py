@@ -20,11 +20,10 @@ from dialog_env.tasks.booking.domain import (
     VenueDatabase,
     load_database,
 )
+from dialog_env.tasks.restaurants import PHONE_RE, POSTCODE_RE, phone_text, postcode_text
 
 __all__ = ["Lexicon", "get_lexicon", "parse_agent", "parse_user", "REFERENCE_RE"]
 
-PHONE_RE = re.compile(r"\b01223 ?\d{6}\b")
-POSTCODE_RE = re.compile(r"\bcb\d \d[a-z]{2}\b")
 TIME_RE = re.compile(r"\b(\d{1,2}:\d{2})\b")
 #: Booking references: 8 upper-case letters and digits, at least one of each.
 REFERENCE_RE = re.compile(r"\b(?=[A-Z0-9]*\d)(?=[A-Z0-9]*[A-Z])[A-Z0-9]{8}\b")
@@ -213,10 +212,10 @@ def parse_agent(text: str, lexicon: Lexicon | None = None) -> tuple[Act, ...]:
         facts = {}
         phones = PHONE_RE.findall(low)
         if phones:
-            facts["phone"] = "|".join(p if " " in p else f"{p[:5]} {p[5:]}" for p in phones)
+            facts["phone"] = "|".join(phone_text(p) for p in phones)
         postcodes = POSTCODE_RE.findall(low)
         if postcodes:
-            facts["postcode"] = "|".join(postcodes)
+            facts["postcode"] = "|".join(postcode_text(p) for p in postcodes)
         addresses = lex.addresses(low)
         if addresses:
             facts["address"] = "|".join(addresses)

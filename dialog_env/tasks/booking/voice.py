@@ -5,7 +5,7 @@ Voicing is *delexicalized*: a turn's acts become a prompt with typed placeholder
 placeholders (``I want [food] food in the [area].``), and :func:`fill` puts the act's
 values in. The template voice here is the reference and the fallback of every other
 voice: one canonical sentence per act, and it is what the booking task hands other voices
-(the LM voice) as its :class:`~dialog_env.tasks.TaskVoice`: the delexicalization, the
+(the LM voice) as its :class:`~dialog_env.voicing.TaskVoice`: the delexicalization, the
 placeholders, the parser check (:meth:`TemplateVoice.reads_back`) and the plain-words
 description of acts for chat models.
 """
@@ -169,7 +169,7 @@ def describe_acts(acts: Sequence[Act]) -> str:
 class TemplateVoice:
     """One canonical sentence per act; no language model, no randomness.
 
-    It is also the booking task's :class:`~dialog_env.tasks.TaskVoice`: the other voices
+    It is also the booking task's :class:`~dialog_env.voicing.TaskVoice`: the other voices
     delexicalize, fill, check and fall back through it.
     """
 

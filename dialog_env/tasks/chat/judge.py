@@ -7,7 +7,8 @@ holds the transcript only); the env reports its terms in ``info["gold"]``.
 **What it reads in a reply** (case-insensitive): the venue names of the database; venue
 names it does not know, written the way the database writes them (``The`` and two
 capitalized words, :data:`VENUE_NAME_RE`), which are *invented* venues; phone numbers,
-postcodes and street addresses (:data:`PHONE_RE`, :data:`POSTCODE_RE`, :data:`ADDRESS_RE`);
+postcodes and street addresses (:data:`~dialog_env.tasks.restaurants.PHONE_RE`,
+:data:`~dialog_env.tasks.restaurants.POSTCODE_RE`, :data:`ADDRESS_RE`);
 and the words of the area, food and price values.
 
 **The terms.**
@@ -52,13 +53,12 @@ import re
 from dialog_env.tasks.booking.domain import FACT_SLOTS, SLOT_VALUES, Venue, VenueDatabase
 from dialog_env.tasks.chat.requests import ChatAct
 from dialog_env.tasks.chat.voice import name_pattern
+from dialog_env.tasks.restaurants import PHONE_RE, POSTCODE_RE
 
 __all__ = [
     "ADDRESS_RE",
     "CONCISE_WORDS",
-    "PHONE_RE",
     "POLITE_RE",
-    "POSTCODE_RE",
     "VENUE_NAME_RE",
     "answered",
     "conciseness",
@@ -72,8 +72,6 @@ __all__ = [
 ]
 
 VENUE_NAME_RE = re.compile(r"\bThe [A-Z][a-z]+ [A-Z][a-z]+\b")
-PHONE_RE = re.compile(r"\b01223 ?\d{6}\b")
-POSTCODE_RE = re.compile(r"\bcb\d{1,2} ?\d[a-z]{2}\b")
 ADDRESS_RE = re.compile(r"\b\d{1,4} [a-z]+ (?:street|road|lane|avenue)\b")
 POLITE_RE = re.compile(
     r"\b(?:please|thank|thanks|happy to|glad to|sure|of course|certainly|you're welcome|"

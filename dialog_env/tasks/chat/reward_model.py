@@ -272,13 +272,7 @@ class RewardModel:
         """Batch one on one CPU thread: torch splits a matmul's work by its thread count,
         which changes a score's last bits, so a fixed count makes the env's reward the
         same number in a process of any thread setting (as the LM voice does)."""
-        import torch
+        from dialog_env.lm.threads import torch_threads
 
-        before = torch.get_num_threads()
-        if before != 1:
-            torch.set_num_threads(1)
-        try:
+        with torch_threads(1):
             return float(self.score([context], [reply], batch_size=1)[0])
-        finally:
-            if torch.get_num_threads() != before:
-                torch.set_num_threads(before)

@@ -3,7 +3,7 @@
 The voice is delexicalized as the booking voice is: a recommendation's wishes become the
 placeholders ``[area]``, ``[food]`` and ``[price]`` (the booking task's tokens, which the
 shipped tiny LM's tokenizer holds), venue names stay literal. :class:`ChatTemplateVoice`
-is the task's :class:`~dialog_env.tasks.TaskVoice`; :func:`parse_chat_user` is its
+is the task's :class:`~dialog_env.voicing.TaskVoice`; :func:`parse_chat_user` is its
 parser, a few visible rules over the database's venue names and slot values.
 
 >>> from dialog_env.tasks.booking.domain import load_database

@@ -6,7 +6,8 @@ proxy up while the gold score it stands for rises, peaks and falls (Gao et al. 2
 ``sqrt(KL)``). A run's learning curve (the ``curve`` of a ``train grpo`` manifest: one
 point per dev eval with ``dev_gold``, ``dev_return`` and ``kl``, nats per episode) is
 all this module reads; it imports neither torch nor the env, so a plot script can use it
-anywhere.
+anywhere. It is the leaderboard's analysis (its HTML page draws the plot); the trainers
+only write the curves.
 
 >>> curve = [
 ...     {"iteration": 0, "kl": 0.0, "dev_gold": 0.30, "dev_return": 0.30},
@@ -29,7 +30,8 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_JSON",
-    "DEFAULT_PNG",
+    "OUT_JSON",
+    "OUT_PNG",
     "X_AXES",
     "add_parser",
     "collect_runs",
@@ -183,10 +185,14 @@ def plot_overoptimization(runs: Mapping[str, Curve], path: str | Path, **kwargs:
     return path
 
 
-#: Where ``dialog-bench overopt`` writes by default: the runs' curves and summaries (the
-#: leaderboard's HTML page draws them on the chat task's section) and the README's plot.
-DEFAULT_JSON = Path(__file__).resolve().parents[1] / "leaderboard" / "overoptimization.json"
-DEFAULT_PNG = Path(__file__).resolve().parents[1] / "docs" / "overoptimization.png"
+#: The runs' curves and summaries that the leaderboard's HTML page draws on the chat
+#: task's section (shipped with the package; ``dialog-bench overopt`` wrote them).
+DEFAULT_JSON = Path(__file__).resolve().parent / "overoptimization.json"
+#: Where ``dialog-bench overopt`` writes by default, relative to the current directory
+#: (from a checkout's root: the file the page reads, and the README's plot). Package code
+#: never writes into its own install.
+OUT_JSON = Path("leaderboard") / "overoptimization.json"
+OUT_PNG = Path("docs") / "overoptimization.png"
 
 
 def page_figures(path: Path | None = None) -> dict[str, list[tuple[bytes, str, str]]]:
@@ -247,8 +253,8 @@ def add_parser(sub) -> None:
         "the leaderboard's HTML page) and the plot (PNG, shown in the README).",
     )
     p.add_argument("checkpoints", nargs="+", type=Path, metavar="CHECKPOINT")
-    p.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"default: {DEFAULT_JSON}")
-    p.add_argument("--png", type=Path, default=DEFAULT_PNG, help=f"default: {DEFAULT_PNG}")
+    p.add_argument("--json", type=Path, default=OUT_JSON, help=f"default: {OUT_JSON}")
+    p.add_argument("--png", type=Path, default=OUT_PNG, help=f"default: {OUT_PNG}")
     p.add_argument("--x", choices=X_AXES, default="sqrt_kl", help="x axis (default sqrt_kl)")
     p.set_defaults(func=main)
 
