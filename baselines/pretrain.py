@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from baselines.train import add_config_arguments, config_from_args
+from baselines.common.config import add_config_arguments, config_from_args
 
 __all__ = ["PretrainConfig", "add_parser", "main", "train"]
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from baselines.train import add_config_arguments, config_from_args
+from baselines.common.config import add_config_arguments, config_from_args
 
 __all__ = [
     "RMConfig",

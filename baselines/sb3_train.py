@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from baselines.train import add_config_arguments, config_from_args
+from baselines.common.config import add_config_arguments, config_from_args
 
 __all__ = ["SB3Config", "add_parser", "checkpoint_dir", "main", "train_sb3"]
 

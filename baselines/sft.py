@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from baselines.train import LoRAOptions, add_config_arguments, config_from_args
+from baselines.common.config import LoRAOptions, add_config_arguments, config_from_args
 
 __all__ = [
     "SFTConfig",

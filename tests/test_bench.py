@@ -55,7 +55,7 @@ def test_ppo_floor_reads_the_tokens_the_update_reads():
     same message tokens: the floor predicts exactly the tokens the update trains."""
     from types import SimpleNamespace
 
-    from agents.token_policy import TokenPolicy
+    from baselines.common.policy import TokenPolicy
     from bench.ppo_speed import raw_forward_backward
     from dialog_env.lm import TINY_MODEL_DIR
 
@@ -72,8 +72,8 @@ def test_ppo_floor_reads_the_tokens_the_update_reads():
 def test_grpo_floor_reads_the_tokens_of_every_packed_span():
     """On packed rows (several messages per row), the floor's cross-entropy is minus the
     mean log-prob ``evaluate_spans`` gives the message tokens: the same tokens, no more."""
-    from agents.token_policy import TokenPolicy
-    from baselines.grpo import Row
+    from baselines.common.policy import TokenPolicy
+    from baselines.common.rollout import Row
     from bench.grpo_speed import raw_forward_backward
     from dialog_env.lm import TINY_MODEL_DIR
 

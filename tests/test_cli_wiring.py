@@ -19,7 +19,7 @@ from baselines.demos import generate_demos, load_demos
 from baselines.diagnose import format_table
 from baselines.sb3_train import SB3Config
 from baselines.sft import SFTConfig
-from baselines.token_ppo import PPOConfig
+from baselines.ppo_config import PPOConfig
 from dialog_bench.cli import main
 from leaderboard.store import LeaderboardStore
 
@@ -119,6 +119,8 @@ def test_train_sb3_flags_reach_the_config(monkeypatch, tmp_path):
 #: A value other than the default for every PPOConfig field, as typed on the command line.
 PPO_FLAGS = {
     "init": ("sft", "sft"),
+    "init_sha256": ("ab" * 32, "ab" * 32),
+    "env_id": ("Dialog-Chat-v1", "Dialog-Chat-v1"),
     "out": ("ck", Path("ck")),
     "iterations": ("3", 3),
     "num_envs": ("5", 5),

@@ -17,7 +17,7 @@ import torch  # noqa: E402
 from agents import load_agent  # noqa: E402
 from agents.lm_agent import LMAgent  # noqa: E402
 from agents.lora import add_lora, base_reference, count_parameters, save_lora  # noqa: E402
-from agents.token_policy import VALUE_HEAD, TokenPolicy  # noqa: E402
+from baselines.common.policy import VALUE_HEAD, TokenPolicy  # noqa: E402
 from baselines.demos import generate_demos, write_demos  # noqa: E402
 from baselines.sft import SFTConfig, train_sft  # noqa: E402
 from dialog_env.lm import TINY_MODEL_DIR  # noqa: E402

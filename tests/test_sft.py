@@ -219,7 +219,7 @@ def test_a_spelled_code_is_the_same_tokens_in_a_result_and_in_a_sentence():
 
 
 def test_token_policy_keeps_spelled_codes_through_a_checkpoint(tmp_path):
-    from agents.token_policy import TokenPolicy
+    from baselines.common.policy import TokenPolicy
 
     lm = load_causal_lm(TINY_MODEL_DIR)
     policy = TokenPolicy(lm.model, lm.tokenizer, spell_codes=True)
