@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from baselines.common.config import field_default as _default
+from baselines.common.config import field_type as _type_name
 from baselines.grpo_config import GRPOConfig
+from baselines.ppo_config import PPOConfig
 from baselines.pretrain import PretrainConfig
 from baselines.reward_model import RMConfig
 from baselines.sb3_train import SB3Config
 from baselines.sft import SFTConfig
-from baselines.ppo_config import PPOConfig
-from baselines.common.config import field_default as _default
-from baselines.common.config import field_type as _type_name
 from dialog_bench.cli import main
 
 #: command -> (argv before the flags, its config class, the function it hands the config
