@@ -16,12 +16,7 @@ limits allow, and a config with any field that is unknown to its kind or out of 
 
 from __future__ import annotations
 
-import json
-import platform
 import re
-import shlex
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,7 +38,6 @@ __all__ = [
     "load_checkpoint",
     "read_config",
     "refuse_pickles",
-    "write_manifest",
 ]
 
 CONFIG, MANIFEST, WEIGHTS = "config.json", "manifest.json", "model.safetensors"
@@ -254,26 +248,3 @@ def load_checkpoint(directory: str | Path):
     """The agent saved in ``directory``."""
     config = read_config(directory)
     return load_entry_point(KINDS[config["agent"]]).load(Path(directory))
-
-
-def write_manifest(
-    directory: str | Path,
-    *,
-    command: str | None = None,
-    seed: int,
-    budget: dict[str, float],
-    data_sha256: str | None = None,
-    started: float,
-    **extra: Any,
-) -> dict[str, Any]:
-    """Write ``manifest.json``: how to make the checkpoint again and what it cost."""
-    manifest = {
-        "command": command or shlex.join(["dialog-bench", *sys.argv[1:]]),
-        "seed": seed,
-        "data_sha256": data_sha256,
-        "budget": {**budget, "wall_time_s": round(time.time() - started, 1)},
-        "python": platform.python_version(),
-        **extra,
-    }
-    Path(directory, MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return manifest

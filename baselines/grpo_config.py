@@ -43,16 +43,18 @@ class GRPOConfig(LoRAOptions):
     train_env_kwargs: str = field(
         default="",
         metadata={
+            "absent_means": "",
             "help": "JSON object of env kwargs for the training envs only, over --env-kwargs, "
             'e.g. \'{"venue_names": "shuffled"}\' (booking: venue names drawn anew each '
-            "episode, so they must be read, not remembered); dev episodes never get them"
+            "episode, so they must be read, not remembered); dev episodes never get them",
         },
     )
     init_sha256: str = field(
         default="",
         metadata={
+            "absent_means": "",
             "help": "refuse an init whose weights have another sha256 (a manifest's "
-            "command records it; empty: any)"
+            "command records it; empty: any)",
         },
     )
     out: Path | None = field(
@@ -113,6 +115,7 @@ class GRPOConfig(LoRAOptions):
     spread: str = field(
         default="return",
         metadata={
+            "absent_means": "return",
             "help": "which spread makes a group worth training: return (any difference) | "
             "success (DAPO's accuracy filter: a group that all fails or all succeeds is "
             "skipped and counted, even where step costs make its returns differ; on a seed "
@@ -123,6 +126,7 @@ class GRPOConfig(LoRAOptions):
     seeds: str = field(
         default="random",
         metadata={
+            "absent_means": "random",
             "help": "random: each round's K train seeds drawn at random | greedy-fails: "
             "K*G candidates drawn, each played once by the greedy policy, and the K "
             "groups played on those it fails (then on solved ones, if too few fail); "

@@ -21,13 +21,18 @@ class PPOConfig(LoRAOptions):
     init_sha256: str = field(
         default="",
         metadata={
+            "absent_means": "",
             "help": "refuse an init whose weights have another sha256 (a manifest's "
-            "command records it; empty: any)"
+            "command records it; empty: any)",
         },
     )
     env_id: str = field(
         default="Dialog-v1",
-        metadata={"help": "the env trained on and evaluated on", "choices": TEXT_ENV_IDS},
+        metadata={
+            "absent_means": "Dialog-v1",
+            "help": "the env trained on and evaluated on",
+            "choices": TEXT_ENV_IDS,
+        },
     )
     out: Path | None = field(
         default=None,
@@ -51,7 +56,11 @@ class PPOConfig(LoRAOptions):
     ent_coef: float = field(default=0.001, metadata={"help": "entropy bonus weight"})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient norm clip"})
     target_kl: float = field(
-        default=0.02, metadata={"help": "stop an update past 1.5x this approx KL (0: never)"}
+        default=0.02,
+        metadata={
+            "absent_means": 0.0,
+            "help": "stop an update past 1.5x this approx KL (0: never)",
+        },
     )
     kl_init: float = field(default=0.02, metadata={"help": "initial KL penalty beta"})
     kl_target: float = field(default=2.0, metadata={"help": "target KL, nats per message"})

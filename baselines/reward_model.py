@@ -70,8 +70,9 @@ class RMConfig:
     init_sha256: str = field(
         default="",
         metadata={
+            "absent_means": "",
             "help": "refuse an init whose weights have another sha256 (a manifest's "
-            "command records it; empty: any)"
+            "command records it; empty: any)",
         },
     )
     epochs: int = field(default=1, metadata={"help": "passes over the training pairs"})

@@ -88,8 +88,9 @@ class SFTConfig(LoRAOptions):
     init_sha256: str = field(
         default="",
         metadata={
+            "absent_means": "",
             "help": "refuse an init whose weights have another sha256 (a manifest's "
-            "command records it; empty: any)"
+            "command records it; empty: any)",
         },
     )
     paradigm: str = field(default="sft", metadata={"help": "sft | filtered-sft"})
@@ -116,6 +117,10 @@ class SFTConfig(LoRAOptions):
         default=Path("runs/tb"), metadata={"help": "TensorBoard log dir (a folder per run)"}
     )
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
+
+    def __post_init__(self) -> None:
+        if self.filter == "success":  # the paradigm follows --filter: the README's row
+            self.paradigm = "filtered-sft"
 
     def default_out(self) -> Path:
         """Where a run without ``--out`` writes: ``runs/sft`` or ``runs/filtered-sft``."""

@@ -52,12 +52,17 @@ class LoRAOptions:
 
     lora: int = dataclasses.field(
         default=0,
-        metadata={"help": "LoRA rank: train adapters on the frozen base (0: all parameters)"},
+        metadata={
+            "absent_means": 0,
+            "help": "LoRA rank: train adapters on the frozen base (0: all parameters)",
+        },
     )
     lora_alpha: float = dataclasses.field(
-        default=0.0, metadata={"help": "LoRA scale alpha (0: 2 x rank)"}
+        default=0.0, metadata={"absent_means": 0.0, "help": "LoRA scale alpha (0: 2 x rank)"}
     )
-    lora_dropout: float = dataclasses.field(default=0.0, metadata={"help": "LoRA dropout"})
+    lora_dropout: float = dataclasses.field(
+        default=0.0, metadata={"absent_means": 0.0, "help": "LoRA dropout"}
+    )
 
     def wrap(self, model: Any) -> Any:
         """``model`` with LoRA adapters when ``lora`` > 0 (only they train), else itself."""
@@ -179,7 +184,8 @@ def config_dict(config: Any) -> dict[str, Any]:
 def config_argv(config: Any, skip: tuple[str, ...] = ()) -> list[str]:
     """The flags that give ``config`` back through :func:`config_from_args`: every field
     (but ``skip``), defaults included, so that the line means the same config whatever
-    the defaults become. A field of None (a default that the trainer resolves) has no flag.
+    the defaults become. A field of None (a default that the trainer resolves) or an empty
+    sequence has no flag.
 
     >>> @dataclasses.dataclass
     ... class Demo:
@@ -192,7 +198,7 @@ def config_argv(config: Any, skip: tuple[str, ...] = ()) -> list[str]:
     argv: list[str] = []
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if f.name in skip or value is None:
+        if f.name in skip or value is None or value == [] or value == ():
             continue
         flag = "--" + f.name.replace("_", "-")
         if isinstance(value, bool):
