@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from baselines.common.config import LoRAOptions, run_dir
+from baselines.common.config import LoRAOptions, init_sha256_field, logdir_field, run_dir
 from baselines.demos import parse_env_kwargs
 from baselines.seed_screen import SEED_CHOICES
 from dialog_env.registration import TEXT_ENV_IDS
@@ -49,14 +49,7 @@ class GRPOConfig(LoRAOptions):
             "episode, so they must be read, not remembered); dev episodes never get them",
         },
     )
-    init_sha256: str = field(
-        default="",
-        metadata={
-            "absent_means": "",
-            "help": "refuse an init whose weights have another sha256 (a manifest's "
-            "command records it; empty: any)",
-        },
-    )
+    init_sha256: str = init_sha256_field()
     out: Path | None = field(
         default=None,
         metadata={
@@ -161,9 +154,7 @@ class GRPOConfig(LoRAOptions):
         },
     )
     threads: int = field(default=1, metadata={"help": "torch CPU threads (a tiny LM: 1)"})
-    logdir: Path = field(
-        default=Path("runs/tb"), metadata={"help": "TensorBoard log dir (a folder per run)"}
-    )
+    logdir: Path = logdir_field()
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
 
     def __post_init__(self) -> None:

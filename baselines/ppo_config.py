@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baselines.common.config import LoRAOptions, run_dir
+from baselines.common.config import LoRAOptions, init_sha256_field, logdir_field, run_dir
 from dialog_env.registration import TEXT_ENV_IDS
 
 __all__ = ["PPOConfig"]
@@ -18,14 +18,7 @@ class PPOConfig(LoRAOptions):
     ``init_sha256`` and ``target_kl`` existed, at ``lr`` 1e-4: its manifest's config)."""
 
     init: str = field(default="base", metadata={"help": "base | sft | an LM dir/checkpoint"})
-    init_sha256: str = field(
-        default="",
-        metadata={
-            "absent_means": "",
-            "help": "refuse an init whose weights have another sha256 (a manifest's "
-            "command records it; empty: any)",
-        },
-    )
+    init_sha256: str = init_sha256_field()
     env_id: str = field(
         default="Dialog-v1",
         metadata={
@@ -70,9 +63,7 @@ class PPOConfig(LoRAOptions):
     eval_every: int = field(default=15, metadata={"help": "iterations between dev evals"})
     eval_episodes: int = field(default=50, metadata={"help": "dev episodes per eval (0: none)"})
     threads: int = field(default=1, metadata={"help": "torch CPU threads (a tiny LM: 1)"})
-    logdir: Path = field(
-        default=Path("runs/tb"), metadata={"help": "TensorBoard log dir (a folder per run)"}
-    )
+    logdir: Path = logdir_field()
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
 
     def __post_init__(self) -> None:

@@ -44,7 +44,12 @@ from typing import Any
 
 import numpy as np
 
-from baselines.common.config import add_config_arguments, config_from_args
+from baselines.common.config import (
+    add_config_arguments,
+    config_from_args,
+    init_sha256_field,
+    logdir_field,
+)
 
 __all__ = [
     "RMConfig",
@@ -67,14 +72,7 @@ class RMConfig:
         metadata={"help": "a `dialog-bench prefs` JSONL file", "required": True},
     )
     init: Path | None = field(default=None, metadata={"help": "LM dir (default: tiny LM)"})
-    init_sha256: str = field(
-        default="",
-        metadata={
-            "absent_means": "",
-            "help": "refuse an init whose weights have another sha256 (a manifest's "
-            "command records it; empty: any)",
-        },
-    )
+    init_sha256: str = init_sha256_field()
     epochs: int = field(default=1, metadata={"help": "passes over the training pairs"})
     batch_size: int = field(default=16, metadata={"help": "pairs per optimizer step"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
@@ -104,9 +102,7 @@ class RMConfig:
             "write there only on purpose)"
         },
     )
-    logdir: Path = field(
-        default=Path("runs/tb"), metadata={"help": "TensorBoard log dir (a folder per run)"}
-    )
+    logdir: Path = logdir_field()
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
 

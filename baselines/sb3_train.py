@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from baselines.common.config import add_config_arguments, config_from_args, run_dir
+from baselines.common.config import add_config_arguments, config_from_args, logdir_field, run_dir
 
 __all__ = ["SB3Config", "add_parser", "checkpoint_dir", "main", "train_sb3"]
 
@@ -50,9 +50,7 @@ class SB3Config:
     out: Path | None = field(
         default=None, metadata={"help": "checkpoint dir (default: runs/sb3-ALGO)"}
     )
-    logdir: Path = field(
-        default=Path("runs/tb"), metadata={"help": "TensorBoard log dir (a folder per run)"}
-    )
+    logdir: Path = logdir_field()
 
 
 def _algo_kwargs(algo: str) -> dict:

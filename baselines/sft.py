@@ -40,7 +40,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from baselines.common.config import LoRAOptions, add_config_arguments, config_from_args, run_dir
+from baselines.common.config import (
+    LoRAOptions,
+    add_config_arguments,
+    config_from_args,
+    init_sha256_field,
+    logdir_field,
+    run_dir,
+)
 from baselines.sft_probes import message_copy_accuracy, tool_call_slot_accuracy
 
 __all__ = [
@@ -85,14 +92,7 @@ class SFTConfig(LoRAOptions):
         },
     )
     init: Path | None = field(default=None, metadata={"help": "LM dir (default: tiny LM)"})
-    init_sha256: str = field(
-        default="",
-        metadata={
-            "absent_means": "",
-            "help": "refuse an init whose weights have another sha256 (a manifest's "
-            "command records it; empty: any)",
-        },
-    )
+    init_sha256: str = init_sha256_field()
     paradigm: str = field(default="sft", metadata={"help": "sft | filtered-sft"})
     steps: int = field(default=2000, metadata={"help": "optimizer steps"})
     batch_size: int = field(default=16, metadata={"help": "sequences per step"})
@@ -113,9 +113,7 @@ class SFTConfig(LoRAOptions):
     out: Path | None = field(
         default=None, metadata={"help": "checkpoint dir (default: runs/<paradigm>)"}
     )
-    logdir: Path = field(
-        default=Path("runs/tb"), metadata={"help": "TensorBoard log dir (a folder per run)"}
-    )
+    logdir: Path = logdir_field()
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
 
     def __post_init__(self) -> None:

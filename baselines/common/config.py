@@ -26,6 +26,8 @@ __all__ = [
     "config_from_args",
     "field_default",
     "field_type",
+    "init_sha256_field",
+    "logdir_field",
     "run_dir",
 ]
 
@@ -44,6 +46,27 @@ def run_dir(name: str) -> Path:
     'runs/ppo-base'
     """
     return RUNS_DIR / name
+
+
+def init_sha256_field() -> Any:
+    """The ``init_sha256`` field of a trainer that starts from weights: the start's
+    weights hash that a manifest's command records, refused when the start differs."""
+    return dataclasses.field(
+        default="",
+        metadata={
+            "absent_means": "",
+            "help": "refuse an init whose weights have another sha256 (a manifest's "
+            "command records it; empty: any)",
+        },
+    )
+
+
+def logdir_field() -> Any:
+    """The ``logdir`` field: TensorBoard folders go to ``runs/tb/<checkpoint name>``,
+    never into a checkpoint directory under ``runs/``."""
+    return dataclasses.field(
+        default=Path("runs/tb"), metadata={"help": "TensorBoard log dir (a folder per run)"}
+    )
 
 
 @dataclasses.dataclass
