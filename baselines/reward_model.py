@@ -212,7 +212,9 @@ def _seed_range(pairs: list[dict]) -> dict[str, int]:
 
 
 def train_rm(config: RMConfig) -> Path:
-    """Train, evaluate and save a reward model (module docstring); return its directory."""
+    """Train, evaluate and save a reward model (module docstring); return its directory.
+    One function on purpose, read top to bottom: load -> one loop of steps and held-out
+    evaluations -> the kept weights' normalization -> save."""
     import torch
     from tqdm.auto import tqdm
 

@@ -54,8 +54,10 @@ __all__ = [
     "SFTConfig",
     "add_parser",
     "main",
+    "padded_batches",
     "read_demos",
     "save_sft",
+    "separate_values",
     "train_sft",
     "tokenize_demo",
     "train_step",
@@ -164,7 +166,7 @@ def value_token_ids(tokenizer: Any) -> list[tuple[int | None, int | None]]:
     return [p for p in pairs if p != (None, None)]
 
 
-def _separate_values(model: Any, pairs: list, seed: int) -> tuple[list[int], Any]:
+def separate_values(model: Any, pairs: list, seed: int) -> tuple[list[int], Any]:
     """Give the value tokens orthogonal embedding rows; return their ids and rows.
 
     Value ``v`` gets a direction ``a_v``, orthogonal to every other value's, and its two
@@ -192,7 +194,9 @@ def _separate_values(model: Any, pairs: list, seed: int) -> tuple[list[int], Any
     return ids, rows
 
 
-def _batches(samples: list, batch_size: int, rng: random.Random, pad_id: int):
+def padded_batches(samples: list, batch_size: int, rng: random.Random, pad_id: int):
+    """Endless shuffled batches of ``samples`` (``(ids, labels)`` windows), each padded on
+    the right to its longest: ``(ids, labels, attention mask)`` tensors."""
     import torch
 
     while True:
@@ -275,7 +279,8 @@ def read_demos(config: SFTConfig) -> tuple[list[dict], list[str], list[Any]]:
 
 def train_sft(config: SFTConfig) -> Path:
     """Train as ``config`` says; write the checkpoint the keep-best rule keeps; return its
-    directory (load -> one loop of steps and evaluations -> save)."""
+    directory. One function on purpose, read top to bottom: load -> one loop of steps and
+    evaluations (:func:`evaluate`) -> save (:func:`save_sft`)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -305,7 +310,7 @@ def train_sft(config: SFTConfig) -> Path:
     n_tokens_epoch = sum(len(s[0]) for s in samples)
     booking = config.env_id == "Dialog-v1"  # the slot and copy probes read booking demos
     frozen_ids, frozen_rows = (
-        _separate_values(model, value_token_ids(tokenizer), config.seed)
+        separate_values(model, value_token_ids(tokenizer), config.seed)
         if config.freeze_values and booking
         else ([], None)
     )
@@ -321,7 +326,7 @@ def train_sft(config: SFTConfig) -> Path:
         ),
     )
     writer = tensorboard_writer(config.logdir, out)
-    batches = _batches(samples, config.batch_size, rng, codec.pad_id)
+    batches = padded_batches(samples, config.batch_size, rng, codec.pad_id)
     keep = KeepBest(step_key="step")
     tokens_seen, train_seconds = 0, 0.0
 

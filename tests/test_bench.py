@@ -93,7 +93,7 @@ def test_sft_floor_trains_the_tokens_the_trainer_labels():
     import copy
     import random
 
-    from baselines.sft import IGNORE, _batches, tokenize_demo
+    from baselines.sft import IGNORE, padded_batches, tokenize_demo
     from bench import floor_forward_backward
     from dialog_env.lm import TINY_MODEL_DIR
     from dialog_env.lm.codec import MessageCodec
@@ -109,7 +109,7 @@ def test_sft_floor_trains_the_tokens_the_trainer_labels():
     ]
     context = lm.model.config.max_position_embeddings
     samples = tokenize_demo(codec, turns, context) + tokenize_demo(codec, turns[:2], context)
-    ids, labels, mask = next(_batches(samples, 2, random.Random(0), codec.pad_id))
+    ids, labels, mask = next(padded_batches(samples, 2, random.Random(0), codec.pad_id))
     assert not bool(mask.all())  # rows of two lengths: the padding is in the batch
     model = copy.deepcopy(lm.model).requires_grad_(True)
     reads = labels.new_zeros(labels.shape, dtype=bool)
