@@ -65,11 +65,13 @@ def test_sb3_trainer_writes_a_loadable_checkpoint(sb3_checkpoint):
     manifest = json.loads((sb3_checkpoint / "manifest.json").read_text())
     assert manifest["budget"]["env_steps"] == BUDGETS[manifest["config"]["algo"]]
     assert manifest["command"]
-    # One evaluation at the end of the budget: its point on the learning curve.
+    # One evaluation at the end of the budget, on the leaderboard's dev episodes: its
+    # point on the learning curve, kept by the one rule (success, then return).
     (point,) = manifest["curve"]
-    assert point["env_steps"] == manifest["budget"]["env_steps"]
-    assert point["eval_mean_reward"] == manifest["best_eval_mean_reward"]
-    assert 0 <= point["eval_success"] <= 1
+    assert point["env_steps"] == manifest["budget"]["env_steps"] == manifest["kept_step"]
+    assert manifest["kept_score"] == [point["dev_success"], point["dev_return"]]
+    assert manifest["keep_rule"] == "dev-board-metric-then-return"
+    assert 0 <= point["dev_success"] <= 1
     agent = load_agent(sb3_checkpoint)
     assert agent.paradigm == "rl" and agent.interface == "act"
     again = load_agent(sb3_checkpoint)
