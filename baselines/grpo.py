@@ -131,7 +131,16 @@ from baselines.grpo_groups import (
 from baselines.grpo_update import grpo_update
 from baselines.seed_screen import screen_summary
 
-__all__ = ["Budget", "add_parser", "evaluate", "iteration_scalars", "main", "rollout_kl"]
+__all__ = [
+    "Budget",
+    "add_parser",
+    "evaluate",
+    "iteration_scalars",
+    "main",
+    "probe_kl",
+    "rollout_kl",
+    "score_kl",
+]
 
 
 def rollout_kl(episodes: Sequence[GroupEpisode]) -> dict[str, float]:
@@ -204,9 +213,11 @@ def main(config: GRPOConfig) -> Path:
     policy.model.eval()  # no dropout: sampling and update must score tokens alike
     if config.max_new_tokens:
         policy.max_new_tokens = config.max_new_tokens
-    reference = None  # the frozen init: the KL penalty and the KL curve read it
-    if config.beta > 0 or config.track_kl:
-        reference = TokenPolicy.load(init_dir).requires_grad_(False).eval()
+    reference = (  # the frozen init: the KL penalty and the KL curve read it
+        TokenPolicy.load(init_dir).requires_grad_(False).eval()
+        if config.beta > 0 or config.track_kl
+        else None
+    )
     generator = torch.Generator(next(policy.parameters()).device).manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     optimizer = torch.optim.Adam(policy.model.parameters(), lr=config.lr, eps=1e-5)
@@ -266,12 +277,9 @@ def main(config: GRPOConfig) -> Path:
                     policy, paradigm, config, keep, writer, iteration, budget.env_steps
                 )
         if kl_due:  # the final policy's KL: one more round of rollouts, not trained on
-            probe = play_groups(
-                envs, policy, draw_group_seeds(rng, config.groups), G, generator, config.temperature
+            budget.kl_probe_env_steps = probe_kl(
+                envs, policy, reference, rng, generator, config, kl_due
             )
-            budget.kl_probe_env_steps = sum(len(e.messages) for e in probe)
-            kl = score_kl(reference, probe, config)
-            kl_due[0].update(kl=kl["kl/episode"], kl_token=kl["kl/token"])
     writer.close()
     envs.close()
 
@@ -292,6 +300,18 @@ def main(config: GRPOConfig) -> Path:
         kept=config.keep,
     )
     return out
+
+
+def probe_kl(envs, policy, reference, rng, generator, config: GRPOConfig, points) -> int:
+    """Give ``points`` (the last evaluation's) the KL from the init of the final policy,
+    measured on one round of ``groups`` groups that it plays for nothing else (the other
+    points get theirs from the next iteration's rollouts); return the round's env steps."""
+    seeds = draw_group_seeds(rng, config.groups)
+    probe = play_groups(envs, policy, seeds, config.group_size, generator, config.temperature)
+    kl = score_kl(reference, probe, config)
+    for point in points:
+        point.update(kl=kl["kl/episode"], kl_token=kl["kl/token"])
+    return sum(len(e.messages) for e in probe)
 
 
 def evaluate(policy, paradigm, config, keep, writer, iteration, env_steps) -> list[dict]:
