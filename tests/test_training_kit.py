@@ -12,7 +12,12 @@ from lm_helpers import needs_lm, tiny_ppo_config
 
 from baselines.common.config import config_argv, config_dict
 from baselines.common.evaluation import DEV_RULE, HELDOUT_RULE, KeepBest, dev_scores
-from baselines.common.run import SHIPPED_INITS, init_weights_sha256, resolve_init
+from baselines.common.run import (
+    SHIPPED_INITS,
+    copy_checkpoint,
+    init_weights_sha256,
+    resolve_init,
+)
 from baselines.grpo_config import GRPOConfig
 from baselines.ppo_config import PPOConfig
 from baselines.reward_model import RMConfig
@@ -165,6 +170,12 @@ def test_a_fresh_manifest_command_rebuilds_its_config_and_pins_its_start(tmp_pat
     assert f"--init-sha256 {manifest['init_weights_sha256']}" in manifest["command"]
     assert "--target-kl 0.02" in manifest["command"]  # a default, written all the same
     assert manifest["config"]["out"] == str(out)
+    # A copy says where it was made: its command names that directory, not the copy's.
+    copy = copy_checkpoint(out, tmp_path / "shipped")
+    copied = json.loads((copy / "manifest.json").read_text())
+    assert copied["copied_from"] == str(out) and rebuild_differences(copied) == {}
+    with pytest.raises(ValueError, match="exists"):
+        copy_checkpoint(out, copy)
 
 
 def shipped_manifests() -> list:
@@ -175,6 +186,9 @@ def shipped_manifests() -> list:
         "ppo-sft": "--init sft now names another sft-expert than the one it trained from "
         "(init_weights_sha256 793045ca...): re-make or retire",
     }
+    copied = "made in runs/ckpt/ and copied here, and its manifest does not say so "
+    copied += "(copied_from); adding it changes the published model hash"
+    broken |= dict.fromkeys(("sft-expert", "sft-noisy", "sft-filtered"), copied)
     paths = sorted(REPO.glob("baselines/checkpoints/*/manifest.json"))
     paths.append(REPO / "dialog_env/assets/chat-rm/manifest.json")
     params = []
@@ -192,6 +206,9 @@ def shipped_manifests() -> list:
 def test_every_shipped_manifest_command_rebuilds_its_config_and_start(path, monkeypatch):
     manifest = json.loads(path.read_text())
     assert rebuild_differences(manifest) == {}
+    made_in = manifest["config"]["out"]
+    here = path.parent.relative_to(REPO).as_posix()
+    assert made_in == here or manifest.get("copied_from") == made_in
     if "init_weights_sha256" in manifest:  # the token trainers name their start
         monkeypatch.chdir(REPO)  # "--init sft" names SHIPPED_INITS["sft"] from the checkout
         assert SHIPPED_INITS["sft"].is_dir()

@@ -6,6 +6,8 @@ manifest that makes the checkpoint again.
   it, and its weights' sha256, refused when ``--init-sha256`` records another one.
 - :func:`tensorboard_writer`: TensorBoard scalars under ``<logdir>/<checkpoint name>``;
   :func:`torch_threads`: the torch thread count for the run's block.
+- :func:`copy_checkpoint`: a checkpoint copied (or shipped) elsewhere than the directory its
+  command made, its manifest saying so in ``copied_from``.
 - :func:`write_run_manifest`: the one manifest writer. ``command`` is the command line
   with every flag resolved (:func:`baselines.common.config.config_command`), defaults and
   the init's weights hash included, so that it gives the recorded ``config`` whatever the
@@ -28,6 +30,7 @@ from baselines.common.config import config_command, config_dict
 __all__ = [
     "SHIPPED_INITS",
     "check_init_sha256",
+    "copy_checkpoint",
     "init_weights_sha256",
     "portable_path",
     "resolve_init",
@@ -159,3 +162,22 @@ def write_run_manifest(
     Path(out).mkdir(parents=True, exist_ok=True)
     Path(out, MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
+
+
+def copy_checkpoint(source: str | Path, dest: str | Path) -> Path:
+    """Copy checkpoint ``source`` to the new directory ``dest``; the copy's manifest says
+    where it was made (``copied_from``: the ``out`` its command wrote), so its command,
+    which names that directory, is not read as having made this one."""
+    import shutil
+
+    from agents.checkpoint import MANIFEST
+
+    source, dest = Path(source), Path(dest)
+    if dest.exists():
+        raise ValueError(f"{dest} exists: copy a checkpoint into a new directory")
+    manifest = json.loads((source / MANIFEST).read_text())
+    made_in = (manifest.get("config") or {}).get("out") or str(source)
+    shutil.copytree(source, dest)
+    manifest["copied_from"] = manifest.get("copied_from", made_in)
+    (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return dest
