@@ -147,7 +147,7 @@ def rollout_kl(episodes: Sequence[GroupEpisode]) -> dict[str, float]:
     """The sampled episodes' KL from the reference: per episode, the sum over the agent's
     tokens of ``log pi - log pi_ref`` on the sampled tokens (k1, in nats), averaged over
     the episodes (``kl/episode``), and the same sum over all tokens per token
-    (``kl/token``). Needs every message's ``ref_logprobs`` (:func:`score_reference`).
+    (``kl/token``). Needs every message's ``ref_logprobs`` (:func:`score_kl`).
 
     k1 is unbiased for KL(pi || pi_ref) on tokens drawn from pi, so it may come out
     slightly negative; drawn at ``temperature != 1`` it is the log-ratio averaged over the
