@@ -109,7 +109,13 @@ from typing import Any
 import numpy as np
 
 from baselines.common.config import add_config_arguments, config_from_args
-from baselines.common.evaluation import KeepBest, dev_scores, evaluate_on_dev
+from baselines.common.evaluation import (
+    DEV_RULE,
+    LAST_RULE,
+    KeepBest,
+    dev_scores,
+    evaluate_on_dev,
+)
 from baselines.common.rollout import pack_episode, score_rows
 from baselines.common.run import (
     resolve_init,
@@ -224,7 +230,8 @@ def main(config: GRPOConfig) -> Path:
     G = config.group_size
     envs = gym.make_vec(config.env_id, num_envs=config.groups * G, **config.training_env_kwargs())
     writer = tensorboard_writer(config.logdir, out)
-    keep = KeepBest(step_key="iteration", start_evaluated=config.eval_episodes > 0)
+    rule = LAST_RULE if config.keep == "last" else DEV_RULE
+    keep = KeepBest(rule, step_key="iteration", start_evaluated=config.eval_episodes > 0)
     budget, screened = Budget(), []
     choose_seeds = None
     if config.seeds == "greedy-fails":
@@ -284,7 +291,7 @@ def main(config: GRPOConfig) -> Path:
     envs.close()
 
     # -- save
-    if config.keep == "best" and keep.state is not None:
+    if keep.state is not None:  # --keep last: the last evaluation is of the final policy
         policy.load_state_dict(keep.state)
     policy.save(out, paradigm, env_id=config.env_id)
     write_run_manifest(

@@ -71,6 +71,16 @@ def test_the_reward_model_rule_is_pair_accuracy_then_lower_loss():
         KeepBest(rule="best-loss")
 
 
+def test_keep_last_keeps_the_latest_evaluation_and_says_so():
+    from baselines.common.evaluation import LAST_RULE
+
+    keep = KeepBest(LAST_RULE, step_key="iteration", start_evaluated=True)
+    for step, success in ((0, 0.9), (5, 0.1)):
+        keep.offer(point(step, success, 0.0), lambda step=step: step)
+    assert keep.state == 5 and keep.manifest()["keep_rule"] == "last-evaluation"
+    assert keep.manifest()["kept_start"] is False and keep.manifest()["kept_step"] == 5
+
+
 def test_dev_scores_carry_gold_and_rm_only_where_every_episode_has_them():
     records = [
         {"success": True, "return": 1.0, "metrics": {"mean_gold": 0.5, "mean_rm": 0.1}},

@@ -44,6 +44,7 @@ __all__ = [
     "DEV_RULE",
     "HELDOUT_RULE",
     "KEEP_RULES",
+    "LAST_RULE",
     "KeepBest",
     "dev_records",
     "dev_scores",
@@ -52,6 +53,9 @@ __all__ = [
 
 DEV_RULE = "dev-board-metric-then-return"
 HELDOUT_RULE = "heldout-pair-accuracy-then-negative-loss"
+#: Not a selection: the latest evaluation (``train grpo --keep last``, e.g. to ship a run's
+#: over-optimized end on purpose); the manifest then names this rule instead.
+LAST_RULE = "last-evaluation"
 
 
 def _dev_score(point: dict[str, Any]) -> tuple[float, float]:
@@ -69,6 +73,7 @@ def _heldout_score(point: dict[str, Any]) -> tuple[float, float]:
 KEEP_RULES: dict[str, Callable[[dict[str, Any]], tuple[float, ...]]] = {
     DEV_RULE: _dev_score,
     HELDOUT_RULE: _heldout_score,
+    LAST_RULE: lambda point: (),  # every later point wins (see KeepBest.offer)
 }
 
 
@@ -103,7 +108,8 @@ class KeepBest:
         """Add an evaluation to the curve; keep a deep copy of ``state()`` when it beats
         every earlier one (strictly: an exact tie keeps the earlier). Whether it was kept."""
         self.curve.append(point)
-        if self.kept is not None and not self.score(point) > self.score(self.kept):
+        later = self.rule == LAST_RULE
+        if self.kept is not None and not later and not self.score(point) > self.score(self.kept):
             return False
         self.kept, self.state = point, copy.deepcopy(state())
         return True
