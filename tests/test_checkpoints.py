@@ -11,6 +11,7 @@ import pytest
 
 from agents import load_agent
 from baselines.sb3_train import SB3Config, train_sb3
+from baselines.train import rebuild_differences
 
 OBSERVATIONS = [
     "user: I'm looking for a restaurant in the north.",
@@ -63,6 +64,7 @@ def test_sb3_trainer_writes_a_loadable_checkpoint(sb3_checkpoint):
     names = sorted(p.name for p in sb3_checkpoint.iterdir())
     assert names == ["config.json", "manifest.json", "model.safetensors"]
     manifest = json.loads((sb3_checkpoint / "manifest.json").read_text())
+    assert rebuild_differences(manifest) == {}  # its command rebuilds its config
     assert manifest["budget"]["env_steps"] == BUDGETS[manifest["config"]["algo"]]
     assert manifest["command"]
     # One evaluation at the end of the budget, on the leaderboard's dev episodes: its

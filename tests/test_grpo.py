@@ -35,6 +35,7 @@ from baselines.grpo_groups import (
     zero_spread,
 )
 from baselines.overopt import overoptimization_summary
+from baselines.train import rebuild_differences
 from dialog_env.core import DialogEnv
 from dialog_env.lm import TINY_MODEL_DIR
 from leaderboard.episodes import EVAL_SEED_FLOOR
@@ -430,6 +431,7 @@ def test_a_short_run_changes_the_policy_and_writes_a_checkpoint_that_plays(train
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
     manifest = json.loads((trained / "manifest.json").read_text())
+    assert rebuild_differences(manifest) == {}  # its command rebuilds its config
     assert manifest["seed"] == 0 and manifest["command"]
     assert manifest["budget"]["env_steps"] >= 2 * 2 * 2 and manifest["budget"]["tokens"] > 0
     assert manifest["budget"]["trained_tokens"] > 0 and manifest["budget"]["wall_time_s"] > 0

@@ -16,6 +16,7 @@ from baselines.demos import generate_demos, load_demos, write_demos
 from baselines.diagnose import diagnose, format_table
 from baselines.sft import SFTConfig, train_sft, value_token_ids
 from baselines.sft_probes import message_copy_accuracy, tool_call_slot_accuracy
+from baselines.train import rebuild_differences
 from dialog_env.lm import TINY_MODEL_DIR
 from dialog_env.lm.codec import MessageCodec, join_codes, spell_codes
 from dialog_env.lm.loading import load_causal_lm
@@ -120,6 +121,7 @@ def test_sft_smoke_run_changes_the_model_and_keeps_values_apart(sft_checkpoint):
 
 def test_sft_checkpoint_round_trip_and_manifest(sft_checkpoint, expert_demos):
     manifest = json.loads((sft_checkpoint / "manifest.json").read_text())
+    assert rebuild_differences(manifest) == {}  # its command rebuilds its config
     assert manifest["budget"]["demo_episodes"] == 36 and manifest["kept_step"] == 3
     assert manifest["keep_rule"] == "dev-board-metric-then-return"
     assert set(manifest["heldout_copy_accuracy"]) <= {"address", "name", "phone", "postcode", "ref"}
