@@ -21,12 +21,7 @@ that it is missing.
 
 from __future__ import annotations
 
-import json
-import platform
 import re
-import shlex
-import sys
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -48,7 +43,6 @@ __all__ = [
     "load_checkpoint",
     "read_config",
     "resolve_named_dir",
-    "write_manifest",
 ]
 
 CONFIG, MANIFEST, WEIGHTS = "config.json", "manifest.json", "model.safetensors"
@@ -289,26 +283,3 @@ def load_checkpoint(directory: str | Path):
     """The agent saved in ``directory``."""
     config = read_config(directory)
     return load_entry_point(KINDS[config["agent"]]).load(Path(directory))
-
-
-def write_manifest(
-    directory: str | Path,
-    *,
-    command: str | None = None,
-    seed: int,
-    budget: dict[str, float],
-    data_sha256: str | None = None,
-    started: float,
-    **extra: Any,
-) -> dict[str, Any]:
-    """Write ``manifest.json``: how to make the checkpoint again and what it cost."""
-    manifest = {
-        "command": command or shlex.join(["dialog-bench", *sys.argv[1:]]),
-        "seed": seed,
-        "data_sha256": data_sha256,
-        "budget": {**budget, "wall_time_s": round(time.time() - started, 1)},
-        "python": platform.python_version(),
-        **extra,
-    }
-    Path(directory, MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return manifest

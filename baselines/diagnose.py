@@ -45,7 +45,7 @@ def diagnose(agent_paths: list[str], demos_path: str | Path, limit: int | None =
     from agents import load_agent
     from agents.lm_agent import LMAgent
     from baselines.demos import load_demos
-    from baselines.sft import message_copy_accuracy, tool_call_slot_accuracy
+    from baselines.sft_probes import message_copy_accuracy, tool_call_slot_accuracy
 
     records, _ = load_demos(demos_path)
     demos = list(records)[:limit]

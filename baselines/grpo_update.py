@@ -1,9 +1,8 @@
 """The update of ``dialog-bench train grpo`` (:mod:`baselines.grpo`): an iteration's
-episodes packed into rows, the frozen reference's scores, and PPO's clipped ratio plus a
-bounded KL estimate, one optimizer step per pass by default.
+episodes packed into rows (:func:`baselines.common.rollout.pack_episode`), the frozen
+reference's scores (:func:`~baselines.common.rollout.score_rows`), and PPO's clipped
+ratio plus a bounded KL estimate, one optimizer step per pass by default.
 
-**Packing.** An episode's messages share a row wherever each message's prompt is the row
-up to it (:func:`pack_episode`), so a transcript is read once, not once per message.
 **One step per pass** (``step_over="pass"``): the gradients of a pass's minibatches are
 accumulated before the step, so that the advantages of a group, which sum to 0, cancel
 on the tokens its rollouts share (:func:`grpo_update`).
@@ -11,70 +10,17 @@ on the tokens its rollouts share (:func:`grpo_update`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from baselines.ppo_rollout import Message
+from baselines.common.rollout import Row
+from baselines.grpo_config import KL_ESTIMATORS
 
 if TYPE_CHECKING:
-    from baselines.grpo import GRPOConfig
+    from baselines.grpo_config import GRPOConfig
 
-__all__ = [
-    "KL_ESTIMATORS",
-    "Row",
-    "grpo_loss",
-    "grpo_step",
-    "grpo_update",
-    "kl_penalty",
-    "pack_episode",
-    "row_minibatches",
-    "score_reference",
-]
-
-KL_ESTIMATORS = ("k2", "k3")
-
-
-@dataclass
-class Row:
-    """Consecutive messages of one episode, scored in one forward row: each message's
-    prompt is the row up to its span, so a causal LM scores it as it was sampled."""
-
-    ids: list[int]
-    spans: list[tuple[int, int]]  # [start, end) of each message's tokens in ``ids``
-    messages: list[Message]
-
-
-def pack_episode(messages: Sequence[Message]) -> list[Row]:
-    """An episode's messages in as few rows as exactness allows.
-
-    Message ``k + 1`` joins the row of message ``k`` when its prompt continues that row
-    (prompt ``k`` + message ``k``) token for token. The prompts of one conversation
-    mostly do, so the update reads a transcript once instead of once per message; a
-    transcript cut at the context limit, or a message that the env wrote back with other
-    ids than were sampled, starts a new row.
-
-    >>> z = [np.zeros(1)] * 3
-    >>> m = [Message([1, 2], [3], *z), Message([1, 2, 3, 4], [5], *z)]
-    >>> [(r.ids, r.spans) for r in pack_episode(m)]
-    [([1, 2, 3, 4, 5], [(2, 3), (4, 5)])]
-    >>> m[1].prompt = [9, 2, 3, 4]  # left-cut: no longer a continuation
-    >>> len(pack_episode(m))
-    2
-    """
-    rows: list[Row] = []
-    for m in messages:
-        start, end = len(m.prompt), len(m.prompt) + len(m.tokens)
-        row = rows[-1] if rows else None
-        if row is not None and list(m.prompt[: len(row.ids)]) == row.ids:
-            row.ids = [*m.prompt, *m.tokens]
-            row.spans.append((start, end))
-            row.messages.append(m)
-        else:
-            rows.append(Row([*m.prompt, *m.tokens], [(start, end)], [m]))
-    return rows
+__all__ = ["grpo_loss", "grpo_step", "grpo_update", "kl_penalty", "row_minibatches"]
 
 
 def row_minibatches(rows: list[Row], config: GRPOConfig, rng) -> list[list[Row]]:
@@ -91,30 +37,6 @@ def row_minibatches(rows: list[Row], config: GRPOConfig, rng) -> list[list[Row]]
     return out
 
 
-def score_reference(reference, rows: list[Row], batch_size: int) -> None:
-    """Set each message's ``ref_logprobs``: the frozen reference's log-probs of its tokens.
-    Rows whose messages all have them already are skipped (the trainer scores every
-    rollout for the KL curve before the update, which then has nothing left to score)."""
-    import torch
-
-    scored = [all(len(m.ref_logprobs) == len(m.tokens) for m in r.messages) for r in rows]
-    rows = sorted(
-        (r for r, done in zip(rows, scored, strict=True) if not done), key=lambda r: len(r.ids)
-    )
-    with torch.no_grad():
-        for k in range(0, len(rows), batch_size):
-            batch = rows[k : k + batch_size]
-            logprobs, _, _ = reference.evaluate_spans(
-                [r.ids for r in batch], [r.spans for r in batch]
-            )
-            messages = [m for r in batch for m in r.messages]
-            splits = np.cumsum([len(m.tokens) for m in messages])[:-1]
-            for m, lp in zip(
-                messages, np.split(logprobs.double().cpu().numpy(), splits), strict=True
-            ):
-                m.ref_logprobs = lp
-
-
 def grpo_loss(policy, batch: list[Row], config: GRPOConfig, normalizer: int):
     """The clipped ratio loss + beta * KL of ``batch``, summed over its message tokens
     and divided by ``normalizer`` (a token count); with its diagnostics (token sums)."""
@@ -125,8 +47,8 @@ def grpo_loss(policy, batch: list[Row], config: GRPOConfig, normalizer: int):
     logprobs, entropy, _ = policy.evaluate_spans([r.ids for r in batch], [r.spans for r in batch])
 
     def cat(name: str) -> torch.Tensor:  # a per-token array of the rollout, on the policy's device
-        values = np.concatenate([getattr(m, name) for m in messages])
-        return torch.as_tensor(values, device=logprobs.device).float()
+        array = np.concatenate([getattr(m, name) for m in messages])
+        return torch.as_tensor(array, device=logprobs.device).float()
 
     adv, log_ratio = cat("advantages"), logprobs - cat("logprobs")
     ratio = log_ratio.exp()
@@ -190,7 +112,7 @@ def kl_penalty(q, estimator: str = "k2"):
     raise ValueError(f"estimator must be one of {KL_ESTIMATORS}, got {estimator!r}")
 
 
-def grpo_update(policy, reference, optimizer, rows: list[Row], config, rng) -> dict:
+def grpo_update(policy, optimizer, rows: list[Row], config: GRPOConfig, rng) -> dict:
     """``epochs`` passes over ``rows``; mean losses and diagnostics over the steps.
 
     ``step_over="minibatch"``: an optimizer step per minibatch, its loss the mean over
@@ -201,9 +123,14 @@ def grpo_update(policy, reference, optimizer, rows: list[Row], config, rng) -> d
     rollouts differ. Per-minibatch steps lose that, since the rows of one group land in
     different steps (by length: failed episodes are longer) and Adam does not add
     gradients of different steps back up.
+
+    With ``beta > 0`` every message must carry the frozen reference's log-probs, scored
+    after the rollout (:func:`baselines.common.rollout.score_rows`).
     """
-    if reference is not None:
-        score_reference(reference, rows, config.minibatch_rows)
+    if config.beta > 0 and any(
+        len(m.ref_logprobs) != len(m.tokens) for r in rows for m in r.messages
+    ):
+        raise ValueError("beta > 0 needs the reference's log-probs: score_rows(reference, rows)")
     batches = row_minibatches(rows, config, rng)
     if config.step_over == "pass":
         per_pass = len(batches) // config.epochs

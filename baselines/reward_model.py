@@ -26,6 +26,11 @@ tokenizer files and ``manifest.json``; plain JSON, no pickle. TensorBoard scalar
 
     dialog-bench prefs --episodes 1000 --out runs/prefs/chat-prefs.jsonl
     dialog-bench train rm --prefs runs/prefs/chat-prefs.jsonl --out dialog_env/assets/chat-rm
+
+The weights saved are those of the held-out evaluation that the one keep-best rule keeps
+(:mod:`baselines.common.evaluation`), on the RM's own dev metric: held-out pair accuracy,
+then negative held-out loss, the earlier on an exact tie. Without ``--out`` the model
+goes to ``runs/chat-rm``, never over the one the chat envs load.
 """
 
 from __future__ import annotations
@@ -33,13 +38,18 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from baselines.train import add_config_arguments, config_from_args
+from baselines.common.config import (
+    add_config_arguments,
+    config_from_args,
+    init_sha256_field,
+    logdir_field,
+)
 
 __all__ = [
     "RMConfig",
@@ -62,6 +72,7 @@ class RMConfig:
         metadata={"help": "a `dialog-bench prefs` JSONL file", "required": True},
     )
     init: Path | None = field(default=None, metadata={"help": "LM dir (default: tiny LM)"})
+    init_sha256: str = init_sha256_field()
     epochs: int = field(default=1, metadata={"help": "passes over the training pairs"})
     batch_size: int = field(default=16, metadata={"help": "pairs per optimizer step"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
@@ -85,10 +96,13 @@ class RMConfig:
         default="cpu", metadata={"help": "torch device", "choices": ("cpu", "cuda")}
     )
     out: Path = field(
-        default=Path("dialog_env/assets/chat-rm"),
-        metadata={"help": "reward model dir", "required": True},
+        default=Path("runs/chat-rm"),
+        metadata={
+            "help": "reward model dir (the chat envs' own is dialog_env/assets/chat-rm: "
+            "write there only on purpose)"
+        },
     )
-    logdir: Path = field(default=Path("runs"), metadata={"help": "TensorBoard log dir"})
+    logdir: Path = logdir_field()
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
 
@@ -198,12 +212,14 @@ def _seed_range(pairs: list[dict]) -> dict[str, int]:
 
 
 def train_rm(config: RMConfig) -> Path:
-    """Train, evaluate and save a reward model (module docstring); return its directory."""
+    """Train, evaluate and save a reward model (module docstring); return its directory.
+    One function on purpose, read top to bottom: load -> one loop of steps and held-out
+    evaluations -> the kept weights' normalization -> save."""
     import torch
-    from torch.utils.tensorboard import SummaryWriter
     from tqdm.auto import tqdm
 
-    from agents.checkpoint import write_manifest
+    from baselines.common.evaluation import HELDOUT_RULE, KeepBest
+    from baselines.common.run import check_init_sha256, tensorboard_writer, write_run_manifest
     from baselines.prefs import load_prefs
     from dialog_env.lm import TINY_MODEL_DIR
     from dialog_env.lm.loading import load_sequence_scorer
@@ -212,21 +228,25 @@ def train_rm(config: RMConfig) -> Path:
     started = time.time()
     if config.epochs < 1 or config.batch_size < 1 or config.eval_every < 1:
         raise ValueError("--epochs, --batch-size and --eval-every must be at least 1")
+    init_dir = config.init or TINY_MODEL_DIR
+    config = replace(
+        config, init_sha256=check_init_sha256(init_dir, config.init_sha256, str(init_dir))
+    )
     pairs, meta = load_prefs(config.prefs)
     train, heldout = split_by_seed(pairs, config.heldout)
     rng = random.Random(config.seed)
     if config.max_pairs:
         train = rng.sample(train, min(config.max_pairs, len(train)))
     torch.manual_seed(config.seed)  # the new score head's init
-    model, tokenizer = load_sequence_scorer(config.init or TINY_MODEL_DIR, config.device)
+    model, tokenizer = load_sequence_scorer(init_dir, config.device)
     model.train().requires_grad_(True)
     rm = RewardModel(model, tokenizer, max_tokens=config.max_tokens, device=config.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    writer = SummaryWriter(str(Path(config.logdir) / f"rm-{Path(config.out).name}"))
+    writer = tensorboard_writer(config.logdir, config.out)
+    keep = KeepBest(rule=HELDOUT_RULE, step_key="step")  # the one rule, on the RM's metric
 
     steps_per_epoch = max(1, len(train) // config.batch_size)
     total = steps_per_epoch * config.epochs
-    curve: list[dict[str, Any]] = []
     train_seconds, step = 0.0, 0
     bar = tqdm(total=total, desc="rm", disable=not config.progress)
     for _epoch in range(config.epochs):
@@ -253,17 +273,17 @@ def train_rm(config: RMConfig) -> Path:
                 writer.add_scalar("heldout/loss", report["loss"], step)
                 writer.add_scalar("heldout/pair_accuracy", report["pair_accuracy_labels"], step)
                 writer.add_scalar("heldout/spearman_gold", report["spearman_gold"], step)
-                curve.append(
-                    {
-                        "step": step,
-                        "pairs_seen": step * config.batch_size,
-                        "train_loss": round(loss.item(), 4),
-                        "heldout_loss": round(report["loss"], 4),
-                        "heldout_pair_accuracy": round(report["pair_accuracy_labels"], 4),
-                    }
-                )
+                point = {
+                    "step": step,
+                    "pairs_seen": step * config.batch_size,
+                    "train_loss": loss.item(),
+                    "heldout_loss": report["loss"],
+                    "heldout_pair_accuracy": report["pair_accuracy_labels"],
+                }
+                keep.offer(point, model.state_dict)
     bar.close()
     writer.close()
+    model.load_state_dict(keep.state)  # the kept evaluation's weights
     model.eval().requires_grad_(False)
 
     contexts, texts, _, _ = _sides(train)
@@ -277,14 +297,16 @@ def train_rm(config: RMConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    write_manifest(
+    write_run_manifest(
         out,
-        seed=config.seed,
-        data_sha256=meta["sha256"],
-        budget={"train_pairs": len(train), "steps": step, "pairs_seen": step * config.batch_size},
+        ["dialog-bench", "train", "rm"],
+        config,
         started=started,
+        budget={"train_pairs": len(train), "steps": step, "pairs_seen": step * config.batch_size},
+        keep=keep,
+        init_dir=init_dir,
+        data_sha256=meta["sha256"],
         kind="chat reward model",
-        config={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
         prefs={
             "path": str(config.prefs),
             "sha256": meta["sha256"],
@@ -301,7 +323,6 @@ def train_rm(config: RMConfig) -> Path:
         heldout={"seeds": _seed_range(heldout), **report},
         train_seconds=round(train_seconds, 1),
         parameters=sum(p.numel() for p in model.parameters()),
-        curve=curve,
     )
     return out
 

@@ -1,10 +1,15 @@
 """``dialog-bench train sb3``: Stable-Baselines3 on ``Dialog-Acts-v1`` (state observation).
 
 Rollouts go through the batched vector env (:class:`~dialog_env.wrappers.sb3.SB3VecEnv`)
-with ``VecMonitor``; an ``EvalCallback`` scores the policy on held-out episodes every
-``eval_every`` steps and the best policy is kept; TensorBoard logs go to ``runs/``. The
-checkpoint is the policy's weights in safetensors plus a JSON config, so the leaderboard
-loads it without cloudpickle.
+with ``VecMonitor``. Every ``eval_every`` steps and at the end, the greedy policy, as the
+:class:`~agents.sb3_agent.SB3Agent` the leaderboard plays, plays the first
+``eval_episodes`` of the leaderboard's dev episodes of ``Dialog-v1`` (the text id an act
+agent is ranked on; voiced by ``--user-model``), and the checkpoint keeps the evaluation
+that the one keep-best rule of every trainer keeps (:mod:`baselines.common.evaluation`:
+dev success, then return; an exact tie keeps the earlier). TensorBoard logs go to
+``--logdir``. The checkpoint (under ``runs/`` unless ``--out`` says otherwise) is the
+policy's weights in safetensors plus a JSON config, so the leaderboard loads it without
+cloudpickle.
 
 The user's voice defaults to the template here. The state observation is voice-invariant
 by construction (every voiced turn must parse back to its acts, or it falls back to the
@@ -16,12 +21,12 @@ cost; the leaderboard evaluates with the env's default voice.
 from __future__ import annotations
 
 import argparse
-import copy
+import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from baselines.train import add_config_arguments, config_from_args
+from baselines.common.config import add_config_arguments, config_from_args, logdir_field, run_dir
 
 __all__ = ["SB3Config", "add_parser", "checkpoint_dir", "main", "train_sb3"]
 
@@ -41,11 +46,11 @@ class SB3Config:
     net_arch: tuple[int, ...] = field(default=(64, 64), metadata={"help": "hidden layers"})
     user_model: str = field(default="template", metadata={"help": "voice while training"})
     eval_every: int = field(default=10_000, metadata={"help": "steps between evaluations"})
-    eval_episodes: int = field(default=100, metadata={"help": "episodes per evaluation"})
+    eval_episodes: int = field(default=100, metadata={"help": "dev episodes per evaluation"})
     out: Path | None = field(
-        default=None, metadata={"help": "checkpoint dir (default: baselines/checkpoints/sb3-ALGO)"}
+        default=None, metadata={"help": "checkpoint dir (default: runs/sb3-ALGO)"}
     )
-    logdir: Path = field(default=Path("runs"), metadata={"help": "TensorBoard log dir"})
+    logdir: Path = logdir_field()
 
 
 def _algo_kwargs(algo: str) -> dict:
@@ -63,24 +68,23 @@ def _algo_kwargs(algo: str) -> dict:
 
 
 def train_sb3(config: SB3Config) -> Path:
-    """Train, keep the best evaluated policy, write the checkpoint; return its directory."""
-    import numpy as np
+    """Train, keep the evaluation the keep-best rule keeps, write the checkpoint; return
+    its directory."""
     import stable_baselines3
-    import torch
     from safetensors.torch import save_file
-    from stable_baselines3.common.callbacks import EvalCallback
     from stable_baselines3.common.vec_env import VecMonitor
 
-    from agents.checkpoint import CONFIG, WEIGHTS, write_manifest
+    from agents.checkpoint import CONFIG, WEIGHTS
     from agents.sb3_agent import policy_config
+    from baselines.common.evaluation import KeepBest
+    from baselines.common.run import write_run_manifest
     from dialog_env.wrappers.sb3 import make_sb3_vec_env
 
     started = time.time()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    out = checkpoint_dir(config)
+    config = replace(config, out=out)
     env_kwargs = {"user_model": config.user_model, "observation": "state", "split": "train"}
     venv = VecMonitor(make_sb3_vec_env("Dialog-Acts-v1", config.n_envs, **env_kwargs))
-    eval_env = VecMonitor(make_sb3_vec_env("Dialog-Acts-v1", 8, **env_kwargs))
-    eval_env.seed(10_000_000 + config.seed)
     algo_cls = getattr(stable_baselines3, config.algo.upper())
     activation = "relu" if config.algo == "dqn" else "tanh"
     model = algo_cls(
@@ -92,67 +96,65 @@ def train_sb3(config: SB3Config) -> Path:
         verbose=0,
         **_algo_kwargs(config.algo),
     )
+    keep = KeepBest(step_key="env_steps")
+    callback = DevEvaluation(config, keep)
+    model.learn(config.total_steps, callback=callback, progress_bar=True, tb_log_name=out.name)
+    last = keep.curve[-1]["env_steps"] if keep.curve else None
+    if config.eval_episodes and last != model.num_timesteps:
+        callback.evaluate(model)  # and at the end
+    state = keep.state or model.policy.state_dict()
 
-    best = {"reward": -float("inf"), "state": None}
-    curve: list[dict[str, float]] = []
-
-    class KeepBest(EvalCallback):
-        """SB3's evaluation, keeping the best policy and the learning curve (the env's
-        ``info["success"]`` at episode end is the success SB3 looks for in ``is_success``)."""
-
-        def _log_success_callback(self, locals_: dict, globals_: dict) -> None:
-            if locals_["done"]:  # a time-limit truncation carries no success: a failure
-                self._is_success_buffer.append(bool(locals_["info"].get("success", False)))
-
-        def _on_step(self) -> bool:
-            ok = super()._on_step()
-            if self.n_calls % self.eval_freq == 0:
-                curve.append(
-                    {
-                        "env_steps": int(self.num_timesteps),
-                        "eval_mean_reward": float(self.last_mean_reward),
-                        "eval_success": float(np.mean(self._is_success_buffer)),
-                    }
-                )
-                if self.last_mean_reward > best["reward"]:
-                    best["reward"] = self.last_mean_reward
-                    best["state"] = copy.deepcopy(self.model.policy.state_dict())
-            return ok
-
-    callback = KeepBest(
-        eval_env,
-        n_eval_episodes=config.eval_episodes,
-        eval_freq=max(config.eval_every // config.n_envs, 1),
-        deterministic=True,
-        verbose=0,
-    )
-    model.learn(
-        config.total_steps, callback=callback, progress_bar=True, tb_log_name=f"sb3-{config.algo}"
-    )
-    state = best["state"] or model.policy.state_dict()
-
-    out = checkpoint_dir(config)
     out.mkdir(parents=True, exist_ok=True)
     spec = policy_config(config.algo, list(config.net_arch), activation)
-    (out / CONFIG).write_text(
-        __import__("json").dumps({**spec, "paradigm": "rl", "interface": "act"}, indent=1) + "\n"
-    )
+    agent_config = {**spec, "paradigm": "rl", "interface": "act"}
+    (out / CONFIG).write_text(json.dumps(agent_config, indent=1) + "\n")
     save_file({k: v.contiguous() for k, v in state.items()}, str(out / WEIGHTS))
-    write_manifest(
+    write_run_manifest(
         out,
-        seed=config.seed,
-        budget={"env_steps": int(model.num_timesteps)},
+        ["dialog-bench", "train", "sb3"],
+        config,
         started=started,
-        config={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
-        best_eval_mean_reward=float(best["reward"]),
-        curve=curve,
+        budget={"env_steps": int(model.num_timesteps)},
+        keep=keep,
+        eval_env_id="Dialog-v1",
     )
     return out
 
 
+class DevEvaluation:
+    """SB3's per-step callback (a callable, which SB3 wraps in ``ConvertCallback``):
+    every ``eval_every`` env steps, the policy plays the dev episodes as the
+    leaderboard's :class:`~agents.sb3_agent.SB3Agent`, and the point goes to ``keep``."""
+
+    def __init__(self, config: SB3Config, keep):
+        self.config, self.keep, self.calls = config, keep, 0
+        self.every = max(config.eval_every // config.n_envs, 1)
+
+    def __call__(self, locals_: dict, globals_: dict) -> bool:
+        self.calls += 1
+        if self.config.eval_episodes and self.calls % self.every == 0:
+            self.evaluate(locals_["self"])
+        return True
+
+    def evaluate(self, model) -> None:
+        """Score ``model``'s policy on dev now and offer the point to the keep-best rule."""
+        from agents.sb3_agent import SB3Agent
+        from baselines.common.evaluation import evaluate_on_dev
+
+        policy = model.policy
+        agent = SB3Agent(policy, name=f"sb3-{self.config.algo}")
+        voice = {"user_model": self.config.user_model}
+        scores = evaluate_on_dev(agent, "Dialog-v1", self.config.eval_episodes, voice)
+        policy.set_training_mode(True)  # SB3 sets it again before each update
+        steps = int(model.num_timesteps)
+        self.keep.offer({"env_steps": steps, **scores}, policy.state_dict)
+        for key, value in scores.items():
+            model.logger.record(f"eval/{key}", value)
+
+
 def checkpoint_dir(config: SB3Config) -> Path:
-    """Where the run writes its checkpoint: ``config.out``, or one named after the algorithm."""
-    return Path(config.out or f"baselines/checkpoints/sb3-{config.algo}")
+    """Where the run writes its checkpoint: ``config.out``, or ``runs/sb3-<algo>``."""
+    return Path(config.out or run_dir(f"sb3-{config.algo}"))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -20,8 +20,11 @@ the letters orthogonal frozen rows made it worse (0.01 per letter at step 1,200)
 
 Every ``eval_every`` steps the model is scored on held-out demonstrations (each tool-call
 argument slot on its own, and each value a message copies from a tool result, both
-teacher-forced) and on the leaderboard's dev episodes (success);
-the best checkpoint by dev success is kept. TensorBoard logs go to ``--logdir``.
+teacher-forced) and on the first ``eval_episodes`` of the leaderboard's dev episodes of
+``env_id``; the checkpoint keeps the evaluation that the one keep-best rule of every
+trainer keeps (:mod:`baselines.common.evaluation`: the board metric, success or mean
+gold, then return; an exact tie keeps the earlier). It goes under ``runs/`` unless
+``--out`` says otherwise; TensorBoard logs go to ``--logdir``.
 """
 
 from __future__ import annotations
@@ -32,21 +35,31 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from baselines.train import LoRAOptions, add_config_arguments, config_from_args
+from baselines.common.config import (
+    LoRAOptions,
+    add_config_arguments,
+    config_from_args,
+    init_sha256_field,
+    logdir_field,
+    run_dir,
+)
+from baselines.sft_probes import message_copy_accuracy, tool_call_slot_accuracy
 
 __all__ = [
     "SFTConfig",
     "add_parser",
-    "message_copy_accuracy",
     "main",
+    "padded_batches",
+    "read_demos",
+    "save_sft",
+    "separate_values",
     "train_sft",
     "tokenize_demo",
-    "tool_call_slot_accuracy",
     "train_step",
     "value_token_ids",
 ]
@@ -81,6 +94,7 @@ class SFTConfig(LoRAOptions):
         },
     )
     init: Path | None = field(default=None, metadata={"help": "LM dir (default: tiny LM)"})
+    init_sha256: str = init_sha256_field()
     paradigm: str = field(default="sft", metadata={"help": "sft | filtered-sft"})
     steps: int = field(default=2000, metadata={"help": "optimizer steps"})
     batch_size: int = field(default=16, metadata={"help": "sequences per step"})
@@ -98,12 +112,19 @@ class SFTConfig(LoRAOptions):
             "that copying one is copying single characters (an experiment: see the README)"
         },
     )
-    out: Path = field(
-        default=Path("baselines/checkpoints/sft"),
-        metadata={"help": "checkpoint dir", "required": True},
+    out: Path | None = field(
+        default=None, metadata={"help": "checkpoint dir (default: runs/<paradigm>)"}
     )
-    logdir: Path = field(default=Path("runs"), metadata={"help": "TensorBoard log dir"})
+    logdir: Path = logdir_field()
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
+
+    def __post_init__(self) -> None:
+        if self.filter == "success":  # the paradigm follows --filter: the README's row
+            self.paradigm = "filtered-sft"
+
+    def default_out(self) -> Path:
+        """Where a run without ``--out`` writes: ``runs/sft`` or ``runs/filtered-sft``."""
+        return run_dir(self.paradigm)
 
 
 def tokenize_demo(codec: Any, turns: Sequence[dict], context: int) -> list[tuple[list, list]]:
@@ -145,7 +166,7 @@ def value_token_ids(tokenizer: Any) -> list[tuple[int | None, int | None]]:
     return [p for p in pairs if p != (None, None)]
 
 
-def _separate_values(model: Any, pairs: list, seed: int) -> tuple[list[int], Any]:
+def separate_values(model: Any, pairs: list, seed: int) -> tuple[list[int], Any]:
     """Give the value tokens orthogonal embedding rows; return their ids and rows.
 
     Value ``v`` gets a direction ``a_v``, orthogonal to every other value's, and its two
@@ -173,7 +194,9 @@ def _separate_values(model: Any, pairs: list, seed: int) -> tuple[list[int], Any
     return ids, rows
 
 
-def _batches(samples: list, batch_size: int, rng: random.Random, pad_id: int):
+def padded_batches(samples: list, batch_size: int, rng: random.Random, pad_id: int):
+    """Endless shuffled batches of ``samples`` (``(ids, labels)`` windows), each padded on
+    the right to its longest: ``(ids, labels, attention mask)`` tensors."""
     import torch
 
     while True:
@@ -212,96 +235,6 @@ def train_step(model, optimizer, schedule, ids, labels, mask, frozen_ids=(), fro
     return loss.item()
 
 
-def _teacher_forced_accuracy(
-    agent: Any,
-    demos: list[dict],
-    gold_values: Callable[[str], dict[str, str]],
-    said_values: Callable[[str], dict[str, str]],
-) -> dict[str, float]:
-    """Per value name: how often the agent, given the gold conversation up to an assistant
-    turn (teacher-forced, greedy, 32 contexts a batch), writes the value that turn holds.
-    ``gold_values`` reads the values of a demo's assistant turn (turns with none are
-    skipped), ``said_values`` those of the agent's reply."""
-    from dialog_env.text import Turn, format_transcript
-
-    contexts, gold = [], []
-    for demo in demos:
-        turns = [Turn(t["role"], t["text"]) for t in demo["turns"]]
-        for k, turn in enumerate(turns):
-            want = gold_values(turn.text) if turn.role == "assistant" else {}
-            if want:
-                contexts.append(format_transcript(turns[:k]))
-                gold.append(want)
-    hits: dict[str, list[int]] = {}
-    for start in range(0, len(contexts), 32):
-        said = agent.act_batch(contexts[start : start + 32])
-        for want, text in zip(gold[start : start + 32], said, strict=True):
-            got = said_values(text)
-            for name, value in want.items():
-                hits.setdefault(name, []).append(int(got.get(name) == value))
-    return {name: sum(h) / len(h) for name, h in sorted(hits.items())}
-
-
-def tool_call_slot_accuracy(agent: Any, demos: list[dict]) -> dict[str, float]:
-    """Per argument slot of the demos' tool calls (``search.food``, ``book.day``...): how
-    often the agent, given the gold conversation so far, writes the same value
-    (teacher-forced, greedy)."""
-    from dialog_env.tasks.booking.tools import TOOL_CALL_RE, parse_kv
-
-    def arguments(text: str) -> dict[str, str]:
-        m = TOOL_CALL_RE.match(text)
-        return {f"{m.group(1)}.{k}": v for k, v in parse_kv(m.group(2)).items()} if m else {}
-
-    return _teacher_forced_accuracy(agent, demos, arguments, arguments)
-
-
-#: What an assistant message must copy from the tool results, as the user's parser reads it.
-COPY_FIELDS = {
-    ("offer", "name"): "name",
-    ("inform", "phone"): "phone",
-    ("inform", "address"): "address",
-    ("inform", "postcode"): "postcode",
-    ("book_ok", "ref"): "ref",
-}
-
-
-def message_copy_accuracy(agent: Any, demos: list[dict]) -> dict[str, float]:
-    """Per value that the demos' plain messages copy from a tool result (the venue offered,
-    its phone, address and postcode, the booking reference): how often the agent, given
-    the gold conversation so far, writes that value exactly as the user's parser reads it
-    (teacher-forced, greedy). Messages whose gold reply copies nothing are skipped."""
-    from dialog_env.tasks.booking.parser import parse_agent
-    from dialog_env.tasks.booking.tools import TOOL_CALL_RE
-
-    def copied(text: str) -> dict[str, str]:
-        found = {}
-        for act in parse_agent(text):
-            for slot, value in act.slots:
-                if (act.intent, slot) in COPY_FIELDS:
-                    found[COPY_FIELDS[act.intent, slot]] = value
-        return found
-
-    def copied_by_a_message(text: str) -> dict[str, str]:
-        return {} if TOOL_CALL_RE.match(text) else copied(text)
-
-    return _teacher_forced_accuracy(agent, demos, copied_by_a_message, copied)
-
-
-def dev_success(agent: Any, episodes: int, progress: bool, env_id: str = "Dialog-v1") -> float:
-    """The dev score a checkpoint is selected by: success, or on a task scored by the
-    hidden gold judge (``Dialog-Chat-v1``) the mean gold score, as the leaderboard ranks."""
-    from leaderboard.episodes import get_episode_set
-    from leaderboard.rollout import AgentMessages, play_episodes
-
-    episode_set = get_episode_set(env_id, "dev", limit=episodes)
-    records = play_episodes(
-        AgentMessages(lambda: agent, batch_size=32), episode_set, progress=progress, desc="dev"
-    )
-    if all("mean_gold" in r["metrics"] for r in records):
-        return sum(r["metrics"]["mean_gold"] for r in records) / len(records)
-    return sum(r["success"] for r in records) / len(records)
-
-
 def preferred_demos(pairs: Sequence[dict]) -> list[dict]:
     """Each preference pair of ``dialog-bench prefs`` as a demo: its context, then the
     preferred reply as the assistant's turn (SFT on the preferred replies)."""
@@ -326,46 +259,58 @@ def save_lm_checkpoint(out: Path, model: Any, tokenizer: Any, config: dict) -> N
     (out / CONFIG).write_text(json.dumps({"agent": "lm", **config}, indent=1) + "\n")
 
 
-def train_sft(config: SFTConfig) -> Path:
-    import torch
-    from torch.utils.tensorboard import SummaryWriter
-    from tqdm.auto import tqdm
-
-    from agents.checkpoint import write_manifest
-    from agents.lm_agent import LMAgent
+def read_demos(config: SFTConfig) -> tuple[list[dict], list[str], list[Any]]:
+    """The demos of ``config.demos`` (a prefs file gives its preferred replies), only the
+    successful ones under ``--filter success``; with each file's sha256 and command."""
     from baselines.demos import load_demos
-    from dialog_env.lm import TINY_MODEL_DIR
-    from dialog_env.lm.codec import MAX_MESSAGE_TOKENS, MessageCodec
-    from dialog_env.lm.loading import load_causal_lm
 
-    started = time.time()
-    torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
-    base = load_causal_lm(config.init or TINY_MODEL_DIR)
-    model = copy.deepcopy(base.model).train().requires_grad_(True)
-    tokenizer = base.tokenizer
-    codec = MessageCodec(tokenizer, spell_codes=config.spell_codes)
-    context = int(model.config.max_position_embeddings)
-
-    demos, shas, data_commands = [], [], []
+    demos, shas, commands = [], [], []
     for path in config.demos:
         records, meta = load_demos(path)
         if str(meta.get("format", "")).startswith("dialog-bench prefs"):
             records = preferred_demos(records)
         shas.append(meta["sha256"])
-        data_commands.append(meta.get("command"))
+        commands.append(meta.get("command"))
         demos += [r for r in records if config.filter == "all" or r["success"]]
     if len(demos) <= config.heldout:
         raise ValueError(f"need more than {config.heldout} demos, got {len(demos)}")
+    return demos, shas, commands
+
+
+def train_sft(config: SFTConfig) -> Path:
+    """Train as ``config`` says; write the checkpoint the keep-best rule keeps; return its
+    directory. One function on purpose, read top to bottom: load -> one loop of steps and
+    evaluations (:func:`evaluate`) -> save (:func:`save_sft`)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from baselines.common.evaluation import KeepBest
+    from baselines.common.run import check_init_sha256, tensorboard_writer, write_run_manifest
+    from dialog_env.lm import TINY_MODEL_DIR
+    from dialog_env.lm.codec import MessageCodec
+    from dialog_env.lm.loading import load_causal_lm
+
+    # -- load: the start, the demos; every default resolved
+    started = time.time()
+    init_dir = config.init or TINY_MODEL_DIR
+    init_sha256 = check_init_sha256(init_dir, config.init_sha256, str(init_dir))
+    out = config.out or config.default_out()
+    config = replace(config, out=out, init_sha256=init_sha256)
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    base = load_causal_lm(init_dir)
+    model = copy.deepcopy(base.model).train().requires_grad_(True)
+    tokenizer = base.tokenizer
+    codec = MessageCodec(tokenizer, spell_codes=config.spell_codes)
+    context = int(model.config.max_position_embeddings)
+    demos, shas, data_commands = read_demos(config)
     rng.shuffle(demos)
     heldout, train = demos[: config.heldout], demos[config.heldout :]
     samples = [w for d in train for w in tokenize_demo(codec, d["turns"], context)]
     n_tokens_epoch = sum(len(s[0]) for s in samples)
-
     booking = config.env_id == "Dialog-v1"  # the slot and copy probes read booking demos
-    dev_metric = "dev_success" if booking else "dev_gold"  # what dev_success measures
     frozen_ids, frozen_rows = (
-        _separate_values(model, value_token_ids(tokenizer), config.seed)
+        separate_values(model, value_token_ids(tokenizer), config.seed)
         if config.freeze_values and booking
         else ([], None)
     )
@@ -380,11 +325,12 @@ def train_sft(config: SFTConfig) -> Path:
             * (1 + math.cos(math.pi * min(s, config.steps) / config.steps))
         ),
     )
-    writer = SummaryWriter(str(Path(config.logdir) / f"sft-{Path(config.out).name}"))
-    batches = _batches(samples, config.batch_size, rng, codec.pad_id)
-    best: dict[str, Any] = {"success": -1.0, "state": None, "step": 0, "slots": {}, "copies": {}}
+    writer = tensorboard_writer(config.logdir, out)
+    batches = padded_batches(samples, config.batch_size, rng, codec.pad_id)
+    keep = KeepBest(step_key="step")
     tokens_seen, train_seconds = 0, 0.0
-    curve: list[dict[str, float]] = []  # dev success against the budget spent so far
+
+    # -- the loop: a step per batch, an evaluation every eval_every steps and at the end
     bar = tqdm(range(1, config.steps + 1), desc="sft", disable=not config.progress)
     for step in bar:
         ids, labels, mask = next(batches)
@@ -396,47 +342,81 @@ def train_sft(config: SFTConfig) -> Path:
         writer.add_scalar("train/lr", schedule.get_last_lr()[0], step)
         bar.set_postfix(loss=f"{loss:.3f}")
         if step % config.eval_every == 0 or step == config.steps:
-            model.eval()
-            agent = LMAgent(
-                model, tokenizer, paradigm=config.paradigm, spell_codes=config.spell_codes
-            )
-            slots = tool_call_slot_accuracy(agent, heldout) if booking else {}
-            copies = message_copy_accuracy(agent, heldout) if booking else {}
-            success = dev_success(agent, config.eval_episodes, config.progress, config.env_id)
-            model.train()
-            for slot, acc in slots.items():
-                writer.add_scalar(f"eval/slot_{slot}", acc, step)
-            for name, acc in copies.items():
-                writer.add_scalar(f"eval/copy_{name}", acc, step)
-            writer.add_scalar(f"eval/{dev_metric}", success, step)
-            curve.append(
-                {
-                    "step": step,
-                    "tokens": tokens_seen,
-                    "demo_episodes_seen": round(tokens_seen / n_tokens_epoch * len(train), 1),
-                    dev_metric: success,
-                }
-            )
-            tqdm.write(
-                f"step {step}: {dev_metric.replace('_', ' ')} {success:.3f}"
-                + "".join(
-                    f", {what} " + " ".join(f"{k}={v:.2f}" for k, v in probe.items())
-                    for what, probe in (("slots", slots), ("copies", copies))
-                    if probe
-                )
-            )
-            if success > best["success"]:
-                best = {
-                    "success": success,
-                    "step": step,
-                    "slots": slots,
-                    "copies": copies,
-                    "state": copy.deepcopy(model.state_dict()),
-                }
+            budget = {
+                "step": step,
+                "tokens": tokens_seen,
+                "demo_episodes_seen": round(tokens_seen / n_tokens_epoch * len(train), 1),
+            }
+            evaluate(model, tokenizer, config, heldout, keep, writer, budget)
     writer.close()
-    model.load_state_dict(best["state"])
+
+    # -- save the kept evaluation's weights
+    model.load_state_dict(keep.state["weights"])
     model.eval()
-    out = Path(config.out)
+    save_sft(out, model, tokenizer, config, init_dir, frozen_ids, frozen_rows)
+    write_run_manifest(
+        out,
+        ["dialog-bench", "train", "sft"],
+        config,
+        started=started,
+        budget={"demo_episodes": len(train), "tokens": tokens_seen},
+        keep=keep,
+        init_dir=init_dir,
+        data_sha256=",".join(shas),
+        skip=("paradigm",),  # it follows --filter
+        data_commands=data_commands,
+        heldout_slot_accuracy=keep.state["slots"],
+        heldout_copy_accuracy=keep.state["copies"],
+        tokens_per_epoch=n_tokens_epoch,
+        trainable_parameters=sum(p.numel() for p in trainable),
+        train_tokens_per_s=round(tokens_seen / max(train_seconds, 1e-9), 1),
+    )
+    return out
+
+
+def evaluate(model, tokenizer, config: SFTConfig, heldout, keep, writer, budget: dict) -> None:
+    """Score the model on the held-out demos (booking: slot and copy probes) and on dev,
+    offer the point (``budget`` + the dev scores) to the keep-best rule, and log it."""
+    from tqdm.auto import tqdm
+
+    from agents.lm_agent import LMAgent
+    from baselines.common.evaluation import evaluate_on_dev
+
+    model.eval()
+    agent = LMAgent(model, tokenizer, paradigm=config.paradigm, spell_codes=config.spell_codes)
+    booking = config.env_id == "Dialog-v1"
+    slots = tool_call_slot_accuracy(agent, heldout) if booking else {}
+    copies = message_copy_accuracy(agent, heldout) if booking else {}
+    scores = evaluate_on_dev(agent, config.env_id, config.eval_episodes, progress=config.progress)
+    model.train()
+    step = budget["step"]
+    point = budget | scores
+    keep.offer(point, lambda: {"weights": model.state_dict(), "slots": slots, "copies": copies})
+    for name, value in [
+        *((f"slot_{k}", v) for k, v in slots.items()),
+        *((f"copy_{k}", v) for k, v in copies.items()),
+        *scores.items(),
+    ]:
+        writer.add_scalar(f"eval/{name}", value, step)
+    tqdm.write(
+        f"step {step}: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
+        + "".join(
+            f", {what} " + " ".join(f"{k}={v:.2f}" for k, v in probe.items())
+            for what, probe in (("slots", slots), ("copies", copies))
+            if probe
+        )
+    )
+
+
+def save_sft(out: Path, model, tokenizer, config: SFTConfig, init_dir, frozen_ids, frozen_rows):
+    """Write the LM agent checkpoint: ``config.json`` and ``lm/``, or with ``--lora`` the
+    adapter (and the frozen value rows) on its base."""
+    import torch
+
+    from dialog_env.lm.codec import MAX_MESSAGE_TOKENS
+
+    booking = config.env_id == "Dialog-v1"
     agent_config = {
         "paradigm": config.paradigm,
         "interface": "text",
@@ -444,43 +424,16 @@ def train_sft(config: SFTConfig) -> Path:
         "spell_codes": config.spell_codes,
         **({} if booking else {"env_id": config.env_id}),
     }
-    if config.lora:
-        from agents.checkpoint import CONFIG
-        from agents.lora import base_reference, save_lora
-
-        rows = (torch.tensor(frozen_ids), frozen_rows) if frozen_rows is not None else None
-        save_lora(out, model, rows)
-        agent_config = {
-            "agent": "lm",
-            **agent_config,
-            **base_reference(config.init or TINY_MODEL_DIR),
-        }
-        (out / CONFIG).write_text(json.dumps(agent_config, indent=1) + "\n")
-    else:
+    if not config.lora:
         save_lm_checkpoint(out, model, tokenizer, agent_config)
-    write_manifest(
-        out,
-        seed=config.seed,
-        data_sha256=",".join(shas),
-        budget={"demo_episodes": len(train), "tokens": tokens_seen},
-        started=started,
-        config={
-            k: (str(v) if isinstance(v, Path) else v)
-            for k, v in asdict(config).items()
-            if k != "demos"
-        }
-        | {"demos": [str(p) for p in config.demos]},
-        data_commands=data_commands,
-        best_step=best["step"],
-        **{dev_metric: best["success"]},
-        heldout_slot_accuracy=best["slots"],
-        heldout_copy_accuracy=best["copies"],
-        tokens_per_epoch=n_tokens_epoch,
-        trainable_parameters=sum(p.numel() for p in trainable),
-        train_tokens_per_s=round(tokens_seen / max(train_seconds, 1e-9), 1),
-        curve=curve,
-    )
-    return out
+        return
+    from agents.checkpoint import CONFIG
+    from agents.lora import base_reference, save_lora
+
+    rows = (torch.tensor(frozen_ids), frozen_rows) if frozen_rows is not None else None
+    save_lora(out, model, rows)
+    agent_config = {"agent": "lm", **agent_config, **base_reference(init_dir)}
+    (out / CONFIG).write_text(json.dumps(agent_config, indent=1) + "\n")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,15 +1,18 @@
 """``dialog-bench train ppo``: token-level PPO of an LM agent, with a KL penalty to its init.
 
-Each token of an assistant message is an action (:class:`agents.token_policy.TokenPolicy`,
+Each token of an assistant message is an action (:class:`baselines.common.policy.TokenPolicy`,
 the LM plus a value head). One iteration:
 
-1. **Rollout.** ``num_envs`` conversations run side by side in a ``DialogVectorEnv``
-   (``split="train"``; one batched LM-voice decode per step). Per step the policy samples
-   every sub-env's next message in one batched, KV-cached decode, recording each token's
-   log-prob, the value of its state and the frozen reference's log-prob (the init model,
-   decoded in lockstep). A finished episode is replaced at once by a new one whose seed
-   is drawn below ``EVAL_SEED_FLOOR``, so no dev or test episode is trained on.
-   Episodes run on across iterations; each sub-env plays ``messages_per_env`` messages.
+1. **Rollout** (:mod:`baselines.ppo_rollout`). ``num_envs`` conversations of
+   ``env_id`` run side by side in a ``DialogVectorEnv`` (``split="train"``; one batched
+   LM-voice decode per step). Per step the policy samples every sub-env's next message
+   in one batched decode, each conversation keeping its KV cache, recording each token's
+   log-prob. A finished episode is replaced at once by a new one whose seed is drawn
+   below ``EVAL_SEED_FLOOR``, so no dev or test episode is trained on. Episodes run on
+   across iterations; each sub-env plays ``messages_per_env`` messages. Then the values
+   of the states and the frozen reference's log-probs (the init model) are scored over
+   the rollout, packed, without gradients, the one way GRPO scores its reference too
+   (:func:`baselines.common.rollout.score_rows`).
 2. **Rewards** per token: ``-beta * (log pi - log pi_ref)`` (the sampled-token KL
    estimate), plus the env's reward on the last token of each message (-0.02 per message,
    +1 on success at the end of the episode).
@@ -26,90 +29,55 @@ the LM plus a value head). One iteration:
 
 The sampled-token KL estimate is unbiased, so it can come out negative on a batch, which
 a true KL never is: that is reported loudly and counted (``kl/negative_estimates``).
-Every ``eval_every`` iterations the greedy agent plays the leaderboard's dev episodes;
-the checkpoint with the best dev success (then return) is kept, and the manifest's
-``dev_history`` holds one point per eval, ``{iteration, env_steps, dev_success,
-dev_return}`` (``env_steps``: trained on so far). TensorBoard logs go to ``--logdir``.
+Before the first iteration, every ``eval_every`` iterations and after the last, the
+greedy agent plays the first ``eval_episodes`` of the leaderboard's dev episodes of
+``env_id``; the checkpoint keeps the evaluation the one keep-best rule of every trainer
+keeps (:mod:`baselines.common.evaluation`: the board metric, then return; an exact tie
+keeps the earlier), under ``runs/`` unless ``--out`` says otherwise. Its manifest holds
+the rule, the kept iteration (``kept_start`` when it is the init) and the ``curve``, one
+point per eval, ``{iteration, env_steps, dev_success, dev_return}`` (``env_steps``:
+trained on so far; ``dev_gold`` on a chat id). TensorBoard logs go to ``--logdir``.
+
+The trainer plays the text env, not ``Dialog-Tokens-v1``, for the reasons
+:mod:`baselines.grpo` gives: a message sampled against a KV cache and one env step per
+message play the same episodes as one step per token, for a fraction of the cost, and
+the policy keeps its own codec (``--spell-codes`` starts).
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
-import math
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from baselines.ppo_rollout import Conversations, Episode, Message, Rollout
-from baselines.train import LoRAOptions
+from baselines.common.config import add_config_arguments, config_from_args
+from baselines.common.evaluation import KeepBest, evaluate_on_dev
+from baselines.common.rollout import Message
+from baselines.common.run import (
+    resolve_init,
+    tensorboard_writer,
+    torch_threads,
+    write_run_manifest,
+)
+from baselines.ppo_config import PPOConfig
+from baselines.ppo_rollout import Conversations, Episode, Rollout, score_rollout
 
 __all__ = [
     "AdaptiveKLController",
-    "PPOConfig",
-    "add_config_arguments",
     "add_parser",
     "assign_advantages",
-    "config_from_args",
-    "dev_records",
-    "dev_scores",
     "gae",
     "kl_stats",
     "main",
     "minibatches",
     "ppo_step",
     "ppo_update",
-    "resolve_init",
     "train_ppo",
 ]
-
-SFT_CHECKPOINT = Path("baselines/checkpoints/sft-expert")
-
-
-@dataclass
-class PPOConfig(LoRAOptions):
-    """Everything a run depends on; the defaults are the shipped ``ppo-base`` run's."""
-
-    init: str = field(default="base", metadata={"help": "base | sft | an LM dir/checkpoint"})
-    out: Path | None = field(
-        default=None,
-        metadata={
-            "help": "checkpoint dir (default: baselines/checkpoints/ppo-"
-            "base, or ppo-sft when the init is an SFT agent)"
-        },
-    )
-    iterations: int = field(default=60, metadata={"help": "rollout + update iterations"})
-    num_envs: int = field(default=16, metadata={"help": "conversations side by side"})
-    messages_per_env: int = field(default=4, metadata={"help": "messages per sub-env per iter"})
-    epochs: int = field(default=4, metadata={"help": "passes over each rollout"})
-    minibatch_messages: int = field(default=16, metadata={"help": "messages per minibatch"})
-    group_by_length: bool = field(default=True, metadata={"help": "minibatch similar lengths"})
-    lr: float = field(default=5e-5, metadata={"help": "Adam learning rate"})
-    gamma: float = field(default=1.0, metadata={"help": "discount per token"})
-    lam: float = field(default=0.95, metadata={"help": "GAE lambda"})
-    clip: float = field(default=0.2, metadata={"help": "PPO ratio clip"})
-    vf_coef: float = field(default=0.1, metadata={"help": "value loss weight"})
-    vf_clip: float = field(default=0.2, metadata={"help": "value clip around old values"})
-    ent_coef: float = field(default=0.001, metadata={"help": "entropy bonus weight"})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient norm clip"})
-    target_kl: float = field(
-        default=0.02, metadata={"help": "stop an update past 1.5x this approx KL (0: never)"}
-    )
-    kl_init: float = field(default=0.02, metadata={"help": "initial KL penalty beta"})
-    kl_target: float = field(default=2.0, metadata={"help": "target KL, nats per message"})
-    kl_horizon: int = field(default=1000, metadata={"help": "KL controller horizon, messages"})
-    user_model: str = field(default="tiny", metadata={"help": "the training envs' user voice"})
-    seed: int = field(default=0, metadata={"help": "sampling, seeds and shuffling"})
-    eval_every: int = field(default=15, metadata={"help": "iterations between dev evals"})
-    eval_episodes: int = field(default=50, metadata={"help": "dev episodes per eval (0: none)"})
-    threads: int = field(default=1, metadata={"help": "torch CPU threads (a tiny LM: 1)"})
-    logdir: Path = field(default=Path("runs"), metadata={"help": "TensorBoard log dir"})
-    progress: bool = field(default=True, metadata={"help": "show progress bars"})
 
 
 def gae(
@@ -162,20 +130,6 @@ class AdaptiveKLController:
         error = float(np.clip(kl / self.target - 1.0, -0.2, 0.2))
         self.value *= 1.0 + error * n / self.horizon
         return self.value
-
-
-def resolve_init(init: str) -> tuple[Path, str]:
-    """The directory ``--init`` names and the paradigm of the agent trained from it:
-    ``"rl"`` from a plain LM (the base) or an RL checkpoint, ``"sft-rl"`` from an SFT one."""
-    from agents.token_policy import load_lm_dir
-    from dialog_env.lm import TINY_MODEL_DIR
-
-    path = {"base": TINY_MODEL_DIR, "sft": SFT_CHECKPOINT}.get(init, Path(init))
-    if not path.is_dir():
-        hint = " (train it first with `dialog-bench train sft`)" if init == "sft" else ""
-        raise ValueError(f"--init {init}: no directory at {path}{hint}")
-    _, config = load_lm_dir(path)
-    return path, "rl" if config.get("paradigm", "rl") == "rl" else "sft-rl"
 
 
 # -- one iteration ---------------------------------------------------------------------
@@ -233,12 +187,14 @@ def ppo_step(policy, optimizer, batch: list[Message], config: PPOConfig, adv_sca
     """
     import torch
 
-    def cat(name: str) -> torch.Tensor:
-        return torch.as_tensor(np.concatenate([getattr(m, name) for m in batch])).float()
-
     logprobs, entropy, values = policy.evaluate(
         [m.prompt for m in batch], [m.tokens for m in batch]
     )
+
+    def cat(name: str) -> torch.Tensor:  # a per-token array of the rollout, on the policy's device
+        array = np.concatenate([getattr(m, name) for m in batch])
+        return torch.as_tensor(array, device=logprobs.device).float()
+
     old, adv = cat("logprobs"), (cat("advantages") - adv_scale[0]) / adv_scale[1]
     old_values, returns = cat("values"), cat("returns")
     log_ratio = logprobs - old
@@ -293,200 +249,153 @@ def kl_stats(messages: list[Message]) -> dict[str, float]:
     }
 
 
-def dev_records(
-    agent,
-    episodes: int,
-    progress: bool,
-    env_id: str = "Dialog-v1",
-    env_kwargs: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """The results records of the greedy agent on the first ``episodes`` dev episodes of
-    ``env_id``: the leaderboard's seeds, the env built with ``env_kwargs`` over the
-    spec's kwargs (e.g. ``{"reward": "gold"}``; the set's hash then says so)."""
-    from leaderboard.episodes import get_episode_set
-    from leaderboard.rollout import AgentMessages, play_episodes
-
-    episode_set = get_episode_set(env_id, "dev", limit=episodes)
-    if env_kwargs:
-        spec = episode_set.env_spec
-        episode_set = dataclasses.replace(
-            episode_set, env_spec={**spec, "kwargs": {**spec["kwargs"], **env_kwargs}}
-        )
-    return play_episodes(
-        AgentMessages(lambda: agent, batch_size=32), episode_set, progress=progress, desc="dev"
-    )
-
-
-def dev_scores(agent, episodes: int, progress: bool) -> tuple[float, float]:
-    """Success rate and mean return of the greedy agent on the first dev episodes."""
-    records = dev_records(agent, episodes, progress)
-    return float(np.mean([r["success"] for r in records])), float(
-        np.mean([r["return"] for r in records])
-    )
-
-
 # -- the training loop -----------------------------------------------------------------
 def train_ppo(config: PPOConfig) -> Path:
-    """Train as ``config`` says; write the checkpoint; return its directory."""
+    """Train as ``config`` says; write the checkpoint the keep-best rule keeps; return its
+    directory.
+
+    One function on purpose, as cleanrl's ``ppo.py``: load, then one loop of rollout ->
+    score -> KL penalty and GAE -> update -> KL control -> log -> evaluate, then save,
+    read top to bottom; each step is a call into the module that holds it."""
     import torch
-
-    threads = torch.get_num_threads()
-    # A ~1M-parameter LM's matrices are too small to share: on a busy 2-core machine one
-    # thread samples ~10x faster than two that wait on each other.
-    torch.set_num_threads(config.threads)
-    try:
-        return _train(config)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train(config: PPOConfig) -> Path:
-    import torch
-    from torch.utils.tensorboard import SummaryWriter
     from tqdm.auto import tqdm
 
-    from agents.checkpoint import write_manifest
-    from agents.token_policy import TokenPolicy, load_lm_dir
-    from dialog_env.lm.loading import load_causal_lm
+    from baselines.common.policy import TokenPolicy
 
+    # -- load: the policy, the frozen reference, the envs; every default resolved
     started = time.time()
-    init_dir, paradigm = resolve_init(config.init)
+    init_dir, paradigm, init_sha256 = resolve_init(config.init, config.init_sha256)
+    out = config.out or config.default_out(paradigm)
+    config = dataclasses.replace(config, out=out, init_sha256=init_sha256)
     policy = TokenPolicy.load(init_dir)
     policy.model = config.wrap(policy.model)  # --lora: only the adapters train
     policy.model.eval()  # no dropout: sampling and update must score tokens alike
-    reference = load_causal_lm(load_lm_dir(init_dir)[0]).model  # cached, frozen
+    reference = TokenPolicy.load(init_dir).requires_grad_(False).eval()
     generator = torch.Generator(next(policy.parameters()).device).manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + 1)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr, eps=1e-5)
     kl_ctl = AdaptiveKLController(config.kl_init, config.kl_target, config.kl_horizon)
-    conversations = Conversations(config.num_envs, config.seed, user_model=config.user_model)
-    out = Path(config.out or f"baselines/checkpoints/ppo-{'base' if paradigm == 'rl' else 'sft'}")
-    writer = SummaryWriter(str(Path(config.logdir) / f"ppo-{out.name}"))
+    conversations = Conversations(
+        config.num_envs, config.seed, config.env_id, user_model=config.user_model
+    )
+    writer = tensorboard_writer(config.logdir, out)
+    keep = KeepBest(step_key="iteration", start_evaluated=config.eval_episodes > 0)
+    recent: list[Episode] = []  # the last 100 training episodes, for the progress bar
+    negative_kl = sampled_tokens = trained_tokens = 0
 
-    best: dict[str, Any] = {"score": (-1.0, -math.inf), "iteration": None, "state": None}
-    history: list[dict[str, float]] = []
-    recent: list = []  # the last 100 training episodes, for the progress bar
-    negative_kl = 0
-    sampled_tokens = trained_tokens = 0
-
-    def evaluate(iteration: int) -> None:
-        success, ret = dev_scores(policy.agent(paradigm), config.eval_episodes, config.progress)
-        writer.add_scalar("eval/dev_success", success, iteration)
-        writer.add_scalar("eval/dev_return", ret, iteration)
-        history.append(
-            {
-                "iteration": iteration,
-                "env_steps": conversations.messages,  # the budget spent before this eval
-                "dev_success": success,
-                "dev_return": ret,
-            }
-        )
-        tqdm.write(f"iteration {iteration}: dev success {success:.3f}, return {ret:.3f}")
-        if (success, ret) > best["score"]:
-            best.update(
-                score=(success, ret), iteration=iteration, state=copy.deepcopy(policy.state_dict())
-            )
-
-    if config.eval_episodes:
-        evaluate(0)
-    bar = tqdm(range(1, config.iterations + 1), desc="ppo", disable=not config.progress)
-    for iteration in bar:
-        t0 = time.perf_counter()
-        rollout = conversations.collect(policy, reference, generator, config.messages_per_env)
-        t1 = time.perf_counter()
-        messages, finished = rollout.messages, rollout.finished
-        kl = kl_stats(messages)
-        if kl["kl/token"] < 0:
-            negative_kl += 1
-            tqdm.write(
-                f"WARNING: negative KL estimate at iteration {iteration}: {kl['kl/token']:.4g} "
-                f"nats/token (k3 {kl['kl/k3_token']:.4g}); {negative_kl} so far. A true KL is "
-                "never negative: this one is sampling noise, and while it lasts the KL penalty "
-                "pays the policy instead of holding it back. If it repeats, sample more per "
-                "iteration (--num-envs, --messages-per-env) or lower --lr",
-                file=sys.stderr,
-            )
-        beta = kl_ctl.value
-        assign_advantages(rollout, beta, config.gamma, config.lam)
-        update = ppo_update(policy, optimizer, messages, config, rng)
-        t2 = time.perf_counter()
-        kl_ctl.update(kl["kl/message"], len(messages))
-
-        n_tokens = sum(len(m.tokens) for m in messages)
-        sampled_tokens += n_tokens
-        trained_tokens += int(update["ppo/tokens"])
-        recent = (recent + finished)[-100:]
-        scalars = {
-            **kl,
-            **update,
-            "kl/beta": beta,
-            "kl/negative_estimates": negative_kl,
-            "rollout/env_reward_per_message": float(np.mean([m.reward for m in messages])),
-            "rollout/message_tokens": n_tokens / len(messages),
-            "rollout/entropy": float(np.concatenate([m.entropies for m in messages]).mean()),
-            "rollout/value_mean": float(np.mean([m.values.mean() for m in messages])),
-            "time/rollout_s": t1 - t0,
-            "time/update_s": t2 - t1,
-            "budget/env_steps": conversations.messages,
-            "speed/sampled_tokens_per_s": n_tokens / (t1 - t0),
-        }
-        if finished:
-            for name, values in zip(Episode._fields, zip(*finished, strict=True), strict=True):
-                scalars[f"episode/{name}"] = float(np.mean(values))
-        for key, value in scalars.items():
-            writer.add_scalar(key, value, iteration)
-        if recent:
-            bar.set_postfix(
-                ret=f"{np.mean([e.env_return for e in recent]):.3f}",
-                succ=f"{np.mean([e.success for e in recent]):.2f}",
-                kl=f"{kl['kl/message']:.2f}",
-                beta=f"{beta:.3f}",
-            )
-        if config.eval_episodes and (
-            iteration % config.eval_every == 0 or iteration == config.iterations
-        ):
-            evaluate(iteration)
+    with torch_threads(config.threads):
+        if config.eval_episodes:
+            evaluate(policy, paradigm, config, keep, writer, 0, conversations.messages)
+        bar = tqdm(range(1, config.iterations + 1), desc="ppo", disable=not config.progress)
+        for iteration in bar:
+            # -- rollout, then its values and the reference's log-probs (packed, no grad)
+            t0 = time.perf_counter()
+            rollout = conversations.collect(policy, generator, config.messages_per_env)
+            score_rollout(policy, reference, rollout, config.minibatch_messages)
+            t1 = time.perf_counter()
+            messages = rollout.messages
+            kl = kl_stats(messages)
+            if kl["kl/token"] < 0:
+                negative_kl += 1
+                warn_negative_kl(iteration, kl, negative_kl)
+            # -- per-token rewards (KL penalty + env reward), GAE, update, KL control
+            beta = kl_ctl.value
+            assign_advantages(rollout, beta, config.gamma, config.lam)
+            update = ppo_update(policy, optimizer, messages, config, rng)
+            t2 = time.perf_counter()
+            kl_ctl.update(kl["kl/message"], len(messages))
+            # -- log
+            sampled_tokens += sum(len(m.tokens) for m in messages)
+            trained_tokens += int(update["ppo/tokens"])
+            recent = (recent + rollout.finished)[-100:]
+            scalars = iteration_scalars(rollout, (t0, t1, t2)) | kl | update
+            scalars |= {"kl/beta": beta, "kl/negative_estimates": negative_kl}
+            scalars["budget/env_steps"] = conversations.messages
+            for key, value in scalars.items():
+                writer.add_scalar(key, value, iteration)
+            if recent:
+                bar.set_postfix(
+                    ret=f"{np.mean([e.env_return for e in recent]):.3f}",
+                    succ=f"{np.mean([e.success for e in recent]):.2f}",
+                    kl=f"{kl['kl/message']:.2f}",
+                    beta=f"{beta:.3f}",
+                )
+            # -- evaluate
+            if config.eval_episodes and (
+                iteration % config.eval_every == 0 or iteration == config.iterations
+            ):
+                evaluate(policy, paradigm, config, keep, writer, iteration, conversations.messages)
     writer.close()
     conversations.close()
-    if best["state"] is not None:
-        policy.load_state_dict(best["state"])
-    policy.save(out, paradigm)
-    write_manifest(
+
+    # -- save
+    if keep.state is not None:
+        policy.load_state_dict(keep.state)
+    policy.save(out, paradigm, env_id=config.env_id)
+    write_run_manifest(
         out,
-        seed=config.seed,
+        ["dialog-bench", "train", "ppo"],
+        config,
+        started=started,
         budget={
             "env_steps": conversations.messages,
             "tokens": sampled_tokens,
             "trained_tokens": trained_tokens,
         },
-        started=started,
-        config={
-            k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(config).items()
-        },
-        init=_portable(init_dir),
-        init_weights_sha256=_sha256(load_lm_dir(init_dir)[0] / "model.safetensors"),
-        best_iteration=best["iteration"],
-        dev_success=best["score"][0] if best["iteration"] is not None else None,
-        dev_return=best["score"][1] if best["iteration"] is not None else None,
-        dev_episodes=config.eval_episodes,
-        dev_history=history,
+        keep=keep,
+        init_dir=init_dir,
+        env_id=config.env_id,
         negative_kl_estimates=negative_kl,
         final_beta=kl_ctl.value,
     )
     return out
 
 
-def _sha256(path: Path) -> str | None:
-    """Which init weights a run started from (an SFT checkpoint may be trained again)."""
-    import hashlib
+def evaluate(policy, paradigm, config, keep, writer, iteration: int, env_steps: int) -> None:
+    """Score the greedy agent on dev, offer the point to the keep-best rule, log it."""
+    from tqdm.auto import tqdm
 
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    scores = evaluate_on_dev(
+        policy.agent(paradigm), config.env_id, config.eval_episodes, progress=config.progress
+    )
+    keep.offer({"iteration": iteration, "env_steps": env_steps, **scores}, policy.state_dict)
+    for key, value in scores.items():
+        writer.add_scalar(f"eval/{key}", value, iteration)
+    tqdm.write(f"iteration {iteration}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
 
 
-def _portable(path: Path) -> str:
-    """``path`` relative to the working directory when inside it (manifests travel)."""
-    path, here = path.resolve(), Path.cwd().resolve()
-    return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
+def iteration_scalars(rollout: Rollout, times: tuple[float, float, float]) -> dict[str, float]:
+    """The rollout's TensorBoard scalars: rewards, sizes, entropy, values, speed."""
+    messages, finished = rollout.messages, rollout.finished
+    n_tokens = sum(len(m.tokens) for m in messages)
+    t0, t1, t2 = times
+    scalars = {
+        "rollout/env_reward_per_message": float(np.mean([m.reward for m in messages])),
+        "rollout/message_tokens": n_tokens / len(messages),
+        "rollout/entropy": float(np.concatenate([m.entropies for m in messages]).mean()),
+        "rollout/value_mean": float(np.mean([m.values.mean() for m in messages])),
+        "time/rollout_s": t1 - t0,
+        "time/update_s": t2 - t1,
+        "speed/sampled_tokens_per_s": n_tokens / (t1 - t0),
+    }
+    if finished:
+        for name, values in zip(Episode._fields, zip(*finished, strict=True), strict=True):
+            scalars[f"episode/{name}"] = float(np.mean(values))
+    return scalars
+
+
+def warn_negative_kl(iteration: int, kl: dict[str, float], count: int) -> None:
+    """Say loudly that the sampled KL estimate came out negative, which a KL never is."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(
+        f"WARNING: negative KL estimate at iteration {iteration}: {kl['kl/token']:.4g} "
+        f"nats/token (k3 {kl['kl/k3_token']:.4g}); {count} so far. A true KL is never "
+        "negative: this one is sampling noise, and while it lasts the KL penalty pays the "
+        "policy instead of holding it back. If it repeats, sample more per iteration "
+        "(--num-envs, --messages-per-env) or lower --lr",
+        file=sys.stderr,
+    )
 
 
 # -- command line ----------------------------------------------------------------------
@@ -497,24 +406,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_config_arguments(p)
+    add_config_arguments(p, PPOConfig)
     p.set_defaults(func=main)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
-    """One ``--flag`` per :class:`PPOConfig` field, with its help and default."""
-    from baselines.train import add_config_arguments as add_fields
-
-    add_fields(parser, PPOConfig, skip)
-
-
-def config_from_args(args: argparse.Namespace) -> PPOConfig:
-    """The :class:`PPOConfig` of parsed arguments (fields not given keep their default)."""
-    from baselines.train import config_from_args as read_fields
-
-    return read_fields(args, PPOConfig)
-
-
 def main(args: argparse.Namespace) -> int:
-    print(f"wrote {train_ppo(config_from_args(args))}")
+    print(f"wrote {train_ppo(config_from_args(args, PPOConfig))}")
     return 0

@@ -1,22 +1,28 @@
 """``dialog-bench train {sft,sb3,ppo,grpo,rm}``: the training commands, one module each.
 
 A trainer whose settings are a config dataclass gets its flags from
-:func:`add_config_arguments` and its config back from :func:`config_from_args`: one
-``--flag`` per field, so no field is out of the command line's reach.
+:func:`baselines.common.config.add_config_arguments` and its config back from
+:func:`~baselines.common.config.config_from_args`: one ``--flag`` per field, so no field
+is out of the command line's reach. What the trainers share lives in
+:mod:`baselines.common`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import re
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+import shlex
+from typing import Any
 
 from dialog_env.entry_points import load_entry_point
 
-__all__ = ["TRAINERS", "LoRAOptions", "add_config_arguments", "add_parser", "config_from_args"]
+__all__ = [
+    "CONFIGS",
+    "NOT_DECIDING",
+    "TRAINERS",
+    "add_parser",
+    "parse_train_command",
+    "rebuild_differences",
+]
 
 #: trainer name -> module with its own ``add_parser(subparsers)`` and ``main(args)``.
 TRAINERS = {
@@ -26,34 +32,16 @@ TRAINERS = {
     "grpo": "baselines.grpo",
     "rm": "baselines.reward_model",
 }
-
-Config = TypeVar("Config")
-
-
-@dataclasses.dataclass
-class LoRAOptions:
-    """The LoRA flags an LM trainer's config inherits (``agents.lora``; extra ``[peft]``)."""
-
-    lora: int = dataclasses.field(
-        default=0,
-        metadata={"help": "LoRA rank: train adapters on the frozen base (0: all parameters)"},
-    )
-    lora_alpha: float = dataclasses.field(
-        default=0.0, metadata={"help": "LoRA scale alpha (0: 2 x rank)"}
-    )
-    lora_dropout: float = dataclasses.field(default=0.0, metadata={"help": "LoRA dropout"})
-
-    def wrap(self, model: Any) -> Any:
-        """``model`` with LoRA adapters when ``lora`` > 0 (only they train), else itself."""
-        if self.lora < 0:
-            raise ValueError(f"--lora must be a rank >= 1 (or 0 for none), got {self.lora}")
-        if not self.lora:
-            return model
-        from agents.lora import add_lora
-
-        if self.lora_alpha < 0:
-            raise ValueError(f"--lora-alpha must be >= 0 (0: 2 x rank), got {self.lora_alpha}")
-        return add_lora(model, self.lora, self.lora_alpha or None, self.lora_dropout)
+#: trainer name -> its config dataclass.
+CONFIGS = {
+    "sft": "baselines.sft:SFTConfig",
+    "sb3": "baselines.sb3_train:SB3Config",
+    "ppo": "baselines.ppo_config:PPOConfig",
+    "grpo": "baselines.grpo_config:GRPOConfig",
+    "rm": "baselines.reward_model:RMConfig",
+}
+#: Config fields that decide nothing of the weights (where logs go, progress bars).
+NOT_DECIDING = ("logdir", "progress")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -63,83 +51,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         load_entry_point(f"{module}:add_parser")(trainers)
 
 
-def add_config_arguments(
-    parser: argparse.ArgumentParser, config_class: type, skip: tuple[str, ...] = ()
-) -> None:
-    """One ``--flag`` per field of the dataclass ``config_class``, with its help and default.
+def parse_train_command(command: str) -> Any:
+    """The config that the command line ``command`` (``dialog-bench train TRAINER ...``,
+    as a manifest records it) gives a trainer, parsed as ``dialog-bench`` parses it."""
+    from baselines.common.config import config_from_args
 
-    A field's type picks the flag's: ``bool`` gives ``--flag/--no-flag``, ``int``,
-    ``float``, ``str`` and ``Path`` (also ``... | None``) parse as such, ``list[X]`` and
-    ``tuple[X, ...]`` take one or more values. The field's metadata holds its ``help``
-    and, where needed, ``choices``, ``required`` (no default on the command line) and
-    ``aliases`` (further flag names, kept for old command lines).
-
-    >>> @dataclasses.dataclass
-    ... class Demo:
-    ...     batch_size: int = dataclasses.field(default=8, metadata={"help": "rows"})
-    ...     fast: bool = dataclasses.field(default=True, metadata={"help": "go fast"})
-    ...     sizes: tuple[int, ...] = dataclasses.field(default=(1,), metadata={"help": "sizes"})
-    >>> parser = argparse.ArgumentParser()
-    >>> add_config_arguments(parser, Demo)
-    >>> argv = ["--batch-size", "3", "--no-fast", "--sizes", "4", "5"]
-    >>> config_from_args(parser.parse_args(argv), Demo)
-    Demo(batch_size=3, fast=False, sizes=(4, 5))
-    """
-    for f in dataclasses.fields(config_class):
-        if f.name in skip:
-            continue
-        flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]
-        default = _default(f)
-        text = f.metadata["help"]
-        text = text if default is None else f"{text} (default: {_shown(default)})"
-        type_name = _type_name(f)
-        options: dict[str, Any] = {"dest": f.name, "help": text}
-        if f.metadata.get("required"):
-            options["required"] = True
-        else:
-            options["default"] = default
-        if "choices" in f.metadata:
-            options["choices"] = f.metadata["choices"]
-        if type_name == "bool":
-            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, **options)
-            continue
-        many = _SEQUENCE_RE.fullmatch(type_name)
-        if many:
-            type_name, options["nargs"] = many[1] or many[2], "+"
-        parser.add_argument(*flags, type=_PARSERS.get(type_name.split(" |")[0], str), **options)
+    words = shlex.split(command)
+    if words[:2] != ["dialog-bench", "train"] or len(words) < 3 or words[2] not in TRAINERS:
+        raise ValueError(f"not a `dialog-bench train TRAINER` command: {command[:80]!r}")
+    parser = argparse.ArgumentParser(prog="dialog-bench")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(words[1:])
+    return config_from_args(args, load_entry_point(CONFIGS[words[2]]))
 
 
-def config_from_args(args: argparse.Namespace, config_class: type[Config]) -> Config:
-    """The ``config_class`` of parsed arguments (fields not given keep their default)."""
-    values = {}
-    for f in dataclasses.fields(config_class):
-        if hasattr(args, f.name):
-            value = getattr(args, f.name)
-            if isinstance(value, list) and _type_name(f).startswith("tuple["):
-                value = tuple(value)
-            values[f.name] = value
-    return config_class(**values)
+def rebuild_differences(manifest: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Where the config that a manifest's ``command`` gives today differs from the
+    ``config`` it recorded: ``{field: (recorded, rebuilt)}``. A field added after the
+    run counts as recorded at its metadata's ``absent_means`` (the behaviour before it
+    existed, e.g. ``lora`` 0, ``target_kl`` 0: no early stop), or ``"<absent>"`` when it
+    has none. Fields in :data:`NOT_DECIDING` are left out; ``{}`` means the command
+    rebuilds the config."""
+    import dataclasses
 
+    from baselines.common.config import config_dict
 
-_PARSERS: dict[str, Callable[[str], Any]] = {"int": int, "float": float, "str": str, "Path": Path}
-#: ``list[X]`` or ``tuple[X, ...]``: the flag takes one or more X.
-_SEQUENCE_RE = re.compile(r"(?:list\[(\w+)\]|tuple\[(\w+), \.\.\.\])")
-
-
-def _type_name(f: dataclasses.Field) -> str:
-    """The field's annotation as written (``"list[Path]"``), also without postponed ones."""
-    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-
-
-def _default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return None
-
-
-def _shown(default: Any) -> str:
-    if isinstance(default, (list, tuple)):
-        return " ".join(map(str, default)) or "none"
-    return str(default)
+    config = parse_train_command(manifest["command"])
+    rebuilt = config_dict(config)
+    before = {
+        f.name: f.metadata["absent_means"]
+        for f in dataclasses.fields(config)
+        if "absent_means" in f.metadata
+    }
+    recorded = {**before, **(manifest.get("config") or {})}
+    return {
+        name: (recorded.get(name, "<absent>"), rebuilt.get(name, "<absent>"))
+        for name in sorted(set(recorded) | set(rebuilt))
+        if name not in NOT_DECIDING and recorded.get(name, "<absent>") != rebuilt.get(name)
+    }

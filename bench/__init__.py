@@ -56,7 +56,7 @@ def floor_forward_backward(model, ids, mask, positions, reads, targets, value_he
     """
     import torch
 
-    from agents.token_policy import body_forward
+    from baselines.common.policy import body_forward
 
     hidden, _ = body_forward(model, ids, mask, positions)
     picked = hidden[reads]

@@ -171,7 +171,10 @@ def grpo_iterations(policy, device: str, args, make_envs: Callable[[], Any]) -> 
     import numpy as np
     import torch
 
-    from baselines.grpo import GRPOConfig, collect_groups, grpo_update, pack_episode
+    from baselines.common.rollout import pack_episode, score_rows
+    from baselines.grpo_config import GRPOConfig
+    from baselines.grpo_groups import collect_groups, set_advantages
+    from baselines.grpo_update import grpo_update
 
     config = GRPOConfig(groups=args.groups, group_size=args.group_size, resample_rounds=0)
     reference = copy.deepcopy(policy).requires_grad_(False).eval()
@@ -186,12 +189,13 @@ def grpo_iterations(policy, device: str, args, make_envs: Callable[[], Any]) -> 
                 lambda: collect_groups(envs, policy, rng, generator, config), device
             )
             rows = [row for e in kept for row in pack_episode(e.messages)]
-            update, _ = timed(
-                lambda rows=rows: (
-                    rows and grpo_update(policy, reference, optimizer, rows, config, rng)
-                ),
-                device,
-            )
+
+            def update(rows=rows, kept=kept):  # as grpo.main: score, advantages, update
+                score_rows(reference, rows, config.minibatch_rows)
+                set_advantages(kept, config)
+                return rows and grpo_update(policy, optimizer, rows, config, rng)
+
+            update, _ = timed(update, device)
             if it == 0:
                 continue
             totals["rollout"] += rollout
@@ -299,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     from agents import checkpoint_dir, load_agent
     from agents.hf_chat import HFChatAgent
     from agents.lm_agent import LMAgent
-    from agents.token_policy import TokenPolicy
+    from baselines.common.policy import TokenPolicy
     from leaderboard.episodes import get_episode_set
 
     device = args.device

@@ -2,16 +2,17 @@
 
 Each measured iteration of ``dialog-bench train grpo`` (its default shapes: 8 seeds x 8
 rollouts in one vector env of 64 sub-envs, the LM voice) is timed in two parts: the
-rollout (:func:`baselines.grpo.collect_groups`: batched incremental sampling, the vector
-env's steps, the group advantages) and the update (:func:`baselines.grpo.grpo_update`:
-the frozen reference's scoring, every minibatch step with
-:meth:`~agents.token_policy.TokenPolicy.evaluate_spans`, the clipped loss, the KL term,
-backward, clipping, Adam).
+rollout (:func:`baselines.grpo_groups.collect_groups`: batched incremental sampling, the
+vector env's steps, the group advantages) and the update (the frozen reference's
+scoring, :func:`baselines.common.rollout.score_rows`, then
+:func:`baselines.grpo_update.grpo_update`: every minibatch step with
+:meth:`~baselines.common.policy.TokenPolicy.evaluate_spans`, the clipped loss, the KL
+term, backward, clipping, Adam).
 
 Right after it, the same packed rows, in the same minibatches, get the floor of what
 ``evaluate_spans`` + ``backward()`` must compute (:func:`bench.floor_forward_backward`):
 the LM body over every column of the left-padded rows, the output layer only at the
-columns that predict a message token (:func:`agents.token_policy.span_reads`), a
+columns that predict a message token (:func:`baselines.common.policy.span_reads`), a
 cross-entropy on them, one ``backward()``. No value head: GRPO has no critic. What the
 update does beyond it is its own cost: the float log-softmax and entropy at each read,
 the ratio and KL terms, the reference's no-grad forward, clipping and Adam.
@@ -33,22 +34,19 @@ import time
 import numpy as np
 import torch
 
-from baselines.grpo import (
-    GRPOConfig,
-    Row,
-    collect_groups,
-    grpo_update,
-    pack_episode,
-    row_minibatches,
-)
-from baselines.train import add_config_arguments, config_from_args
+from baselines.common.config import add_config_arguments, config_from_args
+from baselines.common.rollout import Row, pack_episode, score_rows
+from baselines.common.run import resolve_init
+from baselines.grpo_config import GRPOConfig
+from baselines.grpo_groups import collect_groups, set_advantages
+from baselines.grpo_update import grpo_update, row_minibatches
 from bench import floor_forward_backward, parse_args, report_rl_speed
 from dialog_env.lm.threads import torch_threads
 
 
 def raw_forward_backward(policy, batch: list[Row]) -> float:
     """The floor of ``policy.evaluate_spans`` + ``backward()`` on ``batch``."""
-    from agents.token_policy import span_reads
+    from baselines.common.policy import span_reads
     from dialog_env.lm.generation import left_pad
 
     device = next(policy.parameters()).device
@@ -63,10 +61,9 @@ def measure(config: GRPOConfig, iterations: int) -> dict[str, float]:
     import gymnasium as gym
 
     import dialog_env  # noqa: F401  (registers the ids)
-    from agents.token_policy import TokenPolicy
-    from baselines.token_ppo import resolve_init
+    from baselines.common.policy import TokenPolicy
 
-    init_dir, _ = resolve_init(config.init)
+    init_dir, _, _ = resolve_init(config.init)
     policy = TokenPolicy.load(init_dir)
     policy.model.eval()
     if config.max_new_tokens:
@@ -84,11 +81,14 @@ def measure(config: GRPOConfig, iterations: int) -> dict[str, float]:
         played, kept, _ = collect_groups(envs, policy, rng, generator, config)
         t1 = time.perf_counter()
         rows = [row for e in kept for row in pack_episode(e.messages)]
+        set_advantages(kept, config)
+        if reference is not None:
+            score_rows(reference, rows, config.minibatch_rows)
         # The update's own minibatches, drawn from a copy of its generator state, so the
         # floor replays exactly the batches (and shapes) the update trained on.
         batches = row_minibatches(rows, config, copy.deepcopy(rng))
         if rows:
-            grpo_update(policy, reference, optimizer, rows, config, rng)
+            grpo_update(policy, optimizer, rows, config, rng)
         t2 = time.perf_counter()
         for batch in batches:
             raw_forward_backward(policy, batch)
@@ -121,7 +121,16 @@ SMOKE = {
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--measured", type=int, default=2, help="measured iterations")
-    skip = ("out", "iterations", "eval_every", "eval_episodes", "keep", "logdir", "progress")
+    skip = (
+        "init_sha256",
+        "out",
+        "iterations",
+        "eval_every",
+        "eval_episodes",
+        "keep",
+        "logdir",
+        "progress",
+    )
     skip += ("track_kl",)  # the bench times the update, not the KL curve's extra forward
     add_config_arguments(parser, GRPOConfig, skip)
     args = parse_args(parser, argv, SMOKE)

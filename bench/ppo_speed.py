@@ -2,9 +2,11 @@
 
 Each measured iteration of ``dialog-bench train ppo`` (its default shapes: 16 sub-envs, 4
 messages each, 4 epochs of 16-message minibatches, the LM voice) is timed in two parts:
-the rollout (batched sampling with the reference in lockstep, the vector env's steps,
-the bootstrap values) and the update (every PPO minibatch step:
-:meth:`~agents.token_policy.TokenPolicy.evaluate`, the losses, backward, clipping, Adam).
+the rollout (batched incremental sampling, the vector env's steps, the bootstrap values,
+then the values and the reference's log-probs scored over the packed rollout:
+:func:`baselines.ppo_rollout.score_rollout`) and the update (every PPO minibatch step:
+:meth:`~baselines.common.policy.TokenPolicy.evaluate`, the losses, backward, clipping,
+Adam).
 
 Right after it, the reference replays the very minibatches the update trained on and
 computes, per minibatch, exactly the floor of what ``evaluate`` + ``backward()`` must
@@ -37,16 +39,11 @@ import time
 import numpy as np
 import torch
 
-from baselines.ppo_rollout import Conversations, Message
-from baselines.token_ppo import (
-    AdaptiveKLController,
-    PPOConfig,
-    add_config_arguments,
-    assign_advantages,
-    config_from_args,
-    minibatches,
-    ppo_step,
-)
+from baselines.common.config import add_config_arguments, config_from_args
+from baselines.common.rollout import Message
+from baselines.ppo_config import PPOConfig
+from baselines.ppo_rollout import Conversations, score_rollout
+from baselines.token_ppo import AdaptiveKLController, assign_advantages, minibatches, ppo_step
 from bench import floor_forward_backward, parse_args, report_rl_speed
 from dialog_env.lm.threads import torch_threads
 
@@ -71,22 +68,24 @@ def raw_forward_backward(policy, batch: list[Message]) -> float:
 
 
 def measure(config: PPOConfig, iterations: int) -> dict[str, float]:
-    from agents.token_policy import TokenPolicy
+    from baselines.common.policy import TokenPolicy
     from dialog_env.lm import TINY_MODEL_DIR
-    from dialog_env.lm.loading import load_causal_lm
 
     policy = TokenPolicy.load(TINY_MODEL_DIR)
     policy.model.eval()  # as in training: sampling and update score tokens alike
-    reference = load_causal_lm(TINY_MODEL_DIR).model
+    reference = TokenPolicy.load(TINY_MODEL_DIR).requires_grad_(False).eval()
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr, eps=1e-5)
     kl = AdaptiveKLController(config.kl_init, config.kl_target, config.kl_horizon)
-    conversations = Conversations(config.num_envs, config.seed, user_model=config.user_model)
+    conversations = Conversations(
+        config.num_envs, config.seed, config.env_id, user_model=config.user_model
+    )
     totals = dict.fromkeys(("rollout", "update", "raw", "tokens", "padded", "sampled"), 0.0)
     for it in range(iterations + 1):  # the first iteration warms up and is not counted
         t0 = time.perf_counter()
-        rollout = conversations.collect(policy, reference, generator, config.messages_per_env)
+        rollout = conversations.collect(policy, generator, config.messages_per_env)
+        score_rollout(policy, reference, rollout, config.minibatch_messages)
         t1 = time.perf_counter()
         assign_advantages(rollout, kl.value, config.gamma, config.lam)
         advantages = np.concatenate([m.advantages for m in rollout.messages])
@@ -125,11 +124,12 @@ SMOKE = {
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--measured", type=int, default=3, help="measured iterations")
-    skip = ("init", "out", "iterations", "eval_every", "eval_episodes", "logdir", "progress")
-    add_config_arguments(parser, skip)
+    skip = ("init", "init_sha256", "out", "iterations", "eval_every", "eval_episodes")
+    skip += ("logdir", "progress")
+    add_config_arguments(parser, PPOConfig, skip)
     args = parse_args(parser, argv, SMOKE)
+    config = config_from_args(args, PPOConfig)
     with torch_threads(args.threads):
-        config = config_from_args(args)
         t = measure(config, args.measured)
     setup = (
         f"token-level PPO, {args.measured} iterations x {config.num_envs} envs x "

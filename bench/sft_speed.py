@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     from baselines.demos import generate_demos, load_demos
     from baselines.sft import (
         IGNORE,
-        _batches,
-        _separate_values,
+        padded_batches,
+        separate_values,
         tokenize_demo,
         train_step,
         value_token_ids,
@@ -68,12 +68,12 @@ def main(argv: list[str] | None = None) -> None:
     context = lm.model.config.max_position_embeddings
     samples = [w for r in records for w in tokenize_demo(codec, r["turns"], context)]
     batches = list(
-        islice(_batches(samples, args.batch_size, random.Random(0), codec.pad_id), args.steps)
+        islice(padded_batches(samples, args.batch_size, random.Random(0), codec.pad_id), args.steps)
     )
     tokens = sum(int(mask.sum()) for _, _, mask in batches)
 
     model = copy.deepcopy(lm.model).train().requires_grad_(True)
-    frozen_ids, frozen_rows = _separate_values(model, value_token_ids(lm.tokenizer), 0)
+    frozen_ids, frozen_rows = separate_values(model, value_token_ids(lm.tokenizer), 0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
     raw_model = copy.deepcopy(model)

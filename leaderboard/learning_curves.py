@@ -1,8 +1,11 @@
 """Learning curves: each shipped checkpoint's dev measure against its training budget.
 
 Every trainer writes, into its checkpoint's ``manifest.json``, the points at which it
-scored the policy on held-out episodes. Four formats are shipped, all read here into one
-shape (:class:`LearningCurve`: per budget unit, ``(budget, measure)`` points):
+scored the policy on held-out episodes. Trainers on the kit (``baselines.common``) write
+one format, a ``curve`` of dev points (``dev_success``, ``dev_return``, ``dev_gold`` on
+chat) placed by ``env_steps`` (RL, SB3 included: it now scores the leaderboard's dev
+episodes) or ``demo_episodes_seen`` (SFT). Four formats are shipped, all read here into
+one shape (:class:`LearningCurve`: per budget unit, ``(budget, measure)`` points):
 
 - ``train grpo``: ``curve`` of ``{iteration, env_steps, dev_success, dev_return,
   dev_gold (chat), dev_rm, kl, kl_token}``;

@@ -55,7 +55,7 @@ def word_tokenizer(words: list[str]):
 def tiny_ppo_config(directory: Path, **overrides):
     """A token-PPO run of a few messages on the template voice, without dev evaluations,
     writing its checkpoint and logs under ``directory``."""
-    from baselines.token_ppo import PPOConfig
+    from baselines.ppo_config import PPOConfig
 
     settings = dict(
         init="base",

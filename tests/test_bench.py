@@ -56,7 +56,7 @@ def test_ppo_floor_reads_the_tokens_the_update_reads():
     same message tokens: the floor predicts exactly the tokens the update trains."""
     from types import SimpleNamespace
 
-    from agents.token_policy import TokenPolicy
+    from baselines.common.policy import TokenPolicy
     from bench.ppo_speed import raw_forward_backward
     from dialog_env.lm import TINY_MODEL_DIR
 
@@ -73,8 +73,8 @@ def test_ppo_floor_reads_the_tokens_the_update_reads():
 def test_grpo_floor_reads_the_tokens_of_every_packed_span():
     """On packed rows (several messages per row), the floor's cross-entropy is minus the
     mean log-prob ``evaluate_spans`` gives the message tokens: the same tokens, no more."""
-    from agents.token_policy import TokenPolicy
-    from baselines.grpo import Row
+    from baselines.common.policy import TokenPolicy
+    from baselines.common.rollout import Row
     from bench.grpo_speed import raw_forward_backward
     from dialog_env.lm import TINY_MODEL_DIR
 
@@ -94,7 +94,7 @@ def test_sft_floor_trains_the_tokens_the_trainer_labels():
     import copy
     import random
 
-    from baselines.sft import IGNORE, _batches, tokenize_demo
+    from baselines.sft import IGNORE, padded_batches, tokenize_demo
     from bench import floor_forward_backward
     from dialog_env.lm import TINY_MODEL_DIR
     from dialog_env.lm.codec import MessageCodec
@@ -110,7 +110,7 @@ def test_sft_floor_trains_the_tokens_the_trainer_labels():
     ]
     context = lm.model.config.max_position_embeddings
     samples = tokenize_demo(codec, turns, context) + tokenize_demo(codec, turns[:2], context)
-    ids, labels, mask = next(_batches(samples, 2, random.Random(0), codec.pad_id))
+    ids, labels, mask = next(padded_batches(samples, 2, random.Random(0), codec.pad_id))
     assert not bool(mask.all())  # rows of two lengths: the padding is in the batch
     model = copy.deepcopy(lm.model).requires_grad_(True)
     reads = labels.new_zeros(labels.shape, dtype=bool)

@@ -11,6 +11,7 @@ import pytest
 
 from agents import load_agent
 from baselines.sb3_train import SB3Config, train_sb3
+from baselines.train import rebuild_differences
 
 OBSERVATIONS = [
     "user: I'm looking for a restaurant in the north.",
@@ -63,13 +64,16 @@ def test_sb3_trainer_writes_a_loadable_checkpoint(sb3_checkpoint):
     names = sorted(p.name for p in sb3_checkpoint.iterdir())
     assert names == ["config.json", "manifest.json", "model.safetensors"]
     manifest = json.loads((sb3_checkpoint / "manifest.json").read_text())
+    assert rebuild_differences(manifest) == {}  # its command rebuilds its config
     assert manifest["budget"]["env_steps"] == BUDGETS[manifest["config"]["algo"]]
     assert manifest["command"]
-    # One evaluation at the end of the budget: its point on the learning curve.
+    # One evaluation at the end of the budget, on the leaderboard's dev episodes: its
+    # point on the learning curve, kept by the one rule (success, then return).
     (point,) = manifest["curve"]
-    assert point["env_steps"] == manifest["budget"]["env_steps"]
-    assert point["eval_mean_reward"] == manifest["best_eval_mean_reward"]
-    assert 0 <= point["eval_success"] <= 1
+    assert point["env_steps"] == manifest["budget"]["env_steps"] == manifest["kept_step"]
+    assert manifest["kept_score"] == [point["dev_success"], point["dev_return"]]
+    assert manifest["keep_rule"] == "dev-board-metric-then-return"
+    assert 0 <= point["dev_success"] <= 1
     agent = load_agent(sb3_checkpoint)
     assert agent.paradigm == "rl" and agent.interface == "act"
     again = load_agent(sb3_checkpoint)

@@ -17,9 +17,9 @@ from leaderboard_helpers import SHORT, real_results, write_json
 
 from baselines.demos import generate_demos, load_demos
 from baselines.diagnose import format_table
+from baselines.ppo_config import PPOConfig
 from baselines.sb3_train import SB3Config
 from baselines.sft import SFTConfig
-from baselines.token_ppo import PPOConfig
 from dialog_bench.cli import main
 from leaderboard.store import LeaderboardStore
 
@@ -55,7 +55,7 @@ def test_train_sft_flags_reach_the_config(monkeypatch, tmp_path):
     argv += ["--warmup", "2", "--seed", "9", "--eval-every", "4", "--eval-episodes", "5"]
     argv += ["--heldout", "6", "--no-freeze-values", "--spell-codes", "--no-progress"]
     argv += ["--out", "ck", "--logdir", "lg", "--lora", "4", "--lora-alpha", "16"]
-    argv += ["--lora-dropout", "0.1", "--env-id", "Dialog-Chat-v1"]
+    argv += ["--lora-dropout", "0.1", "--env-id", "Dialog-Chat-v1", "--init-sha256", "ab" * 32]
     assert main(argv) == 0
     ((config,), _) = calls[0]
     assert config == SFTConfig(
@@ -63,6 +63,7 @@ def test_train_sft_flags_reach_the_config(monkeypatch, tmp_path):
         env_id="Dialog-Chat-v1",
         filter="success",
         init=Path("lm"),
+        init_sha256="ab" * 32,
         paradigm="filtered-sft",  # what --filter success trains: the README's row
         steps=7,
         batch_size=3,
@@ -113,12 +114,14 @@ def test_train_sb3_flags_reach_the_config(monkeypatch, tmp_path):
     )
     assert_every_field_set(config, SB3Config())
     assert main(["train", "sb3", "--algo", "a2c"]) == 0  # the out dir follows the algorithm
-    assert calls[1][0][0].out == Path("baselines/checkpoints/sb3-a2c")
+    assert calls[1][0][0].out == Path("runs/sb3-a2c")
 
 
 #: A value other than the default for every PPOConfig field, as typed on the command line.
 PPO_FLAGS = {
     "init": ("sft", "sft"),
+    "init_sha256": ("ab" * 32, "ab" * 32),
+    "env_id": ("Dialog-Chat-v1", "Dialog-Chat-v1"),
     "out": ("ck", Path("ck")),
     "iterations": ("3", 3),
     "num_envs": ("5", 5),

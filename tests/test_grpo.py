@@ -20,20 +20,21 @@ from lm_helpers import needs_lm
 import dialog_env  # noqa: F401  (registers the ids)
 from agents import load_agent
 from agents.checkpoint import check_config
-from baselines import grpo
-from baselines.grpo import (
+from baselines import grpo, grpo_groups
+from baselines.common.rollout import Message, pack_episode, score_rows
+from baselines.grpo import main, rollout_kl
+from baselines.grpo_config import GRPOConfig
+from baselines.grpo_groups import (
     GroupEpisode,
-    GRPOConfig,
     collect_groups,
     group_advantages,
-    main,
-    pack_episode,
     play_groups,
-    rollout_kl,
-    score_reference,
+    set_advantages,
+    signal_groups,
     untrained_groups,
     zero_spread,
 )
+from baselines.train import rebuild_differences
 from dialog_env.core import DialogEnv
 from dialog_env.lm import TINY_MODEL_DIR
 from leaderboard.episodes import EVAL_SEED_FLOOR
@@ -47,11 +48,18 @@ def _one_thread(one_torch_thread):
 
 @pytest.fixture(scope="module")
 def policy():
-    from agents.token_policy import TokenPolicy
+    from baselines.common.policy import TokenPolicy
 
     policy = TokenPolicy.load(TINY_MODEL_DIR)
     policy.max_new_tokens = 8
     return policy
+
+
+def sessions(policy):
+    """A fresh KV cache per conversation, as a rollout starts with."""
+    from dialog_env.lm.sessions import ConversationCache
+
+    return ConversationCache(policy.codec.pad_id)
 
 
 # -- advantages ------------------------------------------------------------------------
@@ -125,13 +133,11 @@ def test_batch_advantage_is_the_return_minus_the_mean_of_every_other_episode(bat
 
 
 def test_a_batch_baseline_trains_groups_of_one_and_is_counted_over_the_round():
-    from baselines.grpo import _signal_groups
-
     assert GRPOConfig(advantage="batch", group_size=1, groups=4).group_size == 1
     with pytest.raises(ValueError, match=">= 2"):
         GRPOConfig(advantage="batch", group_size=1, groups=1)
-    assert _signal_groups(4, 1, "batch").tolist() == [0, 0, 0, 0]
-    assert _signal_groups(4, 2, "rloo").tolist() == [0, 0, 1, 1]
+    assert signal_groups(4, 1, "batch").tolist() == [0, 0, 0, 0]
+    assert signal_groups(4, 2, "rloo").tolist() == [0, 0, 1, 1]
 
 
 @needs_lm
@@ -225,8 +231,6 @@ def test_same_episode_and_same_messages_give_identical_returns_and_no_signal(pol
 def test_dynamic_sampling_replaces_groups_without_spread_by_fresh_seeds(monkeypatch):
     """Rounds of K groups are played until K groups with a return spread are found (or
     the rounds run out); only those are trained, each token carrying its advantage."""
-    from baselines.ppo_rollout import Message
-
     z = np.zeros(0)
     # Round by round, which of the K = 2 groups of G = 2 succeed in each rollout.
     outcomes = iter([[(1, 1), (0, 1)], [(0, 0), (1, 1)], [(1, 0), (0, 1)]])
@@ -235,16 +239,17 @@ def test_dynamic_sampling_replaces_groups_without_spread_by_fresh_seeds(monkeypa
     def fake_play(envs, policy, seeds, group_size, generator, temperature):
         seeds_drawn.append(list(seeds))
         return [
-            GroupEpisode(s, [Message([1], [2, 3], z, z, z, z, float(r), True)], float(r), r, "")
+            GroupEpisode(s, [Message([1], [2, 3], z, z, float(r), True)], float(r), r, "")
             for s, group in zip(seeds, next(outcomes), strict=True)
             for r in group
         ]
 
-    monkeypatch.setattr(grpo, "play_groups", fake_play)
+    monkeypatch.setattr(grpo_groups, "play_groups", fake_play)
     config = GRPOConfig(groups=2, group_size=2, resample_rounds=5)
     played, kept, rounds = collect_groups(None, None, np.random.default_rng(0), None, config)
     assert rounds == 3 and len(played) == 12  # round 2 had no spread at all
     assert [e.seed for e in kept] == [seeds_drawn[0][1]] * 2 + [seeds_drawn[2][0]] * 2
+    set_advantages(kept, config)
     advantages = [m.advantages for e in kept for m in e.messages]
     np.testing.assert_allclose(advantages, [[-1, -1], [1, 1], [1, 1], [-1, -1]], rtol=1e-6)
     assert len({s for seeds in seeds_drawn for s in seeds}) == 6  # fresh seeds each round
@@ -259,8 +264,6 @@ def test_dynamic_sampling_replaces_groups_without_spread_by_fresh_seeds(monkeypa
 def test_a_success_spread_skips_groups_whose_returns_differ_by_step_costs_only(monkeypatch):
     """``spread="success"`` (DAPO's accuracy filter): a group that all fails (or all
     succeeds) is not trained even though its returns differ; ``"return"`` trains it."""
-    from baselines.ppo_rollout import Message
-
     z = np.zeros(0)
     # Round by round, the K = 2 groups of G = 2 as (return, success) per rollout.
     rounds_played = [
@@ -270,12 +273,12 @@ def test_a_success_spread_skips_groups_whose_returns_differ_by_step_costs_only(m
 
     def fake_play(envs, policy, seeds, group_size, generator, temperature):
         return [
-            GroupEpisode(s, [Message([1], [2, 3], z, z, z, z, r, True)], r, ok, "")
+            GroupEpisode(s, [Message([1], [2, 3], z, z, r, True)], r, ok, "")
             for s, group in zip(seeds, outcomes.pop(0), strict=True)
             for r, ok in group
         ]
 
-    monkeypatch.setattr(grpo, "play_groups", fake_play)
+    monkeypatch.setattr(grpo_groups, "play_groups", fake_play)
     by_return = GRPOConfig(groups=2, group_size=2, resample_rounds=1, advantage="rloo")
     for spread, want_rounds, want_kept in (("return", 1, [0, 1]), ("success", 2, [1, 3])):
         outcomes = list(rounds_played)
@@ -293,13 +296,15 @@ def test_a_success_spread_skips_groups_whose_returns_differ_by_step_costs_only(m
 @needs_lm
 def test_tempered_sampling_records_the_log_probs_of_the_policy_itself(policy):
     prompts = [policy.encode("user: I'm looking for a restaurant in the north.")] * 4
-    sampled = policy.sample(prompts, torch.Generator().manual_seed(0), temperature=2.0)
+    sampled = policy.sample(
+        prompts, [0, 1, 2, 3], sessions(policy), torch.Generator().manual_seed(0), temperature=2.0
+    )
     with torch.no_grad():
         logprobs, entropy, _ = policy.evaluate(prompts, sampled.tokens)
     np.testing.assert_allclose(logprobs, np.concatenate(sampled.logprobs), atol=1e-4)
     np.testing.assert_allclose(entropy, np.concatenate(sampled.entropies), atol=1e-4)
     with pytest.raises(ValueError, match="temperature must be > 0"):
-        policy.sample(prompts, torch.Generator(), temperature=0.0)
+        policy.sample(prompts, [0, 1, 2, 3], sessions(policy), torch.Generator(), temperature=0.0)
 
 
 @needs_lm
@@ -326,7 +331,6 @@ def test_one_step_per_pass_cancels_a_group_on_the_tokens_its_rollouts_share(poli
     import copy
 
     from baselines.grpo import grpo_update
-    from baselines.ppo_rollout import Message
 
     policy = copy.deepcopy(policy)
     prompt = policy.encode("user: I'm looking for a restaurant in the north.")
@@ -335,13 +339,13 @@ def test_one_step_per_pass_cancels_a_group_on_the_tokens_its_rollouts_share(poli
     rows = []
     for advantage in (1.0, -1.0):
         z = np.zeros(0)
-        m = Message(prompt, tokens, logprobs.detach().double().numpy(), z, z, z, 0.0, True)
+        m = Message(prompt, tokens, logprobs.detach().double().numpy(), z, 0.0, True)
         m.advantages = np.full(len(tokens), advantage)
         rows += pack_episode([m])
     config = GRPOConfig(beta=0.0, lr=1e-3, minibatch_rows=1, step_over=step_over)
     before = copy.deepcopy(policy.state_dict())
     optimizer = torch.optim.Adam(policy.model.parameters(), lr=config.lr, eps=1e-5)
-    stats = grpo_update(policy, None, optimizer, rows, config, np.random.default_rng(0))
+    stats = grpo_update(policy, optimizer, rows, config, np.random.default_rng(0))
     after = policy.state_dict()
     unchanged = all(torch.equal(before[k], after[k]) for k in before)
     assert unchanged == (step_over == "pass")
@@ -427,6 +431,7 @@ def test_a_short_run_changes_the_policy_and_writes_a_checkpoint_that_plays(train
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
     manifest = json.loads((trained / "manifest.json").read_text())
+    assert rebuild_differences(manifest) == {}  # its command rebuilds its config
     assert manifest["seed"] == 0 and manifest["command"]
     assert manifest["budget"]["env_steps"] >= 2 * 2 * 2 and manifest["budget"]["tokens"] > 0
     assert manifest["budget"]["trained_tokens"] > 0 and manifest["budget"]["wall_time_s"] > 0
@@ -436,7 +441,7 @@ def test_a_short_run_changes_the_policy_and_writes_a_checkpoint_that_plays(train
     assert all(0 <= point["dev_success"] <= 1 for point in curve)
     assert curve[0]["kl"] == 0.0 and np.isfinite(curve[1]["kl"])  # booking tracks it too
     assert "dev_gold" not in curve[0]  # booking has no gold judge
-    assert manifest["best_iteration"] in (0, 2) and manifest["config"]["groups"] == 2
+    assert manifest["kept_step"] in (0, 2) and manifest["config"]["groups"] == 2
 
     agent = load_agent(trained)
     assert (agent.paradigm, agent.interface) == ("rl", "token")
@@ -454,12 +459,14 @@ def test_a_screened_run_counts_the_screen_in_its_budget(tmp_path_factory):
 
 
 def test_every_config_field_reaches_the_command_line():
-    from baselines.train import TRAINERS, config_from_args
+    from baselines.common.config import config_from_args
+    from baselines.train import TRAINERS
     from dialog_bench.cli import build_parser
 
     assert TRAINERS["grpo"] == "baselines.grpo"
     changed = {
         "init": "sft",
+        "init_sha256": "ab" * 32,
         "out": Path("somewhere"),
         "advantage": "rloo",
         "kl_estimator": "k3",
@@ -491,7 +498,7 @@ def test_every_config_field_reaches_the_command_line():
 def test_incremental_sampling_records_the_log_probs_the_update_scores(one_torch_thread):
     import torch
 
-    from agents.token_policy import TokenPolicy
+    from baselines.common.policy import TokenPolicy
     from dialog_env.lm import TINY_MODEL_DIR
     from dialog_env.lm.sessions import ConversationCache
 
@@ -500,9 +507,9 @@ def test_incremental_sampling_records_the_log_probs_the_update_scores(one_torch_
     sessions = ConversationCache(policy.codec.pad_id)
     generator = torch.Generator().manual_seed(0)
     prompts = [policy.encode("user: I want thai food."), policy.encode("user: Hello.")]
-    first = policy.sample_incremental(prompts, [0, 1], sessions, generator, temperature=1.5)
+    first = policy.sample(prompts, [0, 1], sessions, generator, temperature=1.5)
     follow = [[*prompts[0], *first.tokens[0], *policy.encode("user: ok")[1:]], prompts[1]]
-    second = policy.sample_incremental(follow, [0, 1], sessions, generator)
+    second = policy.sample(follow, [0, 1], sessions, generator)
     assert sessions.stats["reused"] >= len(prompts[0]) + len(prompts[1]) - 1
     for sampled, rows in ((first, prompts), (second, follow)):
         with torch.no_grad():
@@ -511,7 +518,6 @@ def test_incremental_sampling_records_the_log_probs_the_update_scores(one_torch_
         assert torch.allclose(logprobs, torch.tensor(recorded, dtype=logprobs.dtype), atol=1e-4)
         spread = [h for row in sampled.entropies for h in row]
         assert torch.allclose(entropy, torch.tensor(spread, dtype=entropy.dtype), atol=1e-4)
-        assert sampled.values == [[], []]
 
 
 # -- the chat task ---------------------------------------------------------------------
@@ -525,11 +531,10 @@ def test_each_env_gets_its_own_user_voice_unless_one_is_asked_for():
 
 
 def test_train_env_kwargs_reach_the_training_envs_and_never_the_dev_ones(monkeypatch):
-    import baselines.grpo as grpo
 
     seen = {}
 
-    def fake_dev_records(agent, episodes, progress, env_id="Dialog-v1", env_kwargs=None):
+    def fake_dev(agent, env_id, episodes, env_kwargs=None, progress=False):
         seen["dev"] = env_kwargs
         raise StopIteration  # enough: the training envs were made before the first eval
 
@@ -540,7 +545,7 @@ def test_train_env_kwargs_reach_the_training_envs_and_never_the_dev_ones(monkeyp
         made["train"] = kwargs
         return real_make_vec(env_id, num_envs=num_envs, **kwargs)
 
-    monkeypatch.setattr(grpo, "dev_records", fake_dev_records)
+    monkeypatch.setattr(grpo, "evaluate_on_dev", fake_dev)
     monkeypatch.setattr(gym, "make_vec", spy_make_vec)
     config = GRPOConfig(
         groups=1,
@@ -593,7 +598,7 @@ def test_chat_groups_play_one_episode_each_and_finished_ones_are_left_alone(poli
         assert e.metrics["answered"] + e.metrics["tool_calls"] == len(e.messages)
 
     # The KL from the init of the init itself: 0, up to the sampler's float error.
-    score_reference(policy, [row for e in episodes for row in pack_episode(e.messages)], 4)
+    score_rows(policy, [row for e in episodes for row in pack_episode(e.messages)], 4)
     kl = rollout_kl(episodes)
     assert abs(kl["kl/episode"]) < 1e-3 and abs(kl["kl/token"]) < 1e-4
 

@@ -23,7 +23,7 @@ from agents.lora import (  # noqa: E402
     save_lora,
     shipped_bases,
 )
-from agents.token_policy import VALUE_HEAD, TokenPolicy  # noqa: E402
+from baselines.common.policy import VALUE_HEAD, TokenPolicy  # noqa: E402
 from baselines.demos import generate_demos, write_demos  # noqa: E402
 from baselines.sft import SFTConfig, train_sft  # noqa: E402
 from dialog_env.lm import TINY_MODEL_DIR  # noqa: E402

@@ -18,6 +18,7 @@ import torch
 import dialog_env  # noqa: F401  (registers the ids)
 from baselines.prefs import generate_prefs, write_prefs
 from baselines.reward_model import RMConfig, pairwise_loss, split_by_seed, train_rm
+from baselines.train import rebuild_differences
 from dialog_env.lm import TINY_MODEL_DIR
 from dialog_env.lm.loading import ModelLoadError, load_sequence_scorer
 from dialog_env.lm.threads import torch_threads
@@ -71,6 +72,7 @@ def test_a_tiny_run_lowers_the_training_loss(small_prefs, trained):
     after = _mean_loss(RewardModel.load(trained[0]), train)
     assert after < before - 0.05, (before, after)
     manifest = json.loads((trained[0] / "manifest.json").read_text())
+    assert rebuild_differences(manifest) == {}  # its command rebuilds its config
     assert manifest["max_tokens"] == 128 and manifest["budget"]["train_pairs"] == len(train)
     assert set(manifest["heldout"]) >= {"pair_accuracy_labels", "pearson_gold", "spearman_gold"}
     assert manifest["data_sha256"] == manifest["prefs"]["sha256"] and manifest["curve"]

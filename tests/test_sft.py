@@ -14,13 +14,9 @@ from hypothesis import strategies as st
 from agents import agent_tasks, load_agent
 from baselines.demos import generate_demos, load_demos, write_demos
 from baselines.diagnose import diagnose, format_table
-from baselines.sft import (
-    SFTConfig,
-    message_copy_accuracy,
-    tool_call_slot_accuracy,
-    train_sft,
-    value_token_ids,
-)
+from baselines.sft import SFTConfig, train_sft, value_token_ids
+from baselines.sft_probes import message_copy_accuracy, tool_call_slot_accuracy
+from baselines.train import rebuild_differences
 from dialog_env.lm import TINY_MODEL_DIR
 from dialog_env.lm.codec import MessageCodec, join_codes, spell_codes
 from dialog_env.lm.loading import load_causal_lm
@@ -125,13 +121,15 @@ def test_sft_smoke_run_changes_the_model_and_keeps_values_apart(sft_checkpoint):
 
 def test_sft_checkpoint_round_trip_and_manifest(sft_checkpoint, expert_demos):
     manifest = json.loads((sft_checkpoint / "manifest.json").read_text())
-    assert manifest["budget"]["demo_episodes"] == 36 and manifest["best_step"] == 3
+    assert rebuild_differences(manifest) == {}  # its command rebuilds its config
+    assert manifest["budget"]["demo_episodes"] == 36 and manifest["kept_step"] == 3
+    assert manifest["keep_rule"] == "dev-board-metric-then-return"
     assert set(manifest["heldout_copy_accuracy"]) <= {"address", "name", "phone", "postcode", "ref"}
     assert "book.day" in manifest["heldout_slot_accuracy"]
     # The learning curve: one point per evaluation, against the budget spent by then.
     (point,) = manifest["curve"]
     assert point["step"] == 3 and point["tokens"] == manifest["budget"]["tokens"] > 0
-    assert point["dev_success"] == manifest["dev_success"]
+    assert [point["dev_success"], point["dev_return"]] == manifest["kept_score"]
     assert 0 < point["demo_episodes_seen"]
     a, b = load_agent(sft_checkpoint), load_agent(sft_checkpoint)
     assert (a.paradigm, a.interface) == ("sft", "text")
@@ -219,7 +217,7 @@ def test_a_spelled_code_is_the_same_tokens_in_a_result_and_in_a_sentence():
 
 
 def test_token_policy_keeps_spelled_codes_through_a_checkpoint(tmp_path):
-    from agents.token_policy import TokenPolicy
+    from baselines.common.policy import TokenPolicy
 
     lm = load_causal_lm(TINY_MODEL_DIR)
     policy = TokenPolicy(lm.model, lm.tokenizer, spell_codes=True)
@@ -261,5 +259,7 @@ def test_sft_on_the_preferred_replies_of_a_prefs_file_trains_a_chat_agent(
     assert config["env_id"] == "Dialog-Chat-v1" and agent_tasks(out) == ("chat",)
     # Selected and reported by the dev gold score, as the chat board ranks.
     assert [set(p) >= {"step", "dev_gold"} for p in manifest["curve"]] == [True]
-    assert 0.0 <= manifest["dev_gold"] <= 1.0 and "dev_success" not in manifest
+    (point,) = manifest["curve"]
+    assert 0.0 <= point["dev_gold"] <= 1.0
+    assert manifest["kept_score"] == [point["dev_gold"], point["dev_return"]]  # gold ranks chat
     assert manifest["budget"]["demo_episodes"] == len(pairs) - 4

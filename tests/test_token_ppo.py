@@ -12,13 +12,14 @@ import torch
 from lm_helpers import needs_lm, tiny_ppo_config
 
 from agents import load_agent
-from baselines.ppo_rollout import Message, Rollout
+from baselines.common.rollout import Message, pack_episode, score_rows
+from baselines.common.run import resolve_init
+from baselines.ppo_rollout import Rollout
 from baselines.token_ppo import (
     AdaptiveKLController,
     assign_advantages,
     gae,
     kl_stats,
-    resolve_init,
     train_ppo,
 )
 from dialog_env.lm import TINY_MODEL_DIR
@@ -38,7 +39,7 @@ def _one_thread(one_torch_thread):
 
 @pytest.fixture(scope="module")
 def policy():
-    from agents.token_policy import TokenPolicy
+    from baselines.common.policy import TokenPolicy
 
     return TokenPolicy.load(TINY_MODEL_DIR)
 
@@ -53,33 +54,41 @@ def trained(tmp_path_factory):
 
 @needs_lm
 def test_policy_kl_to_itself_is_zero_and_both_views_agree(policy):
-    from dialog_env.lm.loading import load_causal_lm
+    """The reference and the values are scored after the rollout, packed, without
+    gradients: a reference that is the policy's own init gives every sampled token a KL
+    of 0, and the values are those the update's forward reads."""
+    from baselines.common.policy import TokenPolicy
+    from dialog_env.lm.sessions import ConversationCache
 
-    reference = load_causal_lm(TINY_MODEL_DIR).model
+    reference = TokenPolicy.load(TINY_MODEL_DIR).requires_grad_(False).eval()
     prompts = [policy.encode(o) for o in OBSERVATIONS]
-    sampled = policy.sample(prompts, torch.Generator().manual_seed(0), reference)
+    keys = list(range(len(prompts)))
+
+    def sample():
+        sessions = ConversationCache(policy.codec.pad_id)
+        return policy.sample(prompts, keys, sessions, torch.Generator().manual_seed(0))
+
+    sampled = sample()
     assert all(len(t) >= 1 for t in sampled.tokens)
     messages = [
-        Message(p, t, np.array(lp), np.array(r), np.array(v))
-        for p, t, lp, r, v in zip(
-            prompts,
-            sampled.tokens,
-            sampled.logprobs,
-            sampled.ref_logprobs,
-            sampled.values,
-            strict=True,
+        Message(p, t, np.array(lp), np.array(h))
+        for p, t, lp, h in zip(
+            prompts, sampled.tokens, sampled.logprobs, sampled.entropies, strict=True
         )
     ]
-    assert kl_stats(messages) == {"kl/token": 0.0, "kl/message": 0.0, "kl/k3_token": 0.0}
+    rows = [row for m in messages for row in pack_episode([m])]
+    score_rows(reference, rows, 2)
+    score_rows(policy, rows, 2, into="values")
+    stats = kl_stats(messages)
+    assert all(abs(v) < 1e-5 for v in stats.values()), stats
     # The update's batched forward scores the sampled tokens as the KV-cached decode did.
     with torch.no_grad():
         logprobs, entropy, values = policy.evaluate(prompts, sampled.tokens)
     np.testing.assert_allclose(logprobs, np.concatenate(sampled.logprobs), atol=1e-4)
     np.testing.assert_allclose(entropy, np.concatenate(sampled.entropies), atol=1e-4)
-    np.testing.assert_allclose(values, np.concatenate(sampled.values), atol=1e-5)
+    np.testing.assert_allclose(values, np.concatenate([m.values for m in messages]), atol=1e-5)
     # Sampling draws from the generator only: the same seed gives the same messages.
-    again = policy.sample(prompts, torch.Generator().manual_seed(0))
-    assert again.tokens == sampled.tokens and again.ref_logprobs == [[], [], []]
+    assert sample().tokens == sampled.tokens
 
 
 def test_gae_matches_a_hand_computation():
@@ -106,7 +115,9 @@ def test_gae_matches_a_hand_computation():
 
 
 def test_rewards_penalize_kl_per_token_and_pay_the_env_reward_on_the_last_token():
-    m = Message([1], [5, 6], np.array([-1.0, -2.0]), np.array([-1.5, -1.0]), np.zeros(2))
+    m = Message(
+        [1], [5, 6], np.array([-1.0, -2.0]), ref_logprobs=np.array([-1.5, -1.0]), values=np.zeros(2)
+    )
     m.reward, m.ends_episode = 1.0, True
     assign_advantages(Rollout([[m]], [123.0], []), beta=0.1, gamma=1.0, lam=1.0)
     # rewards: -0.1 * 0.5 = -0.05, then -0.1 * -1.0 + 1.0 = 1.1; values 0; no bootstrap
@@ -127,7 +138,7 @@ def test_adaptive_kl_controller_moves_beta_toward_the_target():
 
 
 def test_kl_stats_flag_a_negative_sampled_estimate_while_k3_stays_positive():
-    m = Message([1], [5], np.array([-2.0]), np.array([-1.0]), np.zeros(1))
+    m = Message([1], [5], np.array([-2.0]), ref_logprobs=np.array([-1.0]), values=np.zeros(1))
     stats = kl_stats([m])
     assert stats["kl/token"] == -1.0 and stats["kl/k3_token"] > 0
 
@@ -158,7 +169,7 @@ def test_training_changes_the_policy_and_the_checkpoint_plays(trained, policy):
 
 @needs_lm
 def test_checkpoint_round_trip_gives_identical_actions_and_values(trained, tmp_path):
-    from agents.token_policy import TokenPolicy
+    from baselines.common.policy import TokenPolicy
 
     loaded = TokenPolicy.load(trained)
     loaded.save(tmp_path / "again", "rl")
@@ -173,7 +184,7 @@ def test_checkpoint_round_trip_gives_identical_actions_and_values(trained, tmp_p
 
 @needs_lm
 def test_init_names_the_paradigm(tmp_path, policy):
-    assert resolve_init("base") == (TINY_MODEL_DIR, "rl")
+    assert resolve_init("base")[:2] == (TINY_MODEL_DIR, "rl")
     policy.save(tmp_path / "sft", "sft")
     assert resolve_init(str(tmp_path / "sft"))[1] == "sft-rl"
     with pytest.raises(ValueError, match="no directory"):
@@ -184,7 +195,7 @@ def test_init_names_the_paradigm(tmp_path, policy):
 def test_a_pickle_in_a_policy_checkpoint_is_refused(trained, tmp_path):
     import shutil
 
-    from agents.token_policy import TokenPolicy
+    from baselines.common.policy import TokenPolicy
 
     copy = shutil.copytree(trained, tmp_path / "ckpt")
     (copy / "value_head.pt").write_bytes(b"not opened")
@@ -202,7 +213,7 @@ def test_ppo_from_the_sft_init_is_sft_rl_with_its_kl_to_the_sft_model(tmp_path, 
 
     from safetensors.torch import load_file
 
-    from baselines.ppo_rollout import Conversations
+    from baselines import token_ppo
 
     repo = Path(__file__).resolve().parents[1]
     sft_weights = repo / "baselines/checkpoints/sft-expert/lm/model.safetensors"
@@ -211,14 +222,13 @@ def test_ppo_from_the_sft_init_is_sft_rl_with_its_kl_to_the_sft_model(tmp_path, 
     assert any(not torch.equal(sft[k], base[k]) for k in sft)  # the two inits differ
 
     seen = []
-    collect = Conversations.collect
+    score_rollout = token_ppo.score_rollout
 
-    def recording_collect(self, policy, reference, generator, steps):
-        rollout = collect(self, policy, reference, generator, steps)
-        seen.append(({k: v.clone() for k, v in reference.state_dict().items()}, rollout))
-        return rollout
+    def recording(policy, reference, rollout, batch_size):
+        score_rollout(policy, reference, rollout, batch_size)
+        seen.append(({k: v.clone() for k, v in reference.model.state_dict().items()}, rollout))
 
-    monkeypatch.setattr(Conversations, "collect", recording_collect)
+    monkeypatch.setattr(token_ppo, "score_rollout", recording)
     monkeypatch.chdir(repo)  # "--init sft" names baselines/checkpoints/sft-expert
     out = train_ppo(tiny_ppo_config(tmp_path, init="sft"))
     for reference, _ in seen:  # the reference is the SFT model, frozen, at every iteration
@@ -243,16 +253,21 @@ def test_ppo_from_the_sft_init_is_sft_rl_with_its_kl_to_the_sft_model(tmp_path, 
 
 @needs_lm
 def test_every_dev_point_records_the_env_steps_trained_on_so_far(tmp_path, monkeypatch):
-    """The manifest's ``dev_history`` places each eval by its budget (what the learning
-    curves on the leaderboard page plot), ending at the run's total env steps."""
+    """The manifest's ``curve`` places each eval by its budget (what the learning curves
+    on the leaderboard page plot), ending at the run's total env steps."""
     from leaderboard.learning_curves import learning_curve
 
     scores = iter([(0.0, -0.1), (0.5, 0.2), (0.25, 0.1)])
-    monkeypatch.setattr("baselines.token_ppo.dev_scores", lambda *args: next(scores))
+
+    def fake_dev(*args, **kwargs):
+        success, ret = next(scores)
+        return {"dev_success": success, "dev_return": ret}
+
+    monkeypatch.setattr("baselines.token_ppo.evaluate_on_dev", fake_dev)
     out = train_ppo(tiny_ppo_config(tmp_path, eval_episodes=1, eval_every=1))
     manifest = json.loads((out / "manifest.json").read_text())
     # 2 iterations of 2 messages in each of 2 sub-envs, the first eval before any.
-    assert [(p["iteration"], p["env_steps"]) for p in manifest["dev_history"]] == [
+    assert [(p["iteration"], p["env_steps"]) for p in manifest["curve"]] == [
         (0, 0),
         (1, 4),
         (2, 8),

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from baselines.grpo import GRPOConfig
+from baselines.common.config import field_default as _default
+from baselines.common.config import field_type as _type_name
+from baselines.grpo_config import GRPOConfig
+from baselines.ppo_config import PPOConfig
 from baselines.pretrain import PretrainConfig
 from baselines.reward_model import RMConfig
 from baselines.sb3_train import SB3Config
 from baselines.sft import SFTConfig
-from baselines.token_ppo import PPOConfig
-from baselines.train import _default, _type_name
 from dialog_bench.cli import main
 
 #: command -> (argv before the flags, its config class, the function it hands the config
@@ -38,6 +39,7 @@ VALID = {
     "kl_estimator": "k3",
     "keep": "last",
     "init": "sft",
+    "init_sha256": "ab" * 32,
     "user_model": "template",
     "env_kwargs": '{"reward": "gold"}',
     "train_env_kwargs": '{"venue_names": "shuffled"}',

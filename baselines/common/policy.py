@@ -4,17 +4,20 @@ The actor is the LM itself: each token of a message is an action, taken in the s
 "conversation so far + the message up to here" (our document format, see
 :func:`agents.lm_agent.encode_context`). The critic is one linear layer on the LM's last
 hidden state at the same position, so the policy and the value of a state come from one
-forward pass. Token-level PPO (``baselines/token_ppo.py``) uses two views of it:
+forward pass. Both token-level trainers (:mod:`baselines.token_ppo`, :mod:`baselines.grpo`)
+use the same three views of it:
 
 - :meth:`TokenPolicy.sample`: whole messages for a batch of prompts, sampled token by
-  token with a KV cache (through :func:`dialog_env.lm.generation.batched_decode`),
-  recording each token's log-prob, the value of the state it was taken in and, when a
-  frozen reference LM is given, the reference's log-prob of the same token, decoded in
-  lockstep with its own cache.
-- :meth:`TokenPolicy.evaluate`: one batched forward over ``prompt + message`` rows that
-  returns each message token's log-prob and entropy and the value of its state, with
-  gradients, for the update (:meth:`TokenPolicy.evaluate_spans`: the same over rows
-  that hold several messages of one conversation).
+  token, each conversation keeping its KV cache between messages
+  (:class:`~dialog_env.lm.sessions.ConversationCache`), recording each token's log-prob
+  and the policy's entropy. Nothing else runs beside the decode: values and the frozen
+  reference's log-probs are scored after the rollout, packed and without gradients
+  (:func:`baselines.common.rollout.score_rows`), one way for both trainers.
+- :meth:`TokenPolicy.evaluate_spans`: one batched forward over packed rows (several
+  messages of one conversation per row) that returns each message token's log-prob and
+  entropy and the value of its state, with gradients, for the update
+  (:meth:`TokenPolicy.evaluate`: the same over ``prompt + message`` rows).
+- :meth:`TokenPolicy.prompt_values`: V(prompt), PPO's bootstrap at the rollout's end.
 
 A trained policy is saved as an LM agent checkpoint (``config.json``, ``lm/``, or with
 ``--lora`` the adapter and its base's hash: :mod:`agents.lora`) plus
@@ -28,7 +31,6 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -52,9 +54,7 @@ class SampledMessages:
     """One sampled message per prompt; per-token lists have one entry per message token."""
 
     tokens: list[list[int]]  # the stop token (``<|end|>``) included when one was emitted
-    logprobs: list[list[float]]  # log pi(token | state)
-    ref_logprobs: list[list[float]]  # log pi_ref(token | state); empty lists without reference
-    values: list[list[float]]  # V(state), the state before the token
+    logprobs: list[list[float]]  # log pi(token | state), at temperature 1
     entropies: list[list[float]]  # entropy of pi(. | state)
 
 
@@ -87,41 +87,6 @@ def body_forward(model: Any, ids, mask, positions, past=None, use_cache: bool = 
         **{"cache" if "cache" in params else "past_key_values": past},
     )
     return out.last_hidden_state, (out[1] if use_cache else None)
-
-
-class _Lockstep:
-    """The policy and its reference as one model for ``batched_decode``.
-
-    Each call advances both LMs by the same tokens, each with its own KV cache, returns
-    the policy's logits (that ``batched_decode`` samples from through ``choose``) and
-    keeps what PPO needs of the positions just read: the policy's values and entropies
-    and the reference's log-probabilities.
-    """
-
-    def __init__(self, policy: TokenPolicy, reference: Any | None):
-        self.policy, self.reference = policy, reference
-        self.values: list[torch.Tensor] = []
-        self.entropies: list[torch.Tensor] = []
-        self.ref_logprobs: list[torch.Tensor] = []
-
-    def parameters(self):
-        return self.policy.parameters()
-
-    def __call__(self, input_ids, attention_mask, position_ids, use_cache=True, **cache):
-        past = cache.get("cache", cache.get("past_key_values")) or (None, None)
-        inputs = (input_ids, attention_mask, position_ids)
-        hidden, policy_past = body_forward(self.policy.model, *inputs, past[0], use_cache=True)
-        logits, values = self.policy.heads(hidden[:, -1])
-        logprobs = torch.log_softmax(logits.double(), dim=-1)
-        self.values.append(values)
-        self.entropies.append(-(logprobs.exp() * logprobs).sum(-1))
-        ref_past = None
-        if self.reference is not None:
-            ref_hidden, ref_past = body_forward(self.reference, *inputs, past[1], use_cache=True)
-            ref_logits = self.reference.get_output_embeddings()(ref_hidden[:, -1])
-            self.ref_logprobs.append(torch.log_softmax(ref_logits.double(), dim=-1))
-        caches = (policy_past, ref_past)
-        return SimpleNamespace(logits=logits[:, None], past_key_values=caches, cache=caches)
 
 
 def span_reads(
@@ -258,6 +223,13 @@ class TokenPolicy(torch.nn.Module):
         """The prompt for the next message: the transcript, left-cut to leave room for it."""
         return encode_context(self.codec, observation, self.context, self.max_new_tokens)
 
+    def message_text(self, tokens: Sequence[int]) -> str:
+        """The text of a sampled message (its stop token, when it has one, left off)."""
+        tokens = list(tokens)
+        if tokens and tokens[-1] in self.codec.end_ids:
+            tokens = tokens[:-1]
+        return self.codec.decode_message(tokens)
+
     def heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Next-token logits and state values of hidden states ``(..., H)``."""
         logits = self.model.get_output_embeddings()(hidden)
@@ -267,72 +239,23 @@ class TokenPolicy(torch.nn.Module):
     def sample(
         self,
         prompts: Sequence[Sequence[int]],
-        generator: torch.Generator,
-        reference: Any | None = None,
-        temperature: float = 1.0,
-    ) -> SampledMessages:
-        """Sample one message per prompt, batched and KV-cached.
-
-        ``generator`` is the only randomness, so a seeded generator gives the same
-        messages again. With ``reference`` (a frozen causal LM), its log-probs of the
-        sampled tokens are recorded too; at initialisation, when the reference is a copy
-        of the policy, they equal the policy's.
-
-        ``temperature`` tempers the draw only: tokens come from ``softmax(logits / T)``,
-        while the recorded log-probs and entropies stay those of the policy itself
-        (``T = 1``), the distribution that :meth:`evaluate` scores and training moves.
-        """
-        from dialog_env.lm.generation import batched_decode
-
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
-        step = _Lockstep(self, reference)
-        chosen, logps, ref_logps = [], [], []
-
-        def choose(logprobs: torch.Tensor, t: int, rows) -> torch.Tensor:
-            probs = logprobs.exp() if temperature == 1.0 else (logprobs / temperature).softmax(-1)
-            token = torch.multinomial(probs, 1, generator=generator)
-            chosen.append(token)
-            logps.append(logprobs.gather(-1, token))
-            if reference is not None:
-                ref_logps.append(step.ref_logprobs[t].gather(-1, token))
-            return token.squeeze(-1)
-
-        decoded = batched_decode(
-            step,
-            prompts,
-            self.max_new_tokens,
-            sorted(self.codec.end_ids),
-            self.codec.pad_id,
-            choose,
-        )
-
-        def rows(columns: list[torch.Tensor]) -> list[list[float]]:
-            table = torch.cat([c.reshape(len(prompts), 1) for c in columns], 1).tolist()
-            return [row[: len(toks)] for row, toks in zip(table, decoded.tokens, strict=True)]
-
-        return SampledMessages(
-            tokens=decoded.tokens,
-            logprobs=rows(logps),
-            ref_logprobs=rows(ref_logps) if reference is not None else [[] for _ in prompts],
-            values=rows(step.values),
-            entropies=rows(step.entropies),
-        )
-
-    def sample_incremental(
-        self,
-        prompts: Sequence[Sequence[int]],
         keys: Sequence[Any],
         sessions: Any,
         generator: torch.Generator,
         temperature: float = 1.0,
     ) -> SampledMessages:
-        """:meth:`sample` without a reference, decoding incrementally: conversation
+        """Sample one message per prompt, batched, decoding incrementally: conversation
         ``keys[i]`` keeps its KV cache in ``sessions`` (a
         :class:`~dialog_env.lm.sessions.ConversationCache`, valid while the weights do
         not change) and only the part of its prompt that the cache lacks is fed; a row
-        leaves the batch when it stops. No values are recorded (a critic-free trainer
-        needs none): ``values`` are empty lists."""
+        leaves the batch when it stops.
+
+        ``generator`` is the only randomness, so a seeded generator gives the same
+        messages again. ``temperature`` tempers the draw only: tokens come from
+        ``softmax(logits / T)``, while the recorded log-probs and entropies stay those of
+        the policy itself (``T = 1``), the distribution that :meth:`evaluate_spans`
+        scores and training moves.
+        """
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
         logps: list[list[float]] = [[] for _ in prompts]
@@ -351,13 +274,7 @@ class TokenPolicy(torch.nn.Module):
         decoded = sessions.decode(
             self.model, keys, prompts, self.max_new_tokens, sorted(self.codec.end_ids), choose
         )
-        return SampledMessages(
-            tokens=decoded.tokens,
-            logprobs=logps,
-            ref_logprobs=[[] for _ in prompts],
-            values=[[] for _ in prompts],
-            entropies=entropies,
-        )
+        return SampledMessages(tokens=decoded.tokens, logprobs=logps, entropies=entropies)
 
     # -- the update --------------------------------------------------------------------
     def evaluate(

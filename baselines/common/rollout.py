@@ -1,0 +1,117 @@
+"""What a token-level rollout is made of, and how it is scored after it is played.
+
+A :class:`Message` is one sampled message with what an update needs of each of its
+tokens. The rollout records only what sampling gives for free (the tokens, their
+log-probs, the policy's entropy); everything else a trainer reads of a message is scored
+afterwards, in one no-grad forward over packed rows (:func:`score_rows`): the frozen
+reference's log-probs (the KL penalty of both token trainers, GRPO's KL curve) and
+PPO's state values. The weights do not change during a rollout, so scoring after it
+gives the numbers a lockstep decode would, up to float rounding, for one forward over
+the transcript instead of a second decode beside the first.
+
+A conversation's messages share a row wherever each message's prompt is the row up to
+it (:func:`pack_episode`), so a transcript is read once, not once per message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Message", "Row", "pack_episode", "score_rows"]
+
+
+def _empty() -> np.ndarray:
+    return np.zeros(0)
+
+
+@dataclass
+class Message:
+    """One sampled message and what an update needs of each of its tokens.
+
+    ``ref_logprobs`` and ``values`` are empty until :func:`score_rows` fills them;
+    ``advantages`` (and PPO's ``returns``) until the trainer computes them.
+    """
+
+    prompt: list[int]
+    tokens: list[int]
+    logprobs: np.ndarray  # log pi(token | state) when sampled, at temperature 1
+    entropies: np.ndarray = field(default_factory=_empty)  # of pi(. | state)
+    reward: float = 0.0  # the env's reward for the message
+    ends_episode: bool = False  # terminated or truncated after it
+    ref_logprobs: np.ndarray = field(default_factory=_empty)  # log pi_ref(token | state)
+    values: np.ndarray = field(default_factory=_empty)  # V(state), the state before a token
+    advantages: np.ndarray = field(default_factory=_empty)
+    returns: np.ndarray = field(default_factory=_empty)
+
+
+@dataclass
+class Row:
+    """Consecutive messages of one conversation, scored in one forward row: each message's
+    prompt is the row up to its span, so a causal LM scores it as it was sampled."""
+
+    ids: list[int]
+    spans: list[tuple[int, int]]  # [start, end) of each message's tokens in ``ids``
+    messages: list[Message]
+
+
+def pack_episode(messages: Sequence[Message]) -> list[Row]:
+    """A conversation's messages in as few rows as exactness allows.
+
+    Message ``k + 1`` joins the row of message ``k`` when its prompt continues that row
+    (prompt ``k`` + message ``k``) token for token. The prompts of one conversation
+    mostly do, so the update reads a transcript once instead of once per message; a
+    transcript cut at the context limit, or a message that the env wrote back with other
+    ids than were sampled, starts a new row.
+
+    >>> z = np.zeros(1)
+    >>> m = [Message([1, 2], [3], z), Message([1, 2, 3, 4], [5], z)]
+    >>> [(r.ids, r.spans) for r in pack_episode(m)]
+    [([1, 2, 3, 4, 5], [(2, 3), (4, 5)])]
+    >>> m[1].prompt = [9, 2, 3, 4]  # left-cut: no longer a continuation
+    >>> len(pack_episode(m))
+    2
+    """
+    rows: list[Row] = []
+    for m in messages:
+        start, end = len(m.prompt), len(m.prompt) + len(m.tokens)
+        row = rows[-1] if rows else None
+        if row is not None and list(m.prompt[: len(row.ids)]) == row.ids:
+            row.ids = [*m.prompt, *m.tokens]
+            row.spans.append((start, end))
+            row.messages.append(m)
+        else:
+            rows.append(Row([*m.prompt, *m.tokens], [(start, end)], [m]))
+    return rows
+
+
+def score_rows(scorer, rows: list[Row], batch_size: int, into: str = "ref_logprobs") -> None:
+    """Set each message's ``into`` field from one no-grad forward of ``scorer`` (a
+    :class:`~baselines.common.policy.TokenPolicy`) over ``rows``, ``batch_size`` rows a
+    forward, shortest first: ``"ref_logprobs"`` (the log-probs of the message's tokens;
+    ``scorer`` is the frozen reference) or ``"values"`` (the value of each token's state;
+    ``scorer`` is the policy, as it sampled). Messages whose field is filled already are
+    not scored again (GRPO scores every rollout for its KL curve before the update)."""
+    import torch
+
+    def done(row: Row) -> bool:
+        return all(len(getattr(m, into)) == len(m.tokens) for m in row.messages)
+
+    if into not in ("ref_logprobs", "values"):
+        raise ValueError(f"into must be ref_logprobs or values, got {into!r}")
+    todo = sorted((r for r in rows if not done(r)), key=lambda r: len(r.ids))
+    with torch.no_grad():
+        for k in range(0, len(todo), batch_size):
+            batch = todo[k : k + batch_size]
+            logprobs, _, values = scorer.evaluate_spans(
+                [r.ids for r in batch], [r.spans for r in batch]
+            )
+            scores = logprobs if into == "ref_logprobs" else values
+            messages = [m for r in batch for m in r.messages]
+            splits = np.cumsum([len(m.tokens) for m in messages])[:-1]
+            for m, part in zip(
+                messages, np.split(scores.double().cpu().numpy(), splits), strict=True
+            ):
+                setattr(m, into, part)
