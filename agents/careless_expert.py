@@ -30,8 +30,8 @@ over its rate in all episodes (filtering on success keeps a flaw that survives).
 Targets: failure 30-50% of train episodes, every flaw's survival >= 0.5. Each seed of
 train seeds 0-1999 (template voice) was played under all 8 combinations of the three
 inclinations; an episode's draws do not depend on the rates, so the agent's figures at
-any rates are exact lookups (:mod:`agents.careless_rates`, ``python -m
-agents.careless_rates --seeds 0:2000 --check tiny --check-seeds 0:300``, 1.5 min). The
+any rates are exact lookups (:mod:`baselines.careless_rates`, ``python -m
+baselines.careless_rates --seeds 0:2000 --check tiny --check-seeds 0:300``, 1.5 min). The
 grid: each rate in {0.2, 0.3, ..., 0.8} (343 points). The rule: of the points that meet
 both targets by a margin of 0.05 (failure in [0.35, 0.45], survival >= 0.55: room for
 another voice and another seed range), the one whose rarest flaw is the most frequent in
@@ -61,7 +61,7 @@ often meets it anyway: dropping only price, area or food, the first result fits 
 share over the overall success (0.10 / 0.6 for food: filtering would remove it).
 
 Measured afterwards, not chosen on: the lineage's demos (sft-noisy's seeds, LM voice;
-``python -m agents.careless_rates --demos ...``), 6,000 from seed 100000 and 3,000 from
+``python -m baselines.careless_rates --demos ...``), 6,000 from seed 100000 and 3,000 from
 300000 with shuffled names: failure 0.441 and 0.445 (0.442 of 9,000), taken 0.44 / 0.24
 / 0.31, survival 0.56 / 1.21 / 0.84 (0.57 and 0.53 for drop_constraint in each file).
 On the leaderboard's test episodes (constraint combinations never in train goals) it

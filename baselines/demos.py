@@ -29,6 +29,7 @@ from typing import Any
 
 from baselines.demo_episodes import GENERATORS, train_episodes
 from dialog_env.bounded_json import check_shape, loads_bounded, read_json_file
+from dialog_env.registration import check_env_id
 
 __all__ = [
     "GENERATORS",
@@ -151,19 +152,6 @@ def write_demos(path: str | Path, records: list[dict], meta: dict, command: str)
     meta_path = path.with_suffix(".meta.json")
     meta_path.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return meta_path
-
-
-def check_env_id(env_id: Any, where: str | Path) -> str:
-    """``env_id`` if it is one of dialog-bench's registered ids (or aliases), else a
-    one-line ``ValueError``: an id read from a file never reaches Gymnasium otherwise
-    (for ``"module:Id"`` Gymnasium would import ``module``)."""
-    from dialog_env.registration import ALIASES, ENV_IDS
-
-    if not isinstance(env_id, str) or env_id not in (*ENV_IDS, *ALIASES):
-        shown = repr(env_id) if len(repr(env_id)) <= 60 else repr(env_id)[:57] + "..."
-        known = ", ".join([*ENV_IDS, *ALIASES])
-        raise ValueError(f"{where}: env_id must be one of {known}, got {shown}")
-    return env_id
 
 
 def read_meta(path: str | Path, shape: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -148,7 +148,7 @@ def replay_minari_episode(dataset, episode) -> list[float]:
     import gymnasium as gym
 
     import dialog_env  # noqa: F401  (registers the ids the stored spec names)
-    from baselines.demos import check_env_id
+    from dialog_env.registration import check_env_id
 
     where = "the Minari dataset's env spec"
     spec = dataset.env_spec

@@ -32,7 +32,15 @@ from gymnasium.envs.registration import register, registry
 
 from dialog_env.lm.codec import MAX_MESSAGE_TOKENS
 
-__all__ = ["ALIASES", "ENV_IDS", "REWARD_THRESHOLDS", "TEXT_ENV_IDS", "register_envs", "task_of"]
+__all__ = [
+    "ALIASES",
+    "ENV_IDS",
+    "REWARD_THRESHOLDS",
+    "TEXT_ENV_IDS",
+    "check_env_id",
+    "register_envs",
+    "task_of",
+]
 
 ENTRY_POINT = "dialog_env.interfaces:make_env"
 VECTOR_ENTRY_POINT = "dialog_env.vector:DialogVectorEnv"
@@ -84,3 +92,23 @@ def register_envs() -> None:
             reward_threshold=REWARD_THRESHOLDS[target],
             kwargs=dict(ENV_IDS[target]),
         )
+
+
+def check_env_id(env_id: object, where: object) -> str:
+    """``env_id`` if it is one of dialog-bench's registered ids (or aliases), else a
+    one-line ``ValueError`` naming ``where`` (the file or field it was read from): an id
+    read from a file never reaches Gymnasium otherwise (for ``"module:Id"`` Gymnasium
+    would import ``module``).
+
+    >>> check_env_id("ChatGPT-v1", "demo metadata")
+    'ChatGPT-v1'
+    >>> check_env_id("os:Dialog-v1", "x.meta.json")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: x.meta.json: env_id must be one of Dialog-v1, ..., got 'os:Dialog-v1'
+    """
+    if not isinstance(env_id, str) or env_id not in (*ENV_IDS, *ALIASES):
+        shown = repr(env_id) if len(repr(env_id)) <= 60 else repr(env_id)[:57] + "..."
+        known = ", ".join([*ENV_IDS, *ALIASES])
+        raise ValueError(f"{where}: env_id must be one of {known}, got {shown}")
+    return env_id

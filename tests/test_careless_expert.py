@@ -18,8 +18,8 @@ import pytest
 
 from agents import load_agent
 from agents.careless_expert import FLAWS, CarelessExpert, Carelessness
-from agents.careless_rates import Episode, figures
-from agents.careless_rates import play_episode as play
+from baselines.careless_rates import Episode, figures
+from baselines.careless_rates import play_episode as play
 from dialog_env.tasks.booking.domain import FACT_SLOTS
 from dialog_env.tasks.booking.parser import parse_agent
 from dialog_env.tasks.booking.tools import parse_kv, parse_search_result
@@ -183,7 +183,7 @@ def test_rates_outside_zero_one_are_refused():
 
 
 def test_demos_record_its_rates_replay_and_give_back_its_decisions():
-    from agents.careless_rates import demo_episodes
+    from baselines.careless_rates import demo_episodes
     from baselines.demos import generate_demos, replay_demo
 
     records, meta = generate_demos(

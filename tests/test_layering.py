@@ -36,21 +36,9 @@ OUTSIDE = ("bench", "tests", "examples")
 #: Parts of the env that import no task's module (dialog_env.tasks.<task>...).
 TASK_FREE = ("dialog_env.lm", "dialog_env.wrappers")
 
-#: ``(importing module, "module:name")`` -> why the private import is still there. Each is
-#: a private helper of a module being rewritten elsewhere (the trainers' kit,
-#: baselines/common/, makes them public or removes them); the lead empties the list as
-#: that work lands, and the test fails on an entry that is no longer needed.
-_KIT = "kit: the trainers' shared helpers move to baselines/common/"
+#: ``(importing module, "module:name")`` -> why the private import is still there; the
+#: test fails on an entry that is no longer needed.
 PRIVATE_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
-    ("baselines.grpo", "baselines.ppo_rollout:_strip_end"): _KIT,
-    ("baselines.grpo", "baselines.token_ppo:_portable"): _KIT,
-    ("baselines.grpo", "baselines.token_ppo:_sha256"): _KIT,
-    ("bench.sft_speed", "baselines.sft:_batches"): _KIT,
-    ("bench.sft_speed", "baselines.sft:_separate_values"): _KIT,
-    ("tests.test_bench", "baselines.sft:_batches"): _KIT,
-    ("tests.test_grpo", "baselines.grpo:_signal_groups"): "kit: grpo.py is being rewritten",
-    ("tests.test_trainer_configs", "baselines.train:_default"): _KIT + " (config -> CLI)",
-    ("tests.test_trainer_configs", "baselines.train:_type_name"): _KIT + " (config -> CLI)",
     ("tests.test_chat_board", "leaderboard.store:_gold_scores"): (
         "trust: leaderboard/store.py is being changed; make it public or test it through the store"
     ),

@@ -1,4 +1,4 @@
-"""How the careless expert's rates were chosen: ``python -m agents.careless_rates``.
+"""How the careless expert's rates were chosen: ``python -m baselines.careless_rates``.
 
 Two figures per rate setting (:class:`~agents.careless_expert.Carelessness`):
 
@@ -14,7 +14,7 @@ comparing its draws with the rates. The grid's figures are therefore the agent's
 not an estimate. ``--check`` then plays the chosen rates for real on a few hundred
 seeds with an LM voice (batched, as ``dialog-bench demos`` plays them).
 
-    python -m agents.careless_rates --seeds 0:2000 --check tiny --check-seeds 0:300
+    python -m baselines.careless_rates --seeds 0:2000 --check tiny --check-seeds 0:300
 
 ``--demos FILE...`` gives the same figures for demo files, the decisions recovered by
 feeding the careless expert each recorded transcript again (:func:`demo_episodes`).
