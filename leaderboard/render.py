@@ -2,29 +2,40 @@
 
 ``dialog-bench leaderboard [--db PATH] [--format table|md|html|json] [--out PATH]`` reads
 the SQLite store and prints (or writes) the leaderboard of every episode set in it. Every
-format marks each entry's labels as verified or declared (the ``labels`` column, the
-JSON's ``labels`` key).
+format says of each entry what the board checked (the ``checked`` column: "played by the
+board", or "replayed" for a results file whose transcripts were replayed) and what it
+takes on trust (the ``declared`` column; the JSON's ``checked`` and ``declared`` keys).
+The terminal table fits :data:`TERMINAL_WIDTH` columns (long cells wrap, the ties and
+per-goal columns are left to ``md`` and ``json``); ``json`` holds everything.
+Names are text everywhere: escaped in Markdown and HTML, never read as markup or math.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import textwrap
 from pathlib import Path
 
 from leaderboard.standings import (
+    EntryStanding,
     SetStandings,
     compute_standings,
-    format_budget,
     standings_to_json,
 )
 from leaderboard.stats import CONFIDENCE, N_RESAMPLES, Interval
 from leaderboard.store import DEFAULT_DB, LeaderboardStore
 
 __all__ = [
+    "fit_table",
     "COLUMNS",
     "FORMATS",
     "GOLD_COLUMNS",
+    "PLAYED",
+    "REPLAYED",
+    "TERMINAL_WIDTH",
+    "checked_cell",
     "add_parser",
     "leaderboard_html",
     "markdown_table",
@@ -37,7 +48,7 @@ __all__ = [
     "standing_rows",
 ]
 
-_LEAD = ("rank", "entry", "paradigm", "interface", "budget", "labels")
+_LEAD = ("rank", "entry", "paradigm", "interface", "budget", "checked", "declared")
 _TRAIL = ("IQM return", "turns", "tied with")
 COLUMNS = (
     *_LEAD,
@@ -50,6 +61,26 @@ COLUMNS = (
 #: the learned reward model's, a proxy, shown beside the gold score that ranks.
 GOLD_COLUMNS = (*_LEAD, "gold [95% CI]", "success [95% CI]", "proxy return [95% CI]", *_TRAIL)
 FORMATS = ("table", "md", "html", "json")
+#: The two ways an entry is checked: the board loaded its weights and played every episode
+#: itself, or a results file's transcripts were replayed (who wrote them is declared).
+PLAYED, REPLAYED = "played by the board", "replayed"
+#: The terminal table's width: long cells wrap to fit it.
+TERMINAL_WIDTH = 120
+#: Columns the terminal table leaves out (the Markdown and JSON formats have them).
+_MD_SPECIAL = re.compile(r"[\\`*_|<>$~]")
+#: A bracket that is not a CI's (``[0.90, 0.95]``, ``[-0.1, +0.2]``).
+_MD_BRACKET = re.compile(r"\[(?![-+]?\d)|(?<!\d)\]")
+_TERMINAL_OMITS = (
+    "budget",
+    "declared",
+    "success: booking / inform goals",
+    "IQM return",
+    "tied with",
+)
+#: Shorter headers in the terminal (each is explained in the footnote).
+_TERMINAL_HEADERS = {"rank": "#", "interface": "iface"}
+#: The terminal table's columns that may wrap (the others are figures, kept whole).
+_TERMINAL_WRAPS = ("entry", "paradigm", "checked")
 _EMPTY = "No entries yet: run `dialog-bench run`, or `dialog-bench submit RESULTS.json`."
 
 
@@ -61,6 +92,25 @@ def _by_goal(entry) -> str:
     """``"0.74 / 0.95"``: success on goals with a booking, then on goals without."""
     by = entry.success_by_goal
     return " / ".join(f"{by[k]:.2f}" if k in by else "-" for k in ("booking", "inform"))
+
+
+def checked_cell(entry: EntryStanding) -> str:
+    """What the board checked of ``entry``, in words: how (played or replayed), the row its
+    start was checked to be, and the rows whose weights are its very own.
+
+    >>> from leaderboard.stats import Interval
+    >>> i = Interval(0.5, 0.4, 0.6)
+    >>> e = EntryStanding("rl-a", "lm", "sft-rl", "token", {}, "verified", 10, i, i, i, 4.0,
+    ...                   checked=("weights", "start"), start="sft-a", same_weights_as=("x",))
+    >>> checked_cell(e)
+    'played by the board; starts from sft-a; same weights as x'
+    """
+    parts = [PLAYED if "weights" in entry.checked else REPLAYED]
+    if entry.start:
+        parts.append(f"starts from {entry.start}")
+    if entry.same_weights_as:
+        parts.append(f"same weights as {', '.join(entry.same_weights_as)}")
+    return "; ".join(parts)
 
 
 def columns(standings: SetStandings) -> tuple[str, ...]:
@@ -85,8 +135,9 @@ def standing_rows(standings: SetStandings) -> list[list[str]]:
                 e.name,
                 e.paradigm,
                 e.interface,
-                format_budget(e.budget),
-                e.labels,
+                e.budget_text,
+                checked_cell(e),
+                ", ".join(e.declared) or "-",
                 *scores,
                 _ci(e.mean_return),
                 f"{e.iqm_return.estimate:.3f}",
@@ -104,19 +155,28 @@ def set_title(standings: SetStandings) -> str:
 
 
 def stats_footnote() -> str:
+    """The note under every format's tables: the statistics and the words of the labels."""
     return (
         f"Success and return: mean with a {CONFIDENCE:.0%} percentile bootstrap CI "
         f"({N_RESAMPLES:,} resamples, fixed seed). IQM: interquartile mean of returns. "
         "Turns: agent messages per episode, tool calls included. Entries whose success "
-        "CIs overlap are tied (rank marked =). Every episode was verified by replay. "
-        "Labels: verified, the leaderboard loaded the agent (a built-in agent or a "
-        "checkpoint directory) and played every episode itself, so its paradigm, "
-        "interface, budget (from the checkpoint's manifest) and model hash are read from "
-        "what ran; declared, a submitted results file, whose transcripts the replay proves "
-        "but whose paradigm, interface, budget and model hash are the submitter's word. "
-        "SFT vs RL compares verified entries. A set with gold scores (Dialog-Chat-v1) is "
-        "ranked, tied and compared by gold, the hidden judge's mean score of the replies; "
-        "its return is the learned reward model's, a proxy."
+        "CIs overlap are tied (rank marked =). Every episode was replayed: reset with its "
+        "seed and the agent's messages fed again, every turn, reward and metric matched. "
+        f"Checked: {PLAYED}, the board loaded the agent (a built-in agent or a checkpoint "
+        "directory) and played every episode itself, so its weights hash, interface, env "
+        f"and episodes are verified; {REPLAYED}, a submitted results file, whose transcripts "
+        "the replay proves but whose weights, interface, paradigm, budget and data are the "
+        "submitter's word. Declared: what the board takes on a manifest's or a submitter's "
+        "word (paradigm, budget, training data); an RL row's start is checked when its "
+        "manifest's init weights hash is another played row's weights. Budget: trained "
+        "tokens (a gradient was taken on them), sampled tokens (written in rollouts), env "
+        "steps all in, CPU or wall time; an SFT->RL row adds its start's budget (+ start); "
+        "a best-of-n row trains nothing and states its base's. The SFT vs RL verdicts "
+        "compare rows of one lineage (one demonstrator's demos and every row trained from "
+        "them); best vs best across lineages is shown as such, never as a verdict. A set "
+        "with gold scores (Dialog-Chat-v1) is ranked, tied and compared by gold, the "
+        "hidden judge's mean score of the replies; its return is the learned reward "
+        "model's, a proxy."
     )
 
 
@@ -128,25 +188,105 @@ def _verdict_lines(standings: SetStandings) -> list[str]:
     return lines
 
 
-def render_table(all_standings: list[SetStandings]) -> str:
-    """Plain-text tables for a terminal, one per episode set."""
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` characters (long words broken); ``[""]``
+    for an empty cell."""
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+
+
+def fit_table(
+    rows: list[list[str]], width: int = TERMINAL_WIDTH, gap: int = 2, fixed: tuple[int, ...] = ()
+) -> list[str]:
+    """``rows`` (the first one the header) as text lines of at most ``width`` characters,
+    a dashed line under the header. Columns not in ``fixed`` are narrowed one character
+    at a time, the one with the most room above its longest word first, and their cells
+    wrapped onto more lines, until the table fits (words are broken only when nothing
+    else fits).
+
+    >>> lines = fit_table([["name", "note"], ["a", "a rather long note " * 3]], width=30)
+    >>> max(map(len, lines)) <= 30, len(lines) > 3
+    (True, True)
+    """
+    body = rows[1:] or rows
+    # a fixed column is as wide as its widest figure (its header may wrap)
+    widths = [
+        max(
+            max(len(r[i]) for r in body),
+            max(map(len, rows[0][i].split() or [""])) if i in fixed else len(rows[0][i]),
+        )
+        for i in range(len(rows[0]))
+    ]
+    free = [i for i in range(len(widths)) if i not in fixed] or list(range(len(widths)))
+    words = {i: max(len(w) for r in body for w in r[i].split() or [""]) for i in free}
+    while sum(widths) + gap * (len(widths) - 1) > width:
+        room = {i: widths[i] - max(words[i], 4) for i in free}
+        i = max(room, key=room.get)
+        if room[i] <= 0:
+            i = max(free, key=lambda k: widths[k])
+            if widths[i] <= 4:
+                break
+        widths[i] -= 1
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [_wrap(cell, w) for cell, w in zip(row, widths, strict=True)]
+        for k in range(max(map(len, cells))):
+            parts = [
+                (c[k] if k < len(c) else "").ljust(w) for c, w in zip(cells, widths, strict=True)
+            ]
+            lines.append((" " * gap).join(parts).rstrip())
+        if n == 0:
+            lines.append((" " * gap).join("-" * w for w in widths))
+    return lines
+
+
+def _budget_lines(standings: SetStandings, width: int) -> list[str]:
+    """The terminal's note of each trained entry's budget and declared labels (the table
+    has no room for them)."""
+    lines = ["Budget and declared labels:"]
+    for e in standings.entries:
+        if e.budget_text == "none" and not e.declared:
+            continue
+        declared = f" (declared: {', '.join(e.declared)})" if e.declared else ""
+        text = f"{e.name}: {e.budget_text}{declared}"
+        lines += textwrap.wrap(
+            text, width, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
+        )
+    return lines if len(lines) > 1 else []
+
+
+def render_table(all_standings: list[SetStandings], width: int = TERMINAL_WIDTH) -> str:
+    """Plain-text tables for a terminal, one per episode set, each line at most ``width``
+    characters: long cells wrap, and each entry's budget and declared labels follow the
+    table (ties and per-goal success are in ``md`` and ``json``)."""
     if not all_standings:
         return _EMPTY + "\n"
     blocks = []
     for s in all_standings:
-        rows = [list(columns(s)), *standing_rows(s)]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = [
-            "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
-            for r in rows
-        ]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        blocks.append("\n".join([set_title(s), "", *lines, "", *_verdict_lines(s)]))
-    return "\n\n".join(blocks) + "\n\n" + stats_footnote() + "\n"
+        names = columns(s)
+        keep = [i for i, c in enumerate(names) if c not in _TERMINAL_OMITS]
+        header = [_TERMINAL_HEADERS.get(names[i], names[i]) for i in keep]
+        rows = [header, *([r[i] for i in keep] for r in standing_rows(s))]
+        # the figures never wrap: names and the checked words do
+        fixed = tuple(k for k, i in enumerate(keep) if names[i] not in _TERMINAL_WRAPS)
+        verdicts = ["\n".join(_wrap(v, width)) if v else "" for v in _verdict_lines(s)]
+        title = "\n".join(_wrap(set_title(s), width))
+        table = fit_table(rows, width, fixed=fixed)
+        blocks.append("\n".join([title, "", *table, "", *_budget_lines(s, width), "", *verdicts]))
+    note = " The terminal leaves out IQM, ties and success per goal kind: --format md or json."
+    footnote = "\n".join(_wrap(stats_footnote() + note, width))
+    return "\n\n".join(blocks) + "\n\n" + footnote + "\n"
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """A cell's (or a verdict's) text as Markdown text: every character that Markdown or
+    inline HTML could read as markup is backslash-escaped (brackets unless they hold a
+    CI), so any stored name is shown as it is, never as a link, tag, emphasis or math.
+
+    >>> print(_md_cell("a|b_<i>$x$ [y](z) [0.1, 0.2]"))
+    a\\|b\\_\\<i\\>\\$x\\$ \\[y\\](z) [0.1, 0.2]
+    """
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    return _MD_BRACKET.sub(lambda m: "\\" + m.group(0), text)
 
 
 def markdown_table(standings: SetStandings) -> str:
@@ -155,7 +295,8 @@ def markdown_table(standings: SetStandings) -> str:
     lines = ["| " + " | ".join(names) + " |", "|" + "|".join(" --- " for _ in names) + "|"]
     for row in standing_rows(standings):
         lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
-    return "\n".join([*lines, "", *_verdict_lines(standings)]) + "\n"
+    verdicts = [_md_cell(v) for v in _verdict_lines(standings)]
+    return "\n".join([*lines, "", *verdicts]) + "\n"
 
 
 def render_markdown(all_standings: list[SetStandings], title: str | None = None) -> str:
