@@ -29,6 +29,7 @@ from leaderboard.store import DEFAULT_DB, LeaderboardStore
 
 __all__ = [
     "fit_table",
+    "md_text",
     "COLUMNS",
     "FORMATS",
     "GOLD_COLUMNS",
@@ -277,12 +278,12 @@ def render_table(all_standings: list[SetStandings], width: int = TERMINAL_WIDTH)
     return "\n\n".join(blocks) + "\n\n" + footnote + "\n"
 
 
-def _md_cell(text: str) -> str:
+def md_text(text: str) -> str:
     """A cell's (or a verdict's) text as Markdown text: every character that Markdown or
     inline HTML could read as markup is backslash-escaped (brackets unless they hold a
     CI), so any stored name is shown as it is, never as a link, tag, emphasis or math.
 
-    >>> print(_md_cell("a|b_<i>$x$ [y](z) [0.1, 0.2]"))
+    >>> print(md_text("a|b_<i>$x$ [y](z) [0.1, 0.2]"))
     a\\|b\\_\\<i\\>\\$x\\$ \\[y\\](z) [0.1, 0.2]
     """
     text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
@@ -294,8 +295,8 @@ def markdown_table(standings: SetStandings) -> str:
     names = columns(standings)
     lines = ["| " + " | ".join(names) + " |", "|" + "|".join(" --- " for _ in names) + "|"]
     for row in standing_rows(standings):
-        lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
-    verdicts = [_md_cell(v) for v in _verdict_lines(standings)]
+        lines.append("| " + " | ".join(md_text(c) for c in row) + " |")
+    verdicts = [md_text(v) for v in _verdict_lines(standings)]
     return "\n".join([*lines, "", *verdicts]) + "\n"
 
 
@@ -340,9 +341,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "leaderboard",
         help="show the leaderboard of a results database",
-        description="Show every verified entry of the database, per env id and episode set: "
-        "success and return with 95%% bootstrap CIs, IQM, turns, ties, and best SFT vs "
-        "best RL on the same episodes.",
+        description="Show every entry of the database (each replayed), per env id and "
+        "episode set: success and return with 95% bootstrap CIs, IQM, turns, ties, "
+        "what the board checked and what is declared, the SFT-vs-RL verdicts inside one "
+        "lineage and best vs best across lineages. The table fits 120 columns; "
+        "--format json holds every figure.",
     )
     p.add_argument(
         "--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default: {DEFAULT_DB})"
@@ -351,7 +354,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--format",
         choices=FORMATS,
         default="table",
-        help="table (terminal), md, html (static page with plots) or json",
+        help="table (terminal, 120 columns), md, html (static page with plots) or json "
+        "(every figure); default: table",
     )
     p.add_argument(
         "--out", type=Path, default=None, metavar="PATH", help="write to PATH instead of printing"

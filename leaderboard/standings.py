@@ -173,7 +173,8 @@ class FamilyComparison:
         text = (
             f"{where}: best RL {self.rl} vs best SFT {self.sft} on {self.episodes} paired "
             f"episodes: {self.measure} difference (RL - SFT) {d.estimate:+.3f} "
-            f"[{d.low:+.3f}, {d.high:+.3f}]: {outcome}."
+            f"[{d.low:+.3f}, {d.high:+.3f}]: {outcome}. Declared (the manifests' or the "
+            "submitters' word): paradigms, budgets, data."
         )
         if self.labels == DECLARED:
             text = (

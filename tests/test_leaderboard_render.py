@@ -363,3 +363,29 @@ def test_published_entries_know_the_goal_kind_of_every_episode(tmp_path):
     wants = [e["metrics"]["booked"] is not None for e in by_seed]
     assert entry.goal_kinds == tuple("booking" if w else "inform" for w in wants)
     assert 0 < sum(wants) < len(wants)
+
+
+def test_any_stored_name_is_text_in_every_format():
+    """Issue 30: a hand-edited row named ``$\\frac{$`` stopped the HTML page with a
+    matplotlib parse error; names are text everywhere: no mathtext in the plots, escaped
+    in HTML and Markdown, one row each in the table."""
+    from leaderboard.html_page import plot_learning_curves
+    from leaderboard.learning_curves import LearningCurve
+
+    names = ["$\\frac{$", "<b>x</b>", "a|b", "[l](javascript:x)", "_e_"]
+    entries = [
+        stored_entry(n, p, [True, False] * 10, budget={"env_steps": 100 * (i + 1)})
+        for i, (n, p) in enumerate(zip(names, ["rl", "sft", "sft-rl", "rl", "sft"], strict=True))
+    ]
+    (s,) = compute_standings(entries)
+    page = render_html([s])
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    assert re.findall(r'data-entry="([^"]+)"', page).count("$\\frac{$") == 1
+    curve = LearningCurve({"env_steps": [(10.0, 0.2), (50.0, 0.5)]}, "dev_success")
+    assert plot_learning_curves(s, {"$\\frac{$": curve})[:4] == b"\x89PNG"
+    md = render_markdown([s])
+    rows = [r for r in md.splitlines() if r.startswith("| ")]
+    assert len(rows) == 2 + len(names) and all(r.count(" | ") == len(COLUMNS) - 1 for r in rows)
+    assert "\\[l\\](javascript:x)" in md and "\\<b\\>" in md and "\\$\\\\frac{\\$" in md
+    table = render_table([s])
+    assert max(map(len, table.splitlines())) <= 120
