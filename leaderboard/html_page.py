@@ -309,11 +309,6 @@ def _curves_caption(standings: SetStandings, set_curves: SetCurves) -> str:
         f"point, not always its last. Horizontal lines: untrained entries' test {measure}; "
         "a run's point at budget 0 (its init) is off the log axis."
     ]
-    if "demo_episodes_seen" in _curve_units(set_curves.curves):
-        parts.append(
-            "Demo episodes seen count every pass over a demonstration (the budget plot counts "
-            "trained tokens)."
-        )
     own = [name for name, c in set_curves.curves.items() if not c.on_dev]
     if own:
         where = "; ".join(

@@ -30,6 +30,7 @@ from leaderboard.store import DEFAULT_DB, LeaderboardStore
 __all__ = [
     "fit_table",
     "md_text",
+    "printable",
     "COLUMNS",
     "FORMATS",
     "GOLD_COLUMNS",
@@ -266,16 +267,26 @@ def render_table(all_standings: list[SetStandings], width: int = TERMINAL_WIDTH)
         names = columns(s)
         keep = [i for i, c in enumerate(names) if c not in _TERMINAL_OMITS]
         header = [_TERMINAL_HEADERS.get(names[i], names[i]) for i in keep]
-        rows = [header, *([r[i] for i in keep] for r in standing_rows(s))]
+        rows = [header, *([printable(r[i]) for i in keep] for r in standing_rows(s))]
         # the figures never wrap: names and the checked words do
         fixed = tuple(k for k, i in enumerate(keep) if names[i] not in _TERMINAL_WRAPS)
-        verdicts = ["\n".join(_wrap(v, width)) if v else "" for v in _verdict_lines(s)]
+        verdicts = ["\n".join(_wrap(printable(v), width)) if v else "" for v in _verdict_lines(s)]
         title = "\n".join(_wrap(set_title(s), width))
         table = fit_table(rows, width, fixed=fixed)
         blocks.append("\n".join([title, "", *table, "", *_budget_lines(s, width), "", *verdicts]))
     note = " The terminal leaves out IQM, ties and success per goal kind: --format md or json."
     footnote = "\n".join(_wrap(stats_footnote() + note, width))
     return "\n\n".join(blocks) + "\n\n" + footnote + "\n"
+
+
+def printable(text: str) -> str:
+    """``text`` with each character that is not printable (a newline, a control or a
+    bidi character) written as its escape, so a stored name stays on its one line.
+
+    >>> printable("expert\\n\\u202e")
+    'expert\\\\n\\\\u202e'
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def md_text(text: str) -> str:
@@ -286,7 +297,7 @@ def md_text(text: str) -> str:
     >>> print(md_text("a|b_<i>$x$ [y](z) [0.1, 0.2]"))
     a\\|b\\_\\<i\\>\\$x\\$ \\[y\\](z) [0.1, 0.2]
     """
-    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), text)
+    text = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), printable(text))
     return _MD_BRACKET.sub(lambda m: "\\" + m.group(0), text)
 
 

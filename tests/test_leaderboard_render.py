@@ -372,10 +372,12 @@ def test_any_stored_name_is_text_in_every_format():
     from leaderboard.html_page import plot_learning_curves
     from leaderboard.learning_curves import LearningCurve
 
-    names = ["$\\frac{$", "<b>x</b>", "a|b", "[l](javascript:x)", "_e_"]
+    names = ["$\\frac{$", "<b>x</b>", "a|b", "[l](javascript:x)", "_e_", "ex\npert"]
     entries = [
         stored_entry(n, p, [True, False] * 10, budget={"env_steps": 100 * (i + 1)})
-        for i, (n, p) in enumerate(zip(names, ["rl", "sft", "sft-rl", "rl", "sft"], strict=True))
+        for i, (n, p) in enumerate(
+            zip(names, ["rl", "sft", "sft-rl", "rl", "sft", "rl"], strict=True)
+        )
     ]
     (s,) = compute_standings(entries)
     page = render_html([s])
@@ -387,5 +389,7 @@ def test_any_stored_name_is_text_in_every_format():
     rows = [r for r in md.splitlines() if r.startswith("| ")]
     assert len(rows) == 2 + len(names) and all(r.count(" | ") == len(COLUMNS) - 1 for r in rows)
     assert "\\[l\\](javascript:x)" in md and "\\<b\\>" in md and "\\$\\\\frac{\\$" in md
+    assert "| ex\\\\npert |" in md  # a newline in a name is shown (escaped), not obeyed
     table = render_table([s])
     assert max(map(len, table.splitlines())) <= 120
+    assert "ex\\npert" in render_table([s], width=10_000)
