@@ -7,7 +7,8 @@ The board states a training budget in these terms (:data:`BUDGET_TERMS`):
 - ``sampled_tokens``: tokens the policy wrote while collecting rollouts (RL only);
 - ``env_steps``: agent messages played in the env, all in (KL probes and screening too);
 - ``cpu_time_s``: the run's CPU time (``wall_time_s`` where a manifest only has that);
-- ``start_budget``: for SFT->RL, the budget of the row it started from (its "+ start").
+- ``start_budget``: for SFT->RL, the budget of the row it started from (its "+ start"),
+  held in a results header as ``start_<term>`` counts.
 
 Manifests written before this vocabulary used ``tokens`` (trained tokens for SFT, sampled
 tokens for RL), left KL-probe steps out of ``env_steps`` (``kl_probe_env_steps``) and
@@ -48,7 +49,7 @@ def budget_terms(budget: Mapping[str, object], paradigm: str | None = None) -> d
     ...               "trained_tokens": 1778566, "wall_time_s": 958.4}, "sft-rl")
     {'trained_tokens': 1778566, 'sampled_tokens': 198893, 'env_steps': 11523, 'wall_time_s': 958.4}
     """
-    new = any(k in budget for k in _NEW_ONLY)
+    new = any(k in _NEW_ONLY or k.startswith("start_") for k in budget)
     terms: dict[str, float] = {}
     for key in BUDGET_TERMS:
         value = budget.get(key)
@@ -103,13 +104,14 @@ def format_budget(
     paradigm: str | None = None,
     start: str | None = None,
     base: str | None = None,
+    no_start: str = "not on the board",
 ) -> str:
     """A short reading of a training budget in the board's vocabulary; ``"none"`` for an
     untrained agent.
 
     An SFT->RL row (``paradigm="sft-rl"``) ends in ``+ start``: its start's budget, from
     the manifest's ``start_budget``, or from ``start`` (the board row it starts from),
-    else said to be unknown. A best-of-n row has no training of its own: its budget is
+    else ``no_start`` says why not. A best-of-n row has no training of its own: its budget is
     its ``base``'s, stated as such.
 
     >>> format_budget({"env_steps": 2_000_000, "demo_episodes": 40_000})
@@ -129,7 +131,9 @@ def format_budget(
     if paradigm != "sft-rl":
         return own
     start_budget = budget.get("start_budget")
-    if isinstance(start_budget, Mapping) and start_budget:
+    if not isinstance(start_budget, Mapping):  # as a results header holds it: start_* counts
+        start_budget = {k[6:]: v for k, v in budget.items() if k.startswith("start_")}
+    if start_budget:
         inner = ", ".join(_format_terms(budget_terms(start_budget, "sft"))) or "none"
         return f"{own} + start ({inner})"
-    return f"{own} + start ({start})" if start else f"{own} + start (not on the board)"
+    return f"{own} + start ({start or no_start})"

@@ -164,6 +164,8 @@ def test_budget_words():
         "40k trained tokens, 9k sampled tokens, 1.05k env steps, CPU 1 min + start (5M trained "
         "tokens)"
     )
+    header = {**new_rl, "start_trained_tokens": 5e6, "start_cpu_time_s": 7200}  # as stored
+    assert format_budget(header, "sft-rl").endswith("+ start (5M trained tokens, CPU 2 h)")
     assert format_budget(old_rl, "sft-rl").endswith("+ start (not on the board)")
     assert format_budget(old_rl, "sft-rl", start="sft-a").endswith("+ start (sft-a)")
     assert format_budget({"tokens": 5e6}, "best-of-n", base="sft-a") == (
