@@ -314,7 +314,12 @@ def test_a_relabelled_results_file_goes_on_as_declared_on_every_page(tmp_path, c
     assert main(["leaderboard", "--db", str(db), "--format", "json"]) == 0
     (shown,) = json.loads(capsys.readouterr().out)["sets"][0]["entries"]
     assert (shown["name"], shown["labels"]) == ("my-ppo", "declared")
+    assert shown["checked"] == ["env", "episodes"] and "paradigm" in shown["declared"]
     for fmt in ("table", "md"):
         assert main(["leaderboard", "--db", str(db), "--format", fmt]) == 0
-        row = next(line for line in capsys.readouterr().out.splitlines() if "my-ppo" in line)
-        assert "declared" in row
+        out = capsys.readouterr().out
+        row = next(line for line in out.splitlines() if "my-ppo" in line)
+        assert "replayed" in row and "played by the board" not in row
+        assert "my-ppo: 10 env steps (declared: weights, interface, paradigm" in out or (
+            fmt == "md" and "| weights, interface, paradigm, budget, data |" in row
+        )
