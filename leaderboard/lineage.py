@@ -34,6 +34,7 @@ import numpy as np
 from dialog_env.bounded_json import read_json_file
 from dialog_env.lm.model_files import directory_sha256, file_sha256
 from leaderboard.stats import Interval, paired_difference
+from leaderboard.store import VERIFIED
 
 __all__ = [
     "CHECKED_PLAYED",
@@ -162,8 +163,6 @@ def board_provenance(entries, checkpoints: Mapping[str, Path]) -> dict[str, Prov
     """The provenance of every played entry (labels ``verified``) that is a checkpoint of
     ``checkpoints`` (entry name -> directory); ``entries`` need ``name``, ``labels`` and
     ``model_sha256``."""
-    from leaderboard.store import VERIFIED
-
     return {
         e.name: read_provenance(checkpoints[e.name], e.model_sha256)
         for e in entries
@@ -171,22 +170,30 @@ def board_provenance(entries, checkpoints: Mapping[str, Path]) -> dict[str, Prov
     }
 
 
-def same_weights(provenance: Mapping[str, Provenance]) -> dict[str, tuple[str, ...]]:
-    """Per entry, the other entries whose checked weights are identical to its own.
+def same_weights(
+    provenance: Mapping[str, Provenance], models: Mapping[str, str] | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Per entry, the other entries whose weights are identical to its own: the same
+    checked weights file (``provenance``), or the same model hash over everything the
+    board loaded (``models``: name -> model hash of the entries the board played).
 
     >>> same_weights({"a": Provenance("h1"), "b": Provenance("h1"), "c": Provenance("h2")})
     {'a': ('b',), 'b': ('a',)}
+    >>> same_weights({}, {"x": "m1", "y": "m1", "z": "m2"})
+    {'x': ('y',), 'y': ('x',)}
     """
-    by_hash: dict[str, list[str]] = {}
+    groups: dict[str, set[str]] = {}
     for name, p in provenance.items():
         if p.weights_sha256:
-            by_hash.setdefault(p.weights_sha256, []).append(name)
-    out = {}
-    for names in by_hash.values():
+            groups.setdefault(f"weights {p.weights_sha256}", set()).add(name)
+    for name, model in (models or {}).items():
+        groups.setdefault(f"model {model}", set()).add(name)
+    twins: dict[str, set[str]] = {}
+    for names in groups.values():
         for name in names:
             if len(names) > 1:
-                out[name] = tuple(sorted(n for n in names if n != name))
-    return dict(sorted(out.items()))
+                twins.setdefault(name, set()).update(names - {name})
+    return {name: tuple(sorted(others)) for name, others in sorted(twins.items())}
 
 
 def start_of(name: str, provenance: Mapping[str, Provenance]) -> str | None:
@@ -247,8 +254,6 @@ def label_status(labels: str, paradigm: str, budget: Mapping, started: bool) -> 
     >>> label_status("declared", "rl", {}, False)
     (('env', 'episodes'), ('weights', 'interface', 'paradigm', 'budget', 'data'))
     """
-    from leaderboard.store import VERIFIED
-
     if labels != VERIFIED:
         return CHECKED_REPLAYED, ("weights", "interface", "paradigm", "budget", "data")
     if paradigm == "reference" and not budget:

@@ -314,15 +314,13 @@ def _set_provenance(
 ) -> dict[str, Provenance]:
     """The provenance of one set's played entries: given, or read from ``checkpoints``
     (default: the shipped ones)."""
-    from leaderboard.store import VERIFIED as PLAYED
-
     if provenance is None:
         from agents import shipped_checkpoints
 
         found = shipped_checkpoints() if checkpoints is None else checkpoints
         return board_provenance(group, found)
     return {
-        e.name: provenance[e.name] for e in group if e.labels == PLAYED and e.name in provenance
+        e.name: provenance[e.name] for e in group if e.labels == VERIFIED and e.name in provenance
     }
 
 
@@ -344,7 +342,12 @@ def compute_standings(
     for set_id in sorted(by_set):
         group = by_set[set_id]
         known = _set_provenance(group, checkpoints, provenance)
-        twins = same_weights(known)
+        # trained rows the board played with one model hash are one model (a built-in
+        # agent's hash is its source file's, shared by the agents a file defines)
+        models = {
+            e.name: e.model_sha256 for e in group if e.labels == VERIFIED and any(e.budget.values())
+        }
+        twins = same_weights(known, models)
         measure = "gold" if all(e.gold for e in group) else "success"
         standings = sorted(
             (_entry_standing(e, known, twins) for e in group),

@@ -314,12 +314,15 @@ def _check_pages(standings, entries) -> None:
     header = table.splitlines().index(next(x for x in table.splitlines() if x.startswith("# ")))
     rows = table.splitlines()[header + 2 : header + 2 + len(entries)]
     assert {r.split()[1] for r in rows} == names
-    assert all(f"  {checked[labels[r.split()[1]]]}  " in r for r in rows)
+    # the cell starts with how the entry was checked (flags such as "same weights as" follow)
+    assert all(f"  {checked[labels[r.split()[1]]]}" in r for r in rows)
     md_rows = [r for r in render(standings, "md").splitlines() if r.startswith("|")]
     assert len(md_rows) == 2 + len(entries)
     assert all(r.count("|") == len(COLUMNS) + 1 for r in md_rows)
     md_checked = {  # a name's Markdown characters are backslash-escaped
-        re.sub(r"\\(.)", r"\1", r.split(" | ")[1]): r.split(" | ")[COLUMNS.index("checked")]
+        re.sub(r"\\(.)", r"\1", r.split(" | ")[1]): r.split(" | ")[COLUMNS.index("checked")].split(
+            ";"
+        )[0]
         for r in md_rows[2:]
     }
     assert md_checked == {n: checked[label] for n, label in labels.items()}

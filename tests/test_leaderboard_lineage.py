@@ -210,3 +210,20 @@ def test_a_relabelled_copy_of_sft_expert_is_no_rl_row(tmp_path):
     assert row[COLUMNS.index("checked")] == "played by the board; same weights as sft-expert"
     assert row[COLUMNS.index("declared")] == "paradigm, budget, data"
     assert "played by the board; same weights as sft-expert" in render_table([s], width=10_000)
+
+
+def test_two_played_checkpoints_of_one_model_hash_are_flagged():
+    """A byte-identical copy submitted under another name, with no manifest at hand: the
+    model hash the board computed is the same, so the rows are flagged."""
+    a = dataclasses.replace(
+        stored_entry("sft-a", "sft", _outcomes(0.5), budget={"tokens": 9}), model_sha256="m" * 64
+    )
+    b = dataclasses.replace(
+        stored_entry("rl-a", "rl", _outcomes(0.5), budget={"env_steps": 9}), model_sha256="m" * 64
+    )
+    (s,) = compute_standings([a, b], provenance={})
+    assert {e.name: e.same_weights_as for e in s.entries} == {
+        "sft-a": ("rl-a",),
+        "rl-a": ("sft-a",),
+    }
+    assert s.comparison.rl is None and s.comparison.twins == ("rl-a",)
