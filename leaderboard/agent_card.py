@@ -71,10 +71,21 @@ def read_budget(checkpoint_dir: str | Path) -> dict[str, float]:
 
 def manifest_budget(manifest: object, path: str | Path = MANIFEST) -> dict[str, float]:
     """The checked ``budget`` of a parsed manifest (:func:`read_budget`'s checks; ``path``
-    only names the file in errors), for a reader that needs the rest of it too."""
+    only names the file in errors), for a reader that needs the rest of it too.
+
+    An SFT->RL manifest's ``start_budget`` (its start's budget, an object of counts) comes
+    back flattened into ``start_<key>`` counts, as a results header holds them.
+
+    >>> manifest_budget({"budget": {"env_steps": 10, "start_budget": {"trained_tokens": 5}}})
+    {'env_steps': 10, 'start_trained_tokens': 5}
+    """
     budget = manifest.get("budget", {}) if isinstance(manifest, dict) else None
     if not isinstance(budget, dict):
         raise ValueError(f"{path}: 'budget' must be an object of non-negative counts")
+    start = budget.get("start_budget")
+    if isinstance(start, dict):  # SFT->RL: the start's budget, flattened to start_* counts
+        budget = {k: v for k, v in budget.items() if k != "start_budget"}
+        budget.update({f"start_{k}": v for k, v in start.items()})
     if len(budget) > 16:
         raise ValueError(f"{path}: budget has {len(budget)} entries, more than 16")
     checked: dict[str, float] = {}

@@ -33,10 +33,10 @@ def agent_rows() -> list[tuple[str, str, str, str, str]]:
     from dialog_env.entry_points import load_entry_point
     from dialog_env.registration import task_of
     from leaderboard.agent_card import read_budget
+    from leaderboard.budget import format_budget
     from leaderboard.episodes import RUN_ENV_IDS
     from leaderboard.publish import PUBLISHED_DIR, published_path
     from leaderboard.results import read_results
-    from leaderboard.standings import format_budget
 
     def published(name: str, source) -> str:
         tasks = agent_tasks(source)
@@ -63,7 +63,10 @@ def agent_rows() -> list[tuple[str, str, str, str, str]]:
         paradigm, interface = _FIXED.get(
             config.get("agent"), (config.get("paradigm", "sft"), config.get("interface", "text"))
         )
-        budget = format_budget(read_budget(path)) or "none"
+        base = config.get("base") if isinstance(config.get("base"), str) else None
+        budget = format_budget(
+            read_budget(path), paradigm, base=base, no_start="its budget unstated"
+        )
         rows.append((name, paradigm, interface, budget, published(name, path)))
     return rows
 

@@ -3,18 +3,22 @@
 One self-contained HTML file (no script, no external resource): per episode set the
 table (declared entries' rows in italics, ``data-labels`` on every row), the SFT vs RL
 verdict, a plot of success with 95% CIs per entry grouped by paradigm, and a plot of
-success against training budget (log scale, a panel per budget unit: env steps,
-demonstration episodes; untrained entries are dashed or dotted horizontal lines), and,
+success against training budget (log scale, a panel per budget unit of the board's one
+vocabulary: trained tokens, env steps; untrained entries are dashed or dotted horizontal
+lines), and,
 given the rows' learning curves (:mod:`leaderboard.learning_curves`), their dev measure
 against training budget as each trainer recorded it; in the plots a declared entry's
-name carries "(declared)".
+name carries "(declared)". Every name is drawn as plain text (no mathtext: a name holding
+``$`` is not a formula) and escaped in the HTML.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import itertools
+from collections.abc import Callable
 from html import escape
 
 from leaderboard.learning_curves import CURVE_UNITS, MEASURE_KEYS, LearningCurve, SetCurves
@@ -54,7 +58,7 @@ NUMERIC_COLUMNS = (
     "turns",
 )
 #: Budget units with a panel in the budget plot, and their axis labels.
-BUDGET_UNITS = {"env_steps": "env steps", "demo_episodes": "demonstration episodes"}
+BUDGET_UNITS = {"trained_tokens": "trained tokens", "env_steps": "env steps (all in)"}
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem;
@@ -70,6 +74,20 @@ img { max-width: 100%; }
 tr[data-labels="declared"] td { color: #555; font-style: italic; }
 .note { color: #555; font-size: 0.85rem; }
 """
+
+
+def _plain_text(plot: Callable[..., bytes]) -> Callable[..., bytes]:
+    """``plot`` with every text it draws taken as plain text: no mathtext (a stored name
+    such as ``$\\frac{$`` is a name, not a formula that fails to parse) and no TeX."""
+
+    @functools.wraps(plot)
+    def wrapper(*args, **kwargs) -> bytes:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return plot(*args, **kwargs)
+
+    return wrapper
 
 
 def _new_figure(width: float = 6.4, height: float = 3.8, panels: int = 1):
@@ -109,6 +127,7 @@ def _measure_label(standings: SetStandings) -> str:
     return "gold score" if standings.ranked_by == "gold" else "success rate"
 
 
+@_plain_text
 def plot_success_by_paradigm(standings: SetStandings) -> bytes:
     """PNG: each entry's success with its 95% CI, entries grouped (and colored) by paradigm."""
     fig, (ax,) = _new_figure()
@@ -206,9 +225,10 @@ def _plot_budget_panel(ax, standings: SetStandings, unit: str, label: str) -> No
     ax.legend(fontsize=7, loc="best")
 
 
+@_plain_text
 def plot_success_vs_budget(standings: SetStandings) -> bytes:
     """PNG: success against training budget, one panel per budget unit that some entry
-    states (env steps for RL, demonstration episodes for SFT); untrained entries are
+    states (trained tokens, env steps for RL); untrained entries are
     horizontal lines in each panel."""
     units = [u for u in BUDGET_UNITS if any(e.budget_amount(u) for e in standings.entries)]
     units = units or [next(iter(BUDGET_UNITS))]
@@ -232,6 +252,7 @@ def _curve_units(curves: dict[str, LearningCurve]) -> list[str]:
     ]
 
 
+@_plain_text
 def plot_learning_curves(standings: SetStandings, curves: dict[str, LearningCurve]) -> bytes:
     """PNG: each row's measure against its training budget (log scale) as its trainer
     recorded it (``curves`` by entry name: :func:`~leaderboard.learning_curves.entry_curves`),
@@ -288,11 +309,6 @@ def _curves_caption(standings: SetStandings, set_curves: SetCurves) -> str:
         f"point, not always its last. Horizontal lines: untrained entries' test {measure}; "
         "a run's point at budget 0 (its init) is off the log axis."
     ]
-    if "demo_episodes_seen" in _curve_units(set_curves.curves):
-        parts.append(
-            "Demo episodes seen count every pass over a demonstration (the budget plot counts "
-            "distinct demonstrations)."
-        )
     own = [name for name, c in set_curves.curves.items() if not c.on_dev]
     if own:
         where = "; ".join(
@@ -369,10 +385,11 @@ def render_html(
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
-        "<p>SFT and RL dialogue agents on identical, seeded episodes. Every entry was "
-        "verified by replaying each of its episodes; its labels column says whether the "
-        "leaderboard played the agent itself (verified) or took a results file's word for "
-        "who played (declared).</p>",
+        "<p>SFT and RL dialogue agents on identical, seeded episodes. Every episode was "
+        "replayed; the checked column says whether the board loaded the weights and played "
+        "every episode itself (played by the board) or a results file's transcripts were "
+        "replayed (replayed), and the declared column what rests on a manifest's or a "
+        "submitter's word.</p>",
     ]
     if not all_standings:
         parts.append("<p>No entries yet: run <code>dialog-bench run</code>.</p>")
@@ -391,10 +408,10 @@ def render_html(
             _img(
                 plot_success_vs_budget(s),
                 f"{_measure_label(s)} against budget, {s.episode_set}",
-                f"{_measure_label(s).capitalize()} against training budget (log scale): "
-                "env steps for entries "
-                "trained by RL, demonstration episodes for entries trained on demos; "
-                "dashed and dotted lines: untrained entries.",
+                f"{_measure_label(s).capitalize()} against training budget (log scale), in "
+                "the board's vocabulary: trained tokens (SFT and RL), env steps all in "
+                "(RL); a best-of-n row trains nothing; dashed and dotted lines: untrained "
+                "entries.",
             ),
             *_curves_figure(s, curves.get(s.episode_set)),
             *(_img(*figure) for figure in figures.get(s.env_id, ())),

@@ -9,7 +9,8 @@ one shape (:class:`LearningCurve`: per budget unit, ``(budget, measure)`` points
 
 - ``train grpo``: ``curve`` of ``{iteration, env_steps, dev_success, dev_return,
   dev_gold (chat), dev_rm, kl, kl_token}``;
-- ``train sft``: ``curve`` of ``{step, tokens, demo_episodes_seen, dev_success}``
+- ``train sft``: ``curve`` of ``{step, tokens, demo_episodes_seen, dev_success}`` (placed by
+  ``tokens``, the tokens trained on so far: the board's trained tokens)
   (``dev_gold`` on the chat task);
 - ``train sb3``: ``curve`` of ``{env_steps, eval_success, eval_mean_reward}``, scored by
   SB3's ``EvalCallback`` on the trainer's own episodes (train-split goals), not on the
@@ -46,12 +47,16 @@ __all__ = [
     "learning_curve",
 ]
 
-#: Budget units a curve point can be placed by, in panel order, with their axis labels:
-#: env steps for RL, demonstration episodes trained on (repeats counted) for SFT.
+#: Budget units a curve point can be placed by, in panel order, with their axis labels,
+#: in the board's one vocabulary (:mod:`leaderboard.budget`): env steps for RL, trained
+#: tokens for SFT.
 CURVE_UNITS = {
     "env_steps": "env steps",
-    "demo_episodes_seen": "demo episodes seen",
+    "trained_tokens": "trained tokens",
 }
+#: The point keys each unit is read from, in order: an SFT point's ``tokens`` are the
+#: tokens trained on so far (``train sft``, before the one vocabulary).
+_UNIT_KEYS = {"env_steps": ("env_steps",), "trained_tokens": ("trained_tokens", "tokens")}
 #: Per leaderboard measure (``SetStandings.ranked_by``), the point keys that hold it, in
 #: order of preference, and what episodes each was scored on.
 MEASURE_KEYS = {
@@ -125,7 +130,7 @@ def learning_curve(manifest: dict, measure: str = "success") -> LearningCurve | 
     >>> sft = {"curve": [{"step": 200, "tokens": 7e5, "demo_episodes_seen": 1172.3,
     ...                   "dev_gold": 0.04}]}
     >>> learning_curve(sft, "gold").points
-    {'demo_episodes_seen': [(1172.3, 0.04)]}
+    {'trained_tokens': [(700000.0, 0.04)]}
     >>> learning_curve(sft, "success") is None  # it recorded gold only
     True
     >>> learning_curve({"curve": [{"env_steps": 10, "dev_success": "high"}]})
@@ -147,9 +152,11 @@ def learning_curve(manifest: dict, measure: str = "success") -> LearningCurve | 
     if key is None:
         return None
     points = list(enumerate(raw))
-    unit = next((u for u in CURVE_UNITS if u in raw[0]), None)
+    unit, source = next(
+        ((u, k) for u in CURVE_UNITS for k in _UNIT_KEYS[u] if k in raw[0]), (None, None)
+    )
     if unit is not None:
-        xs = [_number(p.get(unit), f"{name}[{i}] {unit}") for i, p in points]
+        xs = [_number(p.get(source), f"{name}[{i}] {source}") for i, p in points]
     elif name == "dev_history":
         unit, xs = "env_steps", _token_ppo_env_steps(manifest, points)
     else:

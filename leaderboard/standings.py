@@ -2,30 +2,50 @@
 
 Per episode set, each entry gets its success rate and mean return with 95% bootstrap CIs,
 the IQM of its returns (with CI), its mean number of turns, a rank and the entries it is
-tied with (overlapping success CIs), and its labels: verified or declared (see
-``leaderboard.store``). The best entry of the SFT family (paradigms ``sft``,
-``filtered-sft``) is compared with the best of the RL family (``rl``, ``sft-rl``) on the
-same episodes by a paired bootstrap; "best" means highest success, then mean return.
+tied with (overlapping success CIs), and what of it the board checked: a row the board
+played has its weights, interface, env and episodes checked, its paradigm, budget and
+training data declared (the manifest's word) unless tied to a checked row
+(:mod:`leaderboard.lineage`); a replayed results file has only its episodes checked.
+
+The headline SFT-vs-RL lines compare rows of one lineage (one demonstrator's demos and
+every row trained from them): "SFT->RL vs its SFT start" and "RL vs filtered SFT on the
+same demos", each a paired bootstrap on the same episodes; where no RL row starts from
+an SFT row of the board, the line says so. Best RL against best SFT (highest success,
+then mean return) is shown after them, labelled "across lineages, not a verdict": at the
+language level (interfaces ``text`` and ``token``), and for RL through the ``act``
+interface (whose templates write the text) on a line of its own. Declared entries stand
+in there only for a family with no played entry, and the line says so; a row with the
+weights of a row of another paradigm is left out of it.
 On a task scored by a hidden gold judge (``Dialog-Chat-v1``: each episode's metrics hold
 ``mean_gold``), entries are ranked, tied and compared by their gold score instead of
 success, since the return there is a learned reward model's (a proxy that RL can
 over-optimize); the proxy return is shown beside it.
-The comparison is made at the language level: entries whose agent writes the text
-(interfaces ``text`` and ``token``). An RL entry of the ``act`` interface picks one of a
-few dialogue acts that templates then write out, so what it shows is the interface as
-much as the paradigm: it gets a line of its own (``act_comparison``), against the same
-best SFT entry. Only verified entries are compared, since a declared paradigm is the
-submitter's word; when a family has no verified entry, declared ones stand in and the
-verdict says that it rests on declared labels.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
+from leaderboard.budget import budget_terms, format_budget
+from leaderboard.lineage import (
+    RL_FAMILY,
+    SFT_FAMILY,
+    LineagePair,
+    Provenance,
+    board_provenance,
+    difference_outcome,
+    label_status,
+    lineage_name,
+    lineage_of,
+    lineage_pairs,
+    no_pair_line,
+    same_weights,
+    start_of,
+)
 from leaderboard.stats import (
     BOOTSTRAP_SEED,
     CONFIDENCE,
@@ -42,6 +62,7 @@ __all__ = [
     "SFT_FAMILY",
     "EntryStanding",
     "FamilyComparison",
+    "LineagePair",
     "LANGUAGE_INTERFACES",
     "SetStandings",
     "compute_standings",
@@ -49,30 +70,8 @@ __all__ = [
     "standings_to_json",
 ]
 
-SFT_FAMILY = ("sft", "filtered-sft")
 #: Interfaces at which the agent writes the text itself (the ``act`` interface does not).
 LANGUAGE_INTERFACES = ("text", "token")
-RL_FAMILY = ("rl", "sft-rl")
-_BUDGET_WORDS = (("env_steps", "env steps"), ("demo_episodes", "demos"), ("tokens", "tokens"))
-
-
-def format_budget(budget: dict) -> str:
-    """A short reading of a training budget; ``"none"`` for an untrained agent.
-
-    >>> format_budget({"env_steps": 2_000_000, "demo_episodes": 40_000})
-    '2M env steps, 40k demos'
-    >>> format_budget({})
-    'none'
-    """
-    parts = []
-    for key, word in _BUDGET_WORDS:
-        value = budget.get(key)
-        if value:
-            for div, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")):
-                if value >= div:
-                    parts.append(f"{value / div:.3g}{unit} {word}")
-                    break
-    return ", ".join(parts) if parts else "none"
 
 
 @dataclass(frozen=True)
@@ -96,14 +95,34 @@ class EntryStanding:
     success_by_goal: dict[str, float] = field(default_factory=dict)
     #: Mean gold score of the replies (a judge-scored task only), with its CI.
     gold: Interval | None = None
+    #: The labels the board checked (``weights``, ``interface``, ``env``, ``episodes``,
+    #: ``start``) and those it takes on the manifest's or the submitter's word.
+    checked: tuple[str, ...] = ()
+    declared: tuple[str, ...] = ()
+    #: Played rows whose weights are identical to this one's.
+    same_weights_as: tuple[str, ...] = ()
+    #: The row of the board this one was trained from (its start, checked by weights hash).
+    start: str | None = None
+    #: The lineage (demos) this row descends from, by name; None when none is known.
+    lineage: str | None = None
+    #: A best-of-n row's base, whose budget is its own.
+    base: str | None = None
+
+    @property
+    def budget_text(self) -> str:
+        """The budget in the board's vocabulary (:func:`leaderboard.budget.format_budget`)."""
+        return format_budget(self.budget, self.paradigm, self.start, self.base)
 
     def score(self, measure: str) -> Interval:
         """The interval an entry is ranked by: ``"success"`` or ``"gold"``."""
         return self.gold if measure == "gold" and self.gold is not None else self.success
 
     def budget_amount(self, unit: str) -> float | None:
-        """The budget in ``unit`` (``"env_steps"``, ``"demo_episodes"``...); None if unstated."""
-        value = self.budget.get(unit)
+        """The budget in ``unit`` of the board's vocabulary (``"env_steps"``,
+        ``"trained_tokens"``...); None if unstated. A best-of-n row trained nothing."""
+        if self.paradigm == "best-of-n":
+            return None
+        value = budget_terms(self.budget, self.paradigm).get(unit)
         return float(value) if value else None
 
 
@@ -121,14 +140,23 @@ class FamilyComparison:
     scope: str = "language"  # "language": text and token entries; "act": act-interface RL
     measure: str = "success"  # what decides: "success", or "gold" on a judge-scored task
     gold_difference: Interval | None = None  # RL minus SFT, when measure is "gold"
+    twins: tuple[str, ...] = ()  # rows left out: their weights are another row's
 
     @property
     def verdict(self) -> str:
-        """One sentence that says what the comparison shows."""
+        """The comparison, labelled as one across lineages: never a verdict."""
+        text = "Across lineages, not a verdict (other demos, recipes and budgets): " + (
+            self._comparison()
+        )
+        if self.twins:
+            text += f" Left out, the weights of another row: {', '.join(self.twins)}."
+        return text
+
+    def _comparison(self) -> str:
         where = (
-            "At the language level (text and token entries)"
+            "at the language level (text and token entries)"
             if self.scope == "language"
-            else "Through the act interface (its templates write the text)"
+            else "through the act interface (its templates write the text)"
         )
         if self.sft is None or self.rl is None:
             missing = [
@@ -141,16 +169,12 @@ class FamilyComparison:
             ]
             return f"{where}, no SFT vs RL comparison: " + " and ".join(missing) + "."
         d = self.gold_difference if self.measure == "gold" else self.success_difference
-        if d.low > 0:
-            outcome = f"RL ({self.rl}) is ahead"
-        elif d.high < 0:
-            outcome = f"SFT ({self.sft}) is ahead"
-        else:
-            outcome = "no clear difference (the CI contains 0)"
+        outcome = difference_outcome(d, self.rl, self.sft)
         text = (
             f"{where}: best RL {self.rl} vs best SFT {self.sft} on {self.episodes} paired "
             f"episodes: {self.measure} difference (RL - SFT) {d.estimate:+.3f} "
-            f"[{d.low:+.3f}, {d.high:+.3f}]: {outcome}."
+            f"[{d.low:+.3f}, {d.high:+.3f}]: {outcome}. Declared (the manifests' or the "
+            "submitters' word): paradigms, budgets, data."
         )
         if self.labels == DECLARED:
             text = (
@@ -173,16 +197,30 @@ class SetStandings:
     comparison: FamilyComparison = field(default_factory=lambda: FamilyComparison(None, None))
     act_comparison: FamilyComparison | None = None  # only when an act-interface RL entry exists
     ranked_by: str = "success"  # or "gold": every entry of the set has gold scores
+    #: The verdicts inside one lineage (the headline); empty when the board has none.
+    lineage_pairs: list[LineagePair] = field(default_factory=list)
+    #: Why the board has no lineage pair (its headline then), else "".
+    no_pair: str = ""
 
     @property
     def verdicts(self) -> list[str]:
-        """The SFT vs RL lines: the language level, then the act interface's RL if any."""
-        extra = [self.act_comparison.verdict] if self.act_comparison is not None else []
-        return [self.comparison.verdict, *extra]
+        """The SFT vs RL lines: the lineage verdicts first (or why there are none), then
+        the comparisons across lineages, labelled as such: language level, act interface."""
+        headline = [p.verdict for p in self.lineage_pairs] or [self.no_pair or no_pair_line({}, {})]
+        pairs = {(p.rl, p.sft) for p in self.lineage_pairs}
+        across = [self.comparison, *([self.act_comparison] if self.act_comparison else [])]
+        # best vs best that is a lineage pair already is said once, as the verdict
+        return [*headline, *(c.verdict for c in across if (c.rl, c.sft) not in pairs)]
 
 
-def _entry_standing(entry: StoredEntry) -> EntryStanding:
+def _entry_standing(
+    entry: StoredEntry, provenance: dict[str, Provenance], twins: dict[str, tuple[str, ...]]
+) -> EntryStanding:
     returns = np.asarray(entry.returns)
+    start = start_of(entry.name, provenance)
+    checked, declared = label_status(entry.labels, entry.paradigm, entry.budget, bool(start))
+    lineage = lineage_of(entry.name, provenance)
+    own = provenance.get(entry.name)
     return EntryStanding(
         name=entry.name,
         agent=entry.agent,
@@ -197,6 +235,12 @@ def _entry_standing(entry: StoredEntry) -> EntryStanding:
         mean_turns=float(np.mean(entry.steps)),
         success_by_goal=_success_by_goal(entry),
         gold=bootstrap_ci(np.asarray(entry.gold)) if entry.gold else None,
+        checked=checked,
+        declared=declared,
+        same_weights_as=twins.get(entry.name, ()),
+        start=start,
+        lineage=lineage_name(lineage, provenance) if lineage else None,
+        base=own.base if own is not None else None,
     )
 
 
@@ -254,17 +298,59 @@ def _compare(
     )
 
 
-def compute_standings(entries: Iterable[StoredEntry]) -> list[SetStandings]:
-    """Standings of every episode set that has entries, sets ordered by env id and name."""
+def _relabelled(entry: EntryStanding, paradigm: dict[str, str]) -> bool:
+    """Whether ``entry`` shares its weights with a row of another paradigm and is the one
+    of them that claims RL (or, when none does, any of them)."""
+    others = [paradigm[t] for t in entry.same_weights_as if t in paradigm]
+    if not any(p != entry.paradigm for p in others):
+        return False
+    return entry.paradigm in RL_FAMILY or not any(p in RL_FAMILY for p in others)
+
+
+def _set_provenance(
+    group: list[StoredEntry],
+    checkpoints: dict[str, Path] | None,
+    provenance: dict[str, Provenance] | None,
+) -> dict[str, Provenance]:
+    """The provenance of one set's played entries: given, or read from ``checkpoints``
+    (default: the shipped ones)."""
+    if provenance is None:
+        from agents import shipped_checkpoints
+
+        found = shipped_checkpoints() if checkpoints is None else checkpoints
+        return board_provenance(group, found)
+    return {
+        e.name: provenance[e.name] for e in group if e.labels == VERIFIED and e.name in provenance
+    }
+
+
+def compute_standings(
+    entries: Iterable[StoredEntry],
+    checkpoints: dict[str, Path] | None = None,
+    provenance: dict[str, Provenance] | None = None,
+) -> list[SetStandings]:
+    """Standings of every episode set that has entries, sets ordered by env id and name.
+
+    The lineage of each played entry is read from its checkpoint's manifest:
+    ``checkpoints`` maps entry names to checkpoint directories (default: the shipped
+    ones); ``provenance`` gives it directly instead (entry name -> :class:`Provenance`).
+    """
     by_set: dict[str, list[StoredEntry]] = {}
     for entry in entries:
         by_set.setdefault(entry.episode_set, []).append(entry)
     out = []
     for set_id in sorted(by_set):
         group = by_set[set_id]
+        known = _set_provenance(group, checkpoints, provenance)
+        # trained rows the board played with one model hash are one model (a built-in
+        # agent's hash is its source file's, shared by the agents a file defines)
+        models = {
+            e.name: e.model_sha256 for e in group if e.labels == VERIFIED and any(e.budget.values())
+        }
+        twins = same_weights(known, models)
         measure = "gold" if all(e.gold for e in group) else "success"
         standings = sorted(
-            (_entry_standing(e) for e in group),
+            (_entry_standing(e, known, twins) for e in group),
             key=lambda s: (-s.score(measure).estimate, -s.mean_return.estimate, s.name),
         )
         ranks = rank_with_ties([s.score(measure) for s in standings])
@@ -275,28 +361,59 @@ def compute_standings(entries: Iterable[StoredEntry]) -> list[SetStandings]:
             for s, (rank, tied) in zip(standings, ranks, strict=True)
         ]
         by_name = {e.name: e for e in group}
-        language = [s for s in standings if s.interface in LANGUAGE_INTERFACES]
+        paradigm = {s.name: s.paradigm for s in standings}
+        # A row with the weights of a row of another paradigm is that row relabelled (an
+        # RL claim on untrained weights): no side of a comparison across lineages. A
+        # lineage pair needs a checked start, which a relabelled copy does not have.
+        relabelled = tuple(s.name for s in standings if _relabelled(s, paradigm))
+        compared = [s for s in standings if s.name not in relabelled]
+        language = [s for s in compared if s.interface in LANGUAGE_INTERFACES]
         act_rl = [
             s
-            for s in standings
+            for s in compared
             if s.interface not in LANGUAGE_INTERFACES and s.paradigm in RL_FAMILY
         ]
+        played = {n: p for n, p in paradigm.items() if n in known}
         out.append(
             SetStandings(
                 group[0].env_id,
                 set_id,
                 len(group[0].seeds),
                 standings,
-                _compare(by_name, language, measure=measure),
+                replace(_compare(by_name, language, measure=measure), twins=relabelled),
                 _compare(by_name, language, act_rl, "act", measure) if act_rl else None,
                 measure,
+                lineage_pairs(by_name, played, known, measure),
+                no_pair_line(played, known),
             )
         )
     return out
 
 
 def _comparison_json(c: FamilyComparison) -> dict:
-    return {**asdict(c), "left_out": list(c.left_out), "verdict": c.verdict}
+    return {
+        **asdict(c),
+        "left_out": list(c.left_out),
+        "twins": list(c.twins),
+        "verdict": c.verdict,
+        "across_lineages": True,
+    }
+
+
+def _pair_json(p: LineagePair) -> dict:
+    return {**asdict(p), "declared": list(p.declared), "verdict": p.verdict}
+
+
+def _entry_json(e: EntryStanding) -> dict:
+    return {
+        **asdict(e),
+        "tied_with": list(e.tied_with),
+        "checked": list(e.checked),
+        "declared": list(e.declared),
+        "same_weights_as": list(e.same_weights_as),
+        "budget_terms": budget_terms(e.budget, e.paradigm),
+        "budget_text": e.budget_text,
+    }
 
 
 def standings_to_json(all_standings: list[SetStandings]) -> dict:
@@ -308,7 +425,10 @@ def standings_to_json(all_standings: list[SetStandings]) -> dict:
                 "env_id": s.env_id,
                 "episode_set": s.episode_set,
                 "episodes": s.episodes,
-                "entries": [{**asdict(e), "tied_with": list(e.tied_with)} for e in s.entries],
+                "entries": [_entry_json(e) for e in s.entries],
+                "lineage_verdicts": [_pair_json(p) for p in s.lineage_pairs],
+                "no_lineage_pair": s.no_pair if not s.lineage_pairs else None,
+                "verdicts": s.verdicts,
                 "sft_vs_rl": _comparison_json(s.comparison),
                 "act_sft_vs_rl": s.act_comparison and _comparison_json(s.act_comparison),
                 "ranked_by": s.ranked_by,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from functools import cache
 from pathlib import Path
@@ -65,7 +66,7 @@ def stored_entry(
         agent=name,
         paradigm=paradigm,
         interface=interface,
-        model_sha256="0" * 64,
+        model_sha256=hashlib.sha256(name.encode()).hexdigest(),  # one model a name
         budget=budget or {},
         submitted_at="2026-01-01T00:00:00+00:00",
         seeds=tuple(range(n)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from html.parser import HTMLParser
 
 import jsonschema
@@ -424,21 +425,28 @@ class _Rows(HTMLParser):
 
 
 def _check_pages(standings, entries) -> None:
-    from leaderboard.render import COLUMNS, render
+    from leaderboard.render import COLUMNS, render, render_table
 
     names = {name for name, *_ in entries}
     labels = {name: label for name, _, label, _ in entries}
-    table = render(standings, "table")
-    header = table.splitlines().index(next(x for x in table.splitlines() if x.startswith("rank")))
+    checked = {"verified": "played by the board", "declared": "replayed"}
+    assert max(map(len, render(standings, "table").splitlines())) <= 120
+    table = render_table(standings, width=10_000)  # a row a line, to read each row back
+    header = table.splitlines().index(next(x for x in table.splitlines() if x.startswith("# ")))
     rows = table.splitlines()[header + 2 : header + 2 + len(entries)]
     assert {r.split()[1] for r in rows} == names
-    assert all(f" {labels[r.split()[1]]} " in r for r in rows)
+    # the cell starts with how the entry was checked (flags such as "same weights as" follow)
+    assert all(f"  {checked[labels[r.split()[1]]]}" in r for r in rows)
     md_rows = [r for r in render(standings, "md").splitlines() if r.startswith("|")]
     assert len(md_rows) == 2 + len(entries)
     assert all(r.count("|") == len(COLUMNS) + 1 for r in md_rows)
-    assert {r.split(" | ")[1]: r.split(" | ")[COLUMNS.index("labels")] for r in md_rows[2:]} == (
-        labels
-    )
+    md_checked = {  # a name's Markdown characters are backslash-escaped
+        re.sub(r"\\(.)", r"\1", r.split(" | ")[1]): r.split(" | ")[COLUMNS.index("checked")].split(
+            ";"
+        )[0]
+        for r in md_rows[2:]
+    }
+    assert md_checked == {n: checked[label] for n, label in labels.items()}
     data = json.loads(render(standings, "json"))
     assert {e["name"]: e["labels"] for e in data["sets"][0]["entries"]} == labels
     assert all(math.isfinite(v) for e in data["sets"][0]["entries"] for v in e["budget"].values())

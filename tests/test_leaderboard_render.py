@@ -30,8 +30,15 @@ def board():
     entries = [
         stored_entry("expert", "reference", [True] * (N - 4) + [False] * 4),
         stored_entry("random", "reference", _successes(0.01, 1)),
-        stored_entry("sft-a", "sft", list(base < 0.60), budget={"demo_episodes": 40_000}),
-        stored_entry("fsft", "filtered-sft", list(base < 0.62), budget={"demo_episodes": 9_000}),
+        stored_entry(
+            "sft-a", "sft", list(base < 0.60), budget={"demo_episodes": 40_000, "tokens": 9 * 10**7}
+        ),
+        stored_entry(
+            "fsft",
+            "filtered-sft",
+            list(base < 0.62),
+            budget={"demo_episodes": 9_000, "tokens": 2 * 10**7},
+        ),
         stored_entry("ppo", "rl", list(base < 0.80), budget={"env_steps": 2_000_000}),
         stored_entry("sft-ppo", "sft-rl", list(base < 0.78), budget={"env_steps": 2_400_000}),
     ]
@@ -70,20 +77,21 @@ def test_best_rl_is_compared_with_best_sft_on_paired_episodes(board):
     assert comparison.success_difference == expected
     assert comparison.success_difference.low > 0
     assert comparison.verdict.startswith(
-        "At the language level (text and token entries): best RL ppo vs best SFT fsft on 200 "
-        "paired episodes"
+        "Across lineages, not a verdict (other demos, recipes and budgets): at the language "
+        "level (text and token entries): best RL ppo vs best SFT fsft on 200 paired episodes"
     )
     assert "RL (ppo) is ahead" in comparison.verdict
 
 
 def test_without_both_families_the_board_says_so():
     (s,) = compute_standings([stored_entry("expert", "reference", [True] * 10)])
-    assert s.comparison.verdict == (
-        "At the language level (text and token entries), no SFT vs RL comparison: no "
+    assert s.comparison.verdict.endswith(
+        "at the language level (text and token entries), no SFT vs RL comparison: no "
         "SFT-family entry yet (paradigms sft, filtered-sft) and no RL-family entry yet "
         "(paradigms rl, sft-rl)."
     )
-    assert s.act_comparison is None and s.verdicts == [s.comparison.verdict]
+    no_pair = "No lineage verdict: no RL row on the board starts from an SFT row on the board."
+    assert s.act_comparison is None and s.verdicts == [no_pair, s.comparison.verdict]
     (s,) = compute_standings([stored_entry("a", "sft", [True] * 10)])
     assert "no RL-family entry yet" in s.comparison.verdict
     assert "no SFT-family" not in s.comparison.verdict
@@ -107,14 +115,15 @@ def test_act_interface_rl_gets_its_own_line_and_never_wins_the_language_verdict(
     )
     assert (s.act_comparison.rl, s.act_comparison.sft) == ("act-ppo", "sft-a")
     assert s.act_comparison.verdict.startswith(
-        "Through the act interface (its templates write the text): best RL act-ppo vs best SFT"
+        "Across lineages, not a verdict (other demos, recipes and budgets): through the act "
+        "interface (its templates write the text): best RL act-ppo vs best SFT"
     )
     assert "RL (act-ppo) is ahead" in s.act_comparison.verdict
     assert "act-ppo" not in s.comparison.verdict
-    assert s.verdicts == [s.comparison.verdict, s.act_comparison.verdict]
+    assert s.verdicts == [s.no_pair, s.comparison.verdict, s.act_comparison.verdict]
     md, page = render_markdown([s]), render_html([s])
     assert f"{s.comparison.verdict}\n\n{s.act_comparison.verdict}\n" in md
-    assert page.count('<p class="verdict">') == 2
+    assert page.count('<p class="verdict">') == 3
     sets = standings_to_json([s])["sets"][0]
     assert sets["act_sft_vs_rl"]["rl"] == "act-ppo" and sets["sft_vs_rl"]["rl"] == "tok-rl"
 
@@ -136,23 +145,48 @@ def test_episode_sets_are_separate_boards():
 
 
 def test_budget_words():
+    """One vocabulary whatever the manifest wrote: old ``tokens`` are trained tokens for
+    SFT and sampled tokens for RL; KL-probe steps count as env steps; SFT->RL adds its
+    start's budget; best-of-n states its base's as such."""
     assert format_budget({"env_steps": 2_400_000, "tokens": 8_500_000}) == (
         "2.4M env steps, 8.5M tokens"
     )
-    assert format_budget({"wall_time_s": 12.0}) == "none"
+    assert format_budget({"tokens": 8_500_000, "demo_episodes": 900}, "sft") == (
+        "8.5M trained tokens, 900 demos"
+    )
+    old_rl = {"env_steps": 1000, "kl_probe_env_steps": 50, "tokens": 9000, "trained_tokens": 4e4}
+    new_rl = {"env_steps": 1050, "sampled_tokens": 9000, "trained_tokens": 4e4, "cpu_time_s": 60}
+    assert format_budget(old_rl, "rl") == "40k trained tokens, 9k sampled tokens, 1.05k env steps"
+    assert format_budget(new_rl, "rl") == (
+        "40k trained tokens, 9k sampled tokens, 1.05k env steps, CPU 1 min"
+    )
+    assert format_budget({**new_rl, "start_budget": {"trained_tokens": 5e6}}, "sft-rl") == (
+        "40k trained tokens, 9k sampled tokens, 1.05k env steps, CPU 1 min + start (5M trained "
+        "tokens)"
+    )
+    header = {**new_rl, "start_trained_tokens": 5e6, "start_cpu_time_s": 7200}  # as stored
+    assert format_budget(header, "sft-rl").endswith("+ start (5M trained tokens, CPU 2 h)")
+    assert format_budget(old_rl, "sft-rl").endswith("+ start (not on the board)")
+    assert format_budget(old_rl, "sft-rl", start="sft-a").endswith("+ start (sft-a)")
+    assert format_budget({"tokens": 5e6}, "best-of-n", base="sft-a") == (
+        "none; its base sft-a's: 5M trained tokens"
+    )
+    assert format_budget({"wall_time_s": 12.0}) == "wall 0.2 min"
+    assert format_budget({}) == "none"
 
 
 def test_table_has_a_row_per_entry_and_the_verdict(board):
     _, standings = board
     text = render_table(standings)
     lines = text.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("rank"))
+    assert max(map(len, lines)) <= 120
+    header = next(i for i, line in enumerate(lines) if line.startswith("# "))
     rows = lines[header + 2 : header + 8]
     assert [r.split()[1] for r in rows] == ["expert", "ppo", "sft-ppo", "fsft", "sft-a", "random"]
     assert rows[1].split()[0] == "2=" and rows[0].split()[0] == "1"
     expert = standings[0].entries[0].success
     assert f"0.980 [{expert.low:.3f}, {expert.high:.3f}]" in rows[0] and expert.high < 1
-    assert "best RL ppo vs best SFT fsft" in text and "10,000 resamples" in text
+    assert "best RL ppo vs best SFT fsft" in " ".join(text.split()) and "10,000 resamples" in text
 
 
 def test_markdown_is_a_valid_table(board):
@@ -215,7 +249,7 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 def test_budget_plot_has_a_panel_per_budget_unit(board):
     _, (standings,) = board
-    assert _png_size(plot_success_vs_budget(standings)) == (1120, 380)  # env steps + demos
+    assert _png_size(plot_success_vs_budget(standings)) == (1120, 380)  # trained tokens + env steps
     (rl_only,) = compute_standings(
         [stored_entry("ppo", "rl", [True, False] * 5, budget={"env_steps": 1000})]
     )
@@ -242,16 +276,24 @@ def test_every_format_marks_declared_and_verified_entries():
     board = _mixed_board()
     table = render_table(board)
     rows = {line.split()[1]: line for line in table.splitlines() if line[:1].isdigit()}
-    assert "  declared  " in rows["my-ppo"] and "  verified  " in rows["ppo"]
+    assert "  replayed  " in rows["my-ppo"] and "  played by the board  " in rows["ppo"]
     md = render_markdown(board)
     md_rows = {r.split(" | ")[1]: r.split(" | ") for r in md.splitlines() if r.startswith("| ")}
-    labels_at = COLUMNS.index("labels")
-    assert md_rows["my-ppo"][labels_at] == "declared" and md_rows["sft-a"][labels_at] == "verified"
+    checked_at, declared_at = COLUMNS.index("checked"), COLUMNS.index("declared")
+    assert md_rows["my-ppo"][checked_at] == "replayed"
+    assert md_rows["sft-a"][checked_at] == "played by the board"
+    assert md_rows["my-ppo"][declared_at] == "weights, interface, paradigm, budget, data"
+    assert md_rows["sft-a"][declared_at] == "paradigm, budget, data"
     data = json.loads(render(board, "json"))
     assert {e["name"]: e["labels"] for e in data["sets"][0]["entries"]} == {
         "my-ppo": "declared",
         "ppo": "verified",
         "sft-a": "verified",
+    }
+    assert {e["name"]: e["checked"] for e in data["sets"][0]["entries"]} == {
+        "my-ppo": ["env", "episodes"],
+        "ppo": ["weights", "interface", "env", "episodes"],
+        "sft-a": ["weights", "interface", "env", "episodes"],
     }
     page = render_html(board)
     assert re.findall(r'data-entry="([^"]+)" data-labels="([^"]+)"', page) == [
@@ -260,7 +302,7 @@ def test_every_format_marks_declared_and_verified_entries():
         ("ppo", "verified"),
     ]
     for text in (table, md, page):
-        assert "declared, a submitted results file" in text
+        assert "replayed, a submitted results file" in " ".join(text.split())
 
 
 def test_the_verdict_compares_verified_entries_only():
@@ -280,7 +322,10 @@ def test_a_verdict_that_rests_on_declared_labels_says_so():
         ]
     )
     assert s.comparison.labels == "declared" and s.comparison.rl == "my-ppo"
-    assert s.comparison.verdict.startswith("On declared labels only (a family has no verified")
+    assert s.comparison.verdict.startswith(
+        "Across lineages, not a verdict (other demos, recipes and budgets): On declared labels "
+        "only (a family has no verified"
+    )
     assert "RL (my-ppo) is ahead" in s.comparison.verdict
     assert standings_to_json([s])["sets"][0]["sft_vs_rl"]["labels"] == "declared"
 
@@ -320,3 +365,33 @@ def test_published_entries_know_the_goal_kind_of_every_episode(tmp_path):
     wants = [e["metrics"]["booked"] is not None for e in by_seed]
     assert entry.goal_kinds == tuple("booking" if w else "inform" for w in wants)
     assert 0 < sum(wants) < len(wants)
+
+
+def test_any_stored_name_is_text_in_every_format():
+    """Issue 30: a hand-edited row named ``$\\frac{$`` stopped the HTML page with a
+    matplotlib parse error; names are text everywhere: no mathtext in the plots, escaped
+    in HTML and Markdown, one row each in the table."""
+    from leaderboard.html_page import plot_learning_curves
+    from leaderboard.learning_curves import LearningCurve
+
+    names = ["$\\frac{$", "<b>x</b>", "a|b", "[l](javascript:x)", "_e_", "ex\npert"]
+    entries = [
+        stored_entry(n, p, [True, False] * 10, budget={"env_steps": 100 * (i + 1)})
+        for i, (n, p) in enumerate(
+            zip(names, ["rl", "sft", "sft-rl", "rl", "sft", "rl"], strict=True)
+        )
+    ]
+    (s,) = compute_standings(entries)
+    page = render_html([s])
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
+    assert re.findall(r'data-entry="([^"]+)"', page).count("$\\frac{$") == 1
+    curve = LearningCurve({"env_steps": [(10.0, 0.2), (50.0, 0.5)]}, "dev_success")
+    assert plot_learning_curves(s, {"$\\frac{$": curve})[:4] == b"\x89PNG"
+    md = render_markdown([s])
+    rows = [r for r in md.splitlines() if r.startswith("| ")]
+    assert len(rows) == 2 + len(names) and all(r.count(" | ") == len(COLUMNS) - 1 for r in rows)
+    assert "\\[l\\](javascript:x)" in md and "\\<b\\>" in md and "\\$\\\\frac{\\$" in md
+    assert "| ex\\\\npert |" in md  # a newline in a name is shown (escaped), not obeyed
+    table = render_table([s])
+    assert max(map(len, table.splitlines())) <= 120
+    assert "ex\\npert" in render_table([s], width=10_000)

@@ -73,11 +73,12 @@ def test_grpo_curves_give_success_or_gold_against_env_steps():
     assert gold.key == "dev_gold" and gold.on_dev
 
 
-def test_sft_curves_are_against_demo_episodes_seen():
+def test_sft_curves_are_against_trained_tokens():
+    """The board's one budget vocabulary: an SFT point's ``tokens`` are trained tokens."""
     assert learning_curve(SFT_BOOKING).points == {
-        "demo_episodes_seen": [(2797.1, 0.2), (5594.2, 0.4)]
+        "trained_tokens": [(1_000_000.0, 0.2), (2_000_000.0, 0.4)]
     }
-    assert learning_curve(SFT_CHAT, "gold").points == {"demo_episodes_seen": [(1172.3, 0.04)]}
+    assert learning_curve(SFT_CHAT, "gold").points == {"trained_tokens": [(709_190.0, 0.04)]}
     assert learning_curve(SFT_CHAT, "success") is None  # a chat SFT run records gold only
 
 
@@ -256,7 +257,7 @@ def test_the_plot_is_a_png_with_a_panel_per_budget_unit(board):
     curves = entry_curves(board).curves
     png = plot_learning_curves(board, curves)
     assert png[:8] == PNG and _png_size(png) == (640, 380)  # env steps only
-    sft = LearningCurve({"demo_episodes_seen": [(100.0, 0.1), (200.0, 0.3)]}, "dev_success")
+    sft = LearningCurve({"trained_tokens": [(100.0, 0.1), (200.0, 0.3)]}, "dev_success")
     assert _png_size(plot_learning_curves(board, {**curves, "sft-chat": sft})) == (1120, 380)
     with pytest.raises(ValueError, match="nothing to plot"):
         plot_learning_curves(board, {"ppo-base": LearningCurve({"env_steps": [(0.0, 0.4)]}, "k")})
