@@ -1,16 +1,20 @@
 """``dialog-bench``: the command line of the benchmark, the top of the house.
 
 Each subcommand lives beside the code it runs and registers itself through an
-``add_parser(subparsers)`` function; this module only wires them together, importing
-heavy modules (torch, transformers) only inside the subcommand that needs them. Nothing
-imports this module: it sits above every package (``python -m dialog_bench``).
+``add_parser(subparsers)`` function; this module wires them together (tidied by
+:mod:`dialog_bench.parsers`), checks what can be checked before a command starts
+(:mod:`dialog_bench.prepare`) and turns the errors a user can fix into one line. Heavy
+modules (torch, transformers) are imported only inside the subcommand that needs them.
+Nothing imports this module: it sits above every package (``python -m dialog_bench``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from dialog_bench.parsers import set_default, tidy_parsers
 from dialog_env.entry_points import load_entry_point
 
 __all__ = ["SUBCOMMAND_MODULES", "build_parser", "main"]
@@ -32,8 +36,17 @@ SUBCOMMAND_MODULES = (
     "leaderboard.run",
 )
 
+#: The over-optimization analysis writes beside the user; the published copies are
+#: written only when named (the README's plot and the HTML page's data).
+OVEROPT_OUTPUTS = {
+    "json": ("overoptimization.json", "leaderboard/overoptimization.json"),
+    "png": ("overoptimization.png", "docs/overoptimization.png"),
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: every subcommand's parser, tidied (short help, each
+    subcommand's own usage on its errors, outputs in the working directory)."""
     parser = argparse.ArgumentParser(
         prog="dialog-bench",
         description="dialog-bench: SFT and RL dialogue agents on identical, seeded episodes.",
@@ -44,12 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         load_entry_point(f"{name}:add_parser")(sub)
+    overopt = sub.choices["overopt"]
+    for dest, (here, published) in OVEROPT_OUTPUTS.items():
+        set_default(
+            overopt, dest, Path(here), f"default: {here} here (the published copy: {published})"
+        )
+    tidy_parsers(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``dialog-bench ARGV``; the exit status (2 for a usage error)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    own = getattr(args, "_parser", parser)
+    if unknown:
+        own.error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -59,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError) as err:
-        print(f"dialog-bench {args.command}: error: {err}", file=sys.stderr)
+        print(f"{own.prog}: error: {err}", file=sys.stderr)
         return 2
 
 

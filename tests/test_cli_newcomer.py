@@ -1,0 +1,65 @@
+"""The command line as a newcomer meets it: no command writes into what ships unless told
+to, every id plays or refuses in one line, names and tasks are honoured everywhere, and
+errors and help are short and the subcommand's own.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+from dialog_bench.cli import build_parser, main
+from dialog_bench.parsers import is_inside, leaf_parsers, output_defaults
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("dialog_env", "agents", "baselines", "leaderboard", "dialog_bench")
+
+
+def shipped_trees() -> list[Path]:
+    """The installed packages' directories and the docs beside them: what ships."""
+    roots = [Path(next(iter(find_spec(p).submodule_search_locations))) for p in PACKAGES]
+    return [r.resolve() for r in roots] + [roots[0].parent.resolve() / "docs"]
+
+
+# -- 1. default outputs lie outside what ships ----------------------------------------------
+@pytest.mark.parametrize("cwd", ["repo", "elsewhere"])
+def test_no_default_output_lies_in_the_package_tree(cwd, tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO if cwd == "repo" else tmp_path)
+    defaults = output_defaults(build_parser())
+    assert "overopt" in defaults and "pretrain" in defaults  # the walk reaches them
+    inside = {
+        f"{command} --{dest}": value
+        for command, outputs in defaults.items()
+        for dest, value in outputs.items()
+        if is_inside(Path(value), shipped_trees())
+    }
+    assert not inside, f"default outputs inside the package tree: {inside}"
+
+
+def test_overopt_writes_beside_the_user_and_its_help_names_no_package_path(
+    tmp_path, monkeypatch, capsys
+):
+    manifest = {"command": "dialog-bench train grpo ...", "config": {"beta": 0.1}}
+    manifest["curve"] = [
+        {"iteration": i, "kl": kl, "dev_gold": g, "dev_return": p}
+        for i, (kl, g, p) in enumerate([(0.0, 0.3, 0.1), (4.0, 0.4, 0.3)])
+    ]
+    ckpt = tmp_path / "rl"
+    ckpt.mkdir()
+    (ckpt / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.chdir(tmp_path)
+    assert main(["overopt", str(ckpt)]) == 0
+    assert (tmp_path / "overoptimization.json").is_file()
+    assert (tmp_path / "overoptimization.png").read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(SystemExit):
+        main(["overopt", "--help"])
+    shown = capsys.readouterr().out
+    assert str(REPO) not in shown and "leaderboard/overoptimization.json" in shown
+
+
+def test_every_leaf_parser_is_reached():
+    leaves = leaf_parsers(build_parser())
+    assert {"train sft", "train grpo", "train rm", "evaluate", "play", "overopt"} <= set(leaves)
