@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from dialog_bench.parsers import set_default, tidy_parsers
+from dialog_bench.prepare import prepare
 from dialog_env.entry_points import load_entry_point
 
 __all__ = ["SUBCOMMAND_MODULES", "build_parser", "main"]
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        prepare(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

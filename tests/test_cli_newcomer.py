@@ -63,3 +63,24 @@ def test_overopt_writes_beside_the_user_and_its_help_names_no_package_path(
 def test_every_leaf_parser_is_reached():
     leaves = leaf_parsers(build_parser())
     assert {"train sft", "train grpo", "train rm", "evaluate", "play", "overopt"} <= set(leaves)
+
+
+# -- 2. unknown env ids: one line everywhere -------------------------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["play", "--agent", "expert"],
+        ["evaluate", "expert", "--limit", "1"],
+        ["submit", "--checkpoint", "sft-expert", "--limit", "1"],
+        ["demos", "--out", "d.jsonl", "--episodes", "1"],
+        ["run", "--limit", "1"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_an_unknown_env_id_is_one_line_in_every_command(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--env-id", "Dialog-v9"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "unknown env id 'Dialog-v9'" in captured.err
+    assert captured.err.startswith(f"dialog-bench {argv[0]}: error:")
+    assert list(tmp_path.iterdir()) == []  # nothing written
