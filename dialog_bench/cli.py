@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from dialog_bench.parsers import set_default, tidy_parsers
-from dialog_bench.prepare import prepare
+from dialog_bench.prepare import DECODING_COMMANDS, prepare
 from dialog_env.entry_points import load_entry_point
 
 __all__ = ["SUBCOMMAND_MODULES", "build_parser", "main"]
@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     for dest, (here, published) in OVEROPT_OUTPUTS.items():
         set_default(
             overopt, dest, Path(here), f"default: {here} here (the published copy: {published})"
+        )
+    for name in DECODING_COMMANDS:
+        sub.choices[name].add_argument(
+            "--threads",
+            type=int,
+            default=1,
+            metavar="N",
+            help="torch threads for the agent's model (default: 1; the tiny models run "
+            "fastest on one, above all on a busy machine)",
         )
     tidy_parsers(parser)
     return parser

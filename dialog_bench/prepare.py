@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["check_env_ids", "prepare"]
+__all__ = ["DECODING_COMMANDS", "check_env_ids", "prepare", "set_threads"]
+
+#: Commands that decode with an LM agent: one torch thread unless ``--threads`` says more.
+DECODING_COMMANDS = ("play", "diagnose", "evaluate", "submit")
 
 
 def check_env_ids(args: argparse.Namespace) -> None:
@@ -24,6 +27,21 @@ def check_env_ids(args: argparse.Namespace) -> None:
             task_of(env_id)
 
 
+def set_threads(args: argparse.Namespace) -> None:
+    """``--threads N`` torch threads for a command that decodes (default 1: a tiny
+    model's matrices are too small to share, and two threads that wait on each other on
+    a busy machine cost many times one)."""
+    threads = getattr(args, "threads", None)
+    if threads is None or args.command not in DECODING_COMMANDS:
+        return  # trainers set their own (``train ppo --threads``)
+    if threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def prepare(args: argparse.Namespace) -> None:
     """Settle ``args`` for its command (see the module docstring), or raise one line."""
     check_env_ids(args)
+    set_threads(args)

@@ -84,3 +84,36 @@ def test_an_unknown_env_id_is_one_line_in_every_command(argv, tmp_path, monkeypa
     assert captured.err.count("\n") == 1 and "unknown env id 'Dialog-v9'" in captured.err
     assert captured.err.startswith(f"dialog-bench {argv[0]}: error:")
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+# -- 3. one torch thread for the tiny models -------------------------------------------------
+DECODING = {
+    "play": "agents.play.main",
+    "diagnose": "baselines.diagnose.main",
+    "evaluate": "leaderboard.evaluate.main",
+    "submit": "leaderboard.submit.main",
+}
+
+
+@pytest.mark.parametrize("command", DECODING)
+def test_commands_that_decode_run_one_torch_thread_unless_told(command, monkeypatch, capsys):
+    import torch
+
+    chosen: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", chosen.append)
+    monkeypatch.setattr(DECODING[command], lambda args: 0)
+    positional = ["expert"] if command == "evaluate" else []
+    assert main([command, *positional]) == 0 and chosen == [1]
+    assert main([command, *positional, "--threads", "3"]) == 0 and chosen == [1, 3]
+    assert main([command, *positional, "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
+
+
+def test_a_trainer_keeps_its_own_threads_flag(monkeypatch):
+    import torch
+
+    chosen: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", chosen.append)
+    monkeypatch.setattr("baselines.token_ppo.train_ppo", lambda config: config)
+    assert main(["train", "ppo", "--threads", "2", "--out", "ck"]) == 0
+    assert chosen == []  # the CLI leaves a trainer's threads to the trainer
