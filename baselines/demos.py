@@ -29,6 +29,8 @@ from typing import Any
 
 __all__ = [
     "add_parser",
+    "check_demos_task",
+    "demos_meta_path",
     "generate_demos",
     "load_demos",
     "main",
@@ -145,10 +147,39 @@ def write_demos(path: str | Path, records: list[dict], meta: dict, command: str)
     return meta_path
 
 
+def demos_meta_path(path: str | Path) -> Path:
+    """The ``.meta.json`` beside demo (or preference) file ``path``; a one-line
+    ``FileNotFoundError`` when either is missing, naming which."""
+    path = Path(path)
+    meta = path.with_suffix(".meta.json")
+    if not path.is_file():
+        raise FileNotFoundError(f"no demos file at {path}")
+    if not meta.is_file():
+        raise FileNotFoundError(
+            f"{path} has no {meta.name} beside it (`dialog-bench demos` writes both)"
+        )
+    return meta
+
+
+def check_demos_task(paths: Sequence[str | Path], env_id: str) -> None:
+    """Refuse, in one line, demo or preference files played on another task than
+    ``env_id``'s (a trainer must not learn booking on chat pairs, or the reverse)."""
+    from dialog_env.registration import task_of
+
+    task = task_of(env_id)
+    for path in paths:
+        played = json.loads(demos_meta_path(path).read_text()).get("env_id", "Dialog-v1")
+        if task_of(played) != task:
+            raise ValueError(
+                f"{path} holds {task_of(played)} data (played on {played}), not {env_id}'s "
+                f"{task} task: give --env-id {played}"
+            )
+
+
 def load_demos(path: str | Path) -> tuple[Iterator[dict], dict]:
     """The records of a demo file (checked against its metadata's sha256) and the metadata."""
     path = Path(path)
-    meta = json.loads(path.with_suffix(".meta.json").read_text())
+    meta = json.loads(demos_meta_path(path).read_text())
     body = path.read_bytes()
     if hashlib.sha256(body).hexdigest() != meta.get("sha256"):
         raise ValueError(f"{path} does not match the sha256 in its metadata")

@@ -10,8 +10,18 @@ Each step reads and may rewrite the parsed ``argparse.Namespace``; a problem is 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
-__all__ = ["DECODING_COMMANDS", "check_env_ids", "prepare", "set_threads"]
+__all__ = [
+    "DECODING_COMMANDS",
+    "agent_env_id",
+    "check_data_task",
+    "check_env_ids",
+    "prepare",
+    "resolve_names",
+    "set_threads",
+]
 
 #: Commands that decode with an LM agent: one torch thread unless ``--threads`` says more.
 DECODING_COMMANDS = ("play", "diagnose", "evaluate", "submit")
@@ -41,7 +51,78 @@ def set_threads(args: argparse.Namespace) -> None:
     torch.set_num_threads(threads)
 
 
+def agent_env_id(agent: str | Path) -> str:
+    """The env an agent plays when no ``--env-id`` is given: a checkpoint's ``env_id``,
+    the first text id of a built-in agent's task, else ``Dialog-v1`` (also for ``hf:``)."""
+    from dialog_env.registration import TEXT_ENV_IDS, task_of
+
+    key = str(agent)
+    if key.startswith("hf:"):
+        return "Dialog-v1"
+    from agents import AGENTS, agent_tasks, checkpoint_dir
+
+    if key not in AGENTS:
+        # Read, not checked: a flawed checkpoint is the command's to refuse, in its words.
+        try:
+            config = json.loads((checkpoint_dir(key) / "config.json").read_text())
+        except (OSError, ValueError):
+            return "Dialog-v1"
+        env_id = config.get("env_id") if isinstance(config, dict) else None
+        return env_id if isinstance(env_id, str) else "Dialog-v1"
+    tasks = agent_tasks(key)
+    return next((i for i in TEXT_ENV_IDS if task_of(i) in tasks), "Dialog-v1")
+
+
+def resolve_names(args: argparse.Namespace) -> None:
+    """Shipped checkpoint names work wherever a checkpoint directory does, from any
+    directory: ``submit --checkpoint sft-expert``, ``train ... --init sft-chat``."""
+    from agents import checkpoint_dir, shipped_checkpoints
+
+    if getattr(args, "checkpoint", None) is not None:
+        args.checkpoint = checkpoint_dir(args.checkpoint)
+    init = getattr(args, "init", None)
+    if init is not None and not Path(init).exists() and str(init) in shipped_checkpoints():
+        args.init = type(init)(checkpoint_dir(init))
+
+
+def settle_env_id(args: argparse.Namespace) -> None:
+    """The agent's own env where ``--env-id`` was left out (play, evaluate, submit)."""
+    if args.command not in ("play", "evaluate", "submit") or args.env_id is not None:
+        return
+    agent = getattr(args, "agent", None) or getattr(args, "checkpoint", None)
+    args.env_id = agent_env_id(agent) if agent is not None else "Dialog-v1"
+
+
+def check_data_task(args: argparse.Namespace) -> None:
+    """Data and task agree: ``train sft --demos`` of the env id's task, a ``demos``
+    generator that plays the env id's task (one line each, before any work)."""
+    from dialog_env.registration import task_of
+
+    if args.command == "train" and getattr(args, "demos", None):
+        from baselines.demos import check_demos_task
+
+        check_demos_task(args.demos, args.env_id)
+    if args.command == "demos":
+        from agents import agent_tasks
+
+        tasks = agent_tasks(args.generator)
+        if task_of(args.env_id) not in tasks:
+            raise ValueError(
+                f"generator {args.generator} plays the {'/'.join(tasks)} task, not "
+                f"{args.env_id} ({task_of(args.env_id)}): chat data comes from "
+                "`dialog-bench prefs`"
+            )
+    if args.command == "diagnose" and getattr(args, "demos", None):
+        from baselines.demos import demos_meta_path
+
+        demos_meta_path(args.demos)
+
+
 def prepare(args: argparse.Namespace) -> None:
     """Settle ``args`` for its command (see the module docstring), or raise one line."""
     check_env_ids(args)
+    resolve_names(args)
+    settle_env_id(args)
+    check_env_ids(args)
+    check_data_task(args)
     set_threads(args)

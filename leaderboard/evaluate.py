@@ -151,7 +151,10 @@ def add_episode_set_arguments(p: argparse.ArgumentParser, applies: str = "") -> 
         help=f"{applies}episode set (default: test, 500 episodes; dev has 200)",
     )
     p.add_argument(
-        "--env-id", default="Dialog-v1", help=f"{applies}registered env id (default: Dialog-v1)"
+        "--env-id",
+        default=None,
+        help=f"{applies}registered env id (default: the agent's own: a checkpoint's env_id, "
+        "else Dialog-v1)",
     )
     p.add_argument(
         "--limit",
@@ -171,7 +174,7 @@ def add_episode_set_arguments(p: argparse.ArgumentParser, applies: str = "") -> 
 
 
 def main(args: argparse.Namespace) -> int:
-    episode_set = get_episode_set(args.env_id, args.episodes, limit=args.limit)
+    episode_set = get_episode_set(args.env_id or "Dialog-v1", args.episodes, limit=args.limit)
     results = evaluate_agent(
         args.agent,
         episode_set,
@@ -186,8 +189,10 @@ def main(args: argparse.Namespace) -> int:
     episodes = results["episodes"]
     success = sum(ep["success"] for ep in episodes) / len(episodes)
     mean_return = sum(ep["return"] for ep in episodes) / len(episodes)
+    golds = [ep["metrics"]["mean_gold"] for ep in episodes if "mean_gold" in ep["metrics"]]
+    gold = f", mean gold {sum(golds) / len(golds):.3f}" if golds else ""
     print(
         f"wrote {out}: {header['agent']} on {header['episode_set']}, {len(episodes)} "
-        f"episodes, success {success:.3f}, mean return {mean_return:.3f}"
+        f"episodes, success {success:.3f}, mean return {mean_return:.3f}{gold}"
     )
     return 0

@@ -117,3 +117,78 @@ def test_a_trainer_keeps_its_own_threads_flag(monkeypatch):
     monkeypatch.setattr("baselines.token_ppo.train_ppo", lambda config: config)
     assert main(["train", "ppo", "--threads", "2", "--out", "ck"]) == 0
     assert chosen == []  # the CLI leaves a trainer's threads to the trainer
+
+
+# -- 4. names and tasks honoured everywhere --------------------------------------------------
+def published(env_dir: str, agent: str, n: int = 3) -> dict:
+    results = json.loads((REPO / "leaderboard/results" / env_dir / f"{agent}.json").read_text())
+    return {"header": results["header"], "episodes": results["episodes"][:n]}
+
+
+def test_evaluate_plays_a_checkpoints_own_env_and_reports_gold(monkeypatch, tmp_path, capsys):
+    results = published("Dialog-Chat-v1", "sft-chat")
+    played = []
+
+    def evaluate_agent(agent, episode_set, **kwargs):
+        played.append(episode_set.env_id)
+        return results
+
+    monkeypatch.setattr("leaderboard.evaluate.evaluate_agent", evaluate_agent)
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "sft-chat", "--limit", "3", "--quiet"]) == 0
+    assert played == ["Dialog-Chat-v1"]
+    golds = [ep["metrics"]["mean_gold"] for ep in results["episodes"]]
+    assert f"mean gold {sum(golds) / 3:.3f}" in capsys.readouterr().out
+    assert main(["evaluate", "sft-expert", "--limit", "3", "--quiet"]) == 0
+    assert played[-1] == "Dialog-v1"
+    assert main(["evaluate", "chat-expert", "--limit", "3", "--quiet"]) == 0
+    assert played[-1] == "Dialog-Chat-v1"
+
+
+def test_play_plays_a_checkpoints_own_env(capsys):
+    assert main(["play", "--agent", "sft-chat", "--seed", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "mean_gold=" in out and "(gold " in out and "; RM " in out
+
+
+def test_shipped_names_work_for_submit_and_train_from_any_directory(monkeypatch, tmp_path, capsys):
+    from agents import shipped_checkpoints
+    from leaderboard.submit import SubmitOutcome
+
+    monkeypatch.chdir(tmp_path)
+    shipped = shipped_checkpoints()
+    outcome = SubmitOutcome(1, "x", "Dialog-Chat-v1/test[:2]", 2, 1.0, 0.9, "verified")
+    calls = []
+    monkeypatch.setattr(
+        "leaderboard.submit.submit_checkpoint", lambda *a, **k: calls.append((a, k)) or outcome
+    )
+    assert main(["submit", "--checkpoint", "sft-chat", "--limit", "2", "--quiet"]) == 0
+    ((args, kwargs),) = calls
+    assert args[0] == shipped["sft-chat"] and kwargs["env_id"] == "Dialog-Chat-v1"
+
+    configs = []
+    monkeypatch.setattr("baselines.sft.train_sft", lambda config: configs.append(config))
+    demos = tmp_path / "chat.jsonl"
+    demos.write_text("")
+    (tmp_path / "chat.meta.json").write_text(json.dumps({"env_id": "Dialog-Chat-v1"}))
+    argv = ["train", "sft", "--demos", str(demos), "--env-id", "Dialog-Chat-v1"]
+    assert main([*argv, "--init", "sft-chat", "--out", "ck"]) == 0
+    assert configs[0].init == shipped["sft-chat"]
+    capsys.readouterr()
+
+
+def test_data_of_another_task_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("baselines.sft.train_sft", lambda config: pytest.fail("trained"))
+    prefs = tmp_path / "prefs.jsonl"
+    prefs.write_text("")
+    (tmp_path / "prefs.meta.json").write_text(json.dumps({"env_id": "Dialog-Chat-v1"}))
+    assert main(["train", "sft", "--demos", str(prefs), "--out", "ck"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds chat data" in err and "--env-id Dialog-Chat-v1" in err
+
+    argv = ["demos", "--generator", "expert", "--env-id", "Dialog-Chat-v1", "--out", "d.jsonl"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "plays the booking task, not Dialog-Chat-v1" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prefs.jsonl", "prefs.meta.json"]

@@ -38,6 +38,14 @@ def capture(monkeypatch, target: str, returns=None) -> list:
     return calls
 
 
+def demo_files(directory: Path, *names: str, env_id: str = "Dialog-v1") -> None:
+    """Empty demo files with the metadata that names their env (what the CLI checks first)."""
+    for name in names:
+        (directory / name).write_text("")
+        meta = (directory / name).with_suffix(".meta.json")
+        meta.write_text(json.dumps({"env_id": env_id}))
+
+
 def assert_every_field_set(config, defaults, derived: tuple[str, ...] = ()) -> None:
     unset = [
         f.name
@@ -50,6 +58,8 @@ def assert_every_field_set(config, defaults, derived: tuple[str, ...] = ()) -> N
 # -- train -------------------------------------------------------------------------------
 def test_train_sft_flags_reach_the_config(monkeypatch, tmp_path):
     calls = capture(monkeypatch, "baselines.sft.train_sft", returns=tmp_path / "out")
+    monkeypatch.chdir(tmp_path)
+    demo_files(tmp_path, "a.jsonl", "b.jsonl", env_id="Dialog-Chat-v1")
     argv = ["train", "sft", "--demos", "a.jsonl", "b.jsonl", "--filter", "success"]
     argv += ["--init", "lm", "--steps", "7", "--batch-size", "3", "--lr", "0.5"]
     argv += ["--warmup", "2", "--seed", "9", "--eval-every", "4", "--eval-episodes", "5"]
@@ -86,6 +96,8 @@ def test_train_sft_flags_reach_the_config(monkeypatch, tmp_path):
 
 def test_train_sft_defaults_are_the_configs(monkeypatch, tmp_path):
     calls = capture(monkeypatch, "baselines.sft.train_sft", returns=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    demo_files(tmp_path, "d.jsonl")
     assert main(["train", "sft", "--demos", "d.jsonl", "--out", "ck"]) == 0
     ((config,), _) = calls[0]
     assert config == dataclasses.replace(SFTConfig(), demos=[Path("d.jsonl")], out=Path("ck"))
@@ -240,6 +252,8 @@ def test_diagnose_flags_reach_diagnose_and_the_figures_are_printed_and_written(
 ):
     figures = {"a": {"tool_call": {"book.day": 0.5}, "message": {"ref": 0.25}}}
     calls = capture(monkeypatch, "baselines.diagnose.diagnose", returns=figures)
+    monkeypatch.chdir(tmp_path)
+    demo_files(tmp_path, "d.jsonl")
     written = tmp_path / "figures.json"
     argv = ["diagnose", "a", "b", "--demos", "d.jsonl", "--limit", "9", "--json", str(written)]
     assert main(argv) == 0
@@ -263,7 +277,7 @@ def test_diagnose_tiny_real_run_on_a_shipped_checkpoint(tmp_path, capsys):
     assert figures == diagnose([agent], demos, limit=1)
     assert capsys.readouterr().out == format_table(figures) + "\n"
     assert main(["diagnose", agent, "--demos", str(tmp_path / "none.jsonl")]) == 2
-    assert "none.meta.json" in capsys.readouterr().err
+    assert "no demos file at" in capsys.readouterr().err
 
 
 def test_diagnose_results_counts_failures_that_name_a_venue_no_result_showed(tmp_path, capsys):
