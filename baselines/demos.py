@@ -209,7 +209,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--generator", choices=GENERATORS, default="expert")
-    p.add_argument("--episodes", type=int, default=1000, help="number of demos (default 1000)")
+    p.add_argument(
+        "--num-episodes",
+        "--episodes",
+        dest="episodes",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="number of demos (default 1000; --episodes, its old name, is deprecated)",
+    )
     p.add_argument("--first-seed", type=int, default=0, help="seed of the first demo")
     p.add_argument("--env-id", default="Dialog-v1")
     p.add_argument("--user-model", default=None, help="voice (default: the env's)")
@@ -233,7 +241,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.episodes < 1:
-        raise ValueError("--episodes must be at least 1")
+        raise ValueError("--num-episodes must be at least 1")
     extra = parse_env_kwargs(args.env_kwargs)
     if {"split", "user_model"} & set(extra):
         raise ValueError(

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from dialog_bench.parsers import set_default, tidy_parsers
-from dialog_bench.prepare import DECODING_COMMANDS, prepare
+from dialog_bench.prepare import DECODING_COMMANDS, OPTIONAL_EXTRAS, prepare
 from dialog_env.entry_points import load_entry_point
 
 __all__ = ["SUBCOMMAND_MODULES", "build_parser", "main"]
@@ -42,6 +42,13 @@ SUBCOMMAND_MODULES = (
 OVEROPT_OUTPUTS = {
     "json": ("overoptimization.json", "leaderboard/overoptimization.json"),
     "png": ("overoptimization.png", "docs/overoptimization.png"),
+}
+
+
+#: command -> {old flag: new flag}, kept one release with a notice.
+DEPRECATED_FLAGS = {
+    "demos": {"--episodes": "--num-episodes"},
+    "prefs": {"--episodes": "--num-episodes"},
 }
 
 
@@ -86,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    typed = sys.argv[1:] if argv is None else argv
+    for old, new in DEPRECATED_FLAGS.get(args.command, {}).items():
+        if any(a == old or a.startswith(old + "=") for a in typed):
+            print(
+                f"{own.prog}: {old} is deprecated, use {new} (the old name goes in the "
+                "next release)",
+                file=sys.stderr,
+            )
     try:
         prepare(args)
         return int(args.func(args) or 0)
@@ -95,6 +110,22 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"{own.prog}: error: {err}", file=sys.stderr)
         return 2
+    except ImportError as err:
+        message = missing_extra(err)
+        if message is None:
+            raise
+        print(f"{own.prog}: error: {message}", file=sys.stderr)
+        return 2
+
+
+def missing_extra(err: ImportError) -> str | None:
+    """One line for a missing optional extra (``None`` for any other import error: a bug
+    that keeps its traceback)."""
+    module = (getattr(err, "name", None) or "").split(".")[0]
+    if module in OPTIONAL_EXTRAS:
+        extra = OPTIONAL_EXTRAS[module]
+        return f"this needs the optional extra {extra}: pip install 'dialog-bench[{extra}]'"
+    return str(err) if "pip install" in str(err) else None
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 __all__ = [
@@ -18,6 +21,11 @@ __all__ = [
     "agent_env_id",
     "check_data_task",
     "check_env_ids",
+    "OPTIONAL_EXTRAS",
+    "check_extras",
+    "check_hf_dirs",
+    "quiet_progress",
+    "require_extra",
     "prepare",
     "resolve_names",
     "set_threads",
@@ -25,6 +33,55 @@ __all__ = [
 
 #: Commands that decode with an LM agent: one torch thread unless ``--threads`` says more.
 DECODING_COMMANDS = ("play", "diagnose", "evaluate", "submit")
+
+
+#: Optional module -> the extra that installs it (``pip install 'dialog-bench[EXTRA]'``).
+OPTIONAL_EXTRAS = {
+    "peft": "peft",
+    "ray": "ray",
+    "minari": "minari",
+    "trl": "trl",
+    "datasets": "datasets",
+}
+
+
+def require_extra(module: str, needed_by: str) -> None:
+    """An ``ImportError`` naming the extra to install unless ``module`` can be imported."""
+    if find_spec(module) is None:
+        raise ImportError(
+            f"{needed_by} needs the optional extra {OPTIONAL_EXTRAS[module]}: "
+            f"pip install 'dialog-bench[{OPTIONAL_EXTRAS[module]}]'"
+        )
+
+
+def check_extras(args: argparse.Namespace) -> None:
+    """The extras a flag needs are installed, before any work (``demos --minari`` used to
+    play and write the demos first)."""
+    if getattr(args, "minari", None):
+        require_extra("minari", "--minari")
+    if getattr(args, "ray", None):
+        require_extra("ray", "--ray")
+    if getattr(args, "lora", 0):
+        require_extra("peft", "--lora")
+
+
+def check_hf_dirs(args: argparse.Namespace) -> None:
+    """An ``hf:PATH`` agent whose directory is missing, said as such."""
+    given = [getattr(args, "agent", None), *(getattr(args, "agents", None) or [])]
+    for spec in given:
+        if isinstance(spec, str) and spec.startswith("hf:"):
+            path = Path(spec[len("hf:") :]).expanduser()
+            if not path.is_dir():
+                raise FileNotFoundError(f"{spec}: no model directory at {path}")
+
+
+def quiet_progress(args: argparse.Namespace) -> None:
+    """``--no-progress``/``--quiet`` also silence transformers' bars (loading shards)."""
+    if getattr(args, "progress", True) is not False and not getattr(args, "quiet", False):
+        return
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when transformers is imported
+    if "transformers" in sys.modules:
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
 
 
 def check_env_ids(args: argparse.Namespace) -> None:
@@ -125,4 +182,7 @@ def prepare(args: argparse.Namespace) -> None:
     settle_env_id(args)
     check_env_ids(args)
     check_data_task(args)
+    check_extras(args)
+    check_hf_dirs(args)
+    quiet_progress(args)
     set_threads(args)

@@ -6,6 +6,8 @@ errors and help are short and the subcommand's own.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -72,7 +74,7 @@ def test_every_leaf_parser_is_reached():
         ["play", "--agent", "expert"],
         ["evaluate", "expert", "--limit", "1"],
         ["submit", "--checkpoint", "sft-expert", "--limit", "1"],
-        ["demos", "--out", "d.jsonl", "--episodes", "1"],
+        ["demos", "--out", "d.jsonl", "--num-episodes", "1"],
         ["run", "--limit", "1"],
     ],
     ids=lambda argv: argv[0],
@@ -192,3 +194,126 @@ def test_data_of_another_task_is_refused_in_one_line(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "plays the booking task, not Dialog-Chat-v1" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["prefs.jsonl", "prefs.meta.json"]
+
+
+# -- 5. errors and help ----------------------------------------------------------------------
+def test_a_missing_extra_is_one_line_before_any_work(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "minari", None)  # as if not installed
+    argv = ["demos", "--num-episodes", "1", "--out", "d.jsonl", "--minari", "x/y-v0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'dialog-bench[minari]'" in err
+    assert list(tmp_path.iterdir()) == []  # checked before playing and writing the demos
+    monkeypatch.setitem(sys.modules, "peft", None)
+    assert main(["train", "ppo", "--lora", "4", "--out", "ck"]) == 2
+    assert "pip install 'dialog-bench[peft]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["ray", "datasets", "somebug"])
+def test_an_extra_missing_inside_a_command_is_one_line_and_a_bug_keeps_its_traceback(
+    name, monkeypatch, capsys
+):
+    def missing(args):
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+    monkeypatch.setattr("leaderboard.agents_list.main", missing)
+    if name == "somebug":
+        with pytest.raises(ModuleNotFoundError):
+            main(["agents"])
+        return
+    assert main(["agents"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"pip install 'dialog-bench[{name}]'" in err
+
+
+def test_the_count_of_demos_is_num_episodes_and_episodes_a_deprecated_alias(
+    monkeypatch, tmp_path, capsys
+):
+    meta = {"success_rate": 0.0, "mean_return": 0.0}
+    seen = []
+    monkeypatch.setattr(
+        "baselines.demos.generate_demos", lambda g, seeds, *a, **k: seen.append(seeds) or ([], meta)
+    )
+    monkeypatch.setattr("baselines.demos.write_demos", lambda *a: tmp_path / "d.meta.json")
+    out = ["--out", str(tmp_path / "d.jsonl")]
+    assert main(["demos", "--num-episodes", "3", *out]) == 0
+    assert "deprecated" not in capsys.readouterr().err
+    assert main(["demos", "--episodes", "2", *out]) == 0
+    assert seen == [range(0, 3), range(0, 2)]
+    (notice,) = capsys.readouterr().err.splitlines()
+    assert notice == (
+        "dialog-bench demos: --episodes is deprecated, use --num-episodes (the old name goes "
+        "in the next release)"
+    )
+    with pytest.raises(SystemExit):
+        main(["prefs", "--help"])
+    assert "--num-episodes N, --episodes N" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["evaluate", "expert", "--bogus"], ["train", "sft", "--demos", "d", "--out", "ck", "--bogus"]],
+)
+def test_a_subcommands_usage_error_shows_its_own_usage(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    command = " ".join(a for a in argv[:2] if not a.startswith("-") and a != "expert")
+    assert err.startswith(f"usage: dialog-bench {command} ")
+    assert err.splitlines()[-1] == f"dialog-bench {command}: error: unrecognized arguments: --bogus"
+
+
+def test_help_is_a_short_summary_without_markup():
+    for command, leaf in leaf_parsers(build_parser()).items():
+        text = leaf.description or ""
+        assert "\n" not in text and len(text) < 700, command
+        assert "``" not in text and ":func:" not in text and "%%" not in text, command
+
+
+def test_leaderboard_help_shows_a_plain_percent(capsys):
+    with pytest.raises(SystemExit):
+        main(["leaderboard", "--help"])
+    out = capsys.readouterr().out
+    assert "95% bootstrap" in " ".join(out.split()) and "%%" not in out
+
+
+def test_a_missing_hf_directory_is_said_as_such(tmp_path, capsys):
+    assert main(["evaluate", f"hf:{tmp_path / 'none'}", "--limit", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"no model directory at {tmp_path / 'none'}" in err
+
+
+def test_a_demos_file_without_its_metadata_is_said_as_such(tmp_path, capsys):
+    demos = tmp_path / "d.jsonl"
+    demos.write_text("")
+    assert main(["train", "sft", "--demos", str(demos), "--out", str(tmp_path / "ck")]) == 2
+    assert "d.jsonl has no d.meta.json beside it" in capsys.readouterr().err
+
+
+def test_a_tampered_return_is_shown_rounded(tmp_path, capsys):
+    from leaderboard_helpers import real_results, write_json
+
+    results = real_results("expert")
+    results["episodes"][0]["return"] = 0.1 + 0.2  # 0.30000000000000004
+    path = write_json(tmp_path / "r.json", results)
+    assert main(["submit", str(path), "--db", str(tmp_path / "lb.sqlite"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "return is 0.3, the replay gives" in err and "0.30000000000000004" not in err
+
+
+def test_no_progress_also_silences_transformers_bars(monkeypatch):
+    from transformers.utils import logging as hf_logging
+
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "0")
+    monkeypatch.setattr("leaderboard.evaluate.main", lambda args: 0)
+    hf_logging.enable_progress_bar()  # as in a new process (other tests ran --quiet here)
+    try:
+        assert main(["evaluate", "expert"]) == 0
+        assert hf_logging.is_progress_bar_enabled()
+        assert main(["evaluate", "expert", "--quiet"]) == 0
+        assert not hf_logging.is_progress_bar_enabled()
+        assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+    finally:
+        hf_logging.enable_progress_bar()

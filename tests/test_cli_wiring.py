@@ -207,7 +207,7 @@ def test_demos_flags_reach_the_generator(monkeypatch, tmp_path):
     meta = {"success_rate": 0.0, "mean_return": 0.0}
     calls = capture(monkeypatch, "baselines.demos.generate_demos", returns=([], meta))
     monkeypatch.setattr("baselines.demos.write_demos", lambda *a: tmp_path / "x.meta.json")
-    argv = ["demos", "--generator", "noisy-expert", "--episodes", "4", "--first-seed", "70"]
+    argv = ["demos", "--generator", "noisy-expert", "--num-episodes", "4", "--first-seed", "70"]
     argv += ["--env-id", "Dialog-v1", "--user-model", "template", "--batch-size", "3"]
     assert main([*argv, "--out", str(tmp_path / "d.jsonl")]) == 0
     ((generator, seeds, env_id), kwargs) = calls[0]
@@ -217,7 +217,7 @@ def test_demos_flags_reach_the_generator(monkeypatch, tmp_path):
 
 def test_demos_tiny_real_run(tmp_path, capsys):
     out = tmp_path / "noisy.jsonl"
-    argv = ["demos", "--generator", "noisy-expert", "--episodes", "3", "--first-seed", "5"]
+    argv = ["demos", "--generator", "noisy-expert", "--num-episodes", "3", "--first-seed", "5"]
     argv += ["--user-model", "template", "--batch-size", "2", "--out", str(out)]
     assert main(argv) == 0
     records, meta = load_demos(out)
@@ -230,13 +230,13 @@ def test_demos_tiny_real_run(tmp_path, capsys):
     }
     assert meta["env_spec"]["kwargs"]["user_model"] == "template"
     assert capsys.readouterr().out.startswith(f"wrote 3 demos to {out} (noisy.meta.json)")
-    assert main(["demos", "--episodes", "0", "--out", str(out)]) == 2
-    assert "--episodes must be at least 1" in capsys.readouterr().err
+    assert main(["demos", "--num-episodes", "0", "--out", str(out)]) == 2
+    assert "--num-episodes must be at least 1" in capsys.readouterr().err
 
 
 def test_demos_env_kwargs_reach_the_env_and_its_spec(tmp_path, capsys):
     out = tmp_path / "shuffled.jsonl"
-    argv = ["demos", "--episodes", "2", "--user-model", "template", "--out", str(out)]
+    argv = ["demos", "--num-episodes", "2", "--user-model", "template", "--out", str(out)]
     assert main([*argv, "--env-kwargs", '{"venue_names": "shuffled"}']) == 0
     records, meta = load_demos(out)
     assert meta["env_spec"]["kwargs"]["venue_names"] == "shuffled"
