@@ -26,6 +26,7 @@ __all__ = [
     "add_episode_set_arguments",
     "add_parser",
     "add_ray_arguments",
+    "default_results_path",
     "evaluate_agent",
     "results_header",
 ]
@@ -97,6 +98,19 @@ def evaluate_agent(
     return {"header": header, "episodes": episodes}
 
 
+def default_results_path(agent: str, episode_set: EpisodeSet) -> Path:
+    """Where ``evaluate`` writes without ``--out``: under ``results/`` of the working
+    directory, named by agent, env id and set (``--limit N``: ``SET-firstN``), so that
+    runs of one agent on two ids or two sizes do not overwrite each other.
+
+    >>> str(default_results_path("expert", get_episode_set("Dialog-v1", "test", limit=5)))
+    'results/expert.Dialog-v1.test-first5.json'
+    """
+    limited = episode_set.limit is not None
+    name = episode_set.name + (f"-first{episode_set.limit}" if limited else "")
+    return Path("results") / f"{agent}.{episode_set.env_id}.{name}.json"
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
@@ -112,7 +126,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="PATH",
-        help="results file to write (default: results/AGENT.SET.json)",
+        help="results file to write (default: results/AGENT.ENV_ID.SET.json, SET-firstN "
+        "with --limit N, under the working directory)",
     )
     add_ray_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -184,7 +199,7 @@ def main(args: argparse.Namespace) -> int:
         ray_actors=args.ray_actors,
     )
     header = results["header"]
-    out = args.out or Path("results") / f"{header['agent']}.{args.episodes}.json"
+    out = args.out or default_results_path(header["agent"], episode_set)
     write_results(out, results)
     episodes = results["episodes"]
     success = sum(ep["success"] for ep in episodes) / len(episodes)

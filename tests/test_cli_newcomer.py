@@ -317,3 +317,26 @@ def test_no_progress_also_silences_transformers_bars(monkeypatch):
         assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
     finally:
         hf_logging.enable_progress_bar()
+
+
+# -- 6. output names carry the env id and the set ---------------------------------------------
+def test_evaluates_default_outputs_of_two_ids_and_sizes_do_not_overwrite(
+    monkeypatch, tmp_path, capsys
+):
+    def evaluate_agent(agent, episode_set, **kwargs):
+        env_dir = episode_set.env_id
+        results = published(env_dir, "sft-chat" if env_dir == "Dialog-Chat-v1" else "expert")
+        results["header"] = {**results["header"], "agent": "mine"}
+        return results
+
+    monkeypatch.setattr("leaderboard.evaluate.evaluate_agent", evaluate_agent)
+    monkeypatch.chdir(tmp_path)
+    for argv in (["--limit", "3"], ["--limit", "3", "--env-id", "Dialog-Chat-v1"], []):
+        assert main(["evaluate", "expert", "--quiet", *argv]) == 0
+    written = sorted(p.name for p in (tmp_path / "results").iterdir())
+    assert written == [
+        "mine.Dialog-Chat-v1.test-first3.json",
+        "mine.Dialog-v1.test-first3.json",
+        "mine.Dialog-v1.test.json",
+    ]
+    assert all(not is_inside(tmp_path / "results" / n, shipped_trees()) for n in written)
