@@ -193,3 +193,45 @@ def test_an_agent_that_cannot_play_the_id_is_refused_in_one_line(argv, says, cap
     captured = capsys.readouterr()
     assert captured.out == "" and says in captured.err
     assert captured.err.count("\n") == 1 and captured.err.startswith("dialog-bench play: error:")
+
+
+# -- human play: the tool syntax first, and on chat what scored each reply -------------------
+def test_a_person_on_chat_sees_the_tool_syntax_and_each_replys_gold_terms_and_rm_score(
+    capsys, monkeypatch
+):
+    typed = ['[search] name="The Merry Bell"', "The Merry Bell is at 1 Mill Road. Anything else?"]
+    env = gym.make("Dialog-Chat-v1", split="test")
+    env.reset(seed=0)
+    for message in typed:
+        *_, info = env.step(message)
+    gold = info["gold"]
+    terms = " ".join(f"{k}={v:.2f}" for k, v in gold.items() if k != "gold")
+    score = f"{'':>9}  (gold {gold['gold']:.2f}: {terms}; RM {info['rm']:.2f})"
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(m + "\n" for m in typed)))
+    assert main(["play", "--env-id", "Dialog-Chat-v1", "--seed", "0"]) == 0
+    lines = capsys.readouterr().out.replace(PROMPT, "").splitlines()
+    assert lines[:4] == [
+        "You are the assistant. Tool calls (their result comes back as a tool line):",
+        "  [search] area=north food=thai",
+        '  [search] name="The Amber Fig"',
+        "Anything else is said to the user; an empty line leaves.",
+    ]
+    tool_line = next(i for i, line in enumerate(lines) if line.startswith("     tool:"))
+    assert lines[tool_line + 1] == score  # right after the reply, before the user answers
+
+
+def test_the_scores_shown_never_reach_the_agent(capsys):
+    """What the agent reads is the env's observation, nothing that play prints."""
+    from agents import load_agent
+
+    seen = []
+    agent = load_agent("chat-expert")
+    act = agent.act
+    agent.act = lambda obs: seen.append(obs) or act(obs)
+    from agents.play import play_episode
+
+    env = gym.make("Dialog-Chat-v1", split="test")
+    play_episode(env, agent, 0)
+    assert "(gold" in capsys.readouterr().out
+    assert seen and not any("gold" in obs or "RM " in obs for obs in seen)
