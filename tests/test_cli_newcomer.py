@@ -340,3 +340,31 @@ def test_evaluates_default_outputs_of_two_ids_and_sizes_do_not_overwrite(
         "mine.Dialog-v1.test.json",
     ]
     assert all(not is_inside(tmp_path / "results" / n, shipped_trees()) for n in written)
+
+
+# -- 8. every --help runs, and leaves the checkout as it was ---------------------------------
+def git_status() -> str:
+    import subprocess
+
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_every_subcommands_help_runs_and_writes_nothing(monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    before = git_status()
+    commands = sorted(leaf_parsers(build_parser()))
+    assert len(commands) >= 16
+    for command in commands:
+        with pytest.raises(SystemExit) as exited:
+            main([*command.split(), "--help"])
+        assert exited.value.code == 0, command
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: dialog-bench {command}"), command
+        assert str(REPO) not in out, f"{command} --help shows a path into this checkout"
+    assert git_status() == before
