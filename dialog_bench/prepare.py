@@ -101,6 +101,8 @@ def set_threads(args: argparse.Namespace) -> None:
     threads = getattr(args, "threads", None)
     if threads is None or args.command not in DECODING_COMMANDS:
         return  # trainers set their own (``train ppo --threads``)
+    if args.command == "submit" and getattr(args, "checkpoint", None) is None:
+        return  # a results file is replayed, not decoded
     if threads < 1:
         raise ValueError(f"--threads must be at least 1, got {threads}")
     import torch

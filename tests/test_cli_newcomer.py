@@ -104,11 +104,13 @@ def test_commands_that_decode_run_one_torch_thread_unless_told(command, monkeypa
     chosen: list[int] = []
     monkeypatch.setattr(torch, "set_num_threads", chosen.append)
     monkeypatch.setattr(DECODING[command], lambda args: 0)
-    positional = ["expert"] if command == "evaluate" else []
+    positional = {"evaluate": ["expert"], "submit": ["--checkpoint", "sft-expert"]}.get(command, [])
     assert main([command, *positional]) == 0 and chosen == [1]
     assert main([command, *positional, "--threads", "3"]) == 0 and chosen == [1, 3]
     assert main([command, *positional, "--threads", "0"]) == 2
     assert "--threads must be at least 1" in capsys.readouterr().err
+    if command == "submit":  # a results file is replayed: no torch to set up
+        assert main(["submit", "r.json"]) == 0 and chosen == [1, 3]
 
 
 def test_a_trainer_keeps_its_own_threads_flag(monkeypatch):
