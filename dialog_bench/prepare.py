@@ -19,6 +19,7 @@ from pathlib import Path
 __all__ = [
     "DECODING_COMMANDS",
     "agent_env_id",
+    "check_agent_task",
     "check_data_task",
     "check_env_ids",
     "OPTIONAL_EXTRAS",
@@ -152,6 +153,31 @@ def settle_env_id(args: argparse.Namespace) -> None:
     args.env_id = agent_env_id(agent) if agent is not None else "Dialog-v1"
 
 
+def check_agent_task(args: argparse.Namespace) -> None:
+    """``evaluate`` and ``submit --checkpoint`` play an agent on its own task only: the
+    booking expert scored on chat episodes is a number that means nothing."""
+    if args.command not in ("evaluate", "submit"):
+        return
+    spec = getattr(args, "agent", None) or getattr(args, "checkpoint", None)
+    if spec is None or str(spec).startswith("hf:"):
+        return
+    from agents import AGENTS, agent_tasks, checkpoint_dir
+    from dialog_env.registration import task_of
+
+    if str(spec) not in AGENTS and not (checkpoint_dir(spec) / "config.json").is_file():
+        return  # not an agent: the command says so in its own words
+    try:
+        tasks = agent_tasks(spec)
+    except ValueError:
+        return  # a flawed checkpoint: likewise
+    task = task_of(args.env_id)
+    if task not in tasks:
+        raise ValueError(
+            f"agent {Path(str(spec)).name!r} plays the {'/'.join(tasks)} task, not "
+            f"{args.env_id} ({task}): leave out --env-id to play its own"
+        )
+
+
 def check_data_task(args: argparse.Namespace) -> None:
     """Data and task agree: ``train sft --demos`` of the env id's task, a ``demos``
     generator that plays the env id's task (one line each, before any work)."""
@@ -183,6 +209,7 @@ def prepare(args: argparse.Namespace) -> None:
     resolve_names(args)
     settle_env_id(args)
     check_env_ids(args)
+    check_agent_task(args)
     check_data_task(args)
     check_extras(args)
     check_hf_dirs(args)

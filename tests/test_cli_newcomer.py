@@ -147,6 +147,10 @@ def test_evaluate_plays_a_checkpoints_own_env_and_reports_gold(monkeypatch, tmp_
     assert played[-1] == "Dialog-v1"
     assert main(["evaluate", "chat-expert", "--limit", "3", "--quiet"]) == 0
     assert played[-1] == "Dialog-Chat-v1"
+    for argv in (["evaluate", "sft-chat"], ["submit", "--checkpoint", "sft-chat"]):
+        assert main([*argv, "--env-id", "Dialog-v1", "--limit", "3"]) == 2
+        assert "plays the chat task, not Dialog-v1" in capsys.readouterr().err
+    assert len(played) == 3
 
 
 def test_play_plays_a_checkpoints_own_env(capsys):
@@ -334,7 +338,7 @@ def test_evaluates_default_outputs_of_two_ids_and_sizes_do_not_overwrite(
     monkeypatch.setattr("leaderboard.evaluate.evaluate_agent", evaluate_agent)
     monkeypatch.chdir(tmp_path)
     for argv in (["--limit", "3"], ["--limit", "3", "--env-id", "Dialog-Chat-v1"], []):
-        assert main(["evaluate", "expert", "--quiet", *argv]) == 0
+        assert main(["evaluate", "random", "--quiet", *argv]) == 0
     written = sorted(p.name for p in (tmp_path / "results").iterdir())
     assert written == [
         "mine.Dialog-Chat-v1.test-first3.json",
