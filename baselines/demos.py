@@ -35,7 +35,8 @@ __all__ = [
     "GENERATORS",
     "META_SHAPE",
     "add_parser",
-    "check_env_id",
+    "check_demos_task",
+    "demos_meta_path",
     "generate_demos",
     "load_demos",
     "main",
@@ -175,10 +176,41 @@ def _record(line: str, where: Path) -> dict:
     return record
 
 
+def demos_meta_path(path: str | Path) -> Path:
+    """The ``.meta.json`` beside demo (or preference) file ``path``; a one-line
+    ``FileNotFoundError`` when either is missing, naming which."""
+    path = Path(path)
+    meta = path.with_suffix(".meta.json")
+    if not path.is_file():
+        raise FileNotFoundError(f"no demos file at {path}")
+    if not meta.is_file():
+        raise FileNotFoundError(
+            f"{path} has no {meta.name} beside it (`dialog-bench demos` writes both)"
+        )
+    return meta
+
+
+def check_demos_task(paths: Sequence[str | Path], env_id: str) -> None:
+    """Refuse, in one line, demo or preference files played on another task than
+    ``env_id``'s (a trainer must not learn booking on chat pairs, or the reverse)."""
+    from dialog_env.registration import task_of
+
+    task = task_of(env_id)
+    for path in paths:
+        demos_meta_path(path)  # both files there, or which is missing
+        played = read_meta(path)["env_id"]
+        if task_of(played) != task:
+            raise ValueError(
+                f"{path} holds {task_of(played)} data (played on {played}), not {env_id}'s "
+                f"{task} task: give --env-id {played}"
+            )
+
+
 def load_demos(path: str | Path) -> tuple[Iterator[dict], dict]:
     """The records of a demo file (checked against its metadata's sha256) and the metadata
     (:func:`read_meta`)."""
     path = Path(path)
+    demos_meta_path(path)  # both files there, or which is missing
     meta = read_meta(path)
     body = path.read_bytes()
     if hashlib.sha256(body).hexdigest() != meta["sha256"]:
@@ -211,7 +243,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--generator", choices=GENERATORS, default="expert")
-    p.add_argument("--episodes", type=int, default=1000, help="number of demos (default 1000)")
+    p.add_argument(
+        "--num-episodes",
+        "--episodes",
+        dest="episodes",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="number of demos (default 1000; --episodes, its old name, is deprecated)",
+    )
     p.add_argument("--first-seed", type=int, default=0, help="seed of the first demo")
     p.add_argument("--env-id", default="Dialog-v1")
     p.add_argument("--user-model", default=None, help="voice (default: the env's)")
@@ -235,7 +275,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.episodes < 1:
-        raise ValueError("--episodes must be at least 1")
+        raise ValueError("--num-episodes must be at least 1")
     extra = parse_env_kwargs(args.env_kwargs)
     if {"split", "user_model"} & set(extra):
         raise ValueError(

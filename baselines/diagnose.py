@@ -8,7 +8,7 @@ each assistant turn (teacher-forced, greedy) and scored on every value it must c
 - message values (the venue ``name`` offered, its ``phone``, ``address``, ``postcode``,
   the booking ``ref``), copied from a tool result, as the user's own parser reads them.
 
-    dialog-bench demos --generator expert --episodes 200 --first-seed 900000 \\
+    dialog-bench demos --generator expert --num-episodes 200 --first-seed 900000 \\
         --out runs/demos/diagnose.jsonl
     dialog-bench diagnose baselines/checkpoints/sft-expert baselines/checkpoints/sft-noisy \\
         --demos runs/demos/diagnose.jsonl

@@ -24,7 +24,7 @@ seed, the seeds, the number of pairs, the share labelled for the higher gold, th
 sha256 and the command. Seeds lie below the leaderboard's ``EVAL_SEED_FLOOR``: no pair
 comes from an evaluation episode. Nothing is pickled; the file is plain JSON.
 
-    dialog-bench prefs --episodes 500 --out data/prefs.jsonl
+    dialog-bench prefs --num-episodes 500 --out data/prefs.jsonl
 """
 
 from __future__ import annotations
@@ -184,7 +184,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--episodes", type=int, default=500, help="chat episodes (default 500)")
+    p.add_argument(
+        "--num-episodes",
+        "--episodes",
+        dest="episodes",
+        type=int,
+        default=500,
+        metavar="N",
+        help="chat episodes (default 500; --episodes, its old name, is deprecated)",
+    )
     p.add_argument("--first-seed", type=int, default=0, help="seed of the first episode")
     p.add_argument(
         "--generators",
@@ -201,7 +209,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.episodes < 1:
-        raise ValueError("--episodes must be at least 1")
+        raise ValueError("--num-episodes must be at least 1")
     seeds = range(args.first_seed, args.first_seed + args.episodes)
     pairs, meta = generate_prefs(seeds, args.generators, args.tau, args.label_seed)
     meta_path = write_prefs(args.out, pairs, meta, shlex.join(["dialog-bench", *sys.argv[1:]]))

@@ -26,6 +26,7 @@ __all__ = [
     "add_episode_set_arguments",
     "add_parser",
     "add_ray_arguments",
+    "default_results_path",
     "evaluate_agent",
     "results_header",
 ]
@@ -102,6 +103,19 @@ def evaluate_agent(
     return {"header": header, "episodes": episodes}
 
 
+def default_results_path(agent: str, episode_set: EpisodeSet) -> Path:
+    """Where ``evaluate`` writes without ``--out``: under ``results/`` of the working
+    directory, named by agent, env id and set (``--limit N``: ``SET-firstN``), so that
+    runs of one agent on two ids or two sizes do not overwrite each other.
+
+    >>> str(default_results_path("expert", get_episode_set("Dialog-v1", "test", limit=5)))
+    'results/expert.Dialog-v1.test-first5.json'
+    """
+    limited = episode_set.limit is not None
+    name = episode_set.name + (f"-first{episode_set.limit}" if limited else "")
+    return Path("results") / f"{agent}.{episode_set.env_id}.{name}.json"
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
@@ -119,7 +133,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="PATH",
-        help="results file to write (default: results/AGENT.SET.json)",
+        help="results file to write (default: results/AGENT.ENV_ID.SET.json, SET-firstN "
+        "with --limit N, under the working directory)",
     )
     p.add_argument(
         "--base-url",
@@ -165,7 +180,10 @@ def add_episode_set_arguments(p: argparse.ArgumentParser, applies: str = "") -> 
         help=f"{applies}episode set (default: test, 500 episodes; dev has 200)",
     )
     p.add_argument(
-        "--env-id", default="Dialog-v1", help=f"{applies}registered env id (default: Dialog-v1)"
+        "--env-id",
+        default=None,
+        help=f"{applies}registered env id (default: the agent's own: a checkpoint's env_id, "
+        "else Dialog-v1)",
     )
     p.add_argument(
         "--limit",
@@ -185,7 +203,7 @@ def add_episode_set_arguments(p: argparse.ArgumentParser, applies: str = "") -> 
 
 
 def main(args: argparse.Namespace) -> int:
-    episode_set = get_episode_set(args.env_id, args.episodes, limit=args.limit)
+    episode_set = get_episode_set(args.env_id or "Dialog-v1", args.episodes, limit=args.limit)
     results = evaluate_agent(
         args.agent,
         episode_set,
@@ -196,13 +214,15 @@ def main(args: argparse.Namespace) -> int:
         agent_options={"base_url": args.base_url} if args.base_url else None,
     )
     header = results["header"]
-    out = args.out or Path("results") / f"{header['agent']}.{args.episodes}.json"
+    out = args.out or default_results_path(header["agent"], episode_set)
     write_results(out, results)
     episodes = results["episodes"]
     success = sum(ep["success"] for ep in episodes) / len(episodes)
     mean_return = sum(ep["return"] for ep in episodes) / len(episodes)
+    golds = [ep["metrics"]["mean_gold"] for ep in episodes if "mean_gold" in ep["metrics"]]
+    gold = f", mean gold {sum(golds) / len(golds):.3f}" if golds else ""
     print(
         f"wrote {out}: {header['agent']} on {header['episode_set']}, {len(episodes)} "
-        f"episodes, success {success:.3f}, mean return {mean_return:.3f}"
+        f"episodes, success {success:.3f}, mean return {mean_return:.3f}{gold}"
     )
     return 0

@@ -220,7 +220,7 @@ def main(args: argparse.Namespace) -> int:
             outcome = submit_checkpoint(
                 args.checkpoint,
                 store,
-                env_id=args.env_id,
+                env_id=args.env_id or "Dialog-v1",
                 episodes=args.episodes,
                 limit=args.limit,
                 name=args.name,

@@ -198,6 +198,12 @@ def _same_value(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _shown(value: Any) -> str:
+    """A value as a rejection shows it: floats rounded to 10 places (``0.92``, not
+    ``0.9199999999999999``; a difference below that is within the tolerance anyway)."""
+    return repr(round(value, 10)) if isinstance(value, float) else repr(value)
+
+
 def _compare_outcome(seed: int, submitted: dict, replayed: dict) -> None:
     if len(submitted["rewards"]) != len(replayed["rewards"]):
         raise ResultsRejected(
@@ -207,13 +213,14 @@ def _compare_outcome(seed: int, submitted: dict, replayed: dict) -> None:
     for step, (got, want) in enumerate(zip(submitted["rewards"], replayed["rewards"], strict=True)):
         if not _same_value(got, want):
             raise ResultsRejected(
-                f"episode seed={seed}: reward of step {step} is {got!r}, the replay gives {want!r}"
+                f"episode seed={seed}: reward of step {step} is {_shown(got)}, the replay gives "
+                f"{_shown(want)}"
             )
     for key in ("return", "success", "terminated", "truncated"):
         if not _same_value(submitted[key], replayed[key]):
             raise ResultsRejected(
-                f"episode seed={seed}: {key} is {submitted[key]!r}, the "
-                f"replay gives {replayed[key]!r}"
+                f"episode seed={seed}: {key} is {_shown(submitted[key])}, the "
+                f"replay gives {_shown(replayed[key])}"
             )
     got_metrics, want_metrics = submitted["metrics"], replayed["metrics"]
     for key in sorted(set(got_metrics) | set(want_metrics)):
@@ -224,8 +231,8 @@ def _compare_outcome(seed: int, submitted: dict, replayed: dict) -> None:
         if not _same_value(got_metrics[key], want_metrics[key]):
             raise ResultsRejected(
                 f"episode seed={seed}: metric {key} is "
-                f"{got_metrics[key]!r}, the replay gives "
-                f"{want_metrics[key]!r}"
+                f"{_shown(got_metrics[key])}, the replay gives "
+                f"{_shown(want_metrics[key])}"
             )
 
 

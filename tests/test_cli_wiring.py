@@ -38,6 +38,14 @@ def capture(monkeypatch, target: str, returns=None) -> list:
     return calls
 
 
+def demo_files(directory: Path, *names: str, env_id: str = "Dialog-v1") -> None:
+    """Empty demo files with the metadata that names their env (what the CLI checks first)."""
+    for name in names:
+        (directory / name).write_text("")
+        meta = (directory / name).with_suffix(".meta.json")
+        meta.write_text(json.dumps({"env_id": env_id}))
+
+
 def assert_every_field_set(config, defaults, derived: tuple[str, ...] = ()) -> None:
     unset = [
         f.name
@@ -50,6 +58,8 @@ def assert_every_field_set(config, defaults, derived: tuple[str, ...] = ()) -> N
 # -- train -------------------------------------------------------------------------------
 def test_train_sft_flags_reach_the_config(monkeypatch, tmp_path):
     calls = capture(monkeypatch, "baselines.sft.train_sft", returns=tmp_path / "out")
+    monkeypatch.chdir(tmp_path)
+    demo_files(tmp_path, "a.jsonl", "b.jsonl", env_id="Dialog-Chat-v1")
     argv = ["train", "sft", "--demos", "a.jsonl", "b.jsonl", "--filter", "success"]
     argv += ["--init", "lm", "--steps", "7", "--batch-size", "3", "--lr", "0.5"]
     argv += ["--warmup", "2", "--seed", "9", "--eval-every", "4", "--eval-episodes", "5"]
@@ -87,6 +97,8 @@ def test_train_sft_flags_reach_the_config(monkeypatch, tmp_path):
 
 def test_train_sft_defaults_are_the_configs(monkeypatch, tmp_path):
     calls = capture(monkeypatch, "baselines.sft.train_sft", returns=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    demo_files(tmp_path, "d.jsonl")
     assert main(["train", "sft", "--demos", "d.jsonl", "--out", "ck"]) == 0
     ((config,), _) = calls[0]
     assert config == dataclasses.replace(SFTConfig(), demos=[Path("d.jsonl")], out=Path("ck"))
@@ -198,7 +210,7 @@ def test_demos_flags_reach_the_generator(monkeypatch, tmp_path):
     meta = {"success_rate": 0.0, "mean_return": 0.0}
     calls = capture(monkeypatch, "baselines.demos.generate_demos", returns=([], meta))
     monkeypatch.setattr("baselines.demos.write_demos", lambda *a: tmp_path / "x.meta.json")
-    argv = ["demos", "--generator", "noisy-expert", "--episodes", "4", "--first-seed", "70"]
+    argv = ["demos", "--generator", "noisy-expert", "--num-episodes", "4", "--first-seed", "70"]
     argv += ["--env-id", "Dialog-v1", "--user-model", "template", "--batch-size", "3"]
     assert main([*argv, "--out", str(tmp_path / "d.jsonl")]) == 0
     ((generator, seeds, env_id), kwargs) = calls[0]
@@ -208,7 +220,7 @@ def test_demos_flags_reach_the_generator(monkeypatch, tmp_path):
 
 def test_demos_tiny_real_run(tmp_path, capsys):
     out = tmp_path / "noisy.jsonl"
-    argv = ["demos", "--generator", "noisy-expert", "--episodes", "3", "--first-seed", "5"]
+    argv = ["demos", "--generator", "noisy-expert", "--num-episodes", "3", "--first-seed", "5"]
     argv += ["--user-model", "template", "--batch-size", "2", "--out", str(out)]
     assert main(argv) == 0
     records, meta = load_demos(out)
@@ -221,13 +233,13 @@ def test_demos_tiny_real_run(tmp_path, capsys):
     }
     assert meta["env_spec"]["kwargs"]["user_model"] == "template"
     assert capsys.readouterr().out.startswith(f"wrote 3 demos to {out} (noisy.meta.json)")
-    assert main(["demos", "--episodes", "0", "--out", str(out)]) == 2
-    assert "--episodes must be at least 1" in capsys.readouterr().err
+    assert main(["demos", "--num-episodes", "0", "--out", str(out)]) == 2
+    assert "--num-episodes must be at least 1" in capsys.readouterr().err
 
 
 def test_demos_env_kwargs_reach_the_env_and_its_spec(tmp_path, capsys):
     out = tmp_path / "shuffled.jsonl"
-    argv = ["demos", "--episodes", "2", "--user-model", "template", "--out", str(out)]
+    argv = ["demos", "--num-episodes", "2", "--user-model", "template", "--out", str(out)]
     assert main([*argv, "--env-kwargs", '{"venue_names": "shuffled"}']) == 0
     records, meta = load_demos(out)
     assert meta["env_spec"]["kwargs"]["venue_names"] == "shuffled"
@@ -243,6 +255,8 @@ def test_diagnose_flags_reach_diagnose_and_the_figures_are_printed_and_written(
 ):
     figures = {"a": {"tool_call": {"book.day": 0.5}, "message": {"ref": 0.25}}}
     calls = capture(monkeypatch, "baselines.diagnose.diagnose", returns=figures)
+    monkeypatch.chdir(tmp_path)
+    demo_files(tmp_path, "d.jsonl")
     written = tmp_path / "figures.json"
     argv = ["diagnose", "a", "b", "--demos", "d.jsonl", "--limit", "9", "--json", str(written)]
     assert main(argv) == 0
@@ -266,7 +280,7 @@ def test_diagnose_tiny_real_run_on_a_shipped_checkpoint(tmp_path, capsys):
     assert figures == diagnose([agent], demos, limit=1)
     assert capsys.readouterr().out == format_table(figures) + "\n"
     assert main(["diagnose", agent, "--demos", str(tmp_path / "none.jsonl")]) == 2
-    assert "none.meta.json" in capsys.readouterr().err
+    assert "no demos file at" in capsys.readouterr().err
 
 
 def test_diagnose_results_counts_failures_that_name_a_venue_no_result_showed(tmp_path, capsys):

@@ -9,6 +9,7 @@ editing this file; a field the command line cannot set fails here.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -77,7 +78,7 @@ def other_value(field: dataclasses.Field):
 
 
 @pytest.mark.parametrize("command", sorted(TRAINERS))
-def test_every_config_field_reaches_the_command_line(command, monkeypatch):
+def test_every_config_field_reaches_the_command_line(command, monkeypatch, tmp_path):
     prefix, config_class, target, derived = TRAINERS[command]
     calls = []
     monkeypatch.setattr(target, lambda config, **kwargs: calls.append(config) or "out")
@@ -87,6 +88,11 @@ def test_every_config_field_reaches_the_command_line(command, monkeypatch):
             continue
         expected[field.name], flags = other_value(field)
         argv += flags
+    monkeypatch.chdir(tmp_path)  # demo files of the config's env, which the CLI checks first
+    for name in ("a.jsonl", "b.jsonl"):
+        (tmp_path / name).write_text("")
+        meta = {"env_id": expected.get("env_id", "Dialog-v1")}
+        (tmp_path / name).with_suffix(".meta.json").write_text(json.dumps(meta))
     assert main(argv) == 0
     (config,) = calls
     assert isinstance(config, config_class)
