@@ -197,8 +197,11 @@ def check_demos_task(paths: Sequence[str | Path], env_id: str) -> None:
 
     task = task_of(env_id)
     for path in paths:
-        demos_meta_path(path)  # both files there, or which is missing
-        played = read_meta(path)["env_id"]
+        meta = read_json_file(demos_meta_path(path), MAX_META_BYTES)
+        where = demos_meta_path(path)
+        played = check_env_id(
+            meta.get("env_id", "Dialog-v1") if isinstance(meta, dict) else None, where
+        )
         if task_of(played) != task:
             raise ValueError(
                 f"{path} holds {task_of(played)} data (played on {played}), not {env_id}'s "

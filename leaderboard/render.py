@@ -221,9 +221,9 @@ def leaderboard_html(all_standings: list[SetStandings]) -> str:
     curves from the shipped manifests (JSON only) and the chat task's over-optimization
     plot where ``dialog-bench overopt`` wrote its curves. ``dialog-bench run`` writes this
     page, and ``dialog-bench leaderboard --format html`` prints the same one."""
-    from baselines.overopt import page_figures
     from leaderboard.html_page import render_html
     from leaderboard.learning_curves import entry_curves
+    from leaderboard.overoptimization import page_figures
 
     curves = {s.episode_set: entry_curves(s) for s in all_standings}
     return render_html(all_standings, figures=page_figures(), curves=curves)
