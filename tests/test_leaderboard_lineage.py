@@ -138,17 +138,15 @@ def test_a_replayed_results_file_is_never_tied_into_a_lineage():
     assert s.lineage_pairs == [] and s.entries[0].checked == ("env", "episodes")
 
 
-def test_shipped_manifests_tie_rl_chat_to_sft_chat_and_not_ppo_sft_to_sft_expert():
-    """rl-chat's init weights are sft-chat's; ppo-sft's start is the retired SFT, whose
-    weights (793045ca...) are not sft-expert's: no verdict pair."""
+def test_shipped_manifests_tie_rl_chat_to_sft_chat_and_not_ppo_base_to_any_row():
+    """rl-chat's init weights are sft-chat's; ppo-base's start is the base LM, whose
+    manifest records no weights hash: it is tied to no row, so no verdict pair."""
     shipped = shipped_checkpoints()
-    prov = {
-        name: read_provenance(shipped[name], directory_sha256(shipped[name]))
-        for name in ("sft-chat", "rl-chat", "sft-expert", "ppo-sft", "sft-noisy", "sft-filtered")
-    }
+    names = ("sft-chat", "rl-chat", "sft-expert", "ppo-base", "sft-noisy", "sft-filtered")
+    prov = {name: read_provenance(shipped[name], directory_sha256(shipped[name])) for name in names}
     assert prov["rl-chat"].init_weights_sha256 == prov["sft-chat"].weights_sha256
-    assert prov["ppo-sft"].init_weights_sha256.startswith("793045ca")
-    assert prov["ppo-sft"].init_weights_sha256 != prov["sft-expert"].weights_sha256
+    assert prov["ppo-base"].init is not None and prov["ppo-base"].init_weights_sha256 is None
+    assert "ppo-sft" not in shipped  # retired: its start (weights 793045ca...) was not on the board
     assert prov["sft-noisy"].data_sha256 == prov["sft-filtered"].data_sha256
     assert prov["sft-filtered"].filtered and not prov["sft-noisy"].filtered
     assert prov["sft-noisy"].generators == ("noisy-expert",)

@@ -3,6 +3,7 @@ messages, token for token, as one that re-encodes the whole transcript every mes
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,15 @@ def full_reencode(agent):
     return agent
 
 
-@pytest.mark.parametrize("name", ["sft-expert", "ppo-sft"])
-def test_incremental_messages_equal_full_reencode_over_whole_episodes(name, one_torch_thread):
-    episodes = get_episode_set("Dialog-v1", "dev", limit=12)
+# An SFT policy and an RL-trained one (rl-chat: GRPO, on its own env's episodes; ppo-base
+# ends every episode at its first message, so it would keep no cache to reuse).
+@pytest.mark.parametrize(
+    ("name", "env_id"), [("sft-expert", "Dialog-v1"), ("rl-chat", "Dialog-Chat-v1")]
+)
+def test_incremental_messages_equal_full_reencode_over_whole_episodes(
+    name, env_id, one_torch_thread
+):
+    episodes = get_episode_set(env_id, "dev", limit=12)
     incremental = AgentMessages(lambda: load_agent(CHECKPOINTS / name), batch_size=6)
     full = AgentMessages(lambda: full_reencode(load_agent(CHECKPOINTS / name)), batch_size=6)
     fast = play_episodes(incremental, episodes, progress=False)
@@ -33,21 +40,25 @@ def test_incremental_messages_equal_full_reencode_over_whole_episodes(name, one_
     assert [e["turns"] for e in fast] == [e["turns"] for e in slow]
     assert [e["rewards"] for e in fast] == [e["rewards"] for e in slow]
     # Only an episode's first message, and one whose transcript was cut at the context
-    # limit (its prompt no longer starts the conversation), is encoded in full.
+    # limit at another place than the message before's (its prompt shares not even its
+    # first token with the conversation kept), is encoded in full.
     agent = incremental.agent
     prompts = [
-        encode_context(
-            agent.codec,
-            format_transcript_dicts(e["turns"][:k]),
-            agent.context,
-            agent.max_new_tokens,
-        )
+        [
+            encode_context(
+                agent.codec,
+                format_transcript_dicts(e["turns"][:k]),
+                agent.context,
+                agent.max_new_tokens,
+            )
+            for k, turn in enumerate(e["turns"])
+            if turn["role"] == "assistant"
+        ]
         for e in fast
-        for k, turn in enumerate(e["turns"])
-        if turn["role"] == "assistant"
     ]
     firsts = len(fast)
-    cut = sum(p[0] != agent.codec.bos_id for p in prompts)
+    cut = sum(p[0] != before[0] for ps in prompts for before, p in pairwise(ps))
+    assert cut > 0  # the episodes reach the context limit: the case this counts is met
     assert agent.sessions.stats["full"] == firsts + cut
     assert agent.sessions.stats["reused"] > 0
     assert len(agent.sessions) == 0  # every episode's cache freed at its end

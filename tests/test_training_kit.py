@@ -193,8 +193,6 @@ def shipped_manifests() -> list:
     broken = {
         "ppo-base": "trained at lr 1e-4 before target_kl existed; its command leans on "
         "defaults that have changed since (lr 5e-5, target_kl 0.02): re-make or retire",
-        "ppo-sft": "--init sft now names another sft-expert than the one it trained from "
-        "(init_weights_sha256 793045ca...): re-make or retire",
     }
     copied = "made in runs/ckpt/ and copied here, and its manifest does not say so "
     copied += "(copied_from); adding it changes the published model hash"
