@@ -109,6 +109,16 @@ def test_the_retired_rows_files_are_the_retired_checkpoints_results():
             SHIPPED / "ppo-base.json",
             "0.000 vs 0.012, -0.012 [-0.022, -0.004]",
         ),
+        (
+            SHIPPED / "sft-careless.json",
+            SHIPPED / "rl-careless.json",
+            "0.960 vs 0.482, +0.478 [+0.436, +0.522]",
+        ),
+        (
+            SHIPPED / "careless-expert.json",
+            SHIPPED / "sft-careless.json",
+            "0.482 vs 0.460, +0.022 [-0.020, +0.064]",
+        ),
     ],
     ids=[
         "one-recipe-vs-spelled",
@@ -116,6 +126,8 @@ def test_the_retired_rows_files_are_the_retired_checkpoints_results():
         "filtered-vs-noisy",
         "retired-filtered-vs-noisy",
         "ppo-base-vs-random",
+        "rl-careless-vs-its-start",
+        "sft-careless-vs-its-demonstrator",
     ],
 )
 def test_a_paired_comparison_of_the_table_is_the_files(baseline, candidate, figure):
