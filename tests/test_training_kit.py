@@ -220,4 +220,5 @@ def test_every_shipped_manifest_command_rebuilds_its_config_and_start(path, monk
     if "init_weights_sha256" in manifest:  # the token trainers name their start
         monkeypatch.chdir(REPO)  # "--init sft" names SHIPPED_INITS["sft"] from the checkout
         assert SHIPPED_INITS["sft"].is_dir()
-        resolve_init(manifest["config"]["init"], manifest["init_weights_sha256"])
+        init = manifest["config"]["init"] or "base"  # SFT: None is the base LM
+        resolve_init(init, manifest["init_weights_sha256"])

@@ -34,6 +34,7 @@ __all__ = [
     "init_weights_sha256",
     "portable_path",
     "resolve_init",
+    "shipped_start",
     "tensorboard_writer",
     "torch_threads",
     "write_run_manifest",
@@ -76,11 +77,35 @@ def resolve_init(init: str, expected_sha256: str = "") -> tuple[Path, str, str]:
 
     path = {"base": TINY_MODEL_DIR, **SHIPPED_INITS}.get(init, Path(init))
     if not path.is_dir():
+        path = shipped_start(init) or path
+    if not path.is_dir():
         hint = " (train it first with `dialog-bench train sft`)" if init == "sft" else ""
         raise ValueError(f"--init {init}: no directory at {path}{hint}")
     _, config = load_lm_dir(path)
     paradigm = "rl" if config.get("paradigm", "rl") == "rl" else "sft-rl"
     return path, paradigm, check_init_sha256(path, expected_sha256, init)
+
+
+def shipped_start(init: str) -> Path | None:
+    """The shipped checkpoint that ``init`` names, by its name (``"sft-careless"``) or by
+    the run directory it was copied from (its manifest's ``copied_from``, e.g.
+    ``"runs/ckpt/sft-careless"``: a shipped row's manifest names the directory its start
+    was trained in, which a fresh checkout does not have); ``None`` if none does. The
+    start's recorded weights hash still decides whether it is the same start."""
+    from agents import shipped_checkpoints
+    from agents.checkpoint import MANIFEST
+
+    shipped = shipped_checkpoints()
+    if init in shipped:
+        return shipped[init]
+    for directory in shipped.values():
+        try:
+            manifest = json.loads((directory / MANIFEST).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and manifest.get("copied_from") == init:
+            return directory
+    return None
 
 
 def portable_path(path: str | Path) -> str:
