@@ -190,13 +190,7 @@ def test_a_fresh_manifest_command_rebuilds_its_config_and_pins_its_start(tmp_pat
 
 def shipped_manifests() -> list:
     """Every shipped trained checkpoint's manifest, the known failures marked."""
-    broken = {
-        "ppo-base": "trained at lr 1e-4 before target_kl existed; its command leans on "
-        "defaults that have changed since (lr 5e-5, target_kl 0.02): re-make or retire",
-    }
-    copied = "made in runs/ckpt/ and copied here, and its manifest does not say so "
-    copied += "(copied_from); adding it changes the published model hash"
-    broken |= dict.fromkeys(("sft-expert", "sft-noisy", "sft-filtered"), copied)
+    broken: dict[str, str] = {}  # name -> why its command cannot rebuild it
     paths = sorted(REPO.glob("baselines/checkpoints/*/manifest.json"))
     paths.append(REPO / "dialog_env/assets/chat-rm/manifest.json")
     params = []
