@@ -277,59 +277,35 @@ def qwen2_train(model, device: str, batch: int, length: int, steps: int = 5) -> 
     return {"tokens_s": tokens / seconds, "tflops": 6 * params * tokens / seconds / 1e12}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cuda", help="the device measured (cuda, cuda:N)")
-    parser.add_argument("--peak-size", type=int, default=8192, help="n of the peak's product")
-    parser.add_argument("--episodes", type=int, default=64, help="test episodes played")
-    parser.add_argument("--groups", type=int, default=8, help="GRPO: seeds per iteration")
-    parser.add_argument("--group-size", type=int, default=8, help="GRPO: rollouts per seed")
-    parser.add_argument("--iterations", type=int, default=2, help="GRPO: measured iterations")
-    parser.add_argument("--decode-batch", type=int, default=64, help="qwen2 decode rows")
-    parser.add_argument("--decode-tokens", type=int, default=128, help="qwen2 new tokens a row")
-    parser.add_argument("--train-batch", type=int, default=16, help="qwen2 training rows")
-    parser.add_argument("--train-length", type=int, default=1024, help="qwen2 row length")
-    parser.add_argument("--qwen-episodes", type=int, default=32, help="hf: agent episodes")
-    parser.add_argument("--qwen-max-new-tokens", type=int, default=48, help="hf: message cap")
-    parser.add_argument("--qwen", choices=("0.5b", "smoke"), default="0.5b", help="qwen2 shape")
-    parser.add_argument("--user-model", default="tiny", help="the user's voice")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    args = parse_args(parser, argv, SMOKE)
+def grpo_summary(t: dict[str, float], device: str) -> dict[str, float]:
+    """:func:`grpo_iterations`' totals with its rates and the device's peak memory."""
+    seconds = t["rollout"] + t["update"]
+    return {
+        **t,
+        "episodes_s": t["episodes"] / seconds,
+        "sampled_tokens_s": t["sampled"] / t["rollout"],
+        "trained_tokens_s": t["trained"] / max(t["update"], 1e-9),
+        "peak_gib": peak_memory_gib(device),
+    }
 
-    import gymnasium as gym
-    import torch
 
-    import dialog_env  # noqa: F401  (registers the ids)
+def print_grpo(label: str, g: dict[str, float], args) -> None:
+    print(
+        f"grpo ({label}, {args.groups}x{args.group_size}): {g['episodes_s']:.2f} episodes/s "
+        f"(rollout {g['rollout']:.1f} s, update {g['update']:.1f} s), "
+        f"sampled {g['sampled_tokens_s']:.0f} tok/s, trained {g['trained_tokens_s']:.0f} "
+        f"tok/s, peak memory {g['peak_gib']:.1f} GiB"
+    )
+
+
+def measure_tiny(args, device: str, episode_set, make_envs) -> dict[str, Any]:
+    """The env (the expert against the LM voice), the LM agent ``sft-expert`` and group RL
+    of ``sft-noisy``, the tiny LM on ``device``; the first two also on the CPU."""
     from agents import checkpoint_dir, load_agent
-    from agents.hf_chat import HFChatAgent
     from agents.lm_agent import LMAgent
     from baselines.common.policy import TokenPolicy
-    from leaderboard.episodes import get_episode_set
 
-    device = args.device
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        print("no CUDA device here: the GPU figures need one (try --smoke on the CPU)")
-        return 0
-    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu"
-    out: dict[str, Any] = {"device": name, "torch": torch.__version__, "args": vars(args) | {}}
-    out["args"]["json"] = str(args.json) if args.json else None
-    print(f"device: {name}; torch {torch.__version__}")
-
-    out["peaks"] = device_peaks(device, args.peak_size)
-    print(
-        f"peaks: bf16 matmul {out['peaks']['bf16_tflops']:.1f} TFLOP/s, "
-        f"copy {out['peaks']['copy_gbs']:.0f} GB/s"
-    )
-
-    # The env and the tiny LM agent, the voice on the device and on the CPU.
-    episode_set = get_episode_set("Dialog-v1", "test", limit=args.episodes)
-    episode_set = dataclasses.replace(
-        episode_set,
-        env_spec={
-            **episode_set.env_spec,
-            "kwargs": {**episode_set.env_spec["kwargs"], "user_model": args.user_model},
-        },
-    )
+    out: dict[str, Any] = {}
     batch = min(64, args.episodes)
     for label, spec in (("env (expert)", "expert"), ("lm agent (sft-expert)", "sft-expert")):
 
@@ -339,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             return LMAgent.load(checkpoint_dir(spec), where)
 
         rate, records = play(make, episode_set, device, batch)
-        cpu_rate, cpu_records = play(lambda: make(where="cpu"), episode_set, "cpu", batch)
+        cpu_rate, cpu_records = play(lambda make=make: make(where="cpu"), episode_set, "cpu", batch)
         same = same_transcripts(records, cpu_records)
         key = label.split(" (")[0].replace(" ", "_")
         out[key] = {"episodes_s": rate, "cpu_episodes_s": cpu_rate, "same_as_cpu": same}
@@ -348,36 +324,23 @@ def main(argv: list[str] | None = None) -> int:
             f"{same}/{len(records)} transcripts identical"
         )
     peak_memory_gib(device)
-
-    # Group RL of the tiny LM on the device.
     tiny = TokenPolicy.load(checkpoint_dir("sft-noisy"), device)
-    env_kwargs = {"split": "train", "user_model": args.user_model, "device": device}
-    make_envs = lambda: gym.make_vec(  # noqa: E731
-        "Dialog-v1", num_envs=args.groups * args.group_size, **env_kwargs
-    )
-    t = grpo_iterations(tiny, device, args, make_envs)
-    seconds = t["rollout"] + t["update"]
-    out["grpo_tiny"] = {
-        **t,
-        "episodes_s": t["episodes"] / seconds,
-        "sampled_tokens_s": t["sampled"] / t["rollout"],
-        "trained_tokens_s": t["trained"] / max(t["update"], 1e-9),
-        "peak_gib": peak_memory_gib(device),
-    }
-    g = out["grpo_tiny"]
-    print(
-        f"grpo (tiny, {args.groups}x{args.group_size}): {g['episodes_s']:.1f} episodes/s "
-        f"(rollout {t['rollout']:.1f} s, update {t['update']:.1f} s), "
-        f"sampled {g['sampled_tokens_s']:.0f} tok/s, trained {g['trained_tokens_s']:.0f} tok/s"
-    )
-    del tiny
+    out["grpo_tiny"] = grpo_summary(grpo_iterations(tiny, device, args, make_envs), device)
+    print_grpo("tiny", out["grpo_tiny"], args)
+    return out
 
-    # A real architecture at a real size, randomly initialised.
+
+def measure_qwen2(args, device: str, episode_set, make_envs, peak: float) -> dict[str, Any]:
+    """A Qwen2 of ``args.qwen``'s shape on ``device``: decode, a training step, the model
+    as an ``hf:`` agent, and group RL of it (``peak``: the measured bf16 TFLOP/s)."""
+    from agents.hf_chat import HFChatAgent
+    from baselines.common.policy import TokenPolicy
+    from leaderboard.episodes import get_episode_set
+
     shape = QWEN2_05B if args.qwen == "0.5b" else QWEN2_SMOKE
     with tempfile.TemporaryDirectory() as tmp:
-        model, tokenizer, path = save_qwen2(Path(tmp) / "qwen2", shape, device)
+        model, _, path = save_qwen2(Path(tmp) / "qwen2", shape, device)
         params = sum(p.numel() for p in model.parameters())
-        peak = out["peaks"]["bf16_tflops"]
         decode = qwen2_decode(model, device, args.decode_batch, args.decode_tokens)
         train = qwen2_train(model, device, args.train_batch, args.train_length)
         q: dict[str, Any] = {
@@ -415,23 +378,62 @@ def main(argv: list[str] | None = None) -> int:
         lm = make_hf()
         policy = TokenPolicy(lm.model, lm.tokenizer, max_new_tokens=args.qwen_max_new_tokens)
         policy.model.requires_grad_(True)
-        t = grpo_iterations(policy, device, args, make_envs)
-        seconds = t["rollout"] + t["update"]
-        q["grpo"] = {
-            **t,
-            "episodes_s": t["episodes"] / seconds,
-            "sampled_tokens_s": t["sampled"] / t["rollout"],
-            "trained_tokens_s": t["trained"] / max(t["update"], 1e-9),
-            "peak_gib": peak_memory_gib(device),
-        }
-        out["qwen2"] = q
-        g = q["grpo"]
-        print(
-            f"grpo (qwen2, {args.groups}x{args.group_size}): {g['episodes_s']:.2f} episodes/s "
-            f"(rollout {t['rollout']:.1f} s, update {t['update']:.1f} s), "
-            f"sampled {g['sampled_tokens_s']:.0f} tok/s, trained {g['trained_tokens_s']:.0f} "
-            f"tok/s, peak memory {g['peak_gib']:.1f} GiB"
-        )
+        q["grpo"] = grpo_summary(grpo_iterations(policy, device, args, make_envs), device)
+        print_grpo("qwen2", q["grpo"], args)
+    return q
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cuda", help="the device measured (cuda, cuda:N)")
+    parser.add_argument("--peak-size", type=int, default=8192, help="n of the peak's product")
+    parser.add_argument("--episodes", type=int, default=64, help="test episodes played")
+    parser.add_argument("--groups", type=int, default=8, help="GRPO: seeds per iteration")
+    parser.add_argument("--group-size", type=int, default=8, help="GRPO: rollouts per seed")
+    parser.add_argument("--iterations", type=int, default=2, help="GRPO: measured iterations")
+    parser.add_argument("--decode-batch", type=int, default=64, help="qwen2 decode rows")
+    parser.add_argument("--decode-tokens", type=int, default=128, help="qwen2 new tokens a row")
+    parser.add_argument("--train-batch", type=int, default=16, help="qwen2 training rows")
+    parser.add_argument("--train-length", type=int, default=1024, help="qwen2 row length")
+    parser.add_argument("--qwen-episodes", type=int, default=32, help="hf: agent episodes")
+    parser.add_argument("--qwen-max-new-tokens", type=int, default=48, help="hf: message cap")
+    parser.add_argument("--qwen", choices=("0.5b", "smoke"), default="0.5b", help="qwen2 shape")
+    parser.add_argument("--user-model", default="tiny", help="the user's voice")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parse_args(parser, argv, SMOKE)
+
+    import gymnasium as gym
+    import torch
+
+    import dialog_env  # noqa: F401  (registers the ids)
+    from leaderboard.episodes import get_episode_set
+
+    device = args.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        print("no CUDA device here: the GPU figures need one (try --smoke on the CPU)")
+        return 0
+    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu"
+    out: dict[str, Any] = {"device": name, "torch": torch.__version__, "args": vars(args) | {}}
+    out["args"]["json"] = str(args.json) if args.json else None
+    print(f"device: {name}; torch {torch.__version__}")
+    out["peaks"] = device_peaks(device, args.peak_size)
+    print(
+        f"peaks: bf16 matmul {out['peaks']['bf16_tflops']:.1f} TFLOP/s, "
+        f"copy {out['peaks']['copy_gbs']:.0f} GB/s"
+    )
+    episode_set = get_episode_set("Dialog-v1", "test", limit=args.episodes)
+    kwargs = {**episode_set.env_spec["kwargs"], "user_model": args.user_model}
+    episode_set = dataclasses.replace(
+        episode_set, env_spec={**episode_set.env_spec, "kwargs": kwargs}
+    )
+    env_kwargs = {"split": "train", "user_model": args.user_model, "device": device}
+
+    def make_envs():
+        return gym.make_vec("Dialog-v1", num_envs=args.groups * args.group_size, **env_kwargs)
+
+    out |= measure_tiny(args, device, episode_set, make_envs)
+    peak = out["peaks"]["bf16_tflops"]
+    out["qwen2"] = measure_qwen2(args, device, episode_set, make_envs, peak)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=str) + "\n")
     share = out["qwen2"]["train_share_of_peak"]
