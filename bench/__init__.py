@@ -3,7 +3,7 @@
 Every module here is a script (``python -m bench.NAME``) with a ``main(argv)``; each
 docstring says what its reference computes and why that is the floor of the work the
 measured side has to do. ``--smoke`` runs any of them in seconds on tiny shapes, as
-``tests/test_bench.py`` does: its figures only show that the script works.
+``tests/bench/test_bench.py`` does: its figures only show that the script works.
 
 Each prints its figure on one line that starts with ``ratio`` (``bench.lm_memory``: with
 ``RSS growth``), so that a test and a reader find it the same way.
@@ -74,7 +74,7 @@ def floor_forward_backward(model, ids, mask, positions, reads, targets, value_he
 
 def report_rl_speed(name: str, setup: str, totals: dict[str, float], update: str, aim: float):
     """Print an RL bench's table: the floor, the update and rollout + update, each with its
-    tokens/s and its share of the floor's speed, then the ratio line ``tests/test_bench.py``
+    tokens/s and its share of the floor's speed, then the ratio line ``tests/bench/test_bench.py``
     reads. ``totals`` holds seconds (``raw``, ``update``, ``rollout``) and token counts
     (``tokens`` trained, ``padded``, ``sampled``)."""
     t, tokens = totals, totals["tokens"]

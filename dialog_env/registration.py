@@ -10,7 +10,7 @@ the very spec of its id.
   when the goal is met within 24 messages. Measured on train seeds 0-199 with the template
   voice: the expert's returns lie in [0.82, 0.96] (all 200 above), the random agent's mean
   is -0.09 (1 of 200 above), ``action_space.sample()`` messages always return -0.08. The
-  expert plays the same episodes on the token and act ids (``tests/test_interfaces.py``);
+  expert plays the same episodes on the token and act ids (``tests/env/test_interfaces.py``);
   random acts (``Dialog-Acts-v1``) average -0.06 with 7 of 200 above.
 - chat ids, 0.0: the return (``reward="rm"``, the default) is the mean normalized score
   of the shipped reward model over the requests, and 0 is the mean score of its training

@@ -4,6 +4,7 @@ hypothesis's profile."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -13,6 +14,9 @@ import dialog_env
 from dialog_env.registration import ENV_IDS, TEXT_ENV_IDS
 
 ALL_ENV_IDS = sorted(ENV_IDS)
+
+#: The checkout's root, wherever a test file sits under tests/ and wherever pytest starts.
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Hypothesis draws its examples from a fixed seed, so CI finds the same examples on every
 # run (a flaky test is worse than a narrow one); `HYPOTHESIS_PROFILE=explore` searches anew.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,31 @@ def tiny_ppo_config(directory: Path, **overrides):
         progress=False,
     )
     return PPOConfig(**(settings | overrides))
+
+
+#: A small chat template in the shape real ones have: a header per role, an end marker.
+TEMPLATE = (
+    "{% for m in messages %}### {{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
+    "{% if add_generation_prompt %}### assistant\n{% endif %}"
+)
+#: Gemma-like: refuses a system message.
+NO_SYSTEM_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'system' %}"
+    "{{ raise_exception('System role not supported') }}{% endif %}"
+    "<{{ m['role'] }}>{{ m['content'] }}</s>{% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
+
+
+def save_chat_model(path: Path, template: str = TEMPLATE, seed: int = 0) -> Path:
+    """A random tiny Llama with the shipped tokenizer and a chat template, saved."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(TINY_MODEL_DIR)
+    tokenizer.chat_template = template
+    save_tiny_llama(tokenizer, path, seed=seed)
+    # Rotary positions have no weights: a context of 2048 holds the system prompt and a
+    # whole episode, as a real chat model's does.
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 2048}))
+    return path

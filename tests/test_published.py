@@ -13,7 +13,7 @@ baseline plays its whole published file again, every episode compared with the f
 each published row is tied to its checkpoint episode by episode. (The replay of every
 published episode from the file's own messages, which checks the env's numbers but not who
 wrote the messages, is ``test_published_results_verify_by_replay`` in
-``tests/test_leaderboard_cli.py``.)
+``tests/leaderboard/test_leaderboard_cli.py``.)
 """
 
 from __future__ import annotations

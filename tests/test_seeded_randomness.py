@@ -11,7 +11,9 @@ from randomness_scan import unseeded_draws
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.mark.parametrize("path", sorted(TESTS.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted(TESTS.rglob("*.py")), ids=lambda p: str(p.relative_to(TESTS))
+)
 def test_no_test_module_draws_unseeded_randomness(path):
     assert unseeded_draws(path.read_text(encoding="utf-8")) == []
 

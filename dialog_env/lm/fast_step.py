@@ -6,7 +6,7 @@ call per layer norm and linear; for the ~1M-parameter models shipped here that w
 is a fifth to a quarter of a step (batch 1: a third). :func:`decode_step` is the same
 arithmetic, op for op (the same ``F.linear``, ``F.layer_norm``, rotary halves and
 ``scaled_dot_product_attention`` on the same tensors), so its logits are **equal bit for
-bit** to the model's own (``tests/test_lm_fast_step.py``); only the Python around them
+bit** to the model's own (``tests/lm/test_lm_fast_step.py``); only the Python around them
 is gone. It serves any ``GPTNeoXForCausalLM`` in eval mode with SDPA attention and a
 cache of :class:`~dialog_env.lm.kv_cache.GrowingLayer` layers; :func:`supports` says
 whether it applies, and the decode loop (``dialog_env.lm.generation``) falls back to the

@@ -13,7 +13,7 @@ sampled, or if the transcript was cut at the context limit (then the prefix is e
 nothing is reused, and the row is encoded in full: ``stats["full"]`` counts those), the
 common prefix simply ends there. A message then is the same as a full re-encode's, up to
 float rounding in the attention (different batch shapes; a greedy message is
-token-identical in practice, as ``tests/test_lm_sessions.py`` checks over whole episodes).
+token-identical in practice, as ``tests/lm/test_lm_sessions.py`` checks over whole episodes).
 
 The batch is laid out so that no row pays for another's length. Rows that re-read a
 long transcript (a first message, a cut one) and rows that add a short turn to their

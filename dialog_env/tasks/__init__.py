@@ -18,7 +18,7 @@ through the protocols below, which state all that they use of it:
 
 The booking task (:class:`dialog_env.tasks.booking.BookingTask`) is the first
 implementation. A new task adds a subpackage, a class that satisfies :class:`Task` and a
-``TASKS`` entry; ``tests/test_task_contract.py`` then checks it with every other task.
+``TASKS`` entry; ``tests/tasks/test_task_contract.py`` then checks it with every other task.
 
 >>> task = make_task("booking")
 >>> isinstance(task, Task), isinstance(task.template_voice, TaskVoice)

@@ -4,11 +4,11 @@ the papers say, and a short training run changes the policy and saves one that p
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import REPO_ROOT
 from lm_helpers import needs_lm, tiny_ppo_config
 
 from agents import load_agent
@@ -215,7 +215,7 @@ def test_ppo_from_the_sft_init_is_sft_rl_with_its_kl_to_the_sft_model(tmp_path, 
 
     from baselines import token_ppo
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO_ROOT
     sft_weights = repo / "baselines/checkpoints/sft-expert/lm/model.safetensors"
     sft = load_file(str(sft_weights))
     base = load_file(str(TINY_MODEL_DIR / "model.safetensors"))

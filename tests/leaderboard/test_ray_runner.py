@@ -5,7 +5,7 @@ Each Ray actor starts a Python with torch and the env's LM (about 30 s on a busy
 machine), so only the ``evaluate --ray`` comparisons (the expert; ``sft-chat``, an LM agent
 on the chat task, whose learned reward's floats are where thread counts would show) are in
 the default run; the random agent's and ``run --ray``'s are ``slow``
-(``pytest -m slow tests/test_ray_runner.py``)."""
+(``pytest -m slow tests/leaderboard/test_ray_runner.py``)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import pytest
+from conftest import REPO_ROOT
 
 import dialog_env  # noqa: F401  (registers the ids)
 from dialog_env.registration import ALIASES, ENV_IDS, task_of
@@ -40,9 +41,8 @@ def test_every_registered_id_has_a_reward_threshold():
 
 
 def test_the_readme_states_each_ids_reward_threshold():
-    from pathlib import Path
 
-    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
     by_task = {task_of(i): gym.spec(i).reward_threshold for i in [*ENV_IDS, *ALIASES]}
     assert by_task == {"booking": 0.5, "chat": 0.0}  # one threshold per task
     assert "`spec.reward_threshold` (0.5 for the booking ids; 0.0 for the chat ids," in readme

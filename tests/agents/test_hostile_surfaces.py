@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -38,7 +39,7 @@ from dialog_env.lm import TINY_MODEL_DIR
 from leaderboard.store import LeaderboardStore
 from leaderboard.submit import ResultsRejected, submit_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 SHIPPED = REPO / "baselines" / "checkpoints"
 #: Where code and shipped assets live: reading them is not reading the server's files.
 LIBRARY_ROOTS = tuple(
@@ -239,9 +240,8 @@ def test_a_template_that_fits_renders_as_transformers_renders_it(tokenizer):
 
 
 def _chat_checkpoint(where: Path, template: str) -> Path:
+    from lm_helpers import save_tiny_llama
     from transformers import AutoTokenizer
-
-    from tests.lm_helpers import save_tiny_llama
 
     tokenizer = AutoTokenizer.from_pretrained(TINY_MODEL_DIR)
     tokenizer.chat_template = template

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
 from dialog_env.integrations.rllib import make_env
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "rllib_ppo.py"
+EXAMPLE = REPO_ROOT / "examples" / "rllib_ppo.py"
 
 
 def test_the_creator_passes_env_config_on_as_env_kwargs():

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 from leaderboard_helpers import SHORT, real_results, write_json
 
 from baselines.demos import generate_demos, load_demos
@@ -23,7 +24,7 @@ from baselines.sft import SFTConfig
 from dialog_bench.cli import main
 from leaderboard.store import LeaderboardStore
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 def capture(monkeypatch, target: str, returns=None) -> list:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO_ROOT
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,7 +22,7 @@ from dialog_env.lm.codec import MessageCodec, join_codes, spell_codes
 from dialog_env.lm.loading import load_causal_lm
 from dialog_env.text import Turn, format_transcript
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +31,7 @@ from dialog_env.lm.model_files import (
     directory_sha256,
 )
 
-SHIPPED = Path(__file__).resolve().parents[1] / "baselines" / "checkpoints"
+SHIPPED = REPO_ROOT / "baselines" / "checkpoints"
 SB3, LM = SHIPPED / "sb3-ppo", SHIPPED / "sft-expert"
 
 

@@ -4,6 +4,7 @@ and what the proxy did after, and the plot draws gold and proxy against the KL."
 from __future__ import annotations
 
 import pytest
+from conftest import REPO_ROOT
 
 from leaderboard.overoptimization import overoptimization_summary, plot_overoptimization
 
@@ -98,9 +99,8 @@ def test_the_published_curves_are_the_runs_and_the_readme_table_is_them():
     page are drawn from): its beta=0.2 run is the shipped ``rl-chat``, curve for curve, each
     summary is the one its curve gives, and the README's table is those summaries."""
     import json
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = REPO_ROOT
     data = json.loads((root / "leaderboard" / "overoptimization.json").read_text())
     manifest = json.loads(
         (root / "baselines" / "checkpoints" / "rl-chat" / "manifest.json").read_text()

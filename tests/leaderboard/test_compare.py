@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import REPO_ROOT
 
 from dialog_bench.cli import main as cli
 from leaderboard.compare import compare_results
@@ -54,9 +55,8 @@ def test_the_command_prints_a_table_and_writes_the_figures(tmp_path, capsys):
 def test_chat_files_are_compared_on_gold_as_the_board_compares_them(capsys):
     """Issue 32: the README's chat figure (rl-chat vs sft-chat, gold -0.047 [-0.061,
     -0.033]) is what ``compare`` prints, in a gold column, and its verdict is read on gold."""
-    from pathlib import Path
 
-    chat = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "Dialog-Chat-v1"
+    chat = REPO_ROOT / "leaderboard" / "results" / "Dialog-Chat-v1"
     base, candidate = chat / "sft-chat.json", chat / "rl-chat.json"
     (c,) = compare_results(base, [candidate])
     gold = [e["metrics"]["mean_gold"] for e in read_results(candidate)["episodes"]]

@@ -19,12 +19,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 from leaderboard_helpers import dump_verified, real_results, write_json
 
 from leaderboard.store import SCHEMA_VERSION, LeaderboardStore, NameTaken
 from leaderboard.verify import verify_results_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from leaderboard_helpers import real_results, write_json
@@ -19,7 +20,7 @@ import leaderboard.submit as submit
 from leaderboard.store import SCHEMA_VERSION, LeaderboardStore, NameTaken, StoreError
 from leaderboard.verify import VerifiedResults, verify_results_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 @pytest.fixture(scope="module")

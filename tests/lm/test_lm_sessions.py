@@ -4,19 +4,18 @@ messages, token for token, as one that re-encodes the whole transcript every mes
 from __future__ import annotations
 
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO_ROOT, format_transcript_dicts
 
 from agents import load_agent
 from agents.lm_agent import encode_context
 from dialog_env.lm.sessions import ConversationCache, common_prefix
 from leaderboard.episodes import get_episode_set
 from leaderboard.rollout import AgentMessages, play_episodes
-from tests.conftest import format_transcript_dicts
 
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "baselines" / "checkpoints"
+CHECKPOINTS = REPO_ROOT / "baselines" / "checkpoints"
 
 
 def full_reencode(agent):

@@ -7,40 +7,12 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from lm_helpers import NO_SYSTEM_TEMPLATE, save_chat_model
 
 import dialog_env  # noqa: F401
 from agents import PARADIGMS, load_agent
 from agents.hf_chat import HFChatAgent, booking_system_prompt, transcript_messages
-from dialog_env.lm import TINY_MODEL_DIR
 from dialog_env.lm.loading import ModelLoadError
-from tests.lm_helpers import save_tiny_llama
-
-#: A small chat template in the shape real ones have: a header per role, an end marker.
-TEMPLATE = (
-    "{% for m in messages %}### {{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
-    "{% if add_generation_prompt %}### assistant\n{% endif %}"
-)
-#: Gemma-like: refuses a system message.
-NO_SYSTEM_TEMPLATE = (
-    "{% for m in messages %}{% if m['role'] == 'system' %}"
-    "{{ raise_exception('System role not supported') }}{% endif %}"
-    "<{{ m['role'] }}>{{ m['content'] }}</s>{% endfor %}"
-    "{% if add_generation_prompt %}<assistant>{% endif %}"
-)
-
-
-def save_chat_model(path: Path, template: str = TEMPLATE, seed: int = 0) -> Path:
-    """A random tiny Llama with the shipped tokenizer and a chat template, saved."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(TINY_MODEL_DIR)
-    tokenizer.chat_template = template
-    save_tiny_llama(tokenizer, path, seed=seed)
-    # Rotary positions have no weights: a context of 2048 holds the system prompt and a
-    # whole episode, as a real chat model's does.
-    config = json.loads((path / "config.json").read_text())
-    (path / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 2048}))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from dialog_env.tasks.booking.voice import TemplateVoice, describe_acts
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
+from conftest import REPO_ROOT  # noqa: E402
 from lm_helpers import save_tiny_llama, word_tokenizer  # noqa: E402
 
 from dialog_env.lm.threads import torch_threads  # noqa: E402
@@ -275,20 +276,28 @@ import hashlib, json, sys, torch
 torch.set_num_threads(int(sys.argv[1]))
 import gymnasium as gym, dialog_env
 from agents import load_agent
-sys.path.insert(0, sys.argv[2])
+sys.path[:0] = sys.argv[2:]  # this folder, the checkout and tests/ (for lm_helpers)
 from test_lm_voice import play
 eps = play(gym.make("Dialog-v1", split="test"), range(6))
 print(hashlib.sha256(json.dumps(eps, sort_keys=True).encode()).hexdigest())
 """
 
 
-@pytest.mark.slow  # tests/test_env_contract.py checks the same for every voice, by default
+@pytest.mark.slow  # tests/env/test_env_contract.py checks the same for every voice, by default
 @needs_tiny
 def test_lm_voice_is_deterministic_across_processes():
     # Two other processes, with other hash seeds and 1 or 2 torch threads, run side by side.
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(threads), os.path.dirname(__file__)],
+            [
+                sys.executable,
+                "-c",
+                _CHILD,
+                str(threads),
+                os.path.dirname(__file__),
+                str(REPO_ROOT),
+                str(REPO_ROOT / "tests"),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

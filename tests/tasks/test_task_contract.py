@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT
 
 from dialog_env.lm.user_model import make_user_voice
 from dialog_env.tasks import TASKS, Task, TaskStep, TaskVoice, Tracker, make_task
 from dialog_env.text import Turn
 from dialog_env.voicing import drive
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO_ROOT
 TASK_FREE_PACKAGES = ("dialog_env/lm", "dialog_env/wrappers")
 SEEDS = range(6)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gymnasium as gym
 import pytest
+from leaderboard_helpers import stored_entry
 
 import dialog_env  # noqa: F401  (registers the ids)
 from agents import agent_tasks, load_agent
 from leaderboard.render import COLUMNS, GOLD_COLUMNS, render_markdown, standing_rows
 from leaderboard.standings import compute_standings
 from leaderboard.store import _gold_scores
-from tests.leaderboard_helpers import stored_entry
 
 CHAT_SET = "Dialog-Chat-v1/test"
 

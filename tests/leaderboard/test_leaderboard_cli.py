@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
 from agents import AGENTS
 from dialog_bench.cli import main
@@ -21,7 +22,7 @@ from leaderboard.run import checkpoint_dirs, shipped_baselines, shipped_runs
 from leaderboard.store import LeaderboardStore
 from leaderboard.verify import check_header
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 def test_evaluate_submit_and_show(tmp_path, capsys):

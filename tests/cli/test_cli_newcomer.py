@@ -12,11 +12,12 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
 
 from dialog_bench.cli import build_parser, main
 from dialog_bench.parsers import is_inside, leaf_parsers, output_defaults
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 PACKAGES = ("dialog_env", "agents", "baselines", "leaderboard", "dialog_bench")
 
 

@@ -19,9 +19,10 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
+from conftest import REPO_ROOT
+from http_helpers import served
 
 from agents import load_agent
 from agents.hf_chat import booking_system_prompt, transcript_messages
@@ -33,9 +34,8 @@ from leaderboard.evaluate import evaluate_agent
 from leaderboard.results import read_results
 from leaderboard.store import DECLARED, LeaderboardStore
 from leaderboard.submit import submit_results_file
-from tests.http_helpers import served
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 PUBLISHED = ROOT / "leaderboard" / "results"
 
 
@@ -273,8 +273,9 @@ def test_an_endpoint_evaluation_equals_the_agents_own_and_submits_as_declared(tm
 def test_an_hf_chat_model_served_answers_as_it_does_in_process(serve, tmp_path):
     """``serve hf:PATH`` and ``openai:`` against it: the client's system prompt is dropped,
     the served agent prompts with its own, and the message is the one it writes itself."""
+    from lm_helpers import save_chat_model
+
     from agents.openai_agent import OpenAIChatAgent
-    from tests.test_hf_chat import save_chat_model
 
     model = save_chat_model(tmp_path / "tiny-chat")
     server = serve(load_agent(f"hf:{model}", max_new_tokens=8), model_id="tiny-chat")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO_ROOT
 from lm_helpers import needs_lm, tiny_ppo_config
 
 from baselines.common.config import config_argv, config_dict
@@ -26,7 +27,7 @@ from baselines.sft import SFTConfig
 from baselines.train import parse_train_command, rebuild_differences
 from dialog_env.lm import TINY_MODEL_DIR
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 # -- the one keep-best rule ------------------------------------------------------------

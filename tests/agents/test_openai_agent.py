@@ -8,12 +8,12 @@ from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from http_helpers import served
 
 import agents.openai_agent as openai_agent
 from agents import load_agent
 from agents.hf_chat import booking_system_prompt, transcript_messages
 from agents.openai_agent import DEFAULT_BASE_URL, EndpointError, OpenAIChatAgent
-from tests.http_helpers import served
 
 OBSERVATION = "user: I want thai food.\nassistant: [search] food=thai\ntool: [result] 0 found"
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
-from pathlib import Path
 
 import gymnasium as gym
 import pytest
+from conftest import REPO_ROOT
 
 from agents import load_agent
 from agents.careless_expert import FLAWS, CarelessExpert, Carelessness
@@ -26,9 +26,7 @@ from dialog_env.tasks.booking.tools import parse_kv, parse_search_result
 from dialog_env.tasks.booking.tracker import track
 from dialog_env.text import Turn
 
-PUBLISHED = (
-    Path(__file__).resolve().parents[1] / "leaderboard/results/Dialog-v1/careless-expert.json"
-)
+PUBLISHED = REPO_ROOT / "leaderboard/results/Dialog-v1/careless-expert.json"
 #: The docstring's figures on train seeds 0-1999, template voice, at the default rates.
 DOCUMENTED = {
     "failure": 0.4335,  # 867 of 2000

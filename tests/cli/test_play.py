@@ -10,16 +10,15 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from pathlib import Path
 
 import gymnasium as gym
 import pytest
-from conftest import run_episode
+from conftest import REPO_ROOT, run_episode
 
 from agents import load_agent
 from dialog_bench.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 PROMPT = "      you> "
 ACT_PROMPT = "      act> "
 #: What a person playing the booking assistant reads before the first prompt.
