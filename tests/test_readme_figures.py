@@ -119,6 +119,16 @@ def test_the_retired_rows_files_are_the_retired_checkpoints_results():
             SHIPPED / "sft-careless.json",
             "0.482 vs 0.460, +0.022 [-0.020, +0.064]",
         ),
+        (
+            SHIPPED / "sft-careless.json",
+            SHIPPED / "sft-careless-filtered.json",
+            "0.808 vs 0.482, +0.326 [+0.286, +0.368]",
+        ),
+        (
+            SHIPPED / "sft-careless-filtered.json",
+            SHIPPED / "rl-careless.json",
+            "0.960 vs 0.808, +0.152 [+0.116, +0.190]",
+        ),
     ],
     ids=[
         "one-recipe-vs-spelled",
@@ -128,6 +138,8 @@ def test_the_retired_rows_files_are_the_retired_checkpoints_results():
         "ppo-base-vs-random",
         "rl-careless-vs-its-start",
         "sft-careless-vs-its-demonstrator",
+        "filtered-careless-vs-sft-careless",
+        "rl-careless-vs-filtered-sft",
     ],
 )
 def test_a_paired_comparison_of_the_table_is_the_files(baseline, candidate, figure):
