@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from baselines.common.config import config_command, config_dict
@@ -40,9 +40,9 @@ __all__ = [
     "write_run_manifest",
 ]
 
-#: ``--init`` names of the token trainers -> the directory they name, relative to the
-#: working directory (``base`` is the packaged tiny LM, found wherever it is installed).
-SHIPPED_INITS = {"sft": Path("baselines/checkpoints/sft-expert")}
+#: ``--init`` aliases of the token trainers -> the shipped checkpoint they name, found
+#: where the package is installed, from any directory (``base`` is the packaged tiny LM).
+SHIPPED_INITS = {"sft": "sft-expert"}
 
 
 def init_weights_sha256(init_dir: str | Path) -> str:
@@ -75,12 +75,14 @@ def resolve_init(init: str, expected_sha256: str = "") -> tuple[Path, str, str]:
     from baselines.common.policy import load_lm_dir
     from dialog_env.lm import TINY_MODEL_DIR
 
-    path = {"base": TINY_MODEL_DIR, **SHIPPED_INITS}.get(init, Path(init))
+    path = TINY_MODEL_DIR if init == "base" else Path(init)
     if not path.is_dir():
-        path = shipped_start(init) or path
+        path = shipped_start(SHIPPED_INITS.get(init, init)) or path
     if not path.is_dir():
-        hint = " (train it first with `dialog-bench train sft`)" if init == "sft" else ""
-        raise ValueError(f"--init {init}: no directory at {path}{hint}")
+        raise ValueError(
+            f"--init {init}: no directory at {path}, and no shipped checkpoint of that name "
+            "(`dialog-bench agents` lists them)"
+        )
     _, config = load_lm_dir(path)
     paradigm = "rl" if config.get("paradigm", "rl") == "rl" else "sft-rl"
     return path, paradigm, check_init_sha256(path, expected_sha256, init)
@@ -88,7 +90,8 @@ def resolve_init(init: str, expected_sha256: str = "") -> tuple[Path, str, str]:
 
 def shipped_start(init: str) -> Path | None:
     """The shipped checkpoint that ``init`` names, by its name (``"sft-careless"``) or by
-    the run directory it was copied from (its manifest's ``copied_from``, e.g.
+    its path in a checkout (``"baselines/checkpoints/sft-chat"``), or by the run
+    directory it was copied from (its manifest's ``copied_from``, e.g.
     ``"runs/ckpt/sft-careless"``: a shipped row's manifest names the directory its start
     was trained in, which a fresh checkout does not have); ``None`` if none does. The
     start's recorded weights hash still decides whether it is the same start."""
@@ -98,6 +101,9 @@ def shipped_start(init: str) -> Path | None:
     shipped = shipped_checkpoints()
     if init in shipped:
         return shipped[init]
+    path = PurePosixPath(init)
+    if path.parent.as_posix().endswith("baselines/checkpoints") and path.name in shipped:
+        return shipped[path.name]  # a checkout's path to it, from another directory
     for directory in shipped.values():
         try:
             manifest = json.loads((directory / MANIFEST).read_text())

@@ -18,6 +18,7 @@ from baselines.common.run import (
     copy_checkpoint,
     init_weights_sha256,
     resolve_init,
+    shipped_start,
 )
 from baselines.grpo_config import GRPOConfig
 from baselines.ppo_config import PPOConfig
@@ -213,7 +214,7 @@ def test_every_shipped_manifest_command_rebuilds_its_config_and_start(path, monk
     here = path.parent.relative_to(REPO).as_posix()
     assert made_in == here or manifest.get("copied_from") == made_in
     if "init_weights_sha256" in manifest:  # the token trainers name their start
-        monkeypatch.chdir(REPO)  # "--init sft" names SHIPPED_INITS["sft"] from the checkout
-        assert SHIPPED_INITS["sft"].is_dir()
+        monkeypatch.chdir(REPO.parent)  # shipped starts resolve from any directory
+        assert shipped_start(SHIPPED_INITS["sft"]) is not None
         init = manifest["config"]["init"] or "base"  # SFT: None is the base LM
         resolve_init(init, manifest["init_weights_sha256"])
