@@ -139,7 +139,9 @@ def plot_loss(losses: list[float], path: Path) -> None:
 
 
 def train(config: PretrainConfig, command: str = "") -> dict:
-    """Run the whole pipeline and write ``config.out``; return the manifest."""
+    """Run the whole pipeline and write ``config.out``; return the manifest.
+    One function on purpose, read top to bottom: corpus -> tokenizer -> model -> one loop
+    of steps -> save, as cleanrl's scripts read."""
     import numpy as np
     import torch
     from tqdm import tqdm

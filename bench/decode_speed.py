@@ -64,6 +64,8 @@ def flops_per_token(model, context: int) -> float:
 
 
 def main(argv=None) -> int:
+    """The bench's setup, measurement and printed table, one function read top to
+    bottom (module docstring)."""
     import torch
 
     from dialog_env.lm import TINY_MODEL_DIR, fast_step

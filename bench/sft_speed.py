@@ -34,6 +34,8 @@ SMOKE = {"episodes": 4, "steps": 2, "batch_size": 2, "rounds": 1}
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The bench's setup, measurement and printed table, one function read top to
+    bottom (module docstring)."""
     import torch
 
     from baselines.demos import generate_demos, load_demos

@@ -352,6 +352,9 @@ def decode_resampling(
 
     ``heads``: each prompt's keys and values over all its tokens but the last, when the
     caller keeps them (:func:`prompt_heads` computes them otherwise, in one batch).
+
+    Kept whole (over 80 lines) on purpose: every step shares the batch's rows, their
+    caches, tries and draws; split, that state would be passed back and forth.
     """
     import torch
 
