@@ -129,6 +129,11 @@ def test_the_retired_rows_files_are_the_retired_checkpoints_results():
             SHIPPED / "rl-careless.json",
             "0.960 vs 0.808, +0.152 [+0.116, +0.190]",
         ),
+        (
+            SHIPPED / "sft-careless-filtered.json",
+            SHIPPED / "rl-careless-filtered.json",
+            "0.992 vs 0.808, +0.184 [+0.150, +0.220]",
+        ),
     ],
     ids=[
         "one-recipe-vs-spelled",
@@ -140,6 +145,7 @@ def test_the_retired_rows_files_are_the_retired_checkpoints_results():
         "sft-careless-vs-its-demonstrator",
         "filtered-careless-vs-sft-careless",
         "rl-careless-vs-filtered-sft",
+        "rl-from-filtered-vs-filtered-sft",
     ],
 )
 def test_a_paired_comparison_of_the_table_is_the_files(baseline, candidate, figure):
