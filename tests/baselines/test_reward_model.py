@@ -9,6 +9,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -202,8 +203,10 @@ def test_same_seed_same_rewards_in_two_envs_and_two_processes():
     first, second = gym.make("Dialog-Chat-v1"), gym.make("Dialog-Chat-v1")
     runs = [_play(first, 5), _play(second, 5)]
     assert runs[0] == runs[1]
+    here = str(Path(__file__).resolve().parent)  # this file, imported by the child
     script = (
-        "import json, gymnasium as gym, dialog_env, tests.test_reward_model as t\n"
+        f"import sys; sys.path.insert(0, {here!r})\n"
+        "import json, gymnasium as gym, dialog_env, test_reward_model as t\n"
         "steps = t._play(gym.make('Dialog-Chat-v1'), 5)\n"
         "print(json.dumps([s[1].hex() for s in steps[1:]]))\n"
     )

@@ -81,6 +81,7 @@ def other_value(field: dataclasses.Field):
 def test_every_config_field_reaches_the_command_line(command, monkeypatch, tmp_path):
     prefix, config_class, target, derived = TRAINERS[command]
     calls = []
+    monkeypatch.setattr("dialog_bench.prepare.require_extra", lambda *a: None)  # wiring only
     monkeypatch.setattr(target, lambda config, **kwargs: calls.append(config) or "out")
     argv, expected = list(prefix), {}
     for field in dataclasses.fields(config_class):

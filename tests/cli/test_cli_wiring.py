@@ -58,6 +58,7 @@ def assert_every_field_set(config, defaults, derived: tuple[str, ...] = ()) -> N
 
 # -- train -------------------------------------------------------------------------------
 def test_train_sft_flags_reach_the_config(monkeypatch, tmp_path):
+    monkeypatch.setattr("dialog_bench.prepare.require_extra", lambda *a: None)  # wiring only
     calls = capture(monkeypatch, "baselines.sft.train_sft", returns=tmp_path / "out")
     monkeypatch.chdir(tmp_path)
     demo_files(tmp_path, "a.jsonl", "b.jsonl", env_id="Dialog-Chat-v1")
@@ -168,6 +169,7 @@ PPO_FLAGS = {
 
 
 def test_train_ppo_flags_reach_the_config(monkeypatch, tmp_path):
+    monkeypatch.setattr("dialog_bench.prepare.require_extra", lambda *a: None)  # wiring only
     assert set(PPO_FLAGS) == {f.name for f in dataclasses.fields(PPOConfig)}
     calls = capture(monkeypatch, "baselines.token_ppo.train_ppo", returns=tmp_path)
     argv = ["train", "ppo"]

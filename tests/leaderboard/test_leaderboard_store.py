@@ -102,7 +102,7 @@ def test_a_replace_that_fails_keeps_the_old_entry(tmp_path, verified):
 _KILL_SCRIPT = textwrap.dedent(
     """
     import dataclasses, sys
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{tests!r}, {tests!r} + "/leaderboard"]
     from leaderboard_helpers import load_verified
     from test_leaderboard_store import _FailingEpisodes
     from leaderboard.store import LeaderboardStore
@@ -133,7 +133,7 @@ _CONCURRENT_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    sys.path.insert(0, {tests!r})
+    sys.path[:0] = [{tests!r}, {tests!r} + "/leaderboard"]
     from leaderboard_helpers import load_verified
     from leaderboard.store import LeaderboardStore
     from leaderboard.submit import store_verified
