@@ -6,7 +6,8 @@ agent itself, opens its own env slots and plays its shard through the same
 :func:`~leaderboard.rollout.play_episodes` as a local run. Every episode is reset with its
 own seed and its course does not depend on which episodes share a batch, so the records,
 put back in the set's order, and the results file are byte for byte those of the local
-run (the header's ``created`` time aside); ``tests/leaderboard/test_ray_runner.py`` holds it to that.
+run (the header's ``created`` time aside); ``tests/leaderboard/test_ray_runner.py`` holds
+it to that.
 
 ``ADDRESS`` is what ``ray.init(address=...)`` takes: none (``--ray`` alone) starts a
 Ray on this machine, or joins the one ``RAY_ADDRESS`` names; ``auto`` joins the cluster
