@@ -197,8 +197,8 @@ def check_demos_task(paths: Sequence[str | Path], env_id: str) -> None:
 
     task = task_of(env_id)
     for path in paths:
-        meta = read_json_file(demos_meta_path(path), MAX_META_BYTES)
         where = demos_meta_path(path)
+        meta = read_json_file(where, MAX_META_BYTES)
         played = check_env_id(
             meta.get("env_id", "Dialog-v1") if isinstance(meta, dict) else None, where
         )

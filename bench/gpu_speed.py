@@ -140,11 +140,11 @@ def device_peaks(device: str, n: int) -> dict[str, float]:
     return {"bf16_tflops": tflops, "copy_gbs": gbs}
 
 
-def with_device(episode_set, device: str):
-    """``episode_set`` whose envs are made with ``device`` (a presentation kwarg: the
-    set's id and hash do not change)."""
+def with_env_kwargs(episode_set, **kwargs: Any):
+    """``episode_set`` whose envs are made with ``kwargs`` too (``device``, a presentation
+    kwarg; ``user_model``, the voice the bench measures)."""
     spec = dict(episode_set.env_spec)
-    spec["kwargs"] = {**spec["kwargs"], "device": device}
+    spec["kwargs"] = {**spec["kwargs"], **kwargs}
     return dataclasses.replace(episode_set, env_spec=spec)
 
 
@@ -153,10 +153,8 @@ def play(make_agent: Callable[[], Any], episode_set, device: str, batch: int) ->
     the records."""
     from leaderboard.rollout import AgentMessages, play_episodes
 
-    source = AgentMessages(make_agent, batch)
-    seconds, records = timed(
-        lambda: play_episodes(source, with_device(episode_set, device), progress=False), device
-    )
+    source, episodes = AgentMessages(make_agent, batch), with_env_kwargs(episode_set, device=device)
+    seconds, records = timed(lambda: play_episodes(source, episodes, progress=False), device)
     return len(records) / seconds, records
 
 
@@ -190,12 +188,12 @@ def grpo_iterations(policy, device: str, args, make_envs: Callable[[], Any]) -> 
             )
             rows = [row for e in kept for row in pack_episode(e.messages)]
 
-            def update(rows=rows, kept=kept):  # as grpo.main: score, advantages, update
+            def score_and_update(rows=rows, kept=kept):  # as grpo.main does
                 score_rows(reference, rows, config.minibatch_rows)
                 set_advantages(kept, config)
                 return rows and grpo_update(policy, optimizer, rows, config, rng)
 
-            update, _ = timed(update, device)
+            update, _ = timed(score_and_update, device)
             if it == 0:
                 continue
             totals["rollout"] += rollout
@@ -330,7 +328,7 @@ def measure_tiny(args, device: str, episode_set, make_envs) -> dict[str, Any]:
     return out
 
 
-def measure_qwen2(args, device: str, episode_set, make_envs, peak: float) -> dict[str, Any]:
+def measure_qwen2(args, device: str, make_envs, peak: float) -> dict[str, Any]:
     """A Qwen2 of ``args.qwen``'s shape on ``device``: decode, a training step, the model
     as an ``hf:`` agent, and group RL of it (``peak``: the measured bf16 TFLOP/s)."""
     from agents.hf_chat import HFChatAgent
@@ -359,7 +357,7 @@ def measure_qwen2(args, device: str, episode_set, make_envs, peak: float) -> dic
         )
         del model
         hf_set = get_episode_set("Dialog-v1", "test", limit=args.qwen_episodes)
-        hf_set = dataclasses.replace(hf_set, env_spec=episode_set.env_spec)
+        hf_set = with_env_kwargs(hf_set, user_model=args.user_model)
 
         def make_hf() -> HFChatAgent:
             return HFChatAgent.from_pretrained(
@@ -422,10 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         f"copy {out['peaks']['copy_gbs']:.0f} GB/s"
     )
     episode_set = get_episode_set("Dialog-v1", "test", limit=args.episodes)
-    kwargs = {**episode_set.env_spec["kwargs"], "user_model": args.user_model}
-    episode_set = dataclasses.replace(
-        episode_set, env_spec={**episode_set.env_spec, "kwargs": kwargs}
-    )
+    episode_set = with_env_kwargs(episode_set, user_model=args.user_model)
     env_kwargs = {"split": "train", "user_model": args.user_model, "device": device}
 
     def make_envs():
@@ -433,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out |= measure_tiny(args, device, episode_set, make_envs)
     peak = out["peaks"]["bf16_tflops"]
-    out["qwen2"] = measure_qwen2(args, device, episode_set, make_envs, peak)
+    out["qwen2"] = measure_qwen2(args, device, make_envs, peak)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=str) + "\n")
     share = out["qwen2"]["train_share_of_peak"]
