@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from baselines.common.rollout import Row
+from baselines.common.rollout import Row, token_field
 from baselines.grpo_config import KL_ESTIMATORS
 
 if TYPE_CHECKING:
@@ -46,9 +46,8 @@ def grpo_loss(policy, batch: list[Row], config: GRPOConfig, normalizer: int):
 
     logprobs, entropy, _ = policy.evaluate_spans([r.ids for r in batch], [r.spans for r in batch])
 
-    def cat(name: str) -> torch.Tensor:  # a per-token array of the rollout, on the policy's device
-        array = np.concatenate([getattr(m, name) for m in messages])
-        return torch.as_tensor(array, device=logprobs.device).float()
+    def cat(name: str) -> torch.Tensor:
+        return token_field(messages, name, logprobs.device)
 
     adv, log_ratio = cat("advantages"), logprobs - cat("logprobs")
     ratio = log_ratio.exp()

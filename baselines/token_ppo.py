@@ -56,7 +56,7 @@ import numpy as np
 
 from baselines.common.config import add_config_arguments, config_from_args
 from baselines.common.evaluation import KeepBest, evaluate_on_dev
-from baselines.common.rollout import Message
+from baselines.common.rollout import Message, token_field
 from baselines.common.run import (
     resolve_init,
     tensorboard_writer,
@@ -191,9 +191,8 @@ def ppo_step(policy, optimizer, batch: list[Message], config: PPOConfig, adv_sca
         [m.prompt for m in batch], [m.tokens for m in batch]
     )
 
-    def cat(name: str) -> torch.Tensor:  # a per-token array of the rollout, on the policy's device
-        array = np.concatenate([getattr(m, name) for m in batch])
-        return torch.as_tensor(array, device=logprobs.device).float()
+    def cat(name: str) -> torch.Tensor:
+        return token_field(batch, name, logprobs.device)
 
     old, adv = cat("logprobs"), (cat("advantages") - adv_scale[0]) / adv_scale[1]
     old_values, returns = cat("values"), cat("returns")

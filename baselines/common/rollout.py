@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Message", "Row", "pack_episode", "score_rows"]
+__all__ = ["Message", "Row", "pack_episode", "score_rows", "token_field"]
 
 
 def _empty() -> np.ndarray:
@@ -55,6 +55,20 @@ class Row:
     ids: list[int]
     spans: list[tuple[int, int]]  # [start, end) of each message's tokens in ``ids``
     messages: list[Message]
+
+
+def token_field(messages: Sequence[Message], name: str, device):
+    """Field ``name`` (``"advantages"``, ``"logprobs"``, ...) of ``messages``, one float per
+    token in order, as a float32 tensor on ``device`` (the policy's, where the loss is).
+
+    >>> m = Message([1], [2, 3], np.array([-0.5, -1.0]), advantages=np.array([1.0, 1.0]))
+    >>> token_field([m, m], "logprobs", "cpu").tolist()
+    [-0.5, -1.0, -0.5, -1.0]
+    """
+    import torch
+
+    array = np.concatenate([getattr(m, name) for m in messages])
+    return torch.as_tensor(array, device=device).float()
 
 
 def pack_episode(messages: Sequence[Message]) -> list[Row]:
