@@ -109,7 +109,7 @@ class SFTConfig(LoRAOptions):
         default=False,
         metadata={
             "help": "read and write codes (booking references) one character per word, so "
-            "that copying one is copying single characters (an experiment: see the README)"
+            "that copying one is copying single characters (an experiment: see docs/experiments.md)"
         },
     )
     out: Path | None = field(

@@ -2,7 +2,7 @@
 
     pip install 'dialog-bench[rllib]'
     python examples/rllib_ppo.py --iterations 5              # a Ray on this machine
-    RAY_ADDRESS=auto python examples/rllib_ppo.py --runners 8   # a cluster (README, "Ray")
+    RAY_ADDRESS=auto python examples/rllib_ppo.py --runners 8   # a cluster (docs/integrations.md)
 
 Prints each iteration's mean episode return and the env steps sampled so far.
 """

@@ -10,7 +10,7 @@ runner seeds its envs through ``reset(seed=...)`` as any Gymnasium env.
 :func:`ppo_config` is PPO on ``Dialog-Acts-v1`` (act interface, dialogue-state vector
 observations, the template voice by default so that a CPU trains it in minutes); run
 ``python examples/rllib_ppo.py`` for a few iterations, or point ``ray.init`` at a
-cluster first (README, "Ray").
+cluster first (docs/integrations.md, "Ray").
 
 >>> make_env({"observation": "state", "user_model": "template"}).action_space
 Discrete(10)

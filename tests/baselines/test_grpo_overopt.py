@@ -94,10 +94,10 @@ def test_overopt_writes_the_summaries_and_the_leaderboard_page_draws_them(tmp_pa
 
 
 # -- the published over-optimization figure ----------------------------------------------
-def test_the_published_curves_are_the_runs_and_the_readme_table_is_them():
-    """``leaderboard/overoptimization.json`` (what the README's plot, its table and the HTML
-    page are drawn from): its beta=0.2 run is the shipped ``rl-chat``, curve for curve, each
-    summary is the one its curve gives, and the README's table is those summaries."""
+def test_the_published_curves_are_the_runs_and_the_docs_table_is_them():
+    """``leaderboard/overoptimization.json`` (what the plot, the table of docs/chat-task.md
+    and the HTML page are drawn from): its beta=0.2 run is the shipped ``rl-chat``, curve for
+    curve, each summary is the one its curve gives, and the docs' table is those summaries."""
     import json
 
     root = REPO_ROOT
@@ -108,7 +108,7 @@ def test_the_published_curves_are_the_runs_and_the_readme_table_is_them():
     shipped = data["runs"]["beta=0.2"]
     assert shipped["curve"] == manifest["curve"] and shipped["beta"] == manifest["config"]["beta"]
 
-    readme = (root / "README.md").read_text(encoding="utf-8")
+    page = (root / "docs" / "chat-task.md").read_text(encoding="utf-8")
     for label, run in data["runs"].items():
         summary = overoptimization_summary(run["curve"])
         assert summary == pytest.approx(run["summary"])
@@ -119,4 +119,4 @@ def test_the_published_curves_are_the_runs_and_the_readme_table_is_them():
             f"{start['dev_return']:.3f} -> {summary['final_proxy']:.3f} | "
             f"{summary['final_kl']:.1f} | {'yes' if summary['overoptimized'] else 'no'} |"
         )
-        assert row in readme
+        assert row in page

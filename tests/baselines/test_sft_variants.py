@@ -1,4 +1,4 @@
-"""The README's two SFT variants, each through its command line in a tiny real run:
+"""The two SFT variants of docs/training.md, each through its command line in a tiny real run:
 
 - ``--filter success``: trained on the successful demos only, the ``filtered-sft`` row;
 - ``--spell-codes``: codes read and written one character per word, round trip exact,

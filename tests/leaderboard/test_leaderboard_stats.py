@@ -20,7 +20,7 @@ from leaderboard.stats import (
 
 
 def test_leaderboard_intervals_are_ten_thousand_resample_percentile_bootstraps():
-    """What the README and the page footnote say: 95% percentile bootstrap, 10,000
+    """What docs/leaderboard.md and the page footnote say: 95% percentile bootstrap, 10,000
     resamples, seed 0, computed here independently and compared with the standings."""
     successes = list(np.random.default_rng(5).random(100) < 0.6)
     returns = list(np.random.default_rng(6).normal(0.3, 0.4, size=100))
