@@ -67,7 +67,8 @@ def test_the_readme_stays_a_short_front_page():
 
 def test_docstring_doctests_are_fenced_and_roles_become_code():
     """The site's hook (docs/hooks/docstrings.py): a docstring's doctest shows as a code
-    block, not as nested quotes; a Sphinx role as code; a fenced block stays as written."""
+    block, not as nested quotes; a Sphinx role as code, reST's ``::`` as ``:``; a fenced
+    block stays as written."""
     if _missing_docs_packages():
         pytest.skip("the docs extra is not installed")
     spec = importlib.util.spec_from_file_location(
@@ -75,9 +76,9 @@ def test_docstring_doctests_are_fenced_and_roles_become_code():
     )
     hook = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hook)
-    docstring = ["See :class:`~dialog_env.core.EpisodeOver`.", "", "    >>> 1 + 1", "    2"]
-    assert hook.fence_doctests(docstring) == [
-        "See `dialog_env.core.EpisodeOver`.",
+    docstring = ["See :class:`~dialog_env.core.EpisodeOver`::", "", "    >>> 1 + 1", "    2"]
+    assert hook.docstring_markdown(docstring) == [
+        "See `dialog_env.core.EpisodeOver`:",
         "",
         "",
         "    ```pycon",
@@ -86,4 +87,4 @@ def test_docstring_doctests_are_fenced_and_roles_become_code():
         "    ```",
     ]
     fenced = ["```python", ">>> x = 1  # :func:`f`", "```"]
-    assert hook.fence_doctests(fenced) == fenced
+    assert hook.docstring_markdown(fenced) == fenced

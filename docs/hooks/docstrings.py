@@ -2,9 +2,10 @@
 
 The API reference renders each docstring as Markdown. Ours hold doctests (``>>>`` lines,
 which Markdown reads as nested quotes and runs together) and Sphinx roles
-(``:class:`EpisodeOver```, shown as written). This hook adds a preprocessor to the Markdown
-that mkdocs and mkdocstrings build: it fences each doctest as a ``pycon`` code block and
-writes a role as plain code. Fenced code blocks are left as they are.
+(``:class:`EpisodeOver```, shown as written), and reST's ``::`` before a literal block.
+This hook adds a preprocessor to the Markdown that mkdocs and mkdocstrings build: it fences
+each doctest as a ``pycon`` code block, writes a role as plain code and a closing ``::`` as
+``:``. Fenced code blocks are left as they are.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from mkdocs.plugins import event_priority
 ROLE = re.compile(r":(?:py:)?(?:func|class|mod|data|meth|attr|exc|obj|const):`~?([^`]+)`")
 FENCE = re.compile(r"^\s*(```|~~~)")
 PROMPT = re.compile(r"^(\s*)>>>( |$)")
+LITERAL = re.compile(r"(\S)::$")  # reST: "said to the user::" then an indented block
 
 
-def fence_doctests(lines: list[str]) -> list[str]:
+def docstring_markdown(lines: list[str]) -> list[str]:
     """Each run of doctest lines (a ``>>>`` line up to the next blank one) fenced as
-    ``pycon``; roles outside fences written as code.
+    ``pycon``; outside fences, roles written as code and a closing ``::`` as ``:``.
 
-    >>> fence_doctests(["Text :func:`f`.", ">>> 1 + 1", "2", "", "After."])
-    ['Text `f`.', '', '```pycon', '>>> 1 + 1', '2', '```', '', 'After.']
+    >>> docstring_markdown(["Text :func:`f`::", ">>> 1 + 1", "2", "", "After."])
+    ['Text `f`:', '', '```pycon', '>>> 1 + 1', '2', '```', '', 'After.']
     """
     out: list[str] = []
     in_fence = in_doctest = False
@@ -44,17 +46,17 @@ def fence_doctests(lines: list[str]) -> list[str]:
             indent, in_doctest = prompt.group(1), True
             out += ["", f"{indent}```pycon", line]
             continue
-        out.append(line if in_fence else ROLE.sub(r"`\1`", line))
+        out.append(line if in_fence else LITERAL.sub(r"\1:", ROLE.sub(r"`\1`", line)))
     if in_doctest:
         out.append(f"{indent}```")
     return out
 
 
 class DoctestPreprocessor(Preprocessor):
-    """:func:`fence_doctests` as a Markdown preprocessor."""
+    """:func:`docstring_markdown` as a Markdown preprocessor."""
 
     def run(self, lines: list[str]) -> list[str]:
-        return fence_doctests(lines)
+        return docstring_markdown(lines)
 
 
 class DocstringMarkdown(Extension):
