@@ -139,20 +139,31 @@ def turn_advantages(
     advantage 0: its late messages are not trained. That fallback is the estimator's
     one bias under RLOO: any other leave-one-out baseline comes from other rollouts
     only, so it does not depend on this rollout's actions, and the gradient stays
-    unbiased however long each rollout runs. It is not, then, the bias verl #7244
+    unbiased however long each rollout runs (checked exactly, by enumerating every
+    group on a toy whose policy decides the length, in
+    ``tests/baselines/test_grpo_credit.py``). It is not, then, the bias verl #7244
     describes, which sums per-index-normalized rewards over the rollout's own remaining
     turns, so that the number of baseline terms is set by the rollout's own stopping
-    turn; here the baseline is one term, subtracted from a return-to-go. What the
-    per-index baseline does lose is comparability: the rollouts still talking at ``t``
-    are a selection (often the ones that went wrong), so their baseline is low and the
-    variance is what it is. ``python -m baselines.turn_credit_bias`` measures both.
+    turn; here the baseline is one term, subtracted from a return-to-go, and the
+    same toy shows that construction biased where this one is not. (``grpo``'s mean
+    and std include the rollout itself, biased as plain GRPO's are.) What the
+    per-index baseline does cost is variance: the rollouts still talking at ``t`` are a
+    selection, not a sample of the states this rollout could be in at ``t``.
+    ``python -m baselines.turn_credit_bias`` measures how often indices are partly
+    reached, how many messages are alone, and how the credit of ending and continuing
+    messages moves (docs/turn-credit.md).
+
+    **Undiscounted**, as the env's return is: the step cost already prices length,
+    a discount would price it twice, and ``G_0`` would no longer be the return.
 
     **Why a per-index group baseline and not a learned value per message.** A value
-    head on this tiny LM would be a critic to train beside the policy (PPO's cost: a
-    second loss, its own warm-up, and a value fit from one iteration's few hundred
-    messages), where the group already gives Monte-Carlo returns of the same goal at
-    no extra cost; the requests for turn credit (verifiers #170 and #34, verl #1658 and
-    #7244) ask for exactly this critic-free, per-turn form.
+    per message needs a critic trained beside the policy (token PPO's value head: a
+    second loss, a warm-up before its values mean anything, fit to one iteration's few
+    hundred messages), and on this few-M-parameter LM the head shares the little
+    capacity the policy has. The group already holds Monte-Carlo returns of the same
+    goal from the same first state, for nothing: the critic-free form that the requests
+    for per-turn credit in multi-turn trainers ask for (verifiers #170 and #34, verl
+    #1658 and #7244).
 
     >>> g = [returns_to_go(r) for r in ([0.0, 1.0], [0.0, 0.0], [0.5])]
     >>> [a.round(6).tolist() for a in turn_advantages(g, np.zeros(3), "rloo")]

@@ -121,6 +121,108 @@ def test_a_batch_baseline_takes_the_round_at_each_index():
     assert got[1][3] == 0.0
 
 
+def test_rloo_turn_credit_is_unbiased_but_for_the_messages_alone_at_their_index():
+    """Exactly, on a toy the policy decides the length of: each message says go on (prob
+    q) or stop; stopping at message 0, 1 or 2 wins 0, 1 or 0.5, every message costs
+    0.02, and a third "go on" ends the episode unwon. Over every group of 3 rollouts, the
+    expected turn-credit gradient is the true policy gradient less only the terms of the
+    messages alone at their index (which the fallback leaves untrained): the baseline
+    that the rollouts still talking set at later indices adds no bias of its own. The
+    construction verl #7244 warns of (per-index baselines on the rewards, summed over
+    the rollout's own remaining turns) is biased beyond that."""
+    import itertools
+
+    q = 0.6
+    trajectories = [
+        ("s", [STEP]),
+        ("gs", [STEP, STEP + 1.0]),
+        ("ggs", [STEP, STEP, STEP + 0.5]),
+        ("ggg", [STEP] * 3),
+    ]
+
+    def probability(actions: str) -> float:
+        return math.prod(q if a == "g" else 1 - q for a in actions)
+
+    def score(action: str) -> float:  # d log pi(action) / d logit(q)
+        return 1 - q if action == "g" else -q
+
+    true = sum(probability(a) * math.fsum(r) * sum(score(x) for x in a) for a, r in trajectories)
+    expected, summed, lone = 0.0, 0.0, 0.0
+    for group in itertools.product(trajectories, repeat=3):
+        p = math.prod(probability(a) for a, _ in group)
+        rtg = [returns_to_go(r) for _, r in group]
+        advantages = turn_advantages(rtg, np.zeros(3), "rloo")
+        per_reward = turn_advantages([np.array(r) for _, r in group], np.zeros(3), "rloo")
+        for i, (actions, _) in enumerate(group):
+            for t, action in enumerate(actions):
+                expected += p * advantages[i][t] * score(action) / 3
+                summed += p * per_reward[i][t:].sum() * score(action) / 3
+                if all(len(other) <= t for j, (other, _) in enumerate(group) if j != i):
+                    lone += p * rtg[i][t] * score(action) / 3
+    assert expected == pytest.approx(true - lone, abs=1e-12)
+    assert abs(lone) > 1e-3  # the fallback's bias is real, and this test could see it
+    assert abs(summed - (true - lone)) > 0.1
+
+
+def test_the_bias_diagnostic_splits_ending_and_continuing_messages():
+    from baselines.turn_credit_bias import credit_by_index, length_figures
+
+    episodes = [episode(r) for r in GROUPS]
+    config = GRPOConfig(groups=2, group_size=3, advantage="rloo")
+    figures = credit_by_index(episodes, config)
+    # Group 1 reaches indices 0-3 (index 2 by B and C, 3 by B alone), group 2 indices
+    # 0-1 (index 1 by E alone): 6 cells, 3 partial; B's 4th and E's 2nd message alone.
+    assert figures["cells"] == {
+        "cells": 6,
+        "partial": 3,
+        "share_partial": 0.5,
+        "messages": 13,
+        "messages_alone": 2,
+        "share_messages_alone": 2 / 13,
+        # Every message costs the same, so where the whole group is still talking the
+        # two credits agree; they differ at the partly reached indices only: B's and
+        # C's third, B's fourth, E's second.
+        "messages_credited_otherwise": 4,
+        "share_credited_otherwise": 4 / 13,
+    }
+    by_index = {p["index"]: p for p in figures["by_index"]}
+    assert by_index[3] == {
+        "index": 3,
+        "ends": {"n": 1, "turn": 0.0, "episode": pytest.approx(-1.03)},
+    }
+    assert by_index[2]["ends"] == {
+        "n": 1,
+        "turn": pytest.approx(1.02),
+        "episode": pytest.approx(0.5),
+    }
+    assert by_index[1]["ends"] == {
+        "n": 2,
+        "turn": pytest.approx((0.53 + 0.0) / 2),
+        "episode": pytest.approx((0.53 - 0.02) / 2),
+    }
+    assert by_index[0]["continues"]["n"] == 4 and by_index[0]["ends"]["n"] == 2
+    assert figures["overall"]["ends"]["n"] + figures["overall"]["continues"]["n"] == 13
+    lengths = length_figures(episodes, 3)
+    assert lengths["histogram"] == {"1": 2, "2": 2, "3": 1, "4": 1}
+    assert lengths["mean_range_in_group"] == 1.5 and lengths["share_groups_unequal"] == 1.0
+
+
+def test_the_bias_diagnostic_writes_its_figures(tmp_path, monkeypatch, capsys):
+    from baselines import turn_credit_bias
+
+    episodes = [episode(r) for r in GROUPS]
+    played = episodes + [episode([STEP])] * 3  # a third group, without a spread
+    monkeypatch.setattr(turn_credit_bias, "sample_groups", lambda config: (played, episodes))
+    out = tmp_path / "bias.json"
+    argv = ["--init", "base", "--groups", "3", "--group-size", "3", "--out", str(out)]
+    figures = turn_credit_bias.main(argv)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(figures))
+    assert (figures["groups_played"], figures["groups_trained"]) == (3, 2)
+    assert figures["settings"]["advantage"] == "rloo" and figures["cells"]["partial"] == 3
+    assert figures["lengths_played"]["episodes"] == 9
+    assert "cells reached by fewer than all: 3 of 6" in capsys.readouterr().out
+
+
 # Groups of episodes whose messages carry rewards as the booking env gives them, or any.
 rewards = st.one_of(
     st.builds(lambda n, win: [STEP] * n + [STEP + win], st.integers(0, 6), st.sampled_from([0, 1])),
