@@ -23,7 +23,10 @@ The settings are :class:`~baselines.grpo_config.GRPOConfig`. One iteration:
 2. **Advantages** (:func:`~baselines.grpo_groups.group_advantages`) from the group's
    episode returns: ``grpo`` normalizes them, ``(r - mean) / (std + eps)``; ``rloo``
    subtracts the mean of the other G-1 returns. An episode's advantage goes to every
-   token the agent wrote in it (user and tool turns are prompt, never trained). A group
+   token the agent wrote in it (user and tool turns are prompt, never trained). With
+   ``--credit turn`` each message gets its own instead, from its return-to-go and the
+   group's other rollouts at the same turn index
+   (:func:`~baselines.grpo_groups.turn_advantages`; docs/turn-credit.md). A group
    whose returns are all equal carries no signal: it is left out of the loss and counted
    (``zero_spread_share``). With ``spread="success"`` a group must also differ in success
    to be trained (DAPO filters prompts whose accuracy is 0 or 1): where no rollout of a

@@ -13,11 +13,13 @@ from baselines.demos import parse_env_kwargs
 from baselines.seed_screen import SEED_CHOICES
 from dialog_env.registration import TEXT_ENV_IDS
 
-__all__ = ["ADVANTAGES", "KL_ESTIMATORS", "SPREADS", "GRPOConfig"]
+__all__ = ["ADVANTAGES", "CREDITS", "KL_ESTIMATORS", "SPREADS", "GRPOConfig"]
 
 #: The KL estimators of the penalty (``baselines.grpo_update.kl_penalty``).
 KL_ESTIMATORS = ("k2", "k3")
 ADVANTAGES = ("grpo", "rloo", "batch")
+#: Which return a message's tokens are credited with (``--credit``).
+CREDITS = ("episode", "turn")
 #: What a group must vary in to be trained (``--spread``): its returns, or its successes.
 SPREADS = ("return", "success")
 #: Env kwargs that have a field of their own, or that a run fixes (train split).
@@ -55,7 +57,8 @@ class GRPOConfig(LoRAOptions):
         metadata={
             "help": "checkpoint dir (default: runs/<advantage>-base, or "
             "runs/<advantage>-<init dir name> when the init is an SFT agent; then "
-            "-<env> for an env other than Dialog-v1, e.g. runs/grpo-base-chat-v1)"
+            "-<env> for an env other than Dialog-v1, e.g. runs/grpo-base-chat-v1; then "
+            "-turn with --credit turn)"
         },
     )
     iterations: int = field(default=40, metadata={"help": "rollout + update iterations"})
@@ -68,6 +71,16 @@ class GRPOConfig(LoRAOptions):
             "mean of the round's other returns (for starts whose rollouts of a seed are "
             "copies: the signal is across seeds; --group-size 1 allowed)",
             "choices": ADVANTAGES,
+        },
+    )
+    credit: str = field(
+        default="episode",
+        metadata={
+            "absent_means": "episode",
+            "help": "episode: every message of an episode gets the episode's advantage | "
+            "turn: each message gets its own, its return-to-go against the group's other "
+            "rollouts at the same turn index (baselines.grpo_groups.turn_advantages)",
+            "choices": CREDITS,
         },
     )
     adv_eps: float = field(default=1e-8, metadata={"help": "grpo: eps in (r-mean)/(std+eps)"})
@@ -167,6 +180,8 @@ class GRPOConfig(LoRAOptions):
             )
         if self.advantage == "batch" and self.groups * self.group_size < 2:
             raise ValueError("advantage batch needs groups x group_size >= 2")
+        if self.credit not in CREDITS:
+            raise ValueError(f"credit must be one of {CREDITS}, got {self.credit!r}")
         if self.keep not in ("best", "last"):
             raise ValueError(f"keep must be best or last, got {self.keep!r}")
         if not self.temperature > 0 or self.beta < 0:
@@ -219,13 +234,18 @@ class GRPOConfig(LoRAOptions):
         }
 
     def default_out(self, init_dir: Path, paradigm: str) -> Path:
-        """Where a run without ``--out`` writes: ``runs/<advantage>-<start>[-<env>]``,
-        the start ``base`` for an RL start and the init's directory name for an SFT one.
+        """Where a run without ``--out`` writes: ``runs/<advantage>-<start>[-<env>][-turn]``,
+        the start ``base`` for an RL start and the init's directory name for an SFT one;
+        ``-turn`` with ``credit="turn"``.
 
         >>> GRPOConfig(env_id="Dialog-Chat-v1").default_out(Path("tiny"), "rl").as_posix()
         'runs/grpo-base-chat-v1'
+        >>> GRPOConfig(credit="turn").default_out(Path("sft-careless"), "sft").as_posix()
+        'runs/grpo-sft-careless-turn'
         """
         name = "base" if paradigm == "rl" else Path(init_dir).name
         if self.env_id != "Dialog-v1":
             name += "-" + self.env_id.removeprefix("Dialog-").lower()
+        if self.credit == "turn":
+            name += "-turn"
         return run_dir(f"{self.advantage}-{name}")

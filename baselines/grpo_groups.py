@@ -8,7 +8,8 @@ successes) are all equal carries no signal and is not trained
 (:func:`untrained_groups`); :func:`collect_groups` plays rounds of fresh seeds until
 ``groups`` groups can be trained (DAPO's dynamic sampling). The advantage of an episode
 comes from the returns of its group (:func:`group_advantages`) and goes to every token
-the agent wrote in it (:func:`set_advantages`).
+the agent wrote in it (:func:`set_advantages`); with ``credit="turn"`` each message has
+its own, from its return-to-go and a baseline per turn index (:func:`turn_advantages`).
 """
 
 from __future__ import annotations
@@ -30,10 +31,13 @@ __all__ = [
     "collect_groups",
     "draw_group_seeds",
     "group_advantages",
+    "message_advantages",
     "play_groups",
+    "returns_to_go",
     "screened_seeds",
     "set_advantages",
     "signal_groups",
+    "turn_advantages",
     "untrained_groups",
     "zero_spread",
 ]
@@ -101,6 +105,90 @@ def group_advantages(
         else:
             advantages[members] = r - (r.sum() - r) / (len(r) - 1)
     return advantages
+
+
+def returns_to_go(rewards: Sequence[float]) -> np.ndarray:
+    """Each message's return from that message on: ``G_t = r_t + r_{t+1} + ...``,
+    undiscounted (each an exact ``math.fsum``, so ``G_0`` is the episode return to the bit).
+
+    >>> returns_to_go([-0.02, -0.02, 0.98]).round(6).tolist()
+    [0.94, 0.96, 0.98]
+    """
+    return np.array([math.fsum(rewards[t:]) for t in range(len(rewards))])
+
+
+def turn_advantages(
+    returns: Sequence[np.ndarray], groups: np.ndarray, kind: str = "grpo", eps: float = 1e-8
+) -> list[np.ndarray]:
+    """Each message's advantage (``--credit turn``): its return-to-go minus a baseline
+    from the other rollouts of its group at the same agent-turn index.
+
+    ``returns[i]`` holds episode ``i``'s returns-to-go, one per agent message
+    (:func:`returns_to_go`), ``groups[i]`` its group. A *cell* is (group, turn index
+    ``t``): the rollouts of the group that wrote a ``t``-th message. Within a cell,
+    :func:`group_advantages` does what it does for whole episodes: ``rloo`` subtracts the
+    mean of the cell's other returns-to-go, ``grpo`` normalizes by the cell's mean and
+    population std, ``batch`` takes the round as the group (so a cell is the round's
+    rollouts at ``t``); a cell of equal returns-to-go gets 0. At ``t = 0`` every rollout
+    is in its cell and ``G_0`` is the episode return, so the first message gets exactly
+    the episode-credit advantage; the two credits part only later.
+
+    **Indices that only some rollouts reach.** The baseline at ``t`` is taken over the
+    rollouts that reach ``t`` (still in conversation, so their states are alike); a
+    rollout alone at its index (every other one has ended) has no baseline and gets
+    advantage 0: its late messages are not trained. That fallback is the estimator's
+    one bias under RLOO: any other leave-one-out baseline comes from other rollouts
+    only, so it does not depend on this rollout's actions, and the gradient stays
+    unbiased however long each rollout runs (checked exactly, by enumerating every
+    group on a toy whose policy decides the length, in
+    ``tests/baselines/test_grpo_credit.py``). It is not, then, the bias verl #7244
+    describes, which sums per-index-normalized rewards over the rollout's own remaining
+    turns, so that the number of baseline terms is set by the rollout's own stopping
+    turn; here the baseline is one term, subtracted from a return-to-go, and the
+    same toy shows that construction biased where this one is not. (``grpo``'s mean
+    and std include the rollout itself, biased as plain GRPO's are.) What the
+    per-index baseline does cost is variance: the rollouts still talking at ``t`` are a
+    selection, not a sample of the states this rollout could be in at ``t``.
+    ``python -m baselines.turn_credit_bias`` measures how often indices are partly
+    reached, how many messages are alone, and how the credit of ending and continuing
+    messages moves (docs/turn-credit.md).
+
+    **Undiscounted**, as the env's return is: the step cost already prices length,
+    a discount would price it twice, and ``G_0`` would no longer be the return.
+
+    **Why a per-index group baseline and not a learned value per message.** A value
+    per message needs a critic trained beside the policy (token PPO's value head: a
+    second loss, a warm-up before its values mean anything, fit to one iteration's few
+    hundred messages), and on this few-M-parameter LM the head shares the little
+    capacity the policy has. The group already holds Monte-Carlo returns of the same
+    goal from the same first state, for nothing: the critic-free form that the requests
+    for per-turn credit in multi-turn trainers ask for (verifiers #170 and #34, verl
+    #1658 and #7244).
+
+    >>> g = [returns_to_go(r) for r in ([0.0, 1.0], [0.0, 0.0], [0.5])]
+    >>> [a.round(6).tolist() for a in turn_advantages(g, np.zeros(3), "rloo")]
+    [[0.75, 1.0], [-0.75, -1.0], [0.0]]
+    >>> [a.tolist() for a in turn_advantages(g[1:], np.zeros(2), "rloo")]
+    [[-0.5, 0.0], [0.5]]
+    """
+    if kind not in ADVANTAGES:
+        raise ValueError(f"kind must be one of {ADVANTAGES}, got {kind!r}")
+    cell_of: dict[tuple[int, int], int] = {}
+    cells = np.array(
+        [
+            cell_of.setdefault((int(g), t), len(cell_of))
+            for g, episode in zip(groups, returns, strict=True)
+            for t in range(len(episode))
+        ],
+        dtype=int,
+    )
+    values = np.concatenate([np.zeros(0), *returns])
+    shared = np.bincount(cells, minlength=len(cell_of))[cells] >= 2
+    advantages = np.zeros(len(values))
+    # "batch" already made the round one group; within a cell it is leave-one-out.
+    within = "grpo" if kind == "grpo" else "rloo"
+    advantages[shared] = group_advantages(values[shared], cells[shared], within, eps)
+    return np.split(advantages, np.cumsum([len(r) for r in returns])[:-1])
 
 
 # -- rollout ---------------------------------------------------------------------------
@@ -251,15 +339,32 @@ def collect_groups(envs, policy, rng, generator, config: GRPOConfig, choose_seed
     return played, kept, rounds
 
 
-def set_advantages(episodes: Sequence[GroupEpisode], config: GRPOConfig) -> None:
-    """Give every agent token of ``episodes`` (whole groups of ``group_size``, or one
-    round for ``batch``) its episode's advantage (:func:`group_advantages`); user and tool
-    turns are prompt, never trained."""
-    returns = np.array([e.env_return for e in episodes])
+def message_advantages(
+    episodes: Sequence[GroupEpisode], config: GRPOConfig, credit: str | None = None
+) -> list[np.ndarray]:
+    """Each agent message's advantage, per episode of ``episodes`` (whole groups of
+    ``group_size``, or one round for ``batch``), by ``credit`` (default
+    ``config.credit``): ``"episode"``, the episode's own (:func:`group_advantages`) on
+    each of its messages; ``"turn"``, each message's own (:func:`turn_advantages`)."""
     groups = signal_groups(len(episodes), config.group_size, config.advantage)
+    if (credit or config.credit) == "turn":
+        return turn_advantages(
+            [returns_to_go([m.reward for m in e.messages]) for e in episodes],
+            groups,
+            config.advantage,
+            config.adv_eps,
+        )
+    returns = np.array([e.env_return for e in episodes])
     advantages = group_advantages(returns, groups, config.advantage, config.adv_eps)
-    for episode, advantage in zip(episodes, advantages, strict=True):
-        for m in episode.messages:
+    return [np.full(len(e.messages), a) for e, a in zip(episodes, advantages, strict=True)]
+
+
+def set_advantages(episodes: Sequence[GroupEpisode], config: GRPOConfig) -> None:
+    """Give every agent token of ``episodes`` its message's advantage
+    (:func:`message_advantages`: with ``credit="episode"`` its episode's); user and tool
+    turns are prompt, never trained."""
+    for episode, advantages in zip(episodes, message_advantages(episodes, config), strict=True):
+        for m, advantage in zip(episode.messages, advantages, strict=True):
             m.advantages = np.full(len(m.tokens), advantage)
 
 

@@ -75,6 +75,27 @@ def tiny_ppo_config(directory: Path, **overrides):
     return PPOConfig(**(settings | overrides))
 
 
+def short_grpo_run(tmp_path_factory, **changes) -> Path:
+    """A ``train grpo`` run of seconds from the base LM (2 groups of 2, 8-token messages,
+    tempered, the final policy kept) with ``changes`` to its config; its checkpoint dir."""
+    from baselines.grpo import main
+    from baselines.grpo_config import GRPOConfig
+
+    settings = dict(
+        init="base",
+        out=tmp_path_factory.mktemp("grpo"),
+        groups=2,
+        group_size=2,
+        temperature=1.5,
+        max_new_tokens=8,
+        minibatch_rows=2,
+        keep="last",  # the best on dev may be the init itself
+        logdir=tmp_path_factory.mktemp("runs"),
+        progress=False,
+    )
+    return main(GRPOConfig(**{**settings, **changes}))
+
+
 #: A small chat template in the shape real ones have: a header per role, an end marker.
 TEMPLATE = (
     "{% for m in messages %}### {{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"

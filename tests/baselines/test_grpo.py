@@ -15,14 +15,14 @@ import torch
 from conftest import run_episode
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lm_helpers import needs_lm
+from lm_helpers import needs_lm, short_grpo_run
 
 import dialog_env  # noqa: F401  (registers the ids)
 from agents import load_agent
 from agents.checkpoint import check_config
 from baselines import grpo, grpo_groups
 from baselines.common.rollout import Message, pack_episode, score_rows
-from baselines.grpo import main, rollout_kl
+from baselines.grpo import rollout_kl
 from baselines.grpo_config import GRPOConfig
 from baselines.grpo_groups import (
     GroupEpisode,
@@ -144,7 +144,7 @@ def test_a_batch_baseline_trains_groups_of_one_and_is_counted_over_the_round():
 def test_a_batch_baseline_run_of_single_rollouts_changes_the_policy(tmp_path_factory):
     from safetensors.torch import load_file
 
-    out = short_run(
+    out = short_grpo_run(
         tmp_path_factory,
         advantage="batch",
         groups=4,
@@ -391,27 +391,9 @@ def test_screened_seeds_need_seeded_groups():
 
 
 # -- the trainer -----------------------------------------------------------------------
-def short_run(tmp_path_factory, **changes):
-    """A run of seconds from the base LM: 2 groups of 2, 8-token messages, tempered."""
-    settings = dict(
-        init="base",
-        out=tmp_path_factory.mktemp("grpo"),
-        groups=2,
-        group_size=2,
-        temperature=1.5,
-        max_new_tokens=8,
-        minibatch_rows=2,
-        keep="last",  # the best on dev may be the init itself
-        logdir=tmp_path_factory.mktemp("runs"),
-        progress=False,
-    )
-    config = GRPOConfig(**{**settings, **changes})
-    return main(config)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    return short_run(
+    return short_grpo_run(
         tmp_path_factory,
         iterations=2,
         lr=1e-3,
@@ -450,7 +432,7 @@ def test_a_short_run_changes_the_policy_and_writes_a_checkpoint_that_plays(train
 
 @needs_lm
 def test_a_screened_run_counts_the_screen_in_its_budget(tmp_path_factory):
-    run = short_run(
+    run = short_grpo_run(
         tmp_path_factory, iterations=1, seeds="greedy-fails", user_model="template", eval_episodes=0
     )
     budget = json.loads((run / "manifest.json").read_text())["budget"]
@@ -469,6 +451,7 @@ def test_every_config_field_reaches_the_command_line():
         "init_sha256": "ab" * 32,
         "out": Path("somewhere"),
         "advantage": "rloo",
+        "credit": "turn",
         "kl_estimator": "k3",
         "step_over": "minibatch",
         "keep": "last",
@@ -605,7 +588,7 @@ def test_chat_groups_play_one_episode_each_and_finished_ones_are_left_alone(poli
 
 @pytest.fixture(scope="module")
 def chat_run(tmp_path_factory):
-    return short_run(
+    return short_grpo_run(
         tmp_path_factory,
         env_id="Dialog-Chat-v1",
         env_kwargs='{"reward": "gold"}',
