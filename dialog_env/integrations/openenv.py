@@ -261,6 +261,18 @@ class DialogEnvClient(EnvClient[DialogAction, DialogObservation, DialogState]):
     (-0.02, True)
     """
 
+    async def _send(self, message: dict[str, Any]) -> None:
+        """Send ``message``. openenv's server refuses a session (``CAPACITY_REACHED``) with
+        an error message and a close, often before the client's first message: a send
+        into that closed connection is let pass, so that the receive that follows reads
+        the server's reason (``EnvClient`` raises it) instead of a bare close."""
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            await super()._send(message)
+        except ConnectionClosed:
+            pass  # the receive raises ConnectionClosed itself when no reason was sent
+
     def _step_payload(self, action: DialogAction | str | int) -> dict[str, Any]:
         if isinstance(action, str):
             action = DialogAction(message=action)

@@ -4,7 +4,11 @@ on loopback: sessions replay ``gym.make`` exactly, and the server keeps its boun
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 
 import gymnasium as gym
 import pytest
@@ -12,6 +16,7 @@ import pytest
 pytest.importorskip("openenv")
 pytest.importorskip("uvicorn")
 
+from conftest import REPO_ROOT  # noqa: E402
 from http_helpers import served_asgi  # noqa: E402
 
 from agents import load_agent  # noqa: E402
@@ -91,8 +96,9 @@ def test_the_session_cap_refuses_with_a_clear_error_and_frees_on_disconnect():
         for client in (first, second):
             await client.connect()
             await client.reset(seed=0)
-        with pytest.raises(RuntimeError, match="CAPACITY_REACHED"):
+        with pytest.raises(RuntimeError, match="at capacity: 2/2 .*CAPACITY_REACHED"):
             async with DialogEnvClient(base_url=url) as third:
+                await asyncio.sleep(0.5)  # the server has refused and closed: still said why
                 await third.reset(seed=0)
         await first.close()
         deadline = time.monotonic() + 10
@@ -147,3 +153,31 @@ def test_serve_env_refuses_an_unknown_id_in_one_line(capsys):
     assert main(["serve-env", "Dialog-v9"]) == 2
     err = capsys.readouterr().err.strip()
     assert "Dialog-v9" in err and len(err.splitlines()) == 1
+
+
+def test_the_serve_env_command_serves_a_session_to_openenvs_client():
+    with socket.socket() as probe:  # a free port for the child to bind
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "dialog_bench", "serve-env", "Dialog-v1"]
+    command += ["--port", str(port), "--user-model", "template", "--max-sessions", "2"]
+    child = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert "serving Dialog-v1 over OpenEnv" in child.stdout.readline()
+        url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
+        while True:  # uvicorn binds after the line is printed
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=5) as reply:
+                    assert reply.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline and child.poll() is None
+                time.sleep(0.2)
+        local = gym.make("Dialog-v1", user_model="template")
+        with DialogEnvClient(base_url=url).sync() as env:
+            assert env.reset(seed=5).observation.observation == local.reset(seed=5)[0]
+            result = env.step("Goodbye!")
+        assert (result.reward, result.done) == (local.step("Goodbye!")[1], True)
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
