@@ -43,7 +43,7 @@ from typing import Any
 
 from agents.base import PARADIGMS, BaseAgent
 from agents.chat_template import TemplateRefused, check_template_source, render_chat
-from dialog_env.text import parse_transcript
+from dialog_env.chat_messages import TOOL_ROLES, booking_system_prompt, transcript_messages
 
 __all__ = [
     "HF_PREFIX",
@@ -57,61 +57,7 @@ __all__ = [
 HF_PREFIX = "hf:"
 LM_SUBDIR = "lm"
 DEFAULT_MAX_NEW_TOKENS = 96
-TOOL_ROLES = ("user", "tool")
 _TOOL_LINE = re.compile(r"^\s*`*\s*(\[(?:search|book)\].*?)\s*`*\s*$")
-
-
-def booking_system_prompt() -> str:
-    """The task and its tool syntax, with every value the tools understand."""
-    from dialog_env.tasks.booking.domain import AREAS, DAYS, FOODS, MAX_PEOPLE, PRICES, TIMES
-
-    return (
-        "You are a restaurant booking assistant talking with a customer. Find a restaurant "
-        "that fits what the customer wants (area, food, price range), recommend one, tell "
-        "the facts they ask for (phone, address, postcode) and book a table if they want "
-        "one, then tell them the booking reference.\n"
-        "You have two tools. To use one, write a message that starts with the call and "
-        "holds nothing else; its result comes back in the next message:\n"
-        "[search] area=west food=thai price=cheap\n"
-        '[book] name="The Golden Fox" people=2 day=friday time=19:00\n'
-        f"Areas: {', '.join(AREAS)}. Foods: {', '.join(FOODS)}. Prices: {', '.join(PRICES)}. "
-        f"Days: {', '.join(DAYS)}. Times: {', '.join(TIMES)}. People: 1-{MAX_PEOPLE}. "
-        "Leave out a search slot the customer does not mind. Put a name with spaces in "
-        "double quotes.\n"
-        "Any other message goes to the customer: one short message at a time, about one "
-        "restaurant at a time, in plain words (never paste a raw tool result)."
-    )
-
-
-def transcript_messages(
-    observation: str, system_prompt: str | None = None, tool_role: str = "user"
-) -> list[dict[str, str]]:
-    """The transcript as chat messages: the system prompt, then one message per turn.
-
-    The customer's turns are ``user``, the agent's own are ``assistant``; a tool result is
-    a ``user`` message that starts with ``Tool result:`` (every chat template takes it, and
-    user and assistant still alternate), or a ``tool`` message with ``tool_role="tool"``
-    (for templates that know that role). Consecutive messages of one role are joined.
-
-    >>> transcript_messages("user: hi\\nassistant: [search] food=thai\\ntool: [result] ...")
-    ... # doctest: +NORMALIZE_WHITESPACE
-    [{'role': 'user', 'content': 'hi'}, {'role': 'assistant', 'content': '[search] food=thai'},
-     {'role': 'user', 'content': 'Tool result: [result] ...'}]
-    """
-    if tool_role not in TOOL_ROLES:
-        raise ValueError(f"tool_role must be one of {TOOL_ROLES}, got {tool_role!r}")
-    messages: list[dict[str, str]] = []
-    if system_prompt:
-        messages.append({"role": "system", "content": system_prompt})
-    for turn in parse_transcript(observation):
-        role, content = turn.role, turn.text
-        if role == "tool" and tool_role == "user":
-            role, content = "user", f"Tool result: {content}"
-        if messages and messages[-1]["role"] == role and role != "system":
-            messages[-1] = {"role": role, "content": f"{messages[-1]['content']}\n{content}"}
-        else:
-            messages.append({"role": role, "content": content})
-    return messages
 
 
 def extract_message(reply: str) -> str:

@@ -1,7 +1,7 @@
 """The OpenAI chat-completions wire format, as ``dialog-bench serve`` reads and writes it.
 
 A request's ``messages`` are turned back into the transcript text an agent observes
-(:func:`messages_transcript`, the inverse of :func:`agents.hf_chat.transcript_messages`):
+(:func:`messages_transcript`, the inverse of :func:`dialog_env.chat_messages.transcript_messages`):
 the system prompt is dropped, and each message's lines become ``role: text`` turns, a
 ``user`` line that starts with ``Tool result:`` (how ``transcript_messages`` writes a
 tool result by default) becoming a ``tool`` turn. For every transcript the env
@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from dialog_env.chat_messages import TOOL_RESULT_PREFIX
 from dialog_env.text import Turn, format_transcript
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
     "parse_completion_request",
 ]
 
-#: How ``transcript_messages`` marks a tool result sent as a ``user`` message.
-TOOL_RESULT_PREFIX = "Tool result: "
 #: A request's ``seed`` is an integer in ``[0, MAX_SEED]``.
 MAX_SEED = 2**63 - 1
 _DROPPED_ROLES = ("system", "developer")

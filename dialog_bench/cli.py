@@ -36,6 +36,7 @@ SUBCOMMAND_MODULES = (
     "leaderboard.render",
     "leaderboard.run",
     "dialog_bench.serve",
+    "dialog_bench.serve_env",
 )
 
 #: The over-optimization analysis writes beside the user; the published copies are

@@ -43,6 +43,10 @@ OPTIONAL_EXTRAS = {
     "minari": "minari",
     "trl": "trl",
     "datasets": "datasets",
+    "openenv": "openenv",
+    "fastapi": "openenv",
+    "uvicorn": "openenv",
+    "verifiers": "verifiers",
 }
 
 
