@@ -43,6 +43,7 @@ OPTIONAL_EXTRAS = {
     "minari": "minari",
     "trl": "trl",
     "datasets": "datasets",
+    "rliable": "stats",
 }
 
 
