@@ -226,7 +226,7 @@ def leaderboard_html(all_standings: list[SetStandings]) -> str:
     from leaderboard.html_page import render_html
     from leaderboard.learning_curves import entry_curves
     from leaderboard.overoptimization import page_figures
-    from leaderboard.seed_aggregates import page_figures as profile_figures
+    from leaderboard.profile_page import page_figures as profile_figures
 
     curves = {s.episode_set: entry_curves(s) for s in all_standings}
     figures = page_figures()

@@ -33,39 +33,31 @@ the same on every run and no one else's draws move. IQM and probability of impro
 ``N_RESAMPLES`` (10,000) resamples, as the board's CIs; the profile ``PROFILE_RESAMPLES``.
 
 rliable is the optional extra ``stats`` (``pip install 'dialog-bench[stats]'``); the
-profile's data, once written, is drawn with matplotlib alone (:func:`profile_png`,
-:func:`page_figures` for the HTML page).
+profile's data, once written, is drawn with matplotlib alone
+(:mod:`leaderboard.profile_page`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from leaderboard.publish import PUBLISHED_DIR
 from leaderboard.results import read_results
 from leaderboard.seeds import PAIR_KINDS, ScienceTable
 from leaderboard.stats import BOOTSTRAP_SEED, CONFIDENCE, N_RESAMPLES, Interval
 
 __all__ = [
-    "PROFILE_JSON",
     "PROFILE_RESAMPLES",
     "aggregates",
     "aggregates_markdown",
     "iqm_over_seeds",
-    "page_figures",
     "probability_of_improvement",
     "profile_data",
-    "profile_png",
 ]
 
-#: The published profile's data, drawn on the HTML page (``dialog-bench seeds
-#: --profile-json``).
-PROFILE_JSON = PUBLISHED_DIR / "performance_profile.json"
 PROFILE_RESAMPLES = 2_000
 #: Thresholds of the profile (episode returns).
 _TAUS = 101
@@ -258,51 +250,3 @@ def profile_data(
             for r in table.rows
         },
     }
-
-
-def profile_png(data: Mapping) -> bytes:
-    """PNG bytes of :func:`profile_data`'s profiles: one line per row, its CI shaded;
-    drawn on an Agg canvas of its own (no pyplot state), every text as plain text."""
-    import io
-
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
-        fig = Figure(figsize=(6.4, 4.0), dpi=100)
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot(1, 1, 1)
-        colours = matplotlib.colormaps["tab10"]
-        for k, (name, row) in enumerate(data["rows"].items()):
-            n = len(row["seeds"])
-            label = f"{name} ({n} seed{'s' if n > 1 else ''})"
-            ax.plot(data["taus"], row["profile"], color=colours(k), label=label, linewidth=1.8)
-            ax.fill_between(data["taus"], row["low"], row["high"], color=colours(k), alpha=0.2)
-        ax.set_xlabel("episode return (tau)")
-        ax.set_ylabel("share of (seed, episode) runs > tau")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"{data['lineage']} lineage, {data['env_id']} test episodes")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left")
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
-def page_figures(path: Path | None = None) -> dict[str, list[tuple[bytes, str, str]]]:
-    """The published performance profile for the HTML page, drawn from its data
-    (:data:`PROFILE_JSON`); none without the file."""
-    path = path or PROFILE_JSON
-    if not path.is_file():
-        return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
-    seeds = "; ".join(f"{n}: seeds {row['seeds']}" for n, row in data["rows"].items())
-    caption = (
-        f"Performance profile of the {data['lineage']} lineage over training seeds: the share "
-        "of (seed, test episode) runs whose return exceeds tau, with 95% stratified bootstrap "
-        f"CIs over seeds (rliable; dialog-bench seeds). {seeds}."
-    )
-    alt = f"performance profile of the {data['lineage']} lineage"
-    return {data["env_id"]: [(profile_png(data), alt, caption)]}

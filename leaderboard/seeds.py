@@ -1,4 +1,4 @@
-"""``dialog-bench seeds``: a lineage's science table over training seeds, rebuilt from files.
+"""A lineage's science table over training seeds, rebuilt from files (``dialog-bench seeds``).
 
 A lineage (DESIGN §6) is one demonstrator's demos and every row trained from them. Its
 rows are trained over seeds: seed 0 of a row is the board's own results file
@@ -21,24 +21,17 @@ seeds in rliable's terms (IQM with stratified bootstrap CIs, probability of impr
 performance profile) are :mod:`leaderboard.seed_aggregates`, an optional extra
 (``pip install 'dialog-bench[stats]'``); without it the per-seed table stands alone.
 
-    dialog-bench seeds                      # the careless lineage on Dialog-v1
-    dialog-bench seeds --out seeds.json --profile-json profile.json --profile-png profile.png
-
-Reads results files; runs no agent.
+Reads results files; runs no agent. The command is :mod:`leaderboard.seeds_command`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from leaderboard.compare import PairedComparison, compare_results
-from leaderboard.publish import PUBLISHED_DIR
 from leaderboard.results import read_results
-from leaderboard.stats import N_RESAMPLES
 
 __all__ = [
     "CARELESS",
@@ -48,8 +41,6 @@ __all__ = [
     "PairOverSeeds",
     "RowOverSeeds",
     "ScienceTable",
-    "add_parser",
-    "main",
     "pairs_markdown",
     "science_table",
     "seed_files",
@@ -58,7 +49,7 @@ __all__ = [
 
 #: Where the shipped results files live (``<env id>/`` the board's, ``seeds/<env id>/`` the
 #: other seeds').
-RESULTS_DIR = PUBLISHED_DIR / "results"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SEEDS_FOLDER = "seeds"
 #: What each kind of pair compares, as the table says it.
 PAIR_KINDS = {
@@ -320,80 +311,3 @@ def pairs_markdown(table: ScienceTable) -> str:
             )
         lines.append(f"| {name} | over seeds | | | {p.summary()} |")
     return "\n".join(lines)
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "seeds",
-        help="a lineage's SFT-vs-RL table over training seeds, with rliable's aggregates",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--lineage", choices=sorted(LINEAGES), default=CARELESS.name, help="default: careless"
-    )
-    p.add_argument("--env-id", default="Dialog-v1", help="default: Dialog-v1")
-    p.add_argument(
-        "--results-dir",
-        type=Path,
-        default=RESULTS_DIR,
-        metavar="DIR",
-        help="holds <env id>/<row>.json (seed 0) and seeds/<env id>/<row>-s<k>.json "
-        "(default: the shipped results)",
-    )
-    p.add_argument("--out", type=Path, default=None, metavar="PATH", help="write the figures")
-    p.add_argument(
-        "--resamples",
-        type=int,
-        default=N_RESAMPLES,
-        metavar="N",
-        help=f"bootstrap resamples of the aggregates over seeds (default: {N_RESAMPLES:,}, "
-        "as the board's CIs)",
-    )
-    p.add_argument(
-        "--profile-json",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="write the performance profile's data (the published copy: "
-        "leaderboard/performance_profile.json, which the HTML page draws)",
-    )
-    p.add_argument(
-        "--profile-png",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="write the performance profile as a PNG (the published copy: "
-        "docs/performance_profile.png)",
-    )
-    p.set_defaults(func=main)
-
-
-def main(args: argparse.Namespace) -> int:
-    table = science_table(LINEAGES[args.lineage], args.results_dir, args.env_id)
-    figures = table.to_json()
-    print(f"The {table.lineage} lineage on {table.env_id}, over training seeds\n")
-    print(pairs_markdown(table))
-    from leaderboard import seed_aggregates
-
-    try:
-        aggregates = seed_aggregates.aggregates(table, args.resamples)
-    except ImportError as err:  # the optional extra: the per-seed table stands alone
-        if args.profile_json or args.profile_png:
-            raise
-        print(f"\n(no aggregates over seeds: {err})")
-    else:
-        figures["aggregates"] = aggregates
-        print("\n" + seed_aggregates.aggregates_markdown(aggregates))
-    if args.profile_json or args.profile_png:
-        profile = seed_aggregates.profile_data(table, Path(args.results_dir))
-        if args.profile_json:
-            args.profile_json.write_text(json.dumps(profile, indent=1) + "\n")
-            print(f"wrote {args.profile_json}")
-        if args.profile_png:
-            args.profile_png.write_bytes(seed_aggregates.profile_png(profile))
-            print(f"wrote {args.profile_png}")
-    if args.out:
-        args.out.write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"wrote {args.out}")
-    return 0

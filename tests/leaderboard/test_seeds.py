@@ -15,6 +15,7 @@ from leaderboard_helpers import write_synthetic_seeds
 from dialog_bench.cli import main as cli
 from leaderboard import seed_aggregates
 from leaderboard.compare import compare_results
+from leaderboard.profile_page import page_figures
 from leaderboard.results import read_results
 from leaderboard.seeds import CARELESS, pairs_markdown, science_table, seed_files
 from leaderboard.stats import iqm, paired_difference
@@ -192,7 +193,7 @@ def test_the_profile_is_the_share_of_returns_above_each_threshold(three_seeds, t
     assert np.all(low <= point + 1e-9) and np.all(point <= high + 1e-9)
     path = tmp_path / "profile.json"
     path.write_text(json.dumps(data))
-    ((png, alt, caption),) = seed_aggregates.page_figures(path)["Dialog-v1"]
+    ((png, alt, caption),) = page_figures(path)["Dialog-v1"]
     assert png.startswith(b"\x89PNG") and "careless" in alt
     assert "rl-careless: seeds [0, 1, 2]" in caption
 
