@@ -297,7 +297,8 @@ def _interval(d) -> str:
 
 def pairs_markdown(table: ScienceTable) -> str:
     """The pairs as a Markdown table: a line per seed (RL and SFT success, the paired
-    difference with its 95% CI), then a line over seeds (:meth:`PairOverSeeds.summary`)."""
+    difference with its 95% CI), then a line over seeds (:meth:`PairOverSeeds.summary`);
+    each pair is named on its first line."""
     lines = [
         "| pair | seed | RL | SFT | success difference (RL - SFT) [95% CI] |",
         "| --- | --- | --- | --- | --- |",
@@ -309,5 +310,6 @@ def pairs_markdown(table: ScienceTable) -> str:
                 f"| {name} | {seed} | {c.candidate_success:.3f} | {c.baseline_success:.3f} | "
                 f"{_interval(c.success_difference)} |"
             )
-        lines.append(f"| {name} | over seeds | | | {p.summary()} |")
+            name = ""  # the pair is named on its first line only
+        lines.append(f"| | over seeds | | | {p.summary()} |")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ import argparse
 import json
 from pathlib import Path
 
+from leaderboard import seed_aggregates
 from leaderboard.profile_page import profile_png
 from leaderboard.seeds import CARELESS, LINEAGES, RESULTS_DIR, pairs_markdown, science_table
 from leaderboard.stats import N_RESAMPLES
@@ -84,8 +85,6 @@ def main(args: argparse.Namespace) -> int:
     figures = table.to_json()
     print(f"The {table.lineage} lineage on {table.env_id}, over training seeds\n")
     print(pairs_markdown(table))
-    from leaderboard import seed_aggregates
-
     try:
         aggregates = seed_aggregates.aggregates(table, args.resamples)
     except ImportError as err:  # the optional extra: the per-seed table stands alone

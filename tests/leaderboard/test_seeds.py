@@ -15,7 +15,7 @@ from leaderboard_helpers import write_synthetic_seeds
 from dialog_bench.cli import main as cli
 from leaderboard import seed_aggregates
 from leaderboard.compare import compare_results
-from leaderboard.profile_page import page_figures
+from leaderboard.profile_page import PROFILE_JSON, page_figures
 from leaderboard.results import read_results
 from leaderboard.seeds import CARELESS, pairs_markdown, science_table, seed_files
 from leaderboard.stats import iqm, paired_difference
@@ -89,7 +89,9 @@ def test_each_rl_seed_is_compared_with_the_sft_of_the_same_seed(three_seeds):
 
 def test_the_table_says_each_seed_and_the_count_over_seeds(three_seeds):
     text = pairs_markdown(science_table(CARELESS, three_seeds))
-    start = [line for line in text.splitlines() if "`rl-careless` vs `sft-careless` |" in line]
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if "`rl-careless` vs `sft-careless` |" in line)
+    start = lines[first : first + 4]
     assert [line.split(" | ")[1] for line in start] == ["0", "1", "2", "over seeds"]
     assert "| 1 | 0.482 | 0.482 | +0.000 [+0.000, +0.000] |" in start[1]
     assert "over 3 seeds (per seed +0.000 to " in start[3]
@@ -196,6 +198,20 @@ def test_the_profile_is_the_share_of_returns_above_each_threshold(three_seeds, t
     ((png, alt, caption),) = page_figures(path)["Dialog-v1"]
     assert png.startswith(b"\x89PNG") and "careless" in alt
     assert "rl-careless: seeds [0, 1, 2]" in caption
+
+
+def test_the_published_profile_is_the_files():
+    """The page's profile (``leaderboard/performance_profile.json``) has every seed of each
+    row that is committed, and its curve is the share of their returns above each
+    threshold: a seed's files added without ``dialog-bench seeds --profile-json`` fail."""
+    data = json.loads(PROFILE_JSON.read_text())
+    assert list(data["rows"]) == list(CARELESS.rows)
+    for name, row in data["rows"].items():
+        files = seed_files(BOARD.parent, "Dialog-v1", name)
+        assert row["seeds"] == list(files)
+        returns = np.concatenate([_column(p, "return") for p in files.values()])
+        expected = [(returns > t).mean() for t in data["taus"]]
+        assert row["profile"] == pytest.approx(expected, abs=1e-6)
 
 
 # -- the board's paired bootstrap against scipy's -----------------------------------------
