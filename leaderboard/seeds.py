@@ -143,10 +143,6 @@ class RowOverSeeds:
     #: Each seed's results file, relative to the results folder.
     files: tuple[str, ...] = field(repr=False)
 
-    @property
-    def mean_success(self) -> float:
-        return sum(self.success) / len(self.success)
-
 
 @dataclass(frozen=True)
 class PairOverSeeds:
