@@ -32,6 +32,7 @@ SUBCOMMAND_MODULES = (
     "leaderboard.evaluate",
     "leaderboard.submit",
     "leaderboard.compare",
+    "leaderboard.seeds_command",
     "leaderboard.overoptimization",
     "leaderboard.render",
     "leaderboard.run",

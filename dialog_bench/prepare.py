@@ -47,6 +47,7 @@ OPTIONAL_EXTRAS = {
     "fastapi": "openenv",
     "uvicorn": "openenv",
     "verifiers": "verifiers",
+    "rliable": "stats",
 }
 
 

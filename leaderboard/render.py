@@ -218,15 +218,21 @@ def render_markdown(all_standings: list[SetStandings], title: str | None = None)
 
 def leaderboard_html(all_standings: list[SetStandings]) -> str:
     """The static HTML page with every figure: the standings' plots, each set's learning
-    curves from the shipped manifests (JSON only) and the chat task's over-optimization
-    plot where ``dialog-bench overopt`` wrote its curves. ``dialog-bench run`` writes this
-    page, and ``dialog-bench leaderboard --format html`` prints the same one."""
+    curves from the shipped manifests (JSON only), the chat task's over-optimization
+    plot where ``dialog-bench overopt`` wrote its curves and the careless lineage's
+    performance profile over seeds where ``dialog-bench seeds`` wrote its data.
+    ``dialog-bench run`` writes this page, and ``dialog-bench leaderboard --format html``
+    prints the same one."""
     from leaderboard.html_page import render_html
     from leaderboard.learning_curves import entry_curves
     from leaderboard.overoptimization import page_figures
+    from leaderboard.profile_page import page_figures as profile_figures
 
     curves = {s.episode_set: entry_curves(s) for s in all_standings}
-    return render_html(all_standings, figures=page_figures(), curves=curves)
+    figures = page_figures()
+    for env_id, drawn in profile_figures().items():
+        figures[env_id] = figures.get(env_id, []) + drawn
+    return render_html(all_standings, figures=figures, curves=curves)
 
 
 def render(all_standings: list[SetStandings], fmt: str) -> str:

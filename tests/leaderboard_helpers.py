@@ -21,6 +21,7 @@ __all__ = [
     "real_results",
     "stored_entry",
     "write_json",
+    "write_synthetic_seeds",
 ]
 
 #: Episodes in the short sets the tests evaluate on.
@@ -96,3 +97,45 @@ def load_verified(path: str | Path) -> VerifiedResults:
     env_id, name, seeds, limit, spec = payload["episode_set"]
     episode_set = EpisodeSet(env_id, name, tuple(seeds), limit, spec)
     return VerifiedResults(payload["header"], episode_set, payload["episodes"])
+
+
+def write_synthetic_seeds(
+    results_dir: Path, source_dir: Path, rng, env_id: str = "Dialog-v1"
+) -> dict[str, Path]:
+    """Seeds 1 and 2 of ``sft-careless`` and ``rl-careless`` under ``results_dir``, beside a
+    copy of the careless lineage's board files (seed 0) from ``source_dir``: seed 1's RL
+    is its SFT unchanged (a CI of exactly 0), seed 2's SFT fails a random tenth more of the
+    board SFT's episodes and its RL succeeds on a random half of those SFT failures (drawn
+    from ``rng``, a seeded numpy Generator). ``{"<row>-s<k>": path}`` of the written files."""
+    board = results_dir / env_id
+    board.mkdir(parents=True)
+    for name in (
+        "careless-expert",
+        "sft-careless",
+        "sft-careless-filtered",
+        "rl-careless",
+        "rl-careless-filtered",
+    ):
+        (board / f"{name}.json").write_bytes((source_dir / f"{name}.json").read_bytes())
+    sft = json.loads((source_dir / "sft-careless.json").read_text())
+
+    def with_success(results: dict, success) -> dict:
+        out = copy.deepcopy(results)
+        for e, s in zip(out["episodes"], success, strict=True):
+            if bool(s) != bool(e["success"]):
+                e["return"] = float(e["return"]) + (1.0 if s else -1.0)
+            e["success"] = e["metrics"]["success"] = bool(s)
+        return out
+
+    base = [bool(e["success"]) for e in sft["episodes"]]
+    sft2 = [s and rng.random() >= 0.1 for s in base]
+    rl2 = [s or rng.random() < 0.5 for s in sft2]
+    seeds = results_dir / "seeds" / env_id
+    seeds.mkdir(parents=True)
+    files = {
+        "sft-careless-s1": sft,
+        "rl-careless-s1": sft,
+        "sft-careless-s2": with_success(sft, sft2),
+        "rl-careless-s2": with_success(sft, rl2),
+    }
+    return {name: write_results(seeds / f"{name}.json", r) for name, r in files.items()}

@@ -4,7 +4,9 @@ retired rows' (``leaderboard/results/retired/<env id>/``: the 1,200-step ``sft-e
 ``sft-noisy``, ``sft-filtered`` and ``sft-spelled``, as published at the commit before
 05e1513 retired them, and ``ppo-sft``, moved there unchanged when it was retired, its start
 not being on the board). A figure the table cites from a run whose files were not kept says
-so in the README, and is checked here to say so.
+so in the README, and is checked here to say so. The careless lineage's block over training
+seeds under the table is rebuilt from every seed's files (``leaderboard.seeds``; the
+multi-seed path on synthetic seeds in a folder of the test's own).
 
 Slow: each retired file verifies by replay, as a submission would (the env and the
 episode set are the ones they were made on).
@@ -18,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from leaderboard_helpers import write_synthetic_seeds
 
 from leaderboard.compare import compare_results
 from leaderboard.results import read_results
+from leaderboard.seeds import CARELESS, pairs_markdown
+from leaderboard.seeds import science_table as lineage_table
 from leaderboard.stats import bootstrap_ci, paired_difference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,6 +226,56 @@ def test_figures_of_runs_whose_files_were_not_kept_say_so():
     ):
         assert figure in table
     assert table.count("not reproducible from the repository") >= 2
+
+
+def test_the_careless_lineage_over_seeds_is_the_files():
+    """The block under the table: each pair's line per seed present (seed 0 the board's
+    files, seed k ``leaderboard/results/seeds/Dialog-v1/<row>-s<k>.json``), the mean over
+    seeds and the count of seeds whose CI excludes 0, as the committed files give them.
+    When a seed's files are committed, the block must be printed again (``dialog-bench
+    seeds``) for this to pass."""
+    table = lineage_table(CARELESS, RESULTS)
+    assert pairs_markdown(table) in science_table()
+    # seed 0's line is the paired comparison the table above cites
+    (c,) = compare_results(SHIPPED / "sft-careless.json", [SHIPPED / "rl-careless.json"])
+    assert table.pairs[0].per_seed[0] == (0, c)
+
+
+def test_the_block_over_seeds_has_a_line_per_seed_and_their_mean(tmp_path):
+    """The multi-seed path, on synthetic seeds 1 and 2 (seeded) in a folder of their own:
+    a line per seed, the mean over the seeds, the count of CIs that exclude 0."""
+    write_synthetic_seeds(tmp_path, SHIPPED, np.random.default_rng(29))
+    text = pairs_markdown(lineage_table(CARELESS, tmp_path))
+    folder = tmp_path / "seeds" / "Dialog-v1"
+    estimates = []
+    for seed in (0, 1, 2):
+        sft, rl = (
+            (SHIPPED / "sft-careless.json", SHIPPED / "rl-careless.json")
+            if seed == 0
+            else (folder / f"sft-careless-s{seed}.json", folder / f"rl-careless-s{seed}.json")
+        )
+        (c,) = compare_results(sft, [rl])
+        estimates.append(c.success_difference.estimate)
+        line = (
+            f"| {seed} | {c.candidate_success:.3f} | {c.baseline_success:.3f} | "
+            f"{_interval(c.success_difference)} |"
+        )
+        assert line in text
+    assert f"mean {np.mean(estimates):+.3f} over 3 seeds" in text
+    assert "the CI excludes 0 in 2 of 3 seeds (above 0 in 2)" in text
+    # the filtered rows have seed 0 alone
+    assert text.count("over 1 seed;") == 2
+
+
+@pytest.mark.slow
+def test_the_careless_lineage_aggregates_over_seeds_are_the_files():
+    """rliable's aggregates under the table (IQM of success per row, probability of
+    improvement per pair), at the command's 10,000 resamples."""
+    pytest.importorskip("rliable")
+    from leaderboard.seed_aggregates import aggregates, aggregates_markdown
+
+    table = lineage_table(CARELESS, RESULTS)
+    assert aggregates_markdown(aggregates(table)) in science_table()
 
 
 @pytest.mark.slow
