@@ -98,6 +98,7 @@ codec does not.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import math
@@ -208,6 +209,7 @@ def main(config: GRPOConfig) -> Path:
 
     import dialog_env  # noqa: F401  (registers the ids)
     from baselines.common.policy import TokenPolicy
+    from leaderboard.workers import remembering
 
     # -- load: the policy, the frozen reference, the envs; every default resolved
     started = time.time()
@@ -240,7 +242,8 @@ def main(config: GRPOConfig) -> Path:
         )
     kl_due: list[dict[str, Any]] = []  # the eval point whose KL the next rollouts measure
 
-    with torch_threads(config.threads):
+    memo = remembering() if config.remember_turns else contextlib.nullcontext()
+    with torch_threads(config.threads), memo:
         if config.eval_episodes:
             kl_due = evaluate(policy, paradigm, config, keep, writer, 0, budget.env_steps)
         bar = tqdm(

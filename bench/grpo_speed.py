@@ -70,7 +70,8 @@ PARTS = ("rollout", "screening", "reference", "update", "evaluation", "kl_probe"
 #: Run by ``python -c`` with a checkout's code first on the path (``sys.argv[1]``): trains
 #: with the GRPO flags ``sys.argv[3:]``, timing each part of the run in CPU seconds, and
 #: prints its figures as JSON. ``sys.argv[2]`` is ``floor`` to keep the update's rows
-#: (for this checkout's floor), anything else not to.
+#: (for this checkout's floor), anything else not to. Flags that the checkout's trainer
+#: does not have (an older commit's, e.g. ``--remember-turns``) are left out and listed.
 _TIMED_RUN = """
 import argparse, copy, hashlib, json, sys, time
 sys.path.insert(0, sys.argv[1])
@@ -110,7 +111,8 @@ def kept_rows(policy, optimizer, rows, config, rng):
 grpo.grpo_update = kept_rows
 parser = argparse.ArgumentParser()
 add_config_arguments(parser, GRPOConfig)
-config = config_from_args(parser.parse_args(sys.argv[3:]), GRPOConfig)
+args, ignored = parser.parse_known_args(sys.argv[3:])  # flags this code does not have
+config = config_from_args(args, GRPOConfig)
 wall, cpu = time.perf_counter(), time.process_time()
 out = grpo.main(config)
 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -119,7 +121,7 @@ weights = hashlib.sha256((out / "lm" / "model.safetensors").read_bytes()).hexdig
 rows = [[[r.ids, r.spans] for r in batch] for batch in batches]
 print(json.dumps({
     "wall_s": wall, "cpu_s": cpu, "seconds": seconds, **counts, "weights_sha256": weights,
-    "curve": manifest["curve"], "budget": manifest["budget"], "rows": rows,
+    "curve": manifest["curve"], "budget": manifest["budget"], "rows": rows, "ignored": ignored,
 }))
 """
 
@@ -255,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     ours = runs["this checkout"]
     for label, run in runs.items():
         print_split(label, run)
+        if run["ignored"]:
+            print(f"  (flags its code does not have, left out: {' '.join(run['ignored'])})")
     totals = floor_totals(init, ours)
     if not totals["tokens"]:
         raise SystemExit("no group had a return spread: nothing was trained (try more groups)")
