@@ -84,6 +84,14 @@ rollouts played for nothing else, counted as ``budget.kl_probe_env_steps``); ite
 0 is the init itself, KL 0. ``leaderboard.overoptimization`` reads such curves (gold and proxy
 against KL). TensorBoard logs go to ``--logdir``.
 
+**Remembered turns** (``--remember-turns``, off by default): the LM voice's sentences
+(and the chat RM's scores) are remembered for the run (``leaderboard.workers.remembering``),
+so a turn met again is voiced once: the first turn of a group's rollouts, a screened seed's
+turns met again by its groups, the dev episodes every evaluation replays. A remembered
+sentence is the one its first batch gave; the voice's batch can change a token only where a
+uniform falls within float error of a CDF step (``dialog_env.lm.voice``), hence off by
+default. ``python -m bench.grpo_speed`` times a whole run by part (docs/throughput.md).
+
 **Why the text env and not ``Dialog-Tokens-v1``.** The token interface makes every token
 an env step with a fixed-size window of ids as its observation, so a policy would re-read
 its window once per token, and the user's voice would run once per sub-env as each
