@@ -87,6 +87,14 @@ rollouts played for nothing else, counted as ``budget.kl_probe_env_steps``); ite
 0 is the init itself, KL 0. ``leaderboard.overoptimization`` reads such curves (gold and proxy
 against KL). TensorBoard logs go to ``--logdir``.
 
+**Remembered turns** (``--remember-turns``, off by default): the LM voice's sentences
+(and the chat RM's scores) are remembered for the run (``leaderboard.workers.remembering``),
+so a turn met again is voiced once: the first turn of a group's rollouts, a screened seed's
+turns met again by its groups, the dev episodes every evaluation replays. A remembered
+sentence is the one its first batch gave; the voice's batch can change a token only where a
+uniform falls within float error of a CDF step (``dialog_env.lm.voice``), hence off by
+default. ``python -m bench.grpo_speed`` times a whole run by part (docs/throughput.md).
+
 **Why the text env and not ``Dialog-Tokens-v1``.** The token interface makes every token
 an env step with a fixed-size window of ids as its observation, so a policy would re-read
 its window once per token, and the user's voice would run once per sub-env as each
@@ -101,6 +109,7 @@ codec does not.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import math
@@ -211,6 +220,7 @@ def main(config: GRPOConfig) -> Path:
 
     import dialog_env  # noqa: F401  (registers the ids)
     from baselines.common.policy import TokenPolicy
+    from leaderboard.workers import remembering
 
     # -- load: the policy, the frozen reference, the envs; every default resolved
     started = time.time()
@@ -243,7 +253,8 @@ def main(config: GRPOConfig) -> Path:
         )
     kl_due: list[dict[str, Any]] = []  # the eval point whose KL the next rollouts measure
 
-    with torch_threads(config.threads):
+    memo = remembering() if config.remember_turns else contextlib.nullcontext()
+    with torch_threads(config.threads), memo:
         if config.eval_episodes:
             kl_due = evaluate(policy, paradigm, config, keep, writer, 0, budget.env_steps)
         bar = tqdm(

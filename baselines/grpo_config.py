@@ -167,6 +167,17 @@ class GRPOConfig(LoRAOptions):
         },
     )
     threads: int = field(default=1, metadata={"help": "torch CPU threads (a tiny LM: 1)"})
+    remember_turns: bool = field(
+        default=False,
+        metadata={
+            "absent_means": False,
+            "help": "remember the LM voice's sentences (and the chat RM's scores) for the "
+            "run, so that a turn met again (the G rollouts of a seed, a screened seed's "
+            "groups, the same dev episodes at every evaluation) is voiced once; the same "
+            "episodes but where the voice's batch would change a token (a uniform within "
+            "float error of a CDF step: dialog_env.lm.voice)",
+        },
+    )
     logdir: Path = logdir_field()
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
 

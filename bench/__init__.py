@@ -12,11 +12,14 @@ Each prints its figure on one line that starts with ``ratio`` (``bench.lm_memory
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-__all__ = ["floor_forward_backward", "parse_args", "report_rl_speed"]
+__all__ = ["floor_forward_backward", "parse_args", "report_rl_speed", "run_in_tree"]
 
 
 def parse_args(
@@ -93,3 +96,21 @@ def report_rl_speed(name: str, setup: str, totals: dict[str, float], update: str
         print(f"{label:36} {seconds:8.2f} {tokens / seconds:9.0f} {t['raw'] / seconds:6.2f}")
     ratio = t["raw"] / (t["rollout"] + t["update"])
     print(f"ratio {name} rollout + update / raw floor = {ratio:.3f}  (aim: >= {aim})")
+
+
+def run_in_tree(tree: Path, script: str, args: Sequence[str], what: str) -> dict[str, Any]:
+    """Run ``script`` (Python source) by ``python -c`` with the code of the checkout
+    ``tree`` (of another commit: ``git worktree add --detach DIR COMMIT``), which the
+    script puts first on its path from ``sys.argv[1]``; ``args`` follow as
+    ``sys.argv[2:]``. Returns the JSON object the script prints on its last line.
+    ``what`` names the work in the error raised when the script fails."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tree), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=tree,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{what} in {tree} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,47 +1,141 @@
-"""Group-relative RL speed against the floor of its update's forward + backward, in one run.
+"""Group-RL throughput: training episodes per CPU-hour of a whole run, where its time goes,
+and the update against the floor of its forward + backward, in one run.
 
-Each measured iteration of ``dialog-bench train grpo`` (its default shapes: 8 seeds x 8
-rollouts in one vector env of 64 sub-envs, the LM voice) is timed in two parts: the
-rollout (:func:`baselines.grpo_groups.collect_groups`: batched incremental sampling, the
-vector env's steps, the group advantages) and the update (the frozen reference's
-scoring, :func:`baselines.common.rollout.score_rows`, then
-:func:`baselines.grpo_update.grpo_update`: every minibatch step with
-:meth:`~baselines.common.policy.TokenPolicy.evaluate_spans`, the clipped loss, the KL
-term, backward, clipping, Adam).
+The bench runs ``dialog-bench train grpo`` whole (``baselines.grpo.main``: the dev
+evaluations, the ``--seeds greedy-fails`` screens, the resample rounds and the final KL
+probe included) in a subprocess, with the science runs' settings by default, shortened
+for a bench: ``--init sft-careless`` (the shipped board checkpoint), 8 seeds x 8
+rollouts, ``--advantage rloo --temperature 1.0 --epochs 2 --lr 5e-5 --beta 0.05
+--kl-estimator k2 --resample-rounds 1 --seeds greedy-fails --keep best --threads 1``,
+but ``--iterations 2 --eval-every 1 --eval-episodes 40`` instead of 20 iterations with
+200 dev episodes every 5: three evaluations of 40 episodes for two iterations keep a
+science run's share of dev episodes (1,000 dev episodes for 20 x 64-128 training ones).
 
-Right after it, the same packed rows, in the same minibatches, get the floor of what
-``evaluate_spans`` + ``backward()`` must compute (:func:`bench.floor_forward_backward`):
-the LM body over every column of the left-padded rows, the output layer only at the
-columns that predict a message token (:func:`baselines.common.policy.span_reads`), a
-cross-entropy on them, one ``backward()``. No value head: GRPO has no critic. What the
-update does beyond it is its own cost: the float log-softmax and entropy at each read,
-the ratio and KL terms, the reference's no-grad forward, clipping and Adam.
+**Training episodes per CPU-hour**: the rollout episodes the run played (K x G per
+round; not the screens', dev or KL-probe episodes) over the process's CPU time
+(``time.process_time``, all of ``main``: loading and saving too). CPU time, not wall
+time, because the machine is shared: a busy neighbour stretches wall time, much less
+the CPU time the run itself spends. The split, in CPU seconds of each call:
 
-Tokens are the real (non-pad) tokens of the trained rows over all epochs, so both sides
-count the same tokens; GRPO's figure also pays for its rollout. The ratio is the share of
-the floor's training speed that the whole iteration keeps (aim: >= 0.7). ::
+- rollout: ``baselines.grpo_groups.play_groups`` (the policy's batched sampling and the
+  vector env's steps, the LM voice of the user included);
+- screening: ``baselines.seed_screen.screen_seeds`` (one greedy episode per candidate);
+- reference scoring: ``baselines.common.rollout.score_rows`` of the frozen init;
+- update: ``baselines.grpo_update.grpo_update``;
+- evaluation: ``baselines.common.evaluation.evaluate_on_dev``;
+- KL probe: the final policy's extra round of rollouts (``baselines.grpo.probe_kl``);
+- other: the rest (loading, advantages, logging, saving).
 
-    python -m bench.grpo_speed [--measured 2] [--groups 8] [--group-size 8] [any GRPO flag]
+**The floor**: after the run, the update's own minibatches (replayed from a copy of its
+generator) get the floor of ``evaluate_spans`` + ``backward()``
+(:func:`bench.floor_forward_backward`) on a fresh copy of the init; the table then
+shows the update and rollout + update against it, and the sampled tokens/s of the
+rollout.
+
+``--reference-tree DIR`` runs the same command with the code of another checkout
+(``git worktree add --detach DIR COMMIT``), in a second process at the same time (each
+side's figure is its own CPU time), and checks that it trained the same weights
+(the sha256 of the kept checkpoint's weights) and the same learning curve: a speed-up
+that changed the results fails the bench. ``--json PATH`` writes every figure, the
+commit, the load average at the start and the command. ::
+
+    python -m bench.grpo_speed [--iterations 2] [--eval-episodes 40] [any GRPO flag]
+    git worktree add --detach /tmp/ref-grpo 8b0cabd
+    python -m bench.grpo_speed --reference-tree /tmp/ref-grpo --json bench/results/grpo_speed.json
     python -m bench.grpo_speed --smoke    # seconds: 2 seeds x 2 rollouts, template voice
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import time
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
-import numpy as np
-import torch
-
-from baselines.common.config import add_config_arguments, config_from_args
-from baselines.common.rollout import Row, pack_episode, score_rows
+from baselines.common.config import add_config_arguments, config_argv, config_from_args
+from baselines.common.rollout import Row
 from baselines.common.run import resolve_init
 from baselines.grpo_config import GRPOConfig
-from baselines.grpo_groups import collect_groups, set_advantages
-from baselines.grpo_update import grpo_update, row_minibatches
-from bench import floor_forward_backward, parse_args, report_rl_speed
-from dialog_env.lm.threads import torch_threads
+from bench import floor_forward_backward, parse_args, report_rl_speed, run_in_tree
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The parts of a run's CPU time, in the order the table shows them.
+PARTS = ("rollout", "screening", "reference", "update", "evaluation", "kl_probe", "other")
+
+#: Run by ``python -c`` with a checkout's code first on the path (``sys.argv[1]``): trains
+#: with the GRPO flags ``sys.argv[3:]``, timing each part of the run in CPU seconds, and
+#: prints its figures as JSON. ``sys.argv[2]`` is ``floor`` to keep the update's rows
+#: (for this checkout's floor), anything else not to. Flags that the checkout's trainer
+#: does not have (an older commit's, e.g. ``--remember-turns``) are left out and listed.
+_TIMED_RUN = """
+import argparse, copy, hashlib, json, sys, time
+sys.path.insert(0, sys.argv[1])
+import baselines.grpo as grpo
+import baselines.grpo_groups as groups
+from baselines.common.config import add_config_arguments, config_from_args
+from baselines.grpo_config import GRPOConfig
+from baselines.grpo_update import row_minibatches
+seconds, counts, batches = {}, {"episodes": 0, "sampled": 0}, []
+def timed(module, name, part):
+    inner = getattr(module, name)
+    def wrapper(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            seconds[part] = seconds.get(part, 0.0) + time.process_time() - start
+    setattr(module, name, wrapper)
+    return wrapper
+for module, name, part in (
+    (groups, "screen_seeds", "screening"), (grpo, "score_rows", "reference"),
+    (grpo, "evaluate_on_dev", "evaluation"), (grpo, "play_groups", "kl_probe"),
+):
+    timed(module, name, part)
+play = timed(groups, "play_groups", "rollout")
+def counted(*args, **kwargs):
+    episodes = play(*args, **kwargs)
+    counts["episodes"] += len(episodes)
+    counts["sampled"] += sum(len(m.tokens) for e in episodes for m in e.messages)
+    return episodes
+groups.play_groups = counted
+update = timed(grpo, "grpo_update", "update")
+def kept_rows(policy, optimizer, rows, config, rng):
+    if sys.argv[2] == "floor":
+        batches.extend(row_minibatches(rows, config, copy.deepcopy(rng)))
+    return update(policy, optimizer, rows, config, rng)
+grpo.grpo_update = kept_rows
+parser = argparse.ArgumentParser()
+add_config_arguments(parser, GRPOConfig)
+args, ignored = parser.parse_known_args(sys.argv[3:])  # flags this code does not have
+config = config_from_args(args, GRPOConfig)
+wall, cpu = time.perf_counter(), time.process_time()
+out = grpo.main(config)
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+manifest = json.loads((out / "manifest.json").read_text())
+weights = hashlib.sha256((out / "lm" / "model.safetensors").read_bytes()).hexdigest()
+rows = [[[r.ids, r.spans] for r in batch] for batch in batches]
+print(json.dumps({
+    "wall_s": wall, "cpu_s": cpu, "seconds": seconds, **counts, "weights_sha256": weights,
+    "curve": manifest["curve"], "budget": manifest["budget"], "rows": rows, "ignored": ignored,
+}))
+"""
+
+
+def timed_run(tree: Path, argv: list[str], floor: bool) -> dict[str, Any]:
+    """The figures of a whole ``train grpo`` run with the flags ``argv`` by the code in
+    ``tree``: CPU and wall seconds, CPU seconds per part (:data:`PARTS`), rollout
+    episodes and sampled tokens, the kept weights' sha256, the curve and budget, and
+    (``floor``) the update's minibatches as ``[ids, spans]`` rows."""
+    out = run_in_tree(tree, _TIMED_RUN, ["floor" if floor else "-", *argv], "the GRPO run")
+    out["seconds"]["other"] = out["cpu_s"] - sum(out["seconds"].values())
+    return out
 
 
 def raw_forward_backward(policy, batch: list[Row]) -> float:
@@ -57,97 +151,156 @@ def raw_forward_backward(policy, batch: list[Row]) -> float:
     return floor_forward_backward(policy.model, ids, mask, positions, reads, targets)
 
 
-def measure(config: GRPOConfig, iterations: int) -> dict[str, float]:
-    import gymnasium as gym
+def floor_totals(init: Path, run: dict[str, Any]) -> dict[str, float]:
+    """:func:`bench.report_rl_speed`'s totals for ``run``: its rollout and update CPU
+    seconds, and the floor's on the update's minibatches (a fresh copy of ``init``)."""
+    import time
 
-    import dialog_env  # noqa: F401  (registers the ids)
     from baselines.common.policy import TokenPolicy
 
-    init_dir, _, _ = resolve_init(config.init)
-    policy = TokenPolicy.load(init_dir)
-    policy.model.eval()
-    if config.max_new_tokens:
-        policy.max_new_tokens = config.max_new_tokens
-    reference = TokenPolicy.load(init_dir).requires_grad_(False).eval() if config.beta else None
-    generator = torch.Generator().manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
-    optimizer = torch.optim.Adam(policy.model.parameters(), lr=config.lr, eps=1e-5)
-    envs = gym.make_vec(
-        config.env_id, num_envs=config.groups * config.group_size, **config.training_env_kwargs()
+    policy = TokenPolicy.load(init)
+    batches = [[Row(ids, [tuple(s) for s in spans], []) for ids, spans in b] for b in run["rows"]]
+    start = time.process_time()
+    for batch in batches:
+        raw_forward_backward(policy, batch)
+    lengths = [[len(r.ids) for r in batch] for batch in batches]
+    return {
+        "raw": time.process_time() - start,
+        "update": run["seconds"].get("update", 0.0),
+        "rollout": run["seconds"].get("rollout", 0.0),
+        "tokens": float(sum(map(sum, lengths))),
+        "padded": float(sum(max(ls) * len(ls) for ls in lengths)),
+        "sampled": float(run["sampled"]),
+    }
+
+
+def per_cpu_hour(run: dict[str, Any]) -> float:
+    """Training (rollout) episodes per hour of the run's CPU time."""
+    return run["episodes"] / run["cpu_s"] * 3600
+
+
+def print_split(label: str, run: dict[str, Any]) -> None:
+    """One side's figures: episodes per CPU-hour and the CPU seconds of each part."""
+    print(
+        f"{label}: {run['episodes']} training episodes in {run['cpu_s']:.1f} CPU s "
+        f"({run['wall_s']:.1f} s wall): {per_cpu_hour(run):,.0f} episodes per CPU-hour"
     )
-    totals = dict.fromkeys(("rollout", "update", "raw", "tokens", "padded", "sampled"), 0.0)
-    for it in range(iterations + 1):  # the first iteration warms up and is not counted
-        t0 = time.perf_counter()
-        played, kept, _ = collect_groups(envs, policy, rng, generator, config)
-        t1 = time.perf_counter()
-        rows = [row for e in kept for row in pack_episode(e.messages)]
-        set_advantages(kept, config)
-        if reference is not None:
-            score_rows(reference, rows, config.minibatch_rows)
-        # The update's own minibatches, drawn from a copy of its generator state, so the
-        # floor replays exactly the batches (and shapes) the update trained on.
-        batches = row_minibatches(rows, config, copy.deepcopy(rng))
-        if rows:
-            grpo_update(policy, optimizer, rows, config, rng)
-        t2 = time.perf_counter()
-        for batch in batches:
-            raw_forward_backward(policy, batch)
-        t3 = time.perf_counter()
-        if it == 0:
-            continue
-        totals["rollout"] += t1 - t0
-        totals["update"] += t2 - t1
-        totals["raw"] += t3 - t2
-        totals["sampled"] += sum(len(m.tokens) for e in played for m in e.messages)
-        for batch in batches:
-            lengths = [len(r.ids) for r in batch]
-            totals["tokens"] += sum(lengths)
-            totals["padded"] += max(lengths) * len(lengths)
-    envs.close()
-    return totals
+    for part in PARTS:
+        value = run["seconds"].get(part, 0.0)
+        print(f"  {part:12} {value:8.2f} CPU s {value / run['cpu_s']:6.1%}")
 
 
+def git_commit(tree: Path) -> str:
+    """``tree``'s HEAD commit, with ``+dirty`` when its tracked files have changes."""
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tree, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "diff", "--quiet", "HEAD"], cwd=tree, capture_output=True, check=False
+    ).returncode
+    return head + ("+dirty" if dirty else "")
+
+
+#: The science runs' settings (issue 28), shortened to a bench (see the docstring).
+BENCH_RUN = {
+    "init": "sft-careless",
+    "iterations": 2,
+    "advantage": "rloo",
+    "temperature": 1.0,
+    "epochs": 2,
+    "lr": 5e-5,
+    "beta": 0.05,
+    "kl_estimator": "k2",
+    "resample_rounds": 1,
+    "seeds": "greedy-fails",
+    "eval_every": 1,
+    "eval_episodes": 40,
+    "keep": "best",
+    "threads": 1,
+}
 SMOKE = {
-    "measured": 1,
+    "iterations": 1,
     "groups": 2,
     "group_size": 2,
     "max_new_tokens": 8,
     "temperature": 1.5,
+    "eval_episodes": 2,
     "resample_rounds": 3,
     "user_model": "template",
 }
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--measured", type=int, default=2, help="measured iterations")
-    skip = (
-        "init_sha256",
-        "out",
-        "iterations",
-        "eval_every",
-        "eval_episodes",
-        "keep",
-        "logdir",
-        "progress",
+    add_config_arguments(parser, GRPOConfig, ("init_sha256", "out", "logdir", "progress"))
+    parser.set_defaults(**BENCH_RUN)
+    parser.add_argument(
+        "--reference-tree",
+        type=Path,
+        help="a checkout of another commit whose run is timed beside this one's",
     )
-    skip += ("track_kl",)  # the bench times the update, not the KL curve's extra forward
-    add_config_arguments(parser, GRPOConfig, skip)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    load = os.getloadavg()
+    given = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(parser, argv, SMOKE)
+    tree = args.reference_tree
+    if tree is not None and not (tree / "baselines" / "grpo.py").is_file():
+        raise SystemExit(f"--reference-tree {tree}: not a checkout of this project")
     config = config_from_args(args, GRPOConfig)
-    with torch_threads(config.threads):
-        t = measure(config, args.measured)
-    if not t["tokens"]:
+    init, _, _ = resolve_init(config.init)
+    with tempfile.TemporaryDirectory() as scratch:
+        config = dataclasses.replace(
+            config, init=str(init.resolve()), logdir=Path(scratch), progress=False
+        )
+        flags = config_argv(config, ("init_sha256", "out"))
+        sides = {"this checkout": (ROOT, True)}
+        if tree is not None:
+            sides[str(tree)] = (tree.resolve(), False)
+        # Side by side: each figure is its own process's CPU time, and a shared machine
+        # would stretch the wall time of two runs in a row past a bench's minutes.
+        with ThreadPoolExecutor(len(sides)) as pool:
+            started = {
+                label: pool.submit(timed_run, where, [*flags, "--out", f"{scratch}/{n}"], floor)
+                for n, (label, (where, floor)) in enumerate(sides.items())
+            }
+            runs = {label: future.result() for label, future in started.items()}
+    ours = runs["this checkout"]
+    for label, run in runs.items():
+        print_split(label, run)
+        if run["ignored"]:
+            print(f"  (flags its code does not have, left out: {' '.join(run['ignored'])})")
+    totals = floor_totals(init, ours)
+    if not totals["tokens"]:
         raise SystemExit("no group had a return spread: nothing was trained (try more groups)")
-    setup = (
-        f"GRPO, {args.measured} iterations x {config.groups} seeds x {config.group_size} "
-        f"rollouts, {config.epochs} epoch(s), minibatch {config.minibatch_rows} rows, "
-        f"init {config.init}, T={config.temperature}, "
-        f"user voice {config.user_model or 'the env default'}, "
-        f"{config.threads} thread(s)"
-    )
-    report_rl_speed("GRPO", setup, t, "reference + steps", 0.7)
+    report_rl_speed("GRPO", f"GRPO: {shlex.join(flags)}", totals, "steps", 0.7)
+    sampled_per_s = totals["sampled"] / totals["rollout"]
+    print(f"sampled tokens/s of the rollout (CPU time): {sampled_per_s:.0f}")
+    out: dict[str, Any] = {
+        "command": shlex.join(["python", "-m", "bench.grpo_speed", *given]),
+        "commit": git_commit(ROOT),
+        "load_average_at_start": load,
+        "flags": flags,
+        "floor": totals,
+        "sampled_tokens_per_cpu_s": sampled_per_s,
+    }
+    if tree is not None:
+        ref = runs[str(tree)]
+        out["reference_commit"] = git_commit(tree)
+        same = ref["weights_sha256"] == ours["weights_sha256"] and ref["curve"] == ours["curve"]
+        if not same:
+            raise SystemExit(f"the code in {tree} trained other weights or another curve")
+        ratio = per_cpu_hour(ours) / per_cpu_hour(ref)
+        print("both trained the same weights (sha256) and the same curve")
+        print(f"ratio this checkout / {tree} episodes per CPU-hour = {ratio:.2f}")
+        out["ratio_episodes_per_cpu_hour"] = ratio
+    out["runs"] = {
+        label: {k: v for k, v in run.items() if k != "rows"} | {"per_cpu_hour": per_cpu_hour(run)}
+        for label, run in runs.items()
+    }
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -33,13 +33,10 @@ equal too. ::
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from bench import parse_args
+from bench import parse_args, run_in_tree
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "baselines" / "checkpoints"
 
@@ -64,24 +61,12 @@ print(json.dumps({"seconds": seconds, "turns": [e["turns"] for e in played]}))
 
 def play_in_tree(tree: Path, agent_dir: Path, episodes: int, batch_size: int):
     """``(seconds, turns per episode)`` of the evaluation run by the code in ``tree``."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _REFERENCE_SIDE,
-            str(tree),
-            str(agent_dir),
-            str(episodes),
-            str(batch_size),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tree,
-        check=False,
+    result = run_in_tree(
+        tree,
+        _REFERENCE_SIDE,
+        [agent_dir, episodes, batch_size],
+        "the reference tree's evaluation",
     )
-    if done.returncode != 0:
-        raise SystemExit(f"the reference tree's evaluation failed:\n{done.stderr[-2000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     return result["seconds"], result["turns"]
 
 

@@ -620,3 +620,29 @@ def test_a_chat_run_records_gold_proxy_and_kl_from_iteration_0(chat_run):
     agent = load_agent(chat_run)
     assert json.loads((chat_run / "config.json").read_text())["env_id"] == "Dialog-Chat-v1"
     assert isinstance(agent.act("user: What is the phone number of The Amber Fig?"), str)
+
+
+@needs_lm
+def test_remembered_turns_train_the_same_weights_as_voicing_every_turn(tmp_path_factory):
+    """``--remember-turns`` voices a turn met again once (a group's rollouts of one seed,
+    the screened seeds, the dev episodes of every evaluation) and trains the very same
+    policy: the weights and the curve equal those of a run that voices every turn."""
+    import hashlib
+
+    from dialog_env.lm.voice import remember_turns
+
+    runs = [
+        short_run(
+            tmp_path_factory,
+            iterations=1,
+            seeds="greedy-fails",
+            eval_every=1,
+            eval_episodes=2,
+            remember_turns=remember,
+        )
+        for remember in (False, True)
+    ]
+    weights = [hashlib.sha256((r / "lm" / "model.safetensors").read_bytes()).digest() for r in runs]
+    curves = [json.loads((r / "manifest.json").read_text())["curve"] for r in runs]
+    assert weights[0] == weights[1] and curves[0] == curves[1]
+    assert remember_turns(False) is False  # the run switched the memo back off

@@ -22,7 +22,6 @@ RATIO_BENCHES = [
     "lm_agent_speed",
     "hostile_inputs",
     "decode_speed",
-    "grpo_speed",
     "run_job_speed",
     "gpu_speed",
 ]
@@ -134,6 +133,32 @@ def test_lm_agent_speed_times_another_checkout_as_a_third_side(capsys):
     assert re.search(rf"^ratio this checkout / {re.escape(str(tree))} episodes/s = \S+", out, re.M)
     with pytest.raises(SystemExit, match="not a checkout of this project"):
         lm_agent_speed.main(["--smoke", "--reference-tree", str(tree / "tests")])
+
+
+def test_grpo_speed_times_a_whole_run_beside_another_checkout(capsys, tmp_path):
+    """A whole ``train grpo`` run timed by parts, and ``--reference-tree``: the same run by
+    another checkout's code (here this checkout stands in for it), its weights checked
+    equal; the JSON holds the split, the commit and the load average."""
+    import json
+    from pathlib import Path
+
+    from bench import grpo_speed
+
+    tree = Path(grpo_speed.__file__).resolve().parents[1]
+    figures = tmp_path / "grpo.json"
+    argv = ["--smoke", "--reference-tree", str(tree), "--json", str(figures)]
+    assert grpo_speed.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "both trained the same weights (sha256) and the same curve" in out
+    ratios = {m["what"]: float(m["value"]) for m in RATIO.finditer(out)}
+    assert ratios and all(math.isfinite(v) and v > 0 for v in ratios.values())
+    saved = json.loads(figures.read_text())
+    run = saved["runs"]["this checkout"]
+    assert set(run["seconds"]) == set(grpo_speed.PARTS)
+    assert run["episodes"] > 0 and run["seconds"]["rollout"] > 0 and run["seconds"]["screening"] > 0
+    assert len(saved["load_average_at_start"]) == 3 and saved["commit"]
+    with pytest.raises(SystemExit, match="not a checkout of this project"):
+        grpo_speed.main(["--smoke", "--reference-tree", str(tree / "tests")])
 
 
 @pytest.mark.skipif(
