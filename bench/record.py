@@ -35,9 +35,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-__all__ = ["BenchRecord", "add_out_argument", "checkout_state", "machine"]
+__all__ = ["RECORDED_BENCHES", "BenchRecord", "add_out_argument", "checkout_state", "machine"]
 
 ROOT = Path(__file__).resolve().parent.parent
+# The benches that take ``--out`` (gpu_speed has its own ``--json``; grpo_speed has none yet).
+RECORDED_BENCHES = (
+    "env_speed",
+    "vector_speed",
+    "decode_speed",
+    "run_job_speed",
+    "lm_agent_speed",
+    "sb3_speed",
+    "sft_speed",
+    "ppo_speed",
+    "voice_quality",
+    "lm_memory",
+    "hostile_inputs",
+)
 
 
 def add_out_argument(parser: argparse.ArgumentParser) -> None:
