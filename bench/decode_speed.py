@@ -64,25 +64,36 @@ def flops_per_token(model, context: int) -> float:
     return 2 * matmul + attention
 
 
-def layer_matmul_share(model, batch: int, peak: float, seconds: float = 0.5) -> float:
-    """The bound of a decode step's FLOP rate: the step's own matmuls alone (every
-    ``Linear`` of the model on ``batch`` rows of one token, e.g. 64x128 by 128x384),
-    timed back to back with nothing else (best of ``seconds``), as a share of ``peak``.
-    A decode whose every FLOP ran at this rate, attention and all else free, would read
-    this share of the peak; the share is what such small shapes get from this CPU."""
+def layer_matmul_share(model, batch: int, size: int = 1024, rounds: int = 20) -> float:
+    """The bound of a decode step's FLOP rate, as a share of the peak: the step's own
+    matmuls alone (every ``Linear`` of the model on ``batch`` rows of one token, e.g.
+    64x128 by 128x384), back to back with nothing else, against the peak's ``size``-cube
+    product. A decode whose every FLOP ran at this rate, attention and all else free,
+    would read this share of the peak.
+
+    The two are timed alternately, ``rounds`` times each, every timing of the layers
+    repeated to the FLOPs of one cube product, and the best of each compared: equal
+    durations, interleaved, meet the same interruptions on a machine shared with other
+    work (a best of short timings against one of long ones would not)."""
     import torch
 
     layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     inputs = [torch.randn(batch, m.in_features) for m in layers]
     flops = sum(2 * batch * m.weight.numel() for m in layers)
-    best, end = float("inf"), time.perf_counter() + seconds
+    repeats = max(1, round(2 * size**3 / flops))
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    best_layers = best_cube = float("inf")
     with torch.no_grad():
-        while time.perf_counter() < end:
+        for _ in range(rounds):
             start = time.perf_counter()
-            for layer, x in zip(layers, inputs, strict=True):
-                torch.nn.functional.linear(x, layer.weight, layer.bias)
-            best = min(best, time.perf_counter() - start)
-    return flops / best / peak
+            for _ in range(repeats):
+                for layer, x in zip(layers, inputs, strict=True):
+                    torch.nn.functional.linear(x, layer.weight, layer.bias)
+            best_layers = min(best_layers, time.perf_counter() - start)
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best_cube = min(best_cube, time.perf_counter() - start)
+    return (repeats * flops / best_layers) / (2 * size**3 / best_cube)
 
 
 def main(argv=None) -> int:
@@ -149,7 +160,7 @@ def measure(args: argparse.Namespace, record: BenchRecord) -> None:
             raise SystemExit("the fast step and the forward wrote different tokens")
         rate = batch * args.new_tokens / best
         shares[batch], gains[batch] = rate * per_token / peak, reference / best
-        bounds[batch] = layer_matmul_share(lm.model, batch, peak)
+        bounds[batch] = layer_matmul_share(lm.model, batch)
         record.figures[f"tokens_s_{batch}"] = rate
         step_ms = 1e3 * best / args.new_tokens
         print(
