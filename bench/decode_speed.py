@@ -105,13 +105,18 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     parser.add_argument("--rounds", type=int, default=3, help="best of N timings")
     parser.add_argument(
+        "--bound-rounds", type=int, default=20, help="best of N timings of the matmul bound"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="print the ops of the last batch's decode"
     )
     parser.add_argument(
         "--compile", action="store_true", help="also time torch.compile's step (last batch)"
     )
     add_out_argument(parser)
-    args = parse_args(parser, argv, {"batch": [1, 4], "new_tokens": 4, "rounds": 1})
+    args = parse_args(
+        parser, argv, {"batch": [1, 4], "new_tokens": 4, "rounds": 1, "bound_rounds": 2}
+    )
     with BenchRecord("decode_speed", argv, args) as record:
         measure(args, record)
     return 0
@@ -160,7 +165,7 @@ def measure(args: argparse.Namespace, record: BenchRecord) -> None:
             raise SystemExit("the fast step and the forward wrote different tokens")
         rate = batch * args.new_tokens / best
         shares[batch], gains[batch] = rate * per_token / peak, reference / best
-        bounds[batch] = layer_matmul_share(lm.model, batch)
+        bounds[batch] = layer_matmul_share(lm.model, batch, rounds=args.bound_rounds)
         record.figures[f"tokens_s_{batch}"] = rate
         step_ms = 1e3 * best / args.new_tokens
         print(
