@@ -47,7 +47,9 @@ def _smoke(name: str, capsys, tmp_path) -> str:
         assert record["output"] and record["output"] in out
         for key, what in record["ratios"].items():
             printed = re.search(rf"^ratio {re.escape(what)} = (\S+)", out, re.MULTILINE)
-            assert printed and float(printed[1]) == pytest.approx(record["figures"][key], abs=1e-3)
+            assert printed, f"no printed ratio line for {what}"
+            digits = len(printed[1].partition(".")[2])  # as many as the line prints
+            assert float(printed[1]) == pytest.approx(round(record["figures"][key], digits))
     return out
 
 
