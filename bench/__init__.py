@@ -75,11 +75,14 @@ def floor_forward_backward(model, ids, mask, positions, reads, targets, value_he
     return float(cross_entropy.detach())
 
 
-def report_rl_speed(name: str, setup: str, totals: dict[str, float], update: str, aim: float):
+def report_rl_speed(
+    name: str, setup: str, totals: dict[str, float], update: str, aim: float, record=None
+) -> None:
     """Print an RL bench's table: the floor, the update and rollout + update, each with its
     tokens/s and its share of the floor's speed, then the ratio line ``tests/bench/test_bench.py``
     reads. ``totals`` holds seconds (``raw``, ``update``, ``rollout``) and token counts
-    (``tokens`` trained, ``padded``, ``sampled``)."""
+    (``tokens`` trained, ``padded``, ``sampled``). With a ``bench.record.BenchRecord``,
+    the totals and the ratios (``ratio``; ``update_vs_floor`` for the update alone) go to it too."""
     t, tokens = totals, totals["tokens"]
     rows = [
         ("raw forward + backward (floor)", t["raw"]),
@@ -95,7 +98,13 @@ def report_rl_speed(name: str, setup: str, totals: dict[str, float], update: str
     for label, seconds in rows:
         print(f"{label:36} {seconds:8.2f} {tokens / seconds:9.0f} {t['raw'] / seconds:6.2f}")
     ratio = t["raw"] / (t["rollout"] + t["update"])
-    print(f"ratio {name} rollout + update / raw floor = {ratio:.3f}  (aim: >= {aim})")
+    what = f"{name} rollout + update / raw floor"
+    if record is None:
+        print(f"ratio {what} = {ratio:.3f}  (aim: >= {aim})")
+        return
+    record.figures |= totals
+    record.figures["update_vs_floor"] = t["raw"] / t["update"]
+    record.ratio("ratio", what, ratio, f"aim: >= {aim}")
 
 
 def run_in_tree(tree: Path, script: str, args: Sequence[str], what: str) -> dict[str, Any]:

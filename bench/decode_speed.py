@@ -34,6 +34,7 @@ import argparse
 import time
 
 from bench import parse_args
+from bench.record import BenchRecord, add_out_argument
 
 
 def matmul_peak(threads: int, size: int = 1024, seconds: float = 1.0) -> float:
@@ -63,15 +64,40 @@ def flops_per_token(model, context: int) -> float:
     return 2 * matmul + attention
 
 
-def main(argv=None) -> int:
-    """The bench's setup, measurement and printed table, one function read top to
-    bottom (module docstring)."""
+def layer_matmul_share(model, batch: int, size: int = 1024, rounds: int = 20) -> float:
+    """The bound of a decode step's FLOP rate, as a share of the peak: the step's own
+    matmuls alone (every ``Linear`` of the model on ``batch`` rows of one token, e.g.
+    64x128 by 128x384), back to back with nothing else, against the peak's ``size``-cube
+    product. A decode whose every FLOP ran at this rate, attention and all else free,
+    would read this share of the peak.
+
+    The two are timed alternately, ``rounds`` times each, every timing of the layers
+    repeated to the FLOPs of one cube product, and the best of each compared: equal
+    durations, interleaved, meet the same interruptions on a machine shared with other
+    work (a best of short timings against one of long ones would not)."""
     import torch
 
-    from dialog_env.lm import TINY_MODEL_DIR, fast_step
-    from dialog_env.lm.generation import batched_decode
-    from dialog_env.lm.loading import load_causal_lm
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    inputs = [torch.randn(batch, m.in_features) for m in layers]
+    flops = sum(2 * batch * m.weight.numel() for m in layers)
+    repeats = max(1, round(2 * size**3 / flops))
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    best_layers = best_cube = float("inf")
+    with torch.no_grad():
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(repeats):
+                for layer, x in zip(layers, inputs, strict=True):
+                    torch.nn.functional.linear(x, layer.weight, layer.bias)
+            best_layers = min(best_layers, time.perf_counter() - start)
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best_cube = min(best_cube, time.perf_counter() - start)
+    return (repeats * flops / best_layers) / (2 * size**3 / best_cube)
 
+
+def main(argv=None) -> int:
+    """Parse the flags and run the bench (module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 8, 64, 256])
     parser.add_argument("--prompt", type=int, default=64, help="prompt tokens per row")
@@ -79,12 +105,31 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     parser.add_argument("--rounds", type=int, default=3, help="best of N timings")
     parser.add_argument(
+        "--bound-rounds", type=int, default=20, help="best of N timings of the matmul bound"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="print the ops of the last batch's decode"
     )
     parser.add_argument(
         "--compile", action="store_true", help="also time torch.compile's step (last batch)"
     )
-    args = parse_args(parser, argv, {"batch": [1, 4], "new_tokens": 4, "rounds": 1})
+    add_out_argument(parser)
+    args = parse_args(
+        parser, argv, {"batch": [1, 4], "new_tokens": 4, "rounds": 1, "bound_rounds": 2}
+    )
+    with BenchRecord("decode_speed", argv, args) as record:
+        measure(args, record)
+    return 0
+
+
+def measure(args: argparse.Namespace, record: BenchRecord) -> None:
+    """The bench's setup, measurement and printed table, read top to bottom."""
+    import torch
+
+    from dialog_env.lm import TINY_MODEL_DIR, fast_step
+    from dialog_env.lm.generation import batched_decode
+    from dialog_env.lm.loading import load_causal_lm
+
     lm = load_causal_lm(TINY_MODEL_DIR)
     peak = matmul_peak(args.threads)
     torch.set_num_threads(args.threads)
@@ -100,7 +145,7 @@ def main(argv=None) -> int:
         f"{'batch':>6} {'tokens/s':>10} {'ms/step':>8} {'of peak':>8} "
         f"{'transformers fwd tok/s':>23} {'step / fwd':>10}"
     )
-    shares, gains = {}, {}
+    shares, gains, bounds = {}, {}, {}
 
     def timed(prompts):
         best, out = float("inf"), None
@@ -120,6 +165,8 @@ def main(argv=None) -> int:
             raise SystemExit("the fast step and the forward wrote different tokens")
         rate = batch * args.new_tokens / best
         shares[batch], gains[batch] = rate * per_token / peak, reference / best
+        bounds[batch] = layer_matmul_share(lm.model, batch, rounds=args.bound_rounds)
+        record.figures[f"tokens_s_{batch}"] = rate
         step_ms = 1e3 * best / args.new_tokens
         print(
             f"{batch:>6} {rate:>10,.0f} {step_ms:>8.2f} {shares[batch]:>8.1%} "
@@ -149,12 +196,21 @@ def main(argv=None) -> int:
             f"decode (compiling), then {1e3 * compiled:.0f} ms vs {1e3 * best:.0f} ms eager"
         )
         last = args.batch[-1]
-        print(f"ratio compiled / eager step tokens/s at batch {last} = {best / compiled:.3f}")
+        record.figures["compile_seconds"] = compiling
+        record.ratio(
+            "compiled_vs_eager", f"compiled / eager step tokens/s at batch {last}", best / compiled
+        )
+    record.figures |= {"peak_gflops": peak / 1e9, "mflop_per_token": per_token / 1e6}
     for batch, share in shares.items():
-        print(f"ratio decode FLOP rate / matmul peak at batch {batch} = {share:.3f}")
+        record.ratio(f"share_{batch}", f"decode FLOP rate / matmul peak at batch {batch}", share)
+    for batch, bound in bounds.items():
+        what = f"the step's own matmuls alone / matmul peak at batch {batch}"
+        record.ratio(f"matmul_bound_{batch}", what, bound)
+        what = f"decode FLOP rate / its own matmuls' rate at batch {batch}"
+        record.ratio(f"share_of_bound_{batch}", what, shares[batch] / bound)
     for batch, gain in gains.items():
-        print(f"ratio fast step / transformers forward tokens/s at batch {batch} = {gain:.3f}")
-    return 0
+        what = f"fast step / transformers forward tokens/s at batch {batch}"
+        record.ratio(f"step_vs_forward_{batch}", what, gain)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ import gymnasium as gym
 import dialog_env  # noqa: F401  (registers the ids)
 from agents import load_agent
 from bench import parse_args
+from bench.record import BenchRecord, add_out_argument
 
 __all__ = ["main", "record_cartpole", "record_expert", "replay"]
 
@@ -94,10 +95,13 @@ def replay(env: gym.Env, seeds: Sequence[int], episodes: Sequence[Sequence[Any]]
     return steps / step_s, reset_s / len(episodes)
 
 
-def parser_share(episodes: Sequence[Sequence[str]], steps_per_s: float, rounds: int) -> str:
+def parser_share(
+    episodes: Sequence[Sequence[str]], steps_per_s: float, rounds: int
+) -> tuple[str, float, float]:
     """How much of a step reading the agent's message takes: ``parse_agent`` timed alone
     over the recorded messages that go to the user (a tool call is not parsed), as a share
-    of the measured step time."""
+    of the measured step time. Returns the printed line, that share and the microseconds
+    per message parsed."""
     from dialog_env.tasks.booking.parser import get_lexicon, parse_agent
     from dialog_env.tasks.booking.tools import is_tool_call
 
@@ -110,10 +114,11 @@ def parser_share(episodes: Sequence[Sequence[str]], steps_per_s: float, rounds: 
             parse_agent(message, lexicon)
         best = min(best, (time.perf_counter() - start) / max(1, len(said)))
     share = best * len(said) / sum(map(len, episodes)) * steps_per_s
-    return (
+    line = (
         f"of which parse_agent: {best * 1e6:.1f} us per message to the user "
         f"({len(said)} of {sum(map(len, episodes))} steps), {share:.0%} of the step time"
     )
+    return line, share, best * 1e6
 
 
 SMOKE = {"episodes": 5, "cartpole_steps": 500, "rounds": 1}
@@ -125,7 +130,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--episodes", type=int, default=200, help="expert episodes (seeds 0..N-1)")
     p.add_argument("--cartpole-steps", type=int, default=20_000, help="CartPole steps a round")
     p.add_argument("--rounds", type=int, default=5)
+    add_out_argument(p)
     args = parse_args(p, argv, SMOKE)
+    with BenchRecord("env_speed", argv, args) as record:
+        measure(args, record)
+
+
+def measure(args: argparse.Namespace, record: BenchRecord) -> None:
+    """Time both sides ``args.rounds`` times, print the table and keep the figures."""
     kwargs = {"user_model": "template"}
     sides = {
         f"{args.env_id} (template voice)": (
@@ -151,9 +163,16 @@ def main(argv: list[str] | None = None) -> None:
             f"{statistics.median(resets[name]) * 1e6:>14,.1f}{per_episode:>19.1f}"
         )
     dialog, cart = (statistics.median(r) for r in rates.values())
+    record.figures |= {"dialog_steps_s": dialog, "cartpole_steps_s": cart}
     if args.env_id == "Dialog-v1":
-        print(parser_share(sides[f"{args.env_id} (template voice)"][2], dialog, args.rounds))
-    print(f"ratio {args.env_id} / CartPole-v1 = {dialog / cart:.3f}  (aim: >= 0.25)")
+        episodes = sides[f"{args.env_id} (template voice)"][2]
+        line, share, us = parser_share(episodes, dialog, args.rounds)
+        print(line)
+        record.figures |= {"parse_agent_share": share, "parse_agent_us": us}
+        # parse_agent's mean time per step, counted in CartPole steps: at the 0.25 aim a
+        # whole Dialog step has the time of 4.
+        record.figures["parse_agent_cartpole_steps"] = share * cart / dialog
+    record.ratio("ratio", f"{args.env_id} / CartPole-v1", dialog / cart, "aim: >= 0.25")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import parse_args
+from bench.record import BenchRecord, add_out_argument
 from leaderboard.results import ResultsRejected, read_results
 
 __all__ = ["hostile_files", "main"]
@@ -121,7 +122,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="size of the files (1: full)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per file")
+    add_out_argument(parser)
     args = parse_args(parser, argv, {"scale": 0.01, "rounds": 1})
+    with BenchRecord("hostile_inputs", argv, args) as record:
+        measure(args, record)
+    return 0
+
+
+def measure(args: argparse.Namespace, record: BenchRecord) -> None:
+    """Time the rejection of every hostile file beside ``json.loads``; print the table."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, data in hostile_files(args.scale).items():
@@ -136,14 +145,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name:<28} {mib:>8.2f} {reject:>9.4f} {reject / max(mib, 1):>7.3f} {shown}")
     # Files under a MiB count as one: their time is the reader's fixed cost, not their size.
     worst = max(rows, key=lambda r: r[2] / max(r[1], 1))
-    print(f"ratio reject seconds per MiB (worst: {worst[0]}) = {worst[2] / max(worst[1], 1):.4f}")
+    record.figures["largest_mib"] = max(mib for _, mib, _, _ in rows)
+    what = f"reject seconds per MiB (worst: {worst[0]})"
+    record.ratio("s_per_mib", what, worst[2] / max(worst[1], 1), "", 4)
     readable = [r for r in rows if r[3] is not None]
     slowest = max(readable, key=lambda r: r[2] / max(r[3], 1e-6))
-    print(
-        f"ratio reject time / plain json.loads time (worst: {slowest[0]}) = "
-        f"{slowest[2] / max(slowest[3], 1e-6):.3f}"
-    )
-    return 0
+    what = f"reject time / plain json.loads time (worst: {slowest[0]})"
+    record.ratio("vs_json_loads", what, slowest[2] / max(slowest[3], 1e-6))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from bench import parse_args, run_in_tree
+from bench.record import BenchRecord, add_out_argument
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "baselines" / "checkpoints"
 
@@ -76,10 +77,7 @@ def _full_reencode(agent):
 
 
 def main(argv=None) -> int:
-    from agents import load_agent
-    from leaderboard.episodes import get_episode_set
-    from leaderboard.rollout import AgentMessages, play_episodes
-
+    """Parse the flags and run the bench (module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agent", default="sft-expert", help="a shipped LM checkpoint name")
     parser.add_argument("--episodes", type=int, default=128, help="first N test episodes")
@@ -89,10 +87,23 @@ def main(argv=None) -> int:
         type=Path,
         help="a checkout of another commit whose evaluation is timed as a third side",
     )
+    add_out_argument(parser)
     args = parse_args(parser, argv, {"episodes": 4, "batch_size": 4})
     tree = args.reference_tree
     if tree is not None and not (tree / "leaderboard" / "rollout.py").is_file():
         raise SystemExit(f"--reference-tree {tree}: not a checkout of this project")
+    with BenchRecord("lm_agent_speed", argv, args) as record:
+        measure(args, record)
+    return 0
+
+
+def measure(args: argparse.Namespace, record: BenchRecord) -> None:
+    """Play the episodes on every side, check their messages equal, print the figures."""
+    from agents import load_agent
+    from leaderboard.episodes import get_episode_set
+    from leaderboard.rollout import AgentMessages, play_episodes
+
+    tree = args.reference_tree
     episode_set = get_episode_set("Dialog-v1", "test", limit=args.episodes)
     path = CHECKPOINTS / args.agent
 
@@ -144,11 +155,14 @@ def main(argv=None) -> int:
         f"messages encoded in full {stats['full']} of {messages} "
         f"({len(fast)} first messages, the rest cut at the context limit)"
     )
+    record.figures |= {"episodes": len(fast), "messages": messages, **stats}
+    record.figures |= {"full_s": full_s, "full_voice_s": full_voice}
+    record.figures |= {"incremental_s": fast_s, "incremental_voice_s": fast_voice}
     if tree is not None:
         print(f"  {tree} {len(fast) / tree_s:8.2f} episodes/s ({tree_s:.1f} s)")
-        print(f"ratio this checkout / {tree} episodes/s = {tree_s / fast_s:.2f}")
-    print(f"ratio incremental / full re-encode episodes/s = {full_s / fast_s:.2f}")
-    return 0
+        record.figures |= {"reference_s": tree_s, "voice_bound": tree_s / fast_voice}
+        record.ratio("vs_reference", f"this checkout / {tree} episodes/s", tree_s / fast_s, "", 2)
+    record.ratio("vs_full", "incremental / full re-encode episodes/s", full_s / fast_s, "", 2)
 
 
 if __name__ == "__main__":

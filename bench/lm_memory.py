@@ -24,6 +24,7 @@ import sys
 import time
 
 from bench import parse_args
+from bench.record import BenchRecord, add_out_argument
 
 __all__ = ["main", "rss_mb"]
 
@@ -55,10 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--user-model", default="tiny")
     p.add_argument("--split", default="test", choices=("train", "test"))
     p.add_argument("--limit-mb", type=float, default=50.0)
+    add_out_argument(p)
     args = parse_args(p, argv, SMOKE)
     if not 0 <= args.warmup < args.episodes:
         p.error("need 0 <= --warmup < --episodes")
+    with BenchRecord("lm_memory", argv, args) as record:
+        return measure(args, record)
 
+
+def measure(args: argparse.Namespace, record: BenchRecord) -> int:
+    """Play the episodes, read the RSS as the module docstring says; 1 if over the limit."""
     import gymnasium as gym
 
     import dialog_env  # noqa: F401  (registers the ids)
@@ -91,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     growth = rss - base
     ok = growth < args.limit_mb
+    record.figures |= {"growth_mib": growth, "from_first_mib": rss - first}
+    record.figures |= {"fallback_share": fallbacks / max(1, turns), "user_turns": turns}
     print(
         f"RSS growth over episodes {args.warmup + 1}-{args.episodes} (baseline after "
         f"{args.warmup} warm-up episodes): {growth:+.1f} MiB (limit {args.limit_mb:.0f} MiB): "

@@ -45,6 +45,7 @@ from baselines.ppo_config import PPOConfig
 from baselines.ppo_rollout import Conversations, score_rollout
 from baselines.token_ppo import AdaptiveKLController, assign_advantages, minibatches, ppo_step
 from bench import floor_forward_backward, parse_args, report_rl_speed
+from bench.record import BenchRecord, add_out_argument
 from dialog_env.lm.threads import torch_threads
 
 
@@ -127,17 +128,18 @@ def main(argv: list[str] | None = None) -> None:
     skip = ("init", "init_sha256", "out", "iterations", "eval_every", "eval_episodes")
     skip += ("logdir", "progress")
     add_config_arguments(parser, PPOConfig, skip)
+    add_out_argument(parser)
     args = parse_args(parser, argv, SMOKE)
     config = config_from_args(args, PPOConfig)
-    with torch_threads(args.threads):
+    with BenchRecord("ppo_speed", argv, args) as record, torch_threads(args.threads):
         t = measure(config, args.measured)
-    setup = (
-        f"token-level PPO, {args.measured} iterations x {config.num_envs} envs x "
-        f"{config.messages_per_env} messages, {config.epochs} epochs, minibatch "
-        f"{config.minibatch_messages}, user voice {config.user_model}, "
-        f"{config.threads} thread(s)"
-    )
-    report_rl_speed("PPO", setup, t, "minibatch steps", 0.5)
+        setup = (
+            f"token-level PPO, {args.measured} iterations x {config.num_envs} envs x "
+            f"{config.messages_per_env} messages, {config.epochs} epochs, minibatch "
+            f"{config.minibatch_messages}, user voice {config.user_model}, "
+            f"{config.threads} thread(s)"
+        )
+        report_rl_speed("PPO", setup, t, "minibatch steps", 0.5, record)
 
 
 if __name__ == "__main__":

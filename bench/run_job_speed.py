@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from bench import parse_args
+from bench.record import BenchRecord, add_out_argument
 
 
 def _job(baseline: str, env_id: str, episodes: int, batch_size: int, remember: bool):
@@ -49,7 +50,15 @@ def main(argv=None) -> int:
     parser.add_argument("--env-id", default="Dialog-v1")
     parser.add_argument("--episodes", type=int, default=128, help="first N test episodes")
     parser.add_argument("--batch-size", type=int, default=128)
+    add_out_argument(parser)
     args = parse_args(parser, argv, {"agent": "expert", "episodes": 4, "batch_size": 4})
+    with BenchRecord("run_job_speed", argv, args) as record:
+        measure(args, record)
+    return 0
+
+
+def measure(args: argparse.Namespace, record: BenchRecord) -> None:
+    """Time the job without the memos, then with them, and check the outcome is the same."""
     _job(args.agent, args.env_id, 1, args.batch_size, False)  # warm-up: models loaded, pools grown
     without, outcome_without = _job(args.agent, args.env_id, args.episodes, args.batch_size, False)
     with_memos, outcome_with = _job(args.agent, args.env_id, args.episodes, args.batch_size, True)
@@ -60,8 +69,8 @@ def main(argv=None) -> int:
         f"{without:.1f} s with every turn decoded and reply scored twice, {with_memos:.1f} s "
         f"with the memos (success {outcome_with[0]:.3f} both)"
     )
-    print(f"ratio job speed with / without the memos = {without / with_memos:.3f}")
-    return 0
+    record.figures |= {"seconds_without": without, "seconds_with": with_memos}
+    record.ratio("ratio", "job speed with / without the memos", without / with_memos)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import argparse
 import time
 
 from bench import parse_args
+from bench.record import BenchRecord, add_out_argument
 
 __all__ = ["main", "ppo_rate"]
 
@@ -40,17 +41,25 @@ def ppo_rate(venv, steps: int, n_steps: int, batch_size: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import gymnasium as gym
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
-
-    from dialog_env.integrations.sb3 import make_sb3_vec_env
-
+    """Parse the flags and run the bench (module docstring)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--steps", type=int, default=8192, help="timed timesteps (whole rollouts)")
     p.add_argument("--n-envs", type=int, default=16)
     p.add_argument("--n-steps", type=int, default=256, help="PPO rollout length per sub-env")
     p.add_argument("--batch-size", type=int, default=256, help="PPO minibatch size")
+    add_out_argument(p)
     args = parse_args(p, argv, SMOKE)
+    with BenchRecord("sb3_speed", argv, args) as record:
+        measure(args, record)
+
+
+def measure(args: argparse.Namespace, record: BenchRecord) -> None:
+    """Time SB3's PPO on CartPole and on the dialog env with each voice; print the ratios."""
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+
+    from dialog_env.integrations.sb3 import make_sb3_vec_env
+
     n, shape = args.n_envs, (args.steps, args.n_steps, args.batch_size)
 
     def dialog(voice: str):
@@ -72,8 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'CartPole-v1':<34}{cart:>10,.0f}")
     for name, rate in rates.items():
         print(f"{name:<34}{rate:>10,.0f}")
-    for name, rate in rates.items():
-        print(f"ratio {name} / CartPole-v1 = {rate / cart:.4f}")
+    record.figures["cartpole_steps_s"] = cart
+    for (name, rate), key in zip(rates.items(), ("template", "lm"), strict=True):
+        record.figures[f"{key}_steps_s"] = rate
+        record.ratio(key, f"{name} / CartPole-v1", rate / cart, "", 4)
 
 
 if __name__ == "__main__":

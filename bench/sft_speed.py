@@ -29,13 +29,27 @@ from itertools import islice
 from pathlib import Path
 
 from bench import floor_forward_backward, parse_args
+from bench.record import BenchRecord, add_out_argument
 
 SMOKE = {"episodes": 4, "steps": 2, "batch_size": 2, "rounds": 1}
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The bench's setup, measurement and printed table, one function read top to
-    bottom (module docstring)."""
+    """Parse the flags and run the bench (module docstring)."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--demos", type=Path, default=None, help="demo JSONL (default: fresh ones)")
+    p.add_argument("--episodes", type=int, default=300, help="fresh expert demos without --demos")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--rounds", type=int, default=3)
+    add_out_argument(p)
+    args = parse_args(p, argv, SMOKE)
+    with BenchRecord("sft_speed", argv, args) as record:
+        measure(args, record)
+
+
+def measure(args: argparse.Namespace, record: BenchRecord) -> None:
+    """The bench's setup, measurement and printed table, read top to bottom."""
     import torch
 
     from baselines.demos import generate_demos, load_demos
@@ -50,14 +64,6 @@ def main(argv: list[str] | None = None) -> None:
     from dialog_env.lm import TINY_MODEL_DIR
     from dialog_env.lm.codec import MessageCodec
     from dialog_env.lm.loading import load_causal_lm
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--demos", type=Path, default=None, help="demo JSONL (default: fresh ones)")
-    p.add_argument("--episodes", type=int, default=300, help="fresh expert demos without --demos")
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--rounds", type=int, default=3)
-    args = parse_args(p, argv, SMOKE)
 
     lm = load_causal_lm(TINY_MODEL_DIR)
     codec = MessageCodec(lm.tokenizer)
@@ -120,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, seconds in best.items():
         print(f"{name:<32}{tokens / seconds:>12,.0f}")
     floor = best["floor forward + backward"]
-    print(f"ratio SFT / floor = {floor / best['SFT train step']:.3f}  (aim: >= 0.80)")
+    record.figures |= {f"{name} tokens/s": tokens / seconds for name, seconds in best.items()}
+    record.ratio("ratio", "SFT / floor", floor / best["SFT train step"], "aim: >= 0.80")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ import numpy as np
 import dialog_env  # noqa: F401  (registers the ids)
 from agents import load_agent
 from bench import parse_args
+from bench.record import BenchRecord, add_out_argument
 from dialog_env.text import Turn, format_transcript
 
 ENV_ID = "Dialog-Acts-v1"
@@ -221,7 +222,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=40, help="vector steps per run")
     p.add_argument("--user-model", default="tiny")
     p.add_argument("--seed", type=int, default=0)
+    add_out_argument(p)
     args = parse_args(p, argv, SMOKE)
+    with BenchRecord("vector_speed", argv, args) as record:
+        measure(args, record)
+
+
+def measure(args: argparse.Namespace, record: BenchRecord) -> None:
+    """Run every size on both sides, print the table and keep the biggest N's figures."""
     kwargs = {"user_model": args.user_model}
     print(f"{ENV_ID}, user_model={args.user_model}, {args.steps} steps per run")
     biggest = max(args.sizes)
@@ -244,8 +252,14 @@ def main(argv: list[str] | None = None) -> None:
             f"{n:>4} {vec_rate:>15,.1f} {raw_rate:>20,.1f} {vec_rate / raw_rate:>12.2f} "
             f"{seq_rate:>19,.1f} {vec_rate / seq_rate:>10.2f}x"
         )
-    print(f"ratio vector / raw decode floor at N={n} = {vec_rate / raw_rate:.3f}  (aim: >= 0.9)")
-    print(f"ratio vector / sequential at N={n} = {vec_rate / seq_rate:.3f}  (aim: >= 20)")
+    record.figures |= {"n": n, "vector_turns_s": vec_rate, "floor_turns_s": raw_rate}
+    record.figures |= {"sequential_turns_s": seq_rate, "floor_vs_sequential": raw_rate / seq_rate}
+    record.ratio(
+        "vs_floor", f"vector / raw decode floor at N={n}", vec_rate / raw_rate, "aim: >= 0.9"
+    )
+    record.ratio(
+        "vs_sequential", f"vector / sequential at N={n}", vec_rate / seq_rate, "aim: >= 20"
+    )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from bench import parse_args
+from bench.record import BenchRecord, add_out_argument
 
 __all__ = ["distinct_n", "main", "measure"]
 
@@ -177,11 +178,20 @@ def main(argv: list[str] | None = None) -> int:
         help="rebuild the pretraining corpus and measure novel sentences",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_out_argument(p)
     args = parse_args(p, argv, {"episodes": 2, "novelty": False})
-    report = measure(args.episodes, args.user_model, args.split, args.device, args.novelty)
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
+    with BenchRecord("voice_quality", argv, args) as record:
+        report = measure(args.episodes, args.user_model, args.split, args.device, args.novelty)
+        record.figures |= {k: v for k, v in report.items() if isinstance(v, int | float)}
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print_report(report)
+    return 0
+
+
+def print_report(report: dict) -> None:
+    """Print ``measure``'s report as the bench's table and its ratio line."""
     print(
         f"{report['episodes']} {report['split']}-split expert episodes, "
         f"user_model={report['user_model']}, {report['user_turns']} user turns "
@@ -204,7 +214,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{report['novel_share_filled']:.1%} with values filled in"
         )
     print(f"ratio distinct-2 LM / template = {report['distinct2_ratio']:.3f}  (target >= 2)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -4,10 +4,13 @@ measured side reads."""
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import re
 
 import pytest
+
+from bench.record import RECORDED_BENCHES
 
 RATIO = re.compile(r"^ratio (?P<what>.+?) = (?P<value>\S+)", re.MULTILINE)
 GROWTH = re.compile(r"^RSS growth over episodes \d+-\d+ .*?: (?P<value>[+-]\S+) MiB", re.MULTILINE)
@@ -27,23 +30,39 @@ RATIO_BENCHES = [
 ]
 
 
-def _smoke(name: str, capsys) -> str:
-    status = importlib.import_module(f"bench.{name}").main(["--smoke"])
+def _smoke(name: str, capsys, tmp_path) -> str:
+    """Run a bench's smoke mode; a bench that takes --out writes its record, which must
+    hold what the run printed and its ratio lines' values."""
+    argv = ["--smoke"]
+    if name in RECORDED_BENCHES:
+        argv += ["--out", str(tmp_path / f"{name}.json")]
+    status = importlib.import_module(f"bench.{name}").main(argv)
     assert status in (None, 0)
-    return capsys.readouterr().out
+    out = capsys.readouterr().out
+    if name in RECORDED_BENCHES:
+        record = json.loads((tmp_path / f"{name}.json").read_text())
+        assert record["bench"] == name and record["command"].startswith(f"python -m bench.{name}")
+        assert record["figures"] and record["machine"]["cpu_count"] >= 1
+        assert record["output"] and record["output"] in out
+        for key, what in record["ratios"].items():
+            printed = re.search(rf"^ratio {re.escape(what)} = (\S+)", out, re.MULTILINE)
+            assert printed, f"no printed ratio line for {what}"
+            digits = len(printed[1].partition(".")[2])  # as many as the line prints
+            assert float(printed[1]) == pytest.approx(round(record["figures"][key], digits))
+    return out
 
 
 @pytest.mark.parametrize("name", RATIO_BENCHES)
-def test_bench_smoke_prints_finite_positive_ratios(name, capsys):
-    out = _smoke(name, capsys)
+def test_bench_smoke_prints_finite_positive_ratios(name, capsys, tmp_path):
+    out = _smoke(name, capsys, tmp_path)
     ratios = {m["what"]: float(m["value"]) for m in RATIO.finditer(out)}
     assert ratios, f"no ratio line in:\n{out}"
     for what, value in ratios.items():
         assert math.isfinite(value) and value > 0, f"ratio {what} = {value}"
 
 
-def test_lm_memory_smoke_prints_its_growth(capsys):
-    out = _smoke("lm_memory", capsys)
+def test_lm_memory_smoke_prints_its_growth(capsys, tmp_path):
+    out = _smoke("lm_memory", capsys, tmp_path)
     found = GROWTH.search(out)
     assert found, f"no growth line in:\n{out}"
     assert math.isfinite(float(found["value"]))
