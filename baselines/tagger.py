@@ -49,19 +49,19 @@ class TaggerConfig:
     """Everything that decides a tagger run; each field is a ``train tagger`` flag."""
 
     train_episodes: int = field(
-        default=600, metadata={"help": "expert episodes whose user turns are the training set"}
+        default=300, metadata={"help": "expert episodes whose user turns are the training set"}
     )
     dev_episodes: int = field(
-        default=100, metadata={"help": "episodes on the next seeds: the dev turns"}
+        default=50, metadata={"help": "episodes on the next seeds: the dev turns"}
     )
     first_seed: int = field(default=0, metadata={"help": "first train seed"})
     user_model: str = field(default="tiny", metadata={"help": "the voice of the turns"})
     init: Path | None = field(default=None, metadata={"help": "LM dir (default: tiny LM)"})
     init_sha256: str = init_sha256_field()
-    epochs: int = field(default=3, metadata={"help": "passes over the training turns"})
+    epochs: int = field(default=4, metadata={"help": "passes over the training turns"})
     batch_size: int = field(default=32, metadata={"help": "turns per optimizer step"})
     lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    eval_every: int = field(default=50, metadata={"help": "steps between dev evaluations"})
+    eval_every: int = field(default=25, metadata={"help": "steps between dev evaluations"})
     seed: int = field(default=0, metadata={"help": "head init and shuffling seed"})
     device: str = field(
         default="cpu", metadata={"help": "torch device", "choices": ("cpu", "cuda")}
@@ -83,7 +83,10 @@ def entity_report(gold: list[list[str]], predicted: list[list[str]]) -> dict[str
     try:
         from seqeval.metrics import classification_report
     except ImportError:
-        raise SystemExit("the tagger's reports need seqeval: pip install -e '.[tagger]'") from None
+        raise ImportError(
+            "the tagger's entity reports need the optional extra tagger: "
+            "pip install 'dialog-bench[tagger]'"
+        ) from None
     report = classification_report(gold, predicted, output_dict=True, zero_division=0)
     return {
         name: {k: round(float(v), 4) if k != "support" else int(v) for k, v in row.items()}

@@ -43,6 +43,7 @@ OPTIONAL_EXTRAS = {
     "minari": "minari",
     "trl": "trl",
     "datasets": "datasets",
+    "seqeval": "tagger",
 }
 
 
@@ -64,6 +65,8 @@ def check_extras(args: argparse.Namespace) -> None:
         require_extra("ray", "--ray")
     if getattr(args, "lora", 0):
         require_extra("peft", "--lora")
+    if getattr(args, "trainer", None) == "tagger":
+        require_extra("seqeval", "train tagger")
 
 
 def check_hf_dirs(args: argparse.Namespace) -> None:
