@@ -98,7 +98,7 @@ def value_report(gold: list[dict[str, str]], read: list[dict[str, str]]) -> dict
 
 
 def heldout_report(
-    tagger_dir: str | Path | None = None, first_seed: int = 0, episodes: int = 500
+    tagger_dir: str | Path | None = None, first_seed: int = 0, episodes: int = 300
 ) -> dict[str, Any]:
     """The report of the module docstring, as a dict (the tagger: the shipped one)."""
     from baselines.tagger import entity_report
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--tagger", type=Path, default=None, help="tagger dir (default: shipped)")
     p.add_argument("--first-seed", type=int, default=0, help="first test-split seed")
-    p.add_argument("--episodes", type=int, default=500, help="expert episodes voiced")
+    p.add_argument("--episodes", type=int, default=300, help="expert episodes voiced")
     p.add_argument("--out", type=Path, required=True, help="JSON file to write")
     args = p.parse_args(argv)
     report = heldout_report(args.tagger, args.first_seed, args.episodes)

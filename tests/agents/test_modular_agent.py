@@ -35,11 +35,11 @@ def _modular(tmp_path, **fields):
 
 
 def test_a_modular_checkpoint_reads_with_the_tagger_and_hashes_it(tmp_path, monkeypatch):
+    read = []
+    monkeypatch.setattr(SlotTagger, "read", lambda self, text: read.append(text) or ())
     agent = load_agent(_modular(tmp_path))
     assert (agent.paradigm, agent.interface, agent.nlu) == ("modular", "act", "tagger")
     assert agent.model_sha256 not in (None, directory_sha256(tmp_path / "modular"))
-    read = []
-    monkeypatch.setattr(SlotTagger, "read", lambda self, text: read.append(text) or ())
     agent.act(OBSERVATION)
     assert read == ["I want thai food in the north.", "cheap"]
     assert load_agent(SB3).paradigm == "rl"  # the same weights without the tagger
@@ -77,4 +77,5 @@ def test_train_sb3_nlu_tagger_writes_a_modular_policy(tmp_path, one_torch_thread
     manifest = json.loads((out / "manifest.json").read_text())
     assert "--nlu tagger" in manifest["command"] and rebuild_differences(manifest) == {}
     agent = load_agent(out)
-    assert agent.paradigm == "modular" and agent.read_user("Thai food.") == parse_user("Thai food.")
+    assert agent.paradigm == "modular"
+    assert agent.read_user("thai food, please.") == parse_user("thai food, please.")
