@@ -17,6 +17,11 @@ counted). Both readers are scored on the same turns:
   ``slot=value`` pairs read (the tagger's spans checked against the domain), and the
   share of turns whose values are all exactly right.
 
+On these turns the parser is right by construction: the voice keeps a sentence only when
+the parser reads it back as its act. So the report also reads the same turns shifted
+(``shifted``): every slot value's words capitalized (``Thai``, ``North``, ``Friday``), as
+people write them and the env never does (:func:`capitalize_values`), tags unchanged.
+
 The JSON also holds the test turns' seeds, count, fallbacks and sha256, the tagger's
 directory and weights hash, and the command. Needs the ``tagger`` extra (``seqeval``).
 """
@@ -31,7 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["heldout_report", "main", "parser_tags", "value_report"]
+__all__ = ["capitalize_values", "heldout_report", "main", "parser_tags", "value_report"]
 
 
 def parser_tags(sentence_words: Sequence[str], text: str) -> list[str]:
@@ -61,6 +66,56 @@ def _last_span(sentence_words: Sequence[str], names: Any, longest: int = 3):
             if names(" ".join(sentence_words[start:end])):
                 return start, end
     return None
+
+
+def capitalize_values(turn: dict[str, Any]) -> dict[str, Any]:
+    """The turn with every tagged word capitalized (text and words; tags unchanged).
+
+    >>> turn = {"text": "thai food on friday.", "words": ["thai", "food", "on", "friday", "."],
+    ...         "tags": ["B-food", "O", "O", "B-day", "O"], "fell_back": False}
+    >>> capitalize_values(turn)["text"]
+    'Thai food on Friday.'
+    """
+    from dialog_env.tasks.booking.tagging import words
+
+    text = turn["text"]
+    for (word, (start, end)), tag in zip(words(text), turn["tags"], strict=True):
+        if tag != "O":
+            text = text[:start] + word.capitalize() + text[end:]
+    return {**turn, "text": text, "words": [w for w, _ in words(text)]}
+
+
+def _readings(tagger: Any, turns: list[dict[str, Any]]) -> dict[str, Any]:
+    """Both readers' entity and value reports on ``turns``."""
+    from baselines.tagger import entity_report
+    from dialog_env.tasks.booking.parser import parse_user
+    from dialog_env.tasks.booking.tagging import tagged_values
+
+    gold = [t["tags"] for t in turns]
+    tagged = tagger.tag([t["text"] for t in turns])
+    parsed = [parser_tags(t["words"], t["text"]) for t in turns]
+    gold_values = [tagged_values(t["words"], t["tags"]) for t in turns]
+    parser_values = [
+        {
+            s: v
+            for a in parse_user(t["text"])
+            if a.intent in ("inform", "book")
+            for s, v in a.slots
+            if v != "dontcare"
+        }
+        for t in turns
+    ]
+    tagger_values = [tagged_values(t["words"], p) for t, p in zip(turns, tagged, strict=True)]
+    return {
+        "tagger": {
+            "entity_report": entity_report(gold, tagged),
+            "value_report": value_report(gold_values, tagger_values),
+        },
+        "parser": {
+            "entity_report": entity_report(gold, parsed),
+            "value_report": value_report(gold_values, parser_values),
+        },
+    }
 
 
 def value_report(gold: list[dict[str, str]], read: list[dict[str, str]]) -> dict[str, Any]:
@@ -101,25 +156,15 @@ def heldout_report(
     tagger_dir: str | Path | None = None, first_seed: int = 0, episodes: int = 300
 ) -> dict[str, Any]:
     """The report of the module docstring, as a dict (the tagger: the shipped one)."""
-    from baselines.tagger import entity_report
     from baselines.tagger_data import turns_sha256, voiced_turns
     from dialog_env.lm.model_files import file_sha256
-    from dialog_env.tasks.booking.parser import parse_user
     from dialog_env.tasks.booking.tagger import SHIPPED_TAGGER_DIR, SlotTagger
-    from dialog_env.tasks.booking.tagging import tagged_values
 
     tagger = SlotTagger.load(tagger_dir)
     turns = voiced_turns(range(first_seed, first_seed + episodes), split="test")
-    gold = [t["tags"] for t in turns]
-    tagged = tagger.tag([t["text"] for t in turns])
-    parsed = [parser_tags(t["words"], t["text"]) for t in turns]
-    gold_values = [tagged_values(t["words"], t["tags"]) for t in turns]
-    parser_values = [
-        {s: v for a in parse_user(t["text"]) if a.intent in ("inform", "book") for s, v in a.slots}
-        for t in turns
-    ]
-    parser_values = [{s: v for s, v in d.items() if v != "dontcare"} for d in parser_values]
     path = Path(tagger.path or SHIPPED_TAGGER_DIR)
+    readings = _readings(tagger, turns)
+    shifted = _readings(tagger, [capitalize_values(t) for t in turns])
     return {
         "test": {
             "env_id": "Dialog-v1",
@@ -129,22 +174,16 @@ def heldout_report(
             "seeds": [first_seed, first_seed + episodes],
             "turns": len(turns),
             "fallback_turns": sum(t["fell_back"] for t in turns),
-            "entities": sum(len([x for x in g if x.startswith("B-")]) for g in gold),
+            "entities": sum(tag.startswith("B-") for t in turns for tag in t["tags"]),
             "sha256": turns_sha256(turns),
         },
         "tagger": {
             "dir": path.name,
             "weights_sha256": file_sha256(path / "model.safetensors"),
-            "entity_report": entity_report(gold, tagged),
-            "value_report": value_report(
-                gold_values,
-                [tagged_values(t["words"], p) for t, p in zip(turns, tagged, strict=True)],
-            ),
+            **readings["tagger"],
         },
-        "parser": {
-            "entity_report": entity_report(gold, parsed),
-            "value_report": value_report(gold_values, parser_values),
-        },
+        "parser": readings["parser"],
+        "shifted": {"what": "the same turns, every slot value's words capitalized", **shifted},
     }
 
 
