@@ -159,3 +159,35 @@ def test_corrupt_weights_and_foreign_labels_are_refused(tmp_path):
     (other / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError, match="not the tagger's"):
         SlotTagger.load(other)
+
+
+# -- the held-out report ------------------------------------------------------------------
+@shipped
+def test_the_committed_report_is_of_the_shipped_tagger():
+    from conftest import REPO_ROOT
+
+    from dialog_env.lm.model_files import file_sha256
+
+    report = json.loads((REPO_ROOT / "leaderboard" / "tagger_report.json").read_text())
+    assert (
+        report["command"]
+        == "python -m baselines.tagger_report --out leaderboard/tagger_report.json"
+    )
+    assert report["tagger"]["weights_sha256"] == file_sha256(
+        SHIPPED_TAGGER_DIR / "model.safetensors"
+    )
+    assert report["test"]["split"] == "test" and report["test"]["turns"] > 1000
+
+
+@shipped
+def test_the_report_scores_both_readers_on_the_same_test_turns():
+    pytest.importorskip("seqeval")
+    from baselines.tagger_report import heldout_report
+
+    report = heldout_report(episodes=2)
+    entities = report["test"]["entities"]
+    assert entities > 0 and report["test"]["turns"] >= 4
+    for part in (report, report["shifted"]):
+        for reader in ("tagger", "parser"):
+            assert part[reader]["entity_report"]["micro avg"]["support"] == entities
+    assert report["parser"]["entity_report"]["micro avg"]["f1-score"] == 1.0  # the voice's check
