@@ -12,7 +12,18 @@ from typing import Protocol, runtime_checkable
 
 __all__ = ["Agent", "BaseAgent", "PARADIGMS", "INTERFACES"]
 
-PARADIGMS = ("reference", "sft", "filtered-sft", "rl", "sft-rl", "zero-shot", "best-of-n")
+#: ``modular``: a pipeline with a learned NLU (the slot tagger) before the tracker and an
+#: RL policy over its state; neither SFT nor RL on the board's verdict lines.
+PARADIGMS = (
+    "reference",
+    "sft",
+    "filtered-sft",
+    "rl",
+    "sft-rl",
+    "zero-shot",
+    "best-of-n",
+    "modular",
+)
 INTERFACES = ("text", "token", "act")
 
 

@@ -110,6 +110,8 @@ MAX_NEW_TOKENS = 1024
 MAX_SB3_LAYERS, MAX_SB3_WIDTH = 8, 2048
 SB3_ALGOS = ("ppo", "a2c", "dqn")
 SB3_ACTIVATIONS = ("tanh", "relu")
+#: What reads user turns for an SB3 policy's tracker: the parser, or the shipped tagger.
+SB3_NLUS = ("rule", "tagger")
 
 #: Every field a kind's ``config.json`` may hold: name -> (required, check, what it must
 #: be). A field not listed is refused too: nothing in a config goes unchecked.
@@ -126,8 +128,15 @@ CONFIG_FIELDS: dict[str, dict[str, tuple[bool, Callable[[Any], bool], str]]] = {
         "observation": (False, _equals("state"), '"state"'),
         "state_features": (True, _names, "a list of feature names"),
         "assistant_acts": (True, _names, "a list of act names"),
-        "paradigm": (False, _equals("rl"), '"rl" (an SB3 policy is trained by RL)'),
+        "paradigm": (
+            False,
+            _one_of(("rl", "modular")),
+            '"rl", or "modular" with nlu "tagger" (an SB3 policy is trained by RL)',
+        ),
         "interface": (False, _equals("act"), '"act" (an SB3 policy picks acts)'),
+        # a modular pipeline: the tracker reads user turns with the shipped slot tagger
+        "nlu": (False, _one_of(SB3_NLUS), f"one of {', '.join(SB3_NLUS)}"),
+        "nlu_sha256": (False, _sha256_hex, "64 lowercase hex digits"),
     },
     "lm": {
         "agent": (True, _equals("lm"), '"lm"'),

@@ -16,6 +16,13 @@ by construction (every voiced turn must parse back to its acts, or it falls back
 template), and the user's decisions do not depend on wording, so training on the
 template voice sees the same act-level episodes as the LM voice, at a fraction of the
 cost; the leaderboard evaluates with the env's default voice.
+
+**A modular pipeline** (``--nlu tagger``): the tracker reads the user's turns with the
+shipped slot tagger (``Dialog-Acts-v1`` with ``nlu="tagger"``), in training and in the
+dev evaluation, and the checkpoint is a ``modular`` policy that tracks the same way when
+it plays (its config records the tagger's weights hash). Its default ``--out`` is
+``runs/modular-ALGO``. With the template voice the tagger reads template sentences in
+training; the dev evaluation and the board play with the LM voice, where it matters.
 """
 
 from __future__ import annotations
@@ -45,10 +52,22 @@ class SB3Config:
     seed: int = field(default=0, metadata={"help": "seed of the policy and the env"})
     net_arch: tuple[int, ...] = field(default=(64, 64), metadata={"help": "hidden layers"})
     user_model: str = field(default="template", metadata={"help": "voice while training"})
+    nlu: str = field(
+        default="rule",
+        metadata={
+            "help": "what reads user turns for the tracker: rule (the parser) or tagger "
+            "(the shipped slot tagger: a modular pipeline)",
+            "choices": ("rule", "tagger"),
+            "absent_means": "rule",
+        },
+    )
     eval_every: int = field(default=10_000, metadata={"help": "steps between evaluations"})
     eval_episodes: int = field(default=100, metadata={"help": "dev episodes per evaluation"})
     out: Path | None = field(
-        default=None, metadata={"help": "checkpoint dir (default: runs/sb3-ALGO)"}
+        default=None,
+        metadata={
+            "help": "checkpoint dir (default: runs/sb3-ALGO; with --nlu tagger, runs/modular-ALGO)"
+        },
     )
     logdir: Path = logdir_field()
 
@@ -75,7 +94,7 @@ def train_sb3(config: SB3Config) -> Path:
     from stable_baselines3.common.vec_env import VecMonitor
 
     from agents.checkpoint import CONFIG, WEIGHTS
-    from agents.sb3_agent import policy_config
+    from agents.sb3_agent import policy_config, tagger_sha256
     from baselines.common.evaluation import KeepBest
     from baselines.common.run import write_run_manifest
     from dialog_env.wrappers.sb3 import make_sb3_vec_env
@@ -84,6 +103,7 @@ def train_sb3(config: SB3Config) -> Path:
     out = checkpoint_dir(config)
     config = replace(config, out=out)
     env_kwargs = {"user_model": config.user_model, "observation": "state", "split": "train"}
+    env_kwargs["nlu"] = config.nlu
     venv = VecMonitor(make_sb3_vec_env("Dialog-Acts-v1", config.n_envs, **env_kwargs))
     algo_cls = getattr(stable_baselines3, config.algo.upper())
     activation = "relu" if config.algo == "dqn" else "tanh"
@@ -107,6 +127,8 @@ def train_sb3(config: SB3Config) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     spec = policy_config(config.algo, list(config.net_arch), activation)
     agent_config = {**spec, "paradigm": "rl", "interface": "act"}
+    if config.nlu == "tagger":
+        agent_config |= {"paradigm": "modular", "nlu": "tagger", "nlu_sha256": tagger_sha256()}
     (out / CONFIG).write_text(json.dumps(agent_config, indent=1) + "\n")
     save_file({k: v.contiguous() for k, v in state.items()}, str(out / WEIGHTS))
     write_run_manifest(
@@ -142,7 +164,7 @@ class DevEvaluation:
         from baselines.common.evaluation import evaluate_on_dev
 
         policy = model.policy
-        agent = SB3Agent(policy, name=f"sb3-{self.config.algo}")
+        agent = SB3Agent(policy, name=f"sb3-{self.config.algo}", nlu=self.config.nlu)
         voice = {"user_model": self.config.user_model}
         scores = evaluate_on_dev(agent, "Dialog-v1", self.config.eval_episodes, voice)
         policy.set_training_mode(True)  # SB3 sets it again before each update
@@ -153,8 +175,10 @@ class DevEvaluation:
 
 
 def checkpoint_dir(config: SB3Config) -> Path:
-    """Where the run writes its checkpoint: ``config.out``, or ``runs/sb3-<algo>``."""
-    return Path(config.out or run_dir(f"sb3-{config.algo}"))
+    """Where the run writes its checkpoint: ``config.out``, or ``runs/sb3-<algo>``
+    (``runs/modular-<algo>`` with the tagger)."""
+    kind = "sb3" if config.nlu == "rule" else "modular"
+    return Path(config.out or run_dir(f"{kind}-{config.algo}"))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""``dialog-bench train {sft,sb3,ppo,grpo,rm}``: the training commands, one module each.
+"""``dialog-bench train {sft,sb3,ppo,grpo,rm,tagger}``: the training commands, one module each.
 
 A trainer whose settings are a config dataclass gets its flags from
 :func:`baselines.common.config.add_config_arguments` and its config back from
@@ -31,6 +31,7 @@ TRAINERS = {
     "ppo": "baselines.token_ppo",
     "grpo": "baselines.grpo",
     "rm": "baselines.reward_model",
+    "tagger": "baselines.tagger",
 }
 #: trainer name -> its config dataclass.
 CONFIGS = {
@@ -39,6 +40,7 @@ CONFIGS = {
     "ppo": "baselines.ppo_config:PPOConfig",
     "grpo": "baselines.grpo_config:GRPOConfig",
     "rm": "baselines.reward_model:RMConfig",
+    "tagger": "baselines.tagger:TaggerConfig",
 }
 #: Config fields that decide nothing of the weights (where logs go, progress bars).
 NOT_DECIDING = ("logdir", "progress")

@@ -48,6 +48,7 @@ OPTIONAL_EXTRAS = {
     "uvicorn": "openenv",
     "verifiers": "verifiers",
     "rliable": "stats",
+    "seqeval": "tagger",
 }
 
 
@@ -69,6 +70,8 @@ def check_extras(args: argparse.Namespace) -> None:
         require_extra("ray", "--ray")
     if getattr(args, "lora", 0):
         require_extra("peft", "--lora")
+    if getattr(args, "trainer", None) == "tagger":
+        require_extra("seqeval", "train tagger")
 
 
 def check_hf_dirs(args: argparse.Namespace) -> None:

@@ -121,7 +121,10 @@ class DialogEnv(gym.Env[str, str]):
       sections are in :class:`dialog_env.tasks.chat.task.ChatTask`).
     - ``**task_kwargs``: the task's own arguments (the chat task's ``reward``; the
       booking task's ``venue_names``, ``"shipped"`` or ``"shuffled"``: see
-      :data:`dialog_env.tasks.booking.task.VENUE_NAMES`).
+      :data:`dialog_env.tasks.booking.task.VENUE_NAMES`; and its ``nlu``, what reads
+      the user's turns for the act and state interfaces' tracker: ``"rule"``, the
+      parser (default), or ``"tagger"``, the shipped learned slot tagger, or the path of
+      a tagger directory: see :class:`dialog_env.tasks.booking.task.BookingTask`).
     - ``split``: ``"train"`` or ``"test"`` goals.
     - ``user_model``: who voices the user's acts. ``"tiny"`` (default): the shipped
       ~1M-parameter LM (``dialog_env.lm.TINY_MODEL_DIR``) writes each sentence with

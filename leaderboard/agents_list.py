@@ -13,8 +13,9 @@ from pathlib import Path
 
 __all__ = ["add_parser", "agent_rows", "main"]
 
-#: Agents of a checkpoint's ``agent`` kind that fix their paradigm and interface.
-_FIXED = {"sb3": ("rl", "act")}
+#: A checkpoint kind's paradigm and interface where its config names none (an SB3 policy:
+#: RL through the act interface; a modular one says ``"modular"``).
+_KIND_DEFAULTS = {"sb3": ("rl", "act")}
 
 
 def agent_rows() -> list[tuple[str, str, str, str, str]]:
@@ -60,9 +61,9 @@ def agent_rows() -> list[tuple[str, str, str, str, str]]:
         rows.append((name, *kinds, "none", published(name, name)))
     for name, path in shipped_checkpoints().items():
         config = read_config(Path(path))
-        paradigm, interface = _FIXED.get(
-            config.get("agent"), (config.get("paradigm", "sft"), config.get("interface", "text"))
-        )
+        default = _KIND_DEFAULTS.get(config.get("agent"), ("sft", "text"))
+        paradigm = config.get("paradigm", default[0])
+        interface = config.get("interface", default[1])
         base = config.get("base") if isinstance(config.get("base"), str) else None
         budget = format_budget(
             read_budget(path), paradigm, base=base, no_start="its budget unstated"

@@ -43,6 +43,7 @@ PARADIGM_COLORS = {
     "sft-rl": "#9467bd",
     "zero-shot": "#2ca02c",
     "best-of-n": "#ff7f0e",
+    "modular": "#8c564b",
 }
 
 _UNTRAINED_STYLES = ("--", ":", "-.", (0, (5, 2, 1, 2)))

@@ -19,7 +19,8 @@ evaluated its start, ``kept_start`` (true: the checkpoint holds the start's weig
 
 The reward model has no policy; its rule has the same shape on its own dev metric:
 held-out pair accuracy, then negative held-out loss (``"heldout-pair-accuracy-then-
-negative-loss"``).
+negative-loss"``). So has the slot tagger's: dev entity F1 (micro, over the slots), then
+negative dev loss (``"dev-entity-f1-then-negative-loss"``).
 
 >>> keep = KeepBest(step_key="iteration")
 >>> keep.offer({"iteration": 0, "dev_success": 0.4, "dev_return": 0.1}, lambda: "start")
@@ -45,6 +46,7 @@ __all__ = [
     "HELDOUT_RULE",
     "KEEP_RULES",
     "LAST_RULE",
+    "TAGGER_RULE",
     "KeepBest",
     "dev_records",
     "dev_scores",
@@ -53,6 +55,7 @@ __all__ = [
 
 DEV_RULE = "dev-board-metric-then-return"
 HELDOUT_RULE = "heldout-pair-accuracy-then-negative-loss"
+TAGGER_RULE = "dev-entity-f1-then-negative-loss"
 #: Not a selection: the latest evaluation (``train grpo --keep last``, e.g. to ship a run's
 #: over-optimized end on purpose); the manifest then names this rule instead.
 LAST_RULE = "last-evaluation"
@@ -68,11 +71,16 @@ def _heldout_score(point: dict[str, Any]) -> tuple[float, float]:
     return (float(point["heldout_pair_accuracy"]), -float(point["heldout_loss"]))
 
 
+def _tagger_score(point: dict[str, Any]) -> tuple[float, float]:
+    return (float(point["dev_entity_f1"]), -float(point["dev_loss"]))
+
+
 #: Rule name -> the score of a curve point that the rule maximizes (a tuple, compared
 #: lexicographically; ties keep the earlier point).
 KEEP_RULES: dict[str, Callable[[dict[str, Any]], tuple[float, ...]]] = {
     DEV_RULE: _dev_score,
     HELDOUT_RULE: _heldout_score,
+    TAGGER_RULE: _tagger_score,
     LAST_RULE: lambda point: (),  # every later point wins (see KeepBest.offer)
 }
 

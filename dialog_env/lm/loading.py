@@ -38,6 +38,7 @@ __all__ = [
     "ModelLoadError",
     "load_causal_lm",
     "load_sequence_scorer",
+    "load_token_classifier",
     "pickled_files",
     "refuse_pickles",
     "resolve_device",
@@ -275,20 +276,67 @@ def load_sequence_scorer(path: str | Path, device: str = "cpu") -> tuple[Any, An
     when the config has none). A causal-LM directory gets a new score head, drawn from
     torch's global generator (a trainer seeds it first); the model comes in eval mode.
     """
-    path = Path(path).expanduser().resolve()
-    device = resolve_device(device)
-    raw_config = _check_directory(
-        path, f"no model directory at {path}: a reward model is a transformers directory"
-    )
-    import torch
     from transformers import AutoModelForSequenceClassification
     from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING
 
+    return _load_with_head(
+        path,
+        device,
+        AutoModelForSequenceClassification,
+        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING,
+        "sequence-classification head",
+        "a reward model",
+        num_labels=1,
+    )
+
+
+def load_token_classifier(
+    path: str | Path, device: str = "cpu", labels: tuple[str, ...] | None = None
+) -> tuple[Any, Any]:
+    """``(model, tokenizer)``: a fresh (uncached) token-classification model
+    (``AutoModelForTokenClassification``) and its tokenizer from local directory ``path``,
+    checked as :func:`load_causal_lm` checks. With ``labels`` (a causal-LM directory to
+    start from) it gets a new head of one output per label, drawn from torch's global
+    generator, and ``id2label``/``label2id`` in its config; without, the directory's
+    config holds them (a trained tagger). The model comes in eval mode.
+    """
+    from transformers import AutoModelForTokenClassification
+    from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING
+
+    head: dict[str, Any] = {}
+    if labels is not None:
+        head = {
+            "num_labels": len(labels),
+            "id2label": dict(enumerate(labels)),
+            "label2id": {label: i for i, label in enumerate(labels)},
+        }
+    return _load_with_head(
+        path,
+        device,
+        AutoModelForTokenClassification,
+        MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING,
+        "token-classification head",
+        "a slot tagger",
+        **head,
+    )
+
+
+def _load_with_head(
+    path: str | Path, device: str, auto_class: Any, mapping: Any, head: str, what: str, **kwargs
+) -> tuple[Any, Any]:
+    """The checked load of :func:`load_sequence_scorer` and :func:`load_token_classifier`:
+    ``auto_class.from_pretrained(path, **kwargs)`` for a config ``mapping`` knows."""
+    path = Path(path).expanduser().resolve()
+    device = resolve_device(device)
+    raw_config = _check_directory(
+        path, f"no model directory at {path}: {what} is a transformers directory"
+    )
+    import torch
+
     config = _auto_config(path, raw_config)
-    if type(config) not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING:
+    if type(config) not in mapping:
         raise ModelLoadError(
-            f"{path}: model_type {config.model_type!r} has no sequence-classification head in "
-            "transformers"
+            f"{path}: model_type {config.model_type!r} has no {head} in transformers"
         )
     _check_files(path, raw_config)
     tokenizer = _auto_tokenizer(path)
@@ -299,16 +347,16 @@ def load_sequence_scorer(path: str | Path, device: str = "cpu") -> tuple[Any, An
 
     bar, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()  # a new score head is expected, not news
+    hf_logging.set_verbosity_error()  # a new head is expected, not news
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
+        model = auto_class.from_pretrained(
             path,
-            num_labels=1,
             pad_token_id=pad_id,
             trust_remote_code=False,
             use_safetensors=True,
             local_files_only=True,
             dtype=torch.float32,
+            **kwargs,
         )
     except Exception as err:
         raise ModelLoadError(f"{path}: the safetensors weights do not load ({err})") from None

@@ -22,6 +22,7 @@ from baselines.pretrain import PretrainConfig
 from baselines.reward_model import RMConfig
 from baselines.sb3_train import SB3Config
 from baselines.sft import SFTConfig
+from baselines.tagger import TaggerConfig
 from dialog_bench.cli import main
 
 #: command -> (argv before the flags, its config class, the function it hands the config
@@ -33,6 +34,7 @@ TRAINERS = {
     "grpo": (["train", "grpo"], GRPOConfig, "baselines.grpo.main", ()),
     "pretrain": (["pretrain"], PretrainConfig, "baselines.pretrain.train", ()),
     "rm": (["train", "rm"], RMConfig, "baselines.reward_model.train_rm", ()),
+    "tagger": (["train", "tagger"], TaggerConfig, "baselines.tagger.train_tagger", ()),
 }
 #: Values that a config checks (a str field with a closed set of values).
 VALID = {

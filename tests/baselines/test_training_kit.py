@@ -25,6 +25,7 @@ from baselines.ppo_config import PPOConfig
 from baselines.reward_model import RMConfig
 from baselines.sb3_train import SB3Config, checkpoint_dir
 from baselines.sft import SFTConfig
+from baselines.tagger import TaggerConfig
 from baselines.train import parse_train_command, rebuild_differences
 from dialog_env.lm import TINY_MODEL_DIR
 
@@ -128,10 +129,15 @@ def default_outputs() -> dict[str, list[Path]]:
             GRPOConfig().default_out(TINY_MODEL_DIR, "rl"),
             GRPOConfig(env_id="Dialog-Chat-v1").default_out(REPO / "x/sft-chat", "sft-rl"),
         ],
-        "sb3": [checkpoint_dir(SB3Config(algo=a)) for a in ("ppo", "a2c", "dqn")],
+        "sb3": [checkpoint_dir(SB3Config(algo=a)) for a in ("ppo", "a2c", "dqn")]
+        + [checkpoint_dir(SB3Config(nlu="tagger"))],
         "rm": [RMConfig().out],
+        "tagger": [TaggerConfig().out],
         "pretrain": [Path(PretrainConfig().out)],
-        "logs": [c().logdir for c in (SFTConfig, PPOConfig, GRPOConfig, SB3Config, RMConfig)],
+        "logs": [
+            c().logdir
+            for c in (SFTConfig, PPOConfig, GRPOConfig, SB3Config, RMConfig, TaggerConfig)
+        ],
     }
 
 

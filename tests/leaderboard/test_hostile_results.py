@@ -68,6 +68,13 @@ def test_a_budget_past_its_bound_is_rejected(genuine, budget, reason):
     _rejected(_with_header(genuine, budget=budget), reason)
 
 
+def test_the_modular_paradigm_is_a_label_results_files_may_declare(genuine):
+    """A modular pipeline's row (issue 31) is a results file like any other."""
+    results = parse_results(_with_header(genuine, paradigm="modular", interface="act"))
+    assert results["header"]["paradigm"] == "modular"
+    _rejected(_with_header(genuine, paradigm="pipeline"), r"header/paradigm")
+
+
 def test_huge_and_infinite_numbers_are_rejected_before_conversion(genuine):
     """Was: a 400-digit budget accepted (OverflowError on every page); 1e400 read as
     infinity; a 5,000-digit integer escaped as a traceback."""

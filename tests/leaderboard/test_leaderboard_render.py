@@ -128,6 +128,25 @@ def test_act_interface_rl_gets_its_own_line_and_never_wins_the_language_verdict(
     assert sets["act_sft_vs_rl"]["rl"] == "act-ppo" and sets["sft_vs_rl"]["rl"] == "tok-rl"
 
 
+def test_a_modular_row_is_shown_with_its_label_and_is_neither_rl_nor_sft():
+    """A pipeline with a learned NLU before an RL policy (issue 31) is on the board as
+    ``modular``: ranked and rendered, never the RL or SFT side of a verdict line."""
+    rng = np.random.default_rng(5)
+    base = rng.random(N)
+    entries = [
+        stored_entry("sft-a", "sft", list(base < 0.6)),
+        stored_entry("act-ppo", "rl", list(base < 0.7), interface="act"),
+        stored_entry("modular-ppo", "modular", [True] * N, interface="act"),
+    ]
+    (s,) = compute_standings(entries)
+    assert s.entries[0].name == "modular-ppo" and s.entries[0].paradigm == "modular"
+    assert s.comparison.rl is None and s.comparison.sft == "sft-a"
+    assert (s.act_comparison.rl, s.act_comparison.sft) == ("act-ppo", "sft-a")
+    assert all("modular-ppo" not in line for line in s.verdicts)
+    assert re.search(r"\| modular-ppo \| modular \| act \|", render_markdown([s]))
+    assert "modular" in render_html([s])
+
+
 def test_equal_families_are_not_called_a_win():
     same = [True, False] * 50
     (s,) = compute_standings([stored_entry("s", "sft", same), stored_entry("r", "rl", same)])

@@ -22,7 +22,15 @@ from dialog_env.tasks.booking.domain import (
 )
 from dialog_env.tasks.restaurants import PHONE_RE, POSTCODE_RE, phone_text, postcode_text
 
-__all__ = ["Lexicon", "get_lexicon", "parse_agent", "parse_user", "REFERENCE_RE"]
+__all__ = [
+    "Lexicon",
+    "REFERENCE_RE",
+    "booking_values",
+    "get_lexicon",
+    "parse_agent",
+    "parse_user",
+    "user_acts",
+]
 
 TIME_RE = re.compile(r"\b(\d{1,2}:\d{2})\b")
 #: Booking references: 8 upper-case letters and digits, at least one of each.
@@ -173,15 +181,27 @@ def parse_user(text: str, lexicon: Lexicon | None = None) -> tuple[Act, ...]:
     """
     lex = lexicon or get_lexicon()
     low = text.lower()
+    return user_acts(text, lex.constraint_values(low), booking_values(low))
+
+
+def user_acts(text: str, constraints: dict[str, str], booking: dict[str, str]) -> tuple[Act, ...]:
+    """The acts of a user turn whose slot values were read already: ``constraints``
+    (area, food, price) and ``booking`` (people, day, time), by the lexicon
+    (:func:`parse_user`) or by a learned slot tagger; intents, ``dontcare`` and requests
+    are read from ``text`` by the cues of this file.
+
+    >>> [str(a) for a in user_acts("Thai food, any area. The phone?", {"food": "thai"}, {})]
+    ['inform(area=dontcare, food=thai)', 'request(phone=?)']
+    """
+    low = text.lower()
     acts = [Act(intent) for intent, cue in _USER_CUES.items() if cue.search(low)]
     if any(a.intent == "giveup_bye" for a in acts):
         acts = [a for a in acts if a.intent != "thank_bye"]
-    informs = lex.constraint_values(low)
+    informs = dict(constraints)
     for m in _DONTCARE_RE.finditer(low):
         informs[_DONTCARE_SLOT[next(g for g in m.groups() if g)]] = "dontcare"
     if informs:
         acts.append(Act.make("inform", **informs))
-    booking = booking_values(low)
     if booking:
         acts.append(Act.make("book", **booking))
     requests = {slot: "?" for slot, cue in _FACT_CUES.items() if cue.search(low)}

@@ -8,6 +8,8 @@ voice uses its template voice. The :class:`~dialog_env.tasks.Task` protocol says
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from dialog_env.tasks import TaskStep
@@ -18,13 +20,13 @@ from dialog_env.tasks.booking.goals import Goal, GoalSampler
 from dialog_env.tasks.booking.parser import get_lexicon, parse_agent
 from dialog_env.tasks.booking.reward import inform_scores, step_cost, success_bonus
 from dialog_env.tasks.booking.tools import ToolBox, is_tool_call
-from dialog_env.tasks.booking.tracker import DialogueState, IncrementalTracker
+from dialog_env.tasks.booking.tracker import NLU, DialogueState, IncrementalTracker
 from dialog_env.tasks.booking.user import AgendaUser
 from dialog_env.tasks.booking.voice import TemplateVoice
 from dialog_env.text import Turn
 from dialog_env.voicing import Stepping, UserVoice, VoiceRequest, drive
 
-__all__ = ["VENUE_NAMES", "BookingTask", "TaskStep"]
+__all__ = ["NLUS", "VENUE_NAMES", "BookingTask", "TaskStep", "nlu_reader"]
 
 #: ``venue_names``: ``"shipped"``, the database as shipped (every registered id, every
 #: leaderboard episode); ``"shuffled"``, each episode gives the venues' names to one
@@ -32,6 +34,12 @@ __all__ = ["VENUE_NAMES", "BookingTask", "TaskStep"]
 #: name can only be known by reading it in a search result, never remembered from
 #: training episodes: a training distribution (domain randomization), not a test one.
 VENUE_NAMES = ("shipped", "shuffled")
+#: ``nlu``: what reads user turns for the tracker of the act and state interfaces.
+#: ``"rule"``, the rule-based parser (every registered id's default); ``"tagger"``, the
+#: shipped slot tagger (:mod:`dialog_env.tasks.booking.tagger`) reads the slot values;
+#: or the path of a tagger directory (``dialog-bench train tagger``). The episode
+#: itself (the user, the reward) never depends on it: only what the tracker makes of it.
+NLUS = ("rule", "tagger")
 
 
 class BookingTask:
@@ -49,10 +57,13 @@ class BookingTask:
         patience: int = 4,
         max_turns: int = 20,
         venue_names: str = "shipped",
+        nlu: str = "rule",
     ):
         if venue_names not in VENUE_NAMES:
             raise ValueError(f"venue_names must be one of {VENUE_NAMES}, got {venue_names!r}")
         self.venue_names = venue_names
+        self.nlu = nlu
+        self.nlu_reader = nlu_reader(nlu)
         self.db, self._shipped_book = load_database()
         self.sampler = GoalSampler(self.db, self._shipped_book, split)
         self.lexicon = get_lexicon()
@@ -131,8 +142,8 @@ class BookingTask:
 
     # -- for the act-level and state-observation wrappers ----------------------------------
     def new_tracker(self) -> IncrementalTracker:
-        """A tracker over the task's lexicon."""
-        return IncrementalTracker(self.lexicon)
+        """A tracker over the task's lexicon, reading user turns with the task's ``nlu``."""
+        return IncrementalTracker(self.lexicon, self.nlu_reader)
 
     def realize(self, act: int, state: DialogueState) -> str:
         """The message of assistant act number ``act`` in ``state``."""
@@ -141,3 +152,24 @@ class BookingTask:
     def state_vector(self, state: DialogueState) -> np.ndarray:
         """The state as the vector of :data:`STATE_FEATURES`."""
         return state_vector(state)
+
+
+def nlu_reader(nlu: str) -> NLU | None:
+    """What reads user turns for ``nlu`` (see :data:`NLUS`): ``None`` for the parser, a
+    loaded tagger's :meth:`~dialog_env.tasks.booking.tagger.SlotTagger.read` otherwise;
+    a one-line ``ValueError`` for anything else.
+
+    >>> nlu_reader("rule") is None
+    True
+    """
+    if not isinstance(nlu, str) or not nlu:
+        raise ValueError(f"nlu must be one of {NLUS} or a tagger directory, got {nlu!r}")
+    if nlu == "rule":
+        return None
+    from dialog_env.tasks.booking.tagger import SlotTagger
+
+    if nlu == "tagger":
+        return SlotTagger.load().read
+    if not Path(nlu).is_dir():
+        raise ValueError(f"nlu must be one of {NLUS} or a tagger directory, got {nlu!r}")
+    return SlotTagger.load(nlu).read

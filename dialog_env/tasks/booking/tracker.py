@@ -3,19 +3,29 @@
 It reads every turn of a transcript with the task's own parser and tool-result format,
 so it works on any agent's conversation. The rule-based agents decide from it, and the
 act-level interface turns it into a state vector.
+
+User turns are read by an NLU: by default the rule-based parser
+(:func:`~dialog_env.tasks.booking.parser.parse_user`); any callable from a sentence to
+its acts can take its place, such as a learned slot tagger's
+:meth:`~dialog_env.tasks.booking.tagger.SlotTagger.read` (``BookingTask(nlu="tagger")``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dialog_env.tasks.booking.acts import Act
 from dialog_env.tasks.booking.domain import BOOKING_SLOTS
 from dialog_env.tasks.booking.parser import Lexicon, get_lexicon, parse_agent, parse_user
 from dialog_env.tasks.booking.tools import is_tool_call, parse_kv, parse_search_result
 from dialog_env.text import Turn, parse_transcript
 
-__all__ = ["BookAttempt", "DialogueState", "IncrementalTracker", "track"]
+__all__ = ["NLU", "BookAttempt", "DialogueState", "IncrementalTracker", "track"]
+
+#: What reads a user turn into acts for the tracker (``None``: the rule-based parser).
+NLU = Callable[[str], tuple[Act, ...]]
 
 _BOOK_RESULT_RE = re.compile(r"\[result\] book (ok|failed): (?:no table for )?(.*)$")
 
@@ -63,8 +73,8 @@ class DialogueState:
     def booking_complete(self) -> bool:
         return all(s in self.booking for s in BOOKING_SLOTS)
 
-    def _user(self, text: str, lex: Lexicon) -> None:
-        acts = parse_user(text, lex)
+    def _user(self, text: str, lex: Lexicon, nlu: NLU | None) -> None:
+        acts = parse_user(text, lex) if nlu is None else nlu(text)
         self.user_acts = acts
         for act in acts:
             slots = dict(act.slots)
@@ -114,10 +124,11 @@ class DialogueState:
                 )
             )
 
-    def update(self, turn: Turn, lexicon: Lexicon | None = None) -> None:
+    def update(self, turn: Turn, lexicon: Lexicon | None = None, nlu: NLU | None = None) -> None:
+        """Read one more turn (a user turn through ``nlu``, by default the parser)."""
         lex = lexicon or get_lexicon()
         if turn.role == "user":
-            self._user(turn.text, lex)
+            self._user(turn.text, lex, nlu)
         elif turn.role == "assistant":
             self._assistant(turn.text, lex)
         elif turn.role == "tool":
@@ -125,24 +136,29 @@ class DialogueState:
         self.last_role = turn.role
 
 
-def track(transcript: str | list[Turn], lexicon: Lexicon | None = None) -> DialogueState:
-    """The state after every turn of a transcript (an observation string or turns)."""
+def track(
+    transcript: str | list[Turn], lexicon: Lexicon | None = None, nlu: NLU | None = None
+) -> DialogueState:
+    """The state after every turn of a transcript (an observation string or turns), its
+    user turns read by ``nlu`` (default: the rule-based parser)."""
     turns = parse_transcript(transcript) if isinstance(transcript, str) else transcript
     state = DialogueState()
     lex = lexicon or get_lexicon()
     for turn in turns:
-        state.update(turn, lex)
+        state.update(turn, lex, nlu)
     return state
 
 
 class IncrementalTracker:
     """Keeps a :class:`DialogueState` in step with a growing list of turns.
 
-    Wrappers see the whole turn list in every ``info``; this reads only the new ones.
+    Wrappers see the whole turn list in every ``info``; this reads only the new ones,
+    user turns through ``nlu`` (default: the rule-based parser).
     """
 
-    def __init__(self, lexicon: Lexicon | None = None):
+    def __init__(self, lexicon: Lexicon | None = None, nlu: NLU | None = None):
         self.lexicon = lexicon or get_lexicon()
+        self.nlu = nlu
         self.reset()
 
     def reset(self) -> None:
@@ -151,6 +167,6 @@ class IncrementalTracker:
 
     def sync(self, turns: list[dict[str, str]]) -> DialogueState:
         for turn in turns[self.seen :]:
-            self.state.update(Turn(turn["role"], turn["text"]), self.lexicon)
+            self.state.update(Turn(turn["role"], turn["text"]), self.lexicon, self.nlu)
         self.seen = len(turns)
         return self.state
