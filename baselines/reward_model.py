@@ -12,9 +12,11 @@ pairs of a ``dialog-bench prefs`` file with the Bradley-Terry pairwise loss
 the same weights. The pairs of the last ``--heldout`` share of the file's seeds are held
 out. ``manifest.json`` reports, on them, the pair accuracy (against the labels and
 against the higher gold score), the Pearson and Spearman correlation of the score with
-the gold score over the held-out replies and the mean score per reply generator; the
-learning curve (held-out loss and accuracy); the mean and std of the raw score over (a
-seeded sample of) the training replies, the ``normalization`` that
+the gold score over the held-out replies and the mean score per reply generator
+(:func:`baselines.rm_eval.score_report`; ``python -m baselines.rm_eval`` computes them for
+any RM directory, prefs file or ensemble, and ``--write`` adds them to a new RM's
+manifest); the learning curve (held-out loss and accuracy); the mean and std of the raw
+score over (a seeded sample of) the training replies, the ``normalization`` that
 :class:`~dialog_env.tasks.chat.reward_model.RewardModel` applies; ``max_tokens``, the
 input's length (cut from the left: 256 of the LM's 512 keep the whole request turn, its
 searches and the reply for 69% of the replies of 1,000 episodes' prefs, the rest losing
@@ -167,42 +169,19 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return pearson(_ranks(x), _ranks(y))
 
 
-def _sides(pairs: list[dict]) -> tuple[list, list[str], list[str], np.ndarray]:
-    """Every reply of ``pairs`` (both sides): contexts, texts, generators and gold scores."""
-    contexts, texts, generators, gold = [], [], [], []
-    for pair in pairs:
-        for side in "ab":
-            contexts.append(pair["context"])
-            texts.append(pair[side]["text"])
-            generators.append(pair[side]["generator"])
-            gold.append(pair[side]["gold"])
-    return contexts, texts, generators, np.array(gold, dtype=float)
-
-
 def _heldout_report(rm: Any, pairs: list[dict]) -> dict[str, Any]:
-    """Loss, pair accuracies, correlations with gold and per-generator means on ``pairs``."""
-    contexts, texts, generators, gold = _sides(pairs)
+    """The loss (on the raw scale) and :func:`baselines.rm_eval.score_report` on ``pairs``."""
+    from baselines.rm_eval import reply_sides, score_report
+
+    contexts, texts, _, _ = reply_sides(pairs)
     scores = rm.score(contexts, texts)
     a, b = scores[0::2], scores[1::2]
     a_chosen = np.array([p["label"] == "a" for p in pairs])
     margin = np.where(a_chosen, a - b, b - a)
-    unequal = gold[0::2] != gold[1::2]
-    agrees_gold = (a > b) == (gold[0::2] > gold[1::2])
     return {
         "pairs": len(pairs),
         "loss": float(np.mean(np.logaddexp(0.0, -margin * rm.std))),  # on the raw scale
-        "pair_accuracy_labels": float(np.mean(margin > 0)),
-        "pair_accuracy_gold": float(np.mean(agrees_gold[unequal])) if unequal.any() else None,
-        "pearson_gold": pearson(scores, gold),
-        "spearman_gold": spearman(scores, gold),
-        "mean_score_by_generator": {
-            g: round(float(np.mean(scores[np.array(generators) == g])), 4)
-            for g in sorted(set(generators))
-        },
-        "mean_gold_by_generator": {
-            g: round(float(np.mean(gold[np.array(generators) == g])), 4)
-            for g in sorted(set(generators))
-        },
+        **score_report(scores, pairs),
     }
 
 
@@ -221,6 +200,7 @@ def train_rm(config: RMConfig) -> Path:
     from baselines.common.evaluation import HELDOUT_RULE, KeepBest
     from baselines.common.run import check_init_sha256, tensorboard_writer, write_run_manifest
     from baselines.prefs import load_prefs
+    from baselines.rm_eval import reply_sides
     from dialog_env.lm import TINY_MODEL_DIR
     from dialog_env.lm.loading import load_sequence_scorer
     from dialog_env.tasks.chat.reward_model import RewardModel
@@ -286,7 +266,7 @@ def train_rm(config: RMConfig) -> Path:
     model.load_state_dict(keep.state)  # the kept evaluation's weights
     model.eval().requires_grad_(False)
 
-    contexts, texts, _, _ = _sides(train)
+    contexts, texts, _, _ = reply_sides(train)
     sample = sorted(rng.sample(range(len(texts)), min(config.norm_replies, len(texts))))
     # the normalization is still mean 0, std 1: these are the raw scores
     raw = rm.score([contexts[i] for i in sample], [texts[i] for i in sample])
