@@ -76,3 +76,46 @@ def test_the_peak_and_the_gold_lost_after_it():
 def test_bad_points_are_one_line_errors(d, gold, form, message):
     with pytest.raises(ValueError, match=message):
         fit_overoptimization(d, gold, form)
+
+
+def _bon_points(alpha=0.3, beta=0.12, proxy_slope=0.5):
+    return [
+        {
+            "n": n,
+            "kl": kl_bon(n),
+            "dev_gold": 0.2 + float(fitted_gain(math.sqrt(kl_bon(n)), alpha, beta, "bon")),
+            "dev_return": proxy_slope * math.sqrt(kl_bon(n)),
+        }
+        for n in NS
+    ]
+
+
+def test_the_plot_draws_the_fitted_curves_over_the_points():
+    from leaderboard.overoptimization import fit_run, overoptimization_png
+
+    points = _bon_points()
+    fits = fit_run(points, "bon")
+    assert fits["gold"]["alpha"] == pytest.approx(0.3) and fits["gold"]["beta"] == pytest.approx(
+        0.12
+    )
+    assert fits["proxy"]["alpha"] == pytest.approx(0.5) and abs(fits["proxy"]["beta"]) < 1e-9
+    plain = overoptimization_png({"bon": points})
+    fitted = overoptimization_png({"bon": points}, fit="bon")
+    assert fitted.startswith(b"\x89PNG") and fitted != plain
+    assert overoptimization_png({"bon": points}, fit={"other": "rl"}) == plain  # not fitted
+
+
+def test_the_overopt_command_fits_a_bon_curve_file(tmp_path, capsys):
+    import json
+
+    from dialog_bench.cli import main
+
+    curve = tmp_path / "bon.json"
+    curve.write_text(json.dumps({"command": "test", "points": _bon_points()}))
+    out_json, out_png = tmp_path / "o.json", tmp_path / "o.png"
+    argv = ["overopt", "--bon-curve", str(curve), "--fit", "--json", str(out_json)]
+    assert main([*argv, "--png", str(out_png)]) == 0
+    assert "gold fit (bon): alpha 0.3000, beta 0.1200" in capsys.readouterr().out
+    (run,) = json.loads(out_json.read_text())["runs"].values()
+    assert run["fits"]["gold"]["d_peak"] == pytest.approx(0.3 / (2 * 0.12))
+    assert out_png.read_bytes().startswith(b"\x89PNG")
