@@ -119,3 +119,22 @@ def test_the_overopt_command_fits_a_bon_curve_file(tmp_path, capsys):
     (run,) = json.loads(out_json.read_text())["runs"].values()
     assert run["fits"]["gold"]["d_peak"] == pytest.approx(0.3 / (2 * 0.12))
     assert out_png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_committed_bon_curve_of_todays_start_is_consistent():
+    """``leaderboard/bon_curve_sft_chat.json`` (docs/overoptimization.md's table): every
+    point carries the KL_bon of its n, and the fit reads the table's alpha and beta."""
+    import json
+
+    from conftest import REPO_ROOT
+
+    from leaderboard.overoptimization import fit_run
+
+    curve = json.loads((REPO_ROOT / "leaderboard" / "bon_curve_sft_chat.json").read_text())
+    assert [p["n"] for p in curve["points"]] == list(NS)
+    for point in curve["points"]:
+        assert point["kl"] == kl_bon(point["n"]) and point["sqrt_kl"] == math.sqrt(point["kl"])
+    fits = fit_run(curve["points"], "bon")
+    assert round(fits["gold"]["alpha"], 3) == -0.085 and round(fits["gold"]["beta"], 3) == -0.05
+    assert fits["gold"]["d_peak"] is None  # gold never peaks above today's start
+    assert round(fits["proxy"]["alpha"], 3) == 0.247
