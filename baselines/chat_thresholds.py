@@ -16,6 +16,13 @@ normalized RM score over the requests) it records, per reply, the RM's score of 
 again.
 
     python -m baselines.chat_thresholds --episodes 1000 --out runs/chat-thresholds.json
+
+Why no threshold may exist: :func:`negatives_report` puts, in the same grounded contexts,
+the good answer against the RM's own training negatives (the prefs' ``random``
+generator: lower-case letters and spaces) and against ``action_space.sample()`` strings
+(printable ASCII, up to 500 characters), and counts how often each outscores it:
+
+    python -m baselines.chat_thresholds --negatives 50 --out runs/chat-negatives.json
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ __all__ = [
     "POLICIES",
     "REFERENCE_REPLIES",
     "main",
+    "negatives_report",
     "play_scored",
     "relative_return",
     "separating_thresholds",
@@ -149,6 +157,42 @@ def _report(records: dict[str, list[dict]], grid: list[float]) -> dict[str, Any]
     return out
 
 
+def negatives_report(seeds: Sequence[int], sample_seed: int = 0) -> dict[str, Any]:
+    """In each grounded context of a ``good``-vs-``random`` prefs file on ``seeds``: the
+    share of contexts where the RM scores the random-letter negative above the good
+    answer, and where it scores an ``action_space.sample()`` string (seeded) above it."""
+    from gymnasium.spaces import Text
+
+    from baselines.prefs import generate_prefs
+    from dialog_env.tasks.chat.reward_model import RewardModel
+    from dialog_env.text import CHARSET
+
+    pairs, _ = generate_prefs(seeds, generators=["good", "random"])
+    rm = RewardModel.load()
+    contexts = [p["context"] for p in pairs]
+    side = {
+        g: [p["a" if p["a"]["generator"] == g else "b"]["text"] for p in pairs]
+        for g in ("good", "random")
+    }
+    space = Text(max_length=500, charset=CHARSET, seed=sample_seed)
+    scores = {
+        "good": rm.score(contexts, side["good"]),
+        "random letters": rm.score(contexts, side["random"]),
+        "action_space.sample()": rm.score(contexts, [space.sample() for _ in pairs]),
+    }
+    return {
+        "seeds": {"first": min(seeds), "last": max(seeds)},
+        "contexts": len(pairs),
+        "above_good": {
+            k: float(np.mean(v > scores["good"])) for k, v in scores.items() if k != "good"
+        },
+        "quantiles_1_5_50_99_max": {
+            k: [round(float(q), 3) for q in np.quantile(v, [0.01, 0.05, 0.5, 0.99, 1.0])]
+            for k, v in scores.items()
+        },
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The command (module docstring): play both policies on each chunk of seeds in turn,
     and write the report so far (the JSON) after each chunk, so a run cut short still
@@ -156,9 +200,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--episodes", type=int, default=1000, help="seeds 0..N-1 (train)")
     parser.add_argument("--chunk", type=int, default=50, help="seeds between two writes")
+    parser.add_argument(
+        "--negatives",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: negatives_report on train seeds 1000-N..999 (module docstring)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="the JSON written")
     args = parser.parse_args(argv)
     command = " ".join(["python -m baselines.chat_thresholds", *(argv or sys.argv[1:])])
+    if args.negatives:
+        report = negatives_report(range(1000 - args.negatives, 1000))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"command": command, **report}, indent=1) + "\n")
+        print(json.dumps(report, indent=1))
+        return 0
     grid = [round(float(t), 2) for t in np.arange(-1.0, 1.01, 0.05)]
     records: dict[str, list[dict]] = {p: [] for p in POLICIES}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -33,3 +33,13 @@ def test_a_threshold_separates_only_below_half_a_percent_random_and_95_percent_e
     expert = [1.0] * 95 + [0.0] * 5
     assert separating_thresholds(random, expert, [0.5, 0.7]) == [0.7]
     assert separating_thresholds(random, [1.0] * 94 + [0.0] * 6, [0.7]) == []
+
+
+def test_the_negatives_report_compares_in_the_same_contexts():
+    from baselines.chat_thresholds import negatives_report
+
+    report = negatives_report(range(990, 1000))
+    assert report["contexts"] >= 20
+    assert set(report["above_good"]) == {"random letters", "action_space.sample()"}
+    assert report["above_good"]["random letters"] == 0.0  # the RM's own negatives rank low
+    assert negatives_report(range(990, 1000)) == report  # the samples are seeded
