@@ -52,6 +52,7 @@ from baselines.common.config import (
     init_sha256_field,
     logdir_field,
 )
+from baselines.rm_eval import pearson, reply_sides, score_report, spearman, split_by_seed
 
 __all__ = [
     "RMConfig",
@@ -120,59 +121,8 @@ def pairwise_loss(chosen: Any, rejected: Any) -> Any:
     return -torch.nn.functional.logsigmoid(chosen - rejected).mean()
 
 
-def split_by_seed(pairs: list[dict], heldout: float) -> tuple[list[dict], list[dict]]:
-    """``(train, heldout)``: the pairs of the last ``heldout`` share of the seeds held out.
-
-    >>> pairs = [{"seed": s} for s in (0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)]
-    >>> [len(part) for part in split_by_seed(pairs, 0.2)]
-    [9, 2]
-    """
-    if not 0 < heldout < 1:
-        raise ValueError(f"heldout must be a share in (0, 1), got {heldout}")
-    seeds = sorted({p["seed"] for p in pairs})
-    cut = len(seeds) - max(1, round(heldout * len(seeds)))
-    if cut < 1:
-        raise ValueError(f"need at least two seeds to hold some out, got {len(seeds)}")
-    held = set(seeds[cut:])
-    return [p for p in pairs if p["seed"] not in held], [p for p in pairs if p["seed"] in held]
-
-
-def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """The Pearson correlation (0 when either side is constant).
-
-    >>> pearson(np.array([1.0, 2, 3]), np.array([2.0, 4, 7]))
-    0.9933992677987828
-    """
-    x, y = np.asarray(x, float) - np.mean(x), np.asarray(y, float) - np.mean(y)
-    norm = np.sqrt((x * x).sum() * (y * y).sum())
-    return float((x * y).sum() / norm) if norm > 0 else 0.0
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks from 1, ties sharing their mean rank."""
-    x = np.asarray(x, float)
-    order = np.argsort(x, kind="stable")
-    ranks = np.empty(len(x))
-    ranks[order] = np.arange(1, len(x) + 1)
-    for value in np.unique(x):
-        tied = x == value
-        ranks[tied] = ranks[tied].mean()
-    return ranks
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """The Spearman rank correlation (ties share their mean rank).
-
-    >>> spearman(np.array([1.0, 2, 3, 4]), np.array([1.0, 1, 5, 9]))
-    0.9486832980505138
-    """
-    return pearson(_ranks(x), _ranks(y))
-
-
 def _heldout_report(rm: Any, pairs: list[dict]) -> dict[str, Any]:
     """The loss (on the raw scale) and :func:`baselines.rm_eval.score_report` on ``pairs``."""
-    from baselines.rm_eval import reply_sides, score_report
-
     contexts, texts, _, _ = reply_sides(pairs)
     scores = rm.score(contexts, texts)
     a, b = scores[0::2], scores[1::2]
@@ -200,7 +150,6 @@ def train_rm(config: RMConfig) -> Path:
     from baselines.common.evaluation import HELDOUT_RULE, KeepBest
     from baselines.common.run import check_init_sha256, tensorboard_writer, write_run_manifest
     from baselines.prefs import load_prefs
-    from baselines.rm_eval import reply_sides
     from dialog_env.lm import TINY_MODEL_DIR
     from dialog_env.lm.loading import load_sequence_scorer
     from dialog_env.tasks.chat.reward_model import RewardModel

@@ -13,7 +13,7 @@ pairs, here for any RM directory, any file, and for ensembles (``--combine mean`
     python -m baselines.rm_eval --prefs runs/prefs/other.jsonl --rm runs/rm-a --write
 
 ``--split heldout`` (the default) reads the pairs of the last ``--heldout`` share of the
-file's seeds (the trainer's own held-out split, :func:`baselines.reward_model.split_by_seed`);
+file's seeds (the trainer's own held-out split, :func:`split_by_seed`);
 ``--split all`` every pair. ``--write`` adds the report to the RM's ``manifest.json``
 under ``evaluations`` (one entry per prefs file and split); it refuses the directories
 that ship inside the package (the chat envs' RM and the shipped checkpoints: their
@@ -30,11 +30,67 @@ from typing import Any
 
 import numpy as np
 
-from baselines.reward_model import pearson, spearman, split_by_seed
-
-__all__ = ["evaluate_rm", "main", "reply_sides", "score_report", "write_evaluation"]
+__all__ = [
+    "evaluate_rm",
+    "main",
+    "pearson",
+    "reply_sides",
+    "score_report",
+    "spearman",
+    "split_by_seed",
+    "write_evaluation",
+]
 
 SPLITS = ("heldout", "all")
+
+
+def split_by_seed(pairs: list[dict], heldout: float) -> tuple[list[dict], list[dict]]:
+    """``(train, heldout)``: the pairs of the last ``heldout`` share of the seeds held out.
+
+    >>> pairs = [{"seed": s} for s in (0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)]
+    >>> [len(part) for part in split_by_seed(pairs, 0.2)]
+    [9, 2]
+    """
+    if not 0 < heldout < 1:
+        raise ValueError(f"heldout must be a share in (0, 1), got {heldout}")
+    seeds = sorted({p["seed"] for p in pairs})
+    cut = len(seeds) - max(1, round(heldout * len(seeds)))
+    if cut < 1:
+        raise ValueError(f"need at least two seeds to hold some out, got {len(seeds)}")
+    held = set(seeds[cut:])
+    return [p for p in pairs if p["seed"] not in held], [p for p in pairs if p["seed"] in held]
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """The Pearson correlation (0 when either side is constant).
+
+    >>> pearson(np.array([1.0, 2, 3]), np.array([2.0, 4, 7]))
+    0.9933992677987828
+    """
+    x, y = np.asarray(x, float) - np.mean(x), np.asarray(y, float) - np.mean(y)
+    norm = np.sqrt((x * x).sum() * (y * y).sum())
+    return float((x * y).sum() / norm) if norm > 0 else 0.0
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties sharing their mean rank."""
+    x = np.asarray(x, float)
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(1, len(x) + 1)
+    for value in np.unique(x):
+        tied = x == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """The Spearman rank correlation (ties share their mean rank).
+
+    >>> spearman(np.array([1.0, 2, 3, 4]), np.array([1.0, 1, 5, 9]))
+    0.9486832980505138
+    """
+    return pearson(_ranks(x), _ranks(y))
 
 
 def reply_sides(pairs: list[dict]) -> tuple[list, list[str], list[str], np.ndarray]:
