@@ -24,6 +24,11 @@ Randomness: each draw samples by inverse CDF from uniforms of its own, drawn fro
 ``sample_seed`` (:func:`dialog_env.lm.generation.inverse_cdf`); so a reply is a function of
 the conversation alone, whether it is asked for alone (``act``) or in a batch of any
 size (``act_batch``, one batched decode for all conversations, as the evaluator asks).
+
+Prefill: the ``n - 1`` draws of a context share one prefill of it (its keys and values
+copied ``n - 1`` ways, :func:`dialog_env.lm.sessions.decode_from_one_prefill`, or the
+conversation's kept cache forked when the evaluator passes ``keys``), so ``n = 64`` costs
+one read of the transcript and 63 continuations, not 63 reads.
 """
 
 from __future__ import annotations
@@ -120,13 +125,17 @@ class BestOfNAgent(BaseAgent):
     def _draws(self, observations: Sequence[str], keys=None) -> list[list[str]]:
         """``n - 1`` sampled messages per observation, each draw from a generator seeded
         by the observation and the draw's number: what is drawn for a conversation does
-        not depend on what else is in the batch. With ``keys`` (the conversations the
-        greedy decode just continued), the draws start from each conversation's kept KV
-        cache instead of reading the prompt again (the same draws up to float rounding)."""
+        not depend on what else is in the batch. The draws never read a prompt more than
+        once: with ``keys`` (the conversations the greedy decode just continued) they start
+        from each conversation's kept KV cache; without, each prompt is prefilled once and
+        its keys and values copied ``n - 1`` ways
+        (:func:`~dialog_env.lm.sessions.decode_from_one_prefill`), not read ``n - 1``
+        times (the same draws as separate prefills, up to float rounding)."""
         import torch
 
         from agents.lm_agent import encode_context
-        from dialog_env.lm.generation import batched_decode, inverse_cdf
+        from dialog_env.lm.generation import inverse_cdf
+        from dialog_env.lm.sessions import decode_from_one_prefill
 
         base, draws = self.base, self.n - 1
         if draws == 0 or not observations:
@@ -155,15 +164,9 @@ class BestOfNAgent(BaseAgent):
             for i, key in enumerate(keys):
                 base.sessions.fork(key, forks[i * draws : (i + 1) * draws])
         try:
-            if forks is None:
-                decoded = batched_decode(
-                    base.model,
-                    rows,
-                    base.max_new_tokens,
-                    stop_ids,
-                    base.codec.pad_id,
-                    sample,
-                    retire=True,
+            if forks is None:  # one prefill per prompt, its keys and values copied per draw
+                decoded = decode_from_one_prefill(
+                    base.model, prompt, draws, base.max_new_tokens, stop_ids, sample
                 )
             else:
                 decoded = base.sessions.decode(

@@ -11,20 +11,33 @@ its context shows. For each context two distinct generators of
 invents a venue, one that omits facts, one about the wrong venue, a verbose one, a curt
 one, random letters) each write a reply from the venues the context's results showed (the
 tracker's ``known``); the hidden gold judge scores both, and the label is drawn by
-Bradley-Terry sampling on the gold difference with a seeded generator:
+Bradley-Terry sampling on the gold difference with a seeded generator, then, as an
+annotator's slip, flipped with probability ``flip_rate`` (AlpacaFarm's label noise:
+Dubois et al. 2023 reproduced reward over-optimization only once 25% of the labels were
+flipped):
 
-    P(a preferred) = sigmoid((gold_a - gold_b) / tau)
+    P(a preferred before the slip) = sigmoid((gold_a - gold_b) / tau)
+    P(the label flipped)           = flip_rate, independently of the pair
+    P(a preferred)                 = (1 - flip_rate) * s + flip_rate * (1 - s),  s: the sigmoid
+
+Both draws come from the one label generator (seeded by ``--label-seed``): one uniform for
+the Bradley-Terry label and, only when ``flip_rate > 0``, a second for the slip, so the
+default (``flip_rate`` 0) writes the very bytes it wrote before the flip existed.
 
 The file is JSONL, one pair a line: ``seed``, ``context`` (turns ``{"role", "text"}``),
-``request``, ``a`` and ``b`` (``text``, ``generator``, ``gold``), ``p_a``, ``label``
-(``"a"`` or ``"b"``), and ``chosen``/``rejected`` (the two texts, as TRL's reward
-trainer reads them). Beside it ``<name>.meta.json`` (as ``dialog-bench demos`` writes):
-format, env id and resolved spec (``split="train"``), generators, ``tau``, the label
-seed, the seeds, the number of pairs, the share labelled for the higher gold, the JSONL's
-sha256 and the command. Seeds lie below the leaderboard's ``EVAL_SEED_FLOOR``: no pair
-comes from an evaluation episode. Nothing is pickled; the file is plain JSON.
+``request``, ``a`` and ``b`` (``text``, ``generator``, ``gold``), ``p_a`` (the
+Bradley-Terry probability, before any slip), ``label`` (``"a"`` or ``"b"``), with
+``flip_rate > 0`` also ``flipped`` (whether the slip turned the label), and
+``chosen``/``rejected`` (the two texts, as TRL's reward trainer reads them). Beside it
+``<name>.meta.json`` (as ``dialog-bench demos`` writes): format, env id and resolved spec
+(``split="train"``), generators, ``tau``, ``flip_rate``, the share of labels flipped
+(``flipped``), the label seed, the seeds, the number of pairs, the share labelled for the
+higher gold, the JSONL's sha256 and the command. Seeds lie below the leaderboard's
+``EVAL_SEED_FLOOR``: no pair comes from an evaluation episode. Nothing is pickled; the
+file is plain JSON.
 
     dialog-bench prefs --num-episodes 500 --out data/prefs.jsonl
+    dialog-bench prefs --num-episodes 500 --tau 0.1 --flip-rate 0.25 --out data/noisy.jsonl
 """
 
 from __future__ import annotations
@@ -48,12 +61,15 @@ __all__ = [
     "generate_prefs",
     "label_pair",
     "load_prefs",
+    "noisy_label",
     "main",
     "write_prefs",
 ]
 
 ENV_ID = "Dialog-Chat-v1"
 DEFAULT_TAU = 0.1
+#: The default share of labels an annotator's slip flips (none: the labels are BT's).
+DEFAULT_FLIP_RATE = 0.0
 #: v2: grounded contexts (they end with the search results the reply answers from).
 FORMAT = "dialog-bench prefs v2"
 
@@ -74,7 +90,26 @@ def label_pair(gold_a: float, gold_b: float, tau: float, rng: np.random.Generato
     return "a" if rng.random() < bt_probability(gold_a, gold_b, tau) else "b"
 
 
-def _pair(context, request, known, db, generators, rng, tau) -> dict[str, Any]:
+def noisy_label(
+    gold_a: float, gold_b: float, tau: float, flip_rate: float, rng: np.random.Generator
+) -> tuple[str, bool]:
+    """``(label, flipped)``: :func:`label_pair`'s Bradley-Terry label, then turned to the
+    other side with probability ``flip_rate`` (a second uniform of ``rng``, drawn only
+    when ``flip_rate > 0``).
+
+    >>> rng = np.random.default_rng(0)
+    >>> noisy_label(1.0, 0.0, 0.01, 0.0, rng), noisy_label(1.0, 0.0, 0.01, 1.0, rng)
+    (('a', False), ('b', True))
+    """
+    if not 0.0 <= flip_rate <= 1.0:
+        raise ValueError(f"flip_rate must lie in [0, 1], got {flip_rate}")
+    label = label_pair(gold_a, gold_b, tau, rng)
+    if flip_rate > 0 and rng.random() < flip_rate:
+        return ("b" if label == "a" else "a"), True
+    return label, False
+
+
+def _pair(context, request, known, db, generators, rng, tau, flip_rate) -> dict[str, Any]:
     from dialog_env.tasks.chat.answers import make_reply
     from dialog_env.tasks.chat.judge import gold_terms
 
@@ -88,7 +123,7 @@ def _pair(context, request, known, db, generators, rng, tau) -> dict[str, Any]:
             "gold": gold_terms(text, request, db)["gold"],
         }
     gold_a, gold_b = sides["a"]["gold"], sides["b"]["gold"]
-    label = label_pair(gold_a, gold_b, tau, rng)
+    label, flipped = noisy_label(gold_a, gold_b, tau, flip_rate, rng)
     other = "b" if label == "a" else "a"
     return {
         "context": context,
@@ -96,6 +131,7 @@ def _pair(context, request, known, db, generators, rng, tau) -> dict[str, Any]:
         **sides,
         "p_a": bt_probability(gold_a, gold_b, tau),
         "label": label,
+        **({"flipped": flipped} if flip_rate > 0 else {}),  # default files keep their bytes
         "chosen": sides[label]["text"],
         "rejected": sides[other]["text"],
     }
@@ -106,8 +142,10 @@ def generate_prefs(
     generators: Sequence[str] | None = None,
     tau: float = DEFAULT_TAU,
     label_seed: int = 0,
+    flip_rate: float = DEFAULT_FLIP_RATE,
 ) -> tuple[list[dict], dict]:
-    """``(pairs, metadata)`` for the chat episodes of train ``seeds``."""
+    """``(pairs, metadata)`` for the chat episodes of train ``seeds``, labelled by
+    Bradley-Terry at ``tau`` and then flipped at ``flip_rate`` (module docstring)."""
     import gymnasium as gym
 
     import dialog_env  # noqa: F401  (registers the ids)
@@ -120,7 +158,7 @@ def generate_prefs(
         raise ValueError(
             f"generators must be at least two of {tuple(REPLY_GENERATORS)}, got {generators}"
         )
-    bt_probability(0.0, 0.0, tau)  # checks tau
+    noisy_label(0.0, 0.0, tau, flip_rate, np.random.default_rng(0))  # checks both
     episodes = train_episodes(ENV_ID, seeds, reward="gold")  # no reward model needed here
     env = gym.make(ENV_ID, **episodes.env_spec["kwargs"])
     task = env.unwrapped.task
@@ -138,7 +176,7 @@ def generate_prefs(
                 continue
             request = task.goal[task.index]
             context = info["turns"]
-            pair = _pair(context, request, state.known, task.db, generators, rng, tau)
+            pair = _pair(context, request, state.known, task.db, generators, rng, tau, flip_rate)
             pairs.append({"seed": seed, **pair})
             _, _, terminated, truncated, info = env.step(realize("answer", state))
             done = terminated or truncated
@@ -151,7 +189,10 @@ def generate_prefs(
         "generators": generators,
         "tau": tau,
         "label_seed": label_seed,
-        "label_rule": "P(a preferred) = sigmoid((gold_a - gold_b) / tau)",
+        "flip_rate": flip_rate,
+        "flipped": sum(p.get("flipped", False) for p in pairs) / max(len(pairs), 1),
+        "label_rule": "P(a preferred) = sigmoid((gold_a - gold_b) / tau), then the label "
+        "flipped with probability flip_rate",
         "context": "grounded: the transcript to the request, then the search call(s) and "
         "result(s) of the act interface's answerer; replies answer from those results",
         "seeds": {"first": min(seeds), "last": max(seeds), "count": len(seeds)},
@@ -202,6 +243,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="reply generators to pair (default: all)",
     )
     p.add_argument("--tau", type=float, default=DEFAULT_TAU, help="Bradley-Terry temperature")
+    p.add_argument(
+        "--flip-rate",
+        type=float,
+        default=DEFAULT_FLIP_RATE,
+        help="share of labels flipped after the Bradley-Terry draw, as an annotator's slip "
+        "(default 0; AlpacaFarm used 0.25)",
+    )
     p.add_argument("--label-seed", type=int, default=0, help="seed of pairing and labels")
     p.add_argument("--out", type=Path, required=True, help="output .jsonl path")
     p.set_defaults(func=main)
@@ -211,10 +259,11 @@ def main(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ValueError("--num-episodes must be at least 1")
     seeds = range(args.first_seed, args.first_seed + args.episodes)
-    pairs, meta = generate_prefs(seeds, args.generators, args.tau, args.label_seed)
+    pairs, meta = generate_prefs(seeds, args.generators, args.tau, args.label_seed, args.flip_rate)
     meta_path = write_prefs(args.out, pairs, meta, shlex.join(["dialog-bench", *sys.argv[1:]]))
     print(
         f"wrote {len(pairs)} pairs to {args.out} ({meta_path.name}); labels agree with the "
         f"higher gold score on {meta['label_agrees_with_gold']:.3f} of unequal pairs"
+        + (f"; {meta['flipped']:.3f} flipped" if args.flip_rate > 0 else "")
     )
     return 0

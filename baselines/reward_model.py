@@ -12,9 +12,11 @@ pairs of a ``dialog-bench prefs`` file with the Bradley-Terry pairwise loss
 the same weights. The pairs of the last ``--heldout`` share of the file's seeds are held
 out. ``manifest.json`` reports, on them, the pair accuracy (against the labels and
 against the higher gold score), the Pearson and Spearman correlation of the score with
-the gold score over the held-out replies and the mean score per reply generator; the
-learning curve (held-out loss and accuracy); the mean and std of the raw score over (a
-seeded sample of) the training replies, the ``normalization`` that
+the gold score over the held-out replies and the mean score per reply generator
+(:func:`baselines.rm_eval.score_report`; ``python -m baselines.rm_eval`` computes them for
+any RM directory, prefs file or ensemble, and ``--write`` adds them to a new RM's
+manifest); the learning curve (held-out loss and accuracy); the mean and std of the raw
+score over (a seeded sample of) the training replies, the ``normalization`` that
 :class:`~dialog_env.tasks.chat.reward_model.RewardModel` applies; ``max_tokens``, the
 input's length (cut from the left: 256 of the LM's 512 keep the whole request turn, its
 searches and the reply for 69% of the replies of 1,000 episodes' prefs, the rest losing
@@ -50,6 +52,7 @@ from baselines.common.config import (
     init_sha256_field,
     logdir_field,
 )
+from baselines.rm_eval import pearson, reply_sides, score_report, spearman, split_by_seed
 
 __all__ = [
     "RMConfig",
@@ -118,91 +121,17 @@ def pairwise_loss(chosen: Any, rejected: Any) -> Any:
     return -torch.nn.functional.logsigmoid(chosen - rejected).mean()
 
 
-def split_by_seed(pairs: list[dict], heldout: float) -> tuple[list[dict], list[dict]]:
-    """``(train, heldout)``: the pairs of the last ``heldout`` share of the seeds held out.
-
-    >>> pairs = [{"seed": s} for s in (0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9)]
-    >>> [len(part) for part in split_by_seed(pairs, 0.2)]
-    [9, 2]
-    """
-    if not 0 < heldout < 1:
-        raise ValueError(f"heldout must be a share in (0, 1), got {heldout}")
-    seeds = sorted({p["seed"] for p in pairs})
-    cut = len(seeds) - max(1, round(heldout * len(seeds)))
-    if cut < 1:
-        raise ValueError(f"need at least two seeds to hold some out, got {len(seeds)}")
-    held = set(seeds[cut:])
-    return [p for p in pairs if p["seed"] not in held], [p for p in pairs if p["seed"] in held]
-
-
-def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """The Pearson correlation (0 when either side is constant).
-
-    >>> pearson(np.array([1.0, 2, 3]), np.array([2.0, 4, 7]))
-    0.9933992677987828
-    """
-    x, y = np.asarray(x, float) - np.mean(x), np.asarray(y, float) - np.mean(y)
-    norm = np.sqrt((x * x).sum() * (y * y).sum())
-    return float((x * y).sum() / norm) if norm > 0 else 0.0
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks from 1, ties sharing their mean rank."""
-    x = np.asarray(x, float)
-    order = np.argsort(x, kind="stable")
-    ranks = np.empty(len(x))
-    ranks[order] = np.arange(1, len(x) + 1)
-    for value in np.unique(x):
-        tied = x == value
-        ranks[tied] = ranks[tied].mean()
-    return ranks
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """The Spearman rank correlation (ties share their mean rank).
-
-    >>> spearman(np.array([1.0, 2, 3, 4]), np.array([1.0, 1, 5, 9]))
-    0.9486832980505138
-    """
-    return pearson(_ranks(x), _ranks(y))
-
-
-def _sides(pairs: list[dict]) -> tuple[list, list[str], list[str], np.ndarray]:
-    """Every reply of ``pairs`` (both sides): contexts, texts, generators and gold scores."""
-    contexts, texts, generators, gold = [], [], [], []
-    for pair in pairs:
-        for side in "ab":
-            contexts.append(pair["context"])
-            texts.append(pair[side]["text"])
-            generators.append(pair[side]["generator"])
-            gold.append(pair[side]["gold"])
-    return contexts, texts, generators, np.array(gold, dtype=float)
-
-
 def _heldout_report(rm: Any, pairs: list[dict]) -> dict[str, Any]:
-    """Loss, pair accuracies, correlations with gold and per-generator means on ``pairs``."""
-    contexts, texts, generators, gold = _sides(pairs)
+    """The loss (on the raw scale) and :func:`baselines.rm_eval.score_report` on ``pairs``."""
+    contexts, texts, _, _ = reply_sides(pairs)
     scores = rm.score(contexts, texts)
     a, b = scores[0::2], scores[1::2]
     a_chosen = np.array([p["label"] == "a" for p in pairs])
     margin = np.where(a_chosen, a - b, b - a)
-    unequal = gold[0::2] != gold[1::2]
-    agrees_gold = (a > b) == (gold[0::2] > gold[1::2])
     return {
         "pairs": len(pairs),
         "loss": float(np.mean(np.logaddexp(0.0, -margin * rm.std))),  # on the raw scale
-        "pair_accuracy_labels": float(np.mean(margin > 0)),
-        "pair_accuracy_gold": float(np.mean(agrees_gold[unequal])) if unequal.any() else None,
-        "pearson_gold": pearson(scores, gold),
-        "spearman_gold": spearman(scores, gold),
-        "mean_score_by_generator": {
-            g: round(float(np.mean(scores[np.array(generators) == g])), 4)
-            for g in sorted(set(generators))
-        },
-        "mean_gold_by_generator": {
-            g: round(float(np.mean(gold[np.array(generators) == g])), 4)
-            for g in sorted(set(generators))
-        },
+        **score_report(scores, pairs),
     }
 
 
@@ -286,7 +215,7 @@ def train_rm(config: RMConfig) -> Path:
     model.load_state_dict(keep.state)  # the kept evaluation's weights
     model.eval().requires_grad_(False)
 
-    contexts, texts, _, _ = _sides(train)
+    contexts, texts, _, _ = reply_sides(train)
     sample = sorted(rng.sample(range(len(texts)), min(config.norm_replies, len(texts))))
     # the normalization is still mean 0, std 1: these are the raw scores
     raw = rm.score([contexts[i] for i in sample], [texts[i] for i in sample])

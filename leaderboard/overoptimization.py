@@ -35,6 +35,7 @@ __all__ = [
     "X_AXES",
     "add_parser",
     "collect_runs",
+    "fit_run",
     "main",
     "overoptimization_png",
     "overoptimization_summary",
@@ -103,6 +104,34 @@ def overoptimization_summary(
     }
 
 
+def fit_run(
+    curve: Curve,
+    form: str,
+    gold: str = "dev_gold",
+    proxy: str = "dev_return",
+    kl: str = "kl",
+) -> dict[str, dict[str, Any]]:
+    """Gao et al.'s ``form`` (``"bon"`` or ``"rl"``, :mod:`leaderboard.overopt_fits`)
+    fitted to a run's gold and to its proxy against ``d = sqrt(KL)`` (a small negative KL
+    read as 0): ``{"gold": fit, "proxy": fit}``, each with ``alpha``, ``beta``, the ``d``
+    at the peak and what is lost after it.
+
+    >>> curve = [{"kl": d * d, "dev_gold": 0.2 + d * (0.3 - 0.1 * d), "dev_return": d}
+    ...          for d in (0.0, 0.5, 1.0, 2.0, 3.0)]
+    >>> fits = fit_run(curve, "bon")
+    >>> round(fits["gold"]["alpha"], 6), round(fits["gold"]["d_peak"], 6)
+    (0.3, 1.5)
+    """
+    from leaderboard.overopt_fits import fit_overoptimization
+
+    points = _points(curve, (gold, proxy, kl))
+    d = [math.sqrt(max(float(p[kl]), 0.0)) for p in points]
+    return {
+        "gold": fit_overoptimization(d, [p[gold] for p in points], form),
+        "proxy": fit_overoptimization(d, [p[proxy] for p in points], form),
+    }
+
+
 def read_curve(checkpoint: str | Path) -> list[dict[str, Any]]:
     """The ``curve`` of a checkpoint's ``manifest.json`` (a directory or the file)."""
     import json
@@ -119,10 +148,16 @@ def overoptimization_png(
     proxy: str = "dev_return",
     kl: str = "kl",
     title: str = "",
+    fit: str | Mapping[str, str] | None = None,
 ) -> bytes:
     """PNG bytes: gold (solid, left axis) and proxy (dashed, right axis: the reward model's
     scale is its own) against the KL from the init, one colour per run (e.g.
     ``{"beta=0.02": curve, ...}``, one per KL coefficient).
+
+    ``fit``: a form of :mod:`leaderboard.overopt_fits` (``"bon"`` or ``"rl"``) for every
+    run, or ``{label: form}`` for some: such a run's points are drawn as markers (gold
+    filled, proxy hollow) and :func:`fit_run`'s fitted curves over them, gold solid and
+    proxy dashed (default None: points joined by lines, as before).
 
     ``x="sqrt_kl"`` (default) puts ``sqrt(KL)`` on the x axis, as Gao et al. do; ``"kl"``
     the KL itself (nats per episode). A small negative KL (the sampled estimate of a
@@ -152,8 +187,17 @@ def overoptimization_png(
         xs = [max(float(p[kl]), 0.0) for p in points]
         xs = [math.sqrt(v) for v in xs] if x == "sqrt_kl" else xs
         colour = colours(k / max(len(runs) - 1, 1) * 0.75)
-        ax.plot(xs, [p[gold] for p in points], "-o", color=colour, label=label, markersize=3)
-        right.plot(xs, [p[proxy] for p in points], "--", color=colour, markersize=3)
+        form = fit.get(label) if isinstance(fit, Mapping) else fit
+        golds, proxies = [p[gold] for p in points], [p[proxy] for p in points]
+        if form is None:
+            ax.plot(xs, golds, "-o", color=colour, label=label, markersize=3)
+            right.plot(xs, proxies, "--", color=colour, markersize=3)
+            continue
+        fits = fit_run(points, form, gold, proxy, kl)
+        ax.plot(xs, golds, "o", color=colour, label=f"{label} (fit: {form})", markersize=4)
+        right.plot(xs, proxies, "s", color=colour, markerfacecolor="none", markersize=4)
+        _draw_fit(ax, fits["gold"], x, colour, "-")
+        _draw_fit(right, fits["proxy"], x, colour, "--")
     style = [
         Line2D([], [], color="grey", linestyle="-", label=f"gold ({gold}, left)"),
         Line2D([], [], color="grey", linestyle="--", label=f"proxy ({proxy}, right)"),
@@ -174,6 +218,17 @@ def overoptimization_png(
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def _draw_fit(axes: Any, fit: Mapping[str, Any], x: str, colour: Any, style: str) -> None:
+    """A fitted curve of :func:`fit_run` from ``d = 0`` to its largest ``d``, on ``x``."""
+    import numpy as np
+
+    from leaderboard.overopt_fits import fitted_gain
+
+    d = np.linspace(0.0, fit["d_max"], 200)
+    value = fit["baseline"] + fitted_gain(d, fit["alpha"], fit["beta"], fit["form"])
+    axes.plot(d if x == "sqrt_kl" else d * d, value, style, color=colour, linewidth=1.2)
 
 
 def plot_overoptimization(runs: Mapping[str, Curve], path: str | Path, **kwargs: Any) -> Path:
@@ -252,21 +307,54 @@ def add_parser(sub) -> None:
         "(one per KL coefficient) and write their gold-vs-proxy summaries (JSON, drawn on "
         "the leaderboard's HTML page) and the plot (PNG, shown in the README).",
     )
-    p.add_argument("checkpoints", nargs="+", type=Path, metavar="CHECKPOINT")
+    p.add_argument("checkpoints", nargs="*", type=Path, metavar="CHECKPOINT")
     p.add_argument("--json", type=Path, default=OUT_JSON, help=f"default: {OUT_JSON}")
     p.add_argument("--png", type=Path, default=OUT_PNG, help=f"default: {OUT_PNG}")
     p.add_argument("--x", choices=X_AXES, default="sqrt_kl", help="x axis (default sqrt_kl)")
+    p.add_argument(
+        "--fit",
+        action="store_true",
+        help="fit Gao et al.'s forms (RL runs: d(alpha - beta log d); --bon-curve: "
+        "d(alpha - beta d)), draw the fitted curves over the points, store the fits",
+    )
+    p.add_argument(
+        "--bon-curve",
+        type=Path,
+        nargs="*",
+        default=[],
+        metavar="JSON",
+        help="best-of-n curves (`python -m baselines.bon_curve --out JSON`) drawn beside the runs",
+    )
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
     import json
 
+    if not args.checkpoints and not args.bon_curve:
+        raise ValueError("give train grpo checkpoints, --bon-curve files, or both")
     runs = collect_runs(args.checkpoints)
+    forms = {label: "rl" for label in runs}
+    for path in args.bon_curve:
+        bon = json.loads(Path(path).read_text())
+        label = f"best-of-n ({Path(path).stem})"
+        curve = bon["points"]
+        runs[label] = {"command": bon.get("command"), "curve": curve}
+        runs[label]["summary"] = overoptimization_summary(curve)
+        forms[label] = "bon"
+    if args.fit:
+        for label, run in runs.items():
+            run["fits"] = fit_run(run["curve"], forms[label])
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"x": args.x, "runs": runs}, indent=1) + "\n")
     curves = {label: run["curve"] for label, run in runs.items()}
-    plot_overoptimization(curves, args.png, x=args.x, title="Dialog-Chat-v1: RL against the RM")
+    plot_overoptimization(
+        curves,
+        args.png,
+        x=args.x,
+        title="Dialog-Chat-v1: RL against the RM",
+        fit=forms if args.fit else None,
+    )
     for label, run in runs.items():
         s = run["summary"]
         print(
@@ -275,5 +363,11 @@ def main(args) -> int:
             f"{s['final_kl']:.2f}); proxy {s['peak_proxy']:.3f} -> {s['final_proxy']:.3f}"
             + ("; over-optimized" if s["overoptimized"] else "")
         )
+        for which, f in run.get("fits", {}).items():
+            peak = "no peak" if f["d_peak"] is None else f"peak at d={f['d_peak']:.3f}"
+            print(
+                f"  {which} fit ({f['form']}): alpha {f['alpha']:.4f}, beta {f['beta']:.4f}, "
+                f"{peak}, {f['gold_lost']:.4f} lost by d={f['d_max']:.3f}"
+            )
     print(f"wrote {args.json} and {args.png}")
     return 0

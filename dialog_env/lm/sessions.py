@@ -48,7 +48,13 @@ from typing import Any
 from dialog_env.lm.generation import Decoded, decode_retiring, greedy
 from dialog_env.lm.kv_cache import packed_cache
 
-__all__ = ["ConversationCache", "common_prefix", "prefill_groups"]
+__all__ = [
+    "ConversationCache",
+    "common_prefix",
+    "decode_from_one_prefill",
+    "decode_packed",
+    "prefill_groups",
+]
 
 #: Relative costs for :func:`prefill_groups`, in multiply-adds per 1,000 of the shipped
 #: model (4 layers of width 128): a token through the layers, a key it attends to, and
@@ -100,6 +106,62 @@ def prefill_groups(fed: Sequence[int], held: Sequence[int]) -> list[list[int]]:
         groups.append(order[cut[j] : j])
         j = cut[j]
     return groups[::-1]
+
+
+def decode_from_one_prefill(
+    model,
+    prompts: Sequence[Sequence[int]],
+    copies: int,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    choose: Callable = greedy,
+) -> Decoded:
+    """``copies`` continuations of each prompt, all from one prefill of it.
+
+    Sampling ``n`` replies to one context by decoding ``n`` copies of its prompt reads the
+    prompt ``n`` times; here each prompt but its last token is prefilled once (all the
+    prompts in one left-padded forward, :func:`~dialog_env.lm.generation.prompt_heads`),
+    its keys and values are copied ``copies`` ways into one packed cache, and the decode
+    starts by feeding every copy the prompt's last token. Row ``i * copies + j`` of the
+    result (and of the ``rows`` that ``choose`` is told) is copy ``j`` of prompt ``i``, so
+    a sampler such as :func:`~dialog_env.lm.generation.inverse_cdf` over one row of
+    uniforms per copy gives the tokens that ``batched_decode`` of the prompt repeated
+    ``copies`` times gives with the same uniforms (up to float rounding in the attention,
+    which moves a token only when a uniform falls within ~1e-6 of a step of the CDF;
+    ``tests/agents/test_best_of_n.py`` checks the candidates are the same).
+
+    >>> from dialog_env.lm import TINY_MODEL_DIR
+    >>> from dialog_env.lm.loading import load_causal_lm
+    >>> lm = load_causal_lm(TINY_MODEL_DIR)
+    >>> out = decode_from_one_prefill(lm.model, [[1, 5, 60, 70]], 3, 4, stop_ids=[2])
+    >>> len(out.tokens), out.tokens[0] == out.tokens[1] == out.tokens[2]  # greedy: alike
+    (3, True)
+    """
+    from dialog_env.lm.generation import prompt_heads
+
+    if copies < 1 or any(len(p) < 1 for p in prompts):
+        raise ValueError("copies must be >= 1 and every prompt needs at least one token")
+    device = next(model.parameters()).device
+    heads = prompt_heads(model, prompts, device)
+    rows = [heads[i] for i in range(len(prompts)) for _ in range(copies)]
+    fed = [p for p in prompts for _ in range(copies)]
+    return decode_packed(model, rows, fed, max_new_tokens, stop_ids, choose, device)[0]
+
+
+def decode_packed(
+    model, rows, prompts, max_new_tokens: int, stop_ids, choose: Callable, device
+) -> tuple[Decoded, list[list[tuple]]]:
+    """Decode every row from its cached keys and values (``rows[i]``: per layer, over
+    ``prompts[i]`` but its last token), packed side by side, by first feeding each row its
+    prompt's last token; returns :func:`~dialog_env.lm.generation.decode_retiring`'s
+    tokens and each row's cache as it left."""
+    import torch
+
+    past, mask = packed_cache(model.config, rows, reserve=max_new_tokens + 1, device=device)
+    last = torch.tensor([[p[-1]] for p in prompts], dtype=torch.long, device=device)
+    positions = torch.tensor([[len(p) - 1] for p in prompts], dtype=torch.long, device=device)
+    mask = torch.cat([mask, torch.ones_like(last)], dim=-1)
+    return decode_retiring(model, past, last, mask, positions, max_new_tokens, stop_ids, choose)
 
 
 @dataclass
@@ -173,7 +235,6 @@ class ConversationCache:
         its own prompt, and the decode loop starts by feeding every row its last prompt
         token, as one batched step.
         """
-        import torch
 
         if len(keys) != len(prompts) or len(set(keys)) != len(keys):
             raise ValueError("decode needs one distinct key per prompt")
@@ -191,12 +252,8 @@ class ConversationCache:
             self.stats["fed"] += len(prompt) - n
             self.stats["full"] += n == 0
         rows = self._prefill(model, prompts, reuse, kept, device)
-        past, mask = packed_cache(model.config, rows, reserve=max_new_tokens + 1, device=device)
-        last = torch.tensor([[p[-1]] for p in prompts], dtype=torch.long, device=device)
-        positions = torch.tensor([[len(p) - 1] for p in prompts], dtype=torch.long, device=device)
-        mask = torch.cat([mask, torch.ones_like(last)], dim=-1)
-        decoded, row_caches = decode_retiring(
-            model, past, last, mask, positions, max_new_tokens, stop_ids, choose
+        decoded, row_caches = decode_packed(
+            model, rows, prompts, max_new_tokens, stop_ids, choose, device
         )
         for key, prompt, tokens, layers in zip(
             keys, prompts, decoded.tokens, row_caches, strict=True

@@ -117,6 +117,79 @@ def test_keyed_draws_read_each_prompt_once_and_keep_no_forks(base, reward_model)
     assert len(base.sessions) == 0
 
 
+def _prompt_columns(model, run) -> tuple[object, int]:
+    """``run()``'s result and the prompt columns its forward calls read (calls that feed
+    more than one token per row: prefills, not decode steps)."""
+    read = []
+
+    def count(module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None and ids.shape[1] > 1:
+            read.append(ids.shape[0] * ids.shape[1])
+
+    hook = model.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        return run(), sum(read)
+    finally:
+        hook.remove()
+
+
+def test_one_prefill_gives_the_candidates_of_n_separate_prefills(base):
+    """Best-of-n's draws read the context once and copy its keys and values n ways; given
+    the same uniforms, they are the very candidates of n separate prefills."""
+    import torch
+
+    from dialog_env.lm.generation import batched_decode, inverse_cdf
+    from dialog_env.lm.sessions import decode_from_one_prefill
+
+    n, stops = 16, sorted(base.codec.end_ids)
+    prompts = [
+        encode_context(base.codec, o, base.context, base.max_new_tokens)
+        for o in (OBSERVATION, OBSERVATION + "\nuser: thanks! and the address?")
+    ]
+    uniforms = torch.rand(
+        (2 * n, base.max_new_tokens),
+        generator=torch.Generator().manual_seed(5),
+        dtype=torch.float64,
+    )
+    shared, read_once = _prompt_columns(
+        base.model,
+        lambda: decode_from_one_prefill(
+            base.model, prompts, n, base.max_new_tokens, stops, inverse_cdf(uniforms, 1.5)
+        ),
+    )
+    rows = [p for p in prompts for _ in range(n)]
+    separate, read_n = _prompt_columns(
+        base.model,
+        lambda: batched_decode(
+            base.model,
+            rows,
+            base.max_new_tokens,
+            stops,
+            base.codec.pad_id,
+            inverse_cdf(uniforms, 1.5),
+            retire=True,
+        ),
+    )
+    assert shared.tokens == separate.tokens
+    assert len({tuple(t) for t in shared.tokens[:n]}) > n // 2  # real, distinct samples
+    longest = max(len(p) for p in prompts)
+    assert read_once == 2 * (longest - 1)  # each prompt once (padded to the longer)
+    assert read_n == 2 * n * longest
+
+
+def test_the_agents_draws_are_those_of_separate_prefills(base, reward_model):
+    agent = BestOfNAgent(base, reward_model, n=8, temperature=1.5)
+    (draws,), read = _prompt_columns(base.model, lambda: agent._draws([OBSERVATION]))
+    prompt = encode_context(base.codec, OBSERVATION, base.context, base.max_new_tokens)
+    assert read == len(prompt) - 1  # 7 draws, one read of the context
+    # each draw again, alone (its own prefill), from the same uniforms
+    alone = BestOfNAgent(base, reward_model, n=2, temperature=1.5)
+    for j, draw in enumerate(draws):
+        alone._draw_seed = lambda o, _, j=j: agent._draw_seed(o, j)
+        assert alone._draws([OBSERVATION]) == [[draw]]
+
+
 def test_n_1_is_the_base_agent(base, reward_model):
     agent = BestOfNAgent(base, reward_model, n=1)
     agent.reset(seed=0)

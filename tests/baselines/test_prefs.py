@@ -10,7 +10,14 @@ import pickle
 import numpy as np
 import pytest
 
-from baselines.prefs import bt_probability, generate_prefs, label_pair, load_prefs, write_prefs
+from baselines.prefs import (
+    bt_probability,
+    generate_prefs,
+    label_pair,
+    load_prefs,
+    noisy_label,
+    write_prefs,
+)
 from dialog_bench.cli import main as cli_main
 from dialog_env.tasks.booking.domain import load_database
 from dialog_env.tasks.chat.answers import good_reply
@@ -130,3 +137,29 @@ def test_a_tampered_or_pickled_file_is_refused(tmp_path, prefs):
     path.write_bytes(pickle.dumps(prefs[0][:5]))  # never unpickled: the sha256 check refuses
     with pytest.raises(ValueError, match="does not match the sha256"):
         load_prefs(path)
+
+
+def test_the_annotator_slip_flips_labels_at_its_documented_rate():
+    # tau tiny: the Bradley-Terry label is always the higher-gold side, so every label on
+    # the lower side is a slip; 20,000 seeded draws put the share within 0.01 of the rate
+    rng = np.random.default_rng(7)
+    draws = [noisy_label(0.9, 0.1, 1e-3, 0.25, rng) for _ in range(20_000)]
+    flipped = np.mean([f for _, f in draws])
+    assert flipped == pytest.approx(0.25, abs=0.01)
+    assert np.mean([label == "b" for label, _ in draws]) == flipped  # a flip is a "b" here
+    # no slip: the labels are label_pair's, draw for draw (the default's bytes stay)
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert [noisy_label(0.6, 0.5, 0.1, 0.0, a)[0] for _ in range(500)] == [
+        label_pair(0.6, 0.5, 0.1, b) for _ in range(500)
+    ]
+
+
+def test_a_noisy_file_records_its_flips_and_labels_the_other_side(prefs):
+    noisy, meta = generate_prefs(range(150), label_seed=3, flip_rate=0.25)
+    assert meta["flip_rate"] == 0.25 and meta["flipped"] == pytest.approx(0.25, abs=0.06)
+    assert meta["flipped"] == np.mean([p["flipped"] for p in noisy])
+    assert "flipped" not in prefs[0][0] and prefs[1]["flip_rate"] == 0.0
+    for pair in noisy:  # chosen is the label's side, whether or not it slipped
+        assert pair["chosen"] == pair[pair["label"]]["text"]
+    with pytest.raises(ValueError, match="flip_rate must lie in"):
+        generate_prefs(range(2), flip_rate=1.5)

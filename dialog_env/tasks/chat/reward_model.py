@@ -45,10 +45,13 @@ from dialog_env.memo import Memo, key
 from dialog_env.text import Turn
 
 __all__ = [
+    "ENSEMBLE_COMBINES",
     "MANIFEST",
     "MEMO_SIZE",
     "SHIPPED_RM_DIR",
+    "RewardEnsemble",
     "RewardModel",
+    "combine_scores",
     "remember_scores",
     "reward_input_ids",
 ]
@@ -276,3 +279,79 @@ class RewardModel:
 
         with torch_threads(1):
             return float(self.score([context], [reply], batch_size=1)[0])
+
+
+#: How :class:`RewardEnsemble` makes one score of its members' (Coste et al. 2024).
+ENSEMBLE_COMBINES = ("mean", "worst")
+
+
+def combine_scores(scores: Sequence[float] | np.ndarray, combine: str) -> Any:
+    """The members' ``scores`` (members along the first axis) made one: their mean
+    (``"mean"``) or their minimum (``"worst"``).
+
+    >>> combine_scores([0.5, -1.0, 2.0], "mean"), combine_scores([0.5, -1.0, 2.0], "worst")
+    (0.5, -1.0)
+    """
+    if combine not in ENSEMBLE_COMBINES:
+        raise ValueError(f"combine must be one of {ENSEMBLE_COMBINES}, got {combine!r}")
+    scores = np.asarray(scores, dtype=float)
+    out = scores.mean(axis=0) if combine == "mean" else scores.min(axis=0)
+    return float(out) if out.ndim == 0 else out
+
+
+class RewardEnsemble:
+    """K proxy reward models read as one: their mean score or their worst case.
+
+    Coste, Anwar, Kirk, Krueger ("Reward Model Ensembles Help Mitigate Overoptimization",
+    ICLR 2024) found that a policy optimized against the mean (``"mean"``) or, more
+    conservatively, the lowest (``"worst"``) of several proxy RMs' scores over-optimizes
+    far less than against one of them: a reply that fools one proxy rarely fools them
+    all. Each member's score is its own normalized score (:meth:`RewardModel.score_one`),
+    so members of different raw scales combine on one scale.
+
+    >>> rm = RewardModel.load()
+    >>> shifted = RewardModel(rm.model, rm.tokenizer, rm.mean + rm.std, rm.std)
+    >>> ensemble = RewardEnsemble([rm, shifted], combine="worst")
+    >>> context = [{"role": "user", "text": "Hi"}]
+    >>> scores = ensemble.member_scores(context, "Hello!")
+    >>> round(scores[0] - scores[1], 6), ensemble.score_one(context, "Hello!") == min(scores)
+    (1.0, True)
+    """
+
+    def __init__(self, members: Sequence[RewardModel], combine: str = "mean"):
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least two reward models, got {len(members)}")
+        combine_scores([0.0], combine)  # checks combine
+        self.members, self.combine = list(members), combine
+
+    @classmethod
+    def load(
+        cls, paths: Sequence[str | Path], combine: str = "mean", device: str = "cpu"
+    ) -> RewardEnsemble:
+        """The ensemble of the reward models saved in ``paths`` (each loaded as
+        :meth:`RewardModel.load` loads it, cached per process)."""
+        if isinstance(paths, (str, Path)):
+            raise TypeError("paths must be a list of reward model directories, not one path")
+        return cls([RewardModel.load(p, device) for p in paths], combine)
+
+    def member_scores(self, context: Sequence[ContextTurn], reply: str) -> list[float]:
+        """Each member's :meth:`RewardModel.score_one` of ``reply``, in member order."""
+        return [m.score_one(context, reply) for m in self.members]
+
+    def combined(self, member_scores: Sequence[float]) -> float:
+        """One score of the members' scores of one reply (:func:`combine_scores`)."""
+        return float(combine_scores(member_scores, self.combine))
+
+    def score_one(self, context: Sequence[ContextTurn], reply: str) -> float:
+        """The ensemble's score of one reply (:meth:`combined` of :meth:`member_scores`)."""
+        return self.combined(self.member_scores(context, reply))
+
+    def score(
+        self,
+        contexts: Sequence[Sequence[ContextTurn]],
+        replies: Sequence[str],
+        batch_size: int = 32,
+    ) -> np.ndarray:
+        """The ensemble's scores of many replies (each member's :meth:`RewardModel.score`)."""
+        scores = np.stack([m.score(contexts, replies, batch_size) for m in self.members])
+        return combine_scores(scores, self.combine)

@@ -13,7 +13,7 @@ from dialog_env.tasks.booking.domain import load_database
 from dialog_env.tasks.booking.tools import ToolBox, is_tool_call
 from dialog_env.tasks.chat.judge import gold_terms
 from dialog_env.tasks.chat.requests import ChatAct, sample_goal
-from dialog_env.tasks.chat.reward_model import RewardModel
+from dialog_env.tasks.chat.reward_model import ENSEMBLE_COMBINES, RewardEnsemble, RewardModel
 from dialog_env.tasks.chat.tracker import (
     ASSISTANT_ACTS,
     STATE_FEATURES,
@@ -29,8 +29,9 @@ from dialog_env.voicing import Stepping, UserVoice, VoiceRequest, drive
 
 __all__ = ["REWARDS", "SUCCESS_GOLD", "ChatTask"]
 
-#: Reward sources: the learned reward model (the default) and the hidden gold judge.
-REWARDS = ("rm", "gold")
+#: Reward sources: the learned reward model (the default), an ensemble of proxy reward
+#: models, and the hidden gold judge.
+REWARDS = ("rm", "rm-ensemble", "gold")
 #: An episode is a success when every request got a reply of at least this gold score.
 SUCCESS_GOLD = 0.5
 _AGENT_BYE_RE = re.compile(r"\bgoodbye\b|\bbye\b", re.IGNORECASE)
@@ -69,11 +70,17 @@ class ChatTask:
     training replies (mean 0, std 1 over them), so it is comparable across RMs; it is
     computed at batch 1, the same number in any process and any vector-env batch.
     ``reward="gold"`` (for analysis): the same with the hidden gold score, so the return is
-    the mean gold score, in [0, 1]. A tool call earns 0. ``info["reward_terms"]`` names the
-    active one (``{"rm": ...}`` or ``{"gold": ...}``); after every reply, whichever is
-    active, ``info["gold"]`` holds every term of the judge (``answered``, ``wrong``,
-    ``invented``, ``concise``, ``polite``, ``gold``), ``info["rm"]`` the RM's normalized
-    score and ``info["request"]`` the request it answered. Success is defined by gold.
+    the mean gold score, in [0, 1]. ``reward="rm-ensemble"``: the same with the score of
+    an ensemble of K >= 2 proxy reward models (``reward_models``: their directories),
+    their mean (``ensemble="mean"``, the default) or their worst case
+    (``ensemble="worst"``: the lowest member score; Coste et al. 2024), each member's
+    score normalized by its own training replies; ``info["rm_ensemble"]`` then holds the
+    members' scores, their mean and their worst, and the metrics ``mean_rm_ensemble``.
+    A tool call earns 0. ``info["reward_terms"]`` names the active one (``{"rm": ...}``,
+    ``{"rm-ensemble": ...}`` or ``{"gold": ...}``); after every reply, whichever is active,
+    ``info["gold"]`` holds every term of the judge (``answered``, ``wrong``, ``invented``,
+    ``concise``, ``polite``, ``gold``), ``info["rm"]`` the (``reward_model``) RM's
+    normalized score and ``info["request"]`` the request it answered. Success is defined by gold.
 
     ## Starting State
 
@@ -91,13 +98,15 @@ class ChatTask:
     ## Arguments
 
     ``gymnasium.make("Dialog-Chat-v1", ...)`` takes ``DialogEnv``'s arguments with
-    ``task="chat"`` and ``reward="rm"`` (or ``"gold"``); ``reward_model`` is the directory
-    of a reward model that ``dialog-bench train rm`` wrote (default ``None``: the shipped
-    ``dialog_env/assets/chat-rm``, loaded once per process). ``user_model`` defaults to
-    ``"template"`` for the chat ids: the shipped tiny LM was trained on booking turns only
-    and has never seen a chat request, so with ``user_model="tiny"`` nearly every sentence
-    it writes fails the parser check and falls back to the template (counted in
-    ``voice_fallbacks``).
+    ``task="chat"`` and ``reward="rm"`` (or ``"rm-ensemble"``, ``"gold"``); ``reward_model``
+    is the directory of a reward model that ``dialog-bench train rm`` wrote (default
+    ``None``: the shipped ``dialog_env/assets/chat-rm``, loaded once per process);
+    ``reward_models`` (a list of such directories) and ``ensemble`` (``"mean"`` or
+    ``"worst"``) make ``reward="rm-ensemble"``'s ensemble, and are refused with any other
+    reward. ``user_model`` defaults to ``"template"`` for the chat ids: the shipped tiny LM
+    was trained on booking turns only and has never seen a chat request, so with
+    ``user_model="tiny"`` nearly every sentence it writes fails the parser check and falls
+    back to the template (counted in ``voice_fallbacks``).
 
     >>> import gymnasium as gym, dialog_env
     >>> env = gym.make("ChatGPT-v1")
@@ -114,7 +123,8 @@ class ChatTask:
 
     - v1: recommend, describe and compare requests; reward = the gold judge. Then (issue
       12) the learned reward model became the default reward (``reward="rm"``;
-      ``reward="gold"`` stays), and ``info["rm"]`` joined ``info["gold"]``.
+      ``reward="gold"`` stays), and ``info["rm"]`` joined ``info["gold"]``. Then (issue
+      27) ``reward="rm-ensemble"`` joined them; the default's episodes are unchanged.
     """
 
     name = "chat"
@@ -129,11 +139,20 @@ class ChatTask:
         max_turns: int = 20,
         reward: str = "rm",
         reward_model: str | Path | None = None,
+        reward_models: list[str] | None = None,
+        ensemble: str = "mean",
     ):
         if reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
-        # loaded for either reward: info["rm"] is reported after every reply
+        if (reward == "rm-ensemble") != (reward_models is not None):
+            raise ValueError('reward_models (K >= 2 RM directories) go with reward="rm-ensemble"')
+        if ensemble not in ENSEMBLE_COMBINES:
+            raise ValueError(f"ensemble must be one of {ENSEMBLE_COMBINES}, got {ensemble!r}")
+        # loaded for every reward: info["rm"] is reported after every reply
         self.reward_model = RewardModel.load(reward_model)
+        self.ensemble = (
+            None if reward_models is None else RewardEnsemble.load(reward_models, ensemble)
+        )
         self.db, self._shipped_book = load_database()
         sample_goal(self.db, np.random.default_rng(0), split)  # checks the split now
         self.split, self.reward = split, reward
@@ -151,7 +170,7 @@ class ChatTask:
     def reset_steps(self, rng: np.random.Generator) -> Stepping[list[Turn]]:
         self.goal = sample_goal(self.db, rng, self.split)
         self.tools = ChatTools(self.db, ToolBox(self.db, self._shipped_book.copy()))
-        self.index, self.scores, self.rm_scores = 0, [], []
+        self.index, self.scores, self.rm_scores, self.ensemble_scores = 0, [], [], []
         self.turns, self.tool_streak, self.user_turns, self.voice_fallbacks = 0, 0, 0, 0
         self.done = False
         self.history = [(yield from self._say([self.goal[0]], rng))]
@@ -184,9 +203,16 @@ class ChatTask:
         self.scores.append(terms["gold"])
         self.rm_scores.append(rm_score)
         self.index += 1
-        score = {"gold": terms["gold"], "rm": rm_score}[self.reward]
-        reward = {self.reward: score / len(self.goal)}
         info: dict[str, Any] = {"gold": terms, "rm": rm_score, "request": str(request)}
+        if self.reward == "rm-ensemble":
+            members = self.ensemble.member_scores(self.history, message)
+            score = self.ensemble.combined(members)
+            info["rm_ensemble"] = {"members": members, "mean": float(np.mean(members))}
+            info["rm_ensemble"]["worst"] = min(members)
+            self.ensemble_scores.append(score)
+        else:
+            score = {"gold": terms["gold"], "rm": rm_score}[self.reward]
+        reward = {self.reward: score / len(self.goal)}
         last = self.index == len(self.goal)
         if last or self.turns >= self.max_turns or _AGENT_BYE_RE.search(message):
             turn = yield from self._say([ChatAct("bye")], rng)
@@ -221,6 +247,8 @@ class ChatTask:
             "user_turns": self.user_turns,
             "voice_fallbacks": self.voice_fallbacks,
         }
+        if self.reward == "rm-ensemble":  # the default's metrics keep their keys
+            metrics["mean_rm_ensemble"] = sum(self.ensemble_scores) / len(self.goal)
         return {"requests": [a.as_dict() for a in self.goal]}, metrics
 
     # -- for the act-level and state-observation wrappers ----------------------------------

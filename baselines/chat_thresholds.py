@@ -1,0 +1,242 @@
+"""Which ``spec.reward_threshold`` of the chat ids a seed user can trust (issue 27, item 5).
+
+The seed's loop (``gym.make("ChatGPT-v1")``, ``action_space.sample()`` messages, then
+``total_reward > env.spec.reward_threshold``) should print ``False`` for random letters
+and ``True`` for good answers. This module plays seeded episodes of the chat env with
+two policies and reports, for each candidate threshold, the share of returns above it:
+
+- ``random``: the seed's loop itself, seed ``s`` for the env and for its action space;
+- ``chat-expert``: :class:`agents.chat_expert.ChatExpertAgent`, seeded the same.
+
+A threshold is trusted when random letters exceed it in under 0.5% of the episodes and
+the expert in at least 95%. Beside the raw returns (the env's ``reward="rm"``: the mean
+normalized RM score over the requests) it records, per reply, the RM's score of a fixed
+*reference reply* in the same context, so that a normalization relative to the context
+(``score - score(reference)``) can be judged on the same episodes without playing them
+again.
+
+    python -m baselines.chat_thresholds --episodes 1000 --out runs/chat-thresholds.json
+
+Why no threshold may exist: :func:`negatives_report` puts, in the same grounded contexts,
+the good answer against the RM's own training negatives (the prefs' ``random``
+generator: lower-case letters and spaces) and against ``action_space.sample()`` strings
+(printable ASCII, up to 500 characters), and counts how often each outscores it:
+
+    python -m baselines.chat_thresholds --negatives 50 --out runs/chat-negatives.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "POLICIES",
+    "REFERENCE_REPLIES",
+    "main",
+    "negatives_report",
+    "play_scored",
+    "relative_return",
+    "separating_thresholds",
+    "shares_above",
+]
+
+ENV_ID = "Dialog-Chat-v1"
+POLICIES = ("random", "chat-expert")
+#: Candidate zero points of a relative normalization, scored in each reply's context: a
+#: polite non-answer and random letters (what the seed's loop sends).
+REFERENCE_REPLIES = {"non-answer": "Sorry, I cannot help with that.", "letters": "xq zzk wpl"}
+#: What a trusted threshold must separate: random above it, expert above it.
+RANDOM_MAX, EXPERT_MIN = 0.005, 0.95
+
+
+def play_scored(policy: str, seeds: Sequence[int]) -> list[dict]:
+    """One record per seed: ``return`` (the env's, ``reward="rm"``), ``gold`` (the mean
+    gold score), the RM score of each reply (``rm``) and of each of
+    :data:`REFERENCE_REPLIES` in the same context (``reference``: name -> scores)."""
+    import gymnasium as gym
+
+    import dialog_env  # noqa: F401  (registers the ids)
+    from agents.chat_expert import ChatExpertAgent
+
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    env = gym.make(ENV_ID)
+    rm = env.unwrapped.task.reward_model
+    expert = ChatExpertAgent()
+    records = []
+    for seed in seeds:
+        obs, info = env.reset(seed=seed)
+        env.action_space.seed(seed)
+        expert.reset(seed)
+        total, rm_scores, done = 0.0, [], False
+        ref_scores: dict[str, list[float]] = {name: [] for name in REFERENCE_REPLIES}
+        while not done:
+            action = env.action_space.sample() if policy == "random" else expert.act(obs)
+            context = list(env.unwrapped.task.history)
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += reward
+            done = terminated or truncated
+            if "rm" in info:  # a reply (not a tool call) was scored
+                rm_scores.append(info["rm"])
+                for name, reference in REFERENCE_REPLIES.items():
+                    ref_scores[name].append(rm.score_one(context, reference))
+        records.append(
+            {
+                "seed": seed,
+                "return": total,
+                "gold": info["metrics"]["mean_gold"],
+                "requests": info["metrics"]["requests"],
+                "rm": rm_scores,
+                "reference": ref_scores,
+            }
+        )
+    return records
+
+
+def shares_above(values: Sequence[float], thresholds: Sequence[float]) -> list[float]:
+    """The share of ``values`` strictly above each threshold.
+
+    >>> shares_above([0.0, 1.0, 2.0, 3.0], [0.5, 2.0])
+    [0.75, 0.25]
+    """
+    v = np.asarray(values, dtype=float)
+    return [float(np.mean(v > t)) for t in thresholds]
+
+
+def separating_thresholds(
+    random: Sequence[float], expert: Sequence[float], grid: Sequence[float]
+) -> list[float]:
+    """The thresholds of ``grid`` that random returns exceed in under ``RANDOM_MAX`` of
+    episodes and expert returns in at least ``EXPERT_MIN``.
+
+    >>> separating_thresholds([0.0] * 300, [1.0] * 300, [-0.5, 0.5, 1.5])
+    [0.5]
+    """
+    return [
+        t
+        for t, r, e in zip(
+            grid, shares_above(random, grid), shares_above(expert, grid), strict=True
+        )
+        if r < RANDOM_MAX and e >= EXPERT_MIN
+    ]
+
+
+def relative_return(record: dict, reference: str) -> float:
+    """The return if each reply scored ``rm - rm(reference reply)`` in its context
+    (unanswered requests: 0).
+
+    >>> relative_return({"rm": [1.0, 0.5], "reference": {"x": [0.5, 0.5]}, "requests": 2}, "x")
+    0.25
+    """
+    diffs = np.subtract(record["rm"], record["reference"][reference])
+    return float(diffs.sum() / record["requests"])
+
+
+def _report(records: dict[str, list[dict]], grid: list[float]) -> dict[str, Any]:
+    out: dict[str, Any] = {"grid": grid}
+    scales = {"raw": lambda r: r["return"]}
+    for ref in REFERENCE_REPLIES:
+        scales[f"relative to {ref}"] = lambda r, ref=ref: relative_return(r, ref)
+    for name, value in scales.items():
+        returns = {p: [value(r) for r in records[p]] for p in POLICIES}
+        out[name] = {
+            "shares": {p: shares_above(returns[p], grid) for p in POLICIES},
+            "random_max": max(returns["random"]),
+            "expert_min": min(returns["chat-expert"]),
+            "random_q995": float(np.quantile(returns["random"], 0.995)),
+            "expert_q05": float(np.quantile(returns["chat-expert"], 0.05)),
+            "separating": separating_thresholds(returns["random"], returns["chat-expert"], grid),
+        }
+    return out
+
+
+def negatives_report(seeds: Sequence[int], sample_seed: int = 0) -> dict[str, Any]:
+    """In each grounded context of a ``good``-vs-``random`` prefs file on ``seeds``: the
+    share of contexts where the RM scores the random-letter negative above the good
+    answer, and where it scores an ``action_space.sample()`` string (seeded) above it."""
+    from gymnasium.spaces import Text
+
+    from baselines.prefs import generate_prefs
+    from dialog_env.tasks.chat.reward_model import RewardModel
+    from dialog_env.text import CHARSET
+
+    pairs, _ = generate_prefs(seeds, generators=["good", "random"])
+    rm = RewardModel.load()
+    contexts = [p["context"] for p in pairs]
+    side = {
+        g: [p["a" if p["a"]["generator"] == g else "b"]["text"] for p in pairs]
+        for g in ("good", "random")
+    }
+    space = Text(max_length=500, charset=CHARSET, seed=sample_seed)
+    scores = {
+        "good": rm.score(contexts, side["good"]),
+        "random letters": rm.score(contexts, side["random"]),
+        "action_space.sample()": rm.score(contexts, [space.sample() for _ in pairs]),
+    }
+    return {
+        "seeds": {"first": min(seeds), "last": max(seeds)},
+        "contexts": len(pairs),
+        "above_good": {
+            k: float(np.mean(v > scores["good"])) for k, v in scores.items() if k != "good"
+        },
+        "quantiles_1_5_50_99_max": {
+            k: [round(float(q), 3) for q in np.quantile(v, [0.01, 0.05, 0.5, 0.99, 1.0])]
+            for k, v in scores.items()
+        },
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command (module docstring): play both policies on each chunk of seeds in turn,
+    and write the report so far (the JSON) after each chunk, so a run cut short still
+    reports on the seeds it played."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--episodes", type=int, default=1000, help="seeds 0..N-1 (train)")
+    parser.add_argument("--chunk", type=int, default=50, help="seeds between two writes")
+    parser.add_argument(
+        "--negatives",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: negatives_report on train seeds 1000-N..999 (module docstring)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="the JSON written")
+    args = parser.parse_args(argv)
+    command = " ".join(["python -m baselines.chat_thresholds", *(argv or sys.argv[1:])])
+    if args.negatives:
+        report = negatives_report(range(1000 - args.negatives, 1000))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"command": command, **report}, indent=1) + "\n")
+        print(json.dumps(report, indent=1))
+        return 0
+    grid = [round(float(t), 2) for t in np.arange(-1.0, 1.01, 0.05)]
+    records: dict[str, list[dict]] = {p: [] for p in POLICIES}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    for start in range(0, args.episodes, args.chunk):
+        seeds = range(start, min(start + args.chunk, args.episodes))
+        for policy in POLICIES:
+            records[policy] += play_scored(policy, seeds)
+        report = _report(records, grid)
+        payload = {"command": command, "seeds_played": seeds.stop, "report": report}
+        args.out.write_text(json.dumps({**payload, "episodes": records}) + "\n")
+        print(f"seeds 0-{seeds.stop - 1}:", flush=True)
+        for name, r in report.items():
+            if name != "grid":
+                print(
+                    f"  {name}: random max {r['random_max']:.3f} (99.5% "
+                    f"{r['random_q995']:.3f}), expert min {r['expert_min']:.3f} (5% "
+                    f"{r['expert_q05']:.3f}); separating: {r['separating'] or 'none'}",
+                    flush=True,
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
