@@ -36,12 +36,16 @@ rollout.
 (``git worktree add --detach DIR COMMIT``), in a second process at the same time (each
 side's figure is its own CPU time), and checks that it trained the same weights
 (the sha256 of the kept checkpoint's weights) and the same learning curve: a speed-up
-that changed the results fails the bench. ``--json PATH`` writes every figure, the
-commit, the load average at the start and the command. ::
+that changed the results fails the bench. ``--out PATH`` writes the run's record
+(:class:`bench.record.BenchRecord`): episodes per CPU-hour on each side
+(``per_cpu_hour``, ``ref_per_cpu_hour``) and their ratio (``vs_reference``), each part's
+CPU seconds (``rollout_cpu_s`` ..., ``ref_rollout_cpu_s`` ...), the sampled tokens per
+CPU second (``sampled_tokens_s``), the update and rollout + update against the floor
+(``update_vs_floor``, ``ratio``) and the floor's totals. ::
 
     python -m bench.grpo_speed [--iterations 2] [--eval-episodes 40] [any GRPO flag]
     git worktree add --detach /tmp/ref-grpo 8b0cabd
-    python -m bench.grpo_speed --reference-tree /tmp/ref-grpo --json bench/results/grpo_speed.json
+    python -m bench.grpo_speed --reference-tree /tmp/ref-grpo --out bench/results/grpo_speed.json
     python -m bench.grpo_speed --smoke    # seconds: 2 seeds x 2 rollouts, template voice
 """
 
@@ -49,11 +53,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
 import shlex
-import subprocess
-import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -64,6 +64,7 @@ from baselines.common.rollout import Row
 from baselines.common.run import resolve_init
 from baselines.grpo_config import GRPOConfig
 from bench import floor_forward_backward, parse_args, report_rl_speed, run_in_tree
+from bench.record import BenchRecord, add_out_argument
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The parts of a run's CPU time, in the order the table shows them.
@@ -190,17 +191,6 @@ def print_split(label: str, run: dict[str, Any]) -> None:
         print(f"  {part:12} {value:8.2f} CPU s {value / run['cpu_s']:6.1%}")
 
 
-def git_commit(tree: Path) -> str:
-    """``tree``'s HEAD commit, with ``+dirty`` when its tracked files have changes."""
-    head = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=tree, capture_output=True, text=True, check=False
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "diff", "--quiet", "HEAD"], cwd=tree, capture_output=True, check=False
-    ).returncode
-    return head + ("+dirty" if dirty else "")
-
-
 #: The science runs' settings (issue 28), shortened to a bench (see the docstring).
 BENCH_RUN = {
     "init": "sft-careless",
@@ -230,6 +220,18 @@ SMOKE = {
 }
 
 
+def side_figures(prefix: str, run: dict[str, Any]) -> dict[str, float]:
+    """One side's figures for the record, each key starting with ``prefix``: episodes per
+    CPU-hour, training episodes, CPU and wall seconds, and each part's CPU seconds."""
+    figures = {
+        "per_cpu_hour": per_cpu_hour(run),
+        "episodes": run["episodes"],
+        "cpu_s": run["cpu_s"],
+        "wall_s": run["wall_s"],
+    } | {f"{part}_cpu_s": run["seconds"].get(part, 0.0) for part in PARTS}
+    return {prefix + key: value for key, value in figures.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_config_arguments(parser, GRPOConfig, ("init_sha256", "out", "logdir", "progress"))
@@ -239,14 +241,23 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a checkout of another commit whose run is timed beside this one's",
     )
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    load = os.getloadavg()
-    given = sys.argv[1:] if argv is None else list(argv)
+    add_out_argument(parser)
     args = parse_args(parser, argv, SMOKE)
     tree = args.reference_tree
     if tree is not None and not (tree / "baselines" / "grpo.py").is_file():
         raise SystemExit(f"--reference-tree {tree}: not a checkout of this project")
-    config = config_from_args(args, GRPOConfig)
+    with BenchRecord("grpo_speed", argv, args) as record:
+        measure(args, record)
+    return 0
+
+
+def measure(args: argparse.Namespace, record: BenchRecord) -> None:
+    """Run both sides at once, print their splits and the floor's table, check that they
+    trained the same weights and curve, and keep every figure in ``record``."""
+    tree = args.reference_tree
+    # ``--out`` is the bench's record, not the trainer's output directory.
+    trainer = {k: v for k, v in vars(args).items() if k != "out"}
+    config = config_from_args(argparse.Namespace(**trainer), GRPOConfig)
     init, _, _ = resolve_init(config.init)
     with tempfile.TemporaryDirectory() as scratch:
         config = dataclasses.replace(
@@ -272,34 +283,19 @@ def main(argv: list[str] | None = None) -> int:
     totals = floor_totals(init, ours)
     if not totals["tokens"]:
         raise SystemExit("no group had a return spread: nothing was trained (try more groups)")
-    report_rl_speed("GRPO", f"GRPO: {shlex.join(flags)}", totals, "steps", 0.7)
+    report_rl_speed("GRPO", f"GRPO: {shlex.join(flags)}", totals, "steps", 0.7, record)
     sampled_per_s = totals["sampled"] / totals["rollout"]
     print(f"sampled tokens/s of the rollout (CPU time): {sampled_per_s:.0f}")
-    out: dict[str, Any] = {
-        "command": shlex.join(["python", "-m", "bench.grpo_speed", *given]),
-        "commit": git_commit(ROOT),
-        "load_average_at_start": load,
-        "flags": flags,
-        "floor": totals,
-        "sampled_tokens_per_cpu_s": sampled_per_s,
-    }
-    if tree is not None:
-        ref = runs[str(tree)]
-        out["reference_commit"] = git_commit(tree)
-        same = ref["weights_sha256"] == ours["weights_sha256"] and ref["curve"] == ours["curve"]
-        if not same:
-            raise SystemExit(f"the code in {tree} trained other weights or another curve")
-        ratio = per_cpu_hour(ours) / per_cpu_hour(ref)
-        print("both trained the same weights (sha256) and the same curve")
-        print(f"ratio this checkout / {tree} episodes per CPU-hour = {ratio:.2f}")
-        out["ratio_episodes_per_cpu_hour"] = ratio
-    out["runs"] = {
-        label: {k: v for k, v in run.items() if k != "rows"} | {"per_cpu_hour": per_cpu_hour(run)}
-        for label, run in runs.items()
-    }
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1) + "\n")
-    return 0
+    record.figures |= {"sampled_tokens_s": sampled_per_s, **side_figures("", ours)}
+    if tree is None:
+        return
+    ref = runs[str(tree)]
+    if ref["weights_sha256"] != ours["weights_sha256"] or ref["curve"] != ours["curve"]:
+        raise SystemExit(f"the code in {tree} trained other weights or another curve")
+    print("both trained the same weights (sha256) and the same curve")
+    record.figures |= side_figures("ref_", ref)
+    what = f"this checkout / {tree} episodes per CPU-hour"
+    record.ratio("vs_reference", what, per_cpu_hour(ours) / per_cpu_hour(ref), "", 2)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ docs' table from it (``bench.table``)::
      "figures": {"ratio": 0.104, "dialog_steps_s": 17800.0, ...},
      "output": "...what the run printed..."}
 
+A field a run did not record (a run converted from an older format) is ``null``: unknown.
+
 The load average says what else the machine ran: these benches read ratios of two sides
 timed in one run, which other work slows alike, not absolute rates.
 """
@@ -38,7 +40,7 @@ from typing import Any, TextIO
 __all__ = ["RECORDED_BENCHES", "BenchRecord", "add_out_argument", "checkout_state", "machine"]
 
 ROOT = Path(__file__).resolve().parent.parent
-# The benches that take ``--out`` (gpu_speed has its own ``--json``; grpo_speed has none yet).
+# The benches that take ``--out`` (gpu_speed has its own ``--json``).
 RECORDED_BENCHES = (
     "env_speed",
     "vector_speed",
@@ -48,6 +50,7 @@ RECORDED_BENCHES = (
     "sb3_speed",
     "sft_speed",
     "ppo_speed",
+    "grpo_speed",
     "voice_quality",
     "lm_memory",
     "hostile_inputs",

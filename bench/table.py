@@ -94,16 +94,19 @@ def load_result(name: str, results: Path = RESULTS) -> dict[str, Any] | None:
 
 
 def shown_command(command: str) -> str:
-    """The run's command line without its ``--out PATH``.
+    """The run's command line without the path it wrote its figures to (``--out PATH``,
+    or ``--json PATH`` in a run recorded before its bench took ``--out``).
 
     >>> shown_command("python -m bench.env_speed --out bench/results/env_speed.json")
     'python -m bench.env_speed'
+    >>> shown_command("python -m bench.grpo_speed --iterations 1 --json /tmp/grpo.json")
+    'python -m bench.grpo_speed --iterations 1'
     """
     words, kept = shlex.split(command), []
     skip = False
     for word in words:
-        if skip or word == "--out" or word.startswith("--out="):
-            skip = word == "--out"
+        if skip or word in ("--out", "--json") or word.startswith(("--out=", "--json=")):
+            skip = word in ("--out", "--json")
             continue
         kept.append(word)
     return shlex.join(kept)
@@ -150,7 +153,8 @@ def render_runs(benches: list[dict[str, Any]], results: Path = RESULTS) -> str:
         load = run["load_average"]
         shown = ", ".join(f"{x[0]:.2f}" if x else "-" for x in (load["start"], load["end"]))
         path = f"bench/results/{bench['name']}.json"
-        lines.append(f"| `{path}` | `{commit}` | {run['seconds']:.0f} | {shown} |")
+        seconds = "-" if run["seconds"] is None else f"{run['seconds']:.0f}"
+        lines.append(f"| `{path}` | `{commit}` | {seconds} | {shown} |")
     return "\n".join(lines)
 
 

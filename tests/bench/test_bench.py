@@ -157,25 +157,31 @@ def test_lm_agent_speed_times_another_checkout_as_a_third_side(capsys):
 def test_grpo_speed_times_a_whole_run_beside_another_checkout(capsys, tmp_path):
     """A whole ``train grpo`` run timed by parts, and ``--reference-tree``: the same run by
     another checkout's code (here this checkout stands in for it), its weights checked
-    equal; the JSON holds the split, the commit and the load average."""
-    import json
+    equal; the record holds both sides' split, their ratio, the commit and the load."""
     from pathlib import Path
 
     from bench import grpo_speed
 
     tree = Path(grpo_speed.__file__).resolve().parents[1]
-    figures = tmp_path / "grpo.json"
-    argv = ["--smoke", "--reference-tree", str(tree), "--json", str(figures)]
+    path = tmp_path / "grpo.json"
+    argv = ["--smoke", "--reference-tree", str(tree), "--out", str(path)]
     assert grpo_speed.main(argv) == 0
     out = capsys.readouterr().out
     assert "both trained the same weights (sha256) and the same curve" in out
     ratios = {m["what"]: float(m["value"]) for m in RATIO.finditer(out)}
     assert ratios and all(math.isfinite(v) and v > 0 for v in ratios.values())
-    saved = json.loads(figures.read_text())
-    run = saved["runs"]["this checkout"]
-    assert set(run["seconds"]) == set(grpo_speed.PARTS)
-    assert run["episodes"] > 0 and run["seconds"]["rollout"] > 0 and run["seconds"]["screening"] > 0
-    assert len(saved["load_average_at_start"]) == 3 and saved["commit"]
+    record = json.loads(path.read_text())
+    figures = record["figures"]
+    assert set(record["ratios"]) == {"ratio", "vs_reference"}
+    assert figures["vs_reference"] == pytest.approx(
+        figures["per_cpu_hour"] / figures["ref_per_cpu_hour"]
+    )
+    for prefix in ("", "ref_"):
+        parts = [figures[f"{prefix}{part}_cpu_s"] for part in grpo_speed.PARTS]
+        assert sum(parts) == pytest.approx(figures[f"{prefix}cpu_s"])
+        assert figures[f"{prefix}episodes"] > 0 and figures[f"{prefix}screening_cpu_s"] > 0
+    assert figures["update_vs_floor"] > 0 and figures["sampled_tokens_s"] > 0
+    assert len(record["load_average"]["start"]) == 3 and record["commit"]
     with pytest.raises(SystemExit, match="not a checkout of this project"):
         grpo_speed.main(["--smoke", "--reference-tree", str(tree / "tests")])
 

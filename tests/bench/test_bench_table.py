@@ -44,8 +44,11 @@ def test_a_committed_run_names_its_commit_command_machine_and_load(name):
     assert re.fullmatch(r"[0-9a-f]{40}", run["commit"]), run["commit"]
     assert run["command"].startswith(f"python -m bench.{name}")
     assert "--smoke" not in run["command"], "a smoke run's figures say nothing"
-    assert run["machine"]["cpu_count"] >= 1 and run["machine"]["torch_threads"] >= 1
-    assert all(len(run["load_average"][side]) == 3 for side in ("start", "end"))
+    assert run["machine"]["torch_threads"] >= 1
+    # A field the run did not record (converted from an older format) is null: unknown.
+    assert run["machine"]["cpu_count"] is None or run["machine"]["cpu_count"] >= 1
+    assert len(run["load_average"]["start"]) == 3
+    assert run["load_average"]["end"] is None or len(run["load_average"]["end"]) == 3
     for key in run["ratios"]:  # the printed ratio lines are in the kept output
         assert f"ratio {run['ratios'][key]} = " in run["output"]
 
