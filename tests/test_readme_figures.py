@@ -15,6 +15,7 @@ episode set are the ones they were made on).
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
 from pathlib import Path
@@ -288,3 +289,24 @@ def test_a_retired_rows_file_verifies_by_replay(name):
     from leaderboard.verify import verify_results_file
 
     assert len(verify_results_file(RETIRED / f"{name}.json").episodes) == 500
+
+
+def test_the_slot_tagger_section_is_the_files():
+    """The README's slot-tagger section: the held-out report's turns, values and micro F1 of
+    both readers, on the env's turns and capitalized (``leaderboard/tagger_report.json``),
+    and ``modular-ppo`` against ``sb3-ppo`` paired on the test episodes."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("## A learned NLU: the slot tagger and the modular pipeline")
+    section = re.sub(r"\s+", " ", text[start : text.index("\n## ", start + 1)])
+    report = json.loads((ROOT / "leaderboard" / "tagger_report.json").read_text("utf-8"))
+
+    def micro(block: dict) -> str:
+        return f"{block['entity_report']['micro avg']['f1-score']:.3f}"
+
+    test = report["test"]
+    assert f"{test['entities']:,} slot values of {test['turns']:,} held-out user turns" in section
+    assert f"micro F1 is {micro(report['tagger'])}, as is the rule-based" in section
+    assert micro(report["parser"]) == micro(report["tagger"])
+    shifted = report["shifted"]
+    assert f"capitalized, {micro(shifted['tagger'])} against {micro(shifted['parser'])}" in section
+    assert paired(SHIPPED / "sb3-ppo.json", SHIPPED / "modular-ppo.json") in section
