@@ -310,3 +310,24 @@ def test_the_slot_tagger_section_is_the_files():
     shifted = report["shifted"]
     assert f"capitalized, {micro(shifted['tagger'])} against {micro(shifted['parser'])}" in section
     assert paired(SHIPPED / "sb3-ppo.json", SHIPPED / "modular-ppo.json") in section
+
+
+def test_turn_credit_against_episode_credit_is_the_files():
+    """The row on credit per message: ``rl-careless-turn`` (its results file under
+    ``leaderboard/results/experiments/``, not a board entry) paired with ``rl-careless`` and
+    with their common start, and its manifest says it is the same run but the credit."""
+    table = re.sub(r"\s+", " ", science_table())
+    turn = RESULTS / "experiments" / "Dialog-v1" / "rl-careless-turn.json"
+    assert paired(SHIPPED / "rl-careless.json", turn) in table
+    assert paired(SHIPPED / "sft-careless.json", turn) in table
+    manifests = RESULTS / "experiments" / "manifests"
+    turn_config = json.loads((manifests / "rl-careless-turn.json").read_text("utf-8"))["config"]
+    episode_manifest = ROOT / "baselines" / "checkpoints" / "rl-careless" / "manifest.json"
+    episode_config = json.loads(episode_manifest.read_text("utf-8"))["config"]
+    differing = {
+        key
+        for key in turn_config.keys() | episode_config.keys()
+        if turn_config.get(key) != episode_config.get(key)
+    }
+    assert turn_config["credit"] == "turn"
+    assert differing <= {"credit", "out"}, differing
