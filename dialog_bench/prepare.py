@@ -46,7 +46,6 @@ OPTIONAL_EXTRAS = {
     "openenv": "openenv",
     "fastapi": "openenv",
     "uvicorn": "openenv",
-    "verifiers": "verifiers",
     "rliable": "stats",
     "seqeval": "tagger",
 }

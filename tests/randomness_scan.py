@@ -34,10 +34,11 @@ _STDLIB_DRAWS = frozenset(
     "lognormvariate expovariate vonmisesvariate gammavariate betavariate paretovariate "
     "weibullvariate triangular getrandbits randbytes binomialvariate".split()
 )
-#: ``numpy.random`` names that are not draws from its legacy global state.
+#: ``numpy.random`` names that are not draws from its legacy global state (``get_state``
+#: reads it, to check that something left it alone).
 _NUMPY_SEEDABLE = frozenset(
     "default_rng Generator SeedSequence BitGenerator PCG64 PCG64DXSM MT19937 Philox SFC64 "
-    "RandomState".split()
+    "RandomState get_state".split()
 )
 _TORCH_DRAWS = frozenset(
     "rand randn randint randperm normal bernoulli multinomial poisson rand_like randn_like "

@@ -632,7 +632,7 @@ def test_remembered_turns_train_the_same_weights_as_voicing_every_turn(tmp_path_
     from dialog_env.lm.voice import remember_turns
 
     runs = [
-        short_run(
+        short_grpo_run(
             tmp_path_factory,
             iterations=1,
             seeds="greedy-fails",

@@ -111,7 +111,7 @@ def test_train_sb3_flags_reach_the_config(monkeypatch, tmp_path):
     calls = capture(monkeypatch, "baselines.sb3_train.train_sb3", returns=tmp_path)
     argv = ["train", "sb3", "--algo", "dqn", "--steps", "900", "--n-envs", "3", "--seed", "4"]
     argv += ["--net-arch", "32", "16", "8", "--user-model", "tiny", "--eval-every", "300"]
-    argv += ["--eval-episodes", "7", "--out", "ck", "--logdir", "lg"]
+    argv += ["--eval-episodes", "7", "--out", "ck", "--logdir", "lg", "--nlu", "tagger"]
     assert main(argv) == 0
     ((config,), _) = calls[0]
     assert config == SB3Config(
@@ -125,6 +125,7 @@ def test_train_sb3_flags_reach_the_config(monkeypatch, tmp_path):
         eval_episodes=7,
         out=Path("ck"),
         logdir=Path("lg"),
+        nlu="tagger",
     )
     assert_every_field_set(config, SB3Config())
     assert main(["train", "sb3", "--algo", "a2c"]) == 0  # the out dir follows the algorithm

@@ -98,8 +98,12 @@ def test_the_table_says_each_seed_and_the_count_over_seeds(three_seeds):
     assert "the CI excludes 0 in 2 of 3 seeds (above 0 in 2)" in start[3]
 
 
-def test_with_seed_0_alone_the_table_says_1_of_1_seeds():
-    table = science_table()
+def test_with_seed_0_alone_the_table_says_1_of_1_seeds(tmp_path):
+    (tmp_path / "Dialog-v1").mkdir()
+    for name in CARELESS.rows:  # the board's files, no seeds folder
+        board_file = REPO_ROOT / "leaderboard" / "results" / "Dialog-v1" / f"{name}.json"
+        (tmp_path / "Dialog-v1" / board_file.name).write_bytes(board_file.read_bytes())
+    table = science_table(CARELESS, tmp_path)
     assert [p.seeds for p in table.pairs] == [(0,), (0,), (0,)]
     text = pairs_markdown(table)
     assert "mean +0.478 over 1 seed; the CI excludes 0 in 1 of 1 seeds (above 0 in 1)" in text
