@@ -107,6 +107,13 @@ def report_rl_speed(
     record.ratio("ratio", what, ratio, f"aim: >= {aim}")
 
 
+def check_reference_tree(tree: Path | None, needs: str) -> None:
+    """Refuse ``--reference-tree TREE`` before anything plays unless TREE is a checkout of
+    this project, one that holds ``needs`` (a path inside it, the code the bench runs there)."""
+    if tree is not None and not (tree / needs).is_file():
+        raise SystemExit(f"--reference-tree {tree}: not a checkout of this project")
+
+
 def run_in_tree(tree: Path, script: str, args: Sequence[str], what: str) -> dict[str, Any]:
     """Run ``script`` (Python source) by ``python -c`` with the code of the checkout
     ``tree`` (of another commit: ``git worktree add --detach DIR COMMIT``), which the

@@ -63,7 +63,13 @@ from baselines.common.config import add_config_arguments, config_argv, config_fr
 from baselines.common.rollout import Row
 from baselines.common.run import resolve_init
 from baselines.grpo_config import GRPOConfig
-from bench import floor_forward_backward, parse_args, report_rl_speed, run_in_tree
+from bench import (
+    check_reference_tree,
+    floor_forward_backward,
+    parse_args,
+    report_rl_speed,
+    run_in_tree,
+)
 from bench.record import BenchRecord, add_out_argument
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,9 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_out_argument(parser)
     args = parse_args(parser, argv, SMOKE)
-    tree = args.reference_tree
-    if tree is not None and not (tree / "baselines" / "grpo.py").is_file():
-        raise SystemExit(f"--reference-tree {tree}: not a checkout of this project")
+    check_reference_tree(args.reference_tree, "baselines/grpo.py")
     with BenchRecord("grpo_speed", argv, args) as record:
         measure(args, record)
     return 0

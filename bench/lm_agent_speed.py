@@ -36,7 +36,7 @@ import argparse
 import time
 from pathlib import Path
 
-from bench import parse_args, run_in_tree
+from bench import check_reference_tree, parse_args, run_in_tree
 from bench.record import BenchRecord, add_out_argument
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "baselines" / "checkpoints"
@@ -89,9 +89,7 @@ def main(argv=None) -> int:
     )
     add_out_argument(parser)
     args = parse_args(parser, argv, {"episodes": 4, "batch_size": 4})
-    tree = args.reference_tree
-    if tree is not None and not (tree / "leaderboard" / "rollout.py").is_file():
-        raise SystemExit(f"--reference-tree {tree}: not a checkout of this project")
+    check_reference_tree(args.reference_tree, "leaderboard/rollout.py")
     with BenchRecord("lm_agent_speed", argv, args) as record:
         measure(args, record)
     return 0
