@@ -29,7 +29,6 @@ the env scores with (``reward="rm-ensemble"``).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import shlex
@@ -122,8 +121,7 @@ def bon_curve(
     base = LMAgent.load(Path(init))
     proxy, env_kwargs, metric = _proxy(rm_dirs, combine)
     episode_set = get_episode_set(ENV_ID, episodes, limit)
-    spec = {**episode_set.env_spec, "kwargs": {**episode_set.env_kwargs, **env_kwargs}}
-    played = dataclasses.replace(episode_set, env_spec=spec)
+    played = episode_set.with_env_kwargs(**env_kwargs)
     points = []
     for n in ns:
         started = time.perf_counter()

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import json
 import statistics
 import tempfile
@@ -140,20 +139,12 @@ def device_peaks(device: str, n: int) -> dict[str, float]:
     return {"bf16_tflops": tflops, "copy_gbs": gbs}
 
 
-def with_env_kwargs(episode_set, **kwargs: Any):
-    """``episode_set`` whose envs are made with ``kwargs`` too (``device``, a presentation
-    kwarg; ``user_model``, the voice the bench measures)."""
-    spec = dict(episode_set.env_spec)
-    spec["kwargs"] = {**spec["kwargs"], **kwargs}
-    return dataclasses.replace(episode_set, env_spec=spec)
-
-
 def play(make_agent: Callable[[], Any], episode_set, device: str, batch: int) -> tuple:
     """Episodes/s of ``make_agent()`` on ``episode_set`` with the voice on ``device``, and
     the records."""
     from leaderboard.rollout import AgentMessages, play_episodes
 
-    source, episodes = AgentMessages(make_agent, batch), with_env_kwargs(episode_set, device=device)
+    source, episodes = AgentMessages(make_agent, batch), episode_set.with_env_kwargs(device=device)
     seconds, records = timed(lambda: play_episodes(source, episodes, progress=False), device)
     return len(records) / seconds, records
 
@@ -357,7 +348,7 @@ def measure_qwen2(args, device: str, make_envs, peak: float) -> dict[str, Any]:
         )
         del model
         hf_set = get_episode_set("Dialog-v1", "test", limit=args.qwen_episodes)
-        hf_set = with_env_kwargs(hf_set, user_model=args.user_model)
+        hf_set = hf_set.with_env_kwargs(user_model=args.user_model)
 
         def make_hf() -> HFChatAgent:
             return HFChatAgent.from_pretrained(
@@ -420,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         f"copy {out['peaks']['copy_gbs']:.0f} GB/s"
     )
     episode_set = get_episode_set("Dialog-v1", "test", limit=args.episodes)
-    episode_set = with_env_kwargs(episode_set, user_model=args.user_model)
+    episode_set = episode_set.with_env_kwargs(user_model=args.user_model)
     env_kwargs = {"split": "train", "user_model": args.user_model, "device": device}
 
     def make_envs():

@@ -36,7 +36,7 @@ import hashlib
 import inspect
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -206,6 +206,11 @@ class EpisodeSet:
     def env_kwargs(self) -> dict[str, Any]:
         """The kwargs to pass to ``gymnasium.make(env_id, ...)`` for these episodes."""
         return dict(self.env_spec["kwargs"])
+
+    def with_env_kwargs(self, **kwargs: Any) -> EpisodeSet:
+        """These episodes with their envs made with ``kwargs`` too (a device, another voice,
+        another reward): the same seeds, another env spec, so another :attr:`sha256`."""
+        return replace(self, env_spec={**self.env_spec, "kwargs": {**self.env_kwargs, **kwargs}})
 
     @property
     def sha256(self) -> str:
