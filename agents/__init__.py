@@ -34,6 +34,7 @@ AGENTS = {
     "random": "agents.random_agent:RandomAgent",
     "noisy-expert": "agents.noisy_expert:NoisyExpertAgent",
     "careless-expert": "agents.careless_expert:CarelessExpert",
+    "careless-chat-expert": "agents.careless_chat_expert:CarelessChatExpert",
 }
 
 

@@ -16,7 +16,13 @@ from typing import Any
 __all__ = ["GENERATORS", "train_episodes"]
 
 #: The agents that play demonstrations (``dialog-bench demos --generator``).
-GENERATORS = ("expert", "noisy-expert", "careless-expert")
+GENERATORS = (
+    "expert",
+    "noisy-expert",
+    "careless-expert",
+    "chat-expert",
+    "careless-chat-expert",
+)
 
 
 def train_episodes(env_id: str, seeds: Sequence[int], **env_kwargs: Any):

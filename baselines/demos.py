@@ -136,6 +136,10 @@ def _noise_of(generator: str) -> dict | None:
         from agents.careless_expert import Carelessness
 
         return asdict(Carelessness())
+    if generator == "careless-chat-expert":
+        from agents.careless_chat_expert import ChatCarelessness
+
+        return asdict(ChatCarelessness())
     if generator != "noisy-expert":
         return None
     from agents.noisy_expert import Noise
