@@ -325,14 +325,68 @@ def add_parser(sub) -> None:
         metavar="JSON",
         help="best-of-n curves (`python -m baselines.bon_curve --out JSON`) drawn beside the runs",
     )
+    from leaderboard.overopt_study import OUT_STUDY
+
+    study = p.add_argument_group(
+        "the study (docs/overoptimization.md): every curve in one file, its fits, "
+        "statements, figure and table"
+    )
+    study.add_argument(
+        "--bon",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="JSON",
+        help="best-of-n curve files (python -m baselines.bon_curve; a curve per proxy)",
+    )
+    study.add_argument(
+        "--rl",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="CHECKPOINT",
+        help="train grpo checkpoints (or their manifest.json, or an overoptimization.json "
+        "of this command's runs)",
+    )
+    study.add_argument(
+        "--study",
+        type=Path,
+        metavar="JSON",
+        help=f"the study file: written from --bon/--rl, else read and its table printed "
+        f"(default: {OUT_STUDY})",
+    )
+    mode = study.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--write",
+        action="store_true",
+        help="rewrite the figure, the page's and the README's blocks from the study",
+    )
+    mode.add_argument(
+        "--check", action="store_true", help="exit 1 when one of them is not the study's"
+    )
+    study.add_argument(
+        "--root", type=Path, default=Path("."), help="the checkout they are in (default: .)"
+    )
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
     import json
 
+    if args.bon or args.rl or args.study or args.write or args.check:
+        if args.checkpoints or args.bon_curve:
+            raise ValueError(
+                "--bon/--rl/--study/--write/--check make the study; CHECKPOINT and "
+                "--bon-curve the single plot: give one or the other"
+            )
+        from leaderboard.overopt_report import run_study
+
+        return run_study(args)
     if not args.checkpoints and not args.bon_curve:
-        raise ValueError("give train grpo checkpoints, --bon-curve files, or both")
+        raise ValueError(
+            "give train grpo checkpoints, --bon-curve files, or both (or --bon/--rl for "
+            "the study, --write/--check to rebuild its outputs)"
+        )
     runs = collect_runs(args.checkpoints)
     forms = {label: "rl" for label in runs}
     for path in args.bon_curve:

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from leaderboard.episodes import RUN_ENV_IDS
+from leaderboard.marked_blocks import marked_block, replace_marked_block
 from leaderboard.render import markdown_table, render_markdown
 from leaderboard.standings import compute_standings
 from leaderboard.store import LeaderboardStore
@@ -104,22 +105,9 @@ def published_markdown(standings: list) -> str:
 
 def readme_excerpt(readme: Path) -> str | None:
     """The text between the README's excerpt markers (stripped), or None without them."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = README_MARKERS
-    if start not in text or end not in text or text.index(start) > text.index(end):
-        return None
-    return text.split(start, 1)[1].split(end, 1)[0].strip()
+    return marked_block(readme, README_MARKERS)
 
 
 def update_readme_excerpt(readme: Path, excerpt: str) -> bool:
     """Put ``excerpt`` between the README's excerpt markers; False if it has none."""
-    if not readme.is_file():
-        return False
-    text = readme.read_text(encoding="utf-8")
-    start, end = README_MARKERS
-    if start not in text or end not in text or text.index(start) > text.index(end):
-        return False
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{excerpt.strip()}\n{end}{tail}", encoding="utf-8")
-    return True
+    return replace_marked_block(readme, excerpt, README_MARKERS)
