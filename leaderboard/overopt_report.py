@@ -125,11 +125,11 @@ def statements(study: Mapping[str, Any]) -> list[str]:
     ensembles = [_ensemble_sentence(v) for v in ensemble_verdicts(curves)]
     out += ensembles or ["**Ensemble**: no ensemble curve beside its members' curves yet."]
     test = done_when(curves)
-    bon = ", ".join(test["bon"]) or "no curve"
-    rl = ", ".join(test["rl"]) or "no run"
+    bon = "; ".join(f"`{label}`" for label in test["bon"]) or "none"
+    rl = "; ".join(f"`{label}`" for label in test["rl"]) or "none"
     out.append(
-        f"**Gold rises, then falls** (issue 27's test): best-of-n, {bon}; RL while the "
-        f"proxy still rises, {rl}: {'met' if test['met'] else 'not met'}."
+        f"**Gold rises, then falls** (issue 27's test): best-of-n: {bon}; RL, while its "
+        f"proxy still rises: {rl}: {'met' if test['met'] else 'not met'}."
     )
     out.append(
         f"Differences count beyond {Z:g} standard errors of a difference (a curve's "
