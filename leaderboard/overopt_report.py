@@ -33,6 +33,7 @@ __all__ = [
     "PAGE",
     "PNG",
     "README",
+    "add_study_arguments",
     "check_outputs",
     "fits_table",
     "run_study",
@@ -236,3 +237,50 @@ def run_study(args: Any) -> int:
             return 1
         print("the page, the README block and the figure are the study's")
     return 0
+
+
+def add_study_arguments(parser: Any) -> None:
+    """The study's flags of ``dialog-bench overopt``: ``--bon``, ``--rl``, ``--study``,
+    ``--write``/``--check`` and ``--root`` (:func:`run_study` runs them)."""
+    from leaderboard.overopt_study import OUT_STUDY
+
+    study = parser.add_argument_group(
+        "the study (docs/overoptimization.md): every curve in one file, its fits, "
+        "statements, figure and table"
+    )
+    study.add_argument(
+        "--bon",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="JSON",
+        help="best-of-n curve files (python -m baselines.bon_curve; a curve per proxy)",
+    )
+    study.add_argument(
+        "--rl",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="CHECKPOINT",
+        help="train grpo checkpoints (or their manifest.json, or an overoptimization.json "
+        "of this command's runs)",
+    )
+    study.add_argument(
+        "--study",
+        type=Path,
+        metavar="JSON",
+        help=f"the study file: written from --bon/--rl, else read and its table printed "
+        f"(default: {OUT_STUDY})",
+    )
+    mode = study.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--write",
+        action="store_true",
+        help="rewrite the figure, the page's and the README's blocks from the study",
+    )
+    mode.add_argument(
+        "--check", action="store_true", help="exit 1 when one of them is not the study's"
+    )
+    study.add_argument(
+        "--root", type=Path, default=Path("."), help="the checkout they are in (default: .)"
+    )

@@ -30,6 +30,7 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_JSON",
+    "DEFAULT_STUDY",
     "OUT_JSON",
     "OUT_PNG",
     "X_AXES",
@@ -243,6 +244,8 @@ def plot_overoptimization(runs: Mapping[str, Curve], path: str | Path, **kwargs:
 #: The runs' curves and summaries that the leaderboard's HTML page draws on the chat
 #: task's section (shipped with the package; ``dialog-bench overopt`` wrote them).
 DEFAULT_JSON = Path(__file__).resolve().parent / "overoptimization.json"
+#: The over-optimization study the page draws first (``dialog-bench overopt --bon/--rl``).
+DEFAULT_STUDY = Path(__file__).resolve().parent / "overopt_study.json"
 #: Where ``dialog-bench overopt`` writes by default, relative to the current directory
 #: (from a checkout's root: the file the page reads, and the README's plot). Package code
 #: never writes into its own install.
@@ -250,10 +253,25 @@ OUT_JSON = Path("leaderboard") / "overoptimization.json"
 OUT_PNG = Path("docs") / "overoptimization.png"
 
 
-def page_figures(path: Path | None = None) -> dict[str, list[tuple[bytes, str, str]]]:
-    """The chat task's over-optimization plot for the HTML page, drawn from the curves that
-    ``dialog-bench overopt`` wrote (``leaderboard/overoptimization.json``); none without
-    the file."""
+def page_figures(
+    path: Path | None = None, study: Path | None = None
+) -> dict[str, list[tuple[bytes, str, str]]]:
+    """The chat task's over-optimization figure for the HTML page: the study's
+    (``study``, by default ``leaderboard/overopt_study.json``: best-of-n and RL curves,
+    fitted, with the statements as its caption) when there is one, else the plot of the
+    RL runs that ``dialog-bench overopt CHECKPOINT...`` wrote (``path``, by default
+    ``leaderboard/overoptimization.json``); none without either file."""
+    study = DEFAULT_STUDY if path is None and study is None else study
+    if study is not None and study.is_file():
+        from leaderboard.overopt_figure import FIGURE_CAPTION, study_png
+        from leaderboard.overopt_report import statements
+        from leaderboard.overopt_study import read_study
+
+        data = read_study(study)
+        said = " ".join(statements(data)).replace("**", "").replace("`", "")
+        caption = f"Over-optimization. {FIGURE_CAPTION} {said}"
+        figure = (study_png(data), "gold and proxy against sqrt(KL)", caption)
+        return {data.get("env_id") or "Dialog-Chat-v1": [figure]}
     import json
 
     path = path or DEFAULT_JSON
@@ -302,10 +320,12 @@ def collect_runs(checkpoints: Sequence[str | Path]) -> dict[str, dict[str, Any]]
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "overopt",
-        help="over-optimization: gold and proxy against KL over RL runs (JSON + PNG)",
+        help="over-optimization: gold and proxy against KL (RL runs, best-of-n; the study)",
         description="Read the learning curves of `train grpo` runs against the reward model "
-        "(one per KL coefficient) and write their gold-vs-proxy summaries (JSON, drawn on "
-        "the leaderboard's HTML page) and the plot (PNG, shown in the README).",
+        "(one per KL coefficient) and write their gold-vs-proxy summaries (JSON) and the plot "
+        "(PNG). With --bon/--rl: collect every best-of-n and RL curve into the study file, "
+        "print its fits and statements; --write/--check rebuild the study's figure and the "
+        "blocks of docs/overoptimization.md and the README from it.",
     )
     p.add_argument("checkpoints", nargs="*", type=Path, metavar="CHECKPOINT")
     p.add_argument("--json", type=Path, default=OUT_JSON, help=f"default: {OUT_JSON}")
@@ -325,48 +345,9 @@ def add_parser(sub) -> None:
         metavar="JSON",
         help="best-of-n curves (`python -m baselines.bon_curve --out JSON`) drawn beside the runs",
     )
-    from leaderboard.overopt_study import OUT_STUDY
+    from leaderboard.overopt_report import add_study_arguments
 
-    study = p.add_argument_group(
-        "the study (docs/overoptimization.md): every curve in one file, its fits, "
-        "statements, figure and table"
-    )
-    study.add_argument(
-        "--bon",
-        type=Path,
-        nargs="+",
-        default=[],
-        metavar="JSON",
-        help="best-of-n curve files (python -m baselines.bon_curve; a curve per proxy)",
-    )
-    study.add_argument(
-        "--rl",
-        type=Path,
-        nargs="+",
-        default=[],
-        metavar="CHECKPOINT",
-        help="train grpo checkpoints (or their manifest.json, or an overoptimization.json "
-        "of this command's runs)",
-    )
-    study.add_argument(
-        "--study",
-        type=Path,
-        metavar="JSON",
-        help=f"the study file: written from --bon/--rl, else read and its table printed "
-        f"(default: {OUT_STUDY})",
-    )
-    mode = study.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--write",
-        action="store_true",
-        help="rewrite the figure, the page's and the README's blocks from the study",
-    )
-    mode.add_argument(
-        "--check", action="store_true", help="exit 1 when one of them is not the study's"
-    )
-    study.add_argument(
-        "--root", type=Path, default=Path("."), help="the checkout they are in (default: .)"
-    )
+    add_study_arguments(p)
     p.set_defaults(func=main)
 
 

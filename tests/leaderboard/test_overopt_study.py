@@ -107,6 +107,14 @@ def test_the_figure_draws_the_committed_curves_and_their_fits():
     assert png.startswith(b"\x89PNG") and struct.unpack(">II", png[16:24]) == (1000, 500)
 
 
+def test_the_html_page_draws_the_study_with_its_statements():
+    from leaderboard.overoptimization import page_figures
+
+    ((png, alt, caption),) = page_figures(study=STUDY)["Dialog-Chat-v1"]
+    assert png.startswith(b"\x89PNG") and "sqrt(KL)" in alt
+    assert "Gold rises, then falls (issue 27's test)" in caption and "**" not in caption
+
+
 def test_the_committed_study_is_todays_committed_curves():
     """Collected again from the files it names, the study's curves are the same: best-of-n
     over sft-chat and the three GRPO runs against the shipped RM."""
