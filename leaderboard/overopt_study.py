@@ -231,7 +231,8 @@ def curves_from_bon_file(path: str | Path) -> list[dict[str, Any]]:
     for name, proxy, points in items:
         if not isinstance(points, list):
             raise ValueError(f"{path}: curve {name!r} has no list of points")
-        rm = [str(p) for p in proxy.get("rm") or [name or "shipped"]]
+        rm = proxy.get("rm") or [name or "shipped"]
+        rm = [str(p) for p in ([rm] if isinstance(rm, str) else rm)]
         curve = _curve("bon", rm, proxy.get("combine"), points=points, **common)
         curve["proxy"] = name or curve["proxy"]
         curves.append(curve)
