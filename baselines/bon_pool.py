@@ -61,6 +61,7 @@ __all__ = [
     "Context",
     "Proxy",
     "collect_contexts",
+    "curve_points",
     "expected_best_of_n",
     "gold_scores",
     "kl_bon",
@@ -120,8 +121,8 @@ def parse_proxy(spec: str) -> Proxy:
     """A ``--proxy`` spec: ``NAME=DIR`` (a reward model directory that ``dialog-bench train
     rm`` wrote; ``shipped`` the env's default) or ``shipped`` alone.
 
-    >>> parse_proxy("shipped"), parse_proxy("small=runs/rm-small").rm
-    (Proxy(name='shipped', rm=('shipped',), combine=None, members=()), ('runs/rm-small',))
+    >>> parse_proxy("shipped"), parse_proxy("copy=shipped").name
+    (Proxy(name='shipped', rm=('shipped',), combine=None, members=()), 'copy')
     >>> parse_proxy("runs/rm")
     Traceback (most recent call last):
     ...
@@ -313,6 +314,33 @@ def mean_se(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
     return float(v.mean()), se
 
 
+def curve_points(proxy: np.ndarray, gold: np.ndarray, ns: Sequence[int]) -> list[dict]:
+    """The curve of one proxy: per ``n``, best-of-n's expected gold (``dev_gold``) and
+    proxy score (``dev_return``) over the pools (``(contexts, N)`` scores), each the mean
+    over contexts with its standard error, at ``KL_bon(n)``.
+
+    >>> [p["dev_return"] for p in curve_points(np.array([[0.0, 1.0]]), np.ones((1, 2)), [1, 2])]
+    [0.5, 1.0]
+    """
+    points = []
+    for n in ns:
+        dev_gold, gold_se = mean_se(expected_best_of_n(proxy, gold, n))
+        dev_return, return_se = mean_se(expected_best_of_n(proxy, proxy, n))
+        kl = kl_bon(n)
+        points.append(
+            {
+                "n": n,
+                "kl": kl,
+                "sqrt_kl": math.sqrt(kl),
+                "dev_gold": dev_gold,
+                "dev_gold_se": gold_se,
+                "dev_return": dev_return,
+                "dev_return_se": return_se,
+            }
+        )
+    return points
+
+
 def _load_scorers(proxies: Sequence[Proxy]) -> dict[str, Any]:
     from dialog_env.tasks.chat.reward_model import RewardModel
 
@@ -357,25 +385,10 @@ def pool_curve(
         if p.combine is not None:
             scores[p.name] = combine_scores(np.stack([scores[m] for m in p.members]), p.combine)
     clock["score"] = time.perf_counter()
-    curves = {}
-    for p in proxies:
-        points = []
-        for n in ns:
-            dev_gold, gold_se = mean_se(expected_best_of_n(scores[p.name], gold, n))
-            dev_return, return_se = mean_se(expected_best_of_n(scores[p.name], scores[p.name], n))
-            kl = kl_bon(n)
-            points.append(
-                {
-                    "n": n,
-                    "kl": kl,
-                    "sqrt_kl": math.sqrt(kl),
-                    "dev_gold": dev_gold,
-                    "dev_gold_se": gold_se,
-                    "dev_return": dev_return,
-                    "dev_return_se": return_se,
-                }
-            )
-        curves[p.name] = {"proxy": p.describe(), "points": points}
+    curves = {
+        p.name: {"proxy": p.describe(), "points": curve_points(scores[p.name], gold, ns)}
+        for p in proxies
+    }
     phases = ("play", "sample", "score")
     marks = [clock["started"], *(clock[k] for k in phases)]
     return {
