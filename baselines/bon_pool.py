@@ -368,29 +368,37 @@ def pool_curve(
         raise ValueError("give one or more proxies, each under a name of its own")
     for n in ns:
         kl_bon(n)  # checks n
-    size, clock = max(ns), {"started": time.perf_counter()}
+    size, clock = max(ns), {"started": (time.perf_counter(), time.process_time())}
     base = LMAgent.load(Path(init))
     episode_set = get_episode_set(ENV_ID, episodes, limit)
     contexts = collect_contexts(base, episode_set, batch_size)
     if not contexts:
         raise ValueError(f"the base replied to no request on {episode_set.id}")
-    clock["play"] = time.perf_counter()
+    clock["play"] = (time.perf_counter(), time.process_time())
     max_chars = episode_set.env_kwargs["max_message_chars"]
     pools = sample_pools(base, contexts, size, temperature, max_chars)
-    clock["sample"] = time.perf_counter()
+    clock["sample"] = (time.perf_counter(), time.process_time())
     gold = gold_scores(contexts, pools)
     scorers = _load_scorers([p for p in proxies if p.combine is None])
-    scores = {name: proxy_scores(rm, contexts, pools) for name, rm in scorers.items()}
+    scored: dict[int, np.ndarray] = {}  # one reward model under two names is scored once
+    for rm in scorers.values():
+        if id(rm) not in scored:
+            scored[id(rm)] = proxy_scores(rm, contexts, pools)
+    scores = {name: scored[id(rm)] for name, rm in scorers.items()}
     for p in proxies:
         if p.combine is not None:
             scores[p.name] = combine_scores(np.stack([scores[m] for m in p.members]), p.combine)
-    clock["score"] = time.perf_counter()
+    clock["score"] = (time.perf_counter(), time.process_time())
     curves = {
         p.name: {"proxy": p.describe(), "points": curve_points(scores[p.name], gold, ns)}
         for p in proxies
     }
     phases = ("play", "sample", "score")
     marks = [clock["started"], *(clock[k] for k in phases)]
+    spent = {  # per phase: wall seconds, then this process's CPU seconds
+        k: [round(b[i] - a[i], 1) for i in (0, 1)]
+        for k, a, b in zip(phases, marks[:-1], marks[1:], strict=True)
+    }
     return {
         "kind": "best-of-n curve",
         "estimator": "pool",
@@ -404,8 +412,7 @@ def pool_curve(
         "tool_call_candidates": float(np.mean([is_tool_call(t) for p in pools for t in p])),
         "distinct_candidates": float(np.mean([len(set(p)) / size for p in pools])),
         "kl": "KL_bon = log n - (n - 1) / n nats per reply (exact for distinct draws)",
-        "seconds_by_phase": {
-            k: round(b - a, 1) for k, a, b in zip(phases, marks[:-1], marks[1:], strict=True)
-        },
+        "seconds_by_phase": {k: wall for k, (wall, _) in spent.items()},
+        "cpu_seconds_by_phase": {k: cpu for k, (_, cpu) in spent.items()},
         "curves": curves,
     }

@@ -189,3 +189,33 @@ def test_the_command_writes_every_proxys_curve_from_one_pool(tmp_path, capsys):
     returns = [p["dev_return"] for p in points["shipped"]]
     assert returns == sorted(returns) and returns[-1] > returns[0]
     assert "shipped n=4: gold" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_contexts_are_the_replies_the_env_scored():
+    """Each context's request and transcript are those the env scored the base's reply
+    by: per episode, the gold and RM scores of the contexts' replies make the record's."""
+    from conftest import REPO_ROOT
+
+    from baselines.bon_pool import collect_contexts
+    from dialog_env.tasks.booking.domain import load_database
+    from dialog_env.tasks.chat.judge import gold_terms
+    from leaderboard.episodes import get_episode_set
+    from leaderboard.rollout import AgentMessages, play_episodes
+
+    base = LMAgent.load(REPO_ROOT / "baselines" / "checkpoints" / "sft-chat")
+    episodes = get_episode_set("Dialog-Chat-v1", "dev", 3)
+    contexts = collect_contexts(base, episodes, batch_size=2)
+    records = play_episodes(AgentMessages(lambda: base, 2), episodes, progress=False)
+    db, rm = load_database()[0], RewardModel.load()
+    assert {c.seed for c in contexts} == {r["seed"] for r in records}
+    for record in records:
+        mine = [c for c in contexts if c.seed == record["seed"]]
+        metrics = record["metrics"]
+        assert len(mine) == metrics["answered"]
+        gold = sum(gold_terms(c.reply, c.request, db)["gold"] for c in mine)
+        assert gold / metrics["requests"] == metrics["mean_gold"]
+        proxy = sum(rm.score_one(c.turns, c.reply) for c in mine)
+        assert proxy / metrics["requests"] == pytest.approx(metrics["mean_rm"], abs=1e-12)
+        for c in mine:  # what the base read is the transcript before its reply
+            assert [t.as_dict() for t in parse_transcript(c.observation)] == list(c.turns)
