@@ -142,6 +142,7 @@ def bon_curve(
         )
     return {
         "kind": "best-of-n curve",
+        "estimator": "play",
         "env_id": ENV_ID,
         "episode_set": episode_set.id,
         "episode_set_sha256": episode_set.sha256,
