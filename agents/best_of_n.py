@@ -123,13 +123,19 @@ class BestOfNAgent(BaseAgent):
         return list(self.base.act_batch(observations, keys=keys))
 
     def _draws(self, observations: Sequence[str], keys=None) -> list[list[str]]:
-        """``n - 1`` sampled messages per observation, each draw from a generator seeded
-        by the observation and the draw's number: what is drawn for a conversation does
-        not depend on what else is in the batch. The draws never read a prompt more than
-        once: with ``keys`` (the conversations the greedy decode just continued) they start
-        from each conversation's kept KV cache; without, each prompt is prefilled once and
-        its keys and values copied ``n - 1`` ways
-        (:func:`~dialog_env.lm.sessions.decode_from_one_prefill`), not read ``n - 1``
+        """The ``n - 1`` sampled candidates of each observation (:meth:`sample_replies`)."""
+        return self.sample_replies(observations, self.n - 1, keys)
+
+    def sample_replies(self, observations: Sequence[str], count: int, keys=None) -> list[list[str]]:
+        """``count`` messages of the base sampled at ``temperature`` per observation, each
+        draw from a generator seeded by the observation and the draw's number: what is
+        drawn for a conversation does not depend on what else is in the batch, nor on
+        ``count`` (draw ``j`` is the same for any ``count > j``; best-of-n's candidate
+        ``j + 2``). The draws never read a prompt more than once: with ``keys`` (the
+        conversations the greedy decode just continued) they start from each
+        conversation's kept KV cache; without, each prompt is prefilled once and its keys
+        and values copied ``count`` ways
+        (:func:`~dialog_env.lm.sessions.decode_from_one_prefill`), not read ``count``
         times (the same draws as separate prefills, up to float rounding)."""
         import torch
 
@@ -137,7 +143,7 @@ class BestOfNAgent(BaseAgent):
         from dialog_env.lm.generation import inverse_cdf
         from dialog_env.lm.sessions import decode_from_one_prefill
 
-        base, draws = self.base, self.n - 1
+        base, draws = self.base, count
         if draws == 0 or not observations:
             return [[] for _ in observations]
         prompt = [

@@ -1,29 +1,43 @@
 """Best-of-n's over-optimization curve: gold and proxy against n, on the chat episodes.
 
-For each ``n`` the best-of-n agent (:class:`agents.best_of_n.BestOfNAgent`: the base's
-greedy reply and ``n - 1`` replies sampled at ``--temperature``, the one the proxy scores
-highest sent) plays the first ``--limit`` episodes of an episode set as the leaderboard
-plays an agent (:func:`leaderboard.rollout.play_episodes`, episodes side by side; the
-draws of a context share one prefill of it). Each point holds the mean gold score
-(``dev_gold``, the hidden judge) and the mean proxy score (``dev_return``: the env's
-return under the proxy, the mean score over the requests), each with its standard error,
-and the analytic KL of best-of-n from its base (Stiennon et al. 2020; Gao et al. 2023):
+Each point holds, for one ``n``, the mean gold score of the reply best-of-n sends
+(``dev_gold``, the hidden judge) and its mean proxy score (``dev_return``), each with its
+standard error, and the analytic KL of best-of-n from its base (Stiennon et al. 2020;
+Gao et al. 2023)::
 
     KL_bon(n) = log n - (n - 1) / n      (nats per reply),   d = sqrt(KL_bon)
 
 So the points are those of :mod:`leaderboard.overoptimization` (``kl``, ``dev_gold``,
-``dev_return``), and ``leaderboard.overoptimization`` fits and draws them. ``KL_bon`` is
-the exact KL of picking the best of ``n`` independent draws of a policy with no two draws
-alike; here candidate 1 is the base's greedy reply and draws may repeat, so it is an
-upper bound of this agent's KL per reply (an episode holds ``replies_per_episode`` of
-them).
+``dev_return``), which fits and draws them. Two estimators (``--estimator``):
 
-The proxy is the shipped reward model by default; ``--rm DIR`` another one, and two or
-more ``--rm`` an ensemble (``--combine mean`` or ``worst``), which the agent ranks by and
-the env scores with (``reward="rm-ensemble"``).
+- ``pool`` (the default; :mod:`baselines.bon_pool`): the base plays the first
+  ``--limit`` episodes greedily; at each of its replies to the user, ``N = max(--n)``
+  candidates are sampled at ``--temperature`` from one prefill of the context and scored
+  once by the gold judge and by every proxy; the expected gold and proxy of best-of-``n``
+  for every ``n <= N`` is read off the pool exactly,
+  ``sum_i g_(i) C(i - 1, n - 1) / C(N, n)`` over the candidates ranked by the proxy
+  (ties by draw number). Means and standard errors are over the contexts (replies). One
+  sampling pass gives the curve of every proxy at every ``n``: proxies are ``--proxy
+  NAME=DIR`` (repeated; ``shipped``: the env's default RM) and ``--ensemble
+  NAME=A,B:mean|worst`` (the mean or the worst of those proxies' scores, Coste et al.
+  2024). All candidates are sampled, none greedy, so ``KL_bon`` is exact for distinct
+  draws. Cost: one greedy play, ``N`` draws and ``N`` scores per reply and reward model
+  (the play estimator took 2,249 s for 10 dev episodes and n in 1-64, one proxy).
+- ``play``: for each ``n`` the best-of-n agent (:class:`agents.best_of_n.BestOfNAgent`:
+  the base's greedy reply and ``n - 1`` sampled ones, the one the proxy scores highest
+  sent) plays the episodes as the leaderboard plays an agent; the point is the episodes'
+  mean gold and return (their standard error over episodes). Its first candidate is the
+  greedy reply and draws may repeat, so ``KL_bon`` is an upper bound of its KL. The proxy
+  is the shipped RM, ``--rm DIR`` another, two or more ``--rm`` an ensemble
+  (``--combine``), which the env scores with (``reward="rm-ensemble"``). Its JSON holds one
+  curve (``points``); the pool's one per proxy (``curves``).
+
+::
 
     python -m baselines.bon_curve --init baselines/checkpoints/sft-chat \\
-        --n 1 2 4 8 16 32 64 --episodes dev --limit 50 --out runs/bon-curve.json
+        --n 1 2 4 8 16 32 64 --episodes dev --limit 50 \\
+        --proxy shipped --proxy small=runs/rm-small --ensemble both=shipped,small:worst \\
+        --out runs/bon-curve.json
 """
 
 from __future__ import annotations
@@ -40,27 +54,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bon_curve", "bon_point", "kl_bon", "main"]
+from baselines.bon_pool import ENV_ID, kl_bon, mean_se
 
-ENV_ID = "Dialog-Chat-v1"
+__all__ = ["ESTIMATORS", "bon_curve", "bon_point", "kl_bon", "main"]
+
+PROG = "python -m baselines.bon_curve"
 DEFAULT_NS = (1, 2, 4, 8, 16, 32, 64)
-
-
-def kl_bon(n: int) -> float:
-    """The KL (nats) of best-of-``n`` from the policy it samples: ``log n - (n - 1) / n``.
-
-    >>> kl_bon(1), round(kl_bon(2), 6), round(kl_bon(64), 4)
-    (0.0, 0.193147, 3.1745)
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    return math.log(n) - (n - 1) / n
-
-
-def _mean_se(values: Sequence[float]) -> tuple[float, float]:
-    v = np.asarray(values, dtype=float)
-    se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
-    return float(v.mean()), se
+#: ``--estimator``: one pool of samples per context (the default), or a play per n.
+ESTIMATORS = ("pool", "play")
 
 
 def bon_point(n: int, records: Sequence[dict], proxy_metric: str) -> dict[str, Any]:
@@ -72,8 +73,8 @@ def bon_point(n: int, records: Sequence[dict], proxy_metric: str) -> dict[str, A
     >>> p["n"], round(p["dev_gold"], 6), round(p["dev_return"], 6), p["replies_per_episode"]
     (2, 0.3, 0.6, 2.0)
     """
-    gold, gold_se = _mean_se([r["metrics"]["mean_gold"] for r in records])
-    proxy, proxy_se = _mean_se([r["metrics"][proxy_metric] for r in records])
+    gold, gold_se = mean_se([r["metrics"]["mean_gold"] for r in records])
+    proxy, proxy_se = mean_se([r["metrics"][proxy_metric] for r in records])
     kl = kl_bon(n)
     return {
         "n": n,
@@ -141,6 +142,7 @@ def bon_curve(
         )
     return {
         "kind": "best-of-n curve",
+        "estimator": "play",
         "env_id": ENV_ID,
         "episode_set": episode_set.id,
         "episode_set_sha256": episode_set.sha256,
@@ -154,12 +156,11 @@ def bon_curve(
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command (module docstring)."""
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     from dialog_env.tasks.chat.reward_model import ENSEMBLE_COMBINES
 
     p = argparse.ArgumentParser(
-        prog="python -m baselines.bon_curve",
+        prog=PROG,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -168,28 +169,92 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--episodes", choices=("dev", "test"), default="dev", help="episode set")
     p.add_argument("--limit", type=int, default=50, help="its first N episodes")
     p.add_argument("--temperature", type=float, default=1.0, help="of the sampled draws")
-    p.add_argument("--rm", type=Path, nargs="*", default=[], help="proxy RM dir(s)")
-    p.add_argument("--combine", choices=ENSEMBLE_COMBINES, default="mean", help="ensemble rule")
+    p.add_argument("--estimator", choices=ESTIMATORS, default="pool", help="default: pool")
+    p.add_argument(
+        "--proxy",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="pool: a proxy reward model (repeat; DIR `shipped`: the env's default; "
+        "default: shipped)",
+    )
+    p.add_argument(
+        "--ensemble",
+        action="append",
+        default=[],
+        metavar="NAME=A,B:mean|worst",
+        help="pool: the mean or worst of --proxy A, B, ... (repeat)",
+    )
+    p.add_argument("--rm", type=Path, nargs="*", default=[], help="play: proxy RM dir(s)")
+    p.add_argument("--combine", choices=ENSEMBLE_COMBINES, default="mean", help="play: rule")
     p.add_argument("--batch-size", type=int, default=16, help="episodes side by side")
     p.add_argument("--out", type=Path, required=True, help="the curve's JSON")
-    args = p.parse_args(argv)
-    started = time.time()
-    curve = bon_curve(
-        args.init,
-        args.n,
-        args.episodes,
-        args.limit,
-        args.temperature,
-        args.rm,
-        args.combine,
-        args.batch_size,
-    )
+    return p.parse_args(argv)
+
+
+def _proxies(args: argparse.Namespace) -> list[Any]:
+    """The pool's proxies from ``--proxy`` and ``--ensemble`` (ValueError: one line)."""
+    from baselines.bon_pool import parse_ensemble, parse_proxy
+
+    if args.estimator == "pool" and args.rm:
+        raise ValueError("--rm and --combine are --estimator play's; the pool takes --proxy")
+    if args.estimator == "play" and (args.proxy or args.ensemble):
+        raise ValueError("--proxy and --ensemble are the pool's; --estimator play takes --rm")
+    proxies = [parse_proxy(spec) for spec in args.proxy or ["shipped"]]
+    proxies += [parse_ensemble(spec, proxies) for spec in args.ensemble]
+    names = [p.name for p in proxies]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"proxy name {', '.join(twice)} given twice: each needs its own name")
+    return proxies
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command (module docstring); a bad spec is one line on stderr and status 2."""
+    from baselines.bon_pool import pool_curve
+
+    args = _parse_args(argv)
+    started, cpu = time.time(), time.process_time()
+    try:
+        proxies = _proxies(args)
+        if args.estimator == "pool":
+            curve = pool_curve(
+                args.init,
+                args.n,
+                proxies,
+                args.episodes,
+                args.limit,
+                args.temperature,
+                args.batch_size,
+            )
+        else:
+            curve = bon_curve(
+                args.init,
+                args.n,
+                args.episodes,
+                args.limit,
+                args.temperature,
+                args.rm,
+                args.combine,
+                args.batch_size,
+            )
+    except ValueError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
     argv = sys.argv[1:] if argv is None else list(argv)
     curve["command"] = shlex.join(["python", "-m", "baselines.bon_curve", *argv])
     curve["seconds"] = round(time.time() - started, 1)
+    curve["cpu_seconds"] = round(time.process_time() - cpu, 1)
+    for name, c in curve.get("curves", {}).items():
+        for point in c["points"]:
+            print(
+                f"{name} n={point['n']}: gold {point['dev_gold']:.3f} +- "
+                f"{point['dev_gold_se']:.3f}, proxy {point['dev_return']:.3f} +- "
+                f"{point['dev_return_se']:.3f} (KL_bon {point['kl']:.3f})"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(curve, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} ({curve['seconds']} s, {curve['cpu_seconds']} s of CPU)")
     return 0
 
 
