@@ -32,7 +32,14 @@ from dialog_env.tasks.chat.requests import ChatAct
 from dialog_env.tasks.chat.voice import SLOT_WORDS
 from dialog_env.text import CHARSET, normalize_message
 
-__all__ = ["INVENTED_NAMES", "REPLY_GENERATORS", "SAMPLED_MAX_CHARS", "good_reply", "make_reply"]
+__all__ = [
+    "INVENTED_NAMES",
+    "REPLY_GENERATORS",
+    "SAMPLED_MAX_CHARS",
+    "good_reply",
+    "make_reply",
+    "sampled_message",
+]
 
 #: Names of venues that do not exist, for the degraded generator that invents one.
 INVENTED_NAMES = ("The Silver Anchor", "The Rusty Compass", "The Velvet Harbour", "The Quiet Heron")
@@ -137,13 +144,17 @@ def _random(request: ChatAct, known: Known, db: VenueDatabase, rng: np.random.Ge
     return "".join(rng.choice(letters, size=int(rng.integers(5, 60)))).strip() or "ok"
 
 
-def _sampled(request: ChatAct, known: Known, db: VenueDatabase, rng: np.random.Generator) -> str:
+def sampled_message(rng: np.random.Generator) -> str:
     """A draw of the env's action space (``Text(max_length=500, charset=CHARSET)``: a
     uniform length in [1, 500], then uniform characters), drawn from ``rng`` as the
-    space's own ``sample()`` draws, and normalized as the env normalizes a message (so
-    this is the text the reward model scores when the seed's loop sends it)."""
+    space's own ``sample()`` draws, and normalized as the env normalizes a message: the
+    text the reward model scores when the seed's loop sends ``action_space.sample()``."""
     sample = Text(max_length=SAMPLED_MAX_CHARS, charset=CHARSET, seed=rng).sample()
     return normalize_message(sample, SAMPLED_MAX_CHARS)[0]
+
+
+def _sampled(request: ChatAct, known: Known, db: VenueDatabase, rng: np.random.Generator) -> str:
+    return sampled_message(rng)
 
 
 #: Generator name -> ``(request, known, db, rng) -> reply``.
