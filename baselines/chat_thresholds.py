@@ -58,6 +58,7 @@ __all__ = [
     "negatives_report",
     "play_scored",
     "relative_return",
+    "scaled_returns",
     "separating_thresholds",
     "shares_above",
 ]
@@ -204,13 +205,22 @@ def _as_dict(choice: ThresholdChoice | None) -> dict[str, float] | None:
     return None if choice is None else dataclasses.asdict(choice)
 
 
-def _report(records: dict[str, list[dict]], grid: list[float]) -> dict[str, Any]:
-    out: dict[str, Any] = {"grid": grid}
+def scaled_returns(records: dict[str, list[dict]]) -> dict[str, dict[str, list[float]]]:
+    """Scale name -> policy -> its episodes' returns: ``raw`` (the env's return) and
+    ``relative to <reference>`` (:func:`relative_return`, each of
+    :data:`REFERENCE_REPLIES`)."""
     scales = {"raw": lambda r: r["return"]}
     for ref in REFERENCE_REPLIES:
         scales[f"relative to {ref}"] = lambda r, ref=ref: relative_return(r, ref)
-    for name, value in scales.items():
-        returns = {p: [value(r) for r in records[p]] for p in POLICIES}
+    return {
+        name: {p: [value(r) for r in records[p]] for p in POLICIES}
+        for name, value in scales.items()
+    }
+
+
+def _report(records: dict[str, list[dict]], grid: list[float]) -> dict[str, Any]:
+    out: dict[str, Any] = {"grid": grid}
+    for name, returns in scaled_returns(records).items():
         out[name] = {
             "shares": {p: shares_above(returns[p], grid) for p in POLICIES},
             "random_max": max(returns["random"]),
@@ -273,21 +283,20 @@ def _print_report(report: dict[str, Any], seeds_played: int) -> None:
             )
 
 
-def choice_line(records: dict[str, list[dict]]) -> str:
-    """What ``--choose`` prints: the rule's threshold on the env's return (raw scale), the
-    interval it was chosen from and the shares of each policy's returns above it."""
-    returns = {p: [r["return"] for r in records[p]] for p in POLICIES}
+def choice_line(returns: dict[str, list[float]], scale: str = "raw") -> str:
+    """What ``--choose`` prints for one scale's returns (policy -> returns): the rule's
+    threshold, the interval it was chosen from and the shares of each policy above it."""
     n = {p: len(v) for p, v in returns.items()}
     choice = choose_threshold(returns["random"], returns["chat-expert"])
     if choice is None:
         return (
-            f"no threshold is trusted on {n['random']} random and {n['chat-expert']} "
-            f"chat-expert episodes (random under {RANDOM_MAX:.1%} above it and expert "
-            f"at least {EXPERT_MIN:.0%}): change the RM, not the threshold"
+            f"{scale}: no threshold is trusted on {n['random']} random and "
+            f"{n['chat-expert']} chat-expert episodes (random above it in under "
+            f"{RANDOM_MAX:.1%}, expert in at least {EXPERT_MIN:.0%})"
         )
     shares = {p: shares_above(returns[p], [choice.threshold])[0] for p in POLICIES}
     return (
-        f"reward_threshold {choice.threshold} (trusted: [{choice.lowest:.4f}, "
+        f"{scale}: reward_threshold {choice.threshold} (trusted: [{choice.lowest:.4f}, "
         f"{choice.highest:.4f})): random above it in {shares['random']:.1%} of "
         f"{n['random']} episodes, chat-expert in {shares['chat-expert']:.1%} of "
         f"{n['chat-expert']}"
@@ -347,8 +356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         payload = {"command": command, "seeds_played": seeds.stop, "report": report}
         args.out.write_text(json.dumps({**payload, "episodes": records}) + "\n")
         _print_report(report, seeds.stop)
-    if args.choose:
-        print(choice_line(records))
+    if args.choose:  # raw is the env's return; the others would need a new reward
+        for scale, returns in scaled_returns(records).items():
+            print(choice_line(returns, scale))
     return 0
 
 

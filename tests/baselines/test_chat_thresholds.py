@@ -102,10 +102,10 @@ def test_choose_prints_the_rule_s_threshold_from_an_earlier_run(tmp_path, capsys
     out = tmp_path / "again.json"
     assert main(["--from", str(earlier), "--choose", "--out", str(out)]) == 0
     chosen = choose_threshold(random, expert)
-    assert (
-        capsys.readouterr()
-        .out.splitlines()[-1]
-        .startswith(f"reward_threshold {chosen.threshold} (trusted: [{chosen.lowest:.4f}, ")
-    )
+    said = f"reward_threshold {chosen.threshold} (trusted: [{chosen.lowest:.4f}, "
+    printed = capsys.readouterr().out.splitlines()[-3:]  # one line a scale, raw first
+    assert printed[0].startswith(f"raw: {said}")
+    # the records' references score 0, so each relative scale is the raw one: the same choice
+    assert [line.split(": ", 1)[1].startswith(said) for line in printed] == [True] * 3
     report = json.loads(out.read_text())["report"]
     assert report["raw"]["chosen"]["threshold"] == chosen.threshold
