@@ -31,7 +31,10 @@ Why no threshold may exist: :func:`negatives_report` puts, in the same grounded 
 the good answer against the prefs' ``random`` generator's negatives (lower-case letters
 and spaces) and against ``action_space.sample()`` strings (the prefs' ``sampled``
 generator: printable ASCII, up to 500 characters), and counts how often each outscores
-it. The shipped RM never saw the second kind in training:
+it. The shipped RM never saw the second kind in training. It also scores such strings
+where the seed's loop sends them, in the context before its searches (the loop never
+searches; every prefs context ends with them), against the good answer in the searched
+one, which is what the raw scale compares:
 
     python -m baselines.chat_thresholds --negatives 50 --out runs/chat-negatives.json
 """
@@ -61,6 +64,7 @@ __all__ = [
     "scaled_returns",
     "separating_thresholds",
     "shares_above",
+    "unsearched",
 ]
 
 ENV_ID = "Dialog-Chat-v1"
@@ -233,14 +237,32 @@ def _report(records: dict[str, list[dict]], grid: list[float]) -> dict[str, Any]
     return out
 
 
+def unsearched(context: Sequence[dict]) -> list[dict]:
+    """A grounded context without its searches: the turns up to its last user turn, the
+    context in which the seed's loop (which never searches) replies.
+
+    >>> unsearched([{"role": "user", "text": "hi"}, {"role": "assistant", "text": "[search]"},
+    ...             {"role": "tool", "text": "none"}])
+    [{'role': 'user', 'text': 'hi'}]
+    """
+    last_user = max(i for i, turn in enumerate(context) if turn["role"] == "user")
+    return list(context[: last_user + 1])
+
+
 def negatives_report(
-    seeds: Sequence[int], sample_seed: int = 0, reward_model: str | Path | None = None
+    seeds: Sequence[int],
+    sample_seed: int = 0,
+    reward_model: str | Path | None = None,
+    draws: int = 4,
 ) -> dict[str, Any]:
     """In each grounded context of a ``good``-vs-``random`` prefs file on ``seeds``: the
     share of contexts where the RM (``reward_model``, default the shipped one) scores the
     random-letter negative above the good answer, and where it scores an
     ``action_space.sample()`` string (the ``sampled`` generator's, drawn from
-    ``sample_seed``) above it."""
+    ``sample_seed``) above it. Then, as the seed's loop meets them, ``draws`` such
+    strings a context scored in the context without its searches (:func:`unsearched`)
+    against the good answer in its grounded one (the raw scale's comparison: the loop's
+    reply against the expert's), with the lengths of those that score above it."""
     from baselines.prefs import generate_prefs
     from dialog_env.tasks.chat.answers import sampled_message
     from dialog_env.tasks.chat.reward_model import RewardModel
@@ -258,6 +280,10 @@ def negatives_report(
         "random letters": rm.score(contexts, side["random"]),
         "action_space.sample()": rm.score(contexts, [sampled_message(rng) for _ in pairs]),
     }
+    loop_texts = [sampled_message(rng) for _ in range(draws) for _ in pairs]
+    loop_scores = rm.score([unsearched(c) for _ in range(draws) for c in contexts], loop_texts)
+    above = loop_scores > np.tile(scores["good"], draws)
+    lengths = [len(t) for t in loop_texts]
     return {
         "seeds": {"first": min(seeds), "last": max(seeds)},
         "contexts": len(pairs),
@@ -267,6 +293,12 @@ def negatives_report(
         "quantiles_1_5_50_99_max": {
             k: [round(float(q), 3) for q in np.quantile(v, [0.01, 0.05, 0.5, 0.99, 1.0])]
             for k, v in scores.items()
+        },
+        "unsearched": {
+            "strings": len(loop_texts),
+            "above_good": float(above.mean()),
+            "lengths_above_good": sorted(n for n, a in zip(lengths, above, strict=True) if a),
+            "under_15_chars": sum(n < 15 for n in lengths),
         },
     }
 

@@ -55,6 +55,9 @@ def test_the_negatives_report_compares_in_the_same_contexts():
     assert report["contexts"] >= 20
     assert set(report["above_good"]) == {"random letters", "action_space.sample()"}
     assert report["above_good"]["random letters"] == 0.0  # the RM's own negatives rank low
+    loop = report["unsearched"]  # the seed loop's strings where it replies: before a search
+    assert loop["strings"] == 4 * report["contexts"]
+    assert len(loop["lengths_above_good"]) == round(loop["above_good"] * loop["strings"])
     assert negatives_report(range(990, 1000)) == report  # the samples are seeded
 
 
