@@ -9,7 +9,8 @@ assistant's search call(s) and the tool's result(s), so a reply can be judged ag
 its context shows. For each context two distinct generators of
 :data:`dialog_env.tasks.chat.answers.REPLY_GENERATORS` (the good answerer, one that
 invents a venue, one that omits facts, one about the wrong venue, a verbose one, a curt
-one, random letters) each write a reply from the venues the context's results showed (the
+one, random letters, and ``sampled``: what the env's ``action_space.sample()`` sends, as
+the seed's random loop does) each write a reply from the venues the context's results showed (the
 tracker's ``known``); the hidden gold judge scores both, and the label is drawn by
 Bradley-Terry sampling on the gold difference with a seeded generator, then, as an
 annotator's slip, flipped with probability ``flip_rate`` (AlpacaFarm's label noise:
@@ -21,8 +22,13 @@ flipped):
     P(a preferred)                 = (1 - flip_rate) * s + flip_rate * (1 - s),  s: the sigmoid
 
 Both draws come from the one label generator (seeded by ``--label-seed``): one uniform for
-the Bradley-Terry label and, only when ``flip_rate > 0``, a second for the slip, so the
-default (``flip_rate`` 0) writes the very bytes it wrote before the flip existed.
+the Bradley-Terry label and, only when ``flip_rate > 0``, a second for the slip, so
+``flip_rate`` 0 writes the very bytes it wrote before the flip existed, for the same
+generators. The default generators are all of them; ``sampled`` joined them later (issue
+27: no reward threshold separated the seed loop's messages from good answers until the
+RM saw such messages), so a file made before that (the shipped chat RM's, sft-chat's) is
+made again by naming the other seven: ``--generators good invents omits wrong verbose
+curt random``.
 
 The file is JSONL, one pair a line: ``seed``, ``context`` (turns ``{"role", "text"}``),
 ``request``, ``a`` and ``b`` (``text``, ``generator``, ``gold``), ``p_a`` (the

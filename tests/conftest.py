@@ -4,6 +4,7 @@ hypothesis's profile."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import gymnasium as gym
@@ -23,6 +24,26 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 settings.register_profile("derandomized", derandomize=True, database=None)
 settings.register_profile("explore")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "derandomized"))
+
+
+#: The chat page, where the seed's loop and what it prints are written once.
+CHAT_PAGE = REPO_ROOT / "docs" / "chat-task.md"
+_SEED_LOOP_PRINTS = re.compile(
+    r"It prints `(?P<printed>True|False)` \(a return of (?P<total>-?\d+\.\d+) against the "
+    r"threshold (?P<threshold>-?\d+\.\d+)\)"
+)
+
+
+def chat_seed_loop() -> tuple[str, dict[str, str]]:
+    """The seed's loop as docs/chat-task.md writes it (the page's first ``python`` block)
+    and what the page says it prints: ``printed``, ``total`` (the return) and
+    ``threshold``. The figures live on the page alone: a new reward model or threshold
+    changes that sentence, and every test that checks them reads it here."""
+    page = CHAT_PAGE.read_text()
+    block = page.split("```python\n", 1)[1].split("```", 1)[0]
+    said = _SEED_LOOP_PRINTS.search(" ".join(page.split()))
+    assert 'gym.make("ChatGPT-v1")' in block and said, "docs/chat-task.md: no seed loop"
+    return block, said.groupdict()
 
 
 def available_voices() -> list[str]:

@@ -16,6 +16,9 @@ import pytest
 
 from dialog_bench.cli import main
 
+#: The default generators of ``dialog-bench prefs`` before ``sampled`` joined them: named
+#: so, the command writes the bytes the default wrote then.
+PREFS_GENERATORS_BEFORE_SAMPLED = ["good", "invents", "omits", "wrong", "verbose", "curt", "random"]
 #: (command after ``dialog-bench``, the sha256 of the JSONL it writes), on 4 train episodes.
 PINNED = {
     "expert demos": (
@@ -36,8 +39,14 @@ PINNED = {
         ],
         "18ecb4fafa850e7d02b080913fe7e5d93bcdf88ef8f06ff226ed3b738b60c4f0",
     ),
+    # the default generators include ``sampled`` (the seed loop's action_space.sample()
+    # strings) since issue 27 item 5; the shipped chat RM and sft-chat were made before it
     "preference pairs": (
-        ["prefs", "--episodes", "4"],
+        ["prefs", "--num-episodes", "4"],
+        "de0f0784428d4e62ce46c51a2bf0316bcc5bfac59821aa1ddb0945a0e0eb5c65",
+    ),
+    "preference pairs, the seven generators before sampled": (
+        ["prefs", "--num-episodes", "4", "--generators", *PREFS_GENERATORS_BEFORE_SAMPLED],
         "86e6fcbcff960e35070088b00369dbce380b64ac86074bcbafcc3e5a4b70513e",
     ),
 }

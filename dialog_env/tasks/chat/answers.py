@@ -7,7 +7,10 @@ are the generators of ``dialog-bench prefs``: the good answerer and degraded one
 pure function of the request, the venues known (what the context's search results
 showed), the database and a random generator. The degraded ones degrade the good answer
 from those same venues; only ``wrong`` reaches into the database, for a real venue the
-context never showed.
+context never showed. Two write no answer at all: ``random``, a few lower-case words of
+letters, and ``sampled``, what the env's ``action_space.sample()`` writes (up to
+:data:`SAMPLED_MAX_CHARS` characters of printable ASCII, as the seed's random loop sends
+them), so a reward model trained on the pairs has seen that loop's messages too.
 
 >>> from dialog_env.tasks.booking.domain import load_database
 >>> db, _ = load_database()
@@ -22,15 +25,26 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
+from gymnasium.spaces import Text
 
 from dialog_env.tasks.booking.domain import Venue, VenueDatabase
 from dialog_env.tasks.chat.requests import ChatAct
 from dialog_env.tasks.chat.voice import SLOT_WORDS
+from dialog_env.text import CHARSET, normalize_message
 
-__all__ = ["INVENTED_NAMES", "REPLY_GENERATORS", "good_reply", "make_reply"]
+__all__ = [
+    "INVENTED_NAMES",
+    "REPLY_GENERATORS",
+    "SAMPLED_MAX_CHARS",
+    "good_reply",
+    "make_reply",
+    "sampled_message",
+]
 
 #: Names of venues that do not exist, for the degraded generator that invents one.
 INVENTED_NAMES = ("The Silver Anchor", "The Rusty Compass", "The Velvet Harbour", "The Quiet Heron")
+#: The env's ``max_message_chars`` (its action space's ``max_length``), for ``sampled``.
+SAMPLED_MAX_CHARS = 500
 _FILLER = (
     " As you may know, choosing a restaurant is a very personal matter and many factors play a"
     " role, such as the atmosphere, the service, the location and of course the menu itself,"
@@ -130,6 +144,19 @@ def _random(request: ChatAct, known: Known, db: VenueDatabase, rng: np.random.Ge
     return "".join(rng.choice(letters, size=int(rng.integers(5, 60)))).strip() or "ok"
 
 
+def sampled_message(rng: np.random.Generator) -> str:
+    """A draw of the env's action space (``Text(max_length=500, charset=CHARSET)``: a
+    uniform length in [1, 500], then uniform characters), drawn from ``rng`` as the
+    space's own ``sample()`` draws, and normalized as the env normalizes a message: the
+    text the reward model scores when the seed's loop sends ``action_space.sample()``."""
+    sample = Text(max_length=SAMPLED_MAX_CHARS, charset=CHARSET, seed=rng).sample()
+    return normalize_message(sample, SAMPLED_MAX_CHARS)[0]
+
+
+def _sampled(request: ChatAct, known: Known, db: VenueDatabase, rng: np.random.Generator) -> str:
+    return sampled_message(rng)
+
+
 #: Generator name -> ``(request, known, db, rng) -> reply``.
 REPLY_GENERATORS: dict[str, Callable[[ChatAct, Known, VenueDatabase, np.random.Generator], str]] = {
     "good": _good,
@@ -139,6 +166,7 @@ REPLY_GENERATORS: dict[str, Callable[[ChatAct, Known, VenueDatabase, np.random.G
     "verbose": _verbose,
     "curt": _curt,
     "random": _random,
+    "sampled": _sampled,
 }
 
 
