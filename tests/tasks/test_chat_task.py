@@ -180,3 +180,32 @@ def test_the_public_checker_passes_on_the_alias():
 @pytest.mark.parametrize("interface", ["act", "token"])
 def test_the_public_checker_passes_on_other_interfaces(interface):
     check_dialog_env("Dialog-Chat-v1", seeds=(0,), steps=12, interface=interface)
+
+
+def test_shuffled_venue_names_ask_about_the_same_venues_under_new_names():
+    import gymnasium as gym
+
+    from agents.chat_expert import ChatExpertAgent
+
+    shipped = gym.make("Dialog-Chat-v1", reward="gold")
+    shuffled = gym.make("Dialog-Chat-v1", reward="gold", venue_names="shuffled")
+    renamed = 0
+    for seed in range(12):
+        shipped.reset(seed=seed)
+        obs, _ = shuffled.reset(seed=seed)
+        before = shipped.unwrapped.task.goal
+        after = shuffled.unwrapped.task.goal
+        db, shipped_db = shuffled.unwrapped.task.db, shipped.unwrapped.task.db
+        for a, b in zip(before, after, strict=True):
+            assert (a.intent, a.wishes, a.asks) == (b.intent, b.wishes, b.asks)
+            for old, new in zip(a.names, b.names, strict=True):
+                assert db.get(new).phone == shipped_db.get(old).phone
+                renamed += old != new
+        agent, done, total = ChatExpertAgent(), False, 0.0
+        while not done:  # the facts are in the search results, under the new names
+            obs, reward, terminated, truncated, _ = shuffled.step(agent.act(obs))
+            total, done = total + reward, terminated or truncated
+        assert total == pytest.approx(1.0)
+    assert renamed > 0
+    with pytest.raises(ValueError, match="venue_names must be one of"):
+        gym.make("Dialog-Chat-v1", venue_names="random")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from dialog_env.tasks import TaskStep
 from dialog_env.tasks.booking.domain import load_database
+from dialog_env.tasks.booking.task import VENUE_NAMES
 from dialog_env.tasks.booking.tools import ToolBox, is_tool_call
 from dialog_env.tasks.chat.judge import gold_terms
 from dialog_env.tasks.chat.requests import ChatAct, sample_goal
@@ -103,10 +105,14 @@ class ChatTask:
     ``None``: the shipped ``dialog_env/assets/chat-rm``, loaded once per process);
     ``reward_models`` (a list of such directories) and ``ensemble`` (``"mean"`` or
     ``"worst"``) make ``reward="rm-ensemble"``'s ensemble, and are refused with any other
-    reward. ``user_model`` defaults to ``"template"`` for the chat ids: the shipped tiny LM
-    was trained on booking turns only and has never seen a chat request, so with
-    ``user_model="tiny"`` nearly every sentence it writes fails the parser check and falls
-    back to the template (counted in ``voice_fallbacks``).
+    reward. ``venue_names`` as the booking task's (``"shipped"``, the default, or
+    ``"shuffled"``: each episode gives the venues' names to one another, a permutation drawn
+    after the goal, and the goal asks about the same venues under their new names, so a
+    venue's facts can only be known from a search result; a training distribution for demos,
+    never an evaluation one). ``user_model`` defaults to ``"template"`` for the chat ids:
+    the shipped tiny LM was trained on booking turns only and has never seen a chat request,
+    so with ``user_model="tiny"`` nearly every sentence it writes fails the parser check and
+    falls back to the template (counted in ``voice_fallbacks``).
 
     >>> import gymnasium as gym, dialog_env
     >>> env = gym.make("ChatGPT-v1")
@@ -124,7 +130,8 @@ class ChatTask:
     - v1: recommend, describe and compare requests; reward = the gold judge. Then (issue
       12) the learned reward model became the default reward (``reward="rm"``;
       ``reward="gold"`` stays), and ``info["rm"]`` joined ``info["gold"]``. Then (issue
-      27) ``reward="rm-ensemble"`` joined them; the default's episodes are unchanged.
+      27) ``reward="rm-ensemble"`` and ``venue_names`` joined them; the default's episodes
+      are unchanged.
     """
 
     name = "chat"
@@ -141,7 +148,10 @@ class ChatTask:
         reward_model: str | Path | None = None,
         reward_models: list[str] | None = None,
         ensemble: str = "mean",
+        venue_names: str = "shipped",
     ):
+        if venue_names not in VENUE_NAMES:
+            raise ValueError(f"venue_names must be one of {VENUE_NAMES}, got {venue_names!r}")
         if reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
         if (reward == "rm-ensemble") != (reward_models is not None):
@@ -155,7 +165,8 @@ class ChatTask:
         )
         self.db, self._shipped_book = load_database()
         sample_goal(self.db, np.random.default_rng(0), split)  # checks the split now
-        self.split, self.reward = split, reward
+        self.split, self.reward, self.venue_names = split, reward, venue_names
+        self._shipped_db = self.db
         self.template_voice = ChatTemplateVoice(self.db)
         self.voice = voice if voice is not None else self.template_voice
         self.patience, self.max_turns = patience, max_turns
@@ -168,8 +179,14 @@ class ChatTask:
         return drive(self.step_steps(message, rng), self.voice)
 
     def reset_steps(self, rng: np.random.Generator) -> Stepping[list[Turn]]:
+        self.db, book = self._shipped_db, self._shipped_book
         self.goal = sample_goal(self.db, rng, self.split)
-        self.tools = ChatTools(self.db, ToolBox(self.db, self._shipped_book.copy()))
+        if self.venue_names == "shuffled":  # the goal's venues keep their facts, not names
+            names = [v.name for v in self.db.venues]
+            given = dict(zip(names, (names[i] for i in rng.permutation(len(names))), strict=True))
+            self.db, book = self.db.renamed(given), book.renamed(given)
+            self.goal = [replace(a, names=tuple(given[n] for n in a.names)) for a in self.goal]
+        self.tools = ChatTools(self.db, ToolBox(self.db, book.copy()))
         self.index, self.scores, self.rm_scores, self.ensemble_scores = 0, [], [], []
         self.turns, self.tool_streak, self.user_turns, self.voice_fallbacks = 0, 0, 0, 0
         self.done = False
