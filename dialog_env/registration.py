@@ -12,18 +12,18 @@ the very spec of its id.
   is -0.09 (1 of 200 above), ``action_space.sample()`` messages always return -0.08. The
   expert plays the same episodes on the token and act ids (``tests/env/test_interfaces.py``);
   random acts (``Dialog-Acts-v1``) average -0.06 with 7 of 200 above.
-- chat ids, 0.0: the return (``reward="rm"``, the default) is the mean normalized score
-  of the shipped reward model over the requests, and 0 is the mean score of its training
-  replies (good and degraded ones alike), so a return above 0 is replies better than the
-  average training reply. Measured on train seeds 0-199: the act-interface answerer
-  (search, then answer) returns 0.34 on average, in [-0.46, 0.93], 169 of 200 above 0
-  (64 above the gold threshold 0.5, which no longer separates it);
-  ``action_space.sample()`` messages return -1.10 on average, 6 of 200 above 0 (the
-  highest 0.78). The RM does not separate them perfectly (it rates verbose and curt
-  replies above the good ones: see ``dialog_env/assets/chat-rm/manifest.json``); success
-  stays the gold judge's (``SUCCESS_GOLD``). With ``reward="gold"`` the return is the mean
-  gold score in [0, 1], and 0.5 separates them exactly: the answerer returns 1.0 on every
-  seed, random messages 0.0.
+- chat ids, -0.23: the return (``reward="rm"``, the default) is the mean normalized score
+  of the shipped reward model over the requests. Since issue 27 the RM is trained on prefs
+  whose default generators include ``sampled``, the env's own ``action_space.sample()``
+  strings, and -0.23 is ``baselines.chat_thresholds.choose_threshold``: the midpoint of
+  the interval [-0.622, 0.168) in which ``action_space.sample()`` messages score above the
+  threshold in under 0.5% of 1,000 seeded train episodes and chat-expert in at least 95%
+  (``python -m baselines.chat_thresholds --episodes 1000 --choose``). Measured on seeds
+  0-999: random messages above -0.23 in 0.0% (the highest -0.253), chat-expert in 99.5%.
+  Before (the RM without those negatives, threshold 0.0) random messages passed in 3.3%
+  and chat-expert in 87.5%. Success stays the gold judge's (``SUCCESS_GOLD``). With
+  ``reward="gold"`` the return is the mean gold score in [0, 1], and 0.5 separates them
+  exactly: the answerer returns 1.0 on every seed, random messages 0.0.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ REWARD_THRESHOLDS = {
     "Dialog-v1": 0.5,
     "Dialog-Tokens-v1": 0.5,
     "Dialog-Acts-v1": 0.5,
-    "Dialog-Chat-v1": 0.0,  # the reward model's scale (module docstring)
+    "Dialog-Chat-v1": -0.23,  # the reward model's scale (module docstring)
 }
 #: The ids whose agents write whole messages: the ones episode sets and LM agents are of.
 TEXT_ENV_IDS = tuple(i for i, kw in ENV_IDS.items() if kw.get("interface", "text") == "text")

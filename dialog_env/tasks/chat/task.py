@@ -120,7 +120,7 @@ class ChatTask:
     >>> obs.startswith("user: ")
     True
     >>> env.spec.reward_threshold  # on the RM's scale (dialog_env.registration)
-    0.0
+    -0.23
     >>> _, reward, _, _, info = env.step("xq zzk")
     >>> sorted(info["reward_terms"]), reward == info["rm"] / len(env.unwrapped.task.goal)
     (['rm'], True)
