@@ -27,7 +27,8 @@ per message batch computed 205k token columns for 126k real ones on ``sft-noisy`
 Rows of one call that would prefill the same tokens after the same cached keys and values
 (a group-RL rollout's G copies of one seed: the same opening, and, from a policy fresh from
 SFT, often the same messages and replies for several turns) are prefilled once
-(:func:`twin_rows`), with the same numbers to the bit (:data:`EXACT_ROWS`).
+(:func:`twin_rows`), and decode as one row for as long as they draw the same tokens
+(``dialog_env.lm.twin_decode``), with the same numbers to the bit (:data:`EXACT_ROWS`).
 
 A cache belongs to one set of weights: :meth:`ConversationCache.clear` when they change.
 
@@ -73,6 +74,9 @@ TOKEN_COST, KEY_COST, CALL_COST = 786, 1, 20_000
 #: A prefill that shares twins' rows (:func:`twin_rows`) keeps at least this many token
 #: rows in its call, so that sharing changes no number on such a CPU.
 EXACT_ROWS = 16
+
+#: Whether :func:`decode_packed` decodes twin rows once (``dialog_env.lm.twin_decode``).
+TWIN_DECODE = True
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -212,10 +216,23 @@ def decode_packed(
     tokens and each row's cache as it left."""
     import torch
 
+    from dialog_env.lm.twin_decode import decode_twins
+
     past, mask = packed_cache(model.config, rows, reserve=max_new_tokens + 1, device=device)
     last = torch.tensor([[p[-1]] for p in prompts], dtype=torch.long, device=device)
     positions = torch.tensor([[len(p) - 1] for p in prompts], dtype=torch.long, device=device)
     mask = torch.cat([mask, torch.ones_like(last)], dim=-1)
+    # Twins: rows that share one list of keys and values (a twin's prefill, a fork) and
+    # feed the same prompt; each class of them decodes as one row while they draw alike.
+    classes: dict[tuple, int] = {}
+    of = [
+        classes.setdefault((id(r), tuple(p)), len(classes))
+        for r, p in zip(rows, prompts, strict=True)
+    ]
+    if TWIN_DECODE and len(rows) >= EXACT_ROWS and len(classes) < len(rows):
+        return decode_twins(
+            model, past, last, mask, positions, of, max_new_tokens, stop_ids, choose, EXACT_ROWS
+        )
     return decode_retiring(model, past, last, mask, positions, max_new_tokens, stop_ids, choose)
 
 

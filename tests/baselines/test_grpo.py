@@ -220,30 +220,39 @@ def sft_policy():
 
 
 def _played(policy, share: bool, monkeypatch) -> tuple[list, dict]:
-    """Two groups of four rollouts (template voice, seeded), prefilling twin rows once
-    (``share``) or every row itself; the messages and the KV cache's counts."""
+    """Two groups of eight rollouts (template voice, seeded), prefilling and decoding
+    twin rows once (``share``) or every row itself; the messages and the KV cache's
+    counts, with ``twin_decodes``: the decode calls that ran twins as one row."""
+    import dialog_env.lm.twin_decode as twin_decode
     from dialog_env.lm.sessions import ConversationCache
 
-    caches = []
+    caches, decodes = [], []
+    decode_twins = twin_decode.decode_twins
 
     def cache(*args, **kwargs):
         caches.append(ConversationCache(*args, **kwargs, share_prefills=share))
         return caches[-1]
 
+    def counted(*args, **kwargs):
+        decodes.append(1)
+        return decode_twins(*args, **kwargs)
+
     monkeypatch.setattr(grpo_groups, "ConversationCache", cache)
-    envs = gym.make_vec("Dialog-v1", num_envs=8, split="train", user_model="template")
-    episodes = play_groups(envs, policy, [3, 4], 4, torch.Generator().manual_seed(0), 1.0)
+    monkeypatch.setattr(twin_decode, "decode_twins", counted)
+    envs = gym.make_vec("Dialog-v1", num_envs=16, split="train", user_model="template")
+    episodes = play_groups(envs, policy, [3, 4], 8, torch.Generator().manual_seed(0), 1.0)
     envs.close()
-    return episodes, caches[0].stats
+    return episodes, caches[0].stats | {"twin_decodes": len(decodes)}
 
 
 @needs_lm
-def test_twin_rows_of_a_group_are_prefilled_once_and_sample_the_very_same_messages(
+def test_twin_rows_of_a_group_are_read_once_and_sample_the_very_same_messages(
     sft_policy, monkeypatch
 ):
-    """A group's rollouts that hold the same transcript prefill it once, and sample the
-    same tokens with the same log-probs and entropies, to the bit, as when every row is
-    prefilled alone; the reference scores their identical rows once, to the same bits."""
+    """A group's rollouts that hold the same transcript prefill it once and decode as one
+    row while they draw alike, and sample the same tokens with the same log-probs and
+    entropies, to the bit, as when every row is prefilled and decoded alone; the
+    reference scores their identical rows once, to the same bits."""
     (shared, counts), (alone, alone_counts) = (
         _played(sft_policy, share, monkeypatch) for share in (True, False)
     )
@@ -253,9 +262,10 @@ def test_twin_rows_of_a_group_are_prefilled_once_and_sample_the_very_same_messag
     assert fields == [
         [(m.tokens, m.logprobs.tolist(), m.entropies.tolist()) for m in e.messages] for e in alone
     ]
-    assert alone_counts["shared"] == 0 and counts["fed"] == alone_counts["fed"]
-    # Twins went on past the opening (3 twins per group, each its prompt but one token).
-    opening = sum(3 * (len(shared[k].messages[0].prompt) - 1) for k in (0, 4))
+    assert alone_counts["shared"] == alone_counts["twin_decodes"] == 0
+    assert counts["fed"] == alone_counts["fed"] and counts["twin_decodes"] > 1
+    # Twins went on past the opening (7 twins per group, each its prompt but one token).
+    opening = sum(7 * (len(shared[k].messages[0].prompt) - 1) for k in (0, 8))
     assert counts["shared"] > opening
     scored = []
     for episodes, distinct in ((shared, True), (alone, False)):
