@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Message", "Row", "pack_episode", "score_rows", "token_field"]
+__all__ = ["Message", "Row", "distinct_rows", "pack_episode", "score_rows", "token_field"]
 
 
 def _empty() -> np.ndarray:
@@ -107,7 +107,9 @@ def score_rows(scorer, rows: list[Row], batch_size: int, into: str = "ref_logpro
     forward, shortest first: ``"ref_logprobs"`` (the log-probs of the message's tokens;
     ``scorer`` is the frozen reference) or ``"values"`` (the value of each token's state;
     ``scorer`` is the policy, as it sampled). Messages whose field is filled already are
-    not scored again (GRPO scores every rollout for its KL curve before the update)."""
+    not scored again (GRPO scores every rollout for its KL curve before the update), and
+    a row that another of its forward repeats token for token is read once
+    (:func:`distinct_rows`)."""
     import torch
 
     def done(row: Row) -> bool:
@@ -118,7 +120,7 @@ def score_rows(scorer, rows: list[Row], batch_size: int, into: str = "ref_logpro
     todo = sorted((r for r in rows if not done(r)), key=lambda r: len(r.ids))
     with torch.no_grad():
         for k in range(0, len(todo), batch_size):
-            batch = todo[k : k + batch_size]
+            batch, twins = distinct_rows(todo[k : k + batch_size])
             logprobs, _, values = scorer.evaluate_spans(
                 [r.ids for r in batch], [r.spans for r in batch]
             )
@@ -129,3 +131,36 @@ def score_rows(scorer, rows: list[Row], batch_size: int, into: str = "ref_logpro
                 messages, np.split(scores.double().cpu().numpy(), splits), strict=True
             ):
                 setattr(m, into, part)
+            for row, twin in twins:
+                for m, scored in zip(row.messages, twin.messages, strict=True):
+                    setattr(m, into, getattr(scored, into).copy())
+
+
+def distinct_rows(batch: Sequence[Row]) -> tuple[list[Row], list[tuple[Row, Row]]]:
+    """The rows of ``batch`` to score, and ``(row, twin)`` for each row left out because
+    an earlier one, its twin, has the same ids and spans (a group's rollouts that wrote
+    the same messages and got the same replies: most of a group, from an SFT start).
+
+    A twin is scored in the same forward (padded to the same width; a row scores the
+    same whatever the other rows of its forward are), so its numbers are the row's own.
+    A forward of fewer than ``EXACT_ROWS`` message tokens would sum in another order
+    (:data:`dialog_env.lm.sessions.EXACT_ROWS`): then every row is scored.
+
+    >>> def row(n):  # a prompt of one token and a message of n
+    ...     return Row(list(range(n + 1)), [(1, n + 1)], [Message([0], list(range(1, n + 1)), [])])
+    >>> kept, twins = distinct_rows([row(20) for _ in range(6)])
+    >>> len(kept), len(twins), len(distinct_rows([row(5), row(5)])[0])
+    (1, 5, 2)
+    """
+    from dialog_env.lm.sessions import EXACT_ROWS
+
+    first: dict[tuple, Row] = {}
+    twins = []
+    for row in batch:
+        twin = first.setdefault((tuple(row.ids), tuple(row.spans)), row)
+        if twin is not row:
+            twins.append((row, twin))
+    kept = list(first.values())
+    if sum(end - start for r in kept for start, end in r.spans) < EXACT_ROWS:
+        return list(batch), []
+    return kept, twins

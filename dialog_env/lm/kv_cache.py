@@ -21,6 +21,8 @@ attention's output is unchanged bit for bit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
@@ -117,6 +119,27 @@ class GrowingLayer(DynamicLayer):
             values[..., : self._length, :] = self.values[indices]
             self._keys, self._values = keys, values
         self._rows = kept
+        self._expose()
+
+    def append_copies(self, rows: Sequence[int]) -> None:
+        """Append a copy of each of ``rows`` (their filled columns) after the rows in use,
+        in the buffers' spare rows where they have them (a twin row that parts from its
+        row in ``dialog_env.lm.twin_decode``)."""
+        if self._keys is None or not rows:
+            return
+        end = self._rows + len(rows)
+        if end > self._keys.shape[0]:  # no spare rows: grow the batch
+            grown = (end, *self._keys.shape[1:])
+            keys, values = self._keys.new_empty(grown), self._values.new_empty(grown)
+            keys[: self._rows, :, : self._length] = self.keys
+            values[: self._rows, :, : self._length] = self.values
+            self._keys, self._values = keys, values
+        for offset, row in enumerate(rows):
+            self._keys[self._rows + offset, :, : self._length] = self._keys[row, :, : self._length]
+            self._values[self._rows + offset, :, : self._length] = self._values[
+                row, :, : self._length
+            ]
+        self._rows = end
         self._expose()
 
     def crop(self, tokens_to_remove: int) -> None:

@@ -24,6 +24,12 @@ batch by moving one row into its place, not by copying the batch
 per message batch computed 205k token columns for 126k real ones on ``sft-noisy``'s first
 128 test episodes, and a row that stopped copied the whole batch's cache.
 
+Rows of one call that would prefill the same tokens after the same cached keys and values
+(a group-RL rollout's G copies of one seed: the same opening, and, from a policy fresh from
+SFT, often the same messages and replies for several turns) are prefilled once
+(:func:`twin_rows`), and decode as one row for as long as they draw the same tokens
+(``dialog_env.lm.twin_decode``), with the same numbers to the bit (:data:`EXACT_ROWS`).
+
 A cache belongs to one set of weights: :meth:`ConversationCache.clear` when they change.
 
 >>> import torch
@@ -54,12 +60,23 @@ __all__ = [
     "decode_from_one_prefill",
     "decode_packed",
     "prefill_groups",
+    "twin_rows",
 ]
 
 #: Relative costs for :func:`prefill_groups`, in multiply-adds per 1,000 of the shipped
 #: model (4 layers of width 128): a token through the layers, a key it attends to, and
 #: one forward call's fixed cost (about a millisecond of Python and dispatch).
 TOKEN_COST, KEY_COST, CALL_COST = 786, 1, 20_000
+
+#: A matrix product of at least this many rows gives each row the same numbers whatever
+#: the other rows are; below it, MKL's small-matrix kernels sum in another order (measured
+#: on the shipped model's 128- and 512-wide layers: rows 1-15 move, 16 and more do not).
+#: A prefill that shares twins' rows (:func:`twin_rows`) keeps at least this many token
+#: rows in its call, so that sharing changes no number on such a CPU.
+EXACT_ROWS = 16
+
+#: Whether :func:`decode_packed` decodes twin rows once (``dialog_env.lm.twin_decode``).
+TWIN_DECODE = True
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -106,6 +123,48 @@ def prefill_groups(fed: Sequence[int], held: Sequence[int]) -> list[list[int]]:
         groups.append(order[cut[j] : j])
         j = cut[j]
     return groups[::-1]
+
+
+def twin_rows(
+    members: Sequence[int], prompts: Sequence[Sequence[int]], held: Sequence[list[tuple]]
+) -> dict[int, int]:
+    """Rows of ``members`` whose prefill another member's serves: ``{row: twin}``, the
+    twin the first member with the same prompt (but its last token) and the same cached
+    keys and values ``held[row]`` (per layer, over the same columns).
+
+    The G rollouts of a group open with the same user turn, and a policy that writes the
+    same message in several of them gets the same reply again (the voice draws from each
+    env's own generator), so a group's rows are often alike for several messages. A twin
+    is fed the very numbers its row would be and sits in the same forward call (padded
+    to the same width), and a row's outputs do not depend on the other rows of its call,
+    so its keys and values are those the row would have computed.
+
+    >>> import torch
+    >>> kv = [(torch.ones(1, 2, 1), torch.ones(1, 2, 1))]
+    >>> twin_rows([0, 1, 2, 3], [[1, 2, 9], [1, 2, 8], [1, 3, 9], [1, 2, 7]], [kv, kv, kv, []])
+    {1: 0}
+    """
+    import torch
+
+    def same(a: list[tuple], b: list[tuple]) -> bool:
+        return a is b or (
+            len(a) == len(b)
+            and all(
+                torch.equal(ka, kb) and torch.equal(va, vb)
+                for (ka, va), (kb, vb) in zip(a, b, strict=True)
+            )
+        )
+
+    first: dict[tuple[int, ...], list[int]] = {}
+    twins: dict[int, int] = {}
+    for row in members:
+        alike = first.setdefault(tuple(prompts[row][:-1]), [])
+        twin = next((t for t in alike if same(held[t], held[row])), None)
+        if twin is None:
+            alike.append(row)
+        else:
+            twins[row] = twin
+    return twins
 
 
 def decode_from_one_prefill(
@@ -157,10 +216,23 @@ def decode_packed(
     tokens and each row's cache as it left."""
     import torch
 
+    from dialog_env.lm.twin_decode import decode_twins
+
     past, mask = packed_cache(model.config, rows, reserve=max_new_tokens + 1, device=device)
     last = torch.tensor([[p[-1]] for p in prompts], dtype=torch.long, device=device)
     positions = torch.tensor([[len(p) - 1] for p in prompts], dtype=torch.long, device=device)
     mask = torch.cat([mask, torch.ones_like(last)], dim=-1)
+    # Twins: rows that share one list of keys and values (a twin's prefill, a fork) and
+    # feed the same prompt; each class of them decodes as one row while they draw alike.
+    classes: dict[tuple, int] = {}
+    of = [
+        classes.setdefault((id(r), tuple(p)), len(classes))
+        for r, p in zip(rows, prompts, strict=True)
+    ]
+    if TWIN_DECODE and len(rows) >= EXACT_ROWS and len(classes) < len(rows):
+        return decode_twins(
+            model, past, last, mask, positions, of, max_new_tokens, stop_ids, choose, EXACT_ROWS
+        )
     return decode_retiring(model, past, last, mask, positions, max_new_tokens, stop_ids, choose)
 
 
@@ -177,16 +249,21 @@ class ConversationCache:
         pad_id: the tokenizer's pad id (fills the columns of shorter rows).
         max_conversations: kept at most; the least recently used goes first. A caller
             that knows when a conversation ends should :meth:`drop` it then.
+        share_prefills: rows of one call that would prefill the same tokens after the
+            same cached keys and values are prefilled once (:func:`twin_rows`); False
+            prefills each row itself (the reference the sharing is checked against).
     """
 
-    def __init__(self, pad_id: int, max_conversations: int = 1024):
+    def __init__(self, pad_id: int, max_conversations: int = 1024, share_prefills: bool = True):
         if max_conversations < 1:
             raise ValueError(f"max_conversations must be >= 1, got {max_conversations}")
         self.pad_id = pad_id
         self.max_conversations = max_conversations
+        self.share = share_prefills
         self._kept: dict[Hashable, _Conversation] = {}
-        #: Prompt tokens taken from the cache / fed to the model; rows encoded in full.
-        self.stats = {"reused": 0, "fed": 0, "full": 0}
+        #: Prompt tokens taken from the cache / fed to the model; rows encoded in full;
+        #: ``shared``: of those fed, the tokens of rows that a twin's prefill served.
+        self.stats = {"reused": 0, "fed": 0, "full": 0, "shared": 0}
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -279,7 +356,13 @@ class ConversationCache:
         todo = [r for r, p in enumerate(prompts) if len(p) - 1 > reuse[r]]
         fed = [len(prompts[r]) - 1 - reuse[r] for r in todo]
         for group in prefill_groups(fed, [reuse[r] for r in todo]):
-            members = [todo[g] for g in group]
+            twins = twin_rows([todo[g] for g in group], prompts, rows) if self.share else {}
+            # Keep EXACT_ROWS token rows in the call: fewer would sum in another order.
+            need = -(-EXACT_ROWS // max(fed[g] for g in group))  # rows of that width
+            for r in list(twins)[: max(0, need - (len(group) - len(twins)))]:
+                del twins[r]
+            members = [todo[g] for g in group if todo[g] not in twins]
+            self.stats["shared"] += sum(len(prompts[r]) - 1 - reuse[r] for r in twins)
             past, held_mask = packed_cache(
                 model.config,
                 [rows[r] for r in members],
@@ -296,4 +379,6 @@ class ConversationCache:
                 members, prefill_rows(model, ids, mask, positions, past), strict=True
             ):
                 rows[r] = row
+            for r, twin in twins.items():  # read-only: a packed cache copies its rows
+                rows[r] = rows[twin]
         return rows

@@ -210,6 +210,76 @@ def test_the_rollouts_of_a_group_start_from_one_episode_and_play_it_to_its_end(p
     envs.close()
 
 
+@pytest.fixture(scope="module")
+def sft_policy():
+    """A policy fresh from SFT (the board's ``sft-careless``): nearly greedy at T = 1, so
+    a group's rollouts write the same messages for several turns."""
+    from baselines.common.policy import TokenPolicy
+
+    return TokenPolicy.load(Path(__file__).parents[2] / "baselines/checkpoints/sft-careless")
+
+
+def _played(policy, share: bool, monkeypatch) -> tuple[list, dict]:
+    """Two groups of eight rollouts (template voice, seeded), prefilling and decoding
+    twin rows once (``share``) or every row itself; the messages and the KV cache's
+    counts, with ``twin_decodes``: the decode calls that ran twins as one row."""
+    import dialog_env.lm.twin_decode as twin_decode
+    from dialog_env.lm.sessions import ConversationCache
+
+    caches, decodes = [], []
+    decode_twins = twin_decode.decode_twins
+
+    def cache(*args, **kwargs):
+        caches.append(ConversationCache(*args, **kwargs, share_prefills=share))
+        return caches[-1]
+
+    def counted(*args, **kwargs):
+        decodes.append(1)
+        return decode_twins(*args, **kwargs)
+
+    monkeypatch.setattr(grpo_groups, "ConversationCache", cache)
+    monkeypatch.setattr(twin_decode, "decode_twins", counted)
+    envs = gym.make_vec("Dialog-v1", num_envs=16, split="train", user_model="template")
+    episodes = play_groups(envs, policy, [3, 4], 8, torch.Generator().manual_seed(0), 1.0)
+    envs.close()
+    return episodes, caches[0].stats | {"twin_decodes": len(decodes)}
+
+
+@needs_lm
+def test_twin_rows_of_a_group_are_read_once_and_sample_the_very_same_messages(
+    sft_policy, monkeypatch
+):
+    """A group's rollouts that hold the same transcript prefill it once and decode as one
+    row while they draw alike, and sample the same tokens with the same log-probs and
+    entropies, to the bit, as when every row is prefilled and decoded alone; the
+    reference scores their identical rows once, to the same bits."""
+    (shared, counts), (alone, alone_counts) = (
+        _played(sft_policy, share, monkeypatch) for share in (True, False)
+    )
+    fields = [
+        [(m.tokens, m.logprobs.tolist(), m.entropies.tolist()) for m in e.messages] for e in shared
+    ]
+    assert fields == [
+        [(m.tokens, m.logprobs.tolist(), m.entropies.tolist()) for m in e.messages] for e in alone
+    ]
+    assert alone_counts["shared"] == alone_counts["twin_decodes"] == 0
+    assert counts["fed"] == alone_counts["fed"] and counts["twin_decodes"] > 1
+    # Twins went on past the opening (7 twins per group, each its prompt but one token).
+    opening = sum(7 * (len(shared[k].messages[0].prompt) - 1) for k in (0, 8))
+    assert counts["shared"] > opening
+    scored = []
+    for episodes, distinct in ((shared, True), (alone, False)):
+        if not distinct:  # every row scored in its own right
+            monkeypatch.setattr(
+                "baselines.common.rollout.distinct_rows", lambda batch: (list(batch), [])
+            )
+        rows = [row for e in episodes for row in pack_episode(e.messages)]
+        assert distinct is False or len({tuple(r.ids) for r in rows}) < len(rows)
+        score_rows(sft_policy, rows, batch_size=8)
+        scored.append([m.ref_logprobs.tolist() for e in episodes for m in e.messages])
+    assert scored[0] == scored[1]
+
+
 @needs_lm
 def test_same_episode_and_same_messages_give_identical_returns_and_no_signal(policy):
     """Nearly greedy sampling writes the same messages in every rollout of a group: the

@@ -61,7 +61,7 @@ def test_incremental_messages_equal_full_reencode_over_whole_episodes(
     assert agent.sessions.stats["full"] == firsts + cut
     assert agent.sessions.stats["reused"] > 0
     assert len(agent.sessions) == 0  # every episode's cache freed at its end
-    assert full.agent.sessions.stats == {"reused": 0, "fed": 0, "full": 0}
+    assert full.agent.sessions.stats == {"reused": 0, "fed": 0, "full": 0, "shared": 0}
 
 
 def _tiny_lm():
