@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from dialog_env.registration import task_of
-from leaderboard.episodes import EPISODE_SET_SIZES, RUN_ENV_IDS, get_episode_set
+from leaderboard.episodes import EPISODE_SET_SIZES, RUN_ENV_IDS, episode_set_size
 from leaderboard.evaluate import DEFAULT_BATCH_SIZE, add_ray_arguments
 from leaderboard.publish import publish
 from leaderboard.render import leaderboard_html, render_table
@@ -109,7 +109,8 @@ def run_baselines(
         else (job, (env_id, episodes, limit))
         for job in baselines
     ]
-    total = 2 * sum(len(get_episode_set(*set_args).seeds) for _, set_args in jobs)
+    # Counted without building an env: the run's process loads no LM of its own.
+    total = 2 * sum(episode_set_size(*set_args) for _, set_args in jobs)
     bar = tqdm(
         total=total,
         desc="dialog-bench run",
