@@ -12,7 +12,7 @@ in longer episodes, decodes more); a baseline not published yet counts as
 the same episodes whichever worker runs it, whenever.
 
 :func:`simulate_dispatch` replays the pool's rule on known costs: how long the run takes
-and how long each worker idles at the end, for an order (``bench.run_dispatch``).
+and how long each worker idles at the end, for an order (docs/run-speed.md).
 
 >>> plan = simulate_dispatch([1.0, 1.0, 4.0], workers=2)  # the long job started last
 >>> plan.makespan, plan.idle_tail
