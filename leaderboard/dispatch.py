@@ -3,16 +3,18 @@
 The worker pool hands out jobs in the order it is given them, each to the first worker
 that is free (greedy list scheduling). A long job started last keeps one worker busy
 while the others idle, so :func:`dispatch_order` puts the jobs longest first (LPT) by
-:func:`expected_cost`, an estimate known before the run: the CPU seconds per megabyte of
-the baseline's published results file that its kind of agent took in a measured run
-(:data:`CPU_SECONDS_PER_MB`), times that file's size; a best-of-n agent times its ``n``
-candidates. The file's size follows what the agent does (an LM agent that writes more,
-in longer episodes, decodes more); a baseline not published yet counts as
+:func:`expected_cost`, an estimate known before the run: the size of the baseline's
+published results file (what the env voiced, parsed and scored; what the agent wrote, in
+episodes as long as it made them) times CPU seconds per megabyte for the env's side
+(:data:`ENV_SECONDS_PER_MB`) and the agent's (:data:`AGENT_SECONDS_PER_MB`, per candidate
+reply of a best-of-n agent), measured in one run. A baseline not published yet counts as
 :data:`UNPUBLISHED_MB`. The estimate orders the work, never changes it: every job plays
-the same episodes whichever worker runs it, whenever.
+the same episodes whichever worker runs it, whenever. It is rough by nature: a worker
+remembers the user turns it voiced, so a job that meets turns an earlier job on the same
+worker met costs less (docs/run-speed.md).
 
 :func:`simulate_dispatch` replays the pool's rule on known costs: how long the run takes
-and how long each worker idles at the end, for an order (docs/run-speed.md).
+and how long each worker idles at the end, for an order.
 
 >>> plan = simulate_dispatch([1.0, 1.0, 4.0], workers=2)  # the long job started last
 >>> plan.makespan, plan.idle_tail
@@ -29,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
-    "CPU_SECONDS_PER_MB",
+    "AGENT_SECONDS_PER_MB",
+    "ENV_SECONDS_PER_MB",
     "UNPUBLISHED_MB",
     "DispatchPlan",
     "agent_kind",
@@ -38,15 +41,19 @@ __all__ = [
     "simulate_dispatch",
 ]
 
-#: CPU seconds per megabyte of published results file, by kind of agent, from the run
-#: measured in docs/leaderboard.md ("Where the time goes"): the agent's own work (an LM
-#: decode, an SB3 forward pass, a rule) plus the env's (the voice, parsing, the reward
-#: model) and the replay that verifies the file. ``best-of-n`` is per candidate.
-CPU_SECONDS_PER_MB: dict[str, float] = {
-    "built-in": 4.0,
-    "sb3": 10.0,
-    "lm": 45.0,
-    "best-of-n": 28.0,
+#: CPU seconds per megabyte of published results file that the env's side of a job takes
+#: (the user's LM voice, parsing, a chat reply's reward-model score, the replay), by env
+#: id; an env id not named here counts as the dearest. Measured in the run of
+#: docs/run-speed.md, where rule-based agents' jobs took about this much.
+ENV_SECONDS_PER_MB: dict[str, float] = {"Dialog-v1": 12.0, "Dialog-Chat-v1": 15.0}
+#: CPU seconds per megabyte that the agent's own side takes, by kind of agent (an LM's
+#: decode, an SB3 policy's forward pass; a rule: nothing to speak of), per candidate reply
+#: for ``best-of-n``; from the same run.
+AGENT_SECONDS_PER_MB: dict[str, float] = {
+    "built-in": 0.0,
+    "sb3": 2.0,
+    "lm": 40.0,
+    "best-of-n": 35.0,
 }
 #: The size a baseline without a published results file is counted at (the published
 #: ones are 0.2-1.2 MB for 500 episodes).
@@ -54,7 +61,7 @@ UNPUBLISHED_MB = 1.0
 
 
 def agent_kind(baseline: str | Path) -> tuple[str, int]:
-    """A baseline's kind (a key of :data:`CPU_SECONDS_PER_MB`) and its candidates per
+    """A baseline's kind (a key of :data:`AGENT_SECONDS_PER_MB`) and its candidates per
     reply (a best-of-n config's ``n``, else 1), read without loading it; a checkpoint
     whose config cannot be read counts as an LM (its load fails later, with the error it
     deserves)."""
@@ -70,13 +77,13 @@ def agent_kind(baseline: str | Path) -> tuple[str, int]:
     kind = config.get("agent", "lm")
     if kind == "best-of-n":
         return kind, int(config.get("n", 8))
-    return (kind if kind in CPU_SECONDS_PER_MB else "lm"), 1
+    return (kind if kind in AGENT_SECONDS_PER_MB else "lm"), 1
 
 
 def expected_cost(baseline: str | Path, env_id: str, published: Path | None = None) -> float:
     """Roughly how many CPU seconds playing and verifying ``baseline`` on ``env_id``'s
-    test set takes: its kind's rate times the size of its results file published under
-    ``published`` (default: the package's), times its candidates per reply.
+    test set takes: the size of its results file published under ``published`` (default:
+    the package's) times the env's rate plus its kind's rate per candidate reply.
 
     >>> expected_cost("sft-noisy", "Dialog-v1") > expected_cost("expert", "Dialog-v1")
     True
@@ -87,7 +94,8 @@ def expected_cost(baseline: str | Path, env_id: str, published: Path | None = No
     kind, candidates = agent_kind(baseline)
     path = published_path(published or PUBLISHED_DIR, env_id, job_label(baseline))
     size_mb = path.stat().st_size / 1e6 if path.is_file() else UNPUBLISHED_MB
-    return CPU_SECONDS_PER_MB[kind] * size_mb * candidates
+    env_rate = ENV_SECONDS_PER_MB.get(env_id, max(ENV_SECONDS_PER_MB.values()))
+    return size_mb * (env_rate + AGENT_SECONDS_PER_MB[kind] * candidates)
 
 
 def dispatch_order(costs: Sequence[float]) -> list[int]:

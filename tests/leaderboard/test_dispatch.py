@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from leaderboard.dispatch import (
-    CPU_SECONDS_PER_MB,
+    AGENT_SECONDS_PER_MB,
+    ENV_SECONDS_PER_MB,
     UNPUBLISHED_MB,
     dispatch_order,
     expected_cost,
@@ -57,18 +58,17 @@ def test_the_estimate_follows_the_published_file_and_the_candidates(tmp_path):
     _write_bytes(published / "results" / "Dialog-Chat-v1" / "bon-x.json", 1_000_000)
     _write_bytes(published / "results" / "Dialog-v1" / "expert.json", 2_000_000)
 
+    chat, booking = ENV_SECONDS_PER_MB["Dialog-Chat-v1"], ENV_SECONDS_PER_MB["Dialog-v1"]
     bon_cost = expected_cost(bon, "Dialog-Chat-v1", published)
-    assert bon_cost == pytest.approx(4 * CPU_SECONDS_PER_MB["best-of-n"])
+    assert bon_cost == pytest.approx(chat + 4 * AGENT_SECONDS_PER_MB["best-of-n"])
     # A built-in with a file twice as large, and the same one not published yet.
-    assert expected_cost("expert", "Dialog-v1", published) == pytest.approx(
-        2 * CPU_SECONDS_PER_MB["built-in"]
-    )
+    assert expected_cost("expert", "Dialog-v1", published) == pytest.approx(2 * booking)
     assert expected_cost("random", "Dialog-v1", published) == pytest.approx(
-        UNPUBLISHED_MB * CPU_SECONDS_PER_MB["built-in"]
+        UNPUBLISHED_MB * booking
     )
     # A checkpoint whose config cannot be read still gets a turn, as an LM would.
     assert expected_cost(tmp_path / "missing", "Dialog-v1", published) == pytest.approx(
-        UNPUBLISHED_MB * CPU_SECONDS_PER_MB["lm"]
+        UNPUBLISHED_MB * (booking + AGENT_SECONDS_PER_MB["lm"])
     )
 
 
