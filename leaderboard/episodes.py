@@ -47,6 +47,7 @@ __all__ = [
     "EpisodeSet",
     "canonical_json",
     "env_version",
+    "episode_set_size",
     "get_episode_set",
     "is_evaluation_seed",
     "parse_episode_set_id",
@@ -221,38 +222,43 @@ class EpisodeSet:
         return len(self.seeds)
 
 
+def episode_set_size(env_id: str, name: str, limit: int | None = None) -> int:
+    """How many episodes :func:`get_episode_set` gives for these arguments, checked as it
+    checks them (the same ``ValueError``), without building the env that resolves the
+    set's spec: no LM is loaded, so a caller that only counts (a progress bar) stays light.
+
+    >>> episode_set_size("Dialog-v1", "test"), episode_set_size("Dialog-v1", "dev", limit=5)
+    (500, 5)
+    """
+    if name not in EPISODE_SET_SIZES:
+        raise ValueError(f"unknown episode set {name!r}: use one of {', '.join(EPISODE_SET_SIZES)}")
+    _registered_spec(env_id)
+    if env_id not in text_env_ids():
+        raise ValueError(
+            f"{env_id} is not a text-interface env id; episode sets exist for "
+            f"{', '.join(text_env_ids())}"
+        )
+    size = EPISODE_SET_SIZES[name]
+    if limit is None:
+        return size
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= size:
+        raise ValueError(f"limit must be an int in 1..{size} for {env_id}/{name}, got {limit!r}")
+    return limit
+
+
 def get_episode_set(env_id: str, name: str, limit: int | None = None) -> EpisodeSet:
     """The episode set ``name`` (``"dev"`` or ``"test"``) of ``env_id``, or its first ``limit``.
 
     Raises ``ValueError`` for an unknown set, an env id that is not a registered
     text-interface id, or a ``limit`` outside ``1..len(set)``.
     """
-    if name not in EPISODE_SET_SIZES:
-        raise ValueError(f"unknown episode set {name!r}: use one of {', '.join(EPISODE_SET_SIZES)}")
+    count = episode_set_size(env_id, name, limit)
     spec = resolved_env_spec(env_id)
-    if env_id not in text_env_ids():
-        raise ValueError(
-            f"{env_id} is not a text-interface env id; episode sets exist for "
-            f"{', '.join(text_env_ids())}"
-        )
-    start = 0
-    for other, size in EPISODE_SET_SIZES.items():
-        if other == name:
-            break
-        start += size
-    size = EPISODE_SET_SIZES[name]
+    names, full = list(EPISODE_SET_SIZES), EPISODE_SET_SIZES[name]
+    start = sum(EPISODE_SET_SIZES[other] for other in names[: names.index(name)])
     task = spec["kwargs"].get("task", env_id)
-    seeds = _seed_stream(task, start + size)[start:]
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= size:
-            raise ValueError(
-                f"limit must be an int in 1..{size} for {env_id}/{name}, got {limit!r}"
-            )
-        if limit == size:
-            limit = None
-        else:
-            seeds = seeds[:limit]
-    return EpisodeSet(env_id, name, tuple(seeds), limit, spec)
+    seeds = _seed_stream(task, start + full)[start : start + count]
+    return EpisodeSet(env_id, name, tuple(seeds), None if count == full else limit, spec)
 
 
 def parse_episode_set_id(set_id: str) -> tuple[str, str, int | None]:

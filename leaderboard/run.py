@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from dialog_env.registration import task_of
-from leaderboard.episodes import EPISODE_SET_SIZES, RUN_ENV_IDS, get_episode_set
+from leaderboard.episodes import EPISODE_SET_SIZES, RUN_ENV_IDS, episode_set_size
 from leaderboard.evaluate import DEFAULT_BATCH_SIZE, add_ray_arguments
 from leaderboard.publish import publish
 from leaderboard.render import leaderboard_html, render_table
@@ -39,6 +39,7 @@ from leaderboard.workers import BaselineRun, Job, memory_summary, run_jobs
 __all__ = [
     "add_parser",
     "checkpoint_dirs",
+    "job_seconds",
     "main",
     "run_baselines",
     "shipped_baselines",
@@ -109,7 +110,8 @@ def run_baselines(
         else (job, (env_id, episodes, limit))
         for job in baselines
     ]
-    total = 2 * sum(len(get_episode_set(*set_args).seeds) for _, set_args in jobs)
+    # Counted without building an env: the run's process loads no LM of its own.
+    total = 2 * sum(episode_set_size(*set_args) for _, set_args in jobs)
     bar = tqdm(
         total=total,
         desc="dialog-bench run",
@@ -124,6 +126,17 @@ def run_baselines(
         return run_jobs(jobs, store.path, results_dir, batch_size, bar, workers, on_ray, remember)
     finally:
         bar.close()
+
+
+def job_seconds(run: BaselineRun) -> str:
+    """A job's wall time and the CPU seconds of its play and of its verifying replay.
+
+    >>> run = BaselineRun("x", None, None, None, 41.23, cpu={"play": 35.06, "verify": 4.0})
+    >>> job_seconds(run)
+    '41.2s; CPU s: play 35.1, verify 4.0'
+    """
+    cpu = ", ".join(f"{step} {run.cpu[step]:.1f}" for step in ("play", "verify") if step in run.cpu)
+    return f"{run.seconds:.1f}s; CPU s: {cpu}" if cpu else f"{run.seconds:.1f}s"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -234,7 +247,7 @@ def main(args: argparse.Namespace) -> int:
     )
     for run in runs:
         line = run.outcome.summary() if run.outcome else f"failed: {run.baseline}: {run.error}"
-        print(f"{line} ({run.seconds:.1f}s)", file=sys.stderr if run.error else sys.stdout)
+        print(f"{line} ({job_seconds(run)})", file=sys.stderr if run.error else sys.stdout)
     memory = memory_summary(runs)
     if memory:
         print(memory)

@@ -28,10 +28,11 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from leaderboard.dispatch import dispatch_order, expected_cost
 from leaderboard.episodes import get_episode_set
 from leaderboard.evaluate import evaluate_agent
 from leaderboard.results import write_results
@@ -42,7 +43,6 @@ from leaderboard.verify import verify_results_file
 __all__ = [
     "BaselineRun",
     "Job",
-    "expected_cost",
     "job_label",
     "memory_summary",
     "remembering",
@@ -77,6 +77,10 @@ class BaselineRun:
     pid: int = 0
     #: When it finished (``time.time()``): a worker's baselines in the order it played them.
     finished: float = 0.0
+    #: CPU seconds (``time.process_time``, every thread of the playing process) of each
+    #: step of the job, in order: ``play`` (the agent loaded and played), ``write``,
+    #: ``verify`` (the replay), ``store``; a failed job has the steps it reached.
+    cpu: dict[str, float] = field(default_factory=dict)
 
 
 def resident_mib() -> float | None:
@@ -147,54 +151,43 @@ def run_one(
     gives. A failure (a broken checkpoint) is returned as the run's ``error``.
     """
     label = job_label(baseline)
-    start, path = time.perf_counter(), None
+    start, path, cpu = time.perf_counter(), None, {}
     try:
         with remembering(remember):
             episode_set = get_episode_set(*episode_set_args)
             address, actors = ray or (None, None)
-            results = evaluate_agent(
-                baseline, episode_set, batch_size, progress, ray=address, ray_actors=actors
-            )
+            with _cpu_seconds(cpu, "play"):
+                results = evaluate_agent(
+                    baseline, episode_set, batch_size, progress, ray=address, ray_actors=actors
+                )
             name = results["header"]["agent"]
-            path = write_results(
-                results_dir / episode_set.env_id / f"{name}.{episode_set.name}.json", results
-            )
-            verified = verify_results_file(path, progress=progress)
-            outcome = store_verified(verified, LeaderboardStore(db), replace=True, labels=VERIFIED)
-        seconds = time.perf_counter() - start
-        return BaselineRun(
-            label, path, outcome, None, seconds, resident_mib(), os.getpid(), time.time()
-        )
+            with _cpu_seconds(cpu, "write"):
+                path = write_results(
+                    results_dir / episode_set.env_id / f"{name}.{episode_set.name}.json", results
+                )
+            with _cpu_seconds(cpu, "verify"):
+                verified = verify_results_file(path, progress=progress)
+            with _cpu_seconds(cpu, "store"):
+                outcome = store_verified(
+                    verified, LeaderboardStore(db), replace=True, labels=VERIFIED
+                )
+        error = None
     except Exception as err:  # a broken checkpoint is reported, the others still run
-        error = f"{type(err).__name__}: {err}"
-        seconds = time.perf_counter() - start
-        return BaselineRun(
-            label, path, None, error, seconds, resident_mib(), os.getpid(), time.time()
-        )
+        outcome, error = None, f"{type(err).__name__}: {err}"
+    seconds = time.perf_counter() - start
+    return BaselineRun(
+        label, path, outcome, error, seconds, resident_mib(), os.getpid(), time.time(), cpu
+    )
 
 
-#: Rough cost of playing a checkpoint of each config ``agent`` kind (built-ins: 0), to
-#: start the long jobs first; it orders the work, never changes it.
-_KIND_COST = {"best-of-n": 3, "lm": 2}
-
-
-def expected_cost(baseline: str | Path) -> int:
-    """How heavy a baseline is to play, roughly: best-of-n > LM > other checkpoints >
-    built-in agents.
-
-    >>> from agents import shipped_checkpoints
-    >>> expected_cost("expert") < expected_cost(next(iter(shipped_checkpoints().values())))
-    True
-    """
-    from agents import AGENTS, checkpoint_dir
-    from agents.checkpoint import read_config
-
-    if str(baseline) in AGENTS:
-        return 0
+@contextlib.contextmanager
+def _cpu_seconds(cpu: dict[str, float], step: str) -> Iterator[None]:
+    """Add the block's CPU seconds (``time.process_time``) to ``cpu[step]``."""
+    begin = time.process_time()
     try:
-        return _KIND_COST.get(read_config(checkpoint_dir(baseline)).get("agent"), 1)
-    except (OSError, ValueError):
-        return 1  # its load fails later, with the error it deserves
+        yield
+    finally:
+        cpu[step] = cpu.get(step, 0.0) + time.process_time() - begin
 
 
 def run_jobs(
@@ -255,8 +248,8 @@ def _run_in_workers(jobs, labels, db, results_dir, batch_size, workers, bar, rem
         workers, mp_context=context, initializer=_worker_init, initargs=(threads, remember)
     ) as pool:
         # Longest first: the last job to start should be a short one, not an LM agent
-        # that keeps one worker busy while the others idle.
-        order = sorted(range(len(jobs)), key=lambda i: -expected_cost(jobs[i][0]))
+        # that keeps one worker busy while the others idle (leaderboard.dispatch).
+        order = dispatch_order([expected_cost(b, set_args[0]) for b, set_args in jobs])
         futures = {
             pool.submit(
                 _run_in_worker,

@@ -164,8 +164,10 @@ def test_results_dir_moves_everything_run_writes_the_database_included(
     out = tmp_path / "elsewhere"
     argv = ["run", "--agents", "expert", "--env-id", "Dialog-v1", "--limit", "2"]
     assert main([*argv, "--results-dir", str(out), "--workers", "1", "--quiet"]) == 0
-    assert f"wrote {out / 'leaderboard.html'} and {out / 'leaderboard.sqlite'}" in (
-        capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"wrote {out / 'leaderboard.html'} and {out / 'leaderboard.sqlite'}" in printed
+    assert re.search(
+        r"accepted: expert .*\(\d+\.\ds; CPU s: play \d+\.\d, verify \d+\.\d\)", printed
     )
     assert [e.name for e in LeaderboardStore(out / "leaderboard.sqlite").entries()] == ["expert"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere"]  # nothing in ./results

@@ -11,6 +11,7 @@ from leaderboard.episodes import (
     EPISODE_SET_SIZES,
     EVAL_SEED_FLOOR,
     canonical_json,
+    episode_set_size,
     get_episode_set,
     is_evaluation_seed,
     parse_episode_set_id,
@@ -102,6 +103,22 @@ def test_prefix_sets():
 def test_bad_requests_are_clear_errors(args, message):
     with pytest.raises(ValueError, match=message):
         get_episode_set(*args)
+    with pytest.raises(ValueError, match=message):  # counted up front, as the run does
+        episode_set_size(*args)
+
+
+@pytest.mark.parametrize("args", [("Dialog-v1", "test"), ("Dialog-Chat-v1", "dev", 7)])
+def test_a_set_is_counted_without_building_its_env(args, monkeypatch):
+    """``dialog-bench run`` sizes its progress bar before its workers start: no LM loads."""
+    size = len(get_episode_set(*args))
+    import leaderboard.episodes as episodes
+
+    monkeypatch.setattr(episodes, "resolved_env_spec", _refuse)
+    assert episode_set_size(*args) == size
+
+
+def _refuse(env_id):
+    raise AssertionError(f"the env of {env_id} was built to count its episodes")
 
 
 def test_act_interface_ids_have_no_text_episode_sets():

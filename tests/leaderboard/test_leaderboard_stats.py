@@ -123,3 +123,16 @@ def test_ties_when_intervals_overlap():
     assert rank_with_ties([a, b, c]) == [(1, [1]), (1, [0]), (3, [])]
     # Touching endpoints count as overlapping.
     assert Interval(0.5, 0.4, 0.5).overlaps(Interval(0.6, 0.5, 0.7))
+
+
+def test_kept_resample_indices_give_the_intervals_of_a_fresh_draw(monkeypatch):
+    """A board draws its resample indices once and keeps them; every interval is still the
+    one a fresh draw gives, to the bit."""
+    from leaderboard import stats
+
+    rng = np.random.default_rng(7)
+    values, other = rng.normal(size=500), rng.normal(size=500)
+    kept = [stats.bootstrap_ci(values, "iqm"), stats.paired_difference(values, other)]
+    monkeypatch.setattr(stats, "_KEPT_CELLS", 0)  # nothing kept: every interval draws
+    fresh = [stats.bootstrap_ci(values, "iqm"), stats.paired_difference(values, other)]
+    assert kept == fresh
