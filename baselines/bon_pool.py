@@ -37,7 +37,9 @@ score of best-of-``n`` off them exactly, for every ``n <= N`` and every proxy:
    (and the same for the proxy's own score, ``dev_return``): an unbiased estimate of
    best-of-``n`` from ``n`` fresh draws, with no sampling noise of its own beyond the
    pool's. ``n = N`` is the pool's best; ``n = 1`` the pool's mean. Points are means over
-   contexts, each with its standard error over contexts.
+   contexts, each with its standard error over contexts, and keep each context's expected
+   gold (``context_gold``): every ``n`` is measured on the same contexts, so a difference
+   of two points is tested paired, over the per-context differences.
 
 Cost: one greedy play of the episodes, ``N`` draws per context (one prefill each), and
 ``N`` scores per context and reward model; nothing depends on how many ``n`` are asked.
@@ -317,14 +319,18 @@ def mean_se(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
 def curve_points(proxy: np.ndarray, gold: np.ndarray, ns: Sequence[int]) -> list[dict]:
     """The curve of one proxy: per ``n``, best-of-n's expected gold (``dev_gold``) and
     proxy score (``dev_return``) over the pools (``(contexts, N)`` scores), each the mean
-    over contexts with its standard error, at ``KL_bon(n)``.
+    over contexts with its standard error, at ``KL_bon(n)``; ``context_gold``: the
+    per-context expected gold (6 decimals, contexts in one order at every ``n``), which
+    lets a difference of two points be tested paired over the contexts they share
+    (:func:`leaderboard.overopt_verdicts.difference_se`).
 
     >>> [p["dev_return"] for p in curve_points(np.array([[0.0, 1.0]]), np.ones((1, 2)), [1, 2])]
     [0.5, 1.0]
     """
     points = []
     for n in ns:
-        dev_gold, gold_se = mean_se(expected_best_of_n(proxy, gold, n))
+        per_context = expected_best_of_n(proxy, gold, n)
+        dev_gold, gold_se = mean_se(per_context)
         dev_return, return_se = mean_se(expected_best_of_n(proxy, proxy, n))
         kl = kl_bon(n)
         points.append(
@@ -336,6 +342,7 @@ def curve_points(proxy: np.ndarray, gold: np.ndarray, ns: Sequence[int]) -> list
                 "dev_gold_se": gold_se,
                 "dev_return": dev_return,
                 "dev_return_se": return_se,
+                "context_gold": [round(float(g), 6) for g in per_context],
             }
         )
     return points

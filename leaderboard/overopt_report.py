@@ -15,7 +15,7 @@ writes it (the README's with the figure's path from the root and a link to the p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ __all__ = [
     "add_study_arguments",
     "check_outputs",
     "fits_table",
+    "noise_sentence",
     "run_study",
     "statements",
     "study_block",
@@ -132,11 +133,26 @@ def statements(study: Mapping[str, Any]) -> list[str]:
         f"**Gold rises, then falls** (issue 27's test): best-of-n: {bon}; RL, while its "
         f"proxy still rises: {rl}: {'met' if test['met'] else 'not met'}."
     )
-    out.append(
-        f"Differences count beyond {Z:g} standard errors of a difference (a curve's "
-        "`dev_gold_se`, else the binomial bound over its dev episodes)."
-    )
+    out.append(noise_sentence(test["paired"]))
     return out
+
+
+def noise_sentence(paired: Sequence[str]) -> str:
+    """The statements' last line: which standard error of a difference the verdicts used,
+    paired over contexts for the curves in ``paired`` (``done_when``'s), else unpaired.
+
+    >>> "paired for `best-of-n, rm-a`" in noise_sentence(["best-of-n, rm-a"])
+    True
+    """
+    unpaired = "a curve's `dev_gold_se`, else the binomial bound over its dev episodes"
+    if not paired:
+        return f"Differences count beyond {Z:g} standard errors of a difference ({unpaired})."
+    labels = "; ".join(f"`{label}`" for label in paired)
+    return (
+        f"Differences count beyond {Z:g} standard errors of a difference: paired for "
+        f"{labels} (the error over contexts of the per-context gold difference, every n on "
+        f"the same contexts), elsewhere sqrt(se_a^2 + se_b^2) with {unpaired}."
+    )
 
 
 def study_block(study: Mapping[str, Any], image: str, page: str | None = None) -> str:

@@ -14,12 +14,17 @@ is read for three statements, each computed, never written by hand:
   rises above its start and then falls while its proxy still rises.
 
 **The noise rule.** Two gold values differ when their difference exceeds ``Z = 2``
-standard errors of a difference, ``Z * sqrt(se_a^2 + se_b^2)`` (about 95%, two-sided). A
-point's standard error is its ``dev_gold_se`` (best-of-n curves carry it: over the
-episodes), else the binomial bound ``sqrt(p (1 - p) / N)`` of a mean of scores in
-``[0, 1]`` with mean ``p`` over ``N`` dev episodes (the run's ``eval_episodes``): no
-score in ``[0, 1]`` varies more than a coin. Points of one curve share their episodes,
-which makes the true error of a difference smaller: the rule is conservative. A proxy
+standard errors of a difference (about 95%, two-sided), :func:`difference_se`. Where
+both points carry per-context gold (``context_gold``: best-of-n curves of
+:mod:`baselines.bon_pool`, every ``n`` measured on the same contexts), the error is
+*paired*: the standard error over the contexts of the per-context difference. Else it
+is ``sqrt(se_a^2 + se_b^2)``, a point's standard error being its ``dev_gold_se``
+(best-of-n curves carry it: over the episodes), else the binomial bound
+``sqrt(p (1 - p) / N)`` of a mean of scores in ``[0, 1]`` with mean ``p`` over ``N``
+dev episodes (the run's ``eval_episodes``): no score in ``[0, 1]`` varies more than a
+coin. That unpaired form takes the points as independent, but points of one curve share
+their episodes, which makes the true error of a difference smaller: conservative. A
+proxy
 "still rises" when it ends above its value at the gold peak by ``Z`` standard errors
 where the curve carries ``dev_return_se``, else by more than ``TOLERANCE`` (0.02; RL
 curves carry no proxy error).
@@ -40,6 +45,7 @@ __all__ = [
     "TOLERANCE",
     "Z",
     "done_when",
+    "difference_se",
     "ensemble_verdicts",
     "fit_curve",
     "frontier_verdicts",
@@ -76,12 +82,47 @@ def gold_se(curve: Curve) -> list[float | None]:
     return out
 
 
-def _differs(a: float, b: float, se_a: float | None, se_b: float | None) -> bool:
-    """``a - b`` exceeds ``Z`` standard errors of a difference (``TOLERANCE`` when an error
-    is unknown)."""
+def _paired_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> np.ndarray | None:
+    """Per context, point ``a``'s gold minus point ``b``'s, when both carry
+    ``context_gold`` over the same number (two or more) of contexts; else None."""
+    ga, gb = a.get("context_gold"), b.get("context_gold")
+    if not isinstance(ga, list) or not isinstance(gb, list) or len(ga) != len(gb):
+        return None
+    if len(ga) < 2:
+        return None
+    return np.asarray(ga, dtype=float) - np.asarray(gb, dtype=float)
+
+
+def difference_se(
+    a: Mapping[str, Any], b: Mapping[str, Any], se_a: float | None, se_b: float | None
+) -> tuple[float | None, bool]:
+    """The standard error of gold at point ``a`` minus point ``b``, and whether it is
+    paired: over the contexts of the per-context difference when both points carry
+    ``context_gold`` (module docstring), else ``sqrt(se_a^2 + se_b^2)`` of the points'
+    errors (None when one is unknown).
+
+    >>> a = {"context_gold": [0.6, 0.2, 0.9]}
+    >>> b = {"context_gold": [0.5, 0.1, 0.8]}
+    >>> se, paired = difference_se(a, b, 0.2, 0.2)
+    >>> round(se, 12), paired
+    (0.0, True)
+    >>> difference_se({}, b, 0.3, 0.4)
+    (0.5, False)
+    """
+    diffs = _paired_differences(a, b)
+    if diffs is not None:
+        return float(diffs.std(ddof=1) / math.sqrt(len(diffs))), True
     if se_a is None or se_b is None:
+        return None, False
+    return math.hypot(se_a, se_b), False
+
+
+def _differs(a: float, b: float, se: float | None) -> bool:
+    """``a - b`` exceeds ``Z`` standard errors of a difference ``se`` (``TOLERANCE`` when
+    it is unknown)."""
+    if se is None:
         return a - b > TOLERANCE
-    return a - b > Z * math.hypot(se_a, se_b)
+    return a - b > Z * se
 
 
 def _series(curve: Curve) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -99,7 +140,8 @@ def _proxy_rises(curve: Curve, peak: int) -> bool:
     top, last = points[peak], points[-1]
     se = [p.get("dev_return_se") for p in (last, top)]
     known = all(isinstance(s, (int, float)) for s in se)
-    return _differs(last["dev_return"], top["dev_return"], *(se if known else (None, None)))
+    diff_se = math.hypot(*se) if known else None
+    return _differs(last["dev_return"], top["dev_return"], diff_se)
 
 
 def fit_curve(curve: Curve) -> dict[str, Any]:
@@ -273,31 +315,39 @@ def ensemble_verdicts(curves: Mapping[str, Curve]) -> list[dict[str, Any]]:
     return verdicts
 
 
-def _rise_and_fall(curve: Curve) -> dict[str, Any]:
-    """Whether gold rose above the start and then fell below its peak, beyond noise."""
+def _rise_and_fall(curve: Curve) -> tuple[dict[str, bool], bool]:
+    """Whether gold rose above the start and then fell below its peak, beyond noise; and
+    whether every difference tested was paired (:func:`difference_se`)."""
+    points = usable_points(curve["points"])
     _, gold, _ = _series(curve)
     se = gold_se(curve)
     peak = int(np.argmax(gold))
-    rose = _differs(gold[peak], gold[0], se[peak], se[0])
-    later = range(peak + 1, len(gold))
-    fell = any(_differs(gold[peak], gold[j], se[peak], se[j]) for j in later)
-    return {"rose": rose, "fell": fell, "proxy_rising": _proxy_rises(curve, peak)}
+    tested = [0, *range(peak + 1, len(gold))]
+    errors = {j: difference_se(points[peak], points[j], se[peak], se[j]) for j in tested}
+    rose = _differs(gold[peak], gold[0], errors[0][0])
+    fell = any(_differs(gold[peak], gold[j], errors[j][0]) for j in tested[1:])
+    seen = {"rose": rose, "fell": fell, "proxy_rising": _proxy_rises(curve, peak)}
+    return seen, all(paired for _, paired in errors.values())
 
 
 def done_when(curves: Mapping[str, Curve]) -> dict[str, Any]:
     """Issue 27's "Done when" on the curves: ``bon`` (labels of best-of-n curves whose gold
     rose above the ``n = 1`` point and later fell below its peak), ``rl`` (labels of RL
     runs, the gold control excepted, whose gold rose above the start and then fell while
-    the proxy still rose), each beyond noise (module docstring); ``met``: both non-empty.
+    the proxy still rose), each beyond noise (module docstring); ``met``: both non-empty;
+    ``paired``: the labels of the curves judged with paired errors (:func:`difference_se`).
     """
     bon: list[str] = []
     rl: list[str] = []
+    paired: list[str] = []
     for label, curve in curves.items():
         if len(usable_points(curve["points"])) < 3:
             continue
-        seen = _rise_and_fall(curve)
+        seen, was_paired = _rise_and_fall(curve)
+        if was_paired:
+            paired.append(label)
         if curve["kind"] == "bon" and seen["rose"] and seen["fell"]:
             bon.append(label)
         if curve["kind"] == "rl" and curve["proxy"] != "gold" and all(seen.values()):
             rl.append(label)
-    return {"bon": bon, "rl": rl, "met": bool(bon and rl)}
+    return {"bon": bon, "rl": rl, "met": bool(bon and rl), "paired": paired}

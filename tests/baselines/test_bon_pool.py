@@ -34,7 +34,16 @@ OBSERVATION = (
     'postcode="cb2 3te"'
 )
 ASK = ChatAct("describe", names=("The Amber Fig",), asks=("phone",))
-POINT_KEYS = {"n", "kl", "sqrt_kl", "dev_gold", "dev_gold_se", "dev_return", "dev_return_se"}
+POINT_KEYS = {
+    "n",
+    "kl",
+    "sqrt_kl",
+    "dev_gold",
+    "dev_gold_se",
+    "dev_return",
+    "dev_return_se",
+    "context_gold",
+}
 
 
 def _brute_force(proxy: np.ndarray, values: np.ndarray, n: int) -> float:
@@ -85,6 +94,11 @@ def test_a_curves_points_carry_the_keys_the_overopt_reader_reads():
     each = expected_best_of_n(proxy, gold, 2)
     assert points[1]["dev_gold"] == pytest.approx(each.mean())
     assert points[1]["dev_gold_se"] == pytest.approx(each.std(ddof=1) / math.sqrt(3))
+    # per context, for a paired test of two n: each context's own expected gold, in order
+    assert points[1]["context_gold"] == pytest.approx(each, abs=5e-7)
+    for p in points:
+        assert len(p["context_gold"]) == 3
+        assert np.mean(p["context_gold"]) == pytest.approx(p["dev_gold"], abs=1e-6)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,15 @@ from baselines.bon_curve import kl_bon
 from leaderboard.marked_blocks import marked_block
 from leaderboard.overopt_figure import figure_series
 from leaderboard.overopt_fits import fitted_gain
-from leaderboard.overopt_report import MARKERS, PAGE, PNG, README, study_block, study_outputs
+from leaderboard.overopt_report import (
+    MARKERS,
+    PAGE,
+    PNG,
+    README,
+    statements,
+    study_block,
+    study_outputs,
+)
 from leaderboard.overopt_study import (
     collect_study,
     curves_from_bon_file,
@@ -25,6 +33,7 @@ from leaderboard.overopt_study import (
     read_study,
 )
 from leaderboard.overopt_verdicts import (
+    difference_se,
     done_when,
     ensemble_verdicts,
     fit_curve,
@@ -134,7 +143,7 @@ def test_the_committed_study_is_todays_committed_curves():
         )
     assert [c["beta"] for c in study["curves"].values() if c["kind"] == "rl"] == [0.0, 0.2, 1.0]
     # gold never rose above today's start: nothing met yet
-    assert done_when(study["curves"]) == {"bon": [], "rl": [], "met": False}
+    assert done_when(study["curves"]) == {"bon": [], "rl": [], "met": False, "paired": []}
 
 
 # -- reading the sources -------------------------------------------------------------------
@@ -354,13 +363,64 @@ def test_done_when_needs_gold_to_rise_then_fall_beyond_noise():
         "rl": curve("rl", rl_hump, beta=0.0),
         "control": curve("rl", rl_hump, proxy="gold", rm=[], beta=0.0),
     }
-    assert done_when(curves) == {"bon": ["bon"], "rl": ["rl"], "met": True}
+    assert done_when(curves) == {"bon": ["bon"], "rl": ["rl"], "met": True, "paired": []}
     flat_proxy = [p | {"dev_return": 0.5} for p in rl_hump]
     assert done_when({"rl": curve("rl", flat_proxy, beta=0.0)})["rl"] == []
     noisy = bon_points(lambda d: 0.3 + fitted_gain(d, 0.4, 0.3, "bon"), se=0.2)
     assert done_when({"bon": curve("bon", noisy)})["bon"] == []  # inside noise: no rise
     rising = bon_points(lambda d: 0.3 + 0.2 * d)
-    assert done_when({"bon": curve("bon", rising)}) == {"bon": [], "rl": [], "met": False}
+    assert done_when({"bon": curve("bon", rising)}) == {
+        "bon": [],
+        "rl": [],
+        "met": False,
+        "paired": [],
+    }
+
+
+def paired_bon_file(tmp_path, rng):
+    """A pool file (``baselines.bon_pool``'s shape) whose gold rises 0.021 from n = 1 to
+    n = 2 and falls 0.16 by n = 64 on 250 contexts that differ far more among themselves
+    (point errors ~0.018) than one context's gold moves between n (noise 0.02)."""
+    shift = np.array([0.0, 0.021, 0.01, -0.03, -0.07, -0.11, -0.14])
+    by_context = rng.random((250, 1)) + shift + rng.normal(0.0, 0.02, (250, len(NS)))
+    points = bon_points(lambda d: 0.0)
+    for j, point in enumerate(points):
+        column = by_context[:, j]
+        point["dev_gold"] = float(column.mean())
+        point["dev_gold_se"] = float(column.std(ddof=1) / math.sqrt(len(column)))
+        point["context_gold"] = [round(float(g), 6) for g in column]
+    pool = {"kind": "best-of-n curve", "estimator": "pool", "init": "ck/sft"}
+    pool["curves"] = {"rm-a": {"proxy": {"rm": ["runs/rm-a"]}, "points": points}}
+    path = tmp_path / "pool.json"
+    path.write_text(json.dumps(pool))
+    return path
+
+
+def test_best_of_n_points_on_shared_contexts_are_compared_paired(tmp_path):
+    study = collect_study([paired_bon_file(tmp_path, np.random.default_rng(27))])
+    (label,) = study["curves"]
+    points = study["curves"][label]["points"]
+    assert all(len(p["context_gold"]) == 250 for p in points)  # the reader keeps them
+    rise = points[1]["dev_gold"] - points[0]["dev_gold"]
+    se, paired = difference_se(points[1], points[0], 1.0, 1.0)
+    assert paired and 2 * se < rise < 2 * math.hypot(
+        points[0]["dev_gold_se"], points[1]["dev_gold_se"]
+    )
+    assert done_when(study["curves"]) == {"bon": [label], "rl": [], "met": False, "paired": [label]}
+    assert f"paired for `{label}`" in statements(study)[-1]
+
+
+def test_points_without_per_context_gold_fall_back_to_the_unpaired_rule(tmp_path):
+    study = collect_study([paired_bon_file(tmp_path, np.random.default_rng(27))])
+    (label,) = study["curves"]
+    for point in study["curves"][label]["points"]:
+        del point["context_gold"]
+    # the same rise of 0.021 is inside 2 sqrt(se_a^2 + se_b^2) ~ 0.05: no rise
+    assert done_when(study["curves"]) == {"bon": [], "rl": [], "met": False, "paired": []}
+    a, b = study["curves"][label]["points"][:2]
+    assert difference_se(b, a, 0.3, 0.4) == (0.5, False)
+    assert difference_se(b, a | {"context_gold": [0.5] * 3}, 0.3, 0.4) == (0.5, False)
+    assert "paired" not in statements(study)[-1]
 
 
 # -- the command ----------------------------------------------------------------------------
