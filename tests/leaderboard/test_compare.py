@@ -53,8 +53,9 @@ def test_the_command_prints_a_table_and_writes_the_figures(tmp_path, capsys):
 
 
 def test_chat_files_are_compared_on_gold_as_the_board_compares_them(capsys):
-    """Issue 32: the README's chat figure (rl-chat vs sft-chat, gold -0.047 [-0.061,
-    -0.033]) is what ``compare`` prints, in a gold column, and its verdict is read on gold."""
+    """Issue 32: the README's chat figure (rl-chat vs sft-chat, gold +0.021 [+0.010,
+    +0.031], the lineage re-made in issue 27) is what ``compare`` prints, in a gold
+    column, and its verdict is read on gold."""
 
     chat = REPO_ROOT / "leaderboard" / "results" / "Dialog-Chat-v1"
     base, candidate = chat / "sft-chat.json", chat / "rl-chat.json"
@@ -63,12 +64,12 @@ def test_chat_files_are_compared_on_gold_as_the_board_compares_them(capsys):
     base_gold = [e["metrics"]["mean_gold"] for e in read_results(base)["episodes"]]
     assert c.gold_difference == paired_difference(gold, base_gold)
     d = c.gold_difference
-    assert f"{d.estimate:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" == "-0.047 [-0.061, -0.033]"
-    assert c.verdict == "worse (CI excludes 0)"  # read on gold
+    assert f"{d.estimate:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" == "+0.021 [+0.010, +0.031]"
+    assert c.verdict == "better (CI excludes 0)"  # read on gold
     assert cli(["compare", str(base), str(candidate)]) == 0
     header, _, row = capsys.readouterr().out.splitlines()[:3]
     cells = dict(zip(header.split(" | "), row.split(" | "), strict=True))
-    assert cells["gold difference [95% CI]"] == "-0.047 [-0.061, -0.033]"
+    assert cells["gold difference [95% CI]"] == "+0.021 [+0.010, +0.031]"
     assert cells["gold"] == f"{c.candidate_gold:.3f}"
 
 

@@ -185,7 +185,10 @@ def test_shipped_token_ppo_steps_are_those_of_its_budget():
 def test_shipped_chat_rl_curve_is_of_gold():
     manifest = _manifest("rl-chat")
     curve = learning_curve(manifest, "gold")
-    assert curve.points["env_steps"][-1] == (11137.0, manifest["curve"][-1]["dev_gold"])
+    assert curve.points["env_steps"][-1] == (
+        float(manifest["budget"]["env_steps"]),
+        manifest["curve"][-1]["dev_gold"],
+    )
 
 
 # -- the rows of a board ---------------------------------------------------------------------
@@ -208,7 +211,7 @@ def board():
             _entry("expert", "reference", 1.0, {}),
             _shipped("ppo-base", "rl", 0.4),
             _shipped("sb3-a2c", "rl", 0.9, interface="act"),
-            _shipped("sft-chat", "sft", 0.45),
+            _shipped("bon-chat", "best-of-n", 0.45),  # its manifest holds no curve
             _entry("sft-noisy", "sft", 0.3, {"demo_episodes": 1}),  # not its manifest's budget
             _entry("my-ppo", "rl", 0.5, {"env_steps": 100}),  # not shipped
             _entry("sb3-dqn", "rl", 1.0, {"env_steps": 150016}, labels="declared"),
@@ -222,7 +225,7 @@ def test_rows_get_their_shipped_manifests_curves_and_the_others_say_why_not(boar
     assert sorted(curves.curves) == ["ppo-base", "sb3-a2c"]
     assert curves.curves["ppo-base"] == learning_curve(_manifest("ppo-base"))
     assert curves.missing == {
-        "sft-chat": "no curve recorded",
+        "bon-chat": "no curve recorded",
         "sft-noisy": "its manifest's budget is not the one that was played",
         "my-ppo": "not a shipped checkpoint",
         "sb3-dqn": "declared entry, no manifest read",
@@ -258,7 +261,7 @@ def test_the_plot_is_a_png_with_a_panel_per_budget_unit(board):
     png = plot_learning_curves(board, curves)
     assert png[:8] == PNG and _png_size(png) == (640, 380)  # env steps only
     sft = LearningCurve({"trained_tokens": [(100.0, 0.1), (200.0, 0.3)]}, "dev_success")
-    assert _png_size(plot_learning_curves(board, {**curves, "sft-chat": sft})) == (1120, 380)
+    assert _png_size(plot_learning_curves(board, {**curves, "bon-chat": sft})) == (1120, 380)
     with pytest.raises(ValueError, match="nothing to plot"):
         plot_learning_curves(board, {"ppo-base": LearningCurve({"env_steps": [(0.0, 0.4)]}, "k")})
 
@@ -268,11 +271,11 @@ def test_the_page_shows_the_curves_of_a_set_that_has_some_and_names_the_rest(boa
     (bare,) = compute_standings(
         [
             _entry("random", "reference", 0.0, {}, episode_set="X-v1/test"),
-            _shipped("sft-chat", "sft", 0.45, episode_set="X-v1/test"),
+            _shipped("bon-chat", "best-of-n", 0.45, episode_set="X-v1/test"),
         ]
     )
     curves = {s.episode_set: entry_curves(s) for s in (board, bare)}
-    assert curves[bare.episode_set] == SetCurves({}, {"sft-chat": "no curve recorded"})
+    assert curves[bare.episode_set] == SetCurves({}, {"bon-chat": "no curve recorded"})
     page = render_html([board, bare], curves=curves)
     sections = dict(re.findall(r'<section data-episode-set="([^"]+)">(.*?)</section>', page, re.S))
     assert 'alt="learning curves' not in sections["X-v1/test"]
@@ -287,7 +290,7 @@ def test_the_page_shows_the_curves_of_a_set_that_has_some_and_names_the_rest(boa
     )
     assert "on the dev episodes" in caption and "the table is on the test episodes" in caption
     assert "Hollow markers (own eval): sb3-a2c" in caption
-    assert "No curve recorded: sft-chat." in caption
+    assert "No curve recorded: bon-chat." in caption
     assert "Not a shipped checkpoint: my-ppo." in caption
     assert "Declared entry, no manifest read: sb3-dqn." in caption
     # Without curves the page is as before; ``dialog-bench leaderboard --format html``
