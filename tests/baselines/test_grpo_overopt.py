@@ -95,27 +95,17 @@ def test_overopt_writes_the_summaries_and_the_leaderboard_page_draws_them(tmp_pa
 
 # -- the published over-optimization figure ----------------------------------------------
 def test_the_published_curves_are_the_runs_and_the_study_holds_them():
-    """``leaderboard/overoptimization.json`` (what the HTML page draws): its beta=0.2 run is
-    the shipped ``rl-chat``, curve for curve, and each summary is the one its curve gives;
-    the study (``leaderboard/overopt_study.json``, the docs' figure and table) holds each
-    run's curve unchanged, and docs/chat-task.md's figures of the runs are those curves'."""
+    """``leaderboard/overoptimization.json`` holds the three GRPO runs of the retired chat
+    lineage (the old ``sft-chat``, which could not copy facts; issue 27 re-made it and the
+    study, ``leaderboard/overopt_study.json``, holds the new runs): each summary is the one
+    its curve gives, and docs/chat-task.md's figures of the runs are those curves'."""
     import json
 
     root = REPO_ROOT
     data = json.loads((root / "leaderboard" / "overoptimization.json").read_text())
-    manifest = json.loads(
-        (root / "baselines" / "checkpoints" / "rl-chat" / "manifest.json").read_text()
-    )
-    shipped = data["runs"]["beta=0.2"]
-    assert shipped["curve"] == manifest["curve"] and shipped["beta"] == manifest["config"]["beta"]
-
-    study = json.loads((root / "leaderboard" / "overopt_study.json").read_text())
     page = (root / "docs" / "chat-task.md").read_text(encoding="utf-8")
-    for label, run in data["runs"].items():
-        summary = overoptimization_summary(run["curve"])
-        assert summary == pytest.approx(run["summary"])
-        curve = study["curves"][f"RL, shipped, {label}"]
-        assert curve["points"] == run["curve"] and curve["beta"] == run["beta"]
+    for run in data["runs"].values():
+        assert overoptimization_summary(run["curve"]) == pytest.approx(run["summary"])
     free = overoptimization_summary(data["runs"]["beta=0.0"]["curve"])
     figures = (
         f"({free['peak_proxy']:.2f} -> {free['final_proxy']:.2f}) while gold halved "

@@ -124,13 +124,18 @@ def test_the_html_page_draws_the_study_with_its_statements():
     assert "Gold rises, then falls (issue 27's test)" in caption and "**" not in caption
 
 
+RUNS = ("rl-chat", "b2-shipped-beta0", "b2-proxya-beta0", "b2-proxya-beta0.2")
+RUNS += ("b2-proxya-beta1.0", "b2-gold-beta0.2")
+
+
 def test_the_committed_study_is_todays_committed_curves():
     """Collected again from the files it names, the study's curves are the same: best-of-n
-    over sft-chat and the three GRPO runs against the shipped RM."""
+    over sft-chat (one pool per reply, six proxies) and the GRPO runs from it (issue 27)."""
     study = read_study(STUDY)
+    runs = REPO_ROOT / "leaderboard" / "overopt_runs"
     again = collect_study(
-        [REPO_ROOT / "leaderboard" / "bon_curve_sft_chat.json"],
-        [REPO_ROOT / "leaderboard" / "overoptimization.json"],
+        [REPO_ROOT / "leaderboard" / "bon_curve_pool_sft_chat.json"],
+        [runs / name / "manifest.json" for name in RUNS],
     )
     assert list(again["curves"]) == list(study["curves"])
     for label, c in again["curves"].items():
@@ -141,9 +146,20 @@ def test_the_committed_study_is_todays_committed_curves():
             kept["proxy"],
             kept["command"],
         )
-    assert [c["beta"] for c in study["curves"].values() if c["kind"] == "rl"] == [0.0, 0.2, 1.0]
-    # gold never rose above today's start: nothing met yet
-    assert done_when(study["curves"]) == {"bon": [], "rl": [], "met": False, "paired": []}
+    rl = [(c["proxy"], c["beta"]) for c in study["curves"].values() if c["kind"] == "rl"]
+    assert rl == [
+        ("shipped", 0.2),
+        ("shipped", 0.0),
+        ("proxy-a", 0.0),
+        ("proxy-a", 0.2),
+        ("proxy-a", 1.0),
+        ("gold", 0.2),
+    ]
+    # best-of-n rises, then falls (paired) for two proxies; no RL rise passes the
+    # unpaired binomial rule over 100 dev episodes, so the test is not met yet
+    verdict = done_when(study["curves"])
+    assert verdict["bon"] == ["best-of-n, shipped", "best-of-n, proxy-c"]
+    assert verdict["rl"] == [] and verdict["met"] is False
 
 
 # -- reading the sources -------------------------------------------------------------------
