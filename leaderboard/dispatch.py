@@ -34,10 +34,13 @@ __all__ = [
     "AGENT_SECONDS_PER_MB",
     "ENV_SECONDS_PER_MB",
     "UNPUBLISHED_MB",
+    "PUBLISHED_DIR",
     "DispatchPlan",
     "agent_kind",
     "dispatch_order",
     "expected_cost",
+    "job_label",
+    "published_path",
     "simulate_dispatch",
 ]
 
@@ -80,6 +83,21 @@ def agent_kind(baseline: str | Path) -> tuple[str, int]:
     return (kind if kind in AGENT_SECONDS_PER_MB else "lm"), 1
 
 
+#: Where the package's shipped results live: ``results/<env id>/*.json`` and
+#: ``LEADERBOARD.md`` (read by the board; written only by a ``--publish`` run from a checkout).
+PUBLISHED_DIR = Path(__file__).resolve().parent
+
+
+def published_path(target: Path, env_id: str, name: str) -> Path:
+    """Where ``--publish`` puts the verified results file of entry ``name`` on ``env_id``."""
+    return target / "results" / env_id / f"{name}.json"
+
+
+def job_label(baseline: str | Path) -> str:
+    """How a baseline is named in progress and errors: a directory by its last part."""
+    return Path(baseline).name if isinstance(baseline, Path) else str(baseline)
+
+
 def expected_cost(baseline: str | Path, env_id: str, published: Path | None = None) -> float:
     """Roughly how many CPU seconds playing and verifying ``baseline`` on ``env_id``'s
     test set takes: the size of its results file published under ``published`` (default:
@@ -88,9 +106,6 @@ def expected_cost(baseline: str | Path, env_id: str, published: Path | None = No
     >>> expected_cost("sft-noisy", "Dialog-v1") > expected_cost("expert", "Dialog-v1")
     True
     """
-    from leaderboard.publish import PUBLISHED_DIR, published_path
-    from leaderboard.workers import job_label
-
     kind, candidates = agent_kind(baseline)
     path = published_path(published or PUBLISHED_DIR, env_id, job_label(baseline))
     size_mb = path.stat().st_size / 1e6 if path.is_file() else UNPUBLISHED_MB

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from leaderboard.dispatch import PUBLISHED_DIR, published_path
 from leaderboard.episodes import RUN_ENV_IDS
 from leaderboard.marked_blocks import marked_block, replace_marked_block
 from leaderboard.render import markdown_table, render_markdown
@@ -30,16 +31,8 @@ __all__ = [
     "update_readme_excerpt",
 ]
 
-#: Where the package's shipped results live: ``results/<env id>/*.json`` and
-#: ``LEADERBOARD.md`` (read here; written only by a ``--publish`` run from a checkout).
-PUBLISHED_DIR = Path(__file__).resolve().parent
 #: The README's generated leaderboard excerpt sits between these two lines.
 README_MARKERS = ("<!-- leaderboard-excerpt:start -->", "<!-- leaderboard-excerpt:end -->")
-
-
-def published_path(target: Path, env_id: str, name: str) -> Path:
-    """Where ``--publish`` puts the verified results file of entry ``name`` on ``env_id``."""
-    return target / "results" / env_id / f"{name}.json"
 
 
 def publish(

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leaderboard.dispatch import dispatch_order, expected_cost
+from leaderboard.dispatch import dispatch_order, expected_cost, job_label
 from leaderboard.episodes import get_episode_set
 from leaderboard.evaluate import evaluate_agent
 from leaderboard.results import write_results
@@ -54,11 +54,6 @@ __all__ = [
 #: A baseline (a built-in agent's name or a checkpoint directory) and the episode set to
 #: play it on: ``(env id, set name, limit)``.
 Job = tuple[str | Path, tuple[str, str, int | None]]
-
-
-def job_label(baseline: str | Path) -> str:
-    """How a baseline is named in progress and errors: a directory by its last part."""
-    return Path(baseline).name if isinstance(baseline, Path) else str(baseline)
 
 
 @dataclass(frozen=True)

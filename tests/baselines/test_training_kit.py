@@ -198,7 +198,12 @@ def test_a_fresh_manifest_command_rebuilds_its_config_and_pins_its_start(tmp_pat
 
 def shipped_manifests() -> list:
     """Every shipped trained checkpoint's manifest, the known failures marked."""
-    broken: dict[str, str] = {}  # name -> why its command cannot rebuild it
+    broken: dict[str, str] = {  # name -> why its command cannot rebuild it
+        "sft-chat": "stage 2 of two (issue 27): its start, stage 1 (stage1-manifest.json), "
+        "is not shipped; the start's weights hash is recorded",
+        "rl-chat": "trained from runs/ckpt/sft-chat-new, a copy of sft-chat-careless2 (the "
+        "shipped sft-chat, same weights hash), a run directory no shipped copied_from names",
+    }
     paths = sorted(REPO.glob("baselines/checkpoints/*/manifest.json"))
     paths.append(REPO / "dialog_env/assets/chat-rm/manifest.json")
     params = []
