@@ -126,6 +126,13 @@ class VenueDatabase:
         """
         return VenueDatabase([replace(v, name=names.get(v.name, v.name)) for v in self.venues])
 
+    def shuffled_names(self, rng) -> dict[str, str]:
+        """A random bijection old name -> new name on the venues' names (one
+        ``rng.permutation`` draw), for :meth:`renamed`: the ``venue_names="shuffled"``
+        episodes of the booking and chat tasks."""
+        names = [v.name for v in self.venues]
+        return dict(zip(names, (names[i] for i in rng.permutation(len(names))), strict=True))
+
     def __len__(self) -> int:
         return len(self.venues)
 

@@ -85,8 +85,7 @@ class BookingTask:
         self.goal = self.sampler.sample(rng)
         db, book = self.db, self._shipped_book
         if self.venue_names == "shuffled":  # a goal never names a venue: it stays as drawn
-            names = [v.name for v in db.venues]
-            given = dict(zip(names, (names[i] for i in rng.permutation(len(names))), strict=True))
+            given = db.shuffled_names(rng)
             db, book = db.renamed(given), book.renamed(given)
         self.episode_db = db
         self.tools = ToolBox(db, book.copy())

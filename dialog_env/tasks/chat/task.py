@@ -182,8 +182,7 @@ class ChatTask:
         self.db, book = self._shipped_db, self._shipped_book
         self.goal = sample_goal(self.db, rng, self.split)
         if self.venue_names == "shuffled":  # the goal's venues keep their facts, not names
-            names = [v.name for v in self.db.venues]
-            given = dict(zip(names, (names[i] for i in rng.permutation(len(names))), strict=True))
+            given = self.db.shuffled_names(rng)
             self.db, book = self.db.renamed(given), book.renamed(given)
             self.goal = [replace(a, names=tuple(given[n] for n in a.names)) for a in self.goal]
         self.tools = ChatTools(self.db, ToolBox(self.db, book.copy()))
