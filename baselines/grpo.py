@@ -347,12 +347,14 @@ def evaluate(policy, paradigm, config, keep, writer, iteration, env_steps) -> li
         config.eval_episodes,
         config.env_overrides(),
         config.progress,
+        per_episode=True,  # chat: each episode's gold, so two points compare paired
     )
     point = {"iteration": iteration, "env_steps": env_steps, **scores}
     keep.offer(point, policy.state_dict)
-    for key, value in scores.items():
+    scalars = {k: v for k, v in scores.items() if isinstance(v, float)}
+    for key, value in scalars.items():
         writer.add_scalar(f"eval/{key}", value, env_steps)
-    tqdm.write(f"iteration {iteration}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    tqdm.write(f"iteration {iteration}: " + ", ".join(f"{k} {v:.3f}" for k, v in scalars.items()))
     if not config.track_kl:
         return []
     if iteration == 0:

@@ -188,9 +188,18 @@ def evaluate_on_dev(
     episodes: int,
     env_kwargs: dict[str, Any] | None = None,
     progress: bool = False,
-) -> dict[str, float]:
+    per_episode: bool = False,
+) -> dict[str, Any]:
     """:func:`dev_scores` of ``agent`` on the first ``episodes`` dev episodes, keyed as a
     curve point's fields: ``dev_success``, ``dev_return``, and ``dev_gold``, ``dev_rm``
-    where the episodes carry them."""
-    scores = dev_scores(dev_records(agent, env_id, episodes, env_kwargs, progress))
-    return {f"dev_{key}": value for key, value in scores.items()}
+    where the episodes carry them.
+
+    With ``per_episode``, a chat point also holds ``context_gold``: each episode's mean
+    gold, in the episode set's order. Two points of one run then share their episodes,
+    and :func:`leaderboard.overopt_verdicts.difference_se` compares them *paired*, as it
+    does a best-of-n curve's points."""
+    records = dev_records(agent, env_id, episodes, env_kwargs, progress)
+    point: dict[str, Any] = {f"dev_{key}": value for key, value in dev_scores(records).items()}
+    if per_episode and "dev_gold" in point:
+        point["context_gold"] = [round(float(r["metrics"]["mean_gold"]), 6) for r in records]
+    return point
