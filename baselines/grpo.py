@@ -79,6 +79,7 @@ manifest holds the rule, the kept iteration (``kept_start`` when it is the init)
      "dev_success": 0.4, "dev_return": 0.61, # return: the proxy when reward="rm"
      "dev_gold": 0.55,                       # episodes' mean_gold (chat only)
      "dev_rm": 0.61,                         # episodes' mean_rm, where the env has it
+     "context_gold": [0.9, 0.0, ...],        # each dev episode's gold (chat only)
      "kl": 3.2, "kl_token": 0.04}            # KL from the init (--track-kl)
 
 A point's ``kl`` is that of the policy it scored, measured on the rollouts that policy

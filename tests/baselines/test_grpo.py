@@ -587,7 +587,7 @@ def test_train_env_kwargs_reach_the_training_envs_and_never_the_dev_ones(monkeyp
 
     seen = {}
 
-    def fake_dev(agent, env_id, episodes, env_kwargs=None, progress=False):
+    def fake_dev(agent, env_id, episodes, env_kwargs=None, progress=False, per_episode=False):
         seen["dev"] = env_kwargs
         raise StopIteration  # enough: the training envs were made before the first eval
 
@@ -680,6 +680,11 @@ def test_a_chat_run_records_gold_proxy_and_kl_from_iteration_0(chat_run):
         assert {"dev_success", "dev_return", "dev_gold", "kl", "kl_token"} <= point.keys()
         assert 0 <= point["dev_gold"] <= 1
         assert point["dev_return"] == pytest.approx(point["dev_gold"])  # reward="gold"
+        # Each dev episode's gold, in the set's order: two points compare paired.
+        assert len(point["context_gold"]) == 2
+        assert point["dev_gold"] == pytest.approx(np.mean(point["context_gold"]), abs=1e-6)
+    # lr 0: the same policy plays the same dev episodes, so every episode's gold repeats.
+    assert curve[1]["context_gold"] == curve[0]["context_gold"]
     assert curve[0]["kl"] == curve[0]["kl_token"] == 0.0  # the init itself
     # The last point's KL is measured on a round played by the policy it scored.
     assert manifest["budget"]["kl_probe_env_steps"] >= 4

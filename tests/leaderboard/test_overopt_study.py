@@ -439,6 +439,36 @@ def test_points_without_per_context_gold_fall_back_to_the_unpaired_rule(tmp_path
     assert "paired" not in statements(study)[-1]
 
 
+def test_an_rl_run_whose_points_carry_each_episodes_gold_is_judged_paired(tmp_path):
+    """``train grpo`` records each dev episode's gold (``context_gold``): a rise of 0.02
+    that the unpaired binomial bound over 200 episodes (~0.1) would call noise is a rise
+    when every episode moved alike, and the verdict says the curve was judged paired."""
+    rng = np.random.default_rng(28)
+    start = rng.random(200)
+    shifts = [(0.0, 0.0), (0.02, 0.2), (0.0, 1.0), (-0.25, 2.0)]  # (gold shift, proxy)
+    curve = []
+    for i, (shift, proxy) in enumerate(shifts):
+        gold = np.clip(start + shift + rng.normal(0.0, 0.01, 200), 0.0, 1.0)
+        curve.append(
+            {
+                "iteration": 2 * i,
+                "kl": float(i * i),
+                "dev_gold": float(gold.mean()),
+                "dev_return": proxy,
+                "context_gold": [round(float(g), 6) for g in gold],
+            }
+        )
+    config = {"beta": 0.0, "env_kwargs": '{"reward": "rm"}', "eval_episodes": 200}
+    manifest = {"command": "dialog-bench train grpo", "config": config, "curve": curve}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    study = collect_study(rl=[tmp_path / "manifest.json"])
+    (label,) = study["curves"]
+    assert done_when(study["curves"]) == {"bon": [], "rl": [label], "met": False, "paired": [label]}
+    for point in study["curves"][label]["points"]:
+        del point["context_gold"]
+    assert done_when(study["curves"])["rl"] == []  # the same rise, unpaired: noise
+
+
 # -- the command ----------------------------------------------------------------------------
 def test_the_command_collects_the_study_and_writes_and_checks_its_outputs(tmp_path, capsys):
     from dialog_bench.cli import main
