@@ -35,6 +35,7 @@ __all__ = [
     "portable_path",
     "resolve_init",
     "shipped_start",
+    "shipped_with_weights",
     "tensorboard_writer",
     "torch_threads",
     "write_run_manifest",
@@ -78,6 +79,8 @@ def resolve_init(init: str, expected_sha256: str = "") -> tuple[Path, str, str]:
     path = TINY_MODEL_DIR if init == "base" else Path(init)
     if not path.is_dir():
         path = shipped_start(SHIPPED_INITS.get(init, init)) or path
+    if not path.is_dir() and expected_sha256:
+        path = shipped_with_weights(expected_sha256) or path
     if not path.is_dir():
         raise ValueError(
             f"--init {init}: no directory at {path}, and no shipped checkpoint of that name "
@@ -111,6 +114,21 @@ def shipped_start(init: str) -> Path | None:
             continue
         if isinstance(manifest, dict) and manifest.get("copied_from") == init:
             return directory
+    return None
+
+
+def shipped_with_weights(sha256: str) -> Path | None:
+    """The first shipped LM checkpoint (by name) whose weights hash is ``sha256``, or
+    ``None``: a start recorded by its hash is found where a run directory that a fresh
+    checkout lacks held it (a run copy of a shipped row, ``runs/ckpt/sft-chat-new``)."""
+    from agents import shipped_checkpoints
+
+    for _, directory in sorted(shipped_checkpoints().items()):
+        try:
+            if init_weights_sha256(directory) == sha256:
+                return directory
+        except (OSError, ValueError):
+            continue  # not an LM checkpoint (a rule-based or SB3 agent)
     return None
 
 

@@ -19,6 +19,7 @@ from baselines.common.run import (
     init_weights_sha256,
     resolve_init,
     shipped_start,
+    shipped_with_weights,
 )
 from baselines.grpo_config import GRPOConfig
 from baselines.ppo_config import PPOConfig
@@ -201,8 +202,6 @@ def shipped_manifests() -> list:
     broken: dict[str, str] = {  # name -> why its command cannot rebuild it
         "sft-chat": "stage 2 of two (issue 27): its start, stage 1 (stage1-manifest.json), "
         "is not shipped; the start's weights hash is recorded",
-        "rl-chat": "trained from runs/ckpt/sft-chat-new, a copy of sft-chat-careless2 (the "
-        "shipped sft-chat, same weights hash), a run directory no shipped copied_from names",
     }
     paths = sorted(REPO.glob("baselines/checkpoints/*/manifest.json"))
     paths.append(REPO / "dialog_env/assets/chat-rm/manifest.json")
@@ -215,6 +214,22 @@ def shipped_manifests() -> list:
         marks = [pytest.mark.xfail(strict=True, reason=broken[name])] if name in broken else []
         params.append(pytest.param(path, id=name, marks=marks))
     return params
+
+
+def test_a_start_whose_run_directory_is_gone_is_found_by_its_weights_hash(tmp_path):
+    """A manifest records its start's weights hash; where its ``--init`` names a run
+    directory that a fresh checkout lacks, the shipped checkpoint with those very weights
+    is the start, and no other weights pass for it."""
+    sft = shipped_start("sft-chat")
+    sha = init_weights_sha256(sft)
+    gone = str(tmp_path / "runs" / "ckpt" / "sft-chat-new")
+    assert shipped_with_weights(sha) == sft
+    assert resolve_init(gone, sha)[0] == sft
+    assert shipped_with_weights("0" * 64) is None
+    with pytest.raises(ValueError, match="no directory at"):
+        resolve_init(gone, "0" * 64)
+    with pytest.raises(ValueError, match="no directory at"):
+        resolve_init(gone)  # no hash recorded: nothing to find it by
 
 
 @pytest.mark.parametrize("path", shipped_manifests())
