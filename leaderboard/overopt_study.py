@@ -38,6 +38,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agents.checkpoint import MANIFEST
+
 __all__ = [
     "CURVE_KINDS",
     "OUT_STUDY",
@@ -198,7 +200,7 @@ def curves_from_rl_source(path: str | Path) -> list[dict[str, Any]]:
     ``manifest.json``, or an ``overoptimization.json`` of ``dialog-bench overopt
     CHECKPOINT...`` (each of its runs)."""
     path = Path(path)
-    file = path / "manifest.json" if path.is_dir() else path
+    file = path / MANIFEST if path.is_dir() else path
     data = _read_json(file)
     if not isinstance(data, dict):
         raise ValueError(f"{file}: not a manifest (a JSON object)")
@@ -261,8 +263,9 @@ def collect_study(
         raise ValueError("give best-of-n curve files (--bon), RL checkpoints (--rl), or both")
     for curve in found:
         label = _label(curve)
-        if label in curves:
-            label = f"{label} ({Path(str(curve['source']).split('#')[-1]).name})"
+        if label in curves:  # named by its file, or by its run's directory
+            source = Path(str(curve["source"]).split("#")[-1])
+            label = f"{label} ({source.parent.name if source.name == MANIFEST else source.name})"
         curves[label] = curve
     return {"kind": STUDY_KIND, "env_id": env_id, "command": command, "curves": curves}
 
