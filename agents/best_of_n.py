@@ -42,10 +42,30 @@ from typing import Any
 from agents.base import BaseAgent
 from agents.checkpoint import MAX_BEST_OF_N, read_config, resolve_named_dir
 
-__all__ = ["BestOfNAgent", "MAX_N"]
+__all__ = ["BestOfNAgent", "MAX_N", "base_directory", "best_of_n_sha256"]
 
 #: The most candidates per reply a config may ask for.
 MAX_N = MAX_BEST_OF_N
+
+
+def base_directory(path: str | Path, config: dict[str, Any]) -> Path:
+    """The base checkpoint that the best-of-n ``config`` of checkpoint ``path`` names: a
+    shipped one by name, else a folder inside ``path``
+    (:func:`~agents.checkpoint.resolve_named_dir`; anything else is a ``ValueError``)."""
+    from agents import shipped_checkpoints
+
+    return resolve_named_dir(Path(path), "base", config["base"], shipped_checkpoints())
+
+
+def best_of_n_sha256(path: str | Path, base_dir: str | Path) -> str:
+    """The model hash of the best-of-n checkpoint at ``path`` with its base at
+    ``base_dir``: a hash over everything that decides its replies (its own directory, its
+    base's and the shipped reward model's), so a change in any of them is another model."""
+    from dialog_env.lm.model_files import directory_sha256
+    from dialog_env.tasks.chat.reward_model import SHIPPED_RM_DIR
+
+    parts = [directory_sha256(p) for p in (Path(path), Path(base_dir), Path(SHIPPED_RM_DIR))]
+    return hashlib.sha256(" ".join(parts).encode()).hexdigest()
 
 
 @cache
@@ -93,13 +113,11 @@ class BestOfNAgent(BaseAgent):
 
     @classmethod
     def load(cls, path: Path, device: str = "cpu") -> BestOfNAgent:
-        from agents import shipped_checkpoints
-        from dialog_env.lm.model_files import directory_sha256
         from dialog_env.tasks.chat.reward_model import SHIPPED_RM_DIR, RewardModel
 
         path = Path(path)
         config = read_config(path)
-        base_dir = resolve_named_dir(path, "base", config["base"], shipped_checkpoints())
+        base_dir = base_directory(path, config)
         agent = cls(
             _shared_base(str(base_dir.resolve())),
             RewardModel.load(SHIPPED_RM_DIR),  # cached per process by RewardModel.load
@@ -107,8 +125,7 @@ class BestOfNAgent(BaseAgent):
             temperature=config.get("temperature", 1.0),
             name=path.name,
         )
-        parts = [directory_sha256(p) for p in (path, base_dir, Path(SHIPPED_RM_DIR))]
-        agent.model_sha256 = hashlib.sha256(" ".join(parts).encode()).hexdigest()
+        agent.model_sha256 = best_of_n_sha256(path, base_dir)
         return agent
 
     def end_episode(self, key) -> None:

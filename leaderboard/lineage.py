@@ -11,11 +11,16 @@ What the board checked and what it takes on the manifest's word:
   episodes checked: the board loaded and hashed what played. Its paradigm, budget and
   training data are what its manifest says: *declared*;
 - its weights are tied to the weights file on disk only when the checkpoint directory on
-  disk still hashes to the model hash the board played (:func:`read_provenance`);
+  disk still hashes to the model hash the board played (:func:`read_provenance`, in
+  :mod:`leaderboard.provenance`);
 - an RL row's start is *checked* when its manifest's init weights hash is the weights hash
   of another played row of the board: then the pair is a lineage verdict
   (:func:`lineage_pairs`). A start whose weights are not on the board (a retired SFT) is
   no verdict pair;
+- a best-of-n row's base is *checked* when the base its config names is the very
+  checkpoint another row of the board played (:func:`base_of`: the base's directory hash,
+  inside the best-of-n's model hash, is that row's model hash): then best-of-n vs its base
+  is a lineage verdict too;
 - two played rows with the same weights are flagged (:func:`same_weights`), so that a copy
   relabelled "rl" is never read as a trained RL row.
 
@@ -24,15 +29,13 @@ Reads JSON and hashes files; runs nothing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from dialog_env.bounded_json import read_json_file
-from dialog_env.lm.model_files import directory_sha256, file_sha256
+from leaderboard.provenance import Provenance, board_provenance, read_provenance
 from leaderboard.stats import Interval, paired_difference
 from leaderboard.store import VERIFIED
 
@@ -43,6 +46,7 @@ __all__ = [
     "RL_FAMILY",
     "SFT_FAMILY",
     "Provenance",
+    "base_of",
     "board_provenance",
     "difference_outcome",
     "label_status",
@@ -60,114 +64,8 @@ RL_FAMILY = ("rl", "sft-rl")
 #: What the board checked of a row it played itself, and of a replayed results file.
 CHECKED_PLAYED = ("weights", "interface", "env", "episodes")
 CHECKED_REPLAYED = ("env", "episodes")
-_MAX_JSON_BYTES = 1 << 20
-#: Where a checkpoint keeps its weights, in order of preference.
-_WEIGHTS_FILES = ("lm/model.safetensors", "model.safetensors")
-_GENERATOR = re.compile(r"--generator[= ](\S+)")
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """What a played checkpoint's manifest says of how it was made, and which of it the
-    board could tie to what it checked.
-
-    ``weights_sha256``: the checkpoint's weights file hash, set only when the directory
-    on disk is the one the board played (else ``note`` says why not); ``init`` and
-    ``init_weights_sha256``: the start as the manifest names it; ``data_sha256`` and
-    ``generators``: its training data; ``filtered``: trained on the successful demos
-    only; ``base``: the row a best-of-n samples from.
-    """
-
-    weights_sha256: str | None = None
-    init: str | None = None
-    init_weights_sha256: str | None = None
-    data_sha256: str | None = None
-    generators: tuple[str, ...] = ()
-    filtered: bool = False
-    base: str | None = None
-    note: str = ""
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _init_of(manifest: Mapping) -> tuple[str | None, str | None]:
-    """The start's name and weights hash, in the old vocabulary (``init`` a path,
-    ``init_weights_sha256`` beside it) or the new one (``init`` an object)."""
-    init = manifest.get("init")
-    if isinstance(init, Mapping):
-        name = _text(init.get("name")) or _text(init.get("path"))
-        sha = _text(init.get("weights_sha256")) or _text(init.get("sha256"))
-        return name, sha
-    sha = _text(manifest.get("init_weights_sha256")) or _text(manifest.get("init_sha256"))
-    return _text(init), sha
-
-
-def _data_of(manifest: Mapping) -> tuple[str | None, tuple[str, ...]]:
-    """The training data's hash (several files: their hashes joined by commas, sorted) and
-    the generators that wrote it."""
-    data = manifest.get("data_sha256")
-    if isinstance(data, list) and all(isinstance(d, str) for d in data):
-        data = ",".join(data)
-    sha = ",".join(sorted(data.split(","))) if _text(data) else None
-    generators: list[str] = []
-    named = manifest.get("generators", manifest.get("generator"))
-    for g in [named] if isinstance(named, str) else named if isinstance(named, list) else []:
-        if isinstance(g, str) and g not in generators:
-            generators.append(g)
-    commands = manifest.get("data_commands")
-    for command in commands if isinstance(commands, list) else []:
-        match = _GENERATOR.search(command) if isinstance(command, str) else None
-        if match and match.group(1) not in generators:
-            generators.append(match.group(1))
-    return sha, tuple(generators)
-
-
-def read_provenance(directory: str | Path, played_sha256: str) -> Provenance:
-    """The provenance of the checkpoint at ``directory``, which the board played as
-    ``played_sha256`` (its model hash). Any unreadable file is a ``note``, never an error:
-    one bad manifest must not stop the board."""
-    directory = Path(directory)
-    try:
-        config = directory / "config.json"
-        config = read_json_file(config, _MAX_JSON_BYTES) if config.is_file() else {}
-        base = _text(config.get("base")) if isinstance(config, dict) else None
-        if directory_sha256(directory) != played_sha256:
-            # A best-of-n's model hash covers its base and reward model too: its base is
-            # named, its own training (none) is all there is to say.
-            note = "its checkpoint on disk is not the one the board played"
-            return Provenance(base=base, note=note)
-        manifest = directory / "manifest.json"
-        manifest = read_json_file(manifest, _MAX_JSON_BYTES) if manifest.is_file() else {}
-    except (OSError, ValueError) as err:
-        return Provenance(note=f"unreadable checkpoint: {err}")
-    manifest = manifest if isinstance(manifest, dict) else {}
-    weights = next((directory / f for f in _WEIGHTS_FILES if (directory / f).is_file()), None)
-    init, init_sha = _init_of(manifest)
-    data, generators = _data_of(manifest)
-    train_config = manifest.get("config")
-    train_config = train_config if isinstance(train_config, dict) else {}
-    return Provenance(
-        weights_sha256=file_sha256(weights) if weights is not None else None,
-        init=init,
-        init_weights_sha256=init_sha,
-        data_sha256=data,
-        generators=generators,
-        filtered=train_config.get("filter") == "success",
-        base=_text(manifest.get("base")) or base,
-    )
-
-
-def board_provenance(entries, checkpoints: Mapping[str, Path]) -> dict[str, Provenance]:
-    """The provenance of every played entry (labels ``verified``) that is a checkpoint of
-    ``checkpoints`` (entry name -> directory); ``entries`` need ``name``, ``labels`` and
-    ``model_sha256``."""
-    return {
-        e.name: read_provenance(checkpoints[e.name], e.model_sha256)
-        for e in entries
-        if e.labels == VERIFIED and e.name in checkpoints
-    }
+#: The paradigm of a row that picks among its base's samples (:mod:`agents.best_of_n`).
+BEST_OF_N = "best-of-n"
 
 
 def same_weights(
@@ -209,6 +107,27 @@ def start_of(name: str, provenance: Mapping[str, Provenance]) -> str | None:
         return None
     for other, q in sorted(provenance.items()):
         if other != name and q.weights_sha256 == p.init_weights_sha256:
+            return other
+    return None
+
+
+def base_of(
+    name: str, provenance: Mapping[str, Provenance], models: Mapping[str, str]
+) -> str | None:
+    """The entry of the board that the best-of-n row ``name`` samples from: the one the
+    board played with the model hash of the base ``name``'s config names (checked
+    against ``name``'s own model hash, :func:`~leaderboard.provenance.read_provenance`);
+    else None. ``models``: entry name -> the model hash the board played.
+
+    >>> board = {"bon": Provenance(base="sft", base_sha256="m1"), "sft": Provenance("w1")}
+    >>> base_of("bon", board, {"sft": "m1", "bon": "m2"}), base_of("bon", board, {"sft": "m3"})
+    ('sft', None)
+    """
+    p = provenance.get(name)
+    if p is None or not p.base_sha256:
+        return None
+    for other, model in sorted(models.items()):
+        if other != name and model == p.base_sha256:
             return other
     return None
 
@@ -262,29 +181,60 @@ def label_status(labels: str, paradigm: str, budget: Mapping, started: bool) -> 
     return checked, ("paradigm", "budget", "data")
 
 
-def difference_outcome(d: Interval, rl: str, sft: str) -> str:
-    """What a paired difference (RL minus SFT) with its CI says, in words.
+def difference_outcome(
+    d: Interval, rl: str, sft: str, sides: tuple[str, str] = ("RL", "SFT")
+) -> str:
+    """What a paired difference (RL minus SFT) with its CI says, in words; ``sides``
+    names the two (best-of-n against its base: ``("best-of-n", "its base")``).
 
     >>> difference_outcome(Interval(0.1, 0.05, 0.15), "grpo", "sft")
     'RL (grpo) is ahead'
     >>> difference_outcome(Interval(0.0, -0.1, 0.1), "grpo", "sft")
     'no clear difference (the CI contains 0)'
+    >>> difference_outcome(Interval(-0.1, -0.2, -0.05), "bon", "sft", ("best-of-n", "its base"))
+    'its base (sft) is ahead'
     """
     if d.low > 0:
-        return f"RL ({rl}) is ahead"
+        return f"{sides[0]} ({rl}) is ahead"
     if d.high < 0:
-        return f"SFT ({sft}) is ahead"
+        return f"{sides[1]} ({sft}) is ahead"
     return "no clear difference (the CI contains 0)"
+
+
+#: Per kind of lineage pair: what it compares, what of it is checked (``{rl}``, ``{sft}``:
+#: the two rows), the names of its two sides and its difference's label.
+_KINDS = {
+    "start": (
+        "SFT->RL vs its SFT start",
+        "checked: {rl} starts from {sft}'s weights (hash)",
+        ("RL", "SFT"),
+        "RL - SFT",
+    ),
+    "filtered": (
+        "RL vs filtered SFT on the same demos",
+        "checked: the weights, interfaces and episodes of both",
+        ("RL", "SFT"),
+        "RL - SFT",
+    ),
+    "base": (
+        "best-of-n vs its base",
+        "checked: {rl} samples from the very checkpoint {sft} played (hash)",
+        ("best-of-n", "its base"),
+        "best-of-n - base",
+    ),
+}
 
 
 @dataclass(frozen=True)
 class LineagePair:
     """A verdict inside one lineage: an RL row against an SFT-family row of the same
-    demos, paired on the same episodes.
+    demos, or a best-of-n row against its base, paired on the same episodes.
 
-    ``kind``: ``"start"`` (SFT->RL vs its SFT start, the start checked by weights hash) or
+    ``kind``: ``"start"`` (SFT->RL vs its SFT start, the start checked by weights hash),
     ``"filtered"`` (RL vs filtered SFT on the same demos, the demos' sameness declared by
-    the manifests' data hashes); ``difference``: RL minus SFT on ``measure``.
+    the manifests' data hashes) or ``"base"`` (best-of-n vs its base, the base checked by
+    its directory hash: then ``rl`` is the best-of-n row and ``sft`` its base);
+    ``difference``: ``rl`` minus ``sft`` on ``measure``.
     """
 
     kind: str
@@ -302,20 +252,13 @@ class LineagePair:
     def verdict(self) -> str:
         """One sentence: the pair, its paired difference with CI, what it rests on."""
         d = self.difference
-        outcome = difference_outcome(d, self.rl, self.sft)
-        what = (
-            f"SFT->RL vs its SFT start, {self.lineage}: {self.rl} vs {self.sft}"
-            if self.kind == "start"
-            else f"RL vs filtered SFT on the same demos, {self.lineage}: {self.rl} vs {self.sft}"
-        )
-        checked = (
-            f"checked: {self.rl} starts from {self.sft}'s weights (hash)"
-            if self.kind == "start"
-            else "checked: the weights, interfaces and episodes of both"
-        )
+        what, checked, sides, label = _KINDS[self.kind]
+        outcome = difference_outcome(d, self.rl, self.sft, sides)
+        checked = checked.format(rl=self.rl, sft=self.sft)
         text = (
-            f"{what} on {self.episodes} paired episodes: {self.measure} difference (RL - SFT) "
-            f"{d.estimate:+.3f} [{d.low:+.3f}, {d.high:+.3f}]: {outcome}. {checked.capitalize()}; "
+            f"{what}, {self.lineage}: {self.rl} vs {self.sft} on {self.episodes} paired "
+            f"episodes: {self.measure} difference ({label}) {d.estimate:+.3f} "
+            f"[{d.low:+.3f}, {d.high:+.3f}]: {outcome}. {checked.capitalize()}; "
             f"declared (the manifests' word): {', '.join(self.declared)}."
         )
         if self.same_weights:
@@ -334,6 +277,7 @@ def _pair(kind, rl, sft, lineage, entries, measure, provenance) -> LineagePair:
     declared = ("paradigms", "budgets") + (
         ("that the demos are the same",) if kind == "filtered" else ()
     )
+    weights = provenance[rl].weights_sha256
     return LineagePair(
         kind,
         rl,
@@ -344,7 +288,7 @@ def _pair(kind, rl, sft, lineage, entries, measure, provenance) -> LineagePair:
         paired_difference(values(a, measure), values(b, measure)),
         paired_difference(np.asarray(a.returns), np.asarray(b.returns)),
         declared,
-        provenance[rl].weights_sha256 == provenance[sft].weights_sha256,
+        weights is not None and weights == provenance[sft].weights_sha256,
     )
 
 
@@ -356,11 +300,12 @@ def lineage_pairs(
 ) -> list[LineagePair]:
     """Every lineage verdict of one episode set: each RL-family row whose start is a
     checked SFT-family row of the board against that start, then each RL-family row
-    against every filtered-SFT row of its lineage that is not its start.
+    against every filtered-SFT row of its lineage that is not its start; last, each
+    best-of-n row against its checked base (:func:`base_of`).
 
-    ``entries``: name -> stored entry (seeds, successes, returns, gold); ``paradigms``:
-    name -> declared paradigm, for the entries the board played; ``provenance``: as
-    :func:`board_provenance` gives it.
+    ``entries``: name -> stored entry (seeds, successes, returns, gold, model hash);
+    ``paradigms``: name -> declared paradigm, for the entries the board played;
+    ``provenance``: as :func:`board_provenance` gives it.
     """
     pairs = []
     rl_rows = sorted(n for n, p in paradigms.items() if p in RL_FAMILY and n in provenance)
@@ -378,6 +323,14 @@ def lineage_pairs(
             )
             if other != start and filtered and lineage_of(other, provenance) == lineage:
                 pairs.append(_pair("filtered", rl, other, name, entries, measure, provenance))
+    models = {n: entries[n].model_sha256 for n in paradigms}
+    for bon in sorted(n for n, p in paradigms.items() if p == BEST_OF_N and n in provenance):
+        base = base_of(bon, provenance, models)
+        if base is None:
+            continue
+        lineage = lineage_of(base, provenance)
+        name = lineage_name(lineage, provenance) if lineage else "a lineage without demos"
+        pairs.append(_pair("base", bon, base, name, entries, measure, provenance))
     return pairs
 
 

@@ -9,8 +9,9 @@ training data declared (the manifest's word) unless tied to a checked row
 
 The headline SFT-vs-RL lines compare rows of one lineage (one demonstrator's demos and
 every row trained from them): "SFT->RL vs its SFT start" and "RL vs filtered SFT on the
-same demos", each a paired bootstrap on the same episodes; where no RL row starts from
-an SFT row of the board, the line says so. Best RL against best SFT (highest success,
+same demos", each a paired bootstrap on the same episodes, then "best-of-n vs its base"
+(its base checked by hash); where no RL row starts from an SFT row of the board, the
+line says so. Best RL against best SFT (highest success,
 then mean return) is shown after them, labelled "across lineages, not a verdict": at the
 language level (interfaces ``text`` and ``token``), and for RL through the ``act``
 interface (whose templates write the text) on a line of its own. Declared entries stand
