@@ -144,14 +144,18 @@ def noise_sentence(paired: Sequence[str]) -> str:
     >>> "paired for `best-of-n, rm-a`" in noise_sentence(["best-of-n, rm-a"])
     True
     """
-    unpaired = "a curve's `dev_gold_se`, else the binomial bound over its dev episodes"
+    unpaired = (
+        "a point's `dev_gold_se` or the error of its per-episode gold, else the binomial "
+        "bound over its dev episodes"
+    )
     if not paired:
         return f"Differences count beyond {Z:g} standard errors of a difference ({unpaired})."
     labels = "; ".join(f"`{label}`" for label in paired)
     return (
         f"Differences count beyond {Z:g} standard errors of a difference: paired for "
-        f"{labels} (the error over contexts of the per-context gold difference, every n on "
-        f"the same contexts), elsewhere sqrt(se_a^2 + se_b^2) with {unpaired}."
+        f"{labels} (the error over contexts of the per-context gold difference: every n, "
+        f"or every evaluation of a run, on the same contexts), elsewhere sqrt(se_a^2 + "
+        f"se_b^2) with {unpaired}."
     )
 
 

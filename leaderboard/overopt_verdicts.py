@@ -19,7 +19,8 @@ both points carry per-context gold (``context_gold``: best-of-n curves of
 :mod:`baselines.bon_pool`, every ``n`` measured on the same contexts), the error is
 *paired*: the standard error over the contexts of the per-context difference. Else it
 is ``sqrt(se_a^2 + se_b^2)``, a point's standard error being its ``dev_gold_se``
-(best-of-n curves carry it: over the episodes), else the binomial bound
+(best-of-n curves carry it: over the episodes), else the same over its ``context_gold``
+(an RL run's per-episode gold), else the binomial bound
 ``sqrt(p (1 - p) / N)`` of a mean of scores in ``[0, 1]`` with mean ``p`` over ``N``
 dev episodes (the run's ``eval_episodes``): no score in ``[0, 1]`` varies more than a
 coin. That unpaired form takes the points as independent, but points of one curve share
@@ -64,17 +65,26 @@ Curve = Mapping[str, Any]
 
 
 def gold_se(curve: Curve) -> list[float | None]:
-    """Each usable point's standard error of gold: ``dev_gold_se``, else the binomial bound
-    over the point's ``episodes`` or the curve's ``eval_episodes``; None when neither is
-    known.
+    """Each usable point's standard error of gold: ``dev_gold_se``, else the standard error
+    of the mean of its per-episode gold (``context_gold``, an RL run's point), else the
+    binomial bound over the point's ``episodes`` or the curve's ``eval_episodes``; None
+    when none is known.
 
     >>> gold_se({"eval_episodes": 100, "points": [{"kl": 0, "dev_gold": 0.5, "dev_return": 0}]})
     [0.05]
+    >>> point = {"kl": 0, "dev_gold": 0.5, "dev_return": 0, "context_gold": [0.4, 0.6] * 50}
+    >>> round(gold_se({"eval_episodes": 100, "points": [point]})[0], 6)
+    0.01005
     """
     out: list[float | None] = []
     for p in usable_points(curve["points"]):
         if isinstance(p.get("dev_gold_se"), (int, float)):
             out.append(float(p["dev_gold_se"]))
+            continue
+        per_episode = p.get("context_gold")
+        if isinstance(per_episode, list) and len(per_episode) >= 2:
+            values = np.asarray(per_episode, dtype=float)
+            out.append(float(values.std(ddof=1) / math.sqrt(len(values))))
             continue
         n = p.get("episodes") or curve.get("eval_episodes")
         g = min(max(float(p["dev_gold"]), 0.0), 1.0)
