@@ -28,11 +28,13 @@ PANELS = {
     "bon": ("best-of-n over the start", "d = sqrt(KL_bon), sqrt(nats per reply)"),
     "rl": ("RL from the start", "d = sqrt(measured KL), sqrt(nats per episode)"),
 }
+#: A panel whose curves reach a larger d is drawn linear up to d = 1, logarithmic beyond.
+WIDE_D = 5.0
 FIGURE_CAPTION = (
     "Gold (solid: points and the fitted form of their kind) and the proxy's gain over the "
     "curve's start (dashed, right axis) against d = sqrt(KL), one colour per curve; "
     "best-of-n on the left (analytic KL_bon, per reply), RL on the right (measured KL, per "
-    "episode)."
+    "episode; linear up to d = 1 and logarithmic beyond where runs drift far)."
 )
 
 
@@ -113,6 +115,11 @@ def study_png(study: Mapping[str, Any], title: str = "") -> bytes:
             frameon=False,
         )
         name, xlabel = PANELS[kind]
+        if max((max(s["d"]) for s in series if s["kind"] == kind), default=0.0) > WIDE_D:
+            # runs that drift far (d of 10-20) would squeeze the rise near d = 1 into a
+            # corner: linear up to d = 1, logarithmic beyond
+            ax.set_xscale("symlog", linthresh=1.0, linscale=1.0)
+            xlabel += "; log scale beyond 1"
         ax.set_title(name, fontsize=10)
         ax.set_xlabel(xlabel, fontsize=9)
         right.set_ylabel("proxy minus its start", fontsize=9)

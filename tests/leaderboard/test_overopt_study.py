@@ -124,8 +124,8 @@ def test_the_html_page_draws_the_study_with_its_statements():
     assert "Gold rises, then falls (issue 27's test)" in caption and "**" not in caption
 
 
-RUNS = ("rl-chat", "b2-shipped-beta0", "b2-proxya-beta0", "b2-proxya-beta0.2")
-RUNS += ("b2-proxya-beta1.0", "b2-gold-beta0.2")
+RUNS = ("rl-chat", "b3-shipped-beta0", "b2-proxya-beta0", "b2-proxya-beta0.2")
+RUNS += ("b2-proxya-beta1.0", "b3-proxyc-beta0", "b3-ensworst-beta0", "b2-gold-beta0.2")
 
 
 def test_the_committed_study_is_todays_committed_curves():
@@ -153,13 +153,15 @@ def test_the_committed_study_is_todays_committed_curves():
         ("proxy-a", 0.0),
         ("proxy-a", 0.2),
         ("proxy-a", 1.0),
+        ("proxy-c", 0.0),
+        ("ensemble-worst(proxy-a,proxy-b,proxy-c)", 0.0),
         ("gold", 0.2),
     ]
-    # best-of-n rises, then falls (paired) for two proxies; no RL rise passes the
-    # unpaired binomial rule over 100 dev episodes, so the test is not met yet
+    # best-of-n rises, then falls (paired) for two proxies; RL against the shipped RM
+    # rises, then falls while its proxy climbs (paired over its 200 dev episodes)
     verdict = done_when(study["curves"])
     assert verdict["bon"] == ["best-of-n, shipped", "best-of-n, proxy-c"]
-    assert verdict["rl"] == [] and verdict["met"] is False
+    assert verdict["rl"] == ["RL, shipped, beta=0.0"] and verdict["met"] is True
 
 
 # -- reading the sources -------------------------------------------------------------------
