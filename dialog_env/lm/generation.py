@@ -276,12 +276,14 @@ def decode_retiring(
     max_new_tokens: int,
     stop_ids: Sequence[int],
     choose: Callable = greedy,
+    keep: bool = True,
 ) -> tuple[Decoded, list[list[tuple]]]:
     """:func:`decode_after` in which a row leaves the batch as soon as it stops, so the
     calls that follow cost only the rows still writing (``choose`` is told which rows
     those are). Also returns each row's KV cache as it left:
     per layer ``(keys, values)`` of shape ``(heads, n, head_dim)`` over the ``n`` tokens
-    it was fed (its prompt and its new tokens but the last).
+    it was fed (its prompt and its new tokens but the last); with ``keep=False`` none is
+    copied out (each row's is ``[]``), for a caller that throws them away.
     """
     import torch
 
@@ -307,7 +309,7 @@ def decode_retiring(
             ):
                 tokens[row].append(token)
                 stopped[row] = end
-                if end or t == max_new_tokens - 1:
+                if keep and (end or t == max_new_tokens - 1):
                     kept[row] = row_cache(past, mask, pos)
             leaving = ends.tolist()
             if all(leaving) or t == max_new_tokens - 1:
