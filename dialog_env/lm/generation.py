@@ -457,13 +457,20 @@ def prompt_heads(model, prompts, device) -> list[list[tuple]]:
 
 
 def prefill_rows(model, ids, mask, positions, past) -> list[list[tuple]]:
-    """Feed ``ids`` after what ``past`` holds (``mask`` covers both), logits at the last
-    column only, and return each row's keys and values over its real columns
-    (:func:`~dialog_env.lm.kv_cache.row_cache`)."""
+    """Feed ``ids`` after what ``past`` holds (``mask`` covers both) and return each row's
+    keys and values over its real columns (:func:`~dialog_env.lm.kv_cache.row_cache`);
+    nothing else of the forward is read, so a model that
+    :func:`~dialog_env.lm.fast_step.supports` it computes only the keys and values
+    (:func:`~dialog_env.lm.fast_step.prefill_keys_values`), any other the logits at the
+    last column only."""
     import torch
 
+    from dialog_env.lm.fast_step import prefill_keys_values, supports
     from dialog_env.lm.kv_cache import row_cache
 
+    if supports(model, past):
+        prefill_keys_values(model, ids, mask, positions, past)
+        return [row_cache(past, mask, pos) for pos in range(ids.shape[0])]
     with torch.inference_mode():
         model(
             input_ids=ids,
