@@ -34,6 +34,17 @@ def _random_model(parallel: bool):
     return GPTNeoXForCausalLM(config).eval()
 
 
+def _forward(model, ids, mask, positions, cache):
+    """The model's own forward of ``ids`` after what ``cache`` holds."""
+    return model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        **{cache_keyword(model): cache},
+    )
+
+
 def _steps_both_ways(model, prompts, steps=6, seed=0):
     """Logits of ``steps`` one-token steps after a left-padded prefill, through the model's
     forward and through ``decode_step``, each on its own cache."""
@@ -45,13 +56,7 @@ def _steps_both_ways(model, prompts, steps=6, seed=0):
         cache = growing_cache(model.config, reserve=steps)
         m, pos, logits = mask, positions, []
         with torch.inference_mode():
-            model(
-                input_ids=ids,
-                attention_mask=m,
-                position_ids=pos,
-                use_cache=True,
-                **{cache_keyword(model): cache},
-            )
+            _forward(model, ids, m, pos, cache)
             step = first
             for _ in range(steps):
                 m = torch.cat([m, torch.ones_like(step)], dim=-1)
@@ -60,13 +65,7 @@ def _steps_both_ways(model, prompts, steps=6, seed=0):
                     assert fast_step.supports(model, cache)
                     out = fast_step.decode_step(model, step, m, pos, cache)
                 else:
-                    out = model(
-                        input_ids=step,
-                        attention_mask=m,
-                        position_ids=pos,
-                        use_cache=True,
-                        **{cache_keyword(model): cache},
-                    ).logits
+                    out = _forward(model, step, m, pos, cache).logits
                 logits.append(out)
                 step = out[:, -1].argmax(-1, keepdim=True)
         runs.append(torch.cat(logits, dim=1))
@@ -121,26 +120,14 @@ def _prefilled_both_ways(model, held, fed):
         ids, mask, positions = left_pad(held, pad_id=0)
         new_ids, new_mask, new_positions = left_pad(fed, pad_id=0)
         with torch.inference_mode():
-            model(
-                input_ids=ids,
-                attention_mask=mask,
-                position_ids=positions,
-                use_cache=True,
-                **{cache_keyword(model): cache},
-            )
+            _forward(model, ids, mask, positions, cache)
             mask = torch.cat([mask, new_mask], dim=-1)
             positions = new_positions + torch.tensor([[len(h)] for h in held])
             if fast:
                 assert fast_step.supports(model, cache)
                 fast_step.prefill_keys_values(model, new_ids, mask, positions, cache)
             else:
-                model(
-                    input_ids=new_ids,
-                    attention_mask=mask,
-                    position_ids=positions,
-                    use_cache=True,
-                    **{cache_keyword(model): cache},
-                )
+                _forward(model, new_ids, mask, positions, cache)
         caches.append([(layer.keys.clone(), layer.values.clone()) for layer in cache.layers])
     return caches
 
