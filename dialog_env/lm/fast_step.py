@@ -1,4 +1,5 @@
-"""One decode step of a GPT-NeoX model without transformers' per-call machinery.
+"""One decode step of a GPT-NeoX model without transformers' per-call machinery, and a
+prefill that computes only the keys and values it caches (:func:`prefill_keys_values`).
 
 A decode step feeds one token per row. transformers' forward wraps that in output
 capturing, kwarg deprecation, a 4-D mask built by ``create_causal_mask`` and a module
