@@ -192,8 +192,8 @@ class BestOfNAgent(BaseAgent):
                     base.model, prompt, draws, base.max_new_tokens, stop_ids, sample
                 )
             else:
-                decoded = base.sessions.decode(
-                    base.model, forks, rows, base.max_new_tokens, stop_ids, sample
+                decoded = base.sessions.decode(  # the forks' caches are dropped: keep none
+                    base.model, forks, rows, base.max_new_tokens, stop_ids, sample, keep=False
                 )
         finally:
             for fork in forks or ():

@@ -46,6 +46,7 @@ RECORDED_BENCHES = (
     "vector_speed",
     "decode_speed",
     "run_job_speed",
+    "bon_split",
     "lm_agent_speed",
     "sb3_speed",
     "sft_speed",

@@ -1,4 +1,5 @@
-"""One decode step of a GPT-NeoX model without transformers' per-call machinery.
+"""One decode step of a GPT-NeoX model without transformers' per-call machinery, and a
+prefill that computes only the keys and values it caches (:func:`prefill_keys_values`).
 
 A decode step feeds one token per row. transformers' forward wraps that in output
 capturing, kwarg deprecation, a 4-D mask built by ``create_causal_mask`` and a module
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-__all__ = ["decode_step", "disabled", "supports"]
+__all__ = ["decode_step", "disabled", "prefill_keys_values", "supports"]
 
 _enabled = True
 
@@ -139,3 +140,51 @@ def decode_step(model, step_ids, mask, positions, cache):
         ff = F.linear(mlp.act(ff), mlp.dense_4h_to_h.weight, mlp.dense_4h_to_h.bias)
         hidden = ff + out + hidden if layer.use_parallel_residual else ff + out
     return F.linear(_layer_norm(hidden, neox.final_layer_norm), model.lm_head.weight)
+
+
+def prefill_keys_values(model, ids, mask, positions, cache) -> None:
+    """What ``model(input_ids=ids, attention_mask=mask, position_ids=positions,
+    cache=cache)`` writes into ``cache``, without what only its logits need.
+
+    A prefill that is followed by a decode step (which feeds the prompt's last token for
+    its logits) reads nothing of the forward but the keys and values it caches, and a
+    layer's keys and values are a function of that layer's input alone. So every layer
+    but the last runs as the model's forward runs it (the same modules, the same causal
+    mask and rotary embeddings), and of the last only the layer norm, the fused
+    query/key/value projection and the rotary embedding run: its attention, MLP, the
+    final norm and the head, a fifth of a prefill's work on the shipped 4-layer model,
+    would be thrown away. The keys and values are the forward's, bit for bit
+    (``tests/lm/test_lm_fast_step.py``). ``model`` and ``cache`` must pass
+    :func:`supports`.
+    """
+    import torch
+    from transformers.masking_utils import create_causal_mask
+    from transformers.models.gpt_neox import modeling_gpt_neox as neox
+
+    base = model.gpt_neox
+    with torch.inference_mode():
+        hidden = base.embed_in(ids)
+        causal = create_causal_mask(
+            config=base.config,
+            inputs_embeds=hidden,
+            attention_mask=mask,
+            cache=cache,
+            position_ids=positions,
+        )
+        rotary = base.rotary_emb(hidden, position_ids=positions)
+        for layer in base.layers[:-1]:
+            hidden = layer(
+                hidden,
+                attention_mask=causal,
+                position_ids=positions,
+                layer_past=cache,
+                use_cache=True,
+                position_embeddings=rotary,
+            )
+        last = base.layers[-1]
+        attention = last.attention
+        qkv = attention.query_key_value(last.input_layernorm(hidden))
+        shape = (*hidden.shape[:-1], -1, 3 * attention.head_size)
+        query, key, value = qkv.view(shape).transpose(1, 2).chunk(3, dim=-1)
+        _, key = neox.apply_rotary_pos_emb(query, key, *rotary)
+        cache.update(key, value, attention.layer_idx)

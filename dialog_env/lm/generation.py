@@ -276,12 +276,14 @@ def decode_retiring(
     max_new_tokens: int,
     stop_ids: Sequence[int],
     choose: Callable = greedy,
+    keep: bool = True,
 ) -> tuple[Decoded, list[list[tuple]]]:
     """:func:`decode_after` in which a row leaves the batch as soon as it stops, so the
     calls that follow cost only the rows still writing (``choose`` is told which rows
     those are). Also returns each row's KV cache as it left:
     per layer ``(keys, values)`` of shape ``(heads, n, head_dim)`` over the ``n`` tokens
-    it was fed (its prompt and its new tokens but the last).
+    it was fed (its prompt and its new tokens but the last); with ``keep=False`` none is
+    copied out (each row's is ``[]``), for a caller that throws them away.
     """
     import torch
 
@@ -307,7 +309,7 @@ def decode_retiring(
             ):
                 tokens[row].append(token)
                 stopped[row] = end
-                if end or t == max_new_tokens - 1:
+                if keep and (end or t == max_new_tokens - 1):
                     kept[row] = row_cache(past, mask, pos)
             leaving = ends.tolist()
             if all(leaving) or t == max_new_tokens - 1:
@@ -455,13 +457,20 @@ def prompt_heads(model, prompts, device) -> list[list[tuple]]:
 
 
 def prefill_rows(model, ids, mask, positions, past) -> list[list[tuple]]:
-    """Feed ``ids`` after what ``past`` holds (``mask`` covers both), logits at the last
-    column only, and return each row's keys and values over its real columns
-    (:func:`~dialog_env.lm.kv_cache.row_cache`)."""
+    """Feed ``ids`` after what ``past`` holds (``mask`` covers both) and return each row's
+    keys and values over its real columns (:func:`~dialog_env.lm.kv_cache.row_cache`);
+    nothing else of the forward is read, so a model that
+    :func:`~dialog_env.lm.fast_step.supports` it computes only the keys and values
+    (:func:`~dialog_env.lm.fast_step.prefill_keys_values`), any other the logits at the
+    last column only."""
     import torch
 
+    from dialog_env.lm.fast_step import prefill_keys_values, supports
     from dialog_env.lm.kv_cache import row_cache
 
+    if supports(model, past):
+        prefill_keys_values(model, ids, mask, positions, past)
+        return [row_cache(past, mask, pos) for pos in range(ids.shape[0])]
     with torch.inference_mode():
         model(
             input_ids=ids,

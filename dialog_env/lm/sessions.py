@@ -204,16 +204,23 @@ def decode_from_one_prefill(
     heads = prompt_heads(model, prompts, device)
     rows = [heads[i] for i in range(len(prompts)) for _ in range(copies)]
     fed = [p for p in prompts for _ in range(copies)]
-    return decode_packed(model, rows, fed, max_new_tokens, stop_ids, choose, device)[0]
+    return decode_packed(model, rows, fed, max_new_tokens, stop_ids, choose, device, False)[0]
 
 
 def decode_packed(
-    model, rows, prompts, max_new_tokens: int, stop_ids, choose: Callable, device
+    model,
+    rows,
+    prompts,
+    max_new_tokens: int,
+    stop_ids,
+    choose: Callable,
+    device,
+    keep: bool = True,
 ) -> tuple[Decoded, list[list[tuple]]]:
     """Decode every row from its cached keys and values (``rows[i]``: per layer, over
     ``prompts[i]`` but its last token), packed side by side, by first feeding each row its
     prompt's last token; returns :func:`~dialog_env.lm.generation.decode_retiring`'s
-    tokens and each row's cache as it left."""
+    tokens and each row's cache as it left (``keep=False``: none, each ``[]``)."""
     import torch
 
     from dialog_env.lm.twin_decode import decode_twins
@@ -231,9 +238,21 @@ def decode_packed(
     ]
     if TWIN_DECODE and len(rows) >= EXACT_ROWS and len(classes) < len(rows):
         return decode_twins(
-            model, past, last, mask, positions, of, max_new_tokens, stop_ids, choose, EXACT_ROWS
+            model,
+            past,
+            last,
+            mask,
+            positions,
+            of,
+            max_new_tokens,
+            stop_ids,
+            choose,
+            EXACT_ROWS,
+            keep,
         )
-    return decode_retiring(model, past, last, mask, positions, max_new_tokens, stop_ids, choose)
+    return decode_retiring(
+        model, past, last, mask, positions, max_new_tokens, stop_ids, choose, keep
+    )
 
 
 @dataclass
@@ -299,11 +318,14 @@ class ConversationCache:
         max_new_tokens: int,
         stop_ids: Sequence[int],
         choose: Callable = greedy,
+        keep: bool = True,
     ) -> Decoded:
         """:func:`~dialog_env.lm.generation.batched_decode` of ``prompts``, where row
         ``i`` continues conversation ``keys[i]``: whatever of its prompt the cache holds
         is not fed again. Afterwards the cache holds each row's prompt and message, bar the
-        message's last token (never fed).
+        message's last token (never fed); with ``keep=False`` it holds none of ``keys``
+        (what a caller does that drops them next: the draws of forked conversations), and
+        no row's keys and values are copied out of the decode.
 
         How the work is laid out: every prompt but its last token is first brought into
         the cache (the reused part copied, the rest prefilled in groups of rows with
@@ -330,8 +352,10 @@ class ConversationCache:
             self.stats["full"] += n == 0
         rows = self._prefill(model, prompts, reuse, kept, device)
         decoded, row_caches = decode_packed(
-            model, rows, prompts, max_new_tokens, stop_ids, choose, device
+            model, rows, prompts, max_new_tokens, stop_ids, choose, device, keep
         )
+        if not keep:
+            return decoded
         for key, prompt, tokens, layers in zip(
             keys, prompts, decoded.tokens, row_caches, strict=True
         ):

@@ -39,11 +39,13 @@ def decode_twins(
     stop_ids: Sequence[int],
     choose: Callable,
     floor: int,
+    keep: bool = True,
 ) -> tuple[Decoded, list[list[tuple]]]:
     """:func:`~dialog_env.lm.generation.decode_retiring` of a batch whose row ``i`` is a
     twin of every row of the same ``classes[i]`` (the same cached keys and values in
     ``past``, the same ``ids``, ``mask`` and ``positions``); the same tokens, draws and
-    caches. ``floor``: the fewest rows a call computes each row's numbers alone with."""
+    caches (none with ``keep=False``). ``floor``: the fewest rows a call computes each
+    row's numbers alone with."""
     import torch
 
     from dialog_env.lm.kv_cache import row_cache
@@ -82,7 +84,7 @@ def decode_twins(
             for row, end, p in zip(active, ends, where, strict=True):
                 tokens[row].append(drawn[row])
                 stopped[row] = end
-                if end or t == max_new_tokens - 1:
+                if keep and (end or t == max_new_tokens - 1):
                     kept[row] = row_cache(past, mask, p)
             if all(ends) or t == max_new_tokens - 1:
                 break

@@ -123,11 +123,12 @@ def _prompt_columns(model, run) -> tuple[object, int]:
     read = []
 
     def count(module, args, kwargs):
-        ids = kwargs.get("input_ids", args[0] if args else None)
+        ids = kwargs.get("input", args[0] if args else None)
         if ids is not None and ids.shape[1] > 1:
             read.append(ids.shape[0] * ids.shape[1])
 
-    hook = model.register_forward_pre_hook(count, with_kwargs=True)
+    # the token embedding: what every forward reads, a prefill of keys and values too
+    hook = model.get_input_embeddings().register_forward_pre_hook(count, with_kwargs=True)
     try:
         return run(), sum(read)
     finally:

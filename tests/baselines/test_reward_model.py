@@ -149,8 +149,8 @@ def test_score_one_remembers_a_loaded_models_scores_and_they_are_the_computed_on
     reply = "The phone number is 01223 480715, I believe."  # scored by no other test
     computed = float(rm.score([context], [reply], batch_size=1)[0])
     calls = []
-    forward = rm.model.forward
-    rm.model.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    alone = rm._score_alone  # the one place a score is computed (either forward)
+    rm._score_alone = lambda *a, **k: calls.append(1) or alone(*a, **k)
     try:
         assert rm.score_one(context, reply) == computed and len(calls) == 1
         assert rm.score_one(list(context), reply) == computed and len(calls) == 1  # remembered
@@ -158,7 +158,7 @@ def test_score_one_remembers_a_loaded_models_scores_and_they_are_the_computed_on
         remember_scores(False)
         assert rm.score_one(context, reply) == computed and len(calls) == 3  # off: scored
     finally:
-        del rm.model.forward
+        del rm._score_alone
         remember_scores(False)
     fresh = RewardModel(rm.model, rm.tokenizer, rm.mean, rm.std, rm.max_tokens)
     assert fresh._memo_scope is None  # built directly (a trainer's): never remembered

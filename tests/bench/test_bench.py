@@ -26,6 +26,7 @@ RATIO_BENCHES = [
     "hostile_inputs",
     "decode_speed",
     "run_job_speed",
+    "bon_split",
     "gpu_speed",
 ]
 

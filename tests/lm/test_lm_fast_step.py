@@ -34,6 +34,17 @@ def _random_model(parallel: bool):
     return GPTNeoXForCausalLM(config).eval()
 
 
+def _forward(model, ids, mask, positions, cache):
+    """The model's own forward of ``ids`` after what ``cache`` holds."""
+    return model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        **{cache_keyword(model): cache},
+    )
+
+
 def _steps_both_ways(model, prompts, steps=6, seed=0):
     """Logits of ``steps`` one-token steps after a left-padded prefill, through the model's
     forward and through ``decode_step``, each on its own cache."""
@@ -45,13 +56,7 @@ def _steps_both_ways(model, prompts, steps=6, seed=0):
         cache = growing_cache(model.config, reserve=steps)
         m, pos, logits = mask, positions, []
         with torch.inference_mode():
-            model(
-                input_ids=ids,
-                attention_mask=m,
-                position_ids=pos,
-                use_cache=True,
-                **{cache_keyword(model): cache},
-            )
+            _forward(model, ids, m, pos, cache)
             step = first
             for _ in range(steps):
                 m = torch.cat([m, torch.ones_like(step)], dim=-1)
@@ -60,13 +65,7 @@ def _steps_both_ways(model, prompts, steps=6, seed=0):
                     assert fast_step.supports(model, cache)
                     out = fast_step.decode_step(model, step, m, pos, cache)
                 else:
-                    out = model(
-                        input_ids=step,
-                        attention_mask=m,
-                        position_ids=pos,
-                        use_cache=True,
-                        **{cache_keyword(model): cache},
-                    ).logits
+                    out = _forward(model, step, m, pos, cache).logits
                 logits.append(out)
                 step = out[:, -1].argmax(-1, keepdim=True)
         runs.append(torch.cat(logits, dim=1))
@@ -109,3 +108,39 @@ def test_the_decode_loop_writes_what_the_forward_alone_writes(model):
         slow = batched_decode(model, prompts, 24, [2], 3, retire=True)
     assert fast_step.supports(model, growing_cache(model.config))
     assert fast.tokens == slow.tokens and fast.forward_calls == slow.forward_calls
+
+
+def _prefilled_both_ways(model, held, fed):
+    """The caches after prefilling ``fed`` (each row after its ``held`` tokens, themselves
+    prefilled first, as a conversation's kept cache is): through the model's forward and
+    through ``prefill_keys_values``."""
+    caches = []
+    for fast in (False, True):
+        cache = growing_cache(model.config, reserve=4)
+        ids, mask, positions = left_pad(held, pad_id=0)
+        new_ids, new_mask, new_positions = left_pad(fed, pad_id=0)
+        with torch.inference_mode():
+            _forward(model, ids, mask, positions, cache)
+            mask = torch.cat([mask, new_mask], dim=-1)
+            positions = new_positions + torch.tensor([[len(h)] for h in held])
+            if fast:
+                assert fast_step.supports(model, cache)
+                fast_step.prefill_keys_values(model, new_ids, mask, positions, cache)
+            else:
+                _forward(model, new_ids, mask, positions, cache)
+        caches.append([(layer.keys.clone(), layer.values.clone()) for layer in cache.layers])
+    return caches
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_prefill_of_keys_and_values_alone_caches_the_forwards_bits(model, parallel):
+    g = torch.Generator().manual_seed(1)
+    shipped = parallel is False
+    net = model if shipped else _random_model(parallel)
+    vocab = net.config.vocab_size
+    held = [torch.randint(4, vocab, (n,), generator=g).tolist() for n in (40, 7, 23)]
+    fed = [torch.randint(4, vocab, (n,), generator=g).tolist() for n in (5, 30, 17)]
+    full, fast = _prefilled_both_ways(net, held, fed)
+    assert len(full) == len(fast) == net.config.num_hidden_layers
+    for (k_full, v_full), (k_fast, v_fast) in zip(full, fast, strict=True):
+        assert torch.equal(k_full, k_fast) and torch.equal(v_full, v_fast)

@@ -136,6 +136,44 @@ def test_forks_continue_from_the_conversation_and_leave_it_as_it_was(one_torch_t
     assert list(cache._kept) == ["a"]
 
 
+def test_forks_decoded_without_keeping_give_the_same_tokens_and_copy_no_cache(
+    one_torch_thread, monkeypatch
+):
+    from dialog_env.lm import kv_cache
+    from dialog_env.lm.generation import inverse_cdf
+
+    lm = _tiny_lm()
+    cache = ConversationCache(lm.tokenizer.pad_token_id)
+    prompt = [1, 5, 60, 70, 80]
+    cache.decode(lm.model, ["a"], [prompt], 6, stop_ids=[2])
+    uniforms = torch.rand(20, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    forks = [("a", j) for j in range(20)]  # 20 draws: twin decode (>= EXACT_ROWS rows)
+
+    def draw(keep: bool):
+        cache.fork("a", forks)
+        try:
+            return cache.decode(
+                lm.model, forks, [prompt] * 20, 6, [2], inverse_cdf(uniforms, 1.5), keep=keep
+            )
+        finally:
+            for fork in forks:
+                cache.drop(fork)
+
+    kept = draw(keep=True)
+    copies = []
+    real = kv_cache.row_cache
+    monkeypatch.setattr(kv_cache, "row_cache", lambda *a: copies.append(1) or real(*a))
+    dropped = draw(keep=False)
+    assert dropped.tokens == kept.tokens and len({tuple(t) for t in kept.tokens}) > 1
+    assert copies == []  # no row's keys and values copied out of the decode
+    assert list(cache._kept) == ["a"]
+    cache.fork("a", forks[:2])  # a small batch: the plain retiring decode
+    few = cache.decode(
+        lm.model, forks[:2], [prompt] * 2, 6, [2], inverse_cdf(uniforms[:2], 1.5), keep=False
+    )
+    assert few.tokens == kept.tokens[:2] and copies == [] and list(cache._kept) == ["a"]
+
+
 def test_bad_calls_are_refused():
     cache = ConversationCache(pad_id=3)
     model = torch.nn.Linear(1, 1)

@@ -244,12 +244,14 @@ class RewardModel:
         import torch
 
         was_training = self.model.training
-        self.model.eval()
+        if was_training:  # a frozen model is in eval mode already: no walk over its modules
+            self.model.eval()
         try:
             with torch.no_grad():
                 raw = self.raw_scores(contexts, replies, batch_size).double().cpu().numpy()
         finally:
-            self.model.train(was_training)
+            if was_training:
+                self.model.train()
         return (raw - self.mean) / self.std
 
     def score_one(self, context: Sequence[ContextTurn], reply: str) -> float:
@@ -261,23 +263,28 @@ class RewardModel:
         last :data:`MEMO_SIZE` inputs by the exact token ids it would read, so the same
         input is scored once in a process; the score is the same either way.
         """
-        if self._memo_scope is None or not _memo.on:
-            return self._score_alone(context, reply)
         ids = reward_input_ids(self.codec, context, reply, self.max_tokens)
+        if self._memo_scope is None or not _memo.on:
+            return self._score_alone(context, reply, ids)
         input_key = key(*self._memo_scope, np.asarray(ids, dtype=np.int64).tobytes())
         score = _memo.get(input_key, None)
         if score is None:
-            score = self._score_alone(context, reply)
+            score = self._score_alone(context, reply, ids)
             _memo.put(input_key, score)
         return score
 
-    def _score_alone(self, context: Sequence[ContextTurn], reply: str) -> float:
+    def _score_alone(self, context: Sequence[ContextTurn], reply: str, ids: list[int]) -> float:
         """Batch one on one CPU thread: torch splits a matmul's work by its thread count,
         which changes a score's last bits, so a fixed count makes the env's reward the
-        same number in a process of any thread setting (as the LM voice does)."""
+        same number in a process of any thread setting (as the LM voice does). Of the
+        shipped RM's last layer only the rows that reach the head are computed
+        (:func:`dialog_env.lm.last_token.last_token_logit`: the same number to the bit)."""
+        from dialog_env.lm.last_token import last_token_logit, supports_last_token
         from dialog_env.lm.threads import torch_threads
 
         with torch_threads(1):
+            if supports_last_token(self.model):
+                return (last_token_logit(self.model, ids) - self.mean) / self.std
             return float(self.score([context], [reply], batch_size=1)[0])
 
 
