@@ -51,7 +51,8 @@ from agents.base import BaseAgent
 from dialog_env.tasks.booking.domain import load_database
 from dialog_env.tasks.chat.answers import good_reply, make_reply
 from dialog_env.tasks.chat.requests import ChatAct
-from dialog_env.tasks.chat.tracker import ChatTracker, needed_search
+from dialog_env.tasks.chat.tracker import ChatState, ChatTracker, needed_search
+from dialog_env.text import parse_transcript
 
 __all__ = ["CHAT_FLAWS", "CarelessChatExpert", "ChatCarelessness", "ChatDecision"]
 
@@ -118,8 +119,12 @@ class CarelessChatExpert(BaseAgent):
             self._draws.append({f: float(self.rng.random()) for f in CHAT_FLAWS})
         return {f: u < getattr(self.carelessness, f) for f, u in self._draws[index].items()}
 
+    def _state(self, observation: str) -> ChatState:
+        turns = [{"role": t.role, "text": t.text} for t in parse_transcript(observation)]
+        return ChatTracker(self.db).sync(turns)
+
     def act(self, observation: str) -> str:
-        state = ChatTracker.read(self.db, observation)
+        state = self._state(observation)
         request = state.request
         if request is None:
             return "Hello! What can I do for you?"

@@ -19,6 +19,7 @@ from __future__ import annotations
 from agents.base import BaseAgent
 from dialog_env.tasks.booking.domain import load_database
 from dialog_env.tasks.chat.tracker import ASSISTANT_ACTS, ChatTracker, needed_search, realize
+from dialog_env.text import parse_transcript
 
 __all__ = ["ChatExpertAgent"]
 
@@ -35,12 +36,17 @@ class ChatExpertAgent(BaseAgent):
         super().__init__()
         self.db = load_database()[0]
 
+    def _state(self, observation: str):
+        tracker = ChatTracker(self.db)
+        turns = [{"role": t.role, "text": t.text} for t in parse_transcript(observation)]
+        return tracker.sync(turns)
+
     def act(self, observation: str) -> str:
-        state = ChatTracker.read(self.db, observation)
+        state = self._state(observation)
         return realize(ASSISTANT_ACTS[self.act_id(observation)], state)
 
     def act_id(self, observation: str) -> int:
         """The same decision as an act id of the chat act interface."""
-        state = ChatTracker.read(self.db, observation)
+        state = self._state(observation)
         act = "search" if needed_search(state) is not None else "answer"
         return ASSISTANT_ACTS.index(act)

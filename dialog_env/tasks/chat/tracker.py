@@ -125,15 +125,6 @@ class ChatTracker:
         self._seen = len(turns)
         return self.state
 
-    @classmethod
-    def read(cls, db: VenueDatabase, transcript: str) -> ChatState:
-        """The state of a whole transcript (an agent's text observation), read at once:
-        what a rule-based chat agent decides from."""
-        from dialog_env.text import parse_transcript
-
-        turns = [{"role": t.role, "text": t.text} for t in parse_transcript(transcript)]
-        return cls(db).sync(turns)
-
 
 def needed_search(state: ChatState) -> str | None:
     """The ``[search]`` the current request still needs (by wishes for ``recommend``, by
