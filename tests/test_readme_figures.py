@@ -209,10 +209,12 @@ def test_the_chat_rows_are_the_files():
         f"proxy return is {proxy['rl-chat'].mean():.3f} vs {proxy['sft-chat'].mean():.3f} (and the "
         f"perfect `chat-expert`'s {proxy['chat-expert'].mean():.3f})"
     ) in re.sub(r"\s+", " ", table)
+    bon = _interval(paired_difference(gold["bon-chat"], gold["sft-chat"]))
     assert (
-        f"gold {gold['bon-chat'].mean():.3f} vs {gold['sft-chat'].mean():.3f}, proxy "
-        f"{proxy['bon-chat'].mean():.3f} vs {proxy['sft-chat'].mean():.3f}"
-    ) in table
+        f"gold {gold['bon-chat'].mean():.3f} vs {gold['sft-chat'].mean():.3f}, {bon} "
+        f"(paired), while its proxy is {proxy['bon-chat'].mean():.3f} vs "
+        f"{proxy['sft-chat'].mean():.3f}"
+    ) in re.sub(r"\s+", " ", table)
 
 
 def test_figures_of_runs_whose_files_were_not_kept_are_not_in_the_table():
