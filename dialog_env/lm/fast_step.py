@@ -36,7 +36,14 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-__all__ = ["decode_step", "disabled", "prefill_keys_values", "supports"]
+__all__ = [
+    "below_last_layer",
+    "decode_step",
+    "disabled",
+    "last_layer_qkv",
+    "prefill_keys_values",
+    "supports",
+]
 
 _enabled = True
 
@@ -142,6 +149,50 @@ def decode_step(model, step_ids, mask, positions, cache):
     return F.linear(_layer_norm(hidden, neox.final_layer_norm), model.lm_head.weight)
 
 
+def below_last_layer(model, ids, mask, positions, cache=None):
+    """Run a GPT-NeoX model's embedding and every layer but the last over ``ids`` as the
+    model's own forward runs them (the same modules, causal mask and rotary embeddings;
+    each layer writes its keys and values into ``cache`` when one is given). Returns the
+    last layer's input, the causal mask and the rotary embeddings: what
+    :func:`last_layer_qkv` and a caller's own last-layer work need."""
+    from transformers.masking_utils import create_causal_mask
+
+    base = model.gpt_neox
+    hidden = base.embed_in(ids)
+    causal = create_causal_mask(
+        config=base.config,
+        inputs_embeds=hidden,
+        attention_mask=mask,
+        cache=cache,
+        position_ids=positions,
+    )
+    rotary = base.rotary_emb(hidden, position_ids=positions)
+    for layer in base.layers[:-1]:
+        hidden = layer(
+            hidden,
+            attention_mask=causal,
+            position_ids=positions,
+            layer_past=cache,
+            use_cache=cache is not None,
+            position_embeddings=rotary,
+        )
+    return hidden, causal, rotary
+
+
+def last_layer_qkv(model, hidden, rotary):
+    """The last layer's query, key and value of its input ``hidden`` (heads first, rotary
+    embedding applied), as its attention computes them."""
+    from transformers.models.gpt_neox import modeling_gpt_neox as neox
+
+    layer = model.gpt_neox.layers[-1]
+    attention = layer.attention
+    qkv = attention.query_key_value(layer.input_layernorm(hidden))
+    shape = (*hidden.shape[:-1], -1, 3 * attention.head_size)
+    query, key, value = qkv.view(shape).transpose(1, 2).chunk(3, dim=-1)
+    query, key = neox.apply_rotary_pos_emb(query, key, *rotary)
+    return query, key, value
+
+
 def prefill_keys_values(model, ids, mask, positions, cache) -> None:
     """What ``model(input_ids=ids, attention_mask=mask, position_ids=positions,
     cache=cache)`` writes into ``cache``, without what only its logits need.
@@ -149,42 +200,17 @@ def prefill_keys_values(model, ids, mask, positions, cache) -> None:
     A prefill that is followed by a decode step (which feeds the prompt's last token for
     its logits) reads nothing of the forward but the keys and values it caches, and a
     layer's keys and values are a function of that layer's input alone. So every layer
-    but the last runs as the model's forward runs it (the same modules, the same causal
-    mask and rotary embeddings), and of the last only the layer norm, the fused
-    query/key/value projection and the rotary embedding run: its attention, MLP, the
-    final norm and the head, a fifth of a prefill's work on the shipped 4-layer model,
-    would be thrown away. The keys and values are the forward's, bit for bit
+    but the last runs as the model's forward runs it (:func:`below_last_layer`), and of
+    the last only the layer norm, the fused query/key/value projection and the rotary
+    embedding run (:func:`last_layer_qkv`): its attention, MLP, the final norm and the
+    head, a fifth of a prefill's work on the shipped 4-layer model, would be thrown away.
+    The keys and values are the forward's, bit for bit
     (``tests/lm/test_lm_fast_step.py``). ``model`` and ``cache`` must pass
     :func:`supports`.
     """
     import torch
-    from transformers.masking_utils import create_causal_mask
-    from transformers.models.gpt_neox import modeling_gpt_neox as neox
 
-    base = model.gpt_neox
     with torch.inference_mode():
-        hidden = base.embed_in(ids)
-        causal = create_causal_mask(
-            config=base.config,
-            inputs_embeds=hidden,
-            attention_mask=mask,
-            cache=cache,
-            position_ids=positions,
-        )
-        rotary = base.rotary_emb(hidden, position_ids=positions)
-        for layer in base.layers[:-1]:
-            hidden = layer(
-                hidden,
-                attention_mask=causal,
-                position_ids=positions,
-                layer_past=cache,
-                use_cache=True,
-                position_embeddings=rotary,
-            )
-        last = base.layers[-1]
-        attention = last.attention
-        qkv = attention.query_key_value(last.input_layernorm(hidden))
-        shape = (*hidden.shape[:-1], -1, 3 * attention.head_size)
-        query, key, value = qkv.view(shape).transpose(1, 2).chunk(3, dim=-1)
-        _, key = neox.apply_rotary_pos_emb(query, key, *rotary)
-        cache.update(key, value, attention.layer_idx)
+        hidden, _, rotary = below_last_layer(model, ids, mask, positions, cache)
+        _, key, value = last_layer_qkv(model, hidden, rotary)
+        cache.update(key, value, model.gpt_neox.layers[-1].attention.layer_idx)

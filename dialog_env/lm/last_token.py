@@ -68,40 +68,29 @@ def last_token_logit(model: Any, ids: list[int]) -> float:
     ``model(input_ids=[ids]).logits[0, 0]`` is), computing only the last layer's rows that
     reach the head. ``model`` must pass :func:`supports_last_token`."""
     import torch
-    from transformers.masking_utils import create_causal_mask
 
-    base = model.gpt_neox
+    from dialog_env.lm.fast_step import below_last_layer
+
     with torch.inference_mode():
         input_ids = torch.tensor([ids], dtype=torch.long, device=model.device)
-        x = base.embed_in(input_ids)
-        positions = torch.arange(len(ids), device=x.device)[None]
-        mask = create_causal_mask(
-            config=base.config,
-            inputs_embeds=x,
-            attention_mask=torch.ones_like(input_ids),
-            cache=None,
-            position_ids=positions,
-        )
-        rotary = base.rotary_emb(x, position_ids=positions)
-        for layer in base.layers[:-1]:
-            x = layer(x, attention_mask=mask, position_ids=positions, position_embeddings=rotary)
-        keep = kept_rows(len(ids))
-        x = _last_layer_rows(base.layers[-1], x, mask, rotary, keep)
-        return float(model.score(base.final_layer_norm(x))[0, -1, 0])
+        positions = torch.arange(len(ids), device=model.device)[None]
+        x, mask, rotary = below_last_layer(model, input_ids, torch.ones_like(input_ids), positions)
+        x = _last_layer_rows(model, x, mask, rotary, kept_rows(len(ids)))
+        return float(model.score(model.gpt_neox.final_layer_norm(x))[0, -1, 0])
 
 
-def _last_layer_rows(layer: Any, x: Any, mask: Any, rotary: Any, keep: int) -> Any:
-    """The output of ``layer`` (a ``GPTNeoXLayer``) at the last ``keep`` rows of ``x``,
-    each number as the layer's full forward computes it: its attention as that forward
-    runs it (every row's query; a call of other shapes sums in another order), the rest
-    over the kept rows."""
+def _last_layer_rows(model: Any, x: Any, mask: Any, rotary: Any, keep: int) -> Any:
+    """The output of the last layer (a ``GPTNeoXLayer``) at the last ``keep`` rows of its
+    input ``x``, each number as the layer's full forward computes it: its attention as that
+    forward runs it (every row's query; a call of other shapes sums in another order), the
+    rest over the kept rows."""
     from transformers.models.gpt_neox import modeling_gpt_neox as neox
 
-    attention, width = layer.attention, x.shape[1]
-    hidden = attention.query_key_value(layer.input_layernorm(x))
-    qkv = hidden.view(1, width, -1, 3 * attention.head_size).transpose(1, 2)
-    query, key, value = qkv.chunk(3, dim=-1)
-    query, key = neox.apply_rotary_pos_emb(query, key, *rotary)
+    from dialog_env.lm.fast_step import last_layer_qkv
+
+    layer = model.gpt_neox.layers[-1]
+    attention = layer.attention
+    query, key, value = last_layer_qkv(model, x, rotary)
     interface = neox.ALL_ATTENTION_FUNCTIONS.get_interface(
         attention.config._attn_implementation, neox.eager_attention_forward
     )
