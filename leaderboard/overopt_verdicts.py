@@ -24,8 +24,7 @@ is ``sqrt(se_a^2 + se_b^2)``, a point's standard error being its ``dev_gold_se``
 ``sqrt(p (1 - p) / N)`` of a mean of scores in ``[0, 1]`` with mean ``p`` over ``N``
 dev episodes (the run's ``eval_episodes``): no score in ``[0, 1]`` varies more than a
 coin. That unpaired form takes the points as independent, but points of one curve share
-their episodes, which makes the true error of a difference smaller: conservative. A
-proxy
+their episodes, which makes the true error of a difference smaller: conservative. A proxy
 "still rises" when it ends above its value at the gold peak by ``Z`` standard errors
 where the curve carries ``dev_return_se``, else by more than ``TOLERANCE`` (0.02; RL
 curves carry no proxy error).
@@ -83,13 +82,17 @@ def gold_se(curve: Curve) -> list[float | None]:
             continue
         per_episode = p.get("context_gold")
         if isinstance(per_episode, list) and len(per_episode) >= 2:
-            values = np.asarray(per_episode, dtype=float)
-            out.append(float(values.std(ddof=1) / math.sqrt(len(values))))
+            out.append(_mean_se(np.asarray(per_episode, dtype=float)))
             continue
         n = p.get("episodes") or curve.get("eval_episodes")
         g = min(max(float(p["dev_gold"]), 0.0), 1.0)
         out.append(math.sqrt(g * (1 - g) / n) if n else None)
     return out
+
+
+def _mean_se(values: np.ndarray) -> float:
+    """The standard error of the mean of ``values`` (two or more)."""
+    return float(values.std(ddof=1) / math.sqrt(len(values)))
 
 
 def _paired_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> np.ndarray | None:
@@ -121,7 +124,7 @@ def difference_se(
     """
     diffs = _paired_differences(a, b)
     if diffs is not None:
-        return float(diffs.std(ddof=1) / math.sqrt(len(diffs))), True
+        return _mean_se(diffs), True
     if se_a is None or se_b is None:
         return None, False
     return math.hypot(se_a, se_b), False
