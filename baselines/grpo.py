@@ -80,6 +80,7 @@ manifest holds the rule, the kept iteration (``kept_start`` when it is the init)
      "dev_gold": 0.55,                       # episodes' mean_gold (chat only)
      "dev_rm": 0.61,                         # episodes' mean_rm, where the env has it
      "context_gold": [0.9, 0.0, ...],        # each dev episode's gold (chat only)
+     "episode_success": [1, 0, ...],         # each dev episode's success (booking)
      "kl": 3.2, "kl_token": 0.04}            # KL from the init (--track-kl)
 
 A point's ``kl`` is that of the policy it scored, measured on the rollouts that policy
@@ -348,7 +349,7 @@ def evaluate(policy, paradigm, config, keep, writer, iteration, env_steps) -> li
         config.eval_episodes,
         config.env_overrides(),
         config.progress,
-        per_episode=True,  # chat: each episode's gold, so two points compare paired
+        per_episode=True,  # each episode's gold or success: two points compare paired
     )
     point = {"iteration": iteration, "env_steps": env_steps, **scores}
     keep.offer(point, policy.state_dict)

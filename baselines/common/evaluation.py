@@ -197,9 +197,13 @@ def evaluate_on_dev(
     With ``per_episode``, a chat point also holds ``context_gold``: each episode's mean
     gold, in the episode set's order. Two points of one run then share their episodes,
     and :func:`leaderboard.overopt_verdicts.difference_se` compares them *paired*, as it
-    does a best-of-n curve's points."""
+    does a best-of-n curve's points. A point of an env without gold (booking) holds
+    ``episode_success`` instead, each episode's success (0 or 1) in the same order, so
+    two runs' points compare paired too (``python -m bench.grpo_curves``)."""
     records = dev_records(agent, env_id, episodes, env_kwargs, progress)
     point: dict[str, Any] = {f"dev_{key}": value for key, value in dev_scores(records).items()}
     if per_episode and "dev_gold" in point:
         point["context_gold"] = [round(float(r["metrics"]["mean_gold"]), 6) for r in records]
+    elif per_episode:
+        point["episode_success"] = [int(bool(r["success"])) for r in records]
     return point
