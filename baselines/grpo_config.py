@@ -178,6 +178,15 @@ class GRPOConfig(LoRAOptions):
             "float error of a CDF step: dialog_env.lm.voice)",
         },
     )
+    merge_twins: bool = field(
+        default=False,
+        metadata={
+            "absent_means": False,
+            "help": "read the update's twin rows (a group's rollouts that wrote the same "
+            "messages) once, weighted by their count: the same loss, summed in another "
+            "float order, so the same run up to rounding (baselines.grpo_update)",
+        },
+    )
     logdir: Path = logdir_field()
     progress: bool = field(default=True, metadata={"help": "show progress bars"})
 

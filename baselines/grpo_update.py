@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from baselines.common.rollout import Row, token_field
+from baselines.common.rollout import Row, merge_twin_rows, token_field
 from baselines.grpo_config import KL_ESTIMATORS
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def row_minibatches(rows: list[Row], config: GRPOConfig, rng) -> list[list[Row]]
 
 def grpo_loss(policy, batch: list[Row], config: GRPOConfig, normalizer: int):
     """The clipped ratio loss + beta * KL of ``batch``, summed over its message tokens
+    (each token counted ``row.weight`` times: :func:`~baselines.common.rollout.merge_twin_rows`)
     and divided by ``normalizer`` (a token count); with its diagnostics (token sums)."""
     import torch
 
@@ -52,16 +53,25 @@ def grpo_loss(policy, batch: list[Row], config: GRPOConfig, normalizer: int):
     adv, log_ratio = cat("advantages"), logprobs - cat("logprobs")
     ratio = log_ratio.exp()
     pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - config.clip, 1 + config.clip))
+    if any(r.weight != 1 for r in batch):
+        weight = torch.as_tensor(
+            [r.weight for r in batch for m in r.messages for _ in m.tokens],
+            dtype=pg.dtype,
+            device=pg.device,
+        )
+        pg, entropy, ratio_weight = pg * weight, entropy * weight, weight
+    else:
+        ratio_weight = torch.ones_like(pg)
     loss = pg.sum()
     with torch.no_grad():
         sums = {
             "loss/policy": float(pg.sum()),
             "loss/entropy": float(entropy.sum()),
-            "update/approx_kl": float(((ratio - 1) - log_ratio).sum()),
-            "update/clipfrac": float(((ratio - 1).abs() > config.clip).float().sum()),
+            "update/approx_kl": float((ratio_weight * ((ratio - 1) - log_ratio)).sum()),
+            "update/clipfrac": float((ratio_weight * ((ratio - 1).abs() > config.clip)).sum()),
         }
     if config.beta > 0:
-        kl = kl_penalty(cat("ref_logprobs") - logprobs, config.kl_estimator)
+        kl = ratio_weight * kl_penalty(cat("ref_logprobs") - logprobs, config.kl_estimator)
         loss = loss + config.beta * kl.sum()
         sums[f"kl/{config.kl_estimator}_token"] = float(kl.detach().sum())
     return loss / normalizer, sums, len(adv)
@@ -72,7 +82,7 @@ def grpo_step(policy, optimizer, batches: list[list[Row]], config: GRPOConfig) -
     forward per batch): the loss is the mean over all their message tokens."""
     import torch
 
-    total = sum(len(m.tokens) for batch in batches for r in batch for m in r.messages)
+    total = sum(r.weight * len(m.tokens) for batch in batches for r in batch for m in r.messages)
     optimizer.zero_grad(set_to_none=True)
     sums: dict[str, float] = {}
     for batch in batches:
@@ -125,11 +135,21 @@ def grpo_update(policy, optimizer, rows: list[Row], config: GRPOConfig, rng) -> 
 
     With ``beta > 0`` every message must carry the frozen reference's log-probs, scored
     after the rollout (:func:`baselines.common.rollout.score_rows`).
+
+    ``merge_twins``: the rows that are copies of one another (the same ids, spans,
+    advantages and log-probs: a group's rollouts that wrote the same messages) are read
+    once, weighted by their count (:func:`~baselines.common.rollout.merge_twin_rows`).
+    Under ``step_over="pass"`` a pass's loss, and so its gradient, is the same sum as
+    without it; only the order of the float sums (and of the minibatches: fewer rows
+    are shuffled) differs, so the trained weights differ by rounding, and the run is
+    compared by its learning curve (docs/throughput.md), not its bits.
     """
     if config.beta > 0 and any(
         len(m.ref_logprobs) != len(m.tokens) for r in rows for m in r.messages
     ):
         raise ValueError("beta > 0 needs the reference's log-probs: score_rows(reference, rows)")
+    if config.merge_twins:  # one row per set of twins, weighted by its count
+        rows = merge_twin_rows(rows)
     batches = row_minibatches(rows, config, rng)
     if config.step_over == "pass":
         per_pass = len(batches) // config.epochs
@@ -142,6 +162,7 @@ def grpo_update(policy, optimizer, rows: list[Row], config: GRPOConfig, rng) -> 
     trained = sum(len(r.ids) for batch in batches for r in batch)
     return {k: float(np.mean([s[k] for s in steps])) for k in steps[0]} | {
         "update/tokens": trained,
-        "update/rows": len(rows),
+        "update/rows": sum(r.weight for r in rows),
+        "update/rows_read": len(rows),
         "update/optimizer_steps": len(steps),
     }

@@ -16,11 +16,19 @@ it (:func:`pack_episode`), so a transcript is read once, not once per message.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["Message", "Row", "distinct_rows", "pack_episode", "score_rows", "token_field"]
+__all__ = [
+    "Message",
+    "Row",
+    "distinct_rows",
+    "merge_twin_rows",
+    "pack_episode",
+    "score_rows",
+    "token_field",
+]
 
 
 def _empty() -> np.ndarray:
@@ -55,6 +63,7 @@ class Row:
     ids: list[int]
     spans: list[tuple[int, int]]  # [start, end) of each message's tokens in ``ids``
     messages: list[Message]
+    weight: int = 1  # how many rows of the update it stands for (:func:`merge_twin_rows`)
 
 
 def token_field(messages: Sequence[Message], name: str, device):
@@ -164,3 +173,36 @@ def distinct_rows(batch: Sequence[Row]) -> tuple[list[Row], list[tuple[Row, Row]
     if sum(end - start for r in kept for start, end in r.spans) < EXACT_ROWS:
         return list(batch), []
     return kept, twins
+
+
+def merge_twin_rows(rows: Sequence[Row]) -> list[Row]:
+    """``rows`` with each set of twins read once: the first row of each set, its
+    ``weight`` the number of rows it stands for, in first-seen order.
+
+    Twins are rows that an update would read and weigh alike: the same ids and spans, and
+    messages with the same advantages, sampled log-probs and reference log-probs (a
+    group's rollouts that wrote the same messages and got the same replies: most of a
+    group, from an SFT start). A loss that sums ``weight`` x each token's term is the
+    loss of every row read apart; its float sums run in another order, so the weights it
+    trains differ by rounding (``--merge-twins``, off by default).
+
+    >>> def row(n, advantage=1.0):
+    ...     m = Message([0], [1] * n, np.zeros(n), advantages=np.full(n, advantage))
+    ...     return Row([0] + [1] * n, [(1, n + 1)], [m])
+    >>> [r.weight for r in merge_twin_rows([row(3), row(3), row(4), row(3, -1.0), row(3)])]
+    [3, 1, 1]
+    """
+
+    def key(row: Row) -> tuple:
+        fields = ("advantages", "logprobs", "ref_logprobs")
+        return (
+            tuple(row.ids),
+            tuple(row.spans),
+            tuple(np.asarray(getattr(m, f)).tobytes() for m in row.messages for f in fields),
+        )
+
+    first: dict[tuple, Row] = {}
+    for row in rows:
+        twin = first.setdefault(key(row), replace(row, weight=0))
+        twin.weight += row.weight
+    return list(first.values())

@@ -422,6 +422,44 @@ def test_one_step_per_pass_cancels_a_group_on_the_tokens_its_rollouts_share(poli
     assert stats["update/optimizer_steps"] == (1 if step_over == "pass" else 2)
 
 
+@needs_lm
+def test_merged_twin_rows_take_the_same_step_as_reading_every_row(policy):
+    """``--merge-twins``: a group whose rollouts copy each other is read once per distinct
+    row, weighted by its count; one step over the pass lands where reading every row
+    does, up to float rounding, with the same loss and diagnostics."""
+    import copy
+
+    from baselines.grpo import grpo_update
+
+    rows = []
+    for text, advantage, copies in (("a table for two", 1.0, 3), ("nothing", -0.5, 2)):
+        prompt = policy.encode("user: I'm looking for a restaurant in the north.")
+        tokens = policy.encode(f"assistant: {text}")[-6:]
+        spans = [(len(prompt), len(prompt) + len(tokens))]
+        logprobs, _, _ = policy.evaluate_spans([[*prompt, *tokens]], [spans])
+        for _ in range(copies):
+            m = Message(prompt, tokens, logprobs.detach().double().numpy(), np.zeros(0))
+            m.advantages = np.full(len(tokens), advantage)
+            m.ref_logprobs = m.logprobs - 0.1
+            rows += pack_episode([m])
+    stepped = []
+    for merge in (False, True):
+        trained = copy.deepcopy(policy)
+        config = GRPOConfig(beta=0.05, lr=1e-3, minibatch_rows=2, merge_twins=merge)
+        optimizer = torch.optim.Adam(trained.model.parameters(), lr=config.lr, eps=1e-5)
+        stats = grpo_update(trained, optimizer, rows, config, np.random.default_rng(0))
+        stepped.append((trained.state_dict(), stats))
+    (plain, plain_stats), (merged, merged_stats) = stepped
+    assert (plain_stats["update/rows_read"], merged_stats["update/rows_read"]) == (5, 2)
+    assert merged_stats["update/rows"] == plain_stats["update/rows"] == 5
+    for key in ("loss/policy", "loss/entropy", "kl/k2_token", "update/grad_norm"):
+        assert merged_stats[key] == pytest.approx(plain_stats[key], rel=1e-5, abs=1e-7)
+    moved = max(float((plain[k] - policy.state_dict()[k]).abs().max()) for k in plain)
+    assert moved > 1e-4  # the step did move the policy
+    for k in plain:
+        torch.testing.assert_close(merged[k], plain[k], rtol=1e-5, atol=1e-6)
+
+
 # -- screened seeds --------------------------------------------------------------------
 def test_the_screen_keeps_the_seeds_the_greedy_agent_fails_with_the_env_s_verdict():
     """On the real env: the expert fails no seed; the screen's verdict on the noisy
