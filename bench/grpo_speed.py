@@ -35,8 +35,11 @@ rollout.
 ``--reference-tree DIR`` runs the same command with the code of another checkout
 (``git worktree add --detach DIR COMMIT``), in a second process at the same time (each
 side's figure is its own CPU time), and checks that it trained the same weights
-(the sha256 of the kept checkpoint's weights) and the same learning curve: a speed-up
-that changed the results fails the bench. ``--out PATH`` writes the run's record
+(the sha256 of the kept checkpoint's weights) and the same learning curve (its env steps
+but the screen's: ``--screen-chunk`` plays fewer greedy episodes to the same seeds): a
+speed-up that changed the results fails the bench. A lever that changes the float sums
+by design (``--merge-twins``) is not compared bit for bit; its learning curve against
+the run without it is ``python -m bench.grpo_curves``'s to judge. ``--out PATH`` writes the run's record
 (:class:`bench.record.BenchRecord`): episodes per CPU-hour on each side
 (``per_cpu_hour``, ``ref_per_cpu_hour``) and their ratio (``vs_reference``), each part's
 CPU seconds (``rollout_cpu_s`` ..., ``ref_rollout_cpu_s`` ...), the sampled tokens per
@@ -238,6 +241,21 @@ def side_figures(prefix: str, run: dict[str, Any]) -> dict[str, float]:
     return {prefix + key: value for key, value in figures.items()}
 
 
+#: Levers that change the float sums, so a run with one trains other weights than
+#: without: such a run is judged by its learning curve (``bench.grpo_curves``).
+NOT_EXACT = ("merge_twins",)
+
+
+def same_results(run: dict[str, Any]) -> tuple:
+    """What two runs of the same settings must share when a change is exact: the kept
+    weights, the curve but for its env steps, and the env steps of everything but the
+    screen (``--screen-chunk`` stops a screen early: the same seeds from fewer greedy
+    episodes, so fewer env steps)."""
+    curve = [{k: v for k, v in point.items() if k != "env_steps"} for point in run["curve"]]
+    budget = run["budget"]
+    return run["weights_sha256"], curve, budget["env_steps"] - budget["screen_env_steps"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_config_arguments(parser, GRPOConfig, ("init_sha256", "out", "logdir", "progress"))
@@ -294,10 +312,17 @@ def measure(args: argparse.Namespace, record: BenchRecord) -> None:
     if tree is None:
         return
     ref = runs[str(tree)]
-    if ref["weights_sha256"] != ours["weights_sha256"] or ref["curve"] != ours["curve"]:
+    levers = [f"--{name.replace('_', '-')}" for name in NOT_EXACT if getattr(config, name)]
+    if levers:
+        print(
+            f"not compared bit for bit: {' '.join(levers)} trains other weights by design; "
+            "its learning curve is judged by python -m bench.grpo_curves"
+        )
+    elif same_results(ref) != same_results(ours):
         raise SystemExit(f"the code in {tree} trained other weights or another curve")
-    print("both trained the same weights (sha256) and the same curve")
-    record.figures |= side_figures("ref_", ref)
+    else:
+        print("both trained the same weights (sha256) and the same curve")
+    record.figures |= side_figures("ref_", ref) | {"exact": not levers}
     what = f"this checkout / {tree} episodes per CPU-hour"
     record.ratio("vs_reference", what, per_cpu_hour(ours) / per_cpu_hour(ref), "", 2)
 

@@ -202,3 +202,19 @@ def test_gpu_speed_runs_on_cuda(capsys, tmp_path):
     out = json.loads(figures.read_text())
     assert out["peaks"]["bf16_tflops"] > 0 and out["qwen2"]["decode_tokens_s"] > 0
     assert out["env"]["same_as_cpu"] >= 0 and out["grpo_tiny"]["episodes"] > 0
+
+
+def test_the_grpo_bench_compares_results_but_the_screen_s_env_steps():
+    """A screen that stops early (``--screen-chunk``) picks the same seeds from fewer greedy
+    episodes: the same results. Other weights, a curve point or the rollouts' env steps
+    are not."""
+    from bench.grpo_speed import same_results
+
+    def run(weights="a", success=0.5, env_steps=300, screen=100):
+        curve = [{"iteration": 1, "env_steps": env_steps, "dev_success": success}]
+        budget = {"env_steps": env_steps, "screen_env_steps": screen}
+        return {"weights_sha256": weights, "curve": curve, "budget": budget}
+
+    assert same_results(run()) == same_results(run(env_steps=250, screen=50))
+    for changed in (run(weights="b"), run(success=0.6), run(env_steps=290)):
+        assert same_results(changed) != same_results(run())

@@ -1,0 +1,172 @@
+"""Two ways of running group RL, judged by their learning curves: is the faster one worse?
+
+A speed lever that changes the numbers (``--merge-twins`` sums the update's loss in
+another float order; ``--remember-turns`` and ``--screen-chunk`` can change a token at a
+near-tie) trains other weights than the run without it, so issue 28 asks for its
+learning curve beside the synchronous one's over the same iterations, and that it be
+not worse beyond noise. This reads the manifests of ``dialog-bench train grpo`` runs,
+``--base`` (without the lever) and ``--lever`` (with it), paired by their ``--seed``,
+and compares their dev evaluations point by point.
+
+Every point of a run holds each dev episode's success (``episode_success``, or its gold,
+``context_gold``, on the chat task), and both runs of a seed evaluate the same dev
+episodes, so a difference is *paired*: its standard error is that of the mean of the
+per-episode differences. The verdict pools every point after iteration 0 and every
+seed: the lever's mean difference in dev success (gold on chat) with its standard error
+(each episode's differences averaged over points and seeds first, so the points of one
+run, which share their episodes, are not counted as independent). It is "not worse
+beyond noise" unless that mean is below ``-2`` standard errors. Between two seeds of the
+base, the same figure shows how far runs that differ by chance alone land apart. ::
+
+    python -m bench.grpo_curves --base runs/ckpt/sync-s0 runs/ckpt/sync-s1 \\
+        --lever runs/ckpt/fast-s0 runs/ckpt/fast-s1 --out bench/results/grpo_curves.json
+
+The record (``--out``, :class:`bench.record.BenchRecord`) holds the verdict's figures
+(``difference``, ``difference_se``, ``worse``, ``seed_difference``,
+``seed_difference_se``) and each run's curve of dev score and env steps (``curves``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.record import BenchRecord, add_out_argument
+
+__all__ = ["Run", "load_run", "main", "paired_difference"]
+
+#: How many standard errors below 0 a lever's mean difference must fall to be "worse".
+WORSE_SE = 2.0
+
+
+class Run:
+    """One run's seed, command and evaluations, read from its ``manifest.json``."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self.command = manifest.get("command", "")
+        self.seed = int(manifest.get("config", {}).get("seed", _flag(self.command, "--seed")))
+        self.points = {int(p["iteration"]): p for p in manifest.get("curve", [])}
+        if not self.points:
+            raise SystemExit(f"{path}: its manifest has no learning curve")
+
+    def per_episode(self, iteration: int) -> np.ndarray:
+        """Each dev episode's success (chat: its gold) at ``iteration``."""
+        point = self.points[iteration]
+        for key in ("context_gold", "episode_success"):
+            if key in point:
+                return np.asarray(point[key], dtype=float)
+        raise SystemExit(
+            f"{self.path}: the point of iteration {iteration} has no per-episode scores "
+            "(runs of this commit or later record them: baselines.common.evaluation)"
+        )
+
+
+def _flag(command: str, name: str) -> str:
+    words = command.split()
+    if name not in words:
+        return "0"
+    return words[words.index(name) + 1]
+
+
+def load_run(path: Path) -> Run:
+    """The run whose ``manifest.json`` is in ``path`` (or is ``path``)."""
+    manifest = path / "manifest.json" if path.is_dir() else path
+    if not manifest.is_file():
+        raise SystemExit(f"{path}: no manifest.json")
+    return Run(path, json.loads(manifest.read_text()))
+
+
+def paired_difference(
+    pairs: Sequence[tuple[Run, Run]], iterations: Sequence[int]
+) -> tuple[float, float]:
+    """The mean over ``pairs`` (``(base, other)`` runs of one seed) and ``iterations`` of
+    ``other - base`` in per-episode score, and its standard error: each episode's
+    difference is averaged over the points and pairs first, so that the points of a run,
+    which share their episodes, count once.
+
+    >>> class R:  # two points of 4 episodes
+    ...     def __init__(self, s): self.s = s
+    ...     def per_episode(self, i): return np.array(self.s[i], dtype=float)
+    >>> a, b = R({5: [1, 0, 1, 0], 10: [1, 1, 1, 0]}), R({5: [1, 1, 1, 0], 10: [1, 1, 1, 1]})
+    >>> [round(x, 4) for x in paired_difference([(a, b)], [5, 10])]
+    [0.25, 0.1443]
+    """
+    per_episode = np.mean(
+        [other.per_episode(i) - base.per_episode(i) for base, other in pairs for i in iterations],
+        axis=0,
+    )
+    se = float(per_episode.std(ddof=1) / math.sqrt(len(per_episode)))
+    return float(per_episode.mean()), se
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", type=Path, nargs="+", required=True, help="runs without")
+    parser.add_argument("--lever", type=Path, nargs="+", required=True, help="runs with")
+    add_out_argument(parser)
+    args = parser.parse_args(argv)
+    with BenchRecord("grpo_curves", argv, args) as record:
+        compare(args, record)
+    return 0
+
+
+def compare(args: argparse.Namespace, record: BenchRecord) -> None:
+    """Print each seed's curves side by side and the verdict; keep the figures."""
+    base = {run.seed: run for run in map(load_run, args.base)}
+    lever = {run.seed: run for run in map(load_run, args.lever)}
+    seeds = sorted(set(base) & set(lever))
+    if not seeds:
+        raise SystemExit(
+            f"no seed has both a base and a lever run: {sorted(base)} vs {sorted(lever)}"
+        )
+    iterations = sorted(
+        set.intersection(*(set(r.points) for r in [*base.values(), *lever.values()]))
+    )
+    later = [i for i in iterations if i > 0]
+    curves: dict[str, list[dict[str, Any]]] = {}
+    for seed in seeds:
+        print(f"seed {seed}: dev success (chat: gold), base / lever, paired difference (se)")
+        for i in iterations:
+            b, lv = base[seed].per_episode(i), lever[seed].per_episode(i)
+            d = lv - b
+            se = d.std(ddof=1) / math.sqrt(len(d))
+            env = (base[seed].points[i]["env_steps"], lever[seed].points[i]["env_steps"])
+            print(
+                f"  iteration {i:3d}: {b.mean():.3f} / {lv.mean():.3f}  "
+                f"{d.mean():+.3f} ({se:.3f})  env steps {env[0]} / {env[1]}"
+            )
+        for side, run in (("base", base[seed]), ("lever", lever[seed])):
+            curves[f"{side}_s{seed}"] = [
+                {
+                    "iteration": i,
+                    "score": float(run.per_episode(i).mean()),
+                    "env_steps": run.points[i]["env_steps"],
+                }
+                for i in iterations
+            ]
+    difference, se = paired_difference([(base[s], lever[s]) for s in seeds], later)
+    worse = difference < -WORSE_SE * se
+    print(
+        f"lever - base over iterations {later} and seeds {seeds}: {difference:+.4f} "
+        f"(se {se:.4f}): {'worse beyond noise' if worse else 'not worse beyond noise'}"
+    )
+    figures: dict[str, Any] = {"difference": difference, "difference_se": se, "worse": worse}
+    if len(seeds) >= 2:
+        seed_d, seed_se = paired_difference([(base[seeds[0]], base[seeds[1]])], later)
+        print(
+            f"base seed {seeds[1]} - base seed {seeds[0]} (chance alone): {seed_d:+.4f} "
+            f"(se {seed_se:.4f})"
+        )
+        figures |= {"seed_difference": seed_d, "seed_difference_se": seed_se}
+    record.figures |= figures | {"curves": curves}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""``bench.grpo_curves`` judges a lever by its learning curve: paired per dev episode,
+pooled over points and seeds, "worse" only beyond two standard errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bench import grpo_curves
+
+
+def _run(tmp_path, name: str, seed: int, scores: dict[int, list[int]], key="episode_success"):
+    out = tmp_path / name
+    out.mkdir()
+    curve = [
+        {"iteration": i, "env_steps": 100 * i, "dev_success": float(np.mean(s)), key: s}
+        for i, s in scores.items()
+    ]
+    manifest = {"command": f"dialog-bench train grpo --seed {seed}", "config": {"seed": seed}}
+    (out / "manifest.json").write_text(json.dumps(manifest | {"curve": curve}))
+    return out
+
+
+def _scores(rng, p: float, n: int = 200) -> list[int]:
+    return [int(x) for x in rng.random(n) < p]
+
+
+def _compare(tmp_path, lever_p: float, capsys) -> dict:
+    tmp_path.mkdir()
+    rng = np.random.default_rng(0)
+    base = [
+        _run(tmp_path, f"base{s}", s, {0: _scores(rng, 0.5), 5: _scores(rng, 0.9)})
+        for s in (0, 1)
+    ]
+    lever = [
+        _run(tmp_path, f"lever{s}", s, {0: _scores(rng, 0.5), 5: _scores(rng, lever_p)})
+        for s in (0, 1)
+    ]
+    out = tmp_path / "curves.json"
+    args = ["--base", *map(str, base), "--lever", *map(str, lever), "--out", str(out)]
+    assert grpo_curves.main(args) == 0
+    printed = capsys.readouterr().out
+    record = json.loads(out.read_text())
+    assert record["output"] in printed
+    return record["figures"]
+
+
+def test_a_lever_that_learns_alike_is_not_worse_and_one_that_learns_less_is(tmp_path, capsys):
+    alike = _compare(tmp_path / "a", 0.9, capsys)
+    assert not alike["worse"] and abs(alike["difference"]) < 2.5 * alike["difference_se"]
+    assert set(alike["curves"]) == {"base_s0", "base_s1", "lever_s0", "lever_s1"}
+    assert "seed_difference" in alike
+    behind = _compare(tmp_path / "b", 0.7, capsys)
+    assert behind["worse"] and behind["difference"] == pytest.approx(-0.2, abs=0.06)
+
+
+def test_runs_without_per_episode_scores_are_refused_with_the_reason(tmp_path):
+    base = _run(tmp_path, "base", 0, {0: [1, 0], 5: [1, 1]}, key="other")
+    lever = _run(tmp_path, "lever", 0, {0: [1, 0], 5: [1, 1]})
+    with pytest.raises(SystemExit, match="no per-episode scores"):
+        grpo_curves.main(["--base", str(base), "--lever", str(lever)])
+    with pytest.raises(SystemExit, match="no seed has both"):
+        grpo_curves.main(["--base", str(base), "--lever", str(_run(tmp_path, "x", 3, {0: [1]}))])
