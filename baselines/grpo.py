@@ -194,6 +194,7 @@ class Budget:
     """What a run has spent so far (the manifest's ``budget``)."""
 
     env_steps: int = 0  # every env step played: rollouts and screens
+    episodes: int = 0  # rollout episodes played (K x G a round): the run's training episodes
     tokens: int = 0  # agent tokens sampled
     trained_tokens: int = 0  # tokens read by the update's forward passes
     kl_probe_env_steps: int = 0  # the last policy's KL probe (played, not trained on)
@@ -204,6 +205,7 @@ class Budget:
         screen_steps = int(screen.get("screen/env_steps", 0))
         self.screen_env_steps += screen_steps
         self.env_steps += sum(len(e.messages) for e in episodes) + screen_steps
+        self.episodes += len(episodes)
         self.tokens += sum(len(m.tokens) for e in episodes for m in e.messages)
         self.trained_tokens += int(update.get("update/tokens", 0))
 
