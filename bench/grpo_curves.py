@@ -53,8 +53,16 @@ class Run:
         self.command = manifest.get("command", "")
         self.seed = int(manifest.get("config", {}).get("seed", _flag(self.command, "--seed")))
         self.points = {int(p["iteration"]): p for p in manifest.get("curve", [])}
+        self.budget = manifest.get("budget", {})
         if not self.points:
             raise SystemExit(f"{path}: its manifest has no learning curve")
+
+    def per_cpu_hour(self) -> float | None:
+        """Training episodes per CPU-hour of the whole run (its manifest's budget), if
+        the run recorded both (runs of this commit or later do)."""
+        if not self.budget.get("episodes") or not self.budget.get("cpu_time_s"):
+            return None
+        return 3600 * self.budget["episodes"] / self.budget["cpu_time_s"]
 
     def per_episode(self, iteration: int) -> np.ndarray:
         """Each dev episode's success (chat: its gold) at ``iteration``."""
@@ -151,6 +159,20 @@ def compare(args: argparse.Namespace, record: BenchRecord) -> None:
                 }
                 for i in iterations
             ]
+    speeds = {
+        side: [r.per_cpu_hour() for r in runs.values()]
+        for side, runs in (("base", base), ("lever", lever))
+    }
+    if all(v is not None for values in speeds.values() for v in values):
+        rates = {side: float(np.mean(values)) for side, values in speeds.items()}
+        print(
+            "training episodes per CPU-hour of the whole runs (mean over seeds): "
+            f"base {rates['base']:,.0f}, lever {rates['lever']:,.0f}"
+        )
+        record.ratio(
+            "vs_base", "lever / base episodes per CPU-hour", rates["lever"] / rates["base"], "", 2
+        )
+        record.figures |= {"base_per_cpu_hour": rates["base"], "lever_per_cpu_hour": rates["lever"]}
     difference, se = paired_difference([(base[s], lever[s]) for s in seeds], later)
     worse = difference < -WORSE_SE * se
     print(

@@ -39,8 +39,8 @@ side's figure is its own CPU time), and checks that it trained the same weights
 but the screen's: ``--screen-chunk`` plays fewer greedy episodes to the same seeds): a
 speed-up that changed the results fails the bench. A lever that changes the float sums
 by design (``--merge-twins``) is not compared bit for bit; its learning curve against
-the run without it is ``python -m bench.grpo_curves``'s to judge. ``--out PATH`` writes the run's record
-(:class:`bench.record.BenchRecord`): episodes per CPU-hour on each side
+the run without it is ``python -m bench.grpo_curves``'s to judge. ``--out PATH`` writes
+the run's record (:class:`bench.record.BenchRecord`): episodes per CPU-hour on each side
 (``per_cpu_hour``, ``ref_per_cpu_hour``) and their ratio (``vs_reference``), each part's
 CPU seconds (``rollout_cpu_s`` ..., ``ref_rollout_cpu_s`` ...), the sampled tokens per
 CPU second (``sampled_tokens_s``), the update and rollout + update against the floor

@@ -11,7 +11,7 @@ import pytest
 from bench import grpo_curves
 
 
-def _run(tmp_path, name: str, seed: int, scores: dict[int, list[int]], key="episode_success"):
+def _run(tmp_path, name, seed, scores, key="episode_success", cpu_s=None):
     out = tmp_path / name
     out.mkdir()
     curve = [
@@ -19,6 +19,8 @@ def _run(tmp_path, name: str, seed: int, scores: dict[int, list[int]], key="epis
         for i, s in scores.items()
     ]
     manifest = {"command": f"dialog-bench train grpo --seed {seed}", "config": {"seed": seed}}
+    if cpu_s:
+        manifest["budget"] = {"episodes": 1280, "cpu_time_s": cpu_s}
     (out / "manifest.json").write_text(json.dumps(manifest | {"curve": curve}))
     return out
 
@@ -31,11 +33,11 @@ def _compare(tmp_path, lever_p: float, capsys) -> dict:
     tmp_path.mkdir()
     rng = np.random.default_rng(0)
     base = [
-        _run(tmp_path, f"base{s}", s, {0: _scores(rng, 0.5), 5: _scores(rng, 0.9)})
+        _run(tmp_path, f"base{s}", s, {0: _scores(rng, 0.5), 5: _scores(rng, 0.9)}, cpu_s=400)
         for s in (0, 1)
     ]
     lever = [
-        _run(tmp_path, f"lever{s}", s, {0: _scores(rng, 0.5), 5: _scores(rng, lever_p)})
+        _run(tmp_path, f"lever{s}", s, {0: _scores(rng, 0.5), 5: _scores(rng, lever_p)}, cpu_s=250)
         for s in (0, 1)
     ]
     out = tmp_path / "curves.json"
@@ -52,6 +54,7 @@ def test_a_lever_that_learns_alike_is_not_worse_and_one_that_learns_less_is(tmp_
     assert not alike["worse"] and abs(alike["difference"]) < 2.5 * alike["difference_se"]
     assert set(alike["curves"]) == {"base_s0", "base_s1", "lever_s0", "lever_s1"}
     assert "seed_difference" in alike
+    assert alike["vs_base"] == pytest.approx(1.6)  # 1,280 episodes in 250 vs 400 CPU s
     behind = _compare(tmp_path / "b", 0.7, capsys)
     assert behind["worse"] and behind["difference"] == pytest.approx(-0.2, abs=0.06)
 
