@@ -140,6 +140,16 @@ class GRPOConfig(LoRAOptions):
             "choices": SEED_CHOICES,
         },
     )
+    screen_chunk: int = field(
+        default=0,
+        metadata={
+            "absent_means": 0,
+            "help": "greedy-fails: play the candidates N at a time in draw order and stop "
+            "once K have failed (the same seeds, fewer screen episodes) | 0: all in one "
+            "batch; 16 or more keeps each episode's numbers independent of its batch "
+            "(dialog_env.lm.sessions.EXACT_ROWS)",
+        },
+    )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient norm clip"})
     user_model: str = field(
         default="",
@@ -216,6 +226,8 @@ class GRPOConfig(LoRAOptions):
             raise ValueError(f"seeds must be one of {SEED_CHOICES}, got {self.seeds!r}")
         if self.seeds == "greedy-fails" and self.advantage == "batch":
             raise ValueError("seeds greedy-fails trains seeded groups: not with advantage batch")
+        if self.screen_chunk < 0:
+            raise ValueError(f"screen_chunk must be >= 0 (0: one batch), got {self.screen_chunk}")
         if self.spread not in SPREADS:
             raise ValueError(f"spread must be one of {SPREADS}, got {self.spread!r}")
         if self.resample_rounds < 0:

@@ -301,11 +301,16 @@ def screened_seeds(
     rng: np.random.Generator, k: int, *, policy, config: GRPOConfig, stats: list
 ) -> list[int]:
     """``--seeds greedy-fails``: ``k`` of ``groups * group_size`` candidate seeds, those
-    the greedy policy fails first (:mod:`baselines.seed_screen`); the screen's figures go
-    to ``stats``."""
+    the greedy policy fails first (:mod:`baselines.seed_screen`), ``--screen-chunk`` at a
+    time; the screen's figures go to ``stats``."""
     candidates = draw_group_seeds(rng, config.groups * config.group_size)
     chosen, found = screen_seeds(
-        policy.agent, config.env_id, config.training_env_kwargs(), candidates, k
+        policy.agent,
+        config.env_id,
+        config.training_env_kwargs(),
+        candidates,
+        k,
+        chunk=config.screen_chunk,
     )
     stats.append(found)
     return chosen

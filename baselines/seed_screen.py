@@ -11,6 +11,12 @@ is a curriculum of hard starts (in the spirit of prioritized level replay and of
 rejection-sampling methods that keep the prompts a policy gets wrong), drawn afresh
 every round from the current policy; the screening episodes are played, not trained on,
 and count in the run's env-step budget.
+
+``--screen-chunk N`` plays the candidates N at a time, in draw order, and stops once K of
+them have failed: the same K seeds as the whole screen (:func:`pick_failing` keeps the
+first K failing in draw order), for fewer screen episodes when failures are common. At 16
+or more (``dialog_env.lm.sessions.EXACT_ROWS``) each episode's numbers do not depend on
+the other rows of its batch; ``0`` (the default) plays every candidate in one batch.
 """
 
 from __future__ import annotations
@@ -58,35 +64,67 @@ def pick_failing(candidates: Sequence[int], successes: Sequence[bool], k: int) -
 
 
 def screen_seeds(
-    make_agent, env_id: str, env_kwargs: dict[str, Any], candidates: Sequence[int], k: int
+    make_agent,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    candidates: Sequence[int],
+    k: int,
+    *,
+    chunk: int = 0,
 ) -> tuple[list[int], dict[str, float]]:
     """The ``k`` seeds of :func:`pick_failing` after one greedy episode per candidate
-    (:func:`greedy_successes`), and what the screen saw: ``screen/greedy_success``,
-    ``screen/failing_share_kept`` and ``screen/env_steps``."""
-    successes, steps = greedy_successes(make_agent, env_id, env_kwargs, candidates)
+    (:func:`greedy_successes`), and what the screen saw over the candidates it played:
+    ``screen/greedy_success``, ``screen/failing_share_kept``, ``screen/env_steps`` and
+    ``screen/candidates``.
+
+    ``chunk`` 0 plays every candidate in one batch; ``chunk`` N plays them N at a time in
+    draw order and stops once ``k`` have failed, which picks the same seeds whenever each
+    candidate's greedy outcome is the same.
+    """
+    if not 1 <= k <= len(candidates):
+        raise ValueError(f"need 1 <= k <= {len(candidates)} candidates, got k={k}")
+    if chunk < 0:
+        raise ValueError(f"chunk must be >= 0 (0: every candidate at once), got {chunk}")
+    size = chunk or len(candidates)
+    successes: list[bool] = []
+    steps = 0
+    for start in range(0, len(candidates), size):
+        ok, played_steps = greedy_successes(
+            make_agent, env_id, env_kwargs, candidates[start : start + size]
+        )
+        successes += ok
+        steps += played_steps
+        if successes.count(False) >= k:
+            break
+    played = list(candidates[: len(successes)])
     failing = successes.count(False)
-    return pick_failing(candidates, successes, k), {
+    return pick_failing(played, successes, k), {
         "screen/greedy_success": float(np.mean(successes)),
         "screen/failing_share_kept": min(failing, k) / k,
         "screen/env_steps": steps,
+        "screen/candidates": len(played),
     }
 
 
 def screen_summary(screens: Sequence[dict[str, float]]) -> dict[str, float]:
     """One iteration's screens (a round each) as one: the rates averaged, the env steps
-    summed; ``{}`` for none.
+    and the candidates played summed; ``{}`` for none.
 
     >>> screen_summary([
-    ...     {"screen/greedy_success": 0.5, "screen/failing_share_kept": 1.0, "screen/env_steps": 9},
-    ...     {"screen/greedy_success": 0.7, "screen/failing_share_kept": 0.5, "screen/env_steps": 8},
-    ... ])
-    {'screen/greedy_success': 0.6, 'screen/failing_share_kept': 0.75, 'screen/env_steps': 17}
+    ...     {"screen/greedy_success": 0.5, "screen/failing_share_kept": 1.0,
+    ...      "screen/env_steps": 9, "screen/candidates": 4},
+    ...     {"screen/greedy_success": 0.7, "screen/failing_share_kept": 0.5,
+    ...      "screen/env_steps": 8, "screen/candidates": 2},
+    ... ])  # doctest: +NORMALIZE_WHITESPACE
+    {'screen/greedy_success': 0.6, 'screen/failing_share_kept': 0.75, 'screen/env_steps': 17,
+     'screen/candidates': 6}
     >>> screen_summary([])
     {}
     """
     if not screens:
         return {}
     rates = ("screen/greedy_success", "screen/failing_share_kept")
+    counts = ("screen/env_steps", "screen/candidates")
     return {name: float(np.mean([s[name] for s in screens])) for name in rates} | {
-        "screen/env_steps": sum(s["screen/env_steps"] for s in screens)
+        name: sum(s[name] for s in screens) for name in counts
     }

@@ -491,6 +491,50 @@ def test_the_screen_keeps_the_seeds_the_greedy_agent_fails_with_the_env_s_verdic
         screen_seeds(noisy, "Dialog-v1", kwargs, seeds, 5)
 
 
+def _noisy_expert():
+    return load_agent("noisy-expert")
+
+
+def test_a_chunked_screen_stops_at_k_failing_seeds_with_the_full_screen_s_picks():
+    """``chunk=4``: the candidates are played 4 at a time and the screen stops in the
+    chunk where the K-th failure falls, before the last candidate, keeping the seeds the
+    whole screen keeps; its figures cover only the candidates it played."""
+    from baselines.seed_screen import greedy_successes, screen_seeds
+
+    seeds, kwargs, k = list(range(11, 23)), {"user_model": "template"}, 2
+    ok, _ = greedy_successes(_noisy_expert, "Dialog-v1", kwargs, seeds)
+    kth_failure = [i for i, solved in enumerate(ok) if not solved][k - 1]
+    expected_played = (kth_failure // 4 + 1) * 4
+    assert expected_played < len(seeds)  # the seeds make the early stop stop early
+
+    full, full_stats = screen_seeds(_noisy_expert, "Dialog-v1", kwargs, seeds, k)
+    chunked, stats = screen_seeds(_noisy_expert, "Dialog-v1", kwargs, seeds, k, chunk=4)
+    assert chunked == full
+    assert full_stats["screen/candidates"] == len(seeds)
+    assert stats["screen/candidates"] == expected_played
+    assert stats["screen/greedy_success"] == np.mean(ok[:expected_played])
+    assert 0 < stats["screen/env_steps"] < full_stats["screen/env_steps"]
+    assert stats["screen/failing_share_kept"] == 1.0
+
+
+def test_a_chunked_screen_with_too_few_failing_seeds_plays_them_all_and_falls_back_alike():
+    """Fewer than K fail: every candidate is played (the last chunk a short one) and the
+    picks, the failing ones then the first solved, are the whole screen's."""
+    from baselines.seed_screen import greedy_successes, screen_seeds
+
+    seeds, kwargs = list(range(11, 23)), {"user_model": "template"}
+    ok, _ = greedy_successes(_noisy_expert, "Dialog-v1", kwargs, seeds)
+    k = ok.count(False) + 1
+    full, full_stats = screen_seeds(_noisy_expert, "Dialog-v1", kwargs, seeds, k)
+    chunked, stats = screen_seeds(_noisy_expert, "Dialog-v1", kwargs, seeds, k, chunk=5)
+    assert chunked == full and ok[seeds.index(chunked[-1])]  # the fallback: a solved seed
+    assert stats == full_stats and stats["screen/candidates"] == len(seeds)
+    with pytest.raises(ValueError, match="chunk must be >= 0"):
+        screen_seeds(_noisy_expert, "Dialog-v1", kwargs, seeds, k, chunk=-1)
+    with pytest.raises(ValueError, match="screen_chunk must be >= 0"):
+        GRPOConfig(seeds="greedy-fails", screen_chunk=-1)
+
+
 def test_screened_seeds_need_seeded_groups():
     with pytest.raises(ValueError, match="not with advantage batch"):
         GRPOConfig(seeds="greedy-fails", advantage="batch", group_size=1)
@@ -546,6 +590,33 @@ def test_a_screened_run_counts_the_screen_in_its_budget(tmp_path_factory):
     budget = json.loads((run / "manifest.json").read_text())["budget"]
     assert budget["screen_env_steps"] >= 2 * 2  # K*G candidates, a message or more each
     assert budget["env_steps"] >= budget["screen_env_steps"] + 2 * 2
+
+
+@needs_lm
+def test_a_chunked_screen_trains_the_same_weights_for_no_more_screen_steps(tmp_path_factory):
+    """``--screen-chunk 2`` (2 of the 4 candidates at a time) picks the seeds the whole
+    screen picks, so the run trains the very same weights; its budget counts only the
+    screen episodes it played."""
+    import hashlib
+
+    runs = [
+        short_grpo_run(
+            tmp_path_factory,
+            iterations=2,
+            seeds="greedy-fails",
+            user_model="template",
+            eval_episodes=0,
+            screen_chunk=chunk,
+        )
+        for chunk in (0, 2)
+    ]
+    weights = [hashlib.sha256((r / "lm" / "model.safetensors").read_bytes()).digest() for r in runs]
+    budgets = [json.loads((r / "manifest.json").read_text())["budget"] for r in runs]
+    assert weights[0] == weights[1]
+    # The base LM fails every seed greedily: the chunked screen stops after its first chunk.
+    assert 0 < budgets[1]["screen_env_steps"] < budgets[0]["screen_env_steps"]
+    rollouts = [b["env_steps"] - b["screen_env_steps"] for b in budgets]
+    assert rollouts[0] == rollouts[1]  # the same groups were played
 
 
 def test_every_config_field_reaches_the_command_line():
