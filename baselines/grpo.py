@@ -195,6 +195,7 @@ class Budget:
 
     env_steps: int = 0  # every env step played: rollouts and screens
     episodes: int = 0  # rollout episodes played (K x G a round): the run's training episodes
+    cpu_time_s: float = 0.0  # the run's CPU time (this process, from load to save)
     tokens: int = 0  # agent tokens sampled
     trained_tokens: int = 0  # tokens read by the update's forward passes
     kl_probe_env_steps: int = 0  # the last policy's KL probe (played, not trained on)
@@ -227,7 +228,7 @@ def main(config: GRPOConfig) -> Path:
     from leaderboard.workers import remembering
 
     # -- load: the policy, the frozen reference, the envs; every default resolved
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     init_dir, paradigm, init_sha256 = resolve_init(config.init, config.init_sha256)
     out = config.out or config.default_out(init_dir, paradigm)
     config = dataclasses.replace(config, out=out, init_sha256=init_sha256)
@@ -312,6 +313,7 @@ def main(config: GRPOConfig) -> Path:
     if keep.state is not None:  # --keep last: the last evaluation is of the final policy
         policy.load_state_dict(keep.state)
     policy.save(out, paradigm, env_id=config.env_id)
+    budget.cpu_time_s = round(time.process_time() - cpu_started, 1)
     write_run_manifest(
         out,
         ["dialog-bench", "train", "grpo"],

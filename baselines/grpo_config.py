@@ -145,9 +145,8 @@ class GRPOConfig(LoRAOptions):
         metadata={
             "absent_means": 0,
             "help": "greedy-fails: play the candidates N at a time in draw order and stop "
-            "once K have failed (the same seeds, fewer screen episodes) | 0: all in one "
-            "batch; 16 or more keeps each episode's numbers independent of its batch "
-            "(dialog_env.lm.sessions.EXACT_ROWS)",
+            "once K have failed: fewer screen episodes, the same seeds unless a narrower "
+            "batch flips a greedy near-tie (baselines.seed_screen) | 0: all in one batch",
         },
     )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient norm clip"})
@@ -194,7 +193,8 @@ class GRPOConfig(LoRAOptions):
             "absent_means": False,
             "help": "read the update's twin rows (a group's rollouts that wrote the same "
             "messages) once, weighted by their count: the same loss, summed in another "
-            "float order, so the same run up to rounding (baselines.grpo_update)",
+            "float order, so other weights by rounding, judged by the learning curve "
+            "(bench.grpo_curves); --step-over pass only",
         },
     )
     logdir: Path = logdir_field()
@@ -226,6 +226,11 @@ class GRPOConfig(LoRAOptions):
             raise ValueError(f"seeds must be one of {SEED_CHOICES}, got {self.seeds!r}")
         if self.seeds == "greedy-fails" and self.advantage == "batch":
             raise ValueError("seeds greedy-fails trains seeded groups: not with advantage batch")
+        if self.merge_twins and self.step_over != "pass":
+            raise ValueError(
+                "merge_twins needs step_over pass: per-minibatch steps of merged rows are "
+                "fewer, larger steps, another algorithm"
+            )
         if self.screen_chunk < 0:
             raise ValueError(f"screen_chunk must be >= 0 (0: one batch), got {self.screen_chunk}")
         if self.spread not in SPREADS:

@@ -14,9 +14,11 @@ and count in the run's env-step budget.
 
 ``--screen-chunk N`` plays the candidates N at a time, in draw order, and stops once K of
 them have failed: the same K seeds as the whole screen (:func:`pick_failing` keeps the
-first K failing in draw order), for fewer screen episodes when failures are common. At 16
-or more (``dialog_env.lm.sessions.EXACT_ROWS``) each episode's numbers do not depend on
-the other rows of its batch; ``0`` (the default) plays every candidate in one batch.
+first K failing in draw order) whenever each candidate's greedy outcome is the whole
+screen's, for fewer screen episodes when failures are common. That is observed, not
+promised: a narrower batch runs fewer than 16 rows sooner, where the sums move by an ulp
+(``dialog_env.lm.sessions.EXACT_ROWS``), so a greedy near-tie could flip
+(docs/throughput.md). ``0`` (the default) plays every candidate in one batch.
 """
 
 from __future__ import annotations

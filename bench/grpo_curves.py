@@ -12,18 +12,26 @@ Every point of a run holds each dev episode's success (``episode_success``, or i
 ``context_gold``, on the chat task), and both runs of a seed evaluate the same dev
 episodes, so a difference is *paired*: its standard error is that of the mean of the
 per-episode differences. The verdict pools every point after iteration 0 and every
-seed: the lever's mean difference in dev success (gold on chat) with its standard error
-(each episode's differences averaged over points and seeds first, so the points of one
-run, which share their episodes, are not counted as independent). It is "not worse
-beyond noise" unless that mean is below ``-2`` standard errors. Between two seeds of the
-base, the same figure shows how far runs that differ by chance alone land apart. ::
+seed: the lever's mean difference in dev success (gold on chat). Its standard error has
+two parts. The episodes': each episode's differences are averaged over points and seeds
+first, so the points of one run, which share their episodes, are not counted as
+independent. The runs': two trainings that differ by chance (another seed, or the
+rounding a lever changes) land apart as a whole, every episode's score moving together,
+which the spread over episodes cannot see. The base's first two seeds measure it: the
+difference between them, less its episode noise, is twice a run's variance
+(``run_variance``), and the pooled difference of S seed pairs carries ``2 x
+run_variance / S`` of it. With one seed the run-to-run part is unknown and the verdict
+says so. It is "not worse beyond noise" unless the mean is below ``-2`` standard errors
+(a failure to reject, not a proof of equality: read the difference and its error). ::
 
     python -m bench.grpo_curves --base runs/ckpt/sync-s0 runs/ckpt/sync-s1 \\
         --lever runs/ckpt/fast-s0 runs/ckpt/fast-s1 --out bench/results/grpo_curves.json
 
 The record (``--out``, :class:`bench.record.BenchRecord`) holds the verdict's figures
-(``difference``, ``difference_se``, ``worse``, ``seed_difference``,
-``seed_difference_se``) and each run's curve of dev score and env steps (``curves``).
+(``difference``, ``difference_se`` with both parts, ``episode_se``, ``run_variance``,
+``worse``, ``seed_difference``, ``seed_difference_se``), each side's training episodes
+per CPU-hour and their ratio (``vs_base``), and each run's curve of dev score and env
+steps (``curves``).
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ import numpy as np
 
 from bench.record import BenchRecord, add_out_argument
 
-__all__ = ["Run", "load_run", "main", "paired_difference"]
+__all__ = ["Run", "episode_pair", "load_run", "main", "paired_difference"]
 
 #: How many standard errors below 0 a lever's mean difference must fall to be "worse".
 WORSE_SE = 2.0
@@ -91,6 +99,18 @@ def load_run(path: Path) -> Run:
     return Run(path, json.loads(manifest.read_text()))
 
 
+def episode_pair(base: Run, other: Run, iteration: int) -> tuple[np.ndarray, np.ndarray]:
+    """Both runs' per-episode scores at ``iteration``, refused unless they are of the same
+    dev episodes (as many, 2 or more)."""
+    ours, theirs = base.per_episode(iteration), other.per_episode(iteration)
+    if ours.shape != theirs.shape or len(ours) < 2:
+        raise SystemExit(
+            f"iteration {iteration}: {len(ours)} and {len(theirs)} dev episodes: the runs "
+            "must evaluate the same episodes (the same --eval-episodes), 2 or more"
+        )
+    return ours, theirs
+
+
 def paired_difference(
     pairs: Sequence[tuple[Run, Run]], iterations: Sequence[int]
 ) -> tuple[float, float]:
@@ -106,10 +126,14 @@ def paired_difference(
     >>> [round(x, 4) for x in paired_difference([(a, b)], [5, 10])]
     [0.25, 0.1443]
     """
-    per_episode = np.mean(
-        [other.per_episode(i) - base.per_episode(i) for base, other in pairs for i in iterations],
-        axis=0,
-    )
+    if not iterations:
+        raise SystemExit("no evaluation after iteration 0 that every run shares")
+    differences = []
+    for base, other in pairs:
+        for i in iterations:
+            ours, theirs = episode_pair(base, other, i)
+            differences.append(theirs - ours)
+    per_episode = np.mean(differences, axis=0)
     se = float(per_episode.std(ddof=1) / math.sqrt(len(per_episode)))
     return float(per_episode.mean()), se
 
@@ -127,22 +151,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def compare(args: argparse.Namespace, record: BenchRecord) -> None:
     """Print each seed's curves side by side and the verdict; keep the figures."""
-    base = {run.seed: run for run in map(load_run, args.base)}
-    lever = {run.seed: run for run in map(load_run, args.lever)}
+    base, lever = _by_seed(args.base, "--base"), _by_seed(args.lever, "--lever")
     seeds = sorted(set(base) & set(lever))
     if not seeds:
         raise SystemExit(
             f"no seed has both a base and a lever run: {sorted(base)} vs {sorted(lever)}"
         )
-    iterations = sorted(
-        set.intersection(*(set(r.points) for r in [*base.values(), *lever.values()]))
-    )
+    paired = [run for seed in seeds for run in (base[seed], lever[seed])]
+    iterations = sorted(set.intersection(*(set(r.points) for r in paired)))
     later = [i for i in iterations if i > 0]
     curves: dict[str, list[dict[str, Any]]] = {}
     for seed in seeds:
         print(f"seed {seed}: dev success (chat: gold), base / lever, paired difference (se)")
         for i in iterations:
-            b, lv = base[seed].per_episode(i), lever[seed].per_episode(i)
+            b, lv = episode_pair(base[seed], lever[seed], i)
             d = lv - b
             se = d.std(ddof=1) / math.sqrt(len(d))
             env = (base[seed].points[i]["env_steps"], lever[seed].points[i]["env_steps"])
@@ -173,21 +195,38 @@ def compare(args: argparse.Namespace, record: BenchRecord) -> None:
             "vs_base", "lever / base episodes per CPU-hour", rates["lever"] / rates["base"], "", 2
         )
         record.figures |= {"base_per_cpu_hour": rates["base"], "lever_per_cpu_hour": rates["lever"]}
-    difference, se = paired_difference([(base[s], lever[s]) for s in seeds], later)
+    difference, episode_se = paired_difference([(base[s], lever[s]) for s in seeds], later)
+    figures: dict[str, Any] = {"difference": difference, "episode_se": episode_se}
+    run_variance = None
+    if len(seeds) >= 2:
+        seed_d, seed_se = paired_difference([(base[seeds[0]], base[seeds[1]])], later)
+        run_variance = max(0.0, seed_d**2 - seed_se**2) / 2
+        print(
+            f"base seed {seeds[1]} - base seed {seeds[0]} (chance alone): {seed_d:+.4f} "
+            f"(se {seed_se:.4f}): a run's variance {run_variance:.6f}"
+        )
+        figures |= {"seed_difference": seed_d, "seed_difference_se": seed_se}
+    se = math.sqrt(episode_se**2 + 2 * (run_variance or 0.0) / len(seeds))
     worse = difference < -WORSE_SE * se
     print(
         f"lever - base over iterations {later} and seeds {seeds}: {difference:+.4f} "
-        f"(se {se:.4f}): {'worse beyond noise' if worse else 'not worse beyond noise'}"
+        f"(se {se:.4f}; episodes {episode_se:.4f}"
+        + ("; runs unknown with one seed" if run_variance is None else "")
+        + f"): {'worse beyond noise' if worse else 'not worse beyond noise'}"
     )
-    figures: dict[str, Any] = {"difference": difference, "difference_se": se, "worse": worse}
-    if len(seeds) >= 2:
-        seed_d, seed_se = paired_difference([(base[seeds[0]], base[seeds[1]])], later)
-        print(
-            f"base seed {seeds[1]} - base seed {seeds[0]} (chance alone): {seed_d:+.4f} "
-            f"(se {seed_se:.4f})"
-        )
-        figures |= {"seed_difference": seed_d, "seed_difference_se": seed_se}
+    figures |= {"difference_se": se, "run_variance": run_variance, "worse": worse}
     record.figures |= figures | {"curves": curves}
+
+
+def _by_seed(paths: Sequence[Path], flag: str) -> dict[int, Run]:
+    runs: dict[int, Run] = {}
+    for run in map(load_run, paths):
+        if run.seed in runs:
+            raise SystemExit(
+                f"{flag}: two runs of seed {run.seed} ({runs[run.seed].path}, {run.path})"
+            )
+        runs[run.seed] = run
+    return runs
 
 
 if __name__ == "__main__":

@@ -251,14 +251,23 @@ def side_figures(prefix: str, run: dict[str, Any]) -> dict[str, float]:
 NOT_EXACT = ("merge_twins",)
 
 
-def same_results(run: dict[str, Any]) -> tuple:
-    """What two runs of the same settings must share when a change is exact: the kept
-    weights, the curve but for its env steps, and the env steps of everything but the
-    screen (``--screen-chunk`` stops a screen early: the same seeds from fewer greedy
-    episodes, so fewer env steps)."""
-    curve = [{k: v for k, v in point.items() if k != "env_steps"} for point in run["curve"]]
-    budget = run["budget"]
-    return run["weights_sha256"], curve, budget["env_steps"] - budget["screen_env_steps"]
+def same_results(run: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two runs of the same settings trained the same: the kept weights, every
+    curve point on the fields both record (a newer commit's points also hold each dev
+    episode's score, an older one's do not) but its env steps, and the env steps of
+    everything but the screen (``--screen-chunk`` stops a screen early: the same seeds
+    from fewer greedy episodes, so fewer env steps)."""
+
+    def rollout_steps(budget: dict[str, Any]) -> int:
+        return budget["env_steps"] - budget.get("screen_env_steps", 0)
+
+    if run["weights_sha256"] != other["weights_sha256"] or len(run["curve"]) != len(other["curve"]):
+        return False
+    for a, b in zip(run["curve"], other["curve"], strict=True):
+        shared = (set(a) & set(b)) - {"env_steps"}
+        if {k: a[k] for k in shared} != {k: b[k] for k in shared}:
+            return False
+    return rollout_steps(run["budget"]) == rollout_steps(other["budget"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,7 +332,7 @@ def measure(args: argparse.Namespace, record: BenchRecord) -> None:
             f"not compared bit for bit: {' '.join(levers)} trains other weights by design; "
             "its learning curve is judged by python -m bench.grpo_curves"
         )
-    elif same_results(ref) != same_results(ours):
+    elif not same_results(ref, ours):
         raise SystemExit(f"the code in {tree} trained other weights or another curve")
     else:
         print("both trained the same weights (sha256) and the same curve")

@@ -167,8 +167,7 @@ def write_run_manifest(
             follow from others), so the line rebuilds ``config``.
         config: the run's config dataclass, every default resolved (``out``, and the
             init's hash in ``init_sha256`` where the config has that field).
-        started: ``time.time()`` when the run began (the manifest's ``wall_time_s``;
-            ``cpu_time_s`` is the CPU time of the process so far, every thread's).
+        started: ``time.time()`` when the run began (the manifest's ``wall_time_s``).
         budget: what the run spent, in the trainer's units.
         keep: the run's :class:`~baselines.common.evaluation.KeepBest` (rule, kept step,
             score and curve), if it evaluated.
@@ -182,11 +181,7 @@ def write_run_manifest(
         "command": config_command(command, config, skip),
         "seed": getattr(config, "seed", None),
         "data_sha256": data_sha256,
-        "budget": {
-            **budget,
-            "wall_time_s": round(time.time() - started, 1),
-            "cpu_time_s": round(time.process_time(), 1),
-        },
+        "budget": {**budget, "wall_time_s": round(time.time() - started, 1)},
         "python": platform.python_version(),
         "config": config_dict(config),
     }

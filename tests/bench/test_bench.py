@@ -206,15 +206,18 @@ def test_gpu_speed_runs_on_cuda(capsys, tmp_path):
 
 def test_the_grpo_bench_compares_results_but_the_screen_s_env_steps():
     """A screen that stops early (``--screen-chunk``) picks the same seeds from fewer greedy
-    episodes: the same results. Other weights, a curve point or the rollouts' env steps
-    are not."""
+    episodes, and an older commit's curve points lack the per-episode scores: the same
+    results. Other weights, a curve point's score or the rollouts' env steps are not."""
     from bench.grpo_speed import same_results
 
-    def run(weights="a", success=0.5, env_steps=300, screen=100):
-        curve = [{"iteration": 1, "env_steps": env_steps, "dev_success": success}]
+    def run(weights="a", success=0.5, env_steps=300, screen=100, per_episode=True):
+        point = {"iteration": 1, "env_steps": env_steps, "dev_success": success}
+        if per_episode:
+            point["episode_success"] = [1, 0]
         budget = {"env_steps": env_steps, "screen_env_steps": screen}
-        return {"weights_sha256": weights, "curve": curve, "budget": budget}
+        return {"weights_sha256": weights, "curve": [point], "budget": budget}
 
-    assert same_results(run()) == same_results(run(env_steps=250, screen=50))
+    assert same_results(run(), run(env_steps=250, screen=50))
+    assert same_results(run(), run(per_episode=False))
     for changed in (run(weights="b"), run(success=0.6), run(env_steps=290)):
-        assert same_results(changed) != same_results(run())
+        assert not same_results(changed, run())

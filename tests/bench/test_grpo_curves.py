@@ -66,3 +66,33 @@ def test_runs_without_per_episode_scores_are_refused_with_the_reason(tmp_path):
         grpo_curves.main(["--base", str(base), "--lever", str(lever)])
     with pytest.raises(SystemExit, match="no seed has both"):
         grpo_curves.main(["--base", str(base), "--lever", str(_run(tmp_path, "x", 3, {0: [1]}))])
+
+
+def test_runs_that_land_apart_by_chance_widen_the_error(tmp_path, capsys):
+    """Two base seeds 0.1 apart say a run alone moves that much: a lever 0.05 behind on
+    the same episodes is then within noise, though the episodes alone would call it
+    worse."""
+    rng = np.random.default_rng(1)
+    first = {0: _scores(rng, 0.5), 5: _scores(rng, 0.9, 400)}
+    second = {0: first[0], 5: [s if rng.random() > 0.1 else 0 for s in first[5]]}
+    behind = {0: first[0], 5: [s if rng.random() > 0.05 else 0 for s in first[5]]}
+    base = [_run(tmp_path, "b0", 0, first), _run(tmp_path, "b1", 1, second)]
+    lever = [_run(tmp_path, "l0", 0, behind), _run(tmp_path, "l1", 1, second)]
+    out = tmp_path / "c.json"
+    grpo_curves.main(["--base", *map(str, base), "--lever", *map(str, lever), "--out", str(out)])
+    figures = json.loads(out.read_text())["figures"]
+    assert figures["difference"] < -2 * figures["episode_se"]
+    assert figures["run_variance"] > 0 and not figures["worse"]
+    assert "runs unknown" not in capsys.readouterr().out
+
+
+def test_runs_that_cannot_be_paired_are_refused(tmp_path):
+    a = _run(tmp_path, "a", 0, {0: [1, 0], 5: [1, 1]})
+    with pytest.raises(SystemExit, match="two runs of seed 0"):
+        grpo_curves.main(["--base", str(a), str(a), "--lever", str(a)])
+    short = _run(tmp_path, "short", 0, {0: [1, 0], 5: [1, 1, 0]})
+    with pytest.raises(SystemExit, match="the same --eval-episodes"):
+        grpo_curves.main(["--base", str(a), "--lever", str(short)])
+    only_start = _run(tmp_path, "start", 0, {0: [1, 0]})
+    with pytest.raises(SystemExit, match="no evaluation after iteration 0"):
+        grpo_curves.main(["--base", str(a), "--lever", str(only_start)])
