@@ -32,6 +32,10 @@ generator) get the floor of ``evaluate_spans`` + ``backward()``
 shows the update and rollout + update against it, and the sampled tokens/s of the
 rollout.
 
+``--levers FLAGS`` adds GRPO flags to this checkout's run only (``--levers
+'--merge-twins --screen-chunk 32 --remember-turns'``): the reference side runs the
+settings without them, as that commit's users ran it.
+
 ``--reference-tree DIR`` runs the same command with the code of another checkout
 (``git worktree add --detach DIR COMMIT``), in a second process at the same time (each
 side's figure is its own CPU time), and checks that it trained the same weights
@@ -270,7 +274,9 @@ def same_results(run: dict[str, Any], other: dict[str, Any]) -> bool:
     return rollout_steps(run["budget"]) == rollout_steps(other["budget"])
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The bench's flags: every GRPO flag (the science runs' settings by default), the
+    reference tree, the levers and ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_config_arguments(parser, GRPOConfig, ("init_sha256", "out", "logdir", "progress"))
     parser.set_defaults(**BENCH_RUN)
@@ -279,36 +285,61 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a checkout of another commit whose run is timed beside this one's",
     )
+    parser.add_argument(
+        "--levers",
+        default="",
+        metavar="FLAGS",
+        help="GRPO flags for this checkout's run only, e.g. '--merge-twins --screen-chunk "
+        "32': the reference runs the settings without them",
+    )
     add_out_argument(parser)
-    args = parse_args(parser, argv, SMOKE)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(build_parser(), argv, SMOKE)
     check_reference_tree(args.reference_tree, "baselines/grpo.py")
     with BenchRecord("grpo_speed", argv, args) as record:
         measure(args, record)
     return 0
 
 
+def side_configs(args: argparse.Namespace) -> tuple[GRPOConfig, GRPOConfig]:
+    """The run's settings (the bench's flags), and the same with ``--levers`` on top: the
+    reference side runs the first, this checkout the second."""
+    trainer = {k: v for k, v in vars(args).items() if k != "out"}  # --out: the record's
+    with_levers = argparse.ArgumentParser()
+    add_config_arguments(with_levers, GRPOConfig, ("init_sha256", "out", "logdir", "progress"))
+    with_levers.set_defaults(**trainer)
+    levers = with_levers.parse_args(shlex.split(args.levers))
+    return (
+        config_from_args(argparse.Namespace(**trainer), GRPOConfig),
+        config_from_args(levers, GRPOConfig),
+    )
+
+
 def measure(args: argparse.Namespace, record: BenchRecord) -> None:
     """Run both sides at once, print their splits and the floor's table, check that they
     trained the same weights and curve, and keep every figure in ``record``."""
     tree = args.reference_tree
-    # ``--out`` is the bench's record, not the trainer's output directory.
-    trainer = {k: v for k, v in vars(args).items() if k != "out"}
-    config = config_from_args(argparse.Namespace(**trainer), GRPOConfig)
-    init, _, _ = resolve_init(config.init)
+    settings, config = side_configs(args)
+    init, _, _ = resolve_init(settings.init)
     with tempfile.TemporaryDirectory() as scratch:
-        config = dataclasses.replace(
-            config, init=str(init.resolve()), logdir=Path(scratch), progress=False
-        )
-        flags = config_argv(config, ("init_sha256", "out"))
-        sides = {"this checkout": (ROOT, True)}
+
+        def run_flags(c: GRPOConfig) -> list[str]:
+            here = {"init": str(init.resolve()), "logdir": Path(scratch), "progress": False}
+            return config_argv(dataclasses.replace(c, **here), ("init_sha256", "out"))
+
+        flags = run_flags(config)
+        sides = {"this checkout": (ROOT, True, flags)}
         if tree is not None:
-            sides[str(tree)] = (tree.resolve(), False)
+            sides[str(tree)] = (tree.resolve(), False, run_flags(settings))
         # Side by side: each figure is its own process's CPU time, and a shared machine
         # would stretch the wall time of two runs in a row past a bench's minutes.
         with ThreadPoolExecutor(len(sides)) as pool:
             started = {
-                label: pool.submit(timed_run, where, [*flags, "--out", f"{scratch}/{n}"], floor)
-                for n, (label, (where, floor)) in enumerate(sides.items())
+                label: pool.submit(timed_run, where, [*side, "--out", f"{scratch}/{n}"], floor)
+                for n, (label, (where, floor, side)) in enumerate(sides.items())
             }
             runs = {label: future.result() for label, future in started.items()}
     ours = runs["this checkout"]
@@ -337,7 +368,8 @@ def measure(args: argparse.Namespace, record: BenchRecord) -> None:
     else:
         print("both trained the same weights (sha256) and the same curve")
     record.figures |= side_figures("ref_", ref) | {"exact": not levers}
-    what = f"this checkout / {tree} episodes per CPU-hour"
+    ours_label = f"this checkout {args.levers}" if args.levers else "this checkout"
+    what = f"{ours_label} / {tree} episodes per CPU-hour"
     record.ratio("vs_reference", what, per_cpu_hour(ours) / per_cpu_hour(ref), "", 2)
 
 

@@ -221,3 +221,17 @@ def test_the_grpo_bench_compares_results_but_the_screen_s_env_steps():
     assert same_results(run(), run(per_episode=False))
     for changed in (run(weights="b"), run(success=0.6), run(env_steps=290)):
         assert not same_results(changed, run())
+
+
+def test_the_grpo_bench_gives_its_levers_to_this_checkout_only():
+    """``--levers``: this checkout's run gets them on top of the settings, the reference
+    side runs the settings as they are."""
+    from bench.grpo_speed import build_parser, side_configs
+
+    args = build_parser().parse_args(
+        ["--lr", "1e-4", "--levers", "--merge-twins --screen-chunk 32"]
+    )
+    settings, ours = side_configs(args)
+    assert (settings.merge_twins, settings.screen_chunk, settings.lr) == (False, 0, 1e-4)
+    assert (ours.merge_twins, ours.screen_chunk, ours.lr) == (True, 32, 1e-4)
+    assert ours.init == settings.init == "sft-careless"  # the science runs' start
