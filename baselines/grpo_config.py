@@ -194,7 +194,7 @@ class GRPOConfig(LoRAOptions):
             "help": "read the update's twin rows (a group's rollouts that wrote the same "
             "messages) once, weighted by their count: the same loss, summed in another "
             "float order, so other weights by rounding, judged by the learning curve "
-            "(bench.grpo_curves); --step-over pass only",
+            "(bench.grpo_curves)",
         },
     )
     logdir: Path = logdir_field()
@@ -226,11 +226,6 @@ class GRPOConfig(LoRAOptions):
             raise ValueError(f"seeds must be one of {SEED_CHOICES}, got {self.seeds!r}")
         if self.seeds == "greedy-fails" and self.advantage == "batch":
             raise ValueError("seeds greedy-fails trains seeded groups: not with advantage batch")
-        if self.merge_twins and self.step_over != "pass":
-            raise ValueError(
-                "merge_twins needs step_over pass: per-minibatch steps of merged rows are "
-                "fewer, larger steps, another algorithm"
-            )
         if self.screen_chunk < 0:
             raise ValueError(f"screen_chunk must be >= 0 (0: one batch), got {self.screen_chunk}")
         if self.spread not in SPREADS:

@@ -10,7 +10,6 @@ on the tokens its rollouts share (:func:`grpo_update`).
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -137,27 +136,21 @@ def grpo_update(policy, optimizer, rows: list[Row], config: GRPOConfig, rng) -> 
     With ``beta > 0`` every message must carry the frozen reference's log-probs, scored
     after the rollout (:func:`baselines.common.rollout.score_rows`).
 
-    ``merge_twins`` (``step_over="pass"`` only): the rows that are copies of one another
-    (the same ids, spans, advantages and log-probs: a group's rollouts that wrote the
-    same messages) are read once, weighted by their count
-    (:func:`~baselines.common.rollout.merge_twin_rows`). A pass's loss, and so its
-    gradient, is the same sum as without it; only the order of the float sums (and of
-    the minibatches, shuffled by a copy of ``rng``) differs. ``rng`` itself draws what
-    reading every row would draw, so the run's later seeds are the same; the trained
-    weights differ by rounding, and a run is judged by its learning curve
+    ``merge_twins``: within each minibatch, the rows that are copies of one another (the
+    same ids, spans, advantages and log-probs: a group's rollouts that wrote the same
+    messages; sorted by length, they share a minibatch) are read once, weighted by their
+    count (:func:`~baselines.common.rollout.merge_twin_rows`). The minibatches, the
+    steps and every loss are the same sums as without it, in another float order, so the
+    trained weights differ by rounding and a run is judged by its learning curve
     (``python -m bench.grpo_curves``; docs/throughput.md), not by its bits.
     """
     if config.beta > 0 and any(
         len(m.ref_logprobs) != len(m.tokens) for r in rows for m in r.messages
     ):
         raise ValueError("beta > 0 needs the reference's log-probs: score_rows(reference, rows)")
-    if config.merge_twins:  # one row per set of twins, weighted by its count
-        shuffle = copy.deepcopy(rng)
-        row_minibatches(rows, config, rng)  # draws from rng as reading every row would
-        rows = merge_twin_rows(rows)
-        batches = row_minibatches(rows, config, shuffle)
-    else:
-        batches = row_minibatches(rows, config, rng)
+    batches = row_minibatches(rows, config, rng)
+    if config.merge_twins:  # one row per set of twins in a minibatch, weighted by its count
+        batches = [merge_twin_rows(batch) for batch in batches]
     if config.step_over == "pass":
         per_pass = len(batches) // config.epochs
         steps = [
@@ -168,8 +161,8 @@ def grpo_update(policy, optimizer, rows: list[Row], config: GRPOConfig, rng) -> 
         steps = [grpo_step(policy, optimizer, [batch], config) for batch in batches]
     trained = sum(len(r.ids) for batch in batches for r in batch)
     return {k: float(np.mean([s[k] for s in steps])) for k in steps[0]} | {
-        "update/tokens": trained,
-        "update/rows": sum(r.weight for r in rows),
-        "update/rows_read": len(rows),
+        "update/tokens": trained,  # read by the forwards, every epoch
+        "update/rows": len(rows),
+        "update/rows_read": sum(map(len, batches)) / config.epochs,
         "update/optimizer_steps": len(steps),
     }

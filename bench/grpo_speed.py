@@ -122,12 +122,11 @@ groups.play_groups = counted
 update = timed(grpo, "grpo_update", "update")
 def kept_rows(policy, optimizer, rows, config, rng):
     if sys.argv[2] == "floor":  # the rows the update reads: with --merge-twins, one per set
+        minibatches = row_minibatches(rows, config, copy.deepcopy(rng))
         if getattr(config, "merge_twins", False):
             from baselines.common.rollout import merge_twin_rows
-            read = merge_twin_rows(rows)
-        else:
-            read = rows
-        batches.extend(row_minibatches(read, config, copy.deepcopy(rng)))
+            minibatches = [merge_twin_rows(batch) for batch in minibatches]
+        batches.extend(minibatches)
     return update(policy, optimizer, rows, config, rng)
 grpo.grpo_update = kept_rows
 parser = argparse.ArgumentParser()

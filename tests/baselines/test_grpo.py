@@ -423,12 +423,15 @@ def test_one_step_per_pass_cancels_a_group_on_the_tokens_its_rollouts_share(poli
 
 
 @needs_lm
-def test_merged_twin_rows_take_the_same_step_as_reading_every_row(policy):
+@pytest.mark.parametrize("step_over, minibatch_rows", [("pass", 16), ("minibatch", 2)])
+def test_merged_twin_rows_take_the_same_step_as_reading_every_row(
+    policy, step_over, minibatch_rows
+):
     """``--merge-twins``: a group whose rollouts copy each other is read once per distinct
-    row, weighted by its count; each step over a pass lands where reading every row
-    does, up to float rounding, with the same loss and diagnostics (the second pass's
-    ratios moved off 1, so the clip counts), and the run's generator draws the same
-    numbers after it, so the next seeds are the same."""
+    row of a minibatch, weighted by its count; each step (of a pass, or of a minibatch)
+    lands where reading every row does, up to float rounding, with the same loss and
+    diagnostics (the second pass's ratios moved off 1, so the clip counts), and the
+    run's generator draws the same numbers after it, so the next seeds are the same."""
     import copy
 
     from baselines.grpo import grpo_update
@@ -447,13 +450,24 @@ def test_merged_twin_rows_take_the_same_step_as_reading_every_row(policy):
     stepped = []
     for merge in (False, True):
         trained, rng = copy.deepcopy(policy), np.random.default_rng(0)
-        config = GRPOConfig(beta=0.05, lr=3e-2, epochs=2, minibatch_rows=2, merge_twins=merge)
+        config = GRPOConfig(
+            beta=0.05,
+            lr=3e-2,
+            epochs=2,
+            step_over=step_over,
+            minibatch_rows=minibatch_rows,
+            merge_twins=merge,
+        )
         optimizer = torch.optim.Adam(trained.model.parameters(), lr=config.lr, eps=1e-5)
         stats = grpo_update(trained, optimizer, rows, config, rng)
         stepped.append((trained.state_dict(), stats, rng.integers(1 << 62)))
     (plain, plain_stats, plain_next), (merged, merged_stats, merged_next) = stepped
     assert plain_next == merged_next
-    assert (plain_stats["update/rows_read"], merged_stats["update/rows_read"]) == (5, 2)
+    assert plain_stats["update/rows_read"] == 5
+    if minibatch_rows >= len(rows):  # one minibatch: each set of twins read once
+        assert merged_stats["update/rows_read"] == 2
+    else:  # twins that a shuffle put in different minibatches are read in each
+        assert 2 < merged_stats["update/rows_read"] < 5
     assert merged_stats["update/rows"] == plain_stats["update/rows"] == 5
     assert plain_stats["update/clipfrac"] > 0 and plain_stats["update/approx_kl"] > 0
     keys = ("loss/policy", "loss/entropy", "kl/k2_token", "update/grad_norm")
@@ -462,8 +476,6 @@ def test_merged_twin_rows_take_the_same_step_as_reading_every_row(policy):
     moved = max(float((plain[k] - policy.state_dict()[k]).abs().max()) for k in plain)
     apart = max(float((merged[k] - plain[k]).abs().max()) for k in plain)
     assert moved > 1e-2 and apart < 1e-3 * moved  # Adam's steps, apart by rounding only
-    with pytest.raises(ValueError, match="merge_twins needs step_over pass"):
-        GRPOConfig(merge_twins=True, step_over="minibatch")
 
 
 # -- screened seeds --------------------------------------------------------------------
@@ -639,7 +651,6 @@ def test_every_config_field_reaches_the_command_line():
         "credit": "turn",
         "kl_estimator": "k3",
         "step_over": "minibatch",
-        "merge_twins": False,  # it needs step_over pass; its flag is a bool like the others
         "keep": "last",
         "user_model": "template",
         "env_id": "Dialog-Chat-v1",
@@ -653,7 +664,7 @@ def test_every_config_field_reaches_the_command_line():
     for f in dataclasses.fields(GRPOConfig):
         flag = "--" + f.name.replace("_", "-")
         if isinstance(f.default, bool):
-            changed.setdefault(f.name, not f.default)
+            changed[f.name] = not f.default
             argv.append(flag if changed[f.name] else "--no-" + f.name.replace("_", "-"))
             continue
         if f.name not in changed:
