@@ -20,7 +20,15 @@ from baselines.grpo_config import KL_ESTIMATORS
 if TYPE_CHECKING:
     from baselines.grpo_config import GRPOConfig
 
-__all__ = ["grpo_loss", "grpo_step", "grpo_update", "kl_penalty", "row_minibatches"]
+__all__ = [
+    "grpo_loss",
+    "grpo_step",
+    "grpo_update",
+    "kl_penalty",
+    "merged_pass",
+    "row_minibatches",
+    "update_steps",
+]
 
 
 def row_minibatches(rows: list[Row], config: GRPOConfig, rng) -> list[list[Row]]:
@@ -121,6 +129,32 @@ def kl_penalty(q, estimator: str = "k2"):
     raise ValueError(f"estimator must be one of {KL_ESTIMATORS}, got {estimator!r}")
 
 
+def merged_pass(batches: list[list[Row]], size: int) -> list[list[Row]]:
+    """A pass's minibatches with each set of twins read once (``merge_twins``, one step
+    per pass): its rows merged wherever the shuffle put them, shortest first, cut into
+    minibatches of ``size`` rows again (a pass's gradient is one sum, however cut)."""
+    rows = sorted(
+        merge_twin_rows([r for batch in batches for r in batch]), key=lambda r: len(r.ids)
+    )
+    return [rows[k : k + size] for k in range(0, len(rows), size)]
+
+
+def update_steps(rows: list[Row], config: GRPOConfig, rng) -> list[list[list[Row]]]:
+    """The minibatches of each optimizer step of an update (:func:`row_minibatches`): a
+    pass's (``step_over="pass"``) or one (``"minibatch"``), with ``merge_twins`` each set
+    of twins read once within its step."""
+    batches = row_minibatches(rows, config, rng)
+    if config.step_over == "pass":
+        per_pass = len(batches) // config.epochs
+        passes = [batches[k : k + per_pass] for k in range(0, len(batches), per_pass)]
+        if config.merge_twins:  # a pass is one step: its twins are read once, wherever they fell
+            passes = [merged_pass(p, config.minibatch_rows) for p in passes]
+        return passes
+    if config.merge_twins:
+        batches = [merge_twin_rows(batch) for batch in batches]
+    return [[batch] for batch in batches]
+
+
 def grpo_update(policy, optimizer, rows: list[Row], config: GRPOConfig, rng) -> dict:
     """``epochs`` passes over ``rows``; mean losses and diagnostics over the steps.
 
@@ -136,29 +170,22 @@ def grpo_update(policy, optimizer, rows: list[Row], config: GRPOConfig, rng) -> 
     With ``beta > 0`` every message must carry the frozen reference's log-probs, scored
     after the rollout (:func:`baselines.common.rollout.score_rows`).
 
-    ``merge_twins``: within each minibatch, the rows that are copies of one another (the
-    same ids, spans, advantages and log-probs: a group's rollouts that wrote the same
-    messages; sorted by length, they share a minibatch) are read once, weighted by their
-    count (:func:`~baselines.common.rollout.merge_twin_rows`). The minibatches, the
-    steps and every loss are the same sums as without it, in another float order, so the
-    trained weights differ by rounding and a run is judged by its learning curve
-    (``python -m bench.grpo_curves``; docs/throughput.md), not by its bits.
+    ``merge_twins``: the rows that are copies of one another (the same ids, spans,
+    advantages and log-probs: a group's rollouts that wrote the same messages) are read
+    once, weighted by their count (:func:`~baselines.common.rollout.merge_twin_rows`):
+    within a pass (``"pass"``: its one step sums every minibatch, :func:`merged_pass`),
+    or within a minibatch (``"minibatch"``). Every step is the same sum as without it,
+    in another float order, and ``rng`` draws the same numbers, so the run's seeds are
+    the same; the trained weights differ by rounding, and a run is judged by its
+    learning curve (``python -m bench.grpo_curves``; docs/throughput.md), not by its bits.
     """
     if config.beta > 0 and any(
         len(m.ref_logprobs) != len(m.tokens) for r in rows for m in r.messages
     ):
         raise ValueError("beta > 0 needs the reference's log-probs: score_rows(reference, rows)")
-    batches = row_minibatches(rows, config, rng)
-    if config.merge_twins:  # one row per set of twins in a minibatch, weighted by its count
-        batches = [merge_twin_rows(batch) for batch in batches]
-    if config.step_over == "pass":
-        per_pass = len(batches) // config.epochs
-        steps = [
-            grpo_step(policy, optimizer, batches[k : k + per_pass], config)
-            for k in range(0, len(batches), per_pass)
-        ]
-    else:
-        steps = [grpo_step(policy, optimizer, [batch], config) for batch in batches]
+    each_step = update_steps(rows, config, rng)
+    steps = [grpo_step(policy, optimizer, batches, config) for batches in each_step]
+    batches = [batch for batches in each_step for batch in batches]
     trained = sum(len(r.ids) for batch in batches for r in batch)
     return {k: float(np.mean([s[k] for s in steps])) for k in steps[0]} | {
         "update/tokens": trained,  # read by the forwards, every epoch

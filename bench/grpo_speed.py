@@ -95,7 +95,6 @@ import baselines.grpo as grpo
 import baselines.grpo_groups as groups
 from baselines.common.config import add_config_arguments, config_from_args
 from baselines.grpo_config import GRPOConfig
-from baselines.grpo_update import row_minibatches
 seconds, counts, batches = {}, {"episodes": 0, "sampled": 0}, []
 def timed(module, name, part):
     inner = getattr(module, name)
@@ -121,12 +120,10 @@ def counted(*args, **kwargs):
 groups.play_groups = counted
 update = timed(grpo, "grpo_update", "update")
 def kept_rows(policy, optimizer, rows, config, rng):
-    if sys.argv[2] == "floor":  # the rows the update reads: with --merge-twins, one per set
-        minibatches = row_minibatches(rows, config, copy.deepcopy(rng))
-        if getattr(config, "merge_twins", False):
-            from baselines.common.rollout import merge_twin_rows
-            minibatches = [merge_twin_rows(batch) for batch in minibatches]
-        batches.extend(minibatches)
+    if sys.argv[2] == "floor":  # the minibatches the update reads (this checkout only)
+        from baselines.grpo_update import update_steps
+        steps = update_steps(rows, config, copy.deepcopy(rng))
+        batches.extend(batch for step in steps for batch in step)
     return update(policy, optimizer, rows, config, rng)
 grpo.grpo_update = kept_rows
 parser = argparse.ArgumentParser()
