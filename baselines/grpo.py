@@ -95,7 +95,13 @@ so a turn met again is voiced once: the first turn of a group's rollouts, a scre
 turns met again by its groups, the dev episodes every evaluation replays. A remembered
 sentence is the one its first batch gave; the voice's batch can change a token only where a
 uniform falls within float error of a CDF step (``dialog_env.lm.voice``), hence off by
-default. ``python -m bench.grpo_speed`` times a whole run by part (docs/throughput.md).
+default. Two more levers are off by default for the same reason: ``--merge-twins`` (the
+update reads a group's identical rows once, weighted: :mod:`baselines.grpo_update`) and
+``--screen-chunk`` (the screen stops once it has its K failing seeds:
+:mod:`baselines.seed_screen`). With all three, the careless lineage's science run trained
+the same learning curve, episode for episode, at 1.19x the training episodes per
+CPU-hour (``python -m bench.grpo_curves``); ``python -m bench.grpo_speed`` times a whole
+run by part (docs/throughput.md).
 
 **Why the text env and not ``Dialog-Tokens-v1``.** The token interface makes every token
 an env step with a fixed-size window of ids as its observation, so a policy would re-read
