@@ -61,25 +61,24 @@ def grpo_loss(policy, batch: list[Row], config: GRPOConfig, normalizer: int):
     adv, log_ratio = cat("advantages"), logprobs - cat("logprobs")
     ratio = log_ratio.exp()
     pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - config.clip, 1 + config.clip))
+    weight = torch.ones_like(pg)  # each token counts once, or as the twins its row stands for
     if any(r.weight != 1 for r in batch):
         weight = torch.as_tensor(
             [r.weight for r in batch for m in r.messages for _ in m.tokens],
             dtype=pg.dtype,
             device=pg.device,
         )
-        pg, entropy, ratio_weight = pg * weight, entropy * weight, weight
-    else:
-        ratio_weight = torch.ones_like(pg)
+        pg, entropy = pg * weight, entropy * weight
     loss = pg.sum()
     with torch.no_grad():
         sums = {
             "loss/policy": float(pg.sum()),
             "loss/entropy": float(entropy.sum()),
-            "update/approx_kl": float((ratio_weight * ((ratio - 1) - log_ratio)).sum()),
-            "update/clipfrac": float((ratio_weight * ((ratio - 1).abs() > config.clip)).sum()),
+            "update/approx_kl": float((weight * ((ratio - 1) - log_ratio)).sum()),
+            "update/clipfrac": float((weight * ((ratio - 1).abs() > config.clip)).sum()),
         }
     if config.beta > 0:
-        kl = ratio_weight * kl_penalty(cat("ref_logprobs") - logprobs, config.kl_estimator)
+        kl = weight * kl_penalty(cat("ref_logprobs") - logprobs, config.kl_estimator)
         loss = loss + config.beta * kl.sum()
         sums[f"kl/{config.kl_estimator}_token"] = float(kl.detach().sum())
     return loss / normalizer, sums, len(adv)
@@ -184,8 +183,8 @@ def grpo_update(policy, optimizer, rows: list[Row], config: GRPOConfig, rng) -> 
     ):
         raise ValueError("beta > 0 needs the reference's log-probs: score_rows(reference, rows)")
     each_step = update_steps(rows, config, rng)
-    steps = [grpo_step(policy, optimizer, batches, config) for batches in each_step]
-    batches = [batch for batches in each_step for batch in batches]
+    steps = [grpo_step(policy, optimizer, step, config) for step in each_step]
+    batches = [batch for step in each_step for batch in step]
     trained = sum(len(r.ids) for batch in batches for r in batch)
     return {k: float(np.mean([s[k] for s in steps])) for k in steps[0]} | {
         "update/tokens": trained,  # read by the forwards, every epoch

@@ -58,8 +58,9 @@ class Run:
 
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = path
-        self.command = manifest.get("command", "")
-        self.seed = int(manifest.get("config", {}).get("seed", _flag(self.command, "--seed")))
+        if "seed" not in manifest.get("config", {}):
+            raise SystemExit(f"{path}: its manifest names no seed (config.seed)")
+        self.seed = int(manifest["config"]["seed"])
         self.points = {int(p["iteration"]): p for p in manifest.get("curve", [])}
         self.budget = manifest.get("budget", {})
         if not self.points:
@@ -82,13 +83,6 @@ class Run:
             f"{self.path}: the point of iteration {iteration} has no per-episode scores "
             "(runs of this commit or later record them: baselines.common.evaluation)"
         )
-
-
-def _flag(command: str, name: str) -> str:
-    words = command.split()
-    if name not in words:
-        return "0"
-    return words[words.index(name) + 1]
 
 
 def load_run(path: Path) -> Run:
@@ -165,12 +159,11 @@ def compare(args: argparse.Namespace, record: BenchRecord) -> None:
         print(f"seed {seed}: dev success (chat: gold), base / lever, paired difference (se)")
         for i in iterations:
             b, lv = episode_pair(base[seed], lever[seed], i)
-            d = lv - b
-            se = d.std(ddof=1) / math.sqrt(len(d))
+            d, se = paired_difference([(base[seed], lever[seed])], [i])
             env = (base[seed].points[i]["env_steps"], lever[seed].points[i]["env_steps"])
             print(
                 f"  iteration {i:3d}: {b.mean():.3f} / {lv.mean():.3f}  "
-                f"{d.mean():+.3f} ({se:.3f})  env steps {env[0]} / {env[1]}"
+                f"{d:+.3f} ({se:.3f})  env steps {env[0]} / {env[1]}"
             )
         for side, run in (("base", base[seed]), ("lever", lever[seed])):
             curves[f"{side}_s{seed}"] = [

@@ -303,15 +303,15 @@ def main(argv: list[str] | None = None) -> int:
 def side_configs(args: argparse.Namespace) -> tuple[GRPOConfig, GRPOConfig]:
     """The run's settings (the bench's flags), and the same with ``--levers`` on top: the
     reference side runs the first, this checkout the second."""
-    trainer = {k: v for k, v in vars(args).items() if k != "out"}  # --out: the record's
-    with_levers = argparse.ArgumentParser()
-    add_config_arguments(with_levers, GRPOConfig, ("init_sha256", "out", "logdir", "progress"))
-    with_levers.set_defaults(**trainer)
+    with_levers = build_parser()
+    with_levers.set_defaults(**vars(args))
     levers = with_levers.parse_args(shlex.split(args.levers))
-    return (
-        config_from_args(argparse.Namespace(**trainer), GRPOConfig),
-        config_from_args(levers, GRPOConfig),
-    )
+
+    def config(namespace: argparse.Namespace) -> GRPOConfig:  # --out: the record's, not a run's
+        trainer = {k: v for k, v in vars(namespace).items() if k != "out"}
+        return config_from_args(argparse.Namespace(**trainer), GRPOConfig)
+
+    return config(args), config(levers)
 
 
 def measure(args: argparse.Namespace, record: BenchRecord) -> None:

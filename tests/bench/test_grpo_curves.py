@@ -93,6 +93,11 @@ def test_runs_that_cannot_be_paired_are_refused(tmp_path):
     short = _run(tmp_path, "short", 0, {0: [1, 0], 5: [1, 1, 0]})
     with pytest.raises(SystemExit, match="the same --eval-episodes"):
         grpo_curves.main(["--base", str(a), "--lever", str(short)])
+    unseeded = tmp_path / "unseeded"
+    unseeded.mkdir()
+    (unseeded / "manifest.json").write_text(json.dumps({"curve": [{"iteration": 0}]}))
+    with pytest.raises(SystemExit, match="names no seed"):
+        grpo_curves.main(["--base", str(a), "--lever", str(unseeded)])
     only_start = _run(tmp_path, "start", 0, {0: [1, 0]})
     with pytest.raises(SystemExit, match="no evaluation after iteration 0"):
         grpo_curves.main(["--base", str(a), "--lever", str(only_start)])
